@@ -1,0 +1,42 @@
+//! The heart of belfry, free of I/O: what happened to a job ([`Event`], [`State`]), what belfry
+//! remembers about it ([`JobSnapshot`]), the alert rules that decide whether to tell anyone
+//! ([`decide`]), where a notification goes ([`Route`]) and what it says ([`Notification`]).
+//!
+//! Everything here is a pure function of its arguments, including the clock: callers pass `now`.
+//! That keeps the rules testable and lets the store apply them inside one transaction.
+//!
+//! ```
+//! use belfry_core::{decide, advance, Policy, State, Timestamp};
+//!
+//! let policy = Policy::default();
+//! let t0 = Timestamp::from_millis(1_700_000_000_000);
+//! // The first run of a job is always worth a message.
+//! let first = decide(None, &State::Failed, t0, &policy);
+//! assert!(first.notify);
+//! let snap = advance(None, &State::Failed, t0, &first).expect("a failure is remembered");
+//!
+//! // The same failure 200 ms later is inside `repeat_failures_after` (1 s): stay quiet.
+//! let again = decide(Some(&snap), &State::Failed, t0.add_millis(200), &policy);
+//! assert!(!again.notify);
+//!
+//! // Recovery is always announced once.
+//! let ok = decide(Some(&snap), &State::Ok, t0.add_millis(300), &policy);
+//! assert!(ok.notify);
+//! assert_eq!(ok.reason.code(), "recovered");
+//! ```
+
+mod duration;
+mod message;
+mod name;
+mod policy;
+mod routing;
+mod state;
+mod time;
+
+pub use duration::{DurationError, format_duration, parse_duration};
+pub use message::{Details, Event, Kind, Notification, SCHEMA_VERSION};
+pub use name::{NameError, derive_job_name, validate_job_name};
+pub use policy::{Decision, JobSnapshot, Policy, Reason, advance, decide};
+pub use routing::{Route, StateFilter, glob_match};
+pub use state::{Class, State, UnknownState};
+pub use time::Timestamp;

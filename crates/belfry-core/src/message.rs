@@ -1,0 +1,286 @@
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::format_duration;
+use crate::{Decision, JobSnapshot, Reason, State, Timestamp};
+
+/// The version of the [`Notification`] JSON schema. It changes only when a field changes
+/// meaning or disappears; new fields may appear without a change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Something that happened to a job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// The job's name.
+    pub job: String,
+    /// Its new state.
+    pub state: State,
+    /// When it happened.
+    pub at: Timestamp,
+    /// What is known about it.
+    pub details: Details,
+}
+
+/// What is known about an event; every field is optional.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Details {
+    /// The run this event belongs to.
+    pub run_id: Option<String>,
+    /// When the run started.
+    pub started_at: Option<Timestamp>,
+    /// The process's exit code.
+    pub exit_code: Option<i32>,
+    /// The signal that ended the process.
+    pub signal: Option<i32>,
+    /// How long the run took.
+    pub duration: Option<Duration>,
+    /// The host it ran on.
+    pub host: Option<String>,
+    /// An error message (an `Err`'s text, or why a command could not start).
+    pub error: Option<String>,
+    /// The end of the run's output (and its first lines).
+    pub output_tail: Option<String>,
+}
+
+/// What kind of message a notification is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A problem (first, changed to, threshold reached, or repeated).
+    Problem,
+    /// The end of an announced problem.
+    Recovered,
+    /// A first successful run, or a "still OK" heartbeat.
+    Ok,
+}
+
+impl Kind {
+    /// Apprise's notification type for this kind (`failure`, `success`, `info`).
+    pub const fn apprise_type(self) -> &'static str {
+        match self {
+            Kind::Problem => "failure",
+            Kind::Recovered => "success",
+            Kind::Ok => "info",
+        }
+    }
+}
+
+/// One notification, as stored in the outbox and posted by the JSON webhook channel.
+///
+/// This is belfry's documented message schema (see `docs/webhook.md`). `title`, `message` and
+/// `type` carry the same meaning as in Apprise's JSON payload, so a receiver written for
+/// Apprise's `json://` reads belfry's posts too.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// [`SCHEMA_VERSION`].
+    pub version: u32,
+    /// Unique id of this notification (the same for every channel it goes to).
+    pub id: String,
+    /// Problem, recovered, or OK.
+    pub kind: Kind,
+    /// The job's name.
+    pub job: String,
+    /// The state of the run that caused the notification.
+    pub state: State,
+    /// The job's state before that run (`null` on the first run).
+    pub previous_state: Option<State>,
+    /// Machine-readable reason ([`Reason::code`]).
+    pub reason: String,
+    /// The reason in words.
+    pub reason_text: String,
+    /// One-line title, e.g. `nightly-backup: Failed`.
+    pub title: String,
+    /// One-line summary, e.g. `exit code 1 after 2.3s on db1; first run of this job`.
+    pub message: String,
+    /// Apprise's type: `failure`, `success` or `info`.
+    #[serde(rename = "type")]
+    pub apprise_type: String,
+    /// Exit code, if the run exited.
+    pub exit_code: Option<i32>,
+    /// Signal number, if the run was killed by one.
+    pub signal: Option<i32>,
+    /// Run time in seconds.
+    pub duration_seconds: Option<f64>,
+    /// Host name.
+    pub host: Option<String>,
+    /// The run's id.
+    pub run_id: Option<String>,
+    /// When the run started.
+    pub started_at: Option<Timestamp>,
+    /// When the event happened.
+    pub time: Timestamp,
+    /// Problems in a row, counting this one (0 when OK).
+    pub consecutive_problems: u32,
+    /// An error message, if any.
+    pub error: Option<String>,
+    /// The output's first lines and tail, if kept.
+    pub output_tail: Option<String>,
+}
+
+impl Notification {
+    /// Builds the notification for `event`, given the snapshot before it and the decision.
+    /// `id` must be unique.
+    pub fn new(
+        id: String,
+        event: &Event,
+        previous: Option<&JobSnapshot>,
+        decision: &Decision,
+    ) -> Self {
+        let kind = if matches!(decision.reason, Reason::Recovered { .. }) {
+            Kind::Recovered
+        } else if event.state.is_problem() {
+            Kind::Problem
+        } else {
+            Kind::Ok
+        };
+        let d = &event.details;
+        let label = if kind == Kind::Recovered {
+            "Recovered"
+        } else {
+            event.state.label()
+        };
+        let title = format!("{}: {label}", event.job);
+        let consecutive_problems = if event.state.is_problem() {
+            previous.map_or(0, |p| p.consecutive_problems) + 1
+        } else {
+            0
+        };
+        let mut n = Notification {
+            version: SCHEMA_VERSION,
+            id,
+            kind,
+            job: event.job.clone(),
+            state: event.state,
+            previous_state: previous.map(|p| p.state),
+            reason: decision.reason.code().to_owned(),
+            reason_text: decision.reason.to_string(),
+            title,
+            message: String::new(),
+            apprise_type: kind.apprise_type().to_owned(),
+            exit_code: d.exit_code,
+            signal: d.signal,
+            duration_seconds: d.duration.map(|x| x.as_secs_f64()),
+            host: d.host.clone(),
+            run_id: d.run_id.clone(),
+            started_at: d.started_at,
+            time: event.at,
+            consecutive_problems,
+            error: d.error.clone(),
+            output_tail: d.output_tail.clone(),
+        };
+        n.message = n.summary();
+        n
+    }
+
+    /// What ended the run, in a few words: `exit code 1`, `killed by signal 9`, `timed out`.
+    pub fn outcome_phrase(&self) -> String {
+        let mut s = match (self.state, self.exit_code, self.signal) {
+            (State::TimedOut, _, _) => "timed out".to_owned(),
+            (_, _, Some(sig)) => format!("killed by signal {sig}"),
+            (_, Some(code), _) => format!("exit code {code}"),
+            (st, None, None) => st.label().to_lowercase(),
+        };
+        if let Some(e) = &self.error {
+            s.push_str(": ");
+            s.push_str(first_line(e));
+        }
+        s
+    }
+
+    /// The one-line summary used as `message`: outcome, duration, host and reason.
+    pub fn summary(&self) -> String {
+        let mut s = self.outcome_phrase();
+        if let Some(secs) = self.duration_seconds {
+            s.push_str(" after ");
+            s.push_str(&format_duration(Duration::from_secs_f64(secs.max(0.0))));
+        }
+        if let Some(h) = &self.host {
+            s.push_str(" on ");
+            s.push_str(h);
+        }
+        s.push_str("; ");
+        s.push_str(&self.reason_text);
+        s
+    }
+
+    /// The last `n` lines of the output tail, if any.
+    pub fn tail_lines(&self, n: usize) -> Option<String> {
+        let t = self.output_tail.as_deref()?.trim_end();
+        if t.is_empty() {
+            return None;
+        }
+        let lines: Vec<&str> = t.lines().collect();
+        Some(lines[lines.len().saturating_sub(n)..].join("\n"))
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Policy, decide};
+
+    fn failed_event() -> Event {
+        Event {
+            job: "nightly-backup".into(),
+            state: State::Failed,
+            at: Timestamp::from_millis(1_800_000_000_000),
+            details: Details {
+                run_id: Some("r1".into()),
+                exit_code: Some(3),
+                duration: Some(Duration::from_millis(2345)),
+                host: Some("db1".into()),
+                output_tail: Some("a\nb\nc\n".into()),
+                ..Details::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_first_failure_reads_well_and_serialises_to_the_documented_fields() {
+        let ev = failed_event();
+        let d = decide(None, &ev.state, ev.at, &Policy::default());
+        let n = Notification::new("n1".into(), &ev, None, &d);
+        assert_eq!(n.title, "nightly-backup: Failed");
+        assert_eq!(
+            n.message,
+            "exit code 3 after 2.3s on db1; first run of this job"
+        );
+        let v: serde_json::Value = serde_json::to_value(&n).unwrap();
+        assert_eq!(v["version"], 1);
+        assert_eq!(v["state"], "failed");
+        assert_eq!(v["previous_state"], serde_json::Value::Null);
+        assert_eq!(v["reason"], "first_run");
+        assert_eq!(v["type"], "failure");
+        assert_eq!(v["kind"], "problem");
+        assert_eq!(v["exit_code"], 3);
+        assert_eq!(v["time"], "2027-01-15T08:00:00.000Z");
+        let back: Notification = serde_json::from_value(v).unwrap();
+        assert_eq!(back, n);
+        assert_eq!(n.tail_lines(2).as_deref(), Some("b\nc"));
+    }
+
+    #[test]
+    fn a_recovery_is_titled_recovered() {
+        let mut ev = failed_event();
+        let d = decide(None, &ev.state, ev.at, &Policy::default());
+        let snap = crate::advance(None, &ev.state, ev.at, &d);
+        ev.state = State::Ok;
+        ev.details.exit_code = Some(0);
+        let d2 = decide(
+            snap.as_ref(),
+            &ev.state,
+            ev.at.add_millis(5),
+            &Policy::default(),
+        );
+        let n = Notification::new("n2".into(), &ev, snap.as_ref(), &d2);
+        assert_eq!(n.kind, Kind::Recovered);
+        assert_eq!(n.title, "nightly-backup: Recovered");
+        assert_eq!(n.previous_state, Some(State::Failed));
+        assert_eq!(n.apprise_type, "success");
+    }
+}

@@ -1,0 +1,190 @@
+use std::fmt;
+use std::str::FromStr;
+
+use crate::State;
+
+/// Which notifications one channel receives: by job name (glob patterns) and by state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The channel's name.
+    pub channel: String,
+    /// Glob patterns (`*`, `?`) over job names; empty means every job.
+    pub jobs: Vec<String>,
+    /// State filters; empty means every state.
+    pub states: Vec<StateFilter>,
+}
+
+/// One entry of a route's `states` list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateFilter {
+    /// A state by name (`"failed"`, `"ok"`, …). `"ok"` includes recoveries.
+    Named(&'static str),
+    /// Any problem state (`failed`, `timed_out`, `crashed`, `late`).
+    Problem,
+    /// Only recoveries (an OK that ends an announced problem).
+    Recovered,
+}
+
+impl StateFilter {
+    /// Whether a notification about `state` (a recovery if `recovered`) passes this filter.
+    pub fn matches(&self, state: &State, recovered: bool) -> bool {
+        match self {
+            StateFilter::Named(n) => state.name() == *n,
+            StateFilter::Problem => state.is_problem(),
+            StateFilter::Recovered => recovered,
+        }
+    }
+}
+
+impl FromStr for StateFilter {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "problem" => Ok(StateFilter::Problem),
+            "recovered" => Ok(StateFilter::Recovered),
+            _ => match s.parse::<State>() {
+                Ok(st) => Ok(StateFilter::Named(st.name())),
+                Err(_) => Err(format!(
+                    "unknown state {s:?}; expected \"problem\", \"recovered\" or one of: {}",
+                    State::NAMES.join(", ")
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for StateFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateFilter::Named(n) => f.write_str(n),
+            StateFilter::Problem => f.write_str("problem"),
+            StateFilter::Recovered => f.write_str("recovered"),
+        }
+    }
+}
+
+impl Route {
+    /// A route that sends everything to `channel`.
+    pub fn all(channel: impl Into<String>) -> Self {
+        Route {
+            channel: channel.into(),
+            jobs: Vec::new(),
+            states: Vec::new(),
+        }
+    }
+
+    /// Whether this route's job patterns admit `job`.
+    pub fn admits_job(&self, job: &str) -> bool {
+        self.jobs.is_empty() || self.jobs.iter().any(|p| glob_match(p, job))
+    }
+
+    /// Whether this route's state filters admit a notification about `state`.
+    pub fn admits_state(&self, state: &State, recovered: bool) -> bool {
+        self.states.is_empty() || self.states.iter().any(|f| f.matches(state, recovered))
+    }
+
+    /// The channels that receive a notification about `job` in `state`.
+    ///
+    /// `only`, a job's own `channels` list, replaces the job patterns of the routes (the job
+    /// named its channels) but not their state filters.
+    pub fn select<'a>(
+        routes: &'a [Route],
+        job: &str,
+        state: &State,
+        recovered: bool,
+        only: Option<&[String]>,
+    ) -> Vec<&'a str> {
+        routes
+            .iter()
+            .filter(|r| match only {
+                Some(names) => names.iter().any(|n| *n == r.channel),
+                None => r.admits_job(job),
+            })
+            .filter(|r| r.admits_state(state, recovered))
+            .map(|r| r.channel.as_str())
+            .collect()
+    }
+}
+
+/// Matches `text` against a glob `pattern` where `*` is any run of characters and `?` any one.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    // Iterative matcher with one backtrack point: linear for the patterns people write.
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("backup-*", "backup-db"));
+        assert!(!glob_match("backup-*", "restore-db"));
+        assert!(glob_match("b?ck*db", "backup-db"));
+        assert!(glob_match("*.sh", "usr.local.bin.x.sh"));
+        assert!(!glob_match("a*b", "acbc"));
+        assert!(glob_match("", ""));
+        assert!(!glob_match("", "x"));
+    }
+
+    #[test]
+    fn selection_obeys_job_patterns_state_filters_and_job_lists() {
+        let routes = vec![
+            Route::all("console"),
+            Route {
+                channel: "pager".into(),
+                jobs: vec!["prod-*".into()],
+                states: vec![StateFilter::Problem, StateFilter::Recovered],
+            },
+            Route {
+                channel: "chat".into(),
+                jobs: vec![],
+                states: vec![StateFilter::Named("ok")],
+            },
+        ];
+        let sel =
+            |job, st, rec, only: Option<&[String]>| Route::select(&routes, job, &st, rec, only);
+        assert_eq!(
+            sel("prod-db", State::Failed, false, None),
+            ["console", "pager"]
+        );
+        assert_eq!(sel("dev-db", State::Failed, false, None), ["console"]);
+        assert_eq!(
+            sel("prod-db", State::Ok, true, None),
+            ["console", "pager", "chat"]
+        );
+        assert_eq!(sel("prod-db", State::Ok, false, None), ["console", "chat"]);
+        let only = vec!["pager".to_string()];
+        assert_eq!(sel("dev-db", State::Crashed, false, Some(&only)), ["pager"]);
+        assert!(sel("dev-db", State::Ok, false, Some(&only)).is_empty());
+    }
+
+    #[test]
+    fn filters_parse_and_reject_unknown_names() {
+        assert_eq!("problem".parse(), Ok(StateFilter::Problem));
+        assert_eq!("timed_out".parse(), Ok(StateFilter::Named("timed_out")));
+        let e = "broken".parse::<StateFilter>().unwrap_err();
+        assert!(e.contains("\"broken\"") && e.contains("recovered"), "{e}");
+    }
+}
