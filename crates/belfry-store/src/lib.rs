@@ -1,0 +1,937 @@
+//! belfry's durable state, shared by every belfry process on a host: each job's state (what the
+//! alert rules remember), its run history, the notification log and the outbox.
+//!
+//! The store is one SQLite file in WAL mode. Every write is a short `BEGIN IMMEDIATE`
+//! transaction behind a generous busy timeout, so many processes recording at once queue up
+//! instead of failing with "database is locked". The decision to notify and the outbox rows it
+//! produces are written in the same transaction as the run that caused them: once
+//! [`Store::finish_run`] returns, the alert exists and survives any crash.
+//!
+//! The store knows channels only as names; it never sees a URL or a secret.
+//!
+//! ```
+//! use belfry_core::{Details, Event, Policy, State, Timestamp};
+//! use belfry_store::{RunEnd, RunStart, Store};
+//!
+//! let dir = std::env::temp_dir().join(format!("belfry-doc-{}", std::process::id()));
+//! let mut store = Store::open(&dir.join("belfry.db"))?;
+//! let t0 = Timestamp::now();
+//! store.start_run(&RunStart {
+//!     id: "run-1".into(), job: "backup".into(), started: t0,
+//!     host: Some("db1".into()), pid: Some(42), boot_id: None,
+//! })?;
+//! let event = Event {
+//!     job: "backup".into(), state: State::Failed, at: t0.add_millis(1500),
+//!     details: Details { run_id: Some("run-1".into()), exit_code: Some(1), ..Details::default() },
+//! };
+//! let rec = store.finish_run(
+//!     &RunEnd { event: &event, output: None, output_bytes: 0 },
+//!     &Policy::default(),
+//!     |_state, _recovered| vec!["console".to_string()],
+//! )?;
+//! assert!(rec.decision.notify);
+//! assert_eq!(rec.outbox_ids.len(), 1);
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), belfry_store::Error>(())
+//! ```
+
+mod error;
+mod schema;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use belfry_core::{
+    Decision, Event, JobSnapshot, Kind, Notification, Policy, State, Timestamp, advance, decide,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+pub use error::Error;
+
+/// The result of store operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How long a process waits for another one's write transaction before giving up. Writes are a
+/// few milliseconds each; a minute covers hundreds of processes queueing at once.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many runs of each job the history keeps.
+pub const HISTORY_PER_JOB: u32 = 1000;
+
+/// How long an outbox row may stay undelivered before it is declared dead.
+pub const DEFAULT_DELIVERY_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    deadline: Duration,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// A run that has started.
+#[derive(Clone, Debug)]
+pub struct RunStart {
+    /// Unique run id.
+    pub id: String,
+    /// The job's name.
+    pub job: String,
+    /// When it started.
+    pub started: Timestamp,
+    /// The host it runs on.
+    pub host: Option<String>,
+    /// The process that watches it (belfry's own pid for `belfry run`).
+    pub pid: Option<u32>,
+    /// The kernel's boot id, so that a pid from an earlier boot is not mistaken for a live one.
+    pub boot_id: Option<String>,
+}
+
+/// A run that has finished: its final event and its output.
+#[derive(Clone, Debug)]
+pub struct RunEnd<'a> {
+    /// The final event; `event.details.run_id` names the run.
+    pub event: &'a Event,
+    /// The output kept (first lines and tail), stored compressed.
+    pub output: Option<&'a str>,
+    /// How many bytes of output the run wrote in all.
+    pub output_bytes: u64,
+}
+
+/// What [`Store::finish_run`] and [`Store::record_event`] recorded.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// The rules' verdict.
+    pub decision: Decision,
+    /// The job's snapshot before this event.
+    pub previous: Option<JobSnapshot>,
+    /// The notification, if the rules made one.
+    pub notification: Option<Notification>,
+    /// The outbox rows written for it, one per channel.
+    pub outbox_ids: Vec<i64>,
+}
+
+/// An outbox row claimed for delivery.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    /// Row id.
+    pub id: i64,
+    /// The channel's name.
+    pub channel: String,
+    /// A key unique to this (notification, channel), for services that deduplicate.
+    pub idempotency_key: String,
+    /// Attempts so far, counting this one.
+    pub attempts: u32,
+    /// What to send.
+    pub notification: Notification,
+}
+
+/// The outcome of one delivery attempt, as the store records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// The channel has it.
+    Delivered,
+    /// Try again at `at`.
+    Retry {
+        /// Not before this time.
+        at: Timestamp,
+        /// Why the attempt failed.
+        reason: String,
+    },
+    /// Do not try again.
+    Permanent {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One job, as `belfry status` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobRow {
+    /// The job's name.
+    pub name: String,
+    /// The rules' state (the last OK or problem outcome); `None` before one.
+    pub state: Option<State>,
+    /// Since when the job has been in that state's class.
+    pub since: Option<Timestamp>,
+    /// Problems in a row.
+    pub consecutive_problems: u32,
+    /// The last finished run.
+    pub last_run: Option<LastRun>,
+    /// The oldest run that is still going, if any.
+    pub running_since: Option<Timestamp>,
+    /// The last notification made for this job.
+    pub last_notification: Option<LastNotification>,
+}
+
+/// The last finished run of a job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastRun {
+    /// Run id.
+    pub id: String,
+    /// Its state, including neutral ones (`cancelled`).
+    pub state: State,
+    /// When it started.
+    pub started: Timestamp,
+    /// When it ended.
+    pub ended: Timestamp,
+    /// How long it took.
+    pub duration: Option<Duration>,
+    /// Its exit code.
+    pub exit_code: Option<i32>,
+}
+
+/// The last notification made for a job.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LastNotification {
+    /// When it was made.
+    pub at: Timestamp,
+    /// Problem, recovered, OK.
+    pub kind: Kind,
+    /// The reason code.
+    pub reason: String,
+}
+
+/// One run, as `belfry history` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRow {
+    /// Run id.
+    pub id: String,
+    /// The job.
+    pub job: String,
+    /// Its state.
+    pub state: State,
+    /// Start time.
+    pub started: Timestamp,
+    /// End time, if it ended.
+    pub ended: Option<Timestamp>,
+    /// Run time.
+    pub duration: Option<Duration>,
+    /// Exit code.
+    pub exit_code: Option<i32>,
+    /// Fatal signal.
+    pub signal: Option<i32>,
+    /// Host.
+    pub host: Option<String>,
+    /// Error text.
+    pub error: Option<String>,
+    /// The rules' reason code for this run's decision.
+    pub reason: Option<String>,
+    /// The reason in words.
+    pub reason_text: Option<String>,
+    /// Whether it produced a notification.
+    pub notified: bool,
+    /// The kept output, if asked for.
+    pub output: Option<String>,
+    /// Bytes of output written in all.
+    pub output_bytes: Option<u64>,
+}
+
+/// Counts of outbox rows by status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Waiting for their next attempt.
+    pub pending: u64,
+    /// Claimed by a process that is sending them.
+    pub sending: u64,
+    /// Delivered.
+    pub delivered: u64,
+    /// Given up on.
+    pub dead: u64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, and brings its schema up to date.
+    ///
+    /// The parent directory is created with mode 0700: the history holds job output.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            create_private_dir(dir).map_err(|e| Error::io(path, "creating its directory", e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| Error::sqlite(path, "opening", e))?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+            deadline: DEFAULT_DELIVERY_DEADLINE,
+        };
+        store.configure()?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The store's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sets how long new outbox rows may stay undelivered before they are dead.
+    pub fn set_delivery_deadline(&mut self, d: Duration) {
+        self.deadline = d;
+    }
+
+    fn err(&self, doing: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
+        move |e| Error::sqlite(&self.path, doing, e)
+    }
+
+    fn configure(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let e = |doing| {
+            let path = path.clone();
+            move |err| Error::sqlite(&path, doing, err)
+        };
+        self.conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(e("setting the busy timeout"))?;
+        // WAL lets readers (status, check) run beside writers, and keeps commits cheap.
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(e("switching to WAL"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::corrupt(
+                &self.path,
+                "switching to WAL",
+                format!("the file system refused WAL mode (got {mode:?})"),
+            ));
+        }
+        // FULL: a committed alert survives power loss, not only a crash. The commits that
+        // matter are few (two per run), and their cost is measured in BENCHMARKS.md.
+        self.conn
+            .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(e("setting pragmas"))?;
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(self.err("reading the schema version"))?;
+        if version == schema::LATEST {
+            return Ok(());
+        }
+        if version > schema::LATEST {
+            return Err(Error::too_new(&self.path, version, schema::LATEST));
+        }
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "migrating the schema", err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        // Another process may have migrated while this one waited for the lock.
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(&e)?;
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql).map_err(&e)?;
+            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+                .map_err(&e)?;
+        }
+        tx.commit().map_err(&e)
+    }
+
+    /// The schema version of the open store.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(self.err("reading the schema version"))
+    }
+
+    /// Records that a run has started. The job appears in `status` from now on.
+    pub fn start_run(&mut self, run: &RunStart) -> Result<()> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "recording a run's start", err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        let ms = run.started.as_millis();
+        tx.execute(
+            "INSERT INTO jobs (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
+             ON CONFLICT (name) DO NOTHING",
+            params![run.job, ms],
+        )
+        .map_err(&e)?;
+        tx.execute(
+            "INSERT INTO runs (id, job, state, started_ms, host, pid, boot_id)
+             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)
+             ON CONFLICT (id) DO NOTHING",
+            params![run.id, run.job, ms, run.host, run.pid, run.boot_id],
+        )
+        .map_err(&e)?;
+        tx.commit().map_err(&e)
+    }
+
+    /// Records a finished run, applies the alert rules, and writes the notification and one
+    /// outbox row per channel, all in one transaction.
+    ///
+    /// `route(state, recovered)` names the channels for a notification about `state` (called
+    /// only when the rules decide to notify). If the run's start was never recorded (the store
+    /// was unavailable then), the run is recorded whole now.
+    pub fn finish_run(
+        &mut self,
+        end: &RunEnd<'_>,
+        policy: &Policy,
+        route: impl FnOnce(&State, bool) -> Vec<String>,
+    ) -> Result<Recorded> {
+        let ev = end.event;
+        let run_id = ev.details.run_id.clone().unwrap_or_else(new_id);
+        let output = end.output.map(compress);
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "recording a finished run", err);
+        let deadline = self.deadline;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        let d = &ev.details;
+        let started = d.started_at.unwrap_or(ev.at).as_millis();
+        let duration_ms = d.duration.map(|x| x.as_millis() as i64);
+        tx.execute(
+            "INSERT INTO jobs (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
+             ON CONFLICT (name) DO NOTHING",
+            params![ev.job, started],
+        )
+        .map_err(&e)?;
+        tx.execute(
+            "INSERT INTO runs (id, job, state, started_ms, ended_ms, duration_ms, exit_code,
+                               signal, host, error, output, output_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (id) DO UPDATE SET
+                state = excluded.state, ended_ms = excluded.ended_ms,
+                duration_ms = excluded.duration_ms, exit_code = excluded.exit_code,
+                signal = excluded.signal, host = COALESCE(excluded.host, runs.host),
+                error = excluded.error, output = excluded.output,
+                output_bytes = excluded.output_bytes",
+            params![
+                run_id,
+                ev.job,
+                ev.state.name(),
+                started,
+                ev.at.as_millis(),
+                duration_ms,
+                d.exit_code,
+                d.signal,
+                d.host,
+                d.error,
+                output,
+                end.output_bytes as i64,
+            ],
+        )
+        .map_err(&e)?;
+        tx.execute(
+            "UPDATE jobs SET last_run_id = ?2, last_run_state = ?3, last_run_started_ms = ?4,
+                last_run_ended_ms = ?5, last_duration_ms = ?6, last_exit_code = ?7,
+                updated_ms = ?5
+             WHERE name = ?1",
+            params![
+                ev.job,
+                run_id,
+                ev.state.name(),
+                started,
+                ev.at.as_millis(),
+                duration_ms,
+                d.exit_code
+            ],
+        )
+        .map_err(&e)?;
+        let rec = apply_event(&tx, ev, Some(&run_id), policy, route, deadline).map_err(&e)?;
+        tx.execute(
+            "UPDATE runs SET reason = ?2, reason_text = ?3, notified = ?4 WHERE id = ?1",
+            params![
+                run_id,
+                rec.decision.reason.code(),
+                rec.decision.reason.to_string(),
+                rec.decision.notify
+            ],
+        )
+        .map_err(&e)?;
+        // Keep the history bounded; the index makes this a short range delete.
+        tx.execute(
+            "DELETE FROM runs WHERE job = ?1 AND started_ms < (
+                SELECT started_ms FROM runs WHERE job = ?1
+                ORDER BY started_ms DESC LIMIT 1 OFFSET ?2)",
+            params![ev.job, HISTORY_PER_JOB - 1],
+        )
+        .map_err(&e)?;
+        tx.commit().map_err(&e)?;
+        Ok(rec)
+    }
+
+    /// Applies the alert rules to an event that is not a run (from the library, a ping) and
+    /// writes the notification and its outbox rows, in one transaction.
+    pub fn record_event(
+        &mut self,
+        event: &Event,
+        policy: &Policy,
+        route: impl FnOnce(&State, bool) -> Vec<String>,
+    ) -> Result<Recorded> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "recording an event", err);
+        let deadline = self.deadline;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        tx.execute(
+            "INSERT INTO jobs (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
+             ON CONFLICT (name) DO NOTHING",
+            params![event.job, event.at.as_millis()],
+        )
+        .map_err(&e)?;
+        let rec = apply_event(&tx, event, None, policy, route, deadline).map_err(&e)?;
+        tx.commit().map_err(&e)?;
+        Ok(rec)
+    }
+
+    /// The rules' memory of one job.
+    pub fn snapshot(&self, job: &str) -> Result<Option<JobSnapshot>> {
+        load_snapshot(&self.conn, job).map_err(self.err("reading a job's state"))
+    }
+
+    /// Every job, by name.
+    pub fn jobs(&self) -> Result<Vec<JobRow>> {
+        self.job_rows(None)
+    }
+
+    /// One job, if belfry has seen it.
+    pub fn job(&self, name: &str) -> Result<Option<JobRow>> {
+        Ok(self.job_rows(Some(name))?.into_iter().next())
+    }
+
+    fn job_rows(&self, only: Option<&str>) -> Result<Vec<JobRow>> {
+        let sql = format!(
+            "SELECT j.name, j.state, j.since_ms, j.consecutive_problems,
+                    j.last_run_id, j.last_run_state, j.last_run_started_ms, j.last_run_ended_ms,
+                    j.last_duration_ms, j.last_exit_code,
+                    (SELECT MIN(started_ms) FROM runs r WHERE r.job = j.name AND r.state = 'running'),
+                    n.created_ms, n.kind, n.reason
+             FROM jobs j
+             LEFT JOIN notifications n ON n.id = (
+                SELECT id FROM notifications WHERE job = j.name
+                ORDER BY created_ms DESC, rowid DESC LIMIT 1)
+             {}
+             ORDER BY j.name",
+            if only.is_some() {
+                "WHERE j.name = ?1"
+            } else {
+                ""
+            }
+        );
+        let read = || -> rusqlite::Result<Vec<JobRow>> {
+            let mut stmt = self.conn.prepare(&sql)?;
+            let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<JobRow> {
+                let last_run = match (
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                ) {
+                    (Some(id), Some(st)) => Some(LastRun {
+                        id,
+                        state: parse_state(&st)?,
+                        started: ts(r.get(6)?),
+                        ended: ts(r.get(7)?),
+                        duration: r.get::<_, Option<i64>>(8)?.map(ms_duration),
+                        exit_code: r.get(9)?,
+                    }),
+                    _ => None,
+                };
+                let last_notification = match r.get::<_, Option<i64>>(11)? {
+                    Some(at) => Some(LastNotification {
+                        at: ts(at),
+                        kind: parse_kind(&r.get::<_, String>(12)?)?,
+                        reason: r.get(13)?,
+                    }),
+                    None => None,
+                };
+                Ok(JobRow {
+                    name: r.get(0)?,
+                    state: r
+                        .get::<_, Option<String>>(1)?
+                        .map(|s| parse_state(&s))
+                        .transpose()?,
+                    since: r.get::<_, Option<i64>>(2)?.map(ts),
+                    consecutive_problems: r.get(3)?,
+                    last_run,
+                    running_since: r.get::<_, Option<i64>>(10)?.map(ts),
+                    last_notification,
+                })
+            };
+            let rows = match only {
+                Some(name) => stmt.query_map([name], map)?,
+                None => stmt.query_map([], map)?,
+            };
+            rows.collect()
+        };
+        read().map_err(self.err("reading jobs"))
+    }
+
+    /// The most recent runs of `job`, newest first; with their output if `with_output`.
+    pub fn runs(&self, job: &str, limit: u32, with_output: bool) -> Result<Vec<RunRow>> {
+        let read = || -> rusqlite::Result<Vec<RunRow>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, job, state, started_ms, ended_ms, duration_ms, exit_code, signal,
+                        host, error, reason, reason_text, notified,
+                        CASE WHEN ?3 THEN output END, output_bytes
+                 FROM runs WHERE job = ?1 ORDER BY started_ms DESC, rowid DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![job, limit, with_output], |r| {
+                let output = r
+                    .get::<_, Option<Vec<u8>>>(13)?
+                    .map(|b| decompress(&b))
+                    .transpose()
+                    .map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            13,
+                            rusqlite::types::Type::Blob,
+                            Box::new(e),
+                        )
+                    })?;
+                Ok(RunRow {
+                    id: r.get(0)?,
+                    job: r.get(1)?,
+                    state: parse_state(&r.get::<_, String>(2)?)?,
+                    started: ts(r.get(3)?),
+                    ended: r.get::<_, Option<i64>>(4)?.map(ts),
+                    duration: r.get::<_, Option<i64>>(5)?.map(ms_duration),
+                    exit_code: r.get(6)?,
+                    signal: r.get(7)?,
+                    host: r.get(8)?,
+                    error: r.get(9)?,
+                    reason: r.get(10)?,
+                    reason_text: r.get(11)?,
+                    notified: r.get(12)?,
+                    output,
+                    output_bytes: r.get::<_, Option<i64>>(14)?.map(|n| n.max(0) as u64),
+                })
+            })?;
+            rows.collect()
+        };
+        read().map_err(self.err("reading run history"))
+    }
+
+    /// Claims up to `limit` outbox rows that are due at `now` (or whose previous holder's
+    /// lease ran out), leasing them to `owner` for `lease`. With `ids`, only those rows.
+    ///
+    /// Rows past their deadline are declared dead instead of being claimed.
+    pub fn claim_due(
+        &mut self,
+        now: Timestamp,
+        lease: Duration,
+        owner: &str,
+        ids: Option<&[i64]>,
+        limit: u32,
+    ) -> Result<Vec<Claimed>> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "claiming outbox rows", err);
+        let now_ms = now.as_millis();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        tx.execute(
+            "UPDATE outbox SET status = 'dead', lease_owner = NULL, lease_until_ms = NULL,
+                last_reason = COALESCE(last_reason || '; ', '') || 'delivery deadline passed'
+             WHERE deadline_ms <= ?1 AND (status = 'pending'
+                OR (status = 'sending' AND lease_until_ms < ?1))",
+            [now_ms],
+        )
+        .map_err(&e)?;
+        let id_filter = match ids {
+            Some(ids) if ids.is_empty() => return Ok(Vec::new()),
+            Some(ids) => format!(
+                " AND id IN ({})",
+                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+            ),
+            None => String::new(),
+        };
+        let sql = format!(
+            "UPDATE outbox SET status = 'sending', lease_owner = ?2, lease_until_ms = ?3,
+                attempts = attempts + 1
+             WHERE id IN (
+                SELECT id FROM outbox
+                WHERE ((status = 'pending' AND next_attempt_ms <= ?1)
+                    OR (status = 'sending' AND lease_until_ms < ?1)){id_filter}
+                ORDER BY id LIMIT ?4)
+             RETURNING id, notification_id, channel, idempotency_key, attempts"
+        );
+        let lease_until = now.add(lease).as_millis();
+        let mut rows: Vec<(i64, String, String, String, u32)> = {
+            let mut stmt = tx.prepare(&sql).map_err(&e)?;
+            let it = stmt
+                .query_map(params![now_ms, owner, lease_until, limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+                .map_err(&e)?;
+            it.collect::<rusqlite::Result<_>>().map_err(&e)?
+        };
+        rows.sort_by_key(|r| r.0);
+        let mut out = Vec::with_capacity(rows.len());
+        {
+            let mut stmt = tx
+                .prepare("SELECT payload FROM notifications WHERE id = ?1")
+                .map_err(&e)?;
+            for (id, nid, channel, key, attempts) in rows {
+                let blob: Vec<u8> = stmt.query_row([&nid], |r| r.get(0)).map_err(&e)?;
+                let notification = decompress(&blob)
+                    .ok()
+                    .and_then(|json| serde_json::from_str::<Notification>(&json).ok())
+                    .ok_or_else(|| {
+                        Error::corrupt(
+                            &self.path,
+                            "claiming outbox rows",
+                            format!("notification {nid} cannot be read back"),
+                        )
+                    })?;
+                out.push(Claimed {
+                    id,
+                    channel,
+                    idempotency_key: key,
+                    attempts,
+                    notification,
+                });
+            }
+        }
+        tx.commit().map_err(&e)?;
+        Ok(out)
+    }
+
+    /// Records one delivery attempt of a claimed row and releases the lease.
+    pub fn record_attempt(
+        &mut self,
+        id: i64,
+        attempt: &Attempt,
+        now: Timestamp,
+        elapsed: Duration,
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "recording a delivery attempt", err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        let (outcome, reason) = match attempt {
+            Attempt::Delivered => ("delivered", None),
+            Attempt::Retry { reason, .. } => ("retry", Some(reason.as_str())),
+            Attempt::Permanent { reason } => ("permanent", Some(reason.as_str())),
+        };
+        tx.execute(
+            "INSERT INTO attempts (outbox_id, at_ms, outcome, reason, elapsed_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id,
+                now.as_millis(),
+                outcome,
+                reason,
+                elapsed.as_millis() as i64
+            ],
+        )
+        .map_err(&e)?;
+        match attempt {
+            Attempt::Delivered => tx.execute(
+                "UPDATE outbox SET status = 'delivered', delivered_ms = ?2, lease_owner = NULL,
+                    lease_until_ms = NULL WHERE id = ?1",
+                params![id, now.as_millis()],
+            ),
+            Attempt::Retry { at, reason } => tx.execute(
+                "UPDATE outbox SET
+                    status = CASE WHEN ?2 >= deadline_ms THEN 'dead' ELSE 'pending' END,
+                    next_attempt_ms = ?2, last_reason = ?3, lease_owner = NULL,
+                    lease_until_ms = NULL
+                 WHERE id = ?1 AND status = 'sending'",
+                params![id, at.as_millis(), reason],
+            ),
+            Attempt::Permanent { reason } => tx.execute(
+                "UPDATE outbox SET status = 'dead', last_reason = ?2, lease_owner = NULL,
+                    lease_until_ms = NULL WHERE id = ?1",
+                params![id, reason],
+            ),
+        }
+        .map_err(&e)?;
+        tx.commit().map_err(&e)
+    }
+
+    /// How many outbox rows are in each status.
+    pub fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let read = || -> rusqlite::Result<OutboxCounts> {
+            let mut c = OutboxCounts::default();
+            let mut stmt = self
+                .conn
+                .prepare("SELECT status, COUNT(*) FROM outbox GROUP BY status")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            for row in rows {
+                let (status, n) = row?;
+                let n = n as u64;
+                match status.as_str() {
+                    "pending" => c.pending = n,
+                    "sending" => c.sending = n,
+                    "delivered" => c.delivered = n,
+                    _ => c.dead = n,
+                }
+            }
+            Ok(c)
+        };
+        read().map_err(self.err("counting outbox rows"))
+    }
+
+    /// The status and last reason of one outbox row.
+    pub fn outbox_row_status(&self, id: i64) -> Result<Option<(String, Option<String>, u32)>> {
+        self.conn
+            .query_row(
+                "SELECT status, last_reason, attempts FROM outbox WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(self.err("reading an outbox row"))
+    }
+}
+
+/// The rules, applied inside the caller's transaction.
+fn apply_event(
+    tx: &rusqlite::Transaction<'_>,
+    ev: &Event,
+    run_id: Option<&str>,
+    policy: &Policy,
+    route: impl FnOnce(&State, bool) -> Vec<String>,
+    deadline: Duration,
+) -> rusqlite::Result<Recorded> {
+    let previous = load_snapshot(tx, &ev.job)?;
+    let decision = decide(previous.as_ref(), &ev.state, ev.at, policy);
+    let next = advance(previous.as_ref(), &ev.state, ev.at, &decision);
+    if let Some(s) = &next {
+        tx.execute(
+            "UPDATE jobs SET state = ?2, since_ms = ?3, consecutive_problems = ?4,
+                problem_notified = ?5, last_notified_ms = ?6, updated_ms = MAX(updated_ms, ?7)
+             WHERE name = ?1",
+            params![
+                ev.job,
+                s.state.name(),
+                s.since.as_millis(),
+                s.consecutive_problems,
+                s.problem_notified,
+                s.last_notified_at.map(Timestamp::as_millis),
+                ev.at.as_millis(),
+            ],
+        )?;
+    }
+    let mut rec = Recorded {
+        decision,
+        previous,
+        notification: None,
+        outbox_ids: Vec::new(),
+    };
+    if !rec.decision.notify {
+        return Ok(rec);
+    }
+    let mut event = ev.clone();
+    if event.details.run_id.is_none() {
+        event.details.run_id = run_id.map(str::to_owned);
+    }
+    let n = Notification::new(new_id(), &event, rec.previous.as_ref(), &rec.decision);
+    let payload = compress(&serde_json::to_string(&n).expect("a notification serialises"));
+    let kind = serde_json::to_value(n.kind).expect("a kind serialises");
+    tx.execute(
+        "INSERT INTO notifications (id, job, run_id, kind, state, reason, created_ms, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            n.id,
+            n.job,
+            n.run_id,
+            kind.as_str(),
+            n.state.name(),
+            n.reason,
+            ev.at.as_millis(),
+            payload
+        ],
+    )?;
+    let recovered = n.kind == Kind::Recovered;
+    let mut channels = route(&ev.state, recovered);
+    channels.sort();
+    channels.dedup();
+    let now = ev.at.as_millis();
+    let deadline_ms = ev.at.add(deadline).as_millis();
+    for ch in channels {
+        tx.execute(
+            "INSERT INTO outbox (notification_id, channel, idempotency_key, status,
+                                 created_ms, next_attempt_ms, deadline_ms)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?5)",
+            params![n.id, ch, format!("{}:{ch}", n.id), now, deadline_ms],
+        )?;
+        rec.outbox_ids.push(tx.last_insert_rowid());
+    }
+    rec.notification = Some(n);
+    Ok(rec)
+}
+
+fn load_snapshot(conn: &Connection, job: &str) -> rusqlite::Result<Option<JobSnapshot>> {
+    conn.query_row(
+        "SELECT state, since_ms, consecutive_problems, problem_notified, last_notified_ms
+         FROM jobs WHERE name = ?1 AND state IS NOT NULL",
+        [job],
+        |r| {
+            Ok(JobSnapshot {
+                state: parse_state(&r.get::<_, String>(0)?)?,
+                since: ts(r.get(1)?),
+                consecutive_problems: r.get(2)?,
+                problem_notified: r.get(3)?,
+                last_notified_at: r.get::<_, Option<i64>>(4)?.map(ts),
+            })
+        },
+    )
+    .optional()
+}
+
+fn parse_state(s: &str) -> rusqlite::Result<State> {
+    s.parse().map_err(|e: belfry_core::UnknownState| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn parse_kind(s: &str) -> rusqlite::Result<Kind> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+fn ms_duration(ms: i64) -> Duration {
+    Duration::from_millis(ms.max(0) as u64)
+}
+
+/// A new unique, time-ordered id (UUID v7).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn compress(text: &str) -> Vec<u8> {
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(text.as_bytes())
+        .and_then(|()| enc.finish())
+        .expect("writing to memory cannot fail")
+}
+
+fn decompress(blob: &[u8]) -> std::io::Result<String> {
+    let mut out = String::new();
+    flate2::read::DeflateDecoder::new(blob).read_to_string(&mut out)?;
+    Ok(out)
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}

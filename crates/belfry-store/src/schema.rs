@@ -1,0 +1,93 @@
+//! Versioned schema migrations. The store's `PRAGMA user_version` is the number of migrations
+//! applied; each migration runs once, in order, inside the transaction that bumps the version.
+//! Never edit a released migration: add a new one.
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the first release.
+    r#"
+    CREATE TABLE jobs (
+        name                  TEXT PRIMARY KEY,
+        -- the rules' memory (belfry_core::JobSnapshot); state is NULL until a run counts
+        state                 TEXT,
+        since_ms              INTEGER,
+        consecutive_problems  INTEGER NOT NULL DEFAULT 0,
+        problem_notified      INTEGER NOT NULL DEFAULT 0,
+        last_notified_ms      INTEGER,
+        -- the last finished run, whatever its state
+        last_run_id           TEXT,
+        last_run_state        TEXT,
+        last_run_started_ms   INTEGER,
+        last_run_ended_ms     INTEGER,
+        last_duration_ms      INTEGER,
+        last_exit_code        INTEGER,
+        created_ms            INTEGER NOT NULL,
+        updated_ms            INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE runs (
+        id            TEXT PRIMARY KEY,
+        job           TEXT NOT NULL,
+        state         TEXT NOT NULL,
+        started_ms    INTEGER NOT NULL,
+        ended_ms      INTEGER,
+        duration_ms   INTEGER,
+        exit_code     INTEGER,
+        signal        INTEGER,
+        host          TEXT,
+        pid           INTEGER,
+        boot_id       TEXT,
+        error         TEXT,
+        reason        TEXT,
+        reason_text   TEXT,
+        notified      INTEGER NOT NULL DEFAULT 0,
+        output        BLOB,      -- deflate-compressed UTF-8: first lines and tail
+        output_bytes  INTEGER    -- everything the run wrote, kept or not
+    ) STRICT;
+    CREATE INDEX runs_by_job ON runs (job, started_ms DESC);
+    CREATE INDEX runs_running ON runs (state) WHERE state = 'running';
+
+    CREATE TABLE notifications (
+        id          TEXT PRIMARY KEY,
+        job         TEXT NOT NULL,
+        run_id      TEXT,
+        kind        TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        payload     BLOB NOT NULL  -- deflate-compressed JSON of belfry_core::Notification
+    ) STRICT;
+    CREATE INDEX notifications_by_job ON notifications (job, created_ms DESC);
+
+    CREATE TABLE outbox (
+        id               INTEGER PRIMARY KEY,
+        notification_id  TEXT NOT NULL REFERENCES notifications (id),
+        channel          TEXT NOT NULL,
+        idempotency_key  TEXT NOT NULL UNIQUE,
+        status           TEXT NOT NULL
+                         CHECK (status IN ('pending', 'sending', 'delivered', 'dead')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        created_ms       INTEGER NOT NULL,
+        next_attempt_ms  INTEGER NOT NULL,
+        deadline_ms      INTEGER NOT NULL,
+        lease_until_ms   INTEGER,
+        lease_owner      TEXT,
+        last_reason      TEXT,
+        delivered_ms     INTEGER
+    ) STRICT;
+    CREATE INDEX outbox_due ON outbox (status, next_attempt_ms);
+
+    CREATE TABLE attempts (
+        id          INTEGER PRIMARY KEY,
+        outbox_id   INTEGER NOT NULL REFERENCES outbox (id),
+        at_ms       INTEGER NOT NULL,
+        outcome     TEXT NOT NULL CHECK (outcome IN ('delivered', 'retry', 'permanent')),
+        reason      TEXT,
+        elapsed_ms  INTEGER
+    ) STRICT;
+    CREATE INDEX attempts_by_row ON attempts (outbox_id);
+    "#,
+];
+
+/// The schema version this build writes.
+pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;
