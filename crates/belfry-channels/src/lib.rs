@@ -1,0 +1,92 @@
+//! belfry's channels: where notifications go, configured by one URL each in Apprise's syntax.
+//!
+//! [`parse`] turns a URL into a [`Channel`]. A channel renders a [`Notification`] the way its
+//! readers expect, sends it, and classifies what happened as an [`Outcome`]: delivered, retry
+//! (maybe after a time the service named), or permanent. The delivery engine obeys that verdict.
+//! Channels know nothing of the alert rules.
+//!
+//! HTTP channels plan their requests ([`Channel::plan`]) without I/O, and one shared
+//! [`Context`] sends them.
+//!
+//! Supported now: `console://` (standard error), the JSON webhook (`json://`, `jsons://`, and
+//! plain `http://` / `https://` addresses) and Slack (`slack://TokenA/TokenB/TokenC` and
+//! `https://hooks.slack.com/services/…`).
+//!
+//! ```
+//! let ch = belfry_channels::parse("json://user:hunter2@127.0.0.1:8080/hooks/belfry").unwrap();
+//! assert_eq!(ch.scheme(), "json");
+//! // Descriptions are safe to print: no password, no path.
+//! assert_eq!(ch.describe(), "json://user:***@127.0.0.1:8080/…");
+//!
+//! let err = belfry_channels::parse("slack://only-one-token").unwrap_err();
+//! assert!(err.to_string().contains("three tokens"));
+//! ```
+
+mod console;
+mod http;
+mod outcome;
+mod slack;
+mod url_parse;
+mod webhook;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+pub use belfry_core::Notification;
+pub use console::Console;
+pub use http::{Context, HttpRequest, Method, USER_AGENT, default_classify};
+pub use outcome::{Outcome, classify_http, parse_retry_after, shorten};
+pub use url_parse::{UrlError, parse, redact_url};
+
+/// A boxed future, as channels return them (the trait must stay object-safe: belfry holds its
+/// channels as `Box<dyn Channel>`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One notification to deliver through one channel.
+#[derive(Clone, Copy, Debug)]
+pub struct Message<'a> {
+    /// What to say.
+    pub notification: &'a Notification,
+    /// Unique to this (notification, channel); passed to services that deduplicate.
+    pub idempotency_key: &'a str,
+}
+
+/// A destination for notifications.
+///
+/// Implementations render the message for their service, send it, and judge the outcome
+/// themselves ([`Outcome`]); they must never panic on a bad answer, and never put a secret in
+/// a reason or a description.
+pub trait Channel: Send + Sync + fmt::Debug {
+    /// The URL scheme that made this channel (`"json"`, `"slack"`, `"console"`).
+    fn scheme(&self) -> &'static str;
+
+    /// The destination, safe to print: secrets replaced by `***`, paths by `…`.
+    fn describe(&self) -> String;
+
+    /// The HTTP requests this channel would send for `msg`, if it is an HTTP channel.
+    fn plan(&self, msg: &Message<'_>) -> Option<Vec<HttpRequest>> {
+        let _ = msg;
+        None
+    }
+
+    /// Sends `msg` and classifies the outcome.
+    fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome>;
+}
+
+/// Sends every planned request of an HTTP channel in order, stopping at the first failure;
+/// the outcome is the first failure's, or delivered.
+pub(crate) async fn send_planned(
+    requests: Vec<HttpRequest>,
+    describe: &str,
+    cx: &Context,
+    classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
+) -> Outcome {
+    for req in &requests {
+        let o = cx.send(req, describe, &classify).await;
+        if !o.is_delivered() {
+            return o;
+        }
+    }
+    Outcome::Delivered
+}

@@ -1,0 +1,203 @@
+use percent_encoding::percent_decode_str;
+
+use crate::Channel;
+use crate::console::Console;
+use crate::slack::Slack;
+use crate::webhook::JsonWebhook;
+
+/// A channel URL that belfry cannot use. The message shows the URL redacted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid channel URL {redacted}: {why}")]
+pub struct UrlError {
+    redacted: String,
+    why: String,
+}
+
+impl UrlError {
+    pub(crate) fn new(raw: &str, why: impl Into<String>) -> Self {
+        UrlError {
+            redacted: redact_url(raw),
+            why: why.into(),
+        }
+    }
+
+    /// The URL, redacted.
+    pub fn url(&self) -> &str {
+        &self.redacted
+    }
+
+    /// What is wrong with it.
+    pub fn why(&self) -> &str {
+        &self.why
+    }
+}
+
+/// The schemes belfry understands today, for error messages.
+pub const SCHEMES: &[&str] = &["console", "json", "jsons", "http", "https", "slack"];
+
+/// Schemes whose host part is a host name, not a token: their host is shown when redacting.
+const HOST_IS_PUBLIC: &[&str] = &["json", "jsons", "http", "https"];
+
+/// Parses a channel URL into a channel.
+pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
+    let raw = raw.trim();
+    let Some((scheme, _)) = raw.split_once("://") else {
+        if raw == "console" || raw == "console:" {
+            return Ok(Box::new(Console));
+        }
+        return Err(UrlError::new(
+            raw,
+            "it has no scheme (write it as scheme://…, e.g. json://host/path)",
+        ));
+    };
+    let scheme_lc = scheme.to_ascii_lowercase();
+    match scheme_lc.as_str() {
+        "console" | "stderr" => Ok(Box::new(Console)),
+        "json" | "jsons" => Ok(Box::new(JsonWebhook::from_apprise(raw)?)),
+        "http" | "https" => {
+            if Slack::is_webhook_address(raw) {
+                Ok(Box::new(Slack::from_webhook_address(raw)?))
+            } else {
+                Ok(Box::new(JsonWebhook::from_address(raw)?))
+            }
+        }
+        "slack" => Ok(Box::new(Slack::from_apprise(raw)?)),
+        other => Err(UrlError::new(
+            raw,
+            format!(
+                "unsupported scheme {other:?}; belfry knows: {}",
+                SCHEMES.join(", ")
+            ),
+        )),
+    }
+}
+
+/// A URL with its secrets hidden, safe to print or store: any password becomes `***`, any
+/// user name alone `***`, the host is kept only where it is a host name (not a token), and
+/// everything after it becomes `…`.
+///
+/// Works on strings that do not parse, too: error messages about bad URLs use it.
+pub fn redact_url(raw: &str) -> String {
+    let raw = raw.trim();
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return "(a URL without scheme://)".to_owned();
+    };
+    let scheme_ok = !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_ok {
+        return "(a URL with an unreadable scheme)".to_owned();
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, host) = match authority.rfind('@') {
+        Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+        None => (None, authority),
+    };
+    let mut out = format!("{scheme}://");
+    if let Some(ui) = userinfo {
+        match ui.split_once(':') {
+            Some((user, _)) if !user.is_empty() && !looks_secret(user) => {
+                out.push_str(user);
+                out.push_str(":***@");
+            }
+            _ => out.push_str("***@"),
+        }
+    }
+    let public = HOST_IS_PUBLIC.contains(&scheme.to_ascii_lowercase().as_str());
+    if public {
+        out.push_str(host);
+    } else if !host.is_empty() {
+        out.push_str("***");
+    }
+    if !tail.is_empty() && tail != "/" {
+        out.push_str("/…");
+    }
+    out
+}
+
+/// A long run of letters and digits is more likely a token than a user name.
+fn looks_secret(s: &str) -> bool {
+    s.len() >= 20
+}
+
+/// The query of a URL as (key, value) pairs, percent-decoded but with `+` kept as `+`:
+/// Apprise gives a leading `+`, `-` and `:` meanings of their own.
+pub(crate) fn query_pairs(raw: &str) -> Vec<(String, String)> {
+    let Some(q) = raw.split_once('?').map(|(_, q)| q) else {
+        return Vec::new();
+    };
+    let q = q.split('#').next().unwrap_or("");
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+pub(crate) fn decode(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// Apprise's options that apply to every service; belfry accepts them where they make sense
+/// and ignores the rest rather than reject a URL that works with Apprise.
+pub(crate) const APPRISE_GLOBAL_OPTIONS: &[&str] = &[
+    "format", "overflow", "emojis", "rto", "cto", "verify", "tz", "store",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_passwords_tokens_and_paths() {
+        assert_eq!(
+            redact_url("json://bob:hunter2@example.com:8080/hook?x=1"),
+            "json://bob:***@example.com:8080/…"
+        );
+        assert_eq!(
+            redact_url("https://hooks.slack.com/services/T000/B000/XXXXXXXX"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(redact_url("slack://T000/B000/XXXXXXXX"), "slack://***/…");
+        assert_eq!(
+            redact_url("slack://botname@T000/B000/XXXXXXXX/#ops"),
+            "slack://***@***/…"
+        );
+        assert_eq!(redact_url("json://localhost"), "json://localhost");
+        assert_eq!(redact_url("no-scheme-secret"), "(a URL without scheme://)");
+        for raw in [
+            "json://u:SECRETPASS@h/p",
+            "slack://SECRETA/SECRETB/SECRETC",
+            "https://h/SECRETPATH?token=SECRETQ",
+            "jsons://SECRETUSERNAMEISLONGENOUGH:x@h",
+        ] {
+            assert!(!redact_url(raw).contains("SECRET"), "{raw}");
+        }
+    }
+
+    #[test]
+    fn unknown_schemes_are_named_with_the_known_ones() {
+        let e = parse("slck://a/b/c").unwrap_err().to_string();
+        assert!(e.contains("\"slck\"") && e.contains("slack"), "{e}");
+        let e = parse("hooks.example.com/x").unwrap_err().to_string();
+        assert!(e.contains("no scheme"), "{e}");
+    }
+
+    #[test]
+    fn query_pairs_keep_apprise_prefixes() {
+        let q = query_pairs("json://h/p?+X-Token=a%20b&-page=2&:title=&method=put");
+        assert_eq!(
+            q,
+            [
+                ("+X-Token".to_string(), "a b".to_string()),
+                ("-page".into(), "2".into()),
+                (":title".into(), "".into()),
+                ("method".into(), "put".into()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! A real HTTP/1.1 receiver on loopback that records every request and answers from a
+//! script, for belfry's tests and benchmarks. Not published; not for production.
+//!
+//! ```
+//! use belfry_testkit::{Receiver, Reply};
+//! use std::io::{Read, Write};
+//!
+//! let rx = Receiver::start(vec![Reply::status(503), Reply::ok()]);
+//! for _ in 0..2 {
+//!     let mut s = std::net::TcpStream::connect(rx.addr()).unwrap();
+//!     s.write_all(b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi").unwrap();
+//!     let mut answer = String::new();
+//!     s.read_to_string(&mut answer).unwrap();
+//! }
+//! let reqs = rx.requests();
+//! assert_eq!(reqs.len(), 2);
+//! assert_eq!(reqs[0].status_sent, 503);
+//! assert_eq!(reqs[1].body, b"hi");
+//! ```
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// One scripted answer.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: String,
+    /// Wait this long before answering.
+    pub delay: Duration,
+}
+
+impl Reply {
+    /// `200 OK` with body `ok`.
+    pub fn ok() -> Self {
+        Reply::status(200).body("ok")
+    }
+
+    /// An empty answer with this status.
+    pub fn status(status: u16) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    /// With a header.
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.to_owned(), v.to_owned()));
+        self
+    }
+
+    /// With a body.
+    pub fn body(mut self, b: &str) -> Self {
+        self.body = b.to_owned();
+        self
+    }
+
+    /// Answer only after `d`.
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+}
+
+/// A request as received.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Method.
+    pub method: String,
+    /// Path and query.
+    pub target: String,
+    /// Headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+    /// When it arrived, relative to the receiver's start.
+    pub at: Duration,
+    /// The status it was answered with.
+    pub status_sent: u16,
+}
+
+impl Request {
+    /// A header's value (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("the body is JSON")
+    }
+}
+
+struct Shared {
+    script: Mutex<VecDeque<Reply>>,
+    fallback: Reply,
+    requests: Mutex<Vec<Request>>,
+    arrived: Condvar,
+    started: Instant,
+}
+
+/// A running receiver; it stops accepting when dropped.
+pub struct Receiver {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl Receiver {
+    /// Starts a receiver on 127.0.0.1 (a free port) that answers with `script` in order, then
+    /// `200 ok` for ever.
+    pub fn start(script: Vec<Reply>) -> Receiver {
+        Receiver::start_with_fallback(script, Reply::ok())
+    }
+
+    /// Like [`Receiver::start`], answering `fallback` once the script is used up.
+    pub fn start_with_fallback(script: Vec<Reply>, fallback: Reply) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        Receiver::on(listener, script, fallback)
+    }
+
+    /// Serves on an already bound listener.
+    pub fn on(listener: TcpListener, script: Vec<Reply>, fallback: Reply) -> Receiver {
+        let addr = listener.local_addr().expect("a bound address");
+        let shared = Arc::new(Shared {
+            script: Mutex::new(script.into()),
+            fallback,
+            requests: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+            started: Instant::now(),
+        });
+        let s = shared.clone();
+        std::thread::Builder::new()
+            .name("testkit-receiver".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    let Ok(conn) = conn else { continue };
+                    let s = s.clone();
+                    std::thread::spawn(move || serve(conn, &s));
+                }
+            })
+            .expect("spawn the receiver");
+        Receiver { addr, shared }
+    }
+
+    /// Its address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Everything received so far.
+    pub fn requests(&self) -> Vec<Request> {
+        self.shared.requests.lock().expect("lock").clone()
+    }
+
+    /// Waits until at least `n` requests have arrived, or `timeout`; returns them.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Request> {
+        let deadline = Instant::now() + timeout;
+        let mut reqs = self.shared.requests.lock().expect("lock");
+        while reqs.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            reqs = self
+                .shared
+                .arrived
+                .wait_timeout(reqs, left)
+                .expect("lock")
+                .0;
+        }
+        reqs.clone()
+    }
+}
+
+fn serve(conn: TcpStream, s: &Shared) {
+    let mut w = match conn.try_clone() {
+        Ok(w) => w,
+        Err(_) => return,
+    };
+    let mut r = BufReader::new(conn);
+    loop {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut parts = line.split_whitespace();
+        let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+            return;
+        };
+        let (method, target) = (method.to_owned(), target.to_owned());
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if r.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        let close = headers
+            .iter()
+            .any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close"));
+        let reply = s
+            .script
+            .lock()
+            .expect("lock")
+            .pop_front()
+            .unwrap_or_else(|| s.fallback.clone());
+        let at = s.started.elapsed();
+        {
+            let mut reqs = s.requests.lock().expect("lock");
+            reqs.push(Request {
+                method,
+                target,
+                headers,
+                body,
+                at,
+                status_sent: reply.status,
+            });
+            s.arrived.notify_all();
+        }
+        if !reply.delay.is_zero() {
+            std::thread::sleep(reply.delay);
+        }
+        let mut out = format!(
+            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+            reply.status,
+            reply.body.len()
+        );
+        for (k, v) in &reply.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if close {
+            out.push_str("Connection: close\r\n");
+        }
+        out.push_str("\r\n");
+        out.push_str(&reply.body);
+        if w.write_all(out.as_bytes()).is_err() || close {
+            return;
+        }
+    }
+}
