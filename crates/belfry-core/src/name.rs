@@ -71,19 +71,20 @@ pub fn derive_job_name(argv: &[String], cwd: &Path) -> String {
     if args.is_empty() {
         return base;
     }
-    format!("{base}-{:08x}", fnv1a32(args))
+    format!("{base}-{:08x}", stable_hash(args))
 }
 
-/// FNV-1a, 32 bits, over the arguments separated by NUL: stable across Rust versions and
-/// platforms, which `std`'s hasher does not promise.
-fn fnv1a32(args: &[String]) -> u32 {
+/// FNV-1a, 32 bits, over the parts separated by NUL: stable across Rust versions and
+/// platforms, which `std`'s hasher does not promise. Used wherever a name is derived from
+/// something that must not be spelled out (arguments, URLs).
+pub fn stable_hash<S: AsRef<str>>(args: &[S]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
             h ^= 0;
             h = h.wrapping_mul(0x0100_0193);
         }
-        for b in a.bytes() {
+        for b in a.as_ref().bytes() {
             h ^= u32::from(b);
             h = h.wrapping_mul(0x0100_0193);
         }

@@ -1,0 +1,785 @@
+//! `belfry.toml`: channels, policy defaults, per-job overrides and routing.
+//!
+//! ```toml
+//! [policy]                      # defaults for every job
+//! repeat_failures_after = "1s"  # repeat a problem alert once the last one is this old
+//! ok_heartbeat_after = "59m 24s"  # "still OK" after this long; "off" for never
+//! fail_threshold = 1            # problems in a row before the first alert
+//!
+//! [channels.ops]
+//! url = "slack://TokenA/TokenB/TokenC"
+//! states = ["problem", "recovered"]   # optional: which notifications (default all)
+//! jobs = ["backup-*"]                 # optional: which jobs, glob patterns (default all)
+//!
+//! [channels.hook]
+//! url = "json://127.0.0.1:8080/belfry"
+//!
+//! [jobs.backup-db]
+//! fail_threshold = 2
+//! channels = ["ops"]            # only these channels for this job
+//! timeout = "2h"                # `belfry run` time limit for this job
+//! ok_codes = [0, 24]            # exit codes that count as success
+//!
+//! [run]
+//! tail_bytes = 65536            # output kept per run: the last bytes…
+//! head_lines = 5                # …and the first lines
+//! kill_after = "10s"            # after --timeout's TERM, KILL this much later
+//!
+//! [delivery]
+//! wait = "10s"                  # how long `belfry run` waits for delivery before exiting
+//! give_up_after = "24h"         # undelivered notifications are dead after this long
+//! request_timeout = "5s"        # one HTTP request's time limit
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use belfry_core::{Policy, Route, State, StateFilter, parse_duration, stable_hash};
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+/// The configuration could not be found, read or understood. The message names the file, the
+/// line and the key where there is one.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(String);
+
+impl ConfigError {
+    fn at(origin: &str, msg: impl fmt::Display) -> Self {
+        ConfigError(format!("config {origin}: {msg}"))
+    }
+}
+
+/// A channel from the configuration.
+#[derive(Clone)]
+pub struct ChannelConfig {
+    /// Its name: the table name (`[channels.ops]` is `ops`), or `urls-XXXXXXXX` for
+    /// `BELFRY_URLS` entries, or `console` for the default.
+    pub name: String,
+    /// Its URL. Holds secrets: print [`ChannelConfig::describe`] instead.
+    url: String,
+    /// Which notifications it receives.
+    pub route: Route,
+}
+
+impl ChannelConfig {
+    /// The URL, secrets included: for building the channel, never for printing.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this is the console channel.
+    pub fn is_console(&self) -> bool {
+        let u = self.url.trim();
+        u == "console" || u.starts_with("console:") || u.starts_with("stderr://")
+    }
+
+    /// The URL with its secrets hidden.
+    pub fn describe(&self) -> String {
+        belfry_channels::redact_url(&self.url)
+    }
+}
+
+impl fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelConfig")
+            .field("name", &self.name)
+            .field("url", &self.describe())
+            .field("route", &self.route)
+            .finish()
+    }
+}
+
+/// Per-job settings from `[jobs.NAME]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobConfig {
+    /// Overrides `[policy] repeat_failures_after`.
+    pub repeat_failures_after: Option<Duration>,
+    /// Overrides `[policy] ok_heartbeat_after` (`Some(None)` is "off").
+    pub ok_heartbeat_after: Option<Option<Duration>>,
+    /// Overrides `[policy] fail_threshold`.
+    pub fail_threshold: Option<u32>,
+    /// Only these channels.
+    pub channels: Option<Vec<String>>,
+    /// Default `--timeout` for `belfry run`.
+    pub timeout: Option<Duration>,
+    /// Default `--ok-codes` for `belfry run`.
+    pub ok_codes: Option<Vec<i32>>,
+}
+
+/// How `belfry run` keeps output and stops jobs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSettings {
+    /// Bytes of the output's end kept per run.
+    pub tail_bytes: usize,
+    /// Lines of the output's start kept per run.
+    pub head_lines: usize,
+    /// Time between TERM and KILL on timeout.
+    pub kill_after: Duration,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            tail_bytes: 64 * 1024,
+            head_lines: 5,
+            kill_after: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How notifications are delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliverySettings {
+    /// How long a short-lived process (`belfry run`) waits for its notifications to go out.
+    pub wait: Duration,
+    /// After this long undelivered, a notification is dead.
+    pub give_up_after: Duration,
+    /// One request's time limit.
+    pub request_timeout: Duration,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        DeliverySettings {
+            wait: Duration::from_secs(10),
+            give_up_after: Duration::from_secs(24 * 3600),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it came from, if any.
+    pub source: Option<PathBuf>,
+    /// Policy defaults.
+    pub policy: Policy,
+    /// Channels, in name order (file channels, then `BELFRY_URLS`).
+    pub channels: Vec<ChannelConfig>,
+    /// Per-job settings.
+    pub jobs: BTreeMap<String, JobConfig>,
+    /// `belfry run` settings.
+    pub run: RunSettings,
+    /// Delivery settings.
+    pub delivery: DeliverySettings,
+}
+
+impl Default for Config {
+    /// No file, no channels but the console.
+    fn default() -> Self {
+        let mut c = Config {
+            source: None,
+            policy: Policy::default(),
+            channels: Vec::new(),
+            jobs: BTreeMap::new(),
+            run: RunSettings::default(),
+            delivery: DeliverySettings::default(),
+        };
+        c.ensure_a_channel();
+        c
+    }
+}
+
+/// Where the configuration may come from; the environment is passed in so that the search is
+/// testable (and a library user can supply their own).
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// `--config`.
+    pub explicit: Option<PathBuf>,
+    /// `$BELFRY_CONFIG`.
+    pub env_config: Option<PathBuf>,
+    /// `$BELFRY_URLS`.
+    pub env_urls: Option<String>,
+    /// The working directory (for `./belfry.toml`).
+    pub cwd: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME`.
+    pub xdg_config_home: Option<PathBuf>,
+    /// `$HOME`.
+    pub home: Option<PathBuf>,
+}
+
+impl Sources {
+    /// The sources of this process: its environment and working directory.
+    pub fn from_env(explicit: Option<PathBuf>) -> Self {
+        let var = |k| std::env::var_os(k).filter(|v| !v.is_empty());
+        Sources {
+            explicit,
+            env_config: var("BELFRY_CONFIG").map(PathBuf::from),
+            env_urls: var("BELFRY_URLS").map(|v| v.to_string_lossy().into_owned()),
+            cwd: std::env::current_dir().ok(),
+            xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
+            home: var("HOME").map(PathBuf::from),
+        }
+    }
+
+    /// The file to read: `--config`, `$BELFRY_CONFIG`, `./belfry.toml`, then
+    /// `$XDG_CONFIG_HOME/belfry/belfry.toml` (`~/.config/belfry/belfry.toml`). The first two
+    /// must exist; the others are used if they do.
+    pub fn find(&self) -> Result<Option<PathBuf>, ConfigError> {
+        for (given, how) in [
+            (&self.explicit, "--config"),
+            (&self.env_config, "$BELFRY_CONFIG"),
+        ] {
+            if let Some(p) = given {
+                if !p.is_file() {
+                    return Err(ConfigError(format!(
+                        "config {} (from {how}): no such file",
+                        p.display()
+                    )));
+                }
+                return Ok(Some(p.clone()));
+            }
+        }
+        let mut candidates = Vec::new();
+        if let Some(cwd) = &self.cwd {
+            candidates.push(cwd.join("belfry.toml"));
+        }
+        match (&self.xdg_config_home, &self.home) {
+            (Some(x), _) => candidates.push(x.join("belfry/belfry.toml")),
+            (None, Some(h)) => candidates.push(h.join(".config/belfry/belfry.toml")),
+            (None, None) => {}
+        }
+        Ok(candidates.into_iter().find(|p| p.is_file()))
+    }
+}
+
+impl Config {
+    /// Finds, reads and checks the configuration, and adds `BELFRY_URLS`.
+    pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        let mut config = match sources.find()? {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    ConfigError::at(&path.display().to_string(), format!("cannot read: {e}"))
+                })?;
+                let mut c = Config::parse(&text, &path.display().to_string())?;
+                c.source = Some(path);
+                c
+            }
+            None => Config::empty(),
+        };
+        if let Some(urls) = &sources.env_urls {
+            config.add_urls(urls, "$BELFRY_URLS")?;
+        }
+        config.ensure_a_channel();
+        Ok(config)
+    }
+
+    fn empty() -> Config {
+        Config {
+            source: None,
+            policy: Policy::default(),
+            channels: Vec::new(),
+            jobs: BTreeMap::new(),
+            run: RunSettings::default(),
+            delivery: DeliverySettings::default(),
+        }
+    }
+
+    /// With nothing configured, alerts go to the console.
+    fn ensure_a_channel(&mut self) {
+        if self.channels.is_empty() {
+            self.channels.push(ChannelConfig {
+                name: "console".into(),
+                url: "console://".into(),
+                route: Route::all("console"),
+            });
+        }
+    }
+
+    /// Parses a configuration text; `origin` names it in errors. Does not add the console
+    /// default or `BELFRY_URLS`.
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
+        let mut c = Config::empty();
+        let p = &raw.policy;
+        if let Some(d) = &p.repeat_failures_after {
+            c.policy.repeat_failures_after = d.0;
+        }
+        if let Some(h) = &p.ok_heartbeat_after {
+            c.policy.ok_heartbeat_after = h.0;
+        }
+        if let Some(t) = &p.fail_threshold {
+            c.policy.fail_threshold = t.0;
+        }
+        for (name, ch) in raw.channels {
+            check_channel_name(&name)
+                .map_err(|why| ConfigError::at(origin, format!("[channels.{name}]: {why}")))?;
+            c.channels.push(ChannelConfig {
+                route: Route {
+                    channel: name.clone(),
+                    jobs: ch.jobs.unwrap_or_default(),
+                    states: ch
+                        .states
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|s| s.0)
+                        .collect(),
+                },
+                name,
+                url: ch.url.0,
+            });
+        }
+        for (name, j) in raw.jobs {
+            if let Some(list) = &j.channels {
+                for ch in list.get_ref() {
+                    if !c.channels.iter().any(|c| c.name == *ch) {
+                        let line = line_of(text, list.span().start);
+                        return Err(ConfigError::at(
+                            origin,
+                            format!(
+                                "line {line}: [jobs.{name}] channels: no channel named {ch:?} \
+                                 (defined: {})",
+                                names(&c.channels)
+                            ),
+                        ));
+                    }
+                }
+            }
+            c.jobs.insert(
+                name,
+                JobConfig {
+                    repeat_failures_after: j.repeat_failures_after.map(|d| d.0),
+                    ok_heartbeat_after: j.ok_heartbeat_after.map(|h| h.0),
+                    fail_threshold: j.fail_threshold.map(|t| t.0),
+                    channels: j.channels.map(toml::Spanned::into_inner),
+                    timeout: j.timeout.map(|d| d.0),
+                    ok_codes: j.ok_codes,
+                },
+            );
+        }
+        if let Some(t) = raw.run.tail_bytes {
+            c.run.tail_bytes = t;
+        }
+        if let Some(h) = raw.run.head_lines {
+            c.run.head_lines = h;
+        }
+        if let Some(k) = raw.run.kill_after {
+            c.run.kill_after = k.0;
+        }
+        if let Some(w) = raw.delivery.wait {
+            c.delivery.wait = w.0;
+        }
+        if let Some(g) = raw.delivery.give_up_after {
+            c.delivery.give_up_after = g.0;
+        }
+        if let Some(r) = raw.delivery.request_timeout {
+            c.delivery.request_timeout = r.0;
+        }
+        Ok(c)
+    }
+
+    /// Adds channels from a list of URLs separated by white space or commas (a comma splits
+    /// only where a new `scheme://` follows, so `?to=a,b` stays whole).
+    pub fn add_urls(&mut self, list: &str, origin: &str) -> Result<(), ConfigError> {
+        for url in split_urls(list) {
+            belfry_channels::parse(&url).map_err(|e| ConfigError::at(origin, e))?;
+            let name = format!("urls-{:08x}", stable_hash(&[url.as_str()]));
+            if self.channels.iter().any(|c| c.name == name) {
+                continue;
+            }
+            self.channels.push(ChannelConfig {
+                route: Route::all(name.clone()),
+                name,
+                url,
+            });
+        }
+        Ok(())
+    }
+
+    /// The policy for `job`: the defaults with its overrides.
+    pub fn policy_for(&self, job: &str) -> Policy {
+        let mut p = self.policy.clone();
+        if let Some(j) = self.jobs.get(job) {
+            if let Some(d) = j.repeat_failures_after {
+                p.repeat_failures_after = d;
+            }
+            if let Some(h) = j.ok_heartbeat_after {
+                p.ok_heartbeat_after = h;
+            }
+            if let Some(t) = j.fail_threshold {
+                p.fail_threshold = t;
+            }
+        }
+        p
+    }
+
+    /// The names of the channels that receive a notification about `job` in `state`.
+    pub fn route(&self, job: &str, state: &State, recovered: bool) -> Vec<String> {
+        let routes: Vec<Route> = self.channels.iter().map(|c| c.route.clone()).collect();
+        let only = self.jobs.get(job).and_then(|j| j.channels.as_deref());
+        Route::select(&routes, job, state, recovered, only)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// A channel by name.
+    pub fn channel(&self, name: &str) -> Option<&ChannelConfig> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+}
+
+fn names(chs: &[ChannelConfig]) -> String {
+    if chs.is_empty() {
+        return "none".into();
+    }
+    chs.iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn check_channel_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("a channel name cannot be empty");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err("a channel name may hold only letters, digits, '-', '_' and '.'");
+    }
+    if name.starts_with("urls-") {
+        return Err("names starting with \"urls-\" are kept for $BELFRY_URLS");
+    }
+    Ok(())
+}
+
+/// toml's own message quotes the offending line, which may hold a secret (a URL's password):
+/// rebuild it from the position instead, naming the file, line, column and dotted key.
+fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
+    let msg = e.message().trim_end();
+    let Some(span) = e.span() else {
+        return ConfigError::at(origin, msg);
+    };
+    let line = line_of(text, span.start);
+    let line_start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let column = text[line_start..span.start.min(text.len())].chars().count() + 1;
+    let this_line = text[line_start..].lines().next().unwrap_or("");
+    let key = this_line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_owned())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'))
+        .map(|l| l.trim_matches(['[', ']']).trim().to_owned());
+    let at = match (table, key) {
+        (Some(t), Some(k)) => format!(", key {t}.{k}"),
+        (None, Some(k)) => format!(", key {k}"),
+        _ => String::new(),
+    };
+    ConfigError::at(origin, format!("line {line}, column {column}{at}: {msg}"))
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Splits a `BELFRY_URLS` value.
+fn split_urls(list: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for word in list.split_whitespace() {
+        let mut rest = word;
+        loop {
+            // Find a comma followed by something that looks like `scheme://`.
+            let split = rest.match_indices(',').map(|(i, _)| i).find(|&i| {
+                let after = &rest[i + 1..];
+                after.find("://").is_some_and(|j| {
+                    j > 0
+                        && after[..j]
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                })
+            });
+            match split {
+                Some(i) => {
+                    if i > 0 {
+                        out.push(rest[..i].to_owned());
+                    }
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    let r = rest.trim_end_matches(',');
+                    if !r.is_empty() {
+                        out.push(r.to_owned());
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+// ---- the file's shape, checked by serde (unknown keys are errors with line and key) ----
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    policy: RawPolicy,
+    #[serde(default)]
+    channels: BTreeMap<String, RawChannel>,
+    #[serde(default)]
+    jobs: BTreeMap<String, RawJob>,
+    #[serde(default)]
+    run: RawRun,
+    #[serde(default)]
+    delivery: RawDelivery,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    repeat_failures_after: Option<Dur>,
+    ok_heartbeat_after: Option<Heartbeat>,
+    fail_threshold: Option<Threshold>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChannel {
+    url: ChannelUrl,
+    jobs: Option<Vec<String>>,
+    states: Option<Vec<Filter>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    repeat_failures_after: Option<Dur>,
+    ok_heartbeat_after: Option<Heartbeat>,
+    fail_threshold: Option<Threshold>,
+    channels: Option<toml::Spanned<Vec<String>>>,
+    timeout: Option<Dur>,
+    ok_codes: Option<Vec<i32>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    tail_bytes: Option<usize>,
+    head_lines: Option<usize>,
+    kill_after: Option<Dur>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDelivery {
+    wait: Option<Dur>,
+    give_up_after: Option<Dur>,
+    request_timeout: Option<Dur>,
+}
+
+/// A duration such as `"1s"`, checked while parsing so the error points at the value.
+struct Dur(Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map(Dur).map_err(de::Error::custom)
+    }
+}
+
+/// A duration or `"off"`.
+struct Heartbeat(Option<Duration>);
+
+impl<'de> Deserialize<'de> for Heartbeat {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if matches!(s.trim(), "off" | "never" | "none") {
+            return Ok(Heartbeat(None));
+        }
+        parse_duration(&s)
+            .map(|d| Heartbeat(Some(d)))
+            .map_err(|e| de::Error::custom(format!("{e}, or \"off\"")))
+    }
+}
+
+/// At least 1.
+struct Threshold(u32);
+
+impl<'de> Deserialize<'de> for Threshold {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if n < 1 || n > i64::from(u32::MAX) {
+            return Err(de::Error::custom(format!(
+                "fail_threshold must be 1 or more, not {n}"
+            )));
+        }
+        Ok(Threshold(n as u32))
+    }
+}
+
+/// A channel URL, parsed (so it is checked) while reading the file.
+struct ChannelUrl(String);
+
+impl<'de> Deserialize<'de> for ChannelUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        belfry_channels::parse(&s).map_err(de::Error::custom)?;
+        Ok(ChannelUrl(s))
+    }
+}
+
+struct Filter(StateFilter);
+
+impl<'de> Deserialize<'de> for Filter {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(Filter).map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let doc = include_str!("config.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| l.trim_start_matches("//!").strip_prefix(' ').unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = Config::parse(&example, "example").unwrap();
+        assert_eq!(c.channels.len(), 2);
+        let p = c.policy_for("backup-db");
+        assert_eq!(p.fail_threshold, 2);
+        assert_eq!(p.repeat_failures_after, Duration::from_secs(1));
+        assert_eq!(c.jobs["backup-db"].ok_codes, Some(vec![0, 24]));
+        assert_eq!(c.route("backup-db", &State::Failed, false), ["ops"]);
+        assert_eq!(
+            c.route("backup-web", &State::Failed, false),
+            ["hook", "ops"]
+        );
+        assert_eq!(c.route("backup-web", &State::Ok, false), ["hook"]);
+        assert_eq!(c.route("other", &State::Failed, false), ["hook"]);
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line() {
+        let text = "[policy]\nrepeat_failures_after = \"5s\"\nrepeat_failure_after = \"5s\"\n";
+        let e = Config::parse(text, "/etc/belfry.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/etc/belfry.toml"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("key policy.repeat_failure_after"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named_with_their_line() {
+        let e = Config::parse("[policy]\n\nok_heartbeat_after = \"5 parsecs\"\n", "f.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("5 parsecs"), "{e}");
+        assert!(e.contains("key policy.ok_heartbeat_after"), "{e}");
+        let e = Config::parse("[policy]\nfail_threshold = 0\n", "f.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("fail_threshold"), "{e}");
+        let e = Config::parse("[channels.ops]\nurl = \"slack://T1/B2\"\n", "f.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("three tokens"), "{e}");
+        let e = Config::parse(
+            "[channels.ops]\nurl = \"json://h\"\nstates = [\"failing\"]\n",
+            "f.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 3") && e.contains("failing"), "{e}");
+    }
+
+    #[test]
+    fn secrets_in_a_bad_url_do_not_reach_the_error() {
+        let e = Config::parse(
+            "[channels.ops]\nurl = \"json://u:SECRETPW@h/p?bogus=1\"\n",
+            "f.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("bogus"), "{e}");
+        assert!(e.contains("key channels.ops.url"), "{e}");
+        assert!(!e.contains("SECRETPW"), "{e}");
+    }
+
+    #[test]
+    fn a_job_naming_an_unknown_channel_is_an_error() {
+        let e = Config::parse(
+            "[channels.ops]\nurl = \"console://\"\n\n[jobs.x]\nchannels = [\"opz\"]\n",
+            "f.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("line 5") && e.contains("\"opz\"") && e.contains("ops"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn belfry_urls_split_on_spaces_and_commas_but_not_inside_a_query() {
+        assert_eq!(
+            split_urls("json://a/x, slack://T/B/C,json://b/?to=a,b  console://"),
+            [
+                "json://a/x",
+                "slack://T/B/C",
+                "json://b/?to=a,b",
+                "console://"
+            ]
+        );
+    }
+
+    #[test]
+    fn sources_are_searched_in_the_documented_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let cwd = dir.path().join("cwd");
+        let xdg = dir.path().join("xdg");
+        std::fs::create_dir_all(cwd.clone()).unwrap();
+        std::fs::create_dir_all(xdg.join("belfry")).unwrap();
+        std::fs::write(xdg.join("belfry/belfry.toml"), "").unwrap();
+        let mut s = Sources {
+            cwd: Some(cwd.clone()),
+            xdg_config_home: Some(xdg.clone()),
+            ..Sources::default()
+        };
+        assert_eq!(s.find().unwrap(), Some(xdg.join("belfry/belfry.toml")));
+        std::fs::write(cwd.join("belfry.toml"), "").unwrap();
+        assert_eq!(s.find().unwrap(), Some(cwd.join("belfry.toml")));
+        s.env_config = Some(dir.path().join("missing.toml"));
+        let e = s.find().unwrap_err().to_string();
+        assert!(
+            e.contains("missing.toml") && e.contains("BELFRY_CONFIG"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn nothing_configured_means_the_console() {
+        let c = Config::load(&Sources::default()).unwrap();
+        assert_eq!(c.channels.len(), 1);
+        assert_eq!(c.channels[0].name, "console");
+        let c = Config::load(&Sources {
+            env_urls: Some("json://127.0.0.1:9/x".into()),
+            ..Sources::default()
+        })
+        .unwrap();
+        assert_eq!(c.channels.len(), 1);
+        assert!(c.channels[0].name.starts_with("urls-"));
+    }
+}

@@ -1,0 +1,186 @@
+//! Sending what the outbox holds.
+//!
+//! Rows are claimed with a lease (so two processes never send the same row at once), sent
+//! concurrently (a slow channel does not hold up the others), and every attempt is recorded
+//! with the channel's verdict. A row that fails stays in the outbox for a later attempt.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use belfry_channels::{Channel, Context, Message, Outcome};
+use belfry_core::{Timestamp, format_duration};
+use belfry_store::{Attempt, Claimed, Store};
+
+use crate::config::Config;
+
+/// What one delivery pass did.
+#[derive(Clone, Debug, Default)]
+pub struct DeliveryReport {
+    /// Rows delivered, by channel name.
+    pub delivered: Vec<String>,
+    /// Rows that failed.
+    pub failed: Vec<Failure>,
+}
+
+/// One failed delivery.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// The channel's name.
+    pub channel: String,
+    /// The channel's URL, redacted.
+    pub destination: String,
+    /// What went wrong (no secrets).
+    pub reason: String,
+    /// `None`: permanent, the row is dead. `Some(t)`: it will be tried again from `t`.
+    pub retry_at: Option<Timestamp>,
+}
+
+impl DeliveryReport {
+    /// Whether nothing failed.
+    pub fn all_delivered(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+/// The wait before attempt `n + 1` when the service gave no hint: 1 s, 2 s, 4 s, … up to
+/// 5 minutes.
+pub fn backoff(attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(16);
+    Duration::from_secs(1u64 << exp).min(Duration::from_secs(300))
+}
+
+/// Claims and sends due outbox rows (only `ids` if given) within `wait`, then records every
+/// outcome. Repeats until nothing due is left when `ids` is `None`.
+pub fn deliver(
+    config: &Config,
+    store: &mut Store,
+    ids: Option<&[i64]>,
+    wait: Duration,
+) -> Result<DeliveryReport, belfry_store::Error> {
+    let owner = format!("pid-{}-{}", std::process::id(), belfry_store::new_id());
+    // The lease outlives the wait, so no other process takes a row while this one may still
+    // be sending it.
+    let lease = wait + config.delivery.request_timeout + Duration::from_secs(30);
+    let started = Instant::now();
+    let mut report = DeliveryReport::default();
+    let mut channels: HashMap<String, Result<Box<dyn Channel>, String>> = HashMap::new();
+    let mut runtime: Option<tokio::runtime::Runtime> = None;
+    let cx = Context::new(config.delivery.request_timeout);
+    loop {
+        let left = wait.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        let claimed = store.claim_due(Timestamp::now(), lease, &owner, ids, 256)?;
+        if claimed.is_empty() {
+            break;
+        }
+        for row in &claimed {
+            channels.entry(row.channel.clone()).or_insert_with(|| {
+                match config.channel(&row.channel) {
+                    Some(c) => belfry_channels::parse(c.url()).map_err(|e| e.to_string()),
+                    None => Err(format!("channel {:?} is no longer configured", row.channel)),
+                }
+            });
+        }
+        let rt = match &runtime {
+            Some(rt) => rt,
+            None => runtime.insert(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a current-thread runtime builds"),
+            ),
+        };
+        let outcomes: Vec<(Outcome, Duration)> = rt.block_on(async {
+            let sends = claimed.iter().map(|row| {
+                let ch = &channels[&row.channel];
+                send_one(row, ch, &cx, left)
+            });
+            futures_util::future::join_all(sends).await
+        });
+        for (row, (outcome, elapsed)) in claimed.iter().zip(outcomes) {
+            let now = Timestamp::now();
+            let destination = match &channels[&row.channel] {
+                Ok(ch) => ch.describe(),
+                Err(_) => config
+                    .channel(&row.channel)
+                    .map(|c| c.describe())
+                    .unwrap_or_default(),
+            };
+            let attempt = match &outcome {
+                Outcome::Delivered => {
+                    report.delivered.push(row.channel.clone());
+                    Attempt::Delivered
+                }
+                Outcome::Retry { after, reason } => {
+                    let at = now.add(after.unwrap_or_else(|| backoff(row.attempts)));
+                    report.failed.push(Failure {
+                        channel: row.channel.clone(),
+                        destination,
+                        reason: reason.clone(),
+                        retry_at: Some(at),
+                    });
+                    Attempt::Retry {
+                        at,
+                        reason: reason.clone(),
+                    }
+                }
+                Outcome::Permanent { reason } => {
+                    report.failed.push(Failure {
+                        channel: row.channel.clone(),
+                        destination,
+                        reason: reason.clone(),
+                        retry_at: None,
+                    });
+                    Attempt::Permanent {
+                        reason: reason.clone(),
+                    }
+                }
+            };
+            store.record_attempt(row.id, &attempt, now, elapsed)?;
+        }
+        if ids.is_some() {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+async fn send_one(
+    row: &Claimed,
+    ch: &Result<Box<dyn Channel>, String>,
+    cx: &Context,
+    left: Duration,
+) -> (Outcome, Duration) {
+    let t = Instant::now();
+    let ch = match ch {
+        Ok(ch) => ch,
+        Err(why) => return (Outcome::permanent(why.clone()), Duration::ZERO),
+    };
+    let msg = Message {
+        notification: &row.notification,
+        idempotency_key: &row.idempotency_key,
+    };
+    let outcome = match tokio::time::timeout(left, ch.send(&msg, cx)).await {
+        Ok(o) => o,
+        Err(_) => Outcome::retry(format!(
+            "not delivered within {}; left for a later attempt",
+            format_duration(left)
+        )),
+    };
+    (outcome, t.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes() {
+        let b: Vec<u64> = (1..=11).map(|n| backoff(n).as_secs()).collect();
+        assert_eq!(b, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+        assert_eq!(backoff(0), Duration::from_secs(1));
+        assert_eq!(backoff(u32::MAX), Duration::from_secs(300));
+    }
+}

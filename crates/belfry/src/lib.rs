@@ -1,0 +1,59 @@
+//! belfry watches jobs (cron jobs, scheduled pipelines, functions inside programs) and tells
+//! people when they fail, recover, go silent, or are still fine, over the channels they
+//! already use.
+//!
+//! This crate is the facade: it reads the configuration ([`Config`]), finds the state
+//! directory ([`home_dir`]), records what happens through the store with the alert rules
+//! ([`record_run`]), and delivers what the outbox holds ([`deliver`]). The `belfry` command
+//! is built on it.
+//!
+//! ```
+//! use belfry::{Config, Sources};
+//!
+//! // The same search as the command line: --config, $BELFRY_CONFIG, ./belfry.toml, the XDG
+//! // config directory, plus $BELFRY_URLS. With nothing found, alerts go to the console.
+//! let config = Config::load(&Sources::default()).unwrap();
+//! assert_eq!(config.channels[0].name, "console");
+//!
+//! let config = Config::parse(r#"
+//!     [policy]
+//!     repeat_failures_after = "10m"
+//!     [channels.hook]
+//!     url = "json://127.0.0.1:8080/belfry"
+//! "#, "inline").unwrap();
+//! assert_eq!(config.policy_for("any").repeat_failures_after.as_secs(), 600);
+//! ```
+
+pub mod config;
+mod deliver;
+mod home;
+
+pub use belfry_channels as channels;
+pub use belfry_core as core;
+pub use belfry_store as store;
+
+pub use config::{Config, ConfigError, Sources};
+pub use deliver::{DeliveryReport, Failure, backoff, deliver};
+pub use home::{NoHome, home_dir, store_path};
+
+use belfry_store::{Recorded, RunEnd, Store};
+
+/// Records a finished run with the configured policy and routing for its job, in one store
+/// transaction. With `skip_console`, console channels get no row (`belfry run --quiet`).
+pub fn record_run(
+    store: &mut Store,
+    config: &Config,
+    end: &RunEnd<'_>,
+    skip_console: bool,
+) -> Result<Recorded, belfry_store::Error> {
+    let job = end.event.job.as_str();
+    let policy = config.policy_for(job);
+    store.set_delivery_deadline(config.delivery.give_up_after);
+    store.finish_run(end, &policy, |state, recovered| {
+        config
+            .route(job, state, recovered)
+            .into_iter()
+            .filter(|name| !(skip_console && config.channel(name).is_some_and(|c| c.is_console())))
+            .collect()
+    })
+}
