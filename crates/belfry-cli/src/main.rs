@@ -1,0 +1,241 @@
+//! The `belfry` command.
+
+mod capture;
+mod run;
+mod views;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use belfry::{Config, Sources};
+use clap::{Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  belfry run      the command's own exit code; 124 if it ran past --timeout;
+                  128+N if it died of signal N; 126 if it cannot be run; 127 if it
+                  is not found; 2 for belfry's usage errors (bad option, bad config).
+                  A failure to record or notify after the job ran never changes the
+                  job's exit code: it is reported once on standard error.
+  belfry check    0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin codes; usage
+                  errors are UNKNOWN too).
+  other commands  0 success, 1 failure, 2 usage error.";
+
+/// Watch jobs, remember their status, and tell people when they fail, recover, or are still
+/// fine.
+#[derive(Parser, Debug)]
+#[command(name = "belfry", version, after_help = EXIT_CODES)]
+struct Cli {
+    /// The configuration file (default: $BELFRY_CONFIG, ./belfry.toml, then
+    /// $XDG_CONFIG_HOME/belfry/belfry.toml). Channels can also come from $BELFRY_URLS.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run a command, record how it went, and alert by the rules.
+    ///
+    /// The command runs directly (no shell) in its own process group; its output passes
+    /// through unchanged and its first lines and last 64 KiB are kept with the run.
+    /// SIGINT, SIGTERM and SIGHUP are passed on to it. The child sees BELFRY_JOB and
+    /// BELFRY_RUN_ID in its environment.
+    #[command(after_help = EXIT_CODES)]
+    Run {
+        /// The job's name (default: derived from the command: its path with dots, plus a
+        /// hash of its arguments).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Stop the command after this long (TERM, then KILL after --kill-after) and record
+        /// it as timed out. E.g. 30s, 10m, 1h30m.
+        #[arg(long, value_name = "DUR", value_parser = parse_dur)]
+        timeout: Option<Duration>,
+        /// After the timeout's TERM, send KILL this much later [default: 10s].
+        #[arg(long, value_name = "DUR", value_parser = parse_dur)]
+        kill_after: Option<Duration>,
+        /// Exit codes that count as success [default: 0].
+        #[arg(
+            long,
+            value_name = "CODES",
+            value_delimiter = ',',
+            allow_negative_numbers = true
+        )]
+        ok_codes: Option<Vec<i32>>,
+        /// Print nothing of belfry's own (no console alerts); errors that mean an alert may
+        /// be lost are still printed.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Bytes of the output's end to keep with the run [default: 65536].
+        #[arg(long, value_name = "BYTES")]
+        tail_bytes: Option<usize>,
+        /// Lines of the output's start to keep with the run [default: 5].
+        #[arg(long, value_name = "N")]
+        head_lines: Option<usize>,
+        /// The command and its arguments (put them after `--`).
+        #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+        command: Vec<OsString>,
+    },
+    /// Send the notifications that are due (those that failed or were not finished before).
+    Deliver {
+        /// Give up on this pass after this long.
+        #[arg(long, value_name = "DUR", value_parser = parse_dur, default_value = "60s")]
+        wait: Duration,
+    },
+    /// One line per job: state, since when, last run, duration, last notification.
+    Status {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The recent runs of a job, newest first.
+    History {
+        /// The job's name.
+        name: String,
+        /// How many runs.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        limit: u32,
+        /// Show each run's kept output.
+        #[arg(long)]
+        output: bool,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A Nagios/Icinga plugin: is the job healthy?
+    ///
+    /// CRITICAL if the job is failing (a problem state) or has not finished a run within
+    /// --max-age; WARNING if its last run was cancelled or skipped, or older than
+    /// --warn-age; UNKNOWN if there is no such job; OK otherwise. One status line with
+    /// perfdata (duration, age).
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// The job's name.
+        name: String,
+        /// CRITICAL if the last run ended longer ago than this.
+        #[arg(long, value_name = "DUR", value_parser = parse_dur)]
+        max_age: Option<Duration>,
+        /// WARNING if the last run ended longer ago than this.
+        #[arg(long, value_name = "DUR", value_parser = parse_dur)]
+        warn_age: Option<Duration>,
+    },
+}
+
+fn parse_dur(s: &str) -> Result<Duration, String> {
+    belfry::core::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// A usage error: bad options or configuration. Exit code 2.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Prints one of belfry's own messages unless quiet.
+pub fn say(quiet: bool, msg: &str) {
+    if !quiet {
+        warn(msg);
+    }
+}
+
+/// Prints a problem on standard error, once.
+#[allow(clippy::print_stderr)]
+pub fn warn(msg: &str) {
+    eprintln!("belfry: {msg}");
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let is_check = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy())
+        .find(|a| !a.starts_with('-'))
+        .is_some_and(|a| a == "check");
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ if is_check => views::UNKNOWN,
+                _ => 2,
+            });
+        }
+    };
+    match real_main(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if let Some(u) = e.downcast_ref::<Usage>() {
+                warn(&u.0);
+                return ExitCode::from(if is_check { views::UNKNOWN } else { 2 });
+            }
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            warn(&format!("{e:#}"));
+            ExitCode::from(if is_check { views::UNKNOWN } else { 1 })
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<u8> {
+    let config = Config::load(&Sources::from_env(cli.config.clone()))
+        .map_err(|e| anyhow::Error::new(Usage(e.to_string())))?;
+    let home = belfry::home_dir().ok();
+    match cli.command {
+        Cmd::Run {
+            name,
+            timeout,
+            kill_after,
+            ok_codes,
+            quiet,
+            tail_bytes,
+            head_lines,
+            command,
+        } => run::run(
+            run::RunOptions {
+                name,
+                timeout,
+                kill_after,
+                ok_codes,
+                quiet,
+                tail_bytes,
+                head_lines,
+                command,
+            },
+            &config,
+            home,
+        ),
+        Cmd::Deliver { wait } => views::deliver(&config, wait),
+        Cmd::Status { json } => views::status(json),
+        Cmd::History {
+            name,
+            limit,
+            output,
+            json,
+        } => views::history(&name, limit, output, json),
+        Cmd::Check {
+            name,
+            max_age,
+            warn_age,
+        } => Ok(views::check(&name, max_age, warn_age)),
+    }
+}

@@ -1,0 +1,314 @@
+//! `status`, `history`, `check` and `deliver`: looking at the store and draining it.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use belfry::Config;
+use belfry::core::{Class, Timestamp, format_duration};
+use belfry::store::{JobRow, RunRow, Store};
+use serde_json::{Value, json};
+
+/// Nagios's UNKNOWN.
+pub const UNKNOWN: u8 = 3;
+
+fn open_store() -> anyhow::Result<Store> {
+    let home = belfry::home_dir()?;
+    Ok(Store::open(&belfry::store_path(&home))?)
+}
+
+fn ago(t: Timestamp, now: Timestamp) -> String {
+    format!("{} ago", format_duration(now.since(t)))
+}
+
+fn secs(d: Option<Duration>) -> Value {
+    d.map_or(Value::Null, |d| json!(d.as_secs_f64()))
+}
+
+fn out() -> std::io::StdoutLock<'static> {
+    std::io::stdout().lock()
+}
+
+/// `belfry deliver`.
+pub fn deliver(config: &Config, wait: Duration) -> anyhow::Result<u8> {
+    let mut store = open_store()?;
+    let report = belfry::deliver(config, &mut store, None, wait)?;
+    crate::run::report_failures(&report);
+    let counts = store.outbox_counts()?;
+    writeln!(
+        out(),
+        "delivered {}, failed {}; outbox: {} pending, {} dead",
+        report.delivered.len(),
+        report.failed.len(),
+        counts.pending + counts.sending,
+        counts.dead
+    )?;
+    Ok(if report.all_delivered() { 0 } else { 1 })
+}
+
+fn job_json(j: &JobRow) -> Value {
+    json!({
+        "name": j.name,
+        "state": j.state.map(|s| s.name()),
+        "since": j.since,
+        "running_since": j.running_since,
+        "consecutive_problems": j.consecutive_problems,
+        "last_run": j.last_run.as_ref().map(|r| json!({
+            "id": r.id,
+            "state": r.state.name(),
+            "started": r.started,
+            "ended": r.ended,
+            "duration_seconds": secs(r.duration),
+            "exit_code": r.exit_code,
+        })),
+        "last_notification": j.last_notification.as_ref().map(|n| json!({
+            "at": n.at,
+            "kind": n.kind,
+            "reason": n.reason,
+        })),
+    })
+}
+
+/// `belfry status`.
+pub fn status(as_json: bool) -> anyhow::Result<u8> {
+    let store = open_store()?;
+    let jobs = store.jobs()?;
+    let mut out = out();
+    if as_json {
+        let v: Vec<Value> = jobs.iter().map(job_json).collect();
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    if jobs.is_empty() {
+        writeln!(out, "no jobs yet (try: belfry run -- your-command)")?;
+        return Ok(0);
+    }
+    let now = Timestamp::now();
+    let mut rows = vec![[
+        "JOB".to_owned(),
+        "STATE".into(),
+        "SINCE".into(),
+        "LAST RUN".into(),
+        "DURATION".into(),
+        "LAST NOTIFICATION".into(),
+    ]];
+    for j in &jobs {
+        let mut state = j.state.map_or("-".to_owned(), |s| s.name().to_owned());
+        if j.running_since.is_some() {
+            state = if j.state.is_some() {
+                format!("{state}, running")
+            } else {
+                "running".into()
+            };
+        }
+        let since = j.since.map_or("-".into(), |t| ago(t, now));
+        let last = j.last_run.as_ref().map_or("-".into(), |r| {
+            let how = match (r.state.name(), r.exit_code) {
+                ("ok", _) => String::new(),
+                (s, Some(c)) => format!(" ({s}, exit {c})"),
+                (s, None) => format!(" ({s})"),
+            };
+            format!("{}{how}", ago(r.ended, now))
+        });
+        let dur = j
+            .last_run
+            .as_ref()
+            .and_then(|r| r.duration)
+            .map_or("-".into(), format_duration);
+        let note = j.last_notification.as_ref().map_or("-".into(), |n| {
+            let kind = serde_json::to_value(n.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            if kind == n.reason {
+                format!("{} ({kind})", ago(n.at, now))
+            } else {
+                format!("{} ({kind}: {})", ago(n.at, now), n.reason)
+            }
+        });
+        rows.push([j.name.clone(), state, since, last, dur, note]);
+    }
+    print_table(&mut out, &rows)?;
+    Ok(0)
+}
+
+fn print_table<const N: usize>(out: &mut impl Write, rows: &[[String; N]]) -> std::io::Result<()> {
+    let mut widths = [0usize; N];
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for r in rows {
+        let mut line = String::new();
+        for (i, (c, w)) in r.iter().zip(widths).enumerate() {
+            if i + 1 == N {
+                line.push_str(c);
+            } else {
+                line.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+fn run_json(r: &RunRow) -> Value {
+    json!({
+        "id": r.id,
+        "job": r.job,
+        "state": r.state.name(),
+        "started": r.started,
+        "ended": r.ended,
+        "duration_seconds": secs(r.duration),
+        "exit_code": r.exit_code,
+        "signal": r.signal,
+        "host": r.host,
+        "error": r.error,
+        "reason": r.reason,
+        "reason_text": r.reason_text,
+        "notified": r.notified,
+        "output_bytes": r.output_bytes,
+        "output": r.output,
+    })
+}
+
+/// `belfry history NAME`.
+pub fn history(name: &str, limit: u32, with_output: bool, as_json: bool) -> anyhow::Result<u8> {
+    let store = open_store()?;
+    if store.job(name)?.is_none() {
+        anyhow::bail!("no job named {name:?} (see `belfry status`)");
+    }
+    let runs = store
+        .runs(name, limit, with_output)
+        .with_context(|| format!("reading the history of {name}"))?;
+    let mut out = out();
+    if as_json {
+        let v: Vec<Value> = runs.iter().map(run_json).collect();
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    let now = Timestamp::now();
+    let mut rows = vec![[
+        "STARTED".to_owned(),
+        "STATE".into(),
+        "EXIT".into(),
+        "DURATION".into(),
+        "NOTIFIED".into(),
+        "RUN".into(),
+    ]];
+    let mut outputs = Vec::new();
+    for r in &runs {
+        let exit = match (r.exit_code, r.signal) {
+            (Some(c), _) => c.to_string(),
+            (None, Some(s)) => format!("signal {s}"),
+            _ => "-".into(),
+        };
+        let notified = match (&r.reason, r.notified) {
+            (Some(reason), true) => format!("yes ({reason})"),
+            (Some(reason), false) => format!("no ({reason})"),
+            (None, _) => "-".into(),
+        };
+        rows.push([
+            format!("{} ({})", r.started, ago(r.started, now)),
+            r.state.name().into(),
+            exit,
+            r.duration.map_or("-".into(), format_duration),
+            notified,
+            r.id.clone(),
+        ]);
+        outputs.push((r.id.clone(), r.output.clone()));
+    }
+    print_table(&mut out, &rows)?;
+    if with_output {
+        for (id, output) in outputs {
+            writeln!(out, "\n--- output of run {id} ---")?;
+            match output {
+                Some(o) if !o.is_empty() => {
+                    write!(out, "{o}")?;
+                    if !o.ends_with('\n') {
+                        writeln!(out)?;
+                    }
+                }
+                _ => writeln!(out, "(none)")?,
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// `belfry check NAME`: a Nagios plugin. Prints one line and returns the plugin's code.
+#[allow(clippy::print_stdout)]
+pub fn check(name: &str, max_age: Option<Duration>, warn_age: Option<Duration>) -> u8 {
+    let (code, line) = check_line(name, max_age, warn_age);
+    println!("{line}");
+    code
+}
+
+fn check_line(name: &str, max_age: Option<Duration>, warn_age: Option<Duration>) -> (u8, String) {
+    let unknown = |why: String| (UNKNOWN, format!("BELFRY UNKNOWN - {why}"));
+    let store = match open_store() {
+        Ok(s) => s,
+        Err(e) => return unknown(format!("cannot read belfry's store: {e:#}")),
+    };
+    let job = match store.job(name) {
+        Ok(Some(j)) => j,
+        Ok(None) => return unknown(format!("no job named {name:?}")),
+        Err(e) => return unknown(format!("cannot read belfry's store: {e}")),
+    };
+    let now = Timestamp::now();
+    let Some(last) = &job.last_run else {
+        return unknown(format!("{name} has not finished a run yet"));
+    };
+    let age = now.since(last.ended);
+    let mut code = 0u8;
+    let mut why = Vec::new();
+    let state_word = match (last.state.name(), last.exit_code) {
+        ("ok", _) => "ok".to_owned(),
+        (s, Some(c)) => format!("{s} (exit {c})"),
+        (s, None) => s.to_owned(),
+    };
+    let failing = job.state.is_some_and(|s| s.class() == Class::Problem);
+    if failing {
+        code = 2;
+        if job.consecutive_problems > 1 {
+            why.push(format!("{} problems in a row", job.consecutive_problems));
+        }
+    } else if last.state.class() == Class::Neutral {
+        code = 1;
+    }
+    if let Some(max) = max_age
+        && age > max
+    {
+        code = 2;
+        why.push(format!("no run within {}", format_duration(max)));
+    } else if let Some(w) = warn_age
+        && age > w
+    {
+        code = code.max(1);
+        why.push(format!("no run within {}", format_duration(w)));
+    }
+    let label = ["OK", "WARNING", "CRITICAL"][code as usize];
+    let mut line = format!(
+        "BELFRY {label} - {name}: last run {state_word} {} ago",
+        format_duration(age)
+    );
+    if let Some(d) = last.duration {
+        line.push_str(&format!(", took {}", format_duration(d)));
+    }
+    for w in &why {
+        line.push_str(", ");
+        line.push_str(w);
+    }
+    let thr = |d: Option<Duration>| d.map_or(String::new(), |d| d.as_secs().to_string());
+    line.push_str(&format!(
+        " | duration={:.3}s;;;0 age={}s;{};{};0",
+        last.duration.unwrap_or_default().as_secs_f64(),
+        age.as_secs(),
+        thr(warn_age),
+        thr(max_age)
+    ));
+    (code, line)
+}
