@@ -349,7 +349,7 @@ fn finish(
     let event = Event {
         job: job.to_owned(),
         state,
-        at: started_at.add(details.duration.unwrap_or_default()),
+        at: started_at + details.duration.unwrap_or_default(),
         details,
     };
     let store = match opener.join() {

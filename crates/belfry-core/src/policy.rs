@@ -181,12 +181,15 @@ fn no(reason: Reason) -> Decision {
 /// The alert rules: given what is known about a job and the state of its latest run, whether to
 /// notify, and why.
 ///
-/// 1. First run: notify. 2. OK ↔ problem: notify (`Problem` / `Recovered`). 3. Problem again:
-/// notify when the last notification is at least `repeat_failures_after` old. 4. OK again:
-/// notify when it is at least `ok_heartbeat_after` old. Ages are measured from the last
-/// notification, not the last run, so that a job failing every half second still gets an alert
-/// every `repeat_failures_after`. `fail_threshold` holds back the first alert of a problem run
-/// until that many problems in a row; a recovery is announced only if its problem was.
+/// 1. First run: notify.
+/// 2. OK ↔ problem: notify (`Problem` / `Recovered`).
+/// 3. Problem again: notify when the last notification is at least `repeat_failures_after` old.
+/// 4. OK again: notify when it is at least `ok_heartbeat_after` old.
+///
+/// Ages are measured from the last notification, not the last run, so that a job failing every
+/// half second still gets an alert every `repeat_failures_after`. `fail_threshold` holds back
+/// the first alert of a problem run until that many problems in a row; a recovery is announced
+/// only if its problem was.
 pub fn decide(
     previous: Option<&JobSnapshot>,
     state: &State,

@@ -98,7 +98,7 @@ impl Route {
         routes
             .iter()
             .filter(|r| match only {
-                Some(names) => names.iter().any(|n| *n == r.channel),
+                Some(names) => names.contains(&r.channel),
                 None => r.admits_job(job),
             })
             .filter(|r| r.admits_state(state, recovered))

@@ -36,11 +36,6 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }
 
-    /// This time plus a duration (saturating).
-    pub fn add(self, d: Duration) -> Self {
-        self.add_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    }
-
     /// How long after `earlier` this is; zero if it is not later.
     pub fn since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0).max(0) as u64)
@@ -61,6 +56,15 @@ impl Timestamp {
         let st = humantime::parse_rfc3339_weak(s).ok()?;
         let ms = st.duration_since(UNIX_EPOCH).ok()?.as_millis();
         Some(Timestamp(i64::try_from(ms).ok()?))
+    }
+}
+
+/// This time plus a duration (saturating).
+impl std::ops::Add<Duration> for Timestamp {
+    type Output = Timestamp;
+
+    fn add(self, d: Duration) -> Timestamp {
+        self.add_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
 }
 

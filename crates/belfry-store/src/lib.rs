@@ -627,6 +627,9 @@ impl Store {
         ids: Option<&[i64]>,
         limit: u32,
     ) -> Result<Vec<Claimed>> {
+        if ids.is_some_and(<[i64]>::is_empty) {
+            return Ok(Vec::new());
+        }
         let path = self.path.clone();
         let e = move |err| Error::sqlite(&path, "claiming outbox rows", err);
         let now_ms = now.as_millis();
@@ -643,7 +646,6 @@ impl Store {
         )
         .map_err(&e)?;
         let id_filter = match ids {
-            Some(ids) if ids.is_empty() => return Ok(Vec::new()),
             Some(ids) => format!(
                 " AND id IN ({})",
                 ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
@@ -660,7 +662,7 @@ impl Store {
                 ORDER BY id LIMIT ?4)
              RETURNING id, notification_id, channel, idempotency_key, attempts"
         );
-        let lease_until = now.add(lease).as_millis();
+        let lease_until = (now + lease).as_millis();
         let mut rows: Vec<(i64, String, String, String, u32)> = {
             let mut stmt = tx.prepare(&sql).map_err(&e)?;
             let it = stmt
@@ -855,7 +857,7 @@ fn apply_event(
     channels.sort();
     channels.dedup();
     let now = ev.at.as_millis();
-    let deadline_ms = ev.at.add(deadline).as_millis();
+    let deadline_ms = (ev.at + deadline).as_millis();
     for ch in channels {
         tx.execute(
             "INSERT INTO outbox (notification_id, channel, idempotency_key, status,

@@ -114,7 +114,7 @@ pub fn deliver(
                     Attempt::Delivered
                 }
                 Outcome::Retry { after, reason } => {
-                    let at = now.add(after.unwrap_or_else(|| backoff(row.attempts)));
+                    let at = now + after.unwrap_or_else(|| backoff(row.attempts));
                     report.failed.push(Failure {
                         channel: row.channel.clone(),
                         destination,

@@ -1,0 +1,603 @@
+//! `belfry` as a user runs it: real child processes, real signals, a real HTTP receiver on
+//! loopback, a real store on disk.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use belfry_testkit::{Receiver, Reply};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_belfry");
+
+/// A private world for one test: its own home, config directory and working directory.
+struct World {
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn with_config(text: &str) -> Self {
+        let w = World::new();
+        std::fs::write(w.dir.path().join("belfry.toml"), text).unwrap();
+        w
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("BELFRY_HOME", self.home())
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
+            .env_remove("BELFRY_CONFIG")
+            .env_remove("BELFRY_URLS")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn history(&self, job: &str) -> Vec<Value> {
+        self.json(&["history", job, "--json", "-n", "1000", "--output"])
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("belfry exits, it is not killed")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn hook(rx: &Receiver) -> String {
+    format!(
+        "[policy]\nrepeat_failures_after = \"400ms\"\n\n[channels.hook]\nurl = \"json://{}/belfry\"\n",
+        rx.addr()
+    )
+}
+
+#[test]
+fn a_failing_then_recovering_then_healthy_job_alerts_by_the_rules() {
+    let rx = Receiver::start(vec![]);
+    let w = World::with_config(&hook(&rx));
+    let job = ["run", "--name", "nightly-backup", "--"];
+    let fail = |w: &World| {
+        let mut a = job.to_vec();
+        a.extend(["sh", "-c", "echo copying; echo 'disk full' >&2; exit 3"]);
+        w.run(&a)
+    };
+    let ok = |w: &World| {
+        let mut a = job.to_vec();
+        a.extend(["true"]);
+        w.run(&a)
+    };
+    assert_eq!(code(&fail(&w)), 3); // first run: alert
+    assert_eq!(code(&fail(&w)), 3); // inside repeat_failures_after: quiet
+    std::thread::sleep(Duration::from_millis(450));
+    assert_eq!(code(&fail(&w)), 3); // the window has passed: repeat
+    assert_eq!(code(&ok(&w)), 0); // recovered
+    assert_eq!(code(&ok(&w)), 0); // healthy, heartbeat not due: quiet
+
+    let got = rx.wait_for(3, Duration::from_secs(5));
+    let seen: Vec<(String, String)> = got
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            (
+                v["state"].as_str().unwrap().to_owned(),
+                v["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("failed".into(), "first_run".into()),
+            ("failed".into(), "repeated".into()),
+            ("ok".into(), "recovered".into())
+        ]
+    );
+    let first = got[0].json();
+    assert_eq!(first["job"], "nightly-backup");
+    assert_eq!(first["exit_code"], 3);
+    assert_eq!(first["previous_state"], Value::Null);
+    assert!(first["output_tail"].as_str().unwrap().contains("disk full"));
+    assert!(first["duration_seconds"].as_f64().unwrap() >= 0.0);
+    assert!(first["host"].as_str().is_some_and(|h| !h.is_empty()));
+    assert!(first["time"].as_str().unwrap().ends_with('Z'));
+    let recovered = got[2].json();
+    assert_eq!(recovered["previous_state"], "failed");
+    assert_eq!(recovered["kind"], "recovered");
+    // Every run is in the history, each with its reason.
+    let reasons: Vec<String> = w
+        .history("nightly-backup")
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "within_heartbeat_window",
+            "recovered",
+            "repeated",
+            "within_repeat_window",
+            "first_run"
+        ]
+    );
+    // Nothing more arrived.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(rx.requests().len(), 3);
+}
+
+#[test]
+fn exit_codes_follow_the_table() {
+    let w = World::new();
+    let q = |args: &[&str]| {
+        let mut a = vec!["run", "--quiet", "--"];
+        a.extend(args);
+        code(&w.run(&a))
+    };
+    assert_eq!(q(&["sh", "-c", "exit 7"]), 7);
+    assert_eq!(q(&["sh", "-c", "kill -SEGV $$"]), 128 + 11);
+    assert_eq!(q(&["no-such-command-belfry"]), 127);
+    let not_exec = w.dir.path().join("not-executable.sh");
+    std::fs::write(&not_exec, "#!/bin/sh\n").unwrap();
+    assert_eq!(q(&[not_exec.to_str().unwrap()]), 126);
+    // --ok-codes widens success, and the exit code is still the child's.
+    let o = w.run(&[
+        "run",
+        "--name",
+        "lenient",
+        "--ok-codes",
+        "0,3",
+        "--",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(code(&o), 3);
+    assert_eq!(w.history("lenient")[0]["state"], "ok");
+    // Usage errors are 2 and run nothing.
+    let marker = w.dir.path().join("ran");
+    let o = w.run(&[
+        "run",
+        "--timeout",
+        "soon",
+        "--",
+        "touch",
+        marker.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("soon"), "{}", stderr(&o));
+    assert!(!marker.exists());
+    assert_eq!(code(&w.run(&["run"])), 2);
+    assert_eq!(code(&w.run(&["frobnicate"])), 2);
+    let o = w.run(&["run", "--name", "", "--", "true"]);
+    assert_eq!(code(&o), 2);
+    // The table is in --help.
+    let help = String::from_utf8(w.run(&["run", "--help"]).stdout).unwrap();
+    assert!(help.contains("124") && help.contains("128+N"), "{help}");
+}
+
+#[test]
+fn crashes_and_failed_starts_are_recorded_as_problems() {
+    let w = World::new();
+    w.run(&[
+        "run",
+        "-q",
+        "--name",
+        "segv",
+        "--",
+        "sh",
+        "-c",
+        "kill -SEGV $$",
+    ]);
+    let r = &w.history("segv")[0];
+    assert_eq!(r["state"], "crashed");
+    assert_eq!(r["signal"], 11);
+    w.run(&[
+        "run",
+        "-q",
+        "--name",
+        "gone",
+        "--",
+        "no-such-command-belfry",
+    ]);
+    let r = &w.history("gone")[0];
+    assert_eq!(r["state"], "failed");
+    assert!(r["error"].as_str().unwrap().contains("not found"));
+}
+
+#[test]
+fn a_timeout_sends_term_then_kill_and_records_timed_out() {
+    let w = World::new();
+    let t = Instant::now();
+    // The job ignores TERM, so only the KILL ends it.
+    let o = w.run(&[
+        "run",
+        "--name",
+        "stuck",
+        "--timeout",
+        "300ms",
+        "--kill-after",
+        "300ms",
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; while :; do sleep 0.05; done",
+    ]);
+    assert_eq!(code(&o), 124);
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    let r = &w.history("stuck")[0];
+    assert_eq!(r["state"], "timed_out");
+    assert_eq!(r["signal"], 9);
+    assert!(stderr(&o).contains("Timed out"), "{}", stderr(&o));
+}
+
+/// Starts `belfry run` with a child that prints `ready` once its traps are set; returns the
+/// process and the reader of its stdout.
+fn start_ready(
+    w: &World,
+    name: &str,
+    script: &str,
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut child = w
+        .cmd(&["run", "-q", "--name", name, "--", "sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    (child, out)
+}
+
+fn send_signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn term_is_passed_on_to_the_job_which_may_finish_its_way() {
+    let w = World::new();
+    let (mut child, mut out) = start_ready(
+        &w,
+        "graceful",
+        "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.05; done",
+    );
+    send_signal(child.id(), "TERM");
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(rest.contains("got-term"), "{rest}");
+    assert_eq!(status.code(), Some(7));
+    assert_eq!(w.history("graceful")[0]["state"], "cancelled");
+}
+
+#[test]
+fn int_and_hup_reach_the_job_and_its_death_by_signal_is_128_plus_n() {
+    for (sig, n) in [("INT", 2), ("HUP", 1)] {
+        let w = World::new();
+        let (mut child, _out) = start_ready(&w, "sig", "echo ready; exec sleep 30");
+        send_signal(child.id(), sig);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(128 + n), "{sig}");
+        let r = &w.history("sig")[0];
+        assert_eq!(r["state"], "cancelled", "{sig}");
+        assert_eq!(r["signal"], n, "{sig}");
+    }
+}
+
+#[test]
+fn output_passes_through_unchanged_and_its_ends_are_kept() {
+    let w = World::new();
+    // 3000 numbered lines on stdout (about 40 KB), with a line of raw bytes in the middle.
+    let script = "i=0; while [ $i -lt 3000 ]; do echo \"line $i of the output\"; \
+                  if [ $i = 1500 ]; then printf '\\377\\376 not utf-8\\n'; fi; i=$((i+1)); done";
+    let o = w.run(&[
+        "run",
+        "-q",
+        "--name",
+        "chatty",
+        "--tail-bytes",
+        "200",
+        "--head-lines",
+        "2",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(code(&o), 0);
+    let mut expected: Vec<u8> = Vec::new();
+    for i in 0..3000 {
+        expected.extend(format!("line {i} of the output\n").as_bytes());
+        if i == 1500 {
+            expected.extend(b"\xff\xfe not utf-8\n");
+        }
+    }
+    assert_eq!(
+        o.stdout, expected,
+        "the output must pass through byte for byte"
+    );
+    let r = &w.history("chatty")[0];
+    let kept = r["output"].as_str().unwrap();
+    assert!(
+        kept.starts_with("line 0 of the output\nline 1 of the output\n[… "),
+        "{kept}"
+    );
+    assert!(kept.ends_with("line 2999 of the output\n"), "{kept}");
+    assert!(kept.len() < 400, "{kept}");
+    assert_eq!(r["output_bytes"].as_u64().unwrap(), expected.len() as u64);
+}
+
+#[test]
+fn the_job_sees_its_name_and_run_id() {
+    let w = World::new();
+    let o = w.run(&[
+        "run",
+        "-q",
+        "--name",
+        "env-check",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$BELFRY_JOB $BELFRY_RUN_ID\"",
+    ]);
+    let line = String::from_utf8(o.stdout).unwrap();
+    let (job, run) = line.trim().split_once(' ').unwrap();
+    assert_eq!(job, "env-check");
+    assert_eq!(w.history("env-check")[0]["id"], run);
+}
+
+#[test]
+fn names_are_derived_stably_from_the_command() {
+    let w = World::new();
+    w.run(&["run", "-q", "--", "true"]);
+    w.run(&["run", "-q", "--", "sh", "-c", "exit 0"]);
+    w.run(&["run", "-q", "--", "sh", "-c", "exit 0"]);
+    let names: Vec<String> = w
+        .json(&["status", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"true".to_owned()));
+    let sh = names.iter().find(|n| n.starts_with("sh-")).unwrap();
+    assert_eq!(w.history(sh).len(), 2);
+}
+
+#[test]
+fn forty_concurrent_runs_of_one_job_lose_nothing_and_never_see_a_locked_store() {
+    let w = World::new();
+    let children: Vec<_> = (0..40)
+        .map(|i| {
+            w.cmd(&[
+                "run",
+                "-q",
+                "--name",
+                "crowd",
+                "--",
+                "sh",
+                "-c",
+                &format!("exit {}", i % 3),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(i as i32 % 3));
+        assert!(o.stderr.is_empty(), "run {i}: {}", stderr(&o));
+    }
+    let runs = w.history("crowd");
+    assert_eq!(runs.len(), 40);
+    assert!(runs.iter().all(|r| r["state"] != "running"));
+}
+
+#[test]
+fn status_history_and_check_tell_the_truth() {
+    let w = World::new();
+    w.run(&["run", "-q", "--name", "good", "--", "true"]);
+    w.run(&["run", "-q", "--name", "bad", "--", "false"]);
+    w.run(&["run", "-q", "--name", "bad", "--", "false"]);
+
+    let status = w.json(&["status", "--json"]);
+    let bad = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "bad")
+        .unwrap();
+    assert_eq!(bad["state"], "failed");
+    assert_eq!(bad["consecutive_problems"], 2);
+    assert_eq!(bad["last_run"]["exit_code"], 1);
+    assert_eq!(bad["last_notification"]["reason"], "first_run");
+    let table = String::from_utf8(w.run(&["status"]).stdout).unwrap();
+    assert!(table.starts_with("JOB"), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("bad") && l.contains("failed")),
+        "{table}"
+    );
+
+    let o = w.run(&["check", "good"]);
+    assert_eq!(code(&o), 0);
+    let line = String::from_utf8(o.stdout).unwrap();
+    assert!(line.starts_with("BELFRY OK - good"), "{line}");
+    assert!(
+        line.contains("| duration=") && line.contains(" age="),
+        "{line}"
+    );
+    assert_eq!(line.lines().count(), 1);
+
+    let o = w.run(&["check", "bad"]);
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8(o.stdout).unwrap().contains("CRITICAL"));
+
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(code(&w.run(&["check", "good", "--max-age", "1s"])), 2);
+    assert_eq!(code(&w.run(&["check", "good", "--warn-age", "1s"])), 1);
+    assert_eq!(code(&w.run(&["check", "good", "--max-age", "1h"])), 0);
+    assert_eq!(code(&w.run(&["check", "nope"])), 3);
+    assert_eq!(code(&w.run(&["check", "good", "--max-age", "x"])), 3);
+
+    let o = w.run(&["history", "nope"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("no job named"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_bad_config_is_a_usage_error_naming_file_line_and_key_and_runs_nothing() {
+    let w = World::with_config("[policy]\nfail_threshold = 2\nrepeat_failure_after = \"1s\"\n");
+    let marker = w.dir.path().join("ran");
+    let o = w.run(&["run", "--", "touch", marker.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    let e = stderr(&o);
+    assert!(
+        e.contains("belfry.toml") && e.contains("line 3") && e.contains("repeat_failure_after"),
+        "{e}"
+    );
+    assert!(!marker.exists());
+    // --config naming a missing file.
+    let o = w.run(&["--config", "/nonexistent/belfry.toml", "status"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("/nonexistent/belfry.toml"));
+}
+
+#[test]
+fn an_unreachable_channel_never_changes_the_exit_code_and_deliver_sends_it_later() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let w = World::with_config(&format!(
+        "[channels.hook]\nurl = \"json://u:SECRETPW@127.0.0.1:{port}/SECRETPATH\"\n"
+    ));
+    let o = w.run(&["run", "--name", "lonely", "--", "sh", "-c", "exit 5"]);
+    assert_eq!(code(&o), 5);
+    let e = stderr(&o);
+    assert_eq!(e.matches("could not notify").count(), 1, "{e}");
+    assert!(e.contains("belfry deliver"), "{e}");
+    assert!(!e.contains("SECRET"), "{e}");
+
+    // The channel comes back: `belfry deliver` sends what was kept. (The retry is due after
+    // its backoff of 1 s.)
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let rx = Receiver::on(listener, vec![], Reply::ok());
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = w.run(&["deliver"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let got = rx.wait_for(1, Duration::from_secs(5));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].target, "/SECRETPATH");
+    assert_eq!(got[0].json()["job"], "lonely");
+    // And only once.
+    assert_eq!(code(&w.run(&["deliver"])), 0);
+    assert_eq!(rx.requests().len(), 1);
+
+    // The secret is nowhere in the store.
+    for f in std::fs::read_dir(w.home()).unwrap() {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap();
+        assert!(!contains(&bytes, b"SECRETPW") && !contains(&bytes, b"SECRETPATH"));
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_store_that_cannot_be_written_never_changes_the_exit_code() {
+    let w = World::new();
+    // BELFRY_HOME is a file: nothing can be created under it.
+    std::fs::write(w.home(), "not a directory").unwrap();
+    let o = w.run(&["run", "--name", "x", "--", "sh", "-c", "echo out; exit 4"]);
+    assert_eq!(code(&o), 4);
+    assert_eq!(o.stdout, b"out\n");
+    let e = stderr(&o);
+    assert_eq!(e.matches("could not record").count(), 1, "{e}");
+}
+
+#[test]
+fn belfry_urls_work_with_no_file_and_quiet_silences_the_console() {
+    let rx = Receiver::start(vec![]);
+    let w = World::new();
+    let o = w
+        .cmd(&["run", "--name", "envjob", "--", "false"])
+        .env(
+            "BELFRY_URLS",
+            format!("json://{}/a, json://{}/b", rx.addr(), rx.addr()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1);
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+    let got = rx.wait_for(2, Duration::from_secs(5));
+    let mut targets: Vec<_> = got.iter().map(|r| r.target.clone()).collect();
+    targets.sort();
+    assert_eq!(targets, ["/a", "/b"]);
+
+    // No channel at all: the console, unless --quiet.
+    let o = w.run(&["run", "--name", "console-job", "--", "false"]);
+    assert!(
+        stderr(&o).contains("belfry: console-job: Failed"),
+        "{}",
+        stderr(&o)
+    );
+    let o = w.run(&["run", "--quiet", "--name", "quiet-job", "--", "false"]);
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+}
+
+#[test]
+fn a_store_file_that_is_not_belfrys_is_left_alone() {
+    let w = World::new();
+    std::fs::create_dir_all(w.home()).unwrap();
+    let db: &Path = &w.home().join("belfry.db");
+    let junk = b"precious notes, not a database\n".repeat(200);
+    std::fs::write(db, &junk).unwrap();
+    let o = w.run(&["run", "--name", "x", "--", "true"]);
+    assert_eq!(code(&o), 0);
+    assert!(stderr(&o).contains("could not record"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(db).unwrap(), junk);
+}
