@@ -54,11 +54,16 @@ impl Method {
     }
 }
 
-/// What every send shares: the HTTP client (built on first use, so a run that only prints to
-/// the console never pays for TLS set-up) and the per-request timeout.
+/// What every send shares: the HTTP clients and the per-request timeout.
+///
+/// Two clients, each built on first use: one for `http://` that carries no TLS set-up, and
+/// one for `https://` with the system's root certificates. Loading those certificates costs
+/// milliseconds, which a run that posts to a loopback webhook (or only prints to the console)
+/// should not pay.
 #[derive(Debug)]
 pub struct Context {
-    client: OnceLock<Result<reqwest::Client, String>>,
+    plain: OnceLock<Result<reqwest::Client, String>>,
+    tls: OnceLock<Result<reqwest::Client, String>>,
     timeout: Duration,
 }
 
@@ -69,7 +74,8 @@ impl Context {
     /// A context whose requests each time out after `timeout`.
     pub fn new(timeout: Duration) -> Self {
         Context {
-            client: OnceLock::new(),
+            plain: OnceLock::new(),
+            tls: OnceLock::new(),
             timeout,
         }
     }
@@ -79,21 +85,32 @@ impl Context {
         self.timeout
     }
 
-    fn client(&self) -> Result<&reqwest::Client, String> {
-        self.client
-            .get_or_init(|| {
-                // ring, installed once per process; ignore "already installed".
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                reqwest::Client::builder()
-                    .user_agent(USER_AGENT)
-                    .timeout(self.timeout)
-                    .connect_timeout(self.timeout)
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()
-                    .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))
-            })
-            .as_ref()
-            .map_err(Clone::clone)
+    fn client(&self, url: &str) -> Result<&reqwest::Client, String> {
+        let https = url
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"));
+        let cell = if https { &self.tls } else { &self.plain };
+        cell.get_or_init(|| {
+            // ring, installed once per process; ignore "already installed".
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let mut b = reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .timeout(self.timeout)
+                .connect_timeout(self.timeout)
+                .redirect(reqwest::redirect::Policy::none());
+            if !https {
+                // Never used for a handshake (redirects are off, the URL is http://), so an
+                // empty trust store is enough, and free to build.
+                let tls = rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                b = b.tls_backend_preconfigured(tls);
+            }
+            b.build()
+                .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
     }
 
     /// Sends one planned request and classifies the answer with `classify` (status, the
@@ -105,7 +122,7 @@ impl Context {
         describe: &str,
         classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
     ) -> Outcome {
-        let client = match self.client() {
+        let client = match self.client(&req.url) {
             Ok(c) => c,
             Err(e) => return Outcome::retry(e),
         };
@@ -173,5 +190,19 @@ fn transport_reason(e: &reqwest::Error, describe: &str) -> String {
         format!("{what} to {describe}")
     } else {
         format!("{what} to {describe}: {cause}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_clients_build_and_are_kept_apart() {
+        let cx = Context::new(Duration::from_secs(1));
+        let plain = cx.client("http://127.0.0.1/x").unwrap() as *const _;
+        let tls = cx.client("HTTPS://example.invalid/").unwrap() as *const _;
+        assert_ne!(plain, tls);
+        assert_eq!(cx.client("http://other/").unwrap() as *const _, plain);
     }
 }

@@ -8,17 +8,21 @@
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use belfry::core::{Details, Event, State, Timestamp, derive_job_name, format_duration};
 use belfry::store::{RunEnd, RunStart, Store};
 use belfry::{Config, DeliveryReport};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use rustix::event::{PollFd, PollFlags, Timespec};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGTERM};
 
 use crate::capture::Capture;
 use crate::{Usage, say, warn};
@@ -43,18 +47,8 @@ pub struct RunOptions {
     pub command: Vec<OsString>,
 }
 
-enum Msg {
-    Exited(std::io::Result<ExitStatus>),
-    Signal(i32),
-    OutputClosed,
-}
-
 /// Runs the command and returns belfry's exit code.
-pub fn run(
-    opts: RunOptions,
-    config: &Config,
-    home: Option<std::path::PathBuf>,
-) -> anyhow::Result<u8> {
+pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::Result<u8> {
     let argv: Vec<String> = opts
         .command
         .iter()
@@ -78,10 +72,10 @@ pub fn run(
         .clone()
         .or_else(|| job_cfg.and_then(|j| j.ok_codes.clone()))
         .unwrap_or_else(|| vec![0]);
-    let capture = Arc::new(Mutex::new(Capture::new(
+    let mut capture = Capture::new(
         opts.head_lines.unwrap_or(config.run.head_lines),
         opts.tail_bytes.unwrap_or(config.run.tail_bytes),
-    )));
+    );
 
     let run_id = belfry::store::new_id();
     let host = gethostname::gethostname().to_string_lossy().into_owned();
@@ -89,21 +83,7 @@ pub fn run(
     let clock = Instant::now();
 
     // Catch the signals before the child exists, so that none can kill belfry and orphan it.
-    let (tx, rx) = mpsc::channel::<Msg>();
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
-    let sig_handle = signals.handle();
-    {
-        let tx = tx.clone();
-        thread::Builder::new()
-            .name("belfry-signals".into())
-            .spawn(move || {
-                for sig in signals.forever() {
-                    if tx.send(Msg::Signal(sig)).is_err() {
-                        break;
-                    }
-                }
-            })?;
-    }
+    let signals = Signals::install()?;
 
     let mut cmd = Command::new(&opts.command[0]);
     cmd.args(&opts.command[1..])
@@ -116,7 +96,6 @@ pub fn run(
     let spawned = cmd.spawn();
 
     // Record the start beside the job, not before it: the job never waits for belfry.
-    let store_home = home.clone();
     let start = RunStart {
         id: run_id.clone(),
         job: job.clone(),
@@ -125,11 +104,16 @@ pub fn run(
         pid: Some(std::process::id()),
         boot_id: boot_id(),
     };
+    let exited = Arc::new(AtomicBool::new(false));
+    let exited_seen = exited.clone();
     let opener = thread::Builder::new().name("belfry-store".into()).spawn(
         move || -> Result<Store, String> {
-            let home = store_home.ok_or_else(|| belfry::NoHome.to_string())?;
+            let home = home.ok_or_else(|| belfry::NoHome.to_string())?;
             let mut store = Store::open(&belfry::store_path(&home)).map_err(|e| e.to_string())?;
-            store.start_run(&start).map_err(|e| e.to_string())?;
+            // A job that is already over needs no `running` row: the finish records it whole.
+            if !exited_seen.load(Ordering::Acquire) {
+                store.start_run(&start).map_err(|e| e.to_string())?;
+            }
             Ok(store)
         },
     )?;
@@ -137,7 +121,7 @@ pub fn run(
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            sig_handle.close();
+            drop(signals);
             let (code, what) = match e.kind() {
                 std::io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "command not found"),
                 std::io::ErrorKind::PermissionDenied => (EXIT_CANNOT_RUN, "permission denied"),
@@ -148,84 +132,55 @@ pub fn run(
                 error: Some(format!("{what}: {}", argv[0])),
                 ..Details::default()
             };
-            finish(
-                config,
-                &opts,
-                opener,
-                &job,
-                &run_id,
-                &host,
+            let run = Finished {
+                job: &job,
+                run_id: &run_id,
+                host: &host,
                 started_at,
-                clock,
-                State::Failed,
+                state: State::Failed,
                 details,
-                None,
-                0,
-            );
+                output: None,
+                output_bytes: 0,
+            };
+            finish(config, &opts, opener, run);
             return Ok(code);
         }
     };
     let pid = child.id() as i32;
 
-    let mut readers = 0;
-    if let Some(out) = child.stdout.take() {
-        spawn_copier(
-            "belfry-stdout",
-            out,
-            std::io::stdout(),
-            capture.clone(),
-            tx.clone(),
-        )?;
-        readers += 1;
-    }
-    if let Some(err) = child.stderr.take() {
-        spawn_copier(
-            "belfry-stderr",
-            err,
-            std::io::stderr(),
-            capture.clone(),
-            tx.clone(),
-        )?;
-        readers += 1;
-    }
-    {
-        let tx = tx.clone();
-        thread::Builder::new()
-            .name("belfry-wait".into())
-            .spawn(move || {
-                let _ = tx.send(Msg::Exited(child.wait()));
-            })?;
-    }
-    drop(tx);
-
+    // One loop on this thread watches everything: the two output pipes, the signals (through
+    // a self-pipe, SIGCHLD included) and the timers.
+    let mut pipes: [Option<Box<dyn ReadFd>>; 2] = [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
+    ];
+    let mut sinks: [Box<dyn Write>; 2] = [Box::new(std::io::stdout()), Box::new(std::io::stderr())];
+    let mut sinks_ok = [true, true];
+    let mut buf = vec![0u8; 64 * 1024];
     let mut timeout_at = timeout.map(|t| clock + t);
     let mut kill_at: Option<Instant> = None;
     let mut timed_out = false;
     let mut forwarded: Option<i32> = None;
-    let mut readers_open = readers;
-    let status = loop {
-        let next = [timeout_at, kill_at].into_iter().flatten().min();
-        let msg = match next {
-            Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                Ok(m) => Some(m),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    anyhow::bail!("lost track of the child process")
-                }
-            },
-            None => Some(
-                rx.recv()
-                    .map_err(|_| anyhow::anyhow!("lost track of the child"))?,
-            ),
-        };
-        match msg {
-            Some(Msg::Exited(status)) => break status?,
-            Some(Msg::Signal(sig)) => {
-                forwarded = Some(sig);
-                signal_group(pid, sig);
-            }
-            Some(Msg::OutputClosed) => readers_open -= 1,
-            None if !timed_out => {
+    let mut status: Option<ExitStatus> = None;
+    let mut ended = Duration::ZERO;
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        if status.is_none()
+            && let Some(st) = child.try_wait()?
+        {
+            ended = clock.elapsed();
+            exited.store(true, Ordering::Release);
+            status = Some(st);
+            // What the child wrote just before exiting is still in the pipes: drain them. A
+            // grandchild that keeps them open is not waited for long.
+            drain_until = Some(Instant::now() + OUTPUT_GRACE);
+        }
+        let now = Instant::now();
+        if status.is_some() && (pipes.iter().all(Option::is_none) || drain_until <= Some(now)) {
+            break;
+        }
+        if status.is_none() {
+            if timeout_at.is_some_and(|t| t <= now) {
                 timed_out = true;
                 timeout_at = None;
                 say(
@@ -237,54 +192,162 @@ pub fn run(
                     ),
                 );
                 signal_group(pid, SIGTERM);
-                kill_at = Some(Instant::now() + kill_after);
-            }
-            None => {
+                kill_at = Some(now + kill_after);
+            } else if kill_at.is_some_and(|t| t <= now) {
                 kill_at = None;
-                signal_group(pid, signal_hook::consts::SIGKILL);
+                signal_group(pid, SIGKILL);
             }
         }
-    };
-    let ended = clock.elapsed();
-    // What the child wrote just before exiting is still in the pipes: let the copiers drain
-    // them. A grandchild that keeps the pipes open is not waited for long.
-    let drain_until = Instant::now() + Duration::from_millis(500);
-    while readers_open > 0 {
-        match rx.recv_timeout(drain_until.saturating_duration_since(Instant::now())) {
-            Ok(Msg::OutputClosed) => readers_open -= 1,
-            Ok(Msg::Signal(sig)) => signal_group(pid, sig),
-            Ok(Msg::Exited(_)) => {}
-            Err(_) => break,
+        let wake_at = [timeout_at, kill_at, drain_until]
+            .into_iter()
+            .flatten()
+            .min();
+        let wait = wake_at.map(|t| t.saturating_duration_since(Instant::now()));
+        let ready = signals.wait(&pipes, wait)?;
+        for sig in signals.take_pending() {
+            forwarded = Some(sig);
+            signal_group(pid, sig);
+        }
+        for (i, is_ready) in ready.into_iter().enumerate() {
+            if !is_ready {
+                continue;
+            }
+            let Some(pipe) = pipes[i].as_mut() else {
+                continue;
+            };
+            match pipe.read(&mut buf) {
+                Ok(0) => pipes[i] = None,
+                Ok(n) => {
+                    // Pass through first: the job's output is live even if keeping it is
+                    // slow. A closed output of our own must not stop the job: keep reading,
+                    // stop writing.
+                    if sinks_ok[i] {
+                        sinks_ok[i] = sinks[i]
+                            .write_all(&buf[..n])
+                            .and_then(|()| sinks[i].flush())
+                            .is_ok();
+                    }
+                    capture.push(&buf[..n]);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => pipes[i] = None,
+            }
         }
     }
-    sig_handle.close();
+    drop(signals);
+    let status = status.expect("the loop ends only once the child has exited");
 
     let (state, exit_code, signal, code) = judge(status, timed_out, forwarded, &ok_codes);
-    let (tail, total) = {
-        let c = capture.lock().unwrap_or_else(|p| p.into_inner());
-        (c.render(), c.total())
-    };
     let details = Details {
         exit_code,
         signal,
         duration: Some(ended),
         ..Details::default()
     };
-    finish(
-        config,
-        &opts,
-        opener,
-        &job,
-        &run_id,
-        &host,
+    let run = Finished {
+        job: &job,
+        run_id: &run_id,
+        host: &host,
         started_at,
-        clock,
         state,
         details,
-        Some(tail),
-        total,
-    );
+        output: Some(capture.render()),
+        output_bytes: capture.total(),
+    };
+    finish(config, &opts, opener, run);
     Ok(code)
+}
+
+/// How long belfry keeps reading output after the job exited, for grandchildren that hold its
+/// pipes open.
+const OUTPUT_GRACE: Duration = Duration::from_millis(500);
+
+/// A child's output pipe: readable, and pollable by its file descriptor.
+trait ReadFd: Read + AsFd {}
+impl<T: Read + AsFd> ReadFd for T {}
+
+/// SIGINT, SIGTERM and SIGHUP, caught to be passed on, and SIGCHLD, all waking the loop
+/// through one self-pipe. Dropping it restores the previous handlers.
+struct Signals {
+    wake: UnixStream,
+    pending: [(i32, Arc<AtomicBool>); 3],
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        let (wake, wake_w) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        let pending = [SIGINT, SIGTERM, SIGHUP].map(|s| (s, Arc::new(AtomicBool::new(false))));
+        let mut ids = Vec::new();
+        for (sig, flag) in &pending {
+            // The flag first, so that it is set when the wake-up arrives.
+            ids.push(signal_hook::flag::register(*sig, flag.clone())?);
+        }
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGCHLD] {
+            ids.push(signal_hook::low_level::pipe::register(
+                sig,
+                wake_w.try_clone()?,
+            )?);
+        }
+        Ok(Signals { wake, pending, ids })
+    }
+
+    /// Waits until a pipe is readable, a signal arrives, or `wait` passes; says which pipes.
+    fn wait(
+        &self,
+        pipes: &[Option<Box<dyn ReadFd>>; 2],
+        wait: Option<Duration>,
+    ) -> std::io::Result<[bool; 2]> {
+        let mut fds = vec![PollFd::new(&self.wake, PollFlags::IN)];
+        let mut slots = [None, None];
+        for (i, p) in pipes.iter().enumerate() {
+            if let Some(p) = p {
+                slots[i] = Some(fds.len());
+                fds.push(PollFd::from_borrowed_fd(p.as_fd(), PollFlags::IN));
+            }
+        }
+        let timeout = wait.map(|d| Timespec {
+            tv_sec: d.as_secs() as i64,
+            tv_nsec: i64::from(d.subsec_nanos()),
+        });
+        match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return Ok([false, false]),
+            Err(e) => return Err(e.into()),
+        }
+        let readable = |i: Option<usize>| {
+            i.is_some_and(|i| {
+                fds[i]
+                    .revents()
+                    .intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR)
+            })
+        };
+        let ready = [readable(slots[0]), readable(slots[1])];
+        if readable(Some(0)) {
+            // Empty the self-pipe; the flags say which signals came.
+            let mut sink = [0u8; 64];
+            while matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
+        }
+        Ok(ready)
+    }
+
+    /// The signals to pass on that arrived since the last call.
+    fn take_pending(&self) -> Vec<i32> {
+        self.pending
+            .iter()
+            .filter(|(_, flag)| flag.swap(false, Ordering::AcqRel))
+            .map(|(sig, _)| *sig)
+            .collect()
+    }
+}
+
+impl Drop for Signals {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
 }
 
 /// The run's state and belfry's exit code from how the child ended.
@@ -324,28 +387,40 @@ fn judge(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A run that is over, as `finish` records it.
+struct Finished<'a> {
+    job: &'a str,
+    run_id: &'a str,
+    host: &'a str,
+    started_at: Timestamp,
+    state: State,
+    details: Details,
+    output: Option<String>,
+    output_bytes: u64,
+}
+
+/// Records the run and delivers its notification. Problems are reported once on standard
+/// error and never change the exit code.
 fn finish(
     config: &Config,
     opts: &RunOptions,
     opener: thread::JoinHandle<Result<Store, String>>,
-    job: &str,
-    run_id: &str,
-    host: &str,
-    started_at: Timestamp,
-    clock: Instant,
-    state: State,
-    mut details: Details,
-    output: Option<String>,
-    output_bytes: u64,
+    run: Finished<'_>,
 ) {
+    let Finished {
+        job,
+        run_id,
+        host,
+        started_at,
+        state,
+        mut details,
+        output,
+        output_bytes,
+    } = run;
     details.run_id = Some(run_id.to_owned());
     details.started_at = Some(started_at);
     details.host = Some(host.to_owned());
     details.output_tail = output.clone().filter(|o| !o.is_empty());
-    if details.duration.is_none() {
-        details.duration = Some(clock.elapsed());
-    }
     let event = Event {
         job: job.to_owned(),
         state,
@@ -416,39 +491,6 @@ pub fn report_failures(report: &DeliveryReport) {
             f.channel, f.destination, f.reason
         ));
     }
-}
-
-fn spawn_copier(
-    name: &str,
-    mut from: impl Read + Send + 'static,
-    to: impl Write + Send + 'static,
-    capture: Arc<Mutex<Capture>>,
-    tx: mpsc::Sender<Msg>,
-) -> std::io::Result<()> {
-    thread::Builder::new().name(name.into()).spawn(move || {
-        let mut to = to;
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut sink_ok = true;
-        loop {
-            let n = match from.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            };
-            // Pass through first: the job's output is live even if keeping it is slow. A
-            // closed stdout of our own must not stop the job: keep reading, stop writing.
-            if sink_ok {
-                sink_ok = to.write_all(&buf[..n]).and_then(|()| to.flush()).is_ok();
-            }
-            capture
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(&buf[..n]);
-        }
-        let _ = tx.send(Msg::OutputClosed);
-    })?;
-    Ok(())
 }
 
 fn signal_group(pid: i32, sig: i32) {

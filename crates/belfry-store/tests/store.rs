@@ -334,3 +334,57 @@ fn the_schema_is_versioned_from_the_first_release() {
 fn rusqlite_raw(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
 }
+
+#[test]
+fn an_event_without_a_run_applies_the_rules_and_leaves_the_last_run_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    let ev = event("lib-job", "r1", State::Ok, t0, 0);
+    s.finish_run(
+        &RunEnd {
+            event: &ev,
+            output: None,
+            output_bytes: 0,
+        },
+        &Policy::default(),
+        to(&["c"]),
+    )
+    .unwrap();
+    let failed = Event {
+        job: "lib-job".into(),
+        state: State::Failed,
+        at: t0.add_millis(10),
+        details: Details {
+            error: Some("connection reset".into()),
+            ..Details::default()
+        },
+    };
+    let rec = s
+        .record_event(&failed, &Policy::default(), to(&["c"]))
+        .unwrap();
+    assert!(rec.decision.notify);
+    assert_eq!(rec.decision.reason.code(), "problem");
+    assert_eq!(
+        rec.notification.unwrap().error.as_deref(),
+        Some("connection reset")
+    );
+    let job = s.job("lib-job").unwrap().unwrap();
+    assert_eq!(job.state, Some(State::Failed));
+    let last = job.last_run.unwrap();
+    assert_eq!((last.id.as_str(), last.state), ("r1", State::Ok));
+    assert_eq!(last.exit_code, Some(0));
+    // A job first seen through an event has no last run at all.
+    let rec = s
+        .record_event(
+            &Event {
+                job: "only-events".into(),
+                ..failed.clone()
+            },
+            &Policy::default(),
+            to(&["c"]),
+        )
+        .unwrap();
+    assert_eq!(rec.decision.reason.code(), "first_run");
+    assert_eq!(s.job("only-events").unwrap().unwrap().last_run, None);
+}
