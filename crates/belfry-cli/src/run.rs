@@ -85,17 +85,8 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     // Catch the signals before the child exists, so that none can kill belfry and orphan it.
     let signals = Signals::install()?;
 
-    let mut cmd = Command::new(&opts.command[0]);
-    cmd.args(&opts.command[1..])
-        .env("BELFRY_JOB", &job)
-        .env("BELFRY_RUN_ID", &run_id)
-        .process_group(0)
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let spawned = cmd.spawn();
-
-    // Record the start beside the job, not before it: the job never waits for belfry.
+    // Open the store and record the start on another thread, beside the job and not before
+    // it: the job never waits for belfry.
     let start = RunStart {
         id: run_id.clone(),
         job: job.clone(),
@@ -117,6 +108,16 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
             Ok(store)
         },
     )?;
+
+    let mut cmd = Command::new(&opts.command[0]);
+    cmd.args(&opts.command[1..])
+        .env("BELFRY_JOB", &job)
+        .env("BELFRY_RUN_ID", &run_id)
+        .process_group(0)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let spawned = cmd.spawn();
 
     let mut child = match spawned {
         Ok(c) => c,

@@ -299,25 +299,11 @@ impl Store {
                 format!("the file system refused WAL mode (got {mode:?})"),
             ));
         }
-        // Each `belfry run` is usually the only connection. By default the last connection to
-        // close checkpoints the WAL into the database and deletes it, and the next process
-        // recreates it; and whoever opens a WAL that no one has open must first scan all of it.
-        // Both cost a short run more than its own writes, so: no checkpoint on close, and
-        // frequent small automatic checkpoints that keep the WAL (and the scan) short.
-        self.conn
-            .set_db_config(
-                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-                true,
-            )
-            .map_err(e("configuring checkpoints"))?;
         // FULL: every commit is synced before it returns, so a recorded alert survives a power
         // cut, not only a crash. Measured: no difference in `belfry run -- true` against
         // NORMAL on this machine's disk (BENCHMARKS.md), so there is no reason to weaken it.
         self.conn
-            .execute_batch(
-                "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-                 PRAGMA wal_autocheckpoint = 32; PRAGMA journal_size_limit = 1048576;",
-            )
+            .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(e("setting pragmas"))?;
         Ok(())
     }

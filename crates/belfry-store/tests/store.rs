@@ -388,3 +388,30 @@ fn an_event_without_a_run_applies_the_rules_and_leaves_the_last_run_alone() {
     assert_eq!(rec.decision.reason.code(), "first_run");
     assert_eq!(s.job("only-events").unwrap().unwrap().last_run, None);
 }
+
+#[test]
+fn many_short_lived_processes_do_not_grow_the_wal() {
+    // Each `belfry run` of a short job opens the store, writes once (the job was over before
+    // the store was open, so there is no start to record), and closes it. A WAL that is never
+    // reset grows with every run and makes every later open slower: it must stay small.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    for i in 0..300 {
+        let mut s = Store::open(&path).unwrap();
+        let id = format!("r{i}");
+        let ev = event("j", &id, State::Ok, t0.add_millis(i * 1000 + 10), 0);
+        s.finish_run(
+            &RunEnd {
+                event: &ev,
+                output: Some("some output\n"),
+                output_bytes: 12,
+            },
+            &Policy::default(),
+            to(&["c"]),
+        )
+        .unwrap();
+    }
+    let wal = std::fs::metadata(dir.path().join("b.db-wal")).map_or(0, |m| m.len());
+    assert!(wal < 256 * 1024, "the WAL grew to {wal} bytes");
+}
