@@ -42,6 +42,9 @@ impl DeliveryReport {
     }
 }
 
+/// The shortest wait before a retry, whatever the service says.
+pub const MIN_RETRY: Duration = Duration::from_secs(1);
+
 /// The wait before attempt `n + 1` when the service gave no hint: 1 s, 2 s, 4 s, … up to
 /// 5 minutes.
 pub fn backoff(attempts: u32) -> Duration {
@@ -114,7 +117,12 @@ pub fn deliver(
                     Attempt::Delivered
                 }
                 Outcome::Retry { after, reason } => {
-                    let at = now + after.unwrap_or_else(|| backoff(row.attempts));
+                    // Never sooner than a second: a `Retry-After: 0` must not turn this loop
+                    // (which runs until nothing is due) into a hammer.
+                    let wait = after
+                        .unwrap_or_else(|| backoff(row.attempts))
+                        .max(MIN_RETRY);
+                    let at = now + wait;
                     report.failed.push(Failure {
                         channel: row.channel.clone(),
                         destination,

@@ -33,7 +33,7 @@ pub use belfry_core as core;
 pub use belfry_store as store;
 
 pub use config::{Config, ConfigError, Sources};
-pub use deliver::{DeliveryReport, Failure, backoff, deliver};
+pub use deliver::{DeliveryReport, Failure, MIN_RETRY, backoff, deliver};
 pub use home::{NoHome, home_dir, store_path};
 
 use belfry_store::{Recorded, RunEnd, Store};

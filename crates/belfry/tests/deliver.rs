@@ -1,0 +1,85 @@
+//! Delivery from the outbox against a real HTTP receiver on loopback.
+
+use std::time::{Duration, Instant};
+
+use belfry::Config;
+use belfry::core::{Details, Event, State, Timestamp};
+use belfry::store::{RunEnd, Store};
+use belfry_testkit::{Receiver, Reply};
+
+fn config(url: &str) -> Config {
+    Config::parse(&format!("[channels.hook]\nurl = \"{url}\"\n"), "test").unwrap()
+}
+
+fn record_failure(store: &mut Store, config: &Config, job: &str) -> Vec<i64> {
+    let ev = Event {
+        job: job.into(),
+        state: State::Failed,
+        at: Timestamp::now(),
+        details: Details {
+            exit_code: Some(1),
+            ..Details::default()
+        },
+    };
+    let end = RunEnd {
+        event: &ev,
+        output: None,
+        output_bytes: 0,
+    };
+    belfry::record_run(store, config, &end, false)
+        .unwrap()
+        .outbox_ids
+}
+
+#[test]
+fn retry_after_zero_does_not_turn_deliver_into_a_hammer() {
+    let rx = Receiver::start_with_fallback(vec![], Reply::status(503).header("Retry-After", "0"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let cfg = config(&format!("json://{}/x", rx.addr()));
+    record_failure(&mut store, &cfg, "j");
+    let t = Instant::now();
+    let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(rx.requests().len(), 1, "one attempt per pass");
+    let retry_at = report.failed[0].retry_at.expect("a 503 is retried");
+    assert!(retry_at.since(Timestamp::now()) > Duration::from_millis(500));
+}
+
+#[test]
+fn a_row_for_a_channel_no_longer_configured_is_dead_with_its_reason() {
+    let rx = Receiver::start(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let old = config(&format!("json://{}/x", rx.addr()));
+    let ids = record_failure(&mut store, &old, "j");
+    let new = Config::parse("[channels.other]\nurl = \"console://\"\n", "test").unwrap();
+    let report = belfry::deliver(&new, &mut store, None, Duration::from_secs(5)).unwrap();
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(report.failed[0].retry_at, None);
+    let (status, reason, _) = store.outbox_row_status(ids[0]).unwrap().unwrap();
+    assert_eq!(status, "dead");
+    assert!(reason.unwrap().contains("no longer configured"));
+    assert!(rx.requests().is_empty());
+}
+
+#[test]
+fn a_429_is_answered_by_waiting_as_long_as_it_says() {
+    let rx = Receiver::start(vec![Reply::status(429).header("Retry-After", "3")]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let cfg = config(&format!("json://{}/x", rx.addr()));
+    let ids = record_failure(&mut store, &cfg, "j");
+    let report = belfry::deliver(&cfg, &mut store, Some(&ids), Duration::from_secs(5)).unwrap();
+    let retry_at = report.failed[0].retry_at.unwrap();
+    let wait = retry_at.since(Timestamp::now());
+    assert!(
+        wait > Duration::from_millis(2500) && wait <= Duration::from_secs(3),
+        "{wait:?}"
+    );
+    // Nothing is due before then.
+    let again = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
+    assert!(again.delivered.is_empty() && again.failed.is_empty());
+    assert_eq!(rx.requests().len(), 1);
+}
