@@ -56,6 +56,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// few milliseconds each; a minute covers hundreds of processes queueing at once.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Above this size, the WAL is checkpointed and truncated when a process opens the store.
+pub const WAL_TRIM_BYTES: u64 = 256 * 1024;
+
 /// How many runs of each job the history keeps.
 pub const HISTORY_PER_JOB: u32 = 1000;
 
@@ -261,6 +264,7 @@ impl Store {
         };
         store.configure()?;
         store.migrate()?;
+        store.trim_wal()?;
         Ok(store)
     }
 
@@ -287,18 +291,18 @@ impl Store {
         self.conn
             .busy_timeout(BUSY_TIMEOUT)
             .map_err(e("setting the busy timeout"))?;
-        // WAL lets readers (status, check) run beside writers, and keeps commits cheap.
-        let mode: String = self
-            .conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(e("switching to WAL"))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::corrupt(
-                &self.path,
-                "switching to WAL",
-                format!("the file system refused WAL mode (got {mode:?})"),
-            ));
-        }
+        self.ensure_wal()?;
+        // A short-lived process (every `belfry run`) would by default checkpoint the WAL into
+        // the database and delete it when it closes, and the next one recreate it: about a
+        // millisecond a run. Keep the WAL across processes instead, and bound it in `open`
+        // (see `trim_wal`): a first opener's WAL recovery forgets what was checkpointed, so
+        // a WAL that no one truncates grows for ever.
+        self.conn
+            .set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )
+            .map_err(e("configuring checkpoints"))?;
         // FULL: every commit is synced before it returns, so a recorded alert survives a power
         // cut, not only a crash. Measured: no difference in `belfry run -- true` against
         // NORMAL on this machine's disk (BENCHMARKS.md), so there is no reason to weaken it.
@@ -306,6 +310,72 @@ impl Store {
             .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
             .map_err(e("setting pragmas"))?;
         Ok(())
+    }
+
+    /// Puts the database in WAL mode, which lets readers (`status`, `check`) run beside
+    /// writers and keeps commits cheap. The mode is stored in the file, so only the processes
+    /// that create the store switch it; when many of them race to do so, SQLite answers the
+    /// losers "database is locked" without waiting, so they retry until the busy timeout.
+    fn ensure_wal(&mut self) -> Result<()> {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            // Reading the header first makes `journal_mode` report what the file says.
+            let mode = self
+                .conn
+                .query_row("PRAGMA user_version", [], |_| Ok(()))
+                .and_then(|()| {
+                    self.conn
+                        .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+                });
+            let mode = match mode {
+                Ok(m) if m.eq_ignore_ascii_case("wal") => return Ok(()),
+                Ok(_) => self
+                    .conn
+                    .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)),
+                Err(e) => Err(e),
+            };
+            match mode {
+                Ok(m) if m.eq_ignore_ascii_case("wal") => return Ok(()),
+                Ok(m) => {
+                    return Err(Error::corrupt(
+                        &self.path,
+                        "switching to WAL",
+                        format!("the file system refused WAL mode (got {m:?})"),
+                    ));
+                }
+                Err(e)
+                    if matches!(
+                        e.sqlite_error_code(),
+                        Some(rusqlite::ErrorCode::DatabaseBusy)
+                    ) && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => return Err(Error::sqlite(&self.path, "switching to WAL", e)),
+            }
+        }
+    }
+
+    /// Checkpoints the WAL into the database and truncates it once it is larger than
+    /// [`WAL_TRIM_BYTES`]. Runs when the store is opened, which `belfry run` does beside the
+    /// job, so the cost (a few milliseconds, every few dozen runs) is off the job's path.
+    fn trim_wal(&mut self) -> Result<()> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        if size <= WAL_TRIM_BYTES {
+            return Ok(());
+        }
+        // With another process reading, the truncation waits for it or gives up (busy = 1):
+        // either is fine, the next opener tries again.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(drop)
+            .map_err(self.err("checkpointing the WAL"))
     }
 
     fn migrate(&mut self) -> Result<()> {
