@@ -45,41 +45,11 @@ enum Cmd {
     /// through unchanged and its first lines and last 64 KiB are kept with the run.
     /// SIGINT, SIGTERM and SIGHUP are passed on to it. The child sees BELFRY_JOB and
     /// BELFRY_RUN_ID in its environment.
-    #[command(after_help = EXIT_CODES)]
-    Run {
-        /// The job's name (default: derived from the command: its path with dots, plus a
-        /// hash of its arguments).
-        #[arg(long, value_name = "NAME")]
-        name: Option<String>,
-        /// Stop the command after this long (TERM, then KILL after --kill-after) and record
-        /// it as timed out. E.g. 30s, 10m, 1h30m.
-        #[arg(long, value_name = "DUR", value_parser = parse_dur)]
-        timeout: Option<Duration>,
-        /// After the timeout's TERM, send KILL this much later [default: 10s].
-        #[arg(long, value_name = "DUR", value_parser = parse_dur)]
-        kill_after: Option<Duration>,
-        /// Exit codes that count as success [default: 0].
-        #[arg(
-            long,
-            value_name = "CODES",
-            value_delimiter = ',',
-            allow_negative_numbers = true
-        )]
-        ok_codes: Option<Vec<i32>>,
-        /// Print nothing of belfry's own (no console alerts); errors that mean an alert may
-        /// be lost are still printed.
-        #[arg(short, long)]
-        quiet: bool,
-        /// Bytes of the output's end to keep with the run [default: 65536].
-        #[arg(long, value_name = "BYTES")]
-        tail_bytes: Option<usize>,
-        /// Lines of the output's start to keep with the run [default: 5].
-        #[arg(long, value_name = "N")]
-        head_lines: Option<usize>,
-        /// The command and its arguments (put them after `--`).
-        #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
-        command: Vec<OsString>,
-    },
+    #[command(
+        after_help = EXIT_CODES,
+        override_usage = "belfry run [OPTIONS] -- CMD [ARGS]..."
+    )]
+    Run(run::RunOptions),
     /// Send the notifications that are due (those that failed or were not finished before).
     Deliver {
         /// Give up on this pass after this long.
@@ -201,29 +171,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
         .map_err(|e| anyhow::Error::new(Usage(e.to_string())))?;
     let home = belfry::home_dir().ok();
     match cli.command {
-        Cmd::Run {
-            name,
-            timeout,
-            kill_after,
-            ok_codes,
-            quiet,
-            tail_bytes,
-            head_lines,
-            command,
-        } => run::run(
-            run::RunOptions {
-                name,
-                timeout,
-                kill_after,
-                ok_codes,
-                quiet,
-                tail_bytes,
-                head_lines,
-                command,
-            },
-            &config,
-            home,
-        ),
+        Cmd::Run(opts) => run::run(opts, &config, home),
         Cmd::Deliver { wait } => views::deliver(&config, wait),
         Cmd::Status { json } => views::status(json),
         Cmd::History {

@@ -34,16 +34,40 @@ pub const EXIT_CANNOT_RUN: u8 = 126;
 /// Exit code when the command is not found.
 pub const EXIT_NOT_FOUND: u8 = 127;
 
-/// What `belfry run` was asked to do.
-#[derive(Debug)]
+/// What `belfry run` was asked to do (its command-line arguments).
+#[derive(Debug, clap::Args)]
 pub struct RunOptions {
+    /// The job's name (default: derived from the command: its path with dots, plus a hash of
+    /// its arguments).
+    #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Stop the command after this long (TERM, then KILL after --kill-after) and record it as
+    /// timed out. E.g. 30s, 10m, 1h30m.
+    #[arg(long, value_name = "DUR", value_parser = crate::parse_dur)]
     pub timeout: Option<Duration>,
+    /// After the timeout's TERM, send KILL this much later [default: 10s].
+    #[arg(long, value_name = "DUR", value_parser = crate::parse_dur)]
     pub kill_after: Option<Duration>,
+    /// Exit codes that count as success [default: 0].
+    #[arg(
+        long,
+        value_name = "CODES",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
     pub ok_codes: Option<Vec<i32>>,
+    /// Print nothing of belfry's own (no console alerts); errors that mean an alert may be lost
+    /// are still printed.
+    #[arg(short, long)]
     pub quiet: bool,
+    /// Bytes of the output's end to keep with the run [default: 65536].
+    #[arg(long, value_name = "BYTES")]
     pub tail_bytes: Option<usize>,
+    /// Lines of the output's start to keep with the run [default: 5].
+    #[arg(long, value_name = "N")]
     pub head_lines: Option<usize>,
+    /// The command and its arguments (put them after `--`).
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
 }
 
@@ -119,6 +143,16 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
         .stderr(Stdio::piped());
     let spawned = cmd.spawn();
 
+    let finished = |state, details, output: Option<String>, output_bytes| Finished {
+        job: &job,
+        run_id: &run_id,
+        host: &host,
+        started_at,
+        state,
+        details,
+        output,
+        output_bytes,
+    };
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
@@ -133,17 +167,12 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
                 error: Some(format!("{what}: {}", argv[0])),
                 ..Details::default()
             };
-            let run = Finished {
-                job: &job,
-                run_id: &run_id,
-                host: &host,
-                started_at,
-                state: State::Failed,
-                details,
-                output: None,
-                output_bytes: 0,
-            };
-            finish(config, &opts, opener, run);
+            finish(
+                config,
+                &opts,
+                opener,
+                finished(State::Failed, details, None, 0),
+            );
             return Ok(code);
         }
     };
@@ -245,16 +274,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
         duration: Some(ended),
         ..Details::default()
     };
-    let run = Finished {
-        job: &job,
-        run_id: &run_id,
-        host: &host,
-        started_at,
-        state,
-        details,
-        output: Some(capture.render()),
-        output_bytes: capture.total(),
-    };
+    let run = finished(state, details, Some(capture.render()), capture.total());
     finish(config, &opts, opener, run);
     Ok(code)
 }

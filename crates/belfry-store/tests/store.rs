@@ -22,6 +22,20 @@ fn event(job: &str, run: &str, state: State, at: Timestamp, code: i32) -> Event 
     }
 }
 
+/// Records `ev` as a finished run without output, with the default policy, to `channels`.
+fn finish(s: &mut Store, ev: &Event, channels: &[&str]) -> belfry_store::Recorded {
+    s.finish_run(
+        &RunEnd {
+            event: ev,
+            output: None,
+            output_bytes: 0,
+        },
+        &Policy::default(),
+        to(channels),
+    )
+    .unwrap()
+}
+
 fn to(channels: &[&str]) -> impl FnOnce(&State, bool) -> Vec<String> {
     let v: Vec<String> = channels.iter().map(|s| s.to_string()).collect();
     move |_, _| v
@@ -91,17 +105,7 @@ fn the_rules_see_what_the_store_remembers_across_reopening() {
         // A new process each time: open the store afresh.
         let mut s = Store::open(&path).unwrap();
         let ev = event("j", &format!("r{i}"), st, t0.add_millis(at), 0);
-        let rec = s
-            .finish_run(
-                &RunEnd {
-                    event: &ev,
-                    output: None,
-                    output_bytes: 0,
-                },
-                &Policy::default(),
-                to(&["c"]),
-            )
-            .unwrap();
+        let rec = finish(&mut s, &ev, &["c"]);
         assert_eq!(rec.decision.notify, notify, "step {i}: {:?}", rec.decision);
     }
     let s = Store::open(&path).unwrap();
@@ -177,17 +181,7 @@ fn outbox_rows_are_claimed_once_and_follow_their_outcomes() {
     let mut s = Store::open(&dir.path().join("b.db")).unwrap();
     let t0 = Timestamp::now();
     let ev = event("j", "r1", State::Failed, t0, 1);
-    let rec = s
-        .finish_run(
-            &RunEnd {
-                event: &ev,
-                output: None,
-                output_bytes: 0,
-            },
-            &Policy::default(),
-            to(&["a", "b", "c"]),
-        )
-        .unwrap();
+    let rec = finish(&mut s, &ev, &["a", "b", "c"]);
     let ids = rec.outbox_ids.clone();
     let lease = Duration::from_secs(30);
 
@@ -247,16 +241,7 @@ fn a_crashed_holders_lease_expires_and_the_row_is_claimed_again() {
     let mut s = Store::open(&dir.path().join("b.db")).unwrap();
     let t0 = Timestamp::now();
     let ev = event("j", "r1", State::Failed, t0, 1);
-    s.finish_run(
-        &RunEnd {
-            event: &ev,
-            output: None,
-            output_bytes: 0,
-        },
-        &Policy::default(),
-        to(&["a"]),
-    )
-    .unwrap();
+    finish(&mut s, &ev, &["a"]);
     let lease = Duration::from_secs(30);
     assert_eq!(s.claim_due(t0, lease, "dead", None, 10).unwrap().len(), 1);
     assert!(
@@ -279,17 +264,7 @@ fn rows_past_their_deadline_are_dead_not_sent() {
     s.set_delivery_deadline(Duration::from_secs(60));
     let t0 = Timestamp::now();
     let ev = event("j", "r1", State::Failed, t0, 1);
-    let rec = s
-        .finish_run(
-            &RunEnd {
-                event: &ev,
-                output: None,
-                output_bytes: 0,
-            },
-            &Policy::default(),
-            to(&["a"]),
-        )
-        .unwrap();
+    let rec = finish(&mut s, &ev, &["a"]);
     let claimed = s
         .claim_due(t0.add_millis(61_000), Duration::from_secs(5), "p", None, 10)
         .unwrap();
@@ -341,16 +316,7 @@ fn an_event_without_a_run_applies_the_rules_and_leaves_the_last_run_alone() {
     let mut s = Store::open(&dir.path().join("b.db")).unwrap();
     let t0 = Timestamp::from_millis(1_800_000_000_000);
     let ev = event("lib-job", "r1", State::Ok, t0, 0);
-    s.finish_run(
-        &RunEnd {
-            event: &ev,
-            output: None,
-            output_bytes: 0,
-        },
-        &Policy::default(),
-        to(&["c"]),
-    )
-    .unwrap();
+    finish(&mut s, &ev, &["c"]);
     let failed = Event {
         job: "lib-job".into(),
         state: State::Failed,

@@ -171,14 +171,7 @@ pub struct Config {
 impl Default for Config {
     /// No file, no channels but the console.
     fn default() -> Self {
-        let mut c = Config {
-            source: None,
-            policy: Policy::default(),
-            channels: Vec::new(),
-            jobs: BTreeMap::new(),
-            run: RunSettings::default(),
-            delivery: DeliverySettings::default(),
-        };
+        let mut c = Config::empty();
         c.ensure_a_channel();
         c
     }
