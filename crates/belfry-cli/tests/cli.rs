@@ -601,3 +601,88 @@ fn a_store_file_that_is_not_belfrys_is_left_alone() {
     assert!(stderr(&o).contains("could not record"), "{}", stderr(&o));
     assert_eq!(std::fs::read(db).unwrap(), junk);
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct TinyDisk {
+    path: PathBuf,
+}
+
+impl TinyDisk {
+    /// `None` (the test says it skipped) where mounting is not allowed.
+    fn mount(path: &Path, size: &str) -> Option<TinyDisk> {
+        std::fs::create_dir_all(path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| TinyDisk {
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}
+
+#[test]
+fn a_full_disk_never_changes_the_exit_code_and_harms_nothing_stored() {
+    let w = World::new();
+    let Some(_disk) = TinyDisk::mount(&w.home(), "1m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    assert_eq!(
+        code(&w.run(&["run", "-q", "--name", "safe", "--", "true"])),
+        0
+    );
+    assert_eq!(
+        code(&w.run(&["run", "-q", "--name", "safe", "--", "false"])),
+        1
+    );
+    // Fill the disk to the last byte.
+    let filler = w.home().join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).and_then(|()| f.flush()).is_ok() {}
+        while f.write_all(&[0]).is_ok() {}
+    }
+    // A failing job with plenty of output to keep: the job's exit code wins, the problem is
+    // said once.
+    let o = w.run(&[
+        "run",
+        "--name",
+        "safe",
+        "--",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 3000 ]; do echo line $i; i=$((i+1)); done; exit 3",
+    ]);
+    assert_eq!(code(&o), 3);
+    let e = stderr(&o);
+    assert_eq!(e.matches("belfry:").count(), 1, "{e}");
+    assert!(e.contains("could not record"), "{e}");
+    // Space again: what was stored is intact, and belfry works on.
+    std::fs::remove_file(&filler).unwrap();
+    let runs = w.history("safe");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0]["state"], "failed");
+    assert_eq!(runs[1]["state"], "ok");
+    let conn = rusqlite::Connection::open(w.home().join("belfry.db")).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(conn);
+    assert_eq!(
+        code(&w.run(&["run", "-q", "--name", "safe", "--", "true"])),
+        0
+    );
+    assert_eq!(w.history("safe").len(), 3);
+}
