@@ -173,17 +173,17 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Cmd::Run(opts) => run::run(opts, &config, home),
         Cmd::Deliver { wait } => views::deliver(&config, wait),
-        Cmd::Status { json } => views::status(json),
+        Cmd::Status { json } => views::status(&config, json),
         Cmd::History {
             name,
             limit,
             output,
             json,
-        } => views::history(&name, limit, output, json),
+        } => views::history(&config, &name, limit, output, json),
         Cmd::Check {
             name,
             max_age,
             warn_age,
-        } => Ok(views::check(&name, max_age, warn_age)),
+        } => Ok(views::check(&config, &name, max_age, warn_age)),
     }
 }

@@ -102,7 +102,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     );
 
     let run_id = belfry::store::new_id();
-    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let host = belfry::host::host_name();
     let started_at = Timestamp::now();
     let clock = Instant::now();
 
@@ -117,19 +117,25 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
         started: started_at,
         host: Some(host.clone()),
         pid: Some(std::process::id()),
-        boot_id: boot_id(),
+        boot_id: belfry::host::boot_id(),
     };
     let exited = Arc::new(AtomicBool::new(false));
     let exited_seen = exited.clone();
+    let reaper_config = config.clone();
     let opener = thread::Builder::new().name("belfry-store".into()).spawn(
-        move || -> Result<Store, String> {
+        move || -> Result<Opened, String> {
             let home = home.ok_or_else(|| belfry::NoHome.to_string())?;
             let mut store = Store::open(&belfry::store_path(&home)).map_err(|e| e.to_string())?;
             // A job that is already over needs no `running` row: the finish records it whole.
             if !exited_seen.load(Ordering::Acquire) {
                 store.start_run(&start).map_err(|e| e.to_string())?;
             }
-            Ok(store)
+            // Runs whose belfry was killed are noticed by the next belfry: this one.
+            let reaped = belfry::reap_crashed(&mut store, &reaper_config)
+                .map(|recs| recs.into_iter().flat_map(|r| r.outbox_ids).collect())
+                .map_err(|e| warn(&format!("could not check for crashed runs: {e}")))
+                .unwrap_or_default();
+            Ok(Opened { store, reaped })
         },
     )?;
 
@@ -408,6 +414,12 @@ fn judge(
     }
 }
 
+/// The store, opened beside the job, and the outbox rows of crashed runs it found.
+struct Opened {
+    store: Store,
+    reaped: Vec<i64>,
+}
+
 /// A run that is over, as `finish` records it.
 struct Finished<'a> {
     job: &'a str,
@@ -425,7 +437,7 @@ struct Finished<'a> {
 fn finish(
     config: &Config,
     opts: &RunOptions,
-    opener: thread::JoinHandle<Result<Store, String>>,
+    opener: thread::JoinHandle<Result<Opened, String>>,
     run: Finished<'_>,
 ) {
     let Finished {
@@ -448,13 +460,19 @@ fn finish(
         at: started_at + details.duration.unwrap_or_default(),
         details,
     };
-    let store = match opener.join() {
-        Ok(Ok(s)) => Ok(s),
+    let opened = match opener.join() {
+        Ok(Ok(o)) => Ok(o),
         // The store was unavailable at the start; it may be back. One more try.
-        Ok(Err(_)) | Err(_) => home_store(),
+        Ok(Err(_)) | Err(_) => home_store().map(|store| Opened {
+            store,
+            reaped: Vec::new(),
+        }),
     };
-    let mut store = match store {
-        Ok(s) => s,
+    let Opened {
+        mut store,
+        mut reaped,
+    } = match opened {
+        Ok(o) => o,
         Err(e) => {
             warn(&format!(
                 "could not record the run of {job} ({}): {e}",
@@ -478,15 +496,12 @@ fn finish(
             return;
         }
     };
-    if rec.outbox_ids.is_empty() {
+    let mut ids = rec.outbox_ids;
+    ids.append(&mut reaped);
+    if ids.is_empty() {
         return;
     }
-    match belfry::deliver(
-        config,
-        &mut store,
-        Some(&rec.outbox_ids),
-        config.delivery.wait,
-    ) {
+    match belfry::deliver(config, &mut store, Some(&ids), config.delivery.wait) {
         Ok(report) => report_failures(&report),
         Err(e) => warn(&format!(
             "the notification for {job} is saved but could not be sent now ({e}); \
@@ -523,13 +538,6 @@ fn signal_group(pid: i32, sig: i32) {
     };
     // ESRCH: the group is already gone, which is what we wanted.
     let _ = rustix::process::kill_process_group(pgid, sig);
-}
-
-fn boot_id() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]

@@ -12,9 +12,15 @@ use serde_json::{Value, json};
 /// Nagios's UNKNOWN.
 pub const UNKNOWN: u8 = 3;
 
-fn open_store() -> anyhow::Result<Store> {
+/// Opens the store, and records as crashed the runs whose belfry is gone (their alerts wait
+/// in the outbox for the next `belfry run` or `belfry deliver`).
+fn open_store(config: &Config) -> anyhow::Result<Store> {
     let home = belfry::home_dir()?;
-    Ok(Store::open(&belfry::store_path(&home))?)
+    let mut store = Store::open(&belfry::store_path(&home))?;
+    if let Err(e) = belfry::reap_crashed(&mut store, config) {
+        crate::warn(&format!("could not check for crashed runs: {e}"));
+    }
+    Ok(store)
 }
 
 fn ago(t: Timestamp, now: Timestamp) -> String {
@@ -31,7 +37,7 @@ fn out() -> std::io::StdoutLock<'static> {
 
 /// `belfry deliver`.
 pub fn deliver(config: &Config, wait: Duration) -> anyhow::Result<u8> {
-    let mut store = open_store()?;
+    let mut store = open_store(config)?;
     let report = belfry::deliver(config, &mut store, None, wait)?;
     crate::run::report_failures(&report);
     let counts = store.outbox_counts()?;
@@ -70,8 +76,8 @@ fn job_json(j: &JobRow) -> Value {
 }
 
 /// `belfry status`.
-pub fn status(as_json: bool) -> anyhow::Result<u8> {
-    let store = open_store()?;
+pub fn status(config: &Config, as_json: bool) -> anyhow::Result<u8> {
+    let store = open_store(config)?;
     let jobs = store.jobs()?;
     let mut out = out();
     if as_json {
@@ -175,8 +181,14 @@ fn run_json(r: &RunRow) -> Value {
 }
 
 /// `belfry history NAME`.
-pub fn history(name: &str, limit: u32, with_output: bool, as_json: bool) -> anyhow::Result<u8> {
-    let store = open_store()?;
+pub fn history(
+    config: &Config,
+    name: &str,
+    limit: u32,
+    with_output: bool,
+    as_json: bool,
+) -> anyhow::Result<u8> {
+    let store = open_store(config)?;
     if store.job(name)?.is_none() {
         anyhow::bail!("no job named {name:?} (see `belfry status`)");
     }
@@ -241,15 +253,25 @@ pub fn history(name: &str, limit: u32, with_output: bool, as_json: bool) -> anyh
 
 /// `belfry check NAME`: a Nagios plugin. Prints one line and returns the plugin's code.
 #[allow(clippy::print_stdout)]
-pub fn check(name: &str, max_age: Option<Duration>, warn_age: Option<Duration>) -> u8 {
-    let (code, line) = check_line(name, max_age, warn_age);
+pub fn check(
+    config: &Config,
+    name: &str,
+    max_age: Option<Duration>,
+    warn_age: Option<Duration>,
+) -> u8 {
+    let (code, line) = check_line(config, name, max_age, warn_age);
     println!("{line}");
     code
 }
 
-fn check_line(name: &str, max_age: Option<Duration>, warn_age: Option<Duration>) -> (u8, String) {
+fn check_line(
+    config: &Config,
+    name: &str,
+    max_age: Option<Duration>,
+    warn_age: Option<Duration>,
+) -> (u8, String) {
     let unknown = |why: String| (UNKNOWN, format!("BELFRY UNKNOWN - {why}"));
-    let store = match open_store() {
+    let store = match open_store(config) {
         Ok(s) => s,
         Err(e) => return unknown(format!("cannot read belfry's store: {e:#}")),
     };

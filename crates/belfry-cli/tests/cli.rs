@@ -686,3 +686,65 @@ fn a_full_disk_never_changes_the_exit_code_and_harms_nothing_stored() {
     );
     assert_eq!(w.history("safe").len(), 3);
 }
+
+#[test]
+fn a_wrapper_killed_mid_job_is_recorded_as_crashed_by_the_next_belfry_and_alerts() {
+    let rx = Receiver::start(vec![]);
+    let w = World::with_config(&hook(&rx));
+    let pidfile = w.dir.path().join("job.pid");
+    let script = format!("echo $$ > {}; echo ready; exec sleep 30", pidfile.display());
+    let (mut wrapper, _out) = start_ready(&w, "victim", &script);
+    // The job's first report of itself is in the store as running.
+    let status = w.json(&["status", "--json"]);
+    let victim = &status.as_array().unwrap()[0];
+    assert_eq!(victim["name"], "victim");
+    assert!(victim["running_since"].is_string(), "{victim}");
+
+    send_signal(wrapper.id(), "KILL");
+    wrapper.wait().unwrap();
+    // The job itself lives on (its own process group); stop it at the end of the test.
+    let job_pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
+    struct Reap(String);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-9", &self.0]).status();
+        }
+    }
+    let _reap = Reap(job_pid);
+
+    // The next belfry process that opens the store notices.
+    let status = w.json(&["status", "--json"]);
+    let victim = &status.as_array().unwrap()[0];
+    assert_eq!(victim["state"], "crashed", "{victim}");
+    assert_eq!(victim["running_since"], Value::Null);
+    let run = &w.history("victim")[0];
+    assert_eq!(run["state"], "crashed");
+    assert!(run["error"].as_str().unwrap().contains("is gone"), "{run}");
+    // Its alert waits in the outbox, and goes out with the next delivery, once.
+    assert_eq!(code(&w.run(&["deliver"])), 0);
+    let got = rx.wait_for(1, Duration::from_secs(5));
+    assert_eq!(got.len(), 1);
+    let alert = got[0].json();
+    assert_eq!(
+        (alert["job"].as_str(), alert["state"].as_str()),
+        (Some("victim"), Some("crashed"))
+    );
+    assert_eq!(code(&w.run(&["status"])), 0);
+    assert_eq!(code(&w.run(&["deliver"])), 0);
+    assert_eq!(rx.requests().len(), 1);
+}
+
+#[test]
+fn a_running_job_is_not_mistaken_for_a_crash() {
+    let w = World::new();
+    let (mut wrapper, _out) = start_ready(&w, "alive", "echo ready; exec sleep 30");
+    // Other belfry processes look at the store while the job runs.
+    for _ in 0..3 {
+        let status = w.json(&["status", "--json"]);
+        assert!(status[0]["running_since"].is_string(), "{status}");
+        assert_eq!(status[0]["state"], Value::Null);
+    }
+    send_signal(wrapper.id(), "TERM");
+    wrapper.wait().unwrap();
+    assert_eq!(w.history("alive")[0]["state"], "cancelled");
+}

@@ -153,6 +153,23 @@ pub enum Attempt {
     },
 }
 
+/// A run recorded as started and not finished.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunningRun {
+    /// Run id.
+    pub id: String,
+    /// The job.
+    pub job: String,
+    /// When it started.
+    pub started: Timestamp,
+    /// The host it runs on.
+    pub host: Option<String>,
+    /// The process watching it.
+    pub pid: Option<u32>,
+    /// The kernel boot it started in.
+    pub boot_id: Option<String>,
+}
+
 /// One job, as `belfry status` shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobRow {
@@ -451,6 +468,51 @@ impl Store {
         policy: &Policy,
         route: impl FnOnce(&State, bool) -> Vec<String>,
     ) -> Result<Recorded> {
+        let rec = self.finish_inner(end, policy, route, false)?;
+        Ok(rec.expect("an unconditional finish always records"))
+    }
+
+    /// Like [`Store::finish_run`], but only if the run is still `running` (checked inside the
+    /// same transaction): for a process that finds another one's run abandoned, so that two
+    /// of them noticing at once record it once. `None` if the run had already ended.
+    pub fn finish_stale_run(
+        &mut self,
+        end: &RunEnd<'_>,
+        policy: &Policy,
+        route: impl FnOnce(&State, bool) -> Vec<String>,
+    ) -> Result<Option<Recorded>> {
+        self.finish_inner(end, policy, route, true)
+    }
+
+    /// The runs recorded as started and not finished, oldest first.
+    pub fn running_runs(&self) -> Result<Vec<RunningRun>> {
+        let read = || -> rusqlite::Result<Vec<RunningRun>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT id, job, started_ms, host, pid, boot_id FROM runs
+                 WHERE state = 'running' ORDER BY started_ms",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(RunningRun {
+                    id: r.get(0)?,
+                    job: r.get(1)?,
+                    started: ts(r.get(2)?),
+                    host: r.get(3)?,
+                    pid: r.get(4)?,
+                    boot_id: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        };
+        read().map_err(self.err("reading running runs"))
+    }
+
+    fn finish_inner(
+        &mut self,
+        end: &RunEnd<'_>,
+        policy: &Policy,
+        route: impl FnOnce(&State, bool) -> Vec<String>,
+        only_if_running: bool,
+    ) -> Result<Option<Recorded>> {
         let ev = end.event;
         let run_id = ev.details.run_id.clone().unwrap_or_else(new_id);
         let output = end.output.filter(|o| !o.is_empty()).map(compress);
@@ -461,6 +523,17 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
+        if only_if_running {
+            let state: Option<String> = tx
+                .query_row("SELECT state FROM runs WHERE id = ?1", [&run_id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(&e)?;
+            if state.as_deref() != Some("running") {
+                return Ok(None);
+            }
+        }
         let d = &ev.details;
         let started = d.started_at.unwrap_or(ev.at).as_millis();
         let duration_ms = d.duration.map(|x| x.as_millis() as i64);
@@ -523,7 +596,7 @@ impl Store {
         if !rec.outbox_ids.is_empty() {
             self.sync_alert()?;
         }
-        Ok(rec)
+        Ok(Some(rec))
     }
 
     /// Makes the last commit durable against power loss: what `synchronous = FULL` would have

@@ -384,3 +384,43 @@ fn many_short_lived_processes_do_not_grow_the_wal() {
         "the WAL grew to {wal} bytes"
     );
 }
+
+#[test]
+fn an_abandoned_run_is_recorded_once_however_many_notice_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let mut s = Store::open(&path).unwrap();
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    s.start_run(&RunStart {
+        id: "r1".into(),
+        job: "j".into(),
+        started: t0,
+        host: Some("h".into()),
+        pid: Some(999_999),
+        boot_id: Some("boot-a".into()),
+    })
+    .unwrap();
+    let running = s.running_runs().unwrap();
+    assert_eq!(running.len(), 1);
+    assert_eq!(running[0].pid, Some(999_999));
+    assert_eq!(running[0].boot_id.as_deref(), Some("boot-a"));
+
+    let crashed = event("j", "r1", State::Crashed, t0.add_millis(5_000), 0);
+    let end = RunEnd {
+        event: &crashed,
+        output: None,
+        output_bytes: 0,
+    };
+    let mut other = Store::open(&path).unwrap();
+    let first = s
+        .finish_stale_run(&end, &Policy::default(), to(&["c"]))
+        .unwrap();
+    let second = other
+        .finish_stale_run(&end, &Policy::default(), to(&["c"]))
+        .unwrap();
+    assert!(first.is_some_and(|r| r.outbox_ids.len() == 1));
+    assert!(second.is_none(), "recorded twice");
+    assert!(s.running_runs().unwrap().is_empty());
+    assert_eq!(s.runs("j", 10, false).unwrap()[0].state, State::Crashed);
+    assert_eq!(s.outbox_counts().unwrap().pending, 1);
+}

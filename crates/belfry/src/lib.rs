@@ -27,6 +27,7 @@
 pub mod config;
 mod deliver;
 mod home;
+pub mod host;
 
 pub use belfry_channels as channels;
 pub use belfry_core as core;
@@ -36,6 +37,7 @@ pub use config::{Config, ConfigError, Sources};
 pub use deliver::{DeliveryReport, Failure, MIN_RETRY, backoff, deliver};
 pub use home::{NoHome, home_dir, store_path};
 
+use belfry_core::{Details, Event, State, Timestamp};
 use belfry_store::{Recorded, RunEnd, Store};
 
 /// Records a finished run with the configured policy and routing for its job, in one store
@@ -56,4 +58,65 @@ pub fn record_run(
             .filter(|name| !(skip_console && config.channel(name).is_some_and(|c| c.is_console())))
             .collect()
     })
+}
+
+/// Finds the runs on this host whose watching process is gone (killed with -9, or the machine
+/// restarted: the boot id changed) and records them as `crashed`, which alerts like any
+/// problem. Returns what was recorded; a run that another process records first is skipped.
+///
+/// Every belfry process that opens the store calls this, so an abandoned run does not stay
+/// `running` for long. Runs of other hosts are left to their own host.
+pub fn reap_crashed(
+    store: &mut Store,
+    config: &Config,
+) -> Result<Vec<Recorded>, belfry_store::Error> {
+    let host = host::host_name();
+    let boot = host::boot_id();
+    let mut out = Vec::new();
+    for run in store.running_runs()? {
+        if run.host.as_deref() != Some(host.as_str()) {
+            continue;
+        }
+        let rebooted = matches!((&run.boot_id, &boot), (Some(then), Some(now)) if then != now);
+        let gone = rebooted || run.pid.is_some_and(|pid| !host::process_alive(pid));
+        if !gone {
+            continue;
+        }
+        let now = Timestamp::now();
+        let why = if rebooted {
+            "the machine restarted while it ran".to_owned()
+        } else {
+            format!(
+                "the belfry process watching it (pid {}) is gone",
+                run.pid.unwrap_or_default()
+            )
+        };
+        let event = Event {
+            job: run.job.clone(),
+            state: State::Crashed,
+            at: now,
+            details: Details {
+                run_id: Some(run.id.clone()),
+                started_at: Some(run.started),
+                duration: Some(now.since(run.started)),
+                host: run.host.clone(),
+                error: Some(format!("{why}; the job's outcome is unknown")),
+                ..Details::default()
+            },
+        };
+        let end = RunEnd {
+            event: &event,
+            output: None,
+            output_bytes: 0,
+        };
+        let policy = config.policy_for(&run.job);
+        store.set_delivery_deadline(config.delivery.give_up_after);
+        let job = run.job.as_str();
+        if let Some(rec) = store.finish_stale_run(&end, &policy, |state, recovered| {
+            config.route(job, state, recovered)
+        })? {
+            out.push(rec);
+        }
+    }
+    Ok(out)
 }
