@@ -79,7 +79,7 @@ impl std::fmt::Debug for Store {
 }
 
 /// A run that has started.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunStart {
     /// Unique run id.
     pub id: String,
@@ -151,23 +151,6 @@ pub enum Attempt {
         /// Why.
         reason: String,
     },
-}
-
-/// A run recorded as started and not finished.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunningRun {
-    /// Run id.
-    pub id: String,
-    /// The job.
-    pub job: String,
-    /// When it started.
-    pub started: Timestamp,
-    /// The host it runs on.
-    pub host: Option<String>,
-    /// The process watching it.
-    pub pid: Option<u32>,
-    /// The kernel boot it started in.
-    pub boot_id: Option<String>,
 }
 
 /// One job, as `belfry status` shows it.
@@ -484,15 +467,16 @@ impl Store {
         self.finish_inner(end, policy, route, true)
     }
 
-    /// The runs recorded as started and not finished, oldest first.
-    pub fn running_runs(&self) -> Result<Vec<RunningRun>> {
-        let read = || -> rusqlite::Result<Vec<RunningRun>> {
+    /// The runs recorded as started and not finished (as their starts were recorded), oldest
+    /// first.
+    pub fn running_runs(&self) -> Result<Vec<RunStart>> {
+        let read = || -> rusqlite::Result<Vec<RunStart>> {
             let mut stmt = self.conn.prepare(
                 "SELECT id, job, started_ms, host, pid, boot_id FROM runs
                  WHERE state = 'running' ORDER BY started_ms",
             )?;
             let rows = stmt.query_map([], |r| {
-                Ok(RunningRun {
+                Ok(RunStart {
                     id: r.get(0)?,
                     job: r.get(1)?,
                     started: ts(r.get(2)?),
