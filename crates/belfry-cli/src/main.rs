@@ -15,8 +15,10 @@ use clap::{Parser, Subcommand};
 const EXIT_CODES: &str = "\
 Exit codes:
   belfry run      the command's own exit code; 124 if it ran past --timeout;
-                  128+N if it died of signal N; 126 if it cannot be run; 127 if it
-                  is not found; 2 for belfry's usage errors (bad option, bad config).
+                  128+N if it died of signal N (or if belfry is stopped by signal N
+                  while it waits for a channel after the job); 126 if it cannot be
+                  run; 127 if it is not found; 2 for belfry's usage errors (bad
+                  option, bad config).
                   A failure to record or notify after the job ran never changes the
                   job's exit code: it is reported once on standard error.
   belfry check    0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin codes; usage

@@ -162,7 +162,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            drop(signals);
+            signals.job_over();
             let (code, what) = match e.kind() {
                 std::io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "command not found"),
                 std::io::ErrorKind::PermissionDenied => (EXIT_CANNOT_RUN, "permission denied"),
@@ -241,8 +241,11 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
         let wait = wake_at.map(|t| t.saturating_duration_since(Instant::now()));
         let ready = signals.wait(&pipes, wait)?;
         for sig in signals.take_pending() {
-            forwarded = Some(sig);
-            signal_group(pid, sig);
+            // Only while the job runs: a Ctrl-C after it failed does not make it cancelled.
+            if status.is_none() {
+                forwarded = Some(sig);
+                signal_group(pid, sig);
+            }
         }
         for (i, is_ready) in ready.into_iter().enumerate() {
             if !is_ready {
@@ -270,7 +273,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
             }
         }
     }
-    drop(signals);
+    signals.job_over();
     let status = status.expect("the loop ends only once the child has exited");
 
     let (state, exit_code, signal, code) = judge(status, timed_out, forwarded, &ok_codes);
@@ -294,11 +297,16 @@ trait ReadFd: Read + AsFd {}
 impl<T: Read + AsFd> ReadFd for T {}
 
 /// SIGINT, SIGTERM and SIGHUP, caught to be passed on, and SIGCHLD, all waking the loop
-/// through one self-pipe. Dropping it restores the previous handlers.
+/// through one self-pipe.
+///
+/// The handlers stay for the rest of the process (signal-hook cannot give the default action
+/// back): once [`Signals::job_over`] is called, INT, TERM and HUP make belfry exit at once with
+/// 128+N, as if it had no handler, so that an operator can still stop a belfry that is waiting
+/// for a slow channel. The alert is committed by then; the outbox keeps it.
 struct Signals {
     wake: UnixStream,
     pending: [(i32, Arc<AtomicBool>); 3],
-    ids: Vec<signal_hook::SigId>,
+    over: Arc<AtomicBool>,
 }
 
 impl Signals {
@@ -306,18 +314,25 @@ impl Signals {
         let (wake, wake_w) = UnixStream::pair()?;
         wake.set_nonblocking(true)?;
         let pending = [SIGINT, SIGTERM, SIGHUP].map(|s| (s, Arc::new(AtomicBool::new(false))));
-        let mut ids = Vec::new();
+        let over = Arc::new(AtomicBool::new(false));
         for (sig, flag) in &pending {
-            // The flag first, so that it is set when the wake-up arrives.
-            ids.push(signal_hook::flag::register(*sig, flag.clone())?);
+            signal_hook::flag::register_conditional_shutdown(*sig, 128 + *sig, over.clone())?;
+            // The flag before the wake-up, so that it is set when the loop wakes.
+            signal_hook::flag::register(*sig, flag.clone())?;
         }
         for sig in [SIGINT, SIGTERM, SIGHUP, SIGCHLD] {
-            ids.push(signal_hook::low_level::pipe::register(
-                sig,
-                wake_w.try_clone()?,
-            )?);
+            signal_hook::low_level::pipe::register(sig, wake_w.try_clone()?)?;
         }
-        Ok(Signals { wake, pending, ids })
+        Ok(Signals {
+            wake,
+            pending,
+            over,
+        })
+    }
+
+    /// From now on INT, TERM and HUP end belfry instead of being passed on.
+    fn job_over(&self) {
+        self.over.store(true, Ordering::Release);
     }
 
     /// Waits until a pipe is readable, a signal arrives, or `wait` passes; says which pipes.
@@ -366,14 +381,6 @@ impl Signals {
             .filter(|(_, flag)| flag.swap(false, Ordering::AcqRel))
             .map(|(sig, _)| *sig)
             .collect()
-    }
-}
-
-impl Drop for Signals {
-    fn drop(&mut self) {
-        for id in self.ids.drain(..) {
-            signal_hook::low_level::unregister(id);
-        }
     }
 }
 

@@ -748,3 +748,27 @@ fn a_running_job_is_not_mistaken_for_a_crash() {
     wrapper.wait().unwrap();
     assert_eq!(w.history("alive")[0]["state"], "cancelled");
 }
+
+#[test]
+fn an_operator_can_stop_a_belfry_that_waits_for_a_slow_channel() {
+    // A channel that accepts the connection and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let w = World::with_config(&format!(
+        "[channels.hook]\nurl = \"json://127.0.0.1:{port}/x\"\n"
+    ));
+    let mut belfry = w
+        .cmd(&["run", "--name", "slow", "--", "false"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // belfry is waiting for the answer once it has connected.
+    let (_conn, _) = listener.accept().unwrap();
+    let t = Instant::now();
+    send_signal(belfry.id(), "INT");
+    let status = belfry.wait().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(status.code(), Some(130));
+    // The run and its alert were recorded before the wait.
+    assert_eq!(w.history("slow")[0]["state"], "failed");
+}
