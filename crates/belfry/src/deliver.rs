@@ -66,7 +66,7 @@ pub fn deliver(
     let lease = wait + config.delivery.request_timeout + Duration::from_secs(30);
     let started = Instant::now();
     let mut report = DeliveryReport::default();
-    let mut channels: HashMap<String, Result<Box<dyn Channel>, String>> = HashMap::new();
+    let mut channels: HashMap<String, Result<Box<dyn Channel>, Outcome>> = HashMap::new();
     let mut runtime: Option<tokio::runtime::Runtime> = None;
     let cx = Context::new(config.delivery.request_timeout);
     loop {
@@ -81,8 +81,16 @@ pub fn deliver(
         for row in &claimed {
             channels.entry(row.channel.clone()).or_insert_with(|| {
                 match config.channel(&row.channel) {
-                    Some(c) => belfry_channels::parse(c.url()).map_err(|e| e.to_string()),
-                    None => Err(format!("channel {:?} is no longer configured", row.channel)),
+                    Some(c) => belfry_channels::parse(c.url())
+                        .map_err(|e| Outcome::permanent(e.to_string())),
+                    // Perhaps this process lacks the configuration the recording one had
+                    // ($BELFRY_URLS, another file): keep the alert and retry until its
+                    // deadline rather than lose it.
+                    None => Err(Outcome::retry(format!(
+                        "channel {:?} is not configured here (another config file, or \
+                         $BELFRY_URLS missing?)",
+                        row.channel
+                    ))),
                 }
             });
         }
@@ -157,14 +165,14 @@ pub fn deliver(
 
 async fn send_one(
     row: &Claimed,
-    ch: &Result<Box<dyn Channel>, String>,
+    ch: &Result<Box<dyn Channel>, Outcome>,
     cx: &Context,
     left: Duration,
 ) -> (Outcome, Duration) {
     let t = Instant::now();
     let ch = match ch {
         Ok(ch) => ch,
-        Err(why) => return (Outcome::permanent(why.clone()), Duration::ZERO),
+        Err(outcome) => return (outcome.clone(), Duration::ZERO),
     };
     let msg = Message {
         notification: &row.notification,

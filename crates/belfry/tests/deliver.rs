@@ -48,20 +48,26 @@ fn retry_after_zero_does_not_turn_deliver_into_a_hammer() {
 }
 
 #[test]
-fn a_row_for_a_channel_no_longer_configured_is_dead_with_its_reason() {
+fn a_row_for_a_channel_this_process_does_not_know_is_kept_for_a_later_attempt() {
     let rx = Receiver::start(vec![]);
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("b.db")).unwrap();
     let old = config(&format!("json://{}/x", rx.addr()));
     let ids = record_failure(&mut store, &old, "j");
-    let new = Config::parse("[channels.other]\nurl = \"console://\"\n", "test").unwrap();
-    let report = belfry::deliver(&new, &mut store, None, Duration::from_secs(5)).unwrap();
+    // Another process, without that channel (say, $BELFRY_URLS unset): it must not give up.
+    let other = Config::parse("[channels.other]\nurl = \"console://\"\n", "test").unwrap();
+    let report = belfry::deliver(&other, &mut store, None, Duration::from_secs(5)).unwrap();
     assert_eq!(report.failed.len(), 1);
-    assert_eq!(report.failed[0].retry_at, None);
+    assert!(report.failed[0].retry_at.is_some());
     let (status, reason, _) = store.outbox_row_status(ids[0]).unwrap().unwrap();
-    assert_eq!(status, "dead");
-    assert!(reason.unwrap().contains("no longer configured"));
+    assert_eq!(status, "pending");
+    assert!(reason.unwrap().contains("not configured here"));
     assert!(rx.requests().is_empty());
+    // The process that knows the channel delivers it once the retry is due.
+    std::thread::sleep(Duration::from_millis(1100));
+    let report = belfry::deliver(&old, &mut store, None, Duration::from_secs(5)).unwrap();
+    assert_eq!(report.delivered, ["hook"]);
+    assert_eq!(rx.requests().len(), 1);
 }
 
 #[test]
