@@ -58,6 +58,21 @@ enum Cmd {
         #[arg(long, value_name = "DUR", value_parser = parse_dur, default_value = "60s")]
         wait: Duration,
     },
+    /// The outbox: notifications waiting, being sent, or given up (delivered ones with
+    /// --all). Channel addresses are shown redacted.
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+        /// Include delivered notifications.
+        #[arg(long)]
+        all: bool,
+        /// How many rows, newest first.
+        #[arg(short = 'n', long, default_value_t = 100)]
+        limit: u32,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// One line per job: state, since when, last run, duration, last notification.
     Status {
         /// As JSON.
@@ -94,6 +109,33 @@ enum Cmd {
         /// WARNING if the last run ended longer ago than this.
         #[arg(long, value_name = "DUR", value_parser = parse_dur)]
         warn_age: Option<Duration>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OutboxAction {
+    /// Make rows due now: the given ids (pending or dead ones), or with --dead every dead
+    /// row. `belfry deliver` (or the next `belfry run`) then sends them.
+    Retry {
+        /// Row ids, as `belfry outbox` lists them.
+        #[arg(required_unless_present = "dead")]
+        ids: Vec<i64>,
+        /// Every dead row.
+        #[arg(long, conflicts_with = "ids")]
+        dead: bool,
+    },
+    /// Delete delivered (--delivered) or dead (--dead) rows; the notifications themselves stay
+    /// in the log.
+    Purge {
+        /// Delivered rows.
+        #[arg(long, required_unless_present = "dead", conflicts_with = "dead")]
+        delivered: bool,
+        /// Dead rows.
+        #[arg(long)]
+        dead: bool,
+        /// Only rows older than this.
+        #[arg(long, value_name = "DUR", value_parser = parse_dur, default_value = "0s")]
+        older_than: Duration,
     },
 }
 
@@ -175,6 +217,22 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Cmd::Run(opts) => run::run(opts, &config, home),
         Cmd::Deliver { wait } => views::deliver(&config, wait),
+        Cmd::Outbox {
+            action,
+            all,
+            limit,
+            json,
+        } => match action {
+            None => views::outbox(&config, all, limit, json),
+            Some(OutboxAction::Retry { ids, dead }) => {
+                views::outbox_retry(&config, (!dead).then_some(ids.as_slice()))
+            }
+            Some(OutboxAction::Purge {
+                delivered: _,
+                dead,
+                older_than,
+            }) => views::outbox_purge(&config, dead, older_than),
+        },
         Cmd::Status { json } => views::status(&config, json),
         Cmd::History {
             name,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use belfry::Config;
 use belfry::core::{Class, Timestamp, format_duration};
-use belfry::store::{JobRow, RunRow, Store};
+use belfry::store::{JobRow, OutboxRow, RunRow, Store};
 use serde_json::{Value, json};
 
 /// Nagios's UNKNOWN.
@@ -333,4 +333,98 @@ fn check_line(
         thr(max_age)
     ));
     (code, line)
+}
+
+fn outbox_json(config: &Config, r: &OutboxRow) -> Value {
+    json!({
+        "id": r.id,
+        "job": r.job,
+        "state": r.state.name(),
+        "kind": r.kind,
+        "reason": r.reason,
+        "channel": r.channel,
+        "destination": config.channel(&r.channel).map(|c| c.describe()),
+        "status": r.status,
+        "attempts": r.attempts,
+        "created": r.created,
+        "next_attempt": (r.status == "pending").then_some(r.next_attempt),
+        "deadline": r.deadline,
+        "lease_until": r.lease_until,
+        "last_reason": r.last_reason,
+        "delivered": r.delivered,
+    })
+}
+
+/// `belfry outbox`.
+pub fn outbox(config: &Config, all: bool, limit: u32, as_json: bool) -> anyhow::Result<u8> {
+    let store = open_store(config)?;
+    let rows = store.outbox_rows(all, limit)?;
+    let mut out = out();
+    if as_json {
+        let v: Vec<Value> = rows.iter().map(|r| outbox_json(config, r)).collect();
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    if rows.is_empty() {
+        writeln!(out, "the outbox is empty")?;
+        return Ok(0);
+    }
+    let now = Timestamp::now();
+    let mut table = vec![[
+        "ID".to_owned(),
+        "JOB".into(),
+        "STATE".into(),
+        "CHANNEL".into(),
+        "STATUS".into(),
+        "ATTEMPTS".into(),
+        "WHEN".into(),
+        "LAST REASON".into(),
+    ]];
+    for r in &rows {
+        let when = match r.status.as_str() {
+            "pending" if r.next_attempt <= now => "due now".to_owned(),
+            "pending" => format!("in {}", format_duration(r.next_attempt.since(now))),
+            "delivered" => r.delivered.map_or("-".into(), |t| ago(t, now)),
+            _ => ago(r.created, now),
+        };
+        table.push([
+            r.id.to_string(),
+            r.job.clone(),
+            r.state.name().into(),
+            r.channel.clone(),
+            r.status.clone(),
+            r.attempts.to_string(),
+            when,
+            r.last_reason.clone().unwrap_or_default(),
+        ]);
+    }
+    print_table(&mut out, &table)?;
+    Ok(0)
+}
+
+/// `belfry outbox retry`.
+pub fn outbox_retry(config: &Config, ids: Option<&[i64]>) -> anyhow::Result<u8> {
+    let mut store = open_store(config)?;
+    let n = store.retry_outbox(ids, Timestamp::now(), config.delivery.give_up_after)?;
+    writeln!(out(), "{n} row(s) due now; `belfry deliver` sends them")?;
+    Ok(if ids.is_some_and(|ids| n < ids.len()) {
+        1
+    } else {
+        0
+    })
+}
+
+/// `belfry outbox purge`.
+pub fn outbox_purge(config: &Config, dead: bool, older_than: Duration) -> anyhow::Result<u8> {
+    let mut store = open_store(config)?;
+    let before =
+        Timestamp::from_millis(Timestamp::now().as_millis() - older_than.as_millis() as i64);
+    let n = store.purge_outbox(dead, before)?;
+    writeln!(
+        out(),
+        "purged {n} {} row(s)",
+        if dead { "dead" } else { "delivered" }
+    )?;
+    Ok(0)
 }

@@ -772,3 +772,74 @@ fn an_operator_can_stop_a_belfry_that_waits_for_a_slow_channel() {
     // The run and its alert were recorded before the wait.
     assert_eq!(w.history("slow")[0]["state"], "failed");
 }
+
+#[test]
+fn the_outbox_shows_pending_and_dead_rows_and_can_retry_and_purge_them() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let w = World::with_config(&format!(
+        "[channels.hook]\nurl = \"json://u:SECRETPW@127.0.0.1:{port}/p\"\n"
+    ));
+    assert_eq!(code(&w.run(&["run", "--name", "j", "--", "false"])), 1);
+    let out = w.run(&["outbox", "--json"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("SECRETPW"));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &rows[0];
+    assert_eq!(rows.as_array().unwrap().len(), 1);
+    assert_eq!(row["status"], "pending");
+    assert_eq!(row["job"], "j");
+    assert_eq!(row["attempts"], 1);
+    assert!(
+        row["last_reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not connect"),
+        "{row}"
+    );
+    assert_eq!(
+        row["destination"],
+        format!("json://u:***@127.0.0.1:{port}/…")
+    );
+    let id = row["id"].as_i64().unwrap().to_string();
+    let table = String::from_utf8(w.run(&["outbox"]).stdout).unwrap();
+    assert!(
+        table.starts_with("ID") && table.contains("pending"),
+        "{table}"
+    );
+
+    // The channel comes back, but refuses this payload: the row is dead, with the reason.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let rx = Receiver::on(
+        listener,
+        vec![Reply::status(400).body("bad payload")],
+        Reply::ok(),
+    );
+    assert_eq!(code(&w.run(&["outbox", "retry", &id])), 0);
+    assert_eq!(code(&w.run(&["deliver"])), 1);
+    let rows = w.json(&["outbox", "--json"]);
+    assert_eq!(rows[0]["status"], "dead");
+    assert_eq!(rows[0]["last_reason"], "HTTP 400: bad payload");
+
+    // Revived, it goes out; the default listing no longer shows it, --all does.
+    assert_eq!(code(&w.run(&["outbox", "retry", "--dead"])), 0);
+    assert_eq!(code(&w.run(&["deliver"])), 0);
+    assert_eq!(rx.requests().len(), 2);
+    assert_eq!(w.json(&["outbox", "--json"]), Value::Array(vec![]));
+    let all = w.json(&["outbox", "--all", "--json"]);
+    assert_eq!(all[0]["status"], "delivered");
+    assert_eq!(all[0]["attempts"], 3);
+
+    assert_eq!(code(&w.run(&["outbox", "purge", "--delivered"])), 0);
+    assert_eq!(w.json(&["outbox", "--all", "--json"]), Value::Array(vec![]));
+    // The notification log keeps it: the job still shows its last notification.
+    assert_eq!(
+        w.json(&["status", "--json"])[0]["last_notification"]["reason"],
+        "first_run"
+    );
+    // Nothing to retry under an unknown id; purge needs to be told what.
+    assert_eq!(code(&w.run(&["outbox", "retry", "999"])), 1);
+    assert_eq!(code(&w.run(&["outbox", "purge"])), 2);
+}

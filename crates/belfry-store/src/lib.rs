@@ -235,6 +235,39 @@ pub struct RunRow {
     pub output_bytes: Option<u64>,
 }
 
+/// One outbox row, as `belfry outbox` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxRow {
+    /// Row id.
+    pub id: i64,
+    /// The channel's name.
+    pub channel: String,
+    /// `pending`, `sending`, `delivered` or `dead`.
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the notification was made.
+    pub created: Timestamp,
+    /// When the next attempt is due (pending rows).
+    pub next_attempt: Timestamp,
+    /// When the row is given up.
+    pub deadline: Timestamp,
+    /// Until when a process holds it (sending rows).
+    pub lease_until: Option<Timestamp>,
+    /// Why the last attempt failed.
+    pub last_reason: Option<String>,
+    /// When it was delivered.
+    pub delivered: Option<Timestamp>,
+    /// The notification's job.
+    pub job: String,
+    /// The notification's state.
+    pub state: State,
+    /// Problem, recovered, OK.
+    pub kind: Kind,
+    /// The rules' reason code.
+    pub reason: String,
+}
+
 /// Counts of outbox rows by status.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OutboxCounts {
@@ -912,6 +945,97 @@ impl Store {
             Ok(c)
         };
         read().map_err(self.err("counting outbox rows"))
+    }
+
+    /// Outbox rows, newest first: all of them, or only those not yet delivered.
+    pub fn outbox_rows(&self, include_delivered: bool, limit: u32) -> Result<Vec<OutboxRow>> {
+        let read = || -> rusqlite::Result<Vec<OutboxRow>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT o.id, o.channel, o.status, o.attempts, o.created_ms, o.next_attempt_ms,
+                        o.deadline_ms, o.lease_until_ms, o.last_reason, o.delivered_ms,
+                        n.job, n.state, n.kind, n.reason
+                 FROM outbox o JOIN notifications n ON n.id = o.notification_id
+                 WHERE ?1 OR o.status != 'delivered'
+                 ORDER BY o.id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![include_delivered, limit], |r| {
+                Ok(OutboxRow {
+                    id: r.get(0)?,
+                    channel: r.get(1)?,
+                    status: r.get(2)?,
+                    attempts: r.get(3)?,
+                    created: ts(r.get(4)?),
+                    next_attempt: ts(r.get(5)?),
+                    deadline: ts(r.get(6)?),
+                    lease_until: r.get::<_, Option<i64>>(7)?.map(ts),
+                    last_reason: r.get(8)?,
+                    delivered: r.get::<_, Option<i64>>(9)?.map(ts),
+                    job: r.get(10)?,
+                    state: parse_state(&r.get::<_, String>(11)?)?,
+                    kind: parse_kind(&r.get::<_, String>(12)?)?,
+                    reason: r.get(13)?,
+                })
+            })?;
+            rows.collect()
+        };
+        read().map_err(self.err("reading the outbox"))
+    }
+
+    /// Makes rows due again now: those named (if pending or dead), or every dead row. Their
+    /// deadline is pushed to `now + give_up_after` so that a revived row has time. Returns how
+    /// many rows changed. Rows being sent or already delivered are left alone.
+    pub fn retry_outbox(
+        &mut self,
+        ids: Option<&[i64]>,
+        now: Timestamp,
+        give_up_after: Duration,
+    ) -> Result<usize> {
+        let filter = match ids {
+            Some(ids) if ids.is_empty() => return Ok(0),
+            Some(ids) => format!(
+                "id IN ({}) AND status IN ('pending', 'dead')",
+                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+            ),
+            None => "status = 'dead'".to_owned(),
+        };
+        self.conn
+            .execute(
+                &format!(
+                    "UPDATE outbox SET status = 'pending', next_attempt_ms = ?1,
+                        deadline_ms = MAX(deadline_ms, ?2), lease_owner = NULL,
+                        lease_until_ms = NULL
+                     WHERE {filter}"
+                ),
+                params![now.as_millis(), (now + give_up_after).as_millis()],
+            )
+            .map_err(self.err("retrying outbox rows"))
+    }
+
+    /// Deletes delivered rows (`dead = false`) or dead rows (`dead = true`) created before
+    /// `before`, with their attempts. The notification log keeps the notifications. Returns
+    /// how many rows went.
+    pub fn purge_outbox(&mut self, dead: bool, before: Timestamp) -> Result<usize> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "purging outbox rows", err);
+        let status = if dead { "dead" } else { "delivered" };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        tx.execute(
+            "DELETE FROM attempts WHERE outbox_id IN (
+                SELECT id FROM outbox WHERE status = ?1 AND created_ms < ?2)",
+            params![status, before.as_millis()],
+        )
+        .map_err(&e)?;
+        let n = tx
+            .execute(
+                "DELETE FROM outbox WHERE status = ?1 AND created_ms < ?2",
+                params![status, before.as_millis()],
+            )
+            .map_err(&e)?;
+        tx.commit().map_err(&e)?;
+        Ok(n)
     }
 
     /// The status and last reason of one outbox row.
