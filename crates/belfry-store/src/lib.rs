@@ -991,7 +991,7 @@ impl Store {
         give_up_after: Duration,
     ) -> Result<usize> {
         let filter = match ids {
-            Some(ids) if ids.is_empty() => return Ok(0),
+            Some([]) => return Ok(0),
             Some(ids) => format!(
                 "id IN ({}) AND status IN ('pending', 'dead')",
                 ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
