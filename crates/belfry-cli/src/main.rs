@@ -57,6 +57,13 @@ enum Cmd {
         /// Give up on this pass after this long.
         #[arg(long, value_name = "DUR", value_parser = parse_dur, default_value = "60s")]
         wait: Duration,
+        /// Keep going, quietly, until only delivered or dead notifications remain, sleeping
+        /// until the next one is due; exit at once if another process already does this for
+        /// the same state directory. `belfry run` starts one, detached, when it leaves
+        /// notifications undelivered (unless $BELFRY_BACKGROUND=0 or `[delivery] background =
+        /// false`).
+        #[arg(long)]
+        background: bool,
     },
     /// The outbox: notifications waiting, being sent, or given up (delivered ones with
     /// --all). Channel addresses are shown redacted.
@@ -216,7 +223,14 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
     let home = belfry::home_dir().ok();
     match cli.command {
         Cmd::Run(opts) => run::run(opts, &config, home),
-        Cmd::Deliver { wait } => views::deliver(&config, wait),
+        Cmd::Deliver {
+            background: true, ..
+        } => {
+            let home = home.ok_or(belfry::NoHome)?;
+            belfry::drain(&config, &home)?;
+            Ok(0)
+        }
+        Cmd::Deliver { wait, .. } => views::deliver(&config, wait),
         Cmd::Outbox {
             action,
             all,

@@ -508,12 +508,51 @@ fn finish(
     if ids.is_empty() {
         return;
     }
-    match belfry::deliver(config, &mut store, Some(&ids), config.delivery.wait) {
-        Ok(report) => report_failures(&report),
-        Err(e) => warn(&format!(
-            "the notification for {job} is saved but could not be sent now ({e}); \
-             `belfry deliver` will send it"
-        )),
+    let background = background_enabled(config);
+    let left_over = match belfry::deliver(config, &mut store, Some(&ids), config.delivery.wait) {
+        Ok(report) => {
+            report_failures(&report, background);
+            report.failed.iter().any(|f| f.retry_at.is_some())
+        }
+        Err(e) => {
+            warn(&format!(
+                "the notification for {job} is saved but could not be sent now ({e})"
+            ));
+            true
+        }
+    };
+    if left_over && background {
+        spawn_drainer(config);
+    }
+}
+
+/// Whether undelivered notifications are left to a background `belfry deliver`.
+fn background_enabled(config: &Config) -> bool {
+    config.delivery.background && std::env::var_os("BELFRY_BACKGROUND").is_none_or(|v| v != "0")
+}
+
+/// Starts `belfry deliver --background`, detached (its own process group, no terminal
+/// streams), with this process's configuration. If one already drains this state directory,
+/// the new one exits at once.
+fn spawn_drainer(config: &Config) {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            warn(&format!("cannot start the background delivery: {e}"));
+            return;
+        }
+    };
+    let mut cmd = Command::new(exe);
+    if let Some(file) = &config.source {
+        cmd.arg("--config").arg(file);
+    }
+    cmd.args(["deliver", "--background"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    if let Err(e) = cmd.spawn() {
+        warn(&format!("cannot start the background delivery: {e}"));
     }
 }
 
@@ -523,9 +562,10 @@ fn home_store() -> Result<Store, String> {
 }
 
 /// Says once, on standard error, what could not be delivered.
-pub fn report_failures(report: &DeliveryReport) {
+pub fn report_failures(report: &DeliveryReport, background: bool) {
     for f in &report.failed {
         let what = match f.retry_at {
+            Some(_) if background => "kept in the outbox; retrying in the background",
             Some(_) => "kept in the outbox; `belfry deliver` will retry it",
             None => "given up (permanent failure)",
         };

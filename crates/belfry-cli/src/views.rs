@@ -39,7 +39,7 @@ fn out() -> std::io::StdoutLock<'static> {
 pub fn deliver(config: &Config, wait: Duration) -> anyhow::Result<u8> {
     let mut store = open_store(config)?;
     let report = belfry::deliver(config, &mut store, None, wait)?;
-    crate::run::report_failures(&report);
+    crate::run::report_failures(&report, false);
     let counts = store.outbox_counts()?;
     writeln!(
         out(),

@@ -42,6 +42,8 @@ impl World {
             .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
             .env_remove("BELFRY_CONFIG")
             .env_remove("BELFRY_URLS")
+            // No detached drainers outliving a test, except where a test asks for one.
+            .env("BELFRY_BACKGROUND", "0")
             .stdin(Stdio::null());
         c
     }
@@ -842,4 +844,87 @@ fn the_outbox_shows_pending_and_dead_rows_and_can_retry_and_purge_them() {
     // Nothing to retry under an unknown id; purge needs to be told what.
     assert_eq!(code(&w.run(&["outbox", "retry", "999"])), 1);
     assert_eq!(code(&w.run(&["outbox", "purge"])), 2);
+}
+
+/// Whether some process holds the drain lock of `home`.
+fn drainer_holds_lock(home: &Path) -> bool {
+    let Ok(f) = std::fs::OpenOptions::new()
+        .write(true)
+        .open(home.join("deliver.lock"))
+    else {
+        return false;
+    };
+    rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
+}
+
+#[test]
+fn a_background_drain_delivers_when_the_channel_comes_back_and_then_exits() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let w = World::with_config(&format!(
+        "[channels.hook]\nurl = \"json://127.0.0.1:{port}/b\"\n"
+    ));
+    let o = w
+        .cmd(&["run", "--name", "bg", "--", "false"])
+        .env_remove("BELFRY_BACKGROUND")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1);
+    assert!(
+        stderr(&o).contains("retrying in the background"),
+        "{}",
+        stderr(&o)
+    );
+    // The drainer takes the lock a moment after `belfry run` has started it and exited.
+    let t = Instant::now();
+    while !drainer_holds_lock(&w.home()) && t.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(drainer_holds_lock(&w.home()), "no drainer started");
+    // The channel comes back; nobody runs `belfry deliver`.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let rx = Receiver::on(listener, vec![], Reply::ok());
+    let got = rx.wait_for(1, Duration::from_secs(15));
+    assert_eq!(got.len(), 1, "the drainer did not deliver");
+    assert_eq!(got[0].json()["job"], "bg");
+    // Then it exits: the lock is free, and nothing is left.
+    let t = Instant::now();
+    while drainer_holds_lock(&w.home()) && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!drainer_holds_lock(&w.home()), "the drainer did not exit");
+    assert_eq!(w.json(&["outbox", "--json"]), Value::Array(vec![]));
+    assert_eq!(rx.requests().len(), 1);
+}
+
+#[test]
+fn with_the_background_drain_off_nothing_moves_until_belfry_deliver() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let w = World::with_config(&format!(
+        "[channels.hook]\nurl = \"json://127.0.0.1:{port}/b\"\n[delivery]\nbackground = false\n"
+    ));
+    let o = w
+        .cmd(&["run", "--name", "fg", "--", "false"])
+        .env_remove("BELFRY_BACKGROUND")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).contains("`belfry deliver` will retry it"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!drainer_holds_lock(&w.home()));
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let rx = Receiver::on(listener, vec![], Reply::ok());
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(rx.requests().is_empty());
+    assert_eq!(code(&w.run(&["deliver"])), 0);
+    assert_eq!(rx.requests().len(), 1);
 }

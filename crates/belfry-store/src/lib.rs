@@ -924,6 +924,22 @@ impl Store {
         tx.commit().map_err(&e)
     }
 
+    /// When the next outbox row may need work: the earliest next attempt of a pending row, or
+    /// the earliest lease expiry of a row being sent. `None` when only delivered or dead rows
+    /// remain.
+    pub fn next_due(&self) -> Result<Option<Timestamp>> {
+        self.conn
+            .query_row(
+                "SELECT MIN(CASE status WHEN 'pending' THEN next_attempt_ms
+                                        ELSE lease_until_ms END)
+                 FROM outbox WHERE status IN ('pending', 'sending')",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(|ms| ms.map(ts))
+            .map_err(self.err("reading the outbox"))
+    }
+
     /// How many outbox rows are in each status.
     pub fn outbox_counts(&self) -> Result<OutboxCounts> {
         let read = || -> rusqlite::Result<OutboxCounts> {

@@ -29,6 +29,7 @@
 //! wait = "10s"                  # how long `belfry run` waits for delivery before exiting
 //! give_up_after = "24h"         # undelivered notifications are dead after this long
 //! request_timeout = "5s"        # one HTTP request's time limit
+//! background = true             # retry what `belfry run` could not deliver, detached
 //! ```
 
 use std::collections::BTreeMap;
@@ -139,6 +140,9 @@ pub struct DeliverySettings {
     pub give_up_after: Duration,
     /// One request's time limit.
     pub request_timeout: Duration,
+    /// Whether `belfry run` leaves what it could not deliver to a detached
+    /// `belfry deliver --background` (`$BELFRY_BACKGROUND=0` turns it off too).
+    pub background: bool,
 }
 
 impl Default for DeliverySettings {
@@ -147,6 +151,7 @@ impl Default for DeliverySettings {
             wait: Duration::from_secs(10),
             give_up_after: Duration::from_secs(24 * 3600),
             request_timeout: Duration::from_secs(5),
+            background: true,
         }
     }
 }
@@ -362,6 +367,9 @@ impl Config {
         if let Some(r) = raw.delivery.request_timeout {
             c.delivery.request_timeout = r.0;
         }
+        if let Some(b) = raw.delivery.background {
+            c.delivery.background = b;
+        }
         Ok(c)
     }
 
@@ -571,6 +579,7 @@ struct RawDelivery {
     wait: Option<Dur>,
     give_up_after: Option<Dur>,
     request_timeout: Option<Dur>,
+    background: Option<bool>,
 }
 
 /// A duration such as `"1s"`, checked while parsing so the error points at the value.

@@ -26,6 +26,7 @@
 
 pub mod config;
 mod deliver;
+mod drain;
 mod home;
 pub mod host;
 
@@ -35,6 +36,7 @@ pub use belfry_store as store;
 
 pub use config::{Config, ConfigError, Sources};
 pub use deliver::{DeliveryReport, Failure, MIN_RETRY, backoff, deliver};
+pub use drain::{DRAIN_TICK, DrainError, DrainLock, drain};
 pub use home::{NoHome, home_dir, store_path};
 
 use belfry_core::{Details, Event, State, Timestamp};
