@@ -45,11 +45,29 @@ impl DeliveryReport {
 /// The shortest wait before a retry, whatever the service says.
 pub const MIN_RETRY: Duration = Duration::from_secs(1);
 
-/// The wait before attempt `n + 1` when the service gave no hint: 1 s, 2 s, 4 s, … up to
-/// 5 minutes.
+/// The longest wait before attempt `n + 1` when the service gave no hint: 1 s, 2 s, 4 s, …
+/// up to 5 minutes.
 pub fn backoff(attempts: u32) -> Duration {
     let exp = attempts.saturating_sub(1).min(16);
     Duration::from_secs(1u64 << exp).min(Duration::from_secs(300))
+}
+
+/// "Full jitter": the wait before attempt `n + 1` drawn uniformly between [`MIN_RETRY`] and
+/// [`backoff`]`(n)`, given `unit` in `[0, 1)`. Alerts that failed together (a channel outage)
+/// then come back spread out rather than in waves.
+pub fn jittered_backoff(attempts: u32, unit: f64) -> Duration {
+    let cap = backoff(attempts).max(MIN_RETRY);
+    let span = (cap - MIN_RETRY).as_secs_f64();
+    MIN_RETRY + Duration::from_secs_f64(span * unit.clamp(0.0, 1.0))
+}
+
+/// A number in `[0, 1)`, different each call: enough for jitter, and no dependency.
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Claims and sends due outbox rows (only `ids` if given) within `wait`, then records every
@@ -128,7 +146,7 @@ pub fn deliver(
                     // Never sooner than a second: a `Retry-After: 0` must not turn this loop
                     // (which runs until nothing is due) into a hammer.
                     let wait = after
-                        .unwrap_or_else(|| backoff(row.attempts))
+                        .unwrap_or_else(|| jittered_backoff(row.attempts, random_unit()))
                         .max(MIN_RETRY);
                     let at = now + wait;
                     report.failed.push(Failure {
@@ -191,6 +209,18 @@ async fn send_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jitter_stays_between_the_floor_and_the_cap_and_spreads() {
+        assert_eq!(jittered_backoff(1, 0.99), MIN_RETRY);
+        assert_eq!(jittered_backoff(3, 0.0), MIN_RETRY);
+        assert_eq!(jittered_backoff(3, 0.5), Duration::from_millis(2500));
+        assert!(jittered_backoff(30, 0.999_999) <= Duration::from_secs(300));
+        let draws: Vec<f64> = (0..200).map(|_| random_unit()).collect();
+        assert!(draws.iter().all(|u| (0.0..1.0).contains(u)));
+        let low = draws.iter().filter(|u| **u < 0.5).count();
+        assert!((40..160).contains(&low), "{low} of 200 below one half");
+    }
 
     #[test]
     fn backoff_doubles_up_to_five_minutes() {

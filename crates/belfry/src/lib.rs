@@ -35,7 +35,7 @@ pub use belfry_core as core;
 pub use belfry_store as store;
 
 pub use config::{Config, ConfigError, Sources};
-pub use deliver::{DeliveryReport, Failure, MIN_RETRY, backoff, deliver};
+pub use deliver::{DeliveryReport, Failure, MIN_RETRY, backoff, deliver, jittered_backoff};
 pub use drain::{DRAIN_TICK, DrainError, DrainLock, drain};
 pub use home::{NoHome, home_dir, store_path};
 
