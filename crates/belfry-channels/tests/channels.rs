@@ -126,12 +126,7 @@ fn answers_are_classified_and_retry_after_is_read() {
 
 #[test]
 fn a_refused_connection_is_retryable_and_its_reason_holds_no_secret() {
-    // Bind and drop: the port is (almost certainly) closed now.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = belfry_testkit::closed_port();
     let ch = parse(&format!("json://u:TOPSECRET@127.0.0.1:{port}/SECRETPATH")).unwrap();
     let o = send(ch.as_ref(), &notification(State::Failed, Reason::FirstRun));
     let Outcome::Retry { reason, .. } = &o else {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use belfry_testkit::{Receiver, Reply};
+use belfry_testkit::{Receiver, Reply, eventually};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_belfry");
@@ -508,11 +508,7 @@ fn a_bad_config_is_a_usage_error_naming_file_line_and_key_and_runs_nothing() {
 
 #[test]
 fn an_unreachable_channel_never_changes_the_exit_code_and_deliver_sends_it_later() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = belfry_testkit::closed_port();
     let w = World::with_config(&format!(
         "[channels.hook]\nurl = \"json://u:SECRETPW@127.0.0.1:{port}/SECRETPATH\"\n"
     ));
@@ -777,11 +773,7 @@ fn an_operator_can_stop_a_belfry_that_waits_for_a_slow_channel() {
 
 #[test]
 fn the_outbox_shows_pending_and_dead_rows_and_can_retry_and_purge_them() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = belfry_testkit::closed_port();
     let w = World::with_config(&format!(
         "[channels.hook]\nurl = \"json://u:SECRETPW@127.0.0.1:{port}/p\"\n"
     ));
@@ -859,11 +851,7 @@ fn drainer_holds_lock(home: &Path) -> bool {
 
 #[test]
 fn a_background_drain_delivers_when_the_channel_comes_back_and_then_exits() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = belfry_testkit::closed_port();
     let w = World::with_config(&format!(
         "[channels.hook]\nurl = \"json://127.0.0.1:{port}/b\"\n"
     ));
@@ -879,11 +867,10 @@ fn a_background_drain_delivers_when_the_channel_comes_back_and_then_exits() {
         stderr(&o)
     );
     // The drainer takes the lock a moment after `belfry run` has started it and exited.
-    let t = Instant::now();
-    while !drainer_holds_lock(&w.home()) && t.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(drainer_holds_lock(&w.home()), "no drainer started");
+    assert!(
+        eventually(Duration::from_secs(5), || drainer_holds_lock(&w.home())),
+        "no drainer started"
+    );
     // The channel comes back; nobody runs `belfry deliver`.
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let rx = Receiver::on(listener, vec![], Reply::ok());
@@ -891,22 +878,17 @@ fn a_background_drain_delivers_when_the_channel_comes_back_and_then_exits() {
     assert_eq!(got.len(), 1, "the drainer did not deliver");
     assert_eq!(got[0].json()["job"], "bg");
     // Then it exits: the lock is free, and nothing is left.
-    let t = Instant::now();
-    while drainer_holds_lock(&w.home()) && t.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(!drainer_holds_lock(&w.home()), "the drainer did not exit");
+    assert!(
+        eventually(Duration::from_secs(10), || !drainer_holds_lock(&w.home())),
+        "the drainer did not exit"
+    );
     assert_eq!(w.json(&["outbox", "--json"]), Value::Array(vec![]));
     assert_eq!(rx.requests().len(), 1);
 }
 
 #[test]
 fn with_the_background_drain_off_nothing_moves_until_belfry_deliver() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = belfry_testkit::closed_port();
     let w = World::with_config(&format!(
         "[channels.hook]\nurl = \"json://127.0.0.1:{port}/b\"\n[delivery]\nbackground = false\n"
     ));

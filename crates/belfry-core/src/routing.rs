@@ -89,14 +89,14 @@ impl Route {
     /// `only`, a job's own `channels` list, replaces the job patterns of the routes (the job
     /// named its channels) but not their state filters.
     pub fn select<'a>(
-        routes: &'a [Route],
+        routes: impl IntoIterator<Item = &'a Route>,
         job: &str,
         state: &State,
         recovered: bool,
         only: Option<&[String]>,
     ) -> Vec<&'a str> {
         routes
-            .iter()
+            .into_iter()
             .filter(|r| match only {
                 Some(names) => names.contains(&r.channel),
                 None => r.admits_job(job),

@@ -306,6 +306,13 @@ impl Store {
         &self.path
     }
 
+    /// The WAL file beside the store's file.
+    fn wal_path(&self) -> PathBuf {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        wal.into()
+    }
+
     /// Sets how long new outbox rows may stay undelivered before they are dead.
     pub fn set_delivery_deadline(&mut self, d: Duration) {
         self.deadline = d;
@@ -316,14 +323,9 @@ impl Store {
     }
 
     fn configure(&mut self) -> Result<()> {
-        let path = self.path.clone();
-        let e = |doing| {
-            let path = path.clone();
-            move |err| Error::sqlite(&path, doing, err)
-        };
         self.conn
             .busy_timeout(BUSY_TIMEOUT)
-            .map_err(e("setting the busy timeout"))?;
+            .map_err(self.err("setting the busy timeout"))?;
         self.ensure_wal()?;
         // A short-lived process (every `belfry run`) would by default checkpoint the WAL into
         // the database and delete it when it closes, and the next one recreate it: about a
@@ -335,14 +337,14 @@ impl Store {
                 rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
                 true,
             )
-            .map_err(e("configuring checkpoints"))?;
+            .map_err(self.err("configuring checkpoints"))?;
         // NORMAL: in WAL mode every commit survives the crash of any process; only a power cut
         // can lose the last ones. The commits that create an alert are synced to disk before
         // they return (`sync_alert`), so an alert survives a power cut too, and the runs that
         // alert no one pay no fsync (about 13% of `belfry run -- true`, BENCHMARKS.md).
         self.conn
             .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(e("setting pragmas"))?;
+            .map_err(self.err("setting pragmas"))?;
         Ok(())
     }
 
@@ -396,9 +398,7 @@ impl Store {
     /// [`WAL_TRIM_BYTES`]. Runs when the store is opened, which `belfry run` does beside the
     /// job, so the cost (a few milliseconds, every few dozen runs) is off the job's path.
     fn trim_wal(&mut self) -> Result<()> {
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        let size = std::fs::metadata(self.wal_path()).map_or(0, |m| m.len());
         if size <= WAL_TRIM_BYTES {
             return Ok(());
         }
@@ -620,10 +620,8 @@ impl Store {
     /// done for it (an fsync of the WAL), and the WAL's directory entry too. Called after every
     /// commit that wrote outbox rows.
     fn sync_alert(&self) -> Result<()> {
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
         let sync = |p: &Path| std::fs::File::open(p).and_then(|f| f.sync_all());
-        sync(Path::new(&wal))
+        sync(&self.wal_path())
             .and_then(
                 |()| match self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     Some(dir) => sync(dir),

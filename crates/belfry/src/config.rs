@@ -410,12 +410,17 @@ impl Config {
 
     /// The names of the channels that receive a notification about `job` in `state`.
     pub fn route(&self, job: &str, state: &State, recovered: bool) -> Vec<String> {
-        let routes: Vec<Route> = self.channels.iter().map(|c| c.route.clone()).collect();
         let only = self.jobs.get(job).and_then(|j| j.channels.as_deref());
-        Route::select(&routes, job, state, recovered, only)
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
+        Route::select(
+            self.channels.iter().map(|c| &c.route),
+            job,
+            state,
+            recovered,
+            only,
+        )
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
     }
 
     /// A channel by name.

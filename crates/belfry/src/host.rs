@@ -45,7 +45,11 @@ mod tests {
     }
 
     #[test]
-    fn the_boot_id_is_stable_within_a_boot() {
-        assert_eq!(boot_id(), boot_id());
+    fn the_boot_id_is_read_and_stable_within_a_boot() {
+        // Linux always has one; without it, a reboot could not be told apart.
+        let id = boot_id().expect("the kernel's boot id");
+        assert_eq!(id.len(), 36, "{id:?}");
+        assert_eq!(id.matches('-').count(), 4, "{id:?}");
+        assert_eq!(boot_id().as_deref(), Some(id.as_str()));
     }
 }

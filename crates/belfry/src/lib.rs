@@ -74,6 +74,7 @@ pub fn reap_crashed(
 ) -> Result<Vec<Recorded>, belfry_store::Error> {
     let host = host::host_name();
     let boot = host::boot_id();
+    store.set_delivery_deadline(config.delivery.give_up_after);
     let mut out = Vec::new();
     for run in store.running_runs()? {
         if run.host.as_deref() != Some(host.as_str()) {
@@ -112,7 +113,6 @@ pub fn reap_crashed(
             output_bytes: 0,
         };
         let policy = config.policy_for(&run.job);
-        store.set_delivery_deadline(config.delivery.give_up_after);
         let job = run.job.as_str();
         if let Some(rec) = store.finish_stale_run(&end, &policy, |state, recovered| {
             config.route(job, state, recovered)

@@ -1,4 +1,5 @@
-//! Delivery from the outbox against a real HTTP receiver on loopback.
+//! The facade's pipeline: delivery from the outbox against a real HTTP receiver on
+//! loopback, and crashed runs.
 
 use std::time::{Duration, Instant};
 
@@ -88,4 +89,55 @@ fn a_429_is_answered_by_waiting_as_long_as_it_says() {
     let again = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
     assert!(again.delivered.is_empty() && again.failed.is_empty());
     assert_eq!(rx.requests().len(), 1);
+}
+
+fn start(store: &mut Store, id: &str, host: &str, pid: u32, boot: Option<&str>) {
+    store
+        .start_run(&belfry::store::RunStart {
+            id: id.into(),
+            job: format!("job-{id}"),
+            started: Timestamp::now(),
+            host: Some(host.into()),
+            pid: Some(pid),
+            boot_id: boot.map(str::to_owned),
+        })
+        .unwrap();
+}
+
+#[test]
+fn runs_from_an_earlier_boot_are_crashed_and_other_hosts_runs_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let cfg = Config::parse("[channels.c]\nurl = \"console://\"\n", "test").unwrap();
+    let here = belfry::host::host_name();
+    let boot = belfry::host::boot_id();
+    let me = std::process::id();
+    // A live pid, but recorded in another boot: the machine restarted since.
+    start(&mut store, "rebooted", &here, me, Some("another-boot"));
+    // A live pid in this boot: still running.
+    start(&mut store, "alive", &here, me, boot.as_deref());
+    // Another host's run, whatever its pid: not this host's to judge.
+    start(
+        &mut store,
+        "elsewhere",
+        "some-other-host",
+        999_999,
+        Some("x"),
+    );
+
+    let recs = belfry::reap_crashed(&mut store, &cfg).unwrap();
+    assert_eq!(recs.len(), 1);
+    let n = recs[0].notification.as_ref().unwrap();
+    assert_eq!((n.job.as_str(), n.state), ("job-rebooted", State::Crashed));
+    assert!(n.error.as_deref().unwrap().contains("machine restarted"));
+    assert_eq!(recs[0].outbox_ids.len(), 1);
+    let still: Vec<String> = store
+        .running_runs()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(still, ["alive", "elsewhere"]);
+    // Noticing again records nothing more.
+    assert!(belfry::reap_crashed(&mut store, &cfg).unwrap().is_empty());
 }
