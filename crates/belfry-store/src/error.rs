@@ -36,13 +36,7 @@ impl Error {
             }
             _ => ErrorKind::Other,
         };
-        Error {
-            path: path.to_owned(),
-            doing,
-            kind,
-            detail: e.to_string(),
-            source: Some(Box::new(e)),
-        }
+        Error::caused(path, doing, kind, e)
     }
 
     pub(crate) fn io(path: &std::path::Path, doing: &'static str, e: std::io::Error) -> Self {
@@ -51,12 +45,21 @@ impl Error {
         } else {
             ErrorKind::Other
         };
+        Error::caused(path, doing, kind, e)
+    }
+
+    fn caused(
+        path: &std::path::Path,
+        doing: &'static str,
+        kind: ErrorKind,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         Error {
             path: path.to_owned(),
             doing,
             kind,
-            detail: e.to_string(),
-            source: Some(Box::new(e)),
+            detail: cause.to_string(),
+            source: Some(Box::new(cause)),
         }
     }
 
