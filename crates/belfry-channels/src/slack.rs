@@ -244,6 +244,11 @@ impl Channel for Slack {
         )
     }
 
+    /// Slack allows about one message a second per webhook, with short bursts.
+    fn pace(&self) -> crate::Pace {
+        crate::Pace::limited(1.0, 3)
+    }
+
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();

@@ -352,6 +352,8 @@ fn outbox_json(config: &Config, r: &OutboxRow) -> Value {
         "lease_until": r.lease_until,
         "last_reason": r.last_reason,
         "delivered": r.delivered,
+        "folded_into": r.folded_into,
+        "possible_duplicates": r.reclaims,
     })
 }
 
@@ -370,6 +372,7 @@ pub fn outbox(config: &Config, all: bool, limit: u32, as_json: bool) -> anyhow::
         writeln!(out, "the outbox is empty")?;
         return Ok(0);
     }
+    let dups: u32 = rows.iter().map(|r| r.reclaims).sum();
     let now = Timestamp::now();
     let mut table = vec![[
         "ID".to_owned(),
@@ -388,6 +391,10 @@ pub fn outbox(config: &Config, all: bool, limit: u32, as_json: bool) -> anyhow::
             "delivered" => r.delivered.map_or("-".into(), |t| ago(t, now)),
             _ => ago(r.created, now),
         };
+        let mut reason = r.last_reason.clone().unwrap_or_default();
+        if r.reclaims > 0 {
+            reason = format!("(sent maybe {}× more) {reason}", r.reclaims);
+        }
         table.push([
             r.id.to_string(),
             r.job.clone(),
@@ -396,10 +403,17 @@ pub fn outbox(config: &Config, all: bool, limit: u32, as_json: bool) -> anyhow::
             r.status.clone(),
             r.attempts.to_string(),
             when,
-            r.last_reason.clone().unwrap_or_default(),
+            reason,
         ]);
     }
     print_table(&mut out, &table)?;
+    if dups > 0 {
+        writeln!(
+            out,
+            "{dups} send(s) may have reached their channel twice: a sender died between \
+             sending and recording"
+        )?;
+    }
     Ok(0)
 }
 

@@ -78,9 +78,12 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A webhook channel to `rx`, failures repeated after 400 ms, and no digest window: each
+/// alert goes out on its own, as the rules made it.
 fn hook(rx: &Receiver) -> String {
     format!(
-        "[policy]\nrepeat_failures_after = \"400ms\"\n\n[channels.hook]\nurl = \"json://{}/belfry\"\n",
+        "[policy]\nrepeat_failures_after = \"400ms\"\n\n[delivery]\ndigest_window = \"0s\"\n\n\
+         [channels.hook]\nurl = \"json://{}/belfry\"\n",
         rx.addr()
     )
 }

@@ -116,6 +116,51 @@ pub struct Notification {
     pub error: Option<String>,
     /// The output's first lines and tail, if kept.
     pub output_tail: Option<String>,
+    /// Set when this message stands for several notifications of the job that were waiting
+    /// for the same channel (an outage's backlog, or a burst inside the digest window): it
+    /// is the latest of them, and this counts them all. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+}
+
+/// What a digest message stands for: every notification folded into it, counted exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// How many notifications, the latest (the message itself) included.
+    pub count: u64,
+    /// How many of them per state, in the order the states first appeared.
+    pub states: Vec<DigestCount>,
+    /// When the first of them was made.
+    pub first: Timestamp,
+    /// When the last of them was made.
+    pub last: Timestamp,
+}
+
+/// One state's share of a [`Digest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestCount {
+    /// The state (`recovered` notifications count under the state they recovered to, `ok`).
+    pub state: State,
+    /// How many notifications had it.
+    pub count: u64,
+}
+
+impl Digest {
+    /// The digest in words: `5 alerts in 12s: Failed ×3, OK ×2`.
+    pub fn phrase(&self) -> String {
+        let span = self.last.since(self.first);
+        let parts: Vec<String> = self
+            .states
+            .iter()
+            .map(|c| format!("{} ×{}", c.state.label(), c.count))
+            .collect();
+        format!(
+            "{} alerts in {}: {}",
+            self.count,
+            format_duration(span),
+            parts.join(", ")
+        )
+    }
 }
 
 impl Notification {
@@ -168,9 +213,17 @@ impl Notification {
             consecutive_problems,
             error: d.error.clone(),
             output_tail: d.output_tail.clone(),
+            digest: None,
         };
         n.message = n.summary();
         n
+    }
+
+    /// Makes this notification the digest of `digest`: it keeps its own title (the current
+    /// truth) and its message says what else happened.
+    pub fn fold(&mut self, digest: Digest) {
+        self.message = format!("{}; {}", self.summary(), digest.phrase());
+        self.digest = Some(digest);
     }
 
     /// What ended the run, in a few words: `exit code 1`, `killed by signal 9`, `timed out`.
@@ -259,6 +312,7 @@ mod tests {
         assert_eq!(v["kind"], "problem");
         assert_eq!(v["exit_code"], 3);
         assert_eq!(v["time"], "2027-01-15T08:00:00.000Z");
+        assert!(v.get("digest").is_none(), "absent unless folded");
         let back: Notification = serde_json::from_value(v).unwrap();
         assert_eq!(back, n);
         assert_eq!(n.tail_lines(2).as_deref(), Some("b\nc"));
@@ -282,5 +336,38 @@ mod tests {
         assert_eq!(n.title, "nightly-backup: Recovered");
         assert_eq!(n.previous_state, Some(State::Failed));
         assert_eq!(n.apprise_type, "success");
+    }
+
+    #[test]
+    fn a_folded_notification_keeps_its_title_and_counts_the_rest() {
+        let ev = failed_event();
+        let d = decide(None, &ev.state, ev.at, &Policy::default());
+        let mut n = Notification::new("n1".into(), &ev, None, &d);
+        n.fold(Digest {
+            count: 5,
+            states: vec![
+                DigestCount {
+                    state: State::Failed,
+                    count: 3,
+                },
+                DigestCount {
+                    state: State::Ok,
+                    count: 2,
+                },
+            ],
+            first: ev.at.add_millis(-12_000),
+            last: ev.at,
+        });
+        assert_eq!(n.title, "nightly-backup: Failed");
+        assert!(
+            n.message.ends_with("; 5 alerts in 12s: Failed ×3, OK ×2"),
+            "{}",
+            n.message
+        );
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(v["digest"]["count"], 5);
+        assert_eq!(v["digest"]["states"][1]["state"], "ok");
+        let back: Notification = serde_json::from_value(v).unwrap();
+        assert_eq!(back, n);
     }
 }

@@ -30,6 +30,8 @@
 //! give_up_after = "24h"         # undelivered notifications are dead after this long
 //! request_timeout = "5s"        # one HTTP request's time limit
 //! background = true             # retry what `belfry run` could not deliver, detached
+//! digest_window = "3s"          # a job's alerts to one channel this soon after the last go out as one
+//! lease = "15s"                 # a dead sender's claimed rows go to another after this (≥ 1s)
 //! ```
 
 use std::collections::BTreeMap;
@@ -143,6 +145,12 @@ pub struct DeliverySettings {
     /// Whether `belfry run` leaves what it could not deliver to a detached
     /// `belfry deliver --background` (`$BELFRY_BACKGROUND=0` turns it off too).
     pub background: bool,
+    /// After a job's alert reached a channel, its next alerts for that channel wait until
+    /// this much time has passed and go out as one digest (zero: no wait).
+    pub digest_window: Duration,
+    /// How long a claim on an outbox row lasts without renewal: a sender renews it while it
+    /// works, so this is how long the rows of a sender that died wait for another.
+    pub lease: Duration,
 }
 
 impl Default for DeliverySettings {
@@ -152,6 +160,8 @@ impl Default for DeliverySettings {
             give_up_after: Duration::from_secs(24 * 3600),
             request_timeout: Duration::from_secs(5),
             background: true,
+            digest_window: Duration::from_secs(3),
+            lease: Duration::from_secs(15),
         }
     }
 }
@@ -370,6 +380,12 @@ impl Config {
         if let Some(b) = raw.delivery.background {
             c.delivery.background = b;
         }
+        if let Some(d) = raw.delivery.digest_window {
+            c.delivery.digest_window = d.0;
+        }
+        if let Some(l) = raw.delivery.lease {
+            c.delivery.lease = l.0.max(Duration::from_secs(1));
+        }
         Ok(c)
     }
 
@@ -585,6 +601,8 @@ struct RawDelivery {
     give_up_after: Option<Dur>,
     request_timeout: Option<Dur>,
     background: Option<bool>,
+    digest_window: Option<Dur>,
+    lease: Option<Dur>,
 }
 
 /// A duration such as `"1s"`, checked while parsing so the error points at the value.

@@ -4,12 +4,15 @@
 //! concurrently (a slow channel does not hold up the others), and every attempt is recorded
 //! with the channel's verdict. A row that fails stays in the outbox for a later attempt.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use belfry_channels::{Channel, Context, Message, Outcome};
+use belfry_channels::{BoxFuture, Channel, Context, Message, Outcome, Pace};
 use belfry_core::{Timestamp, format_duration};
 use belfry_store::{Attempt, Claimed, Store};
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::config::Config;
 
@@ -70,8 +73,66 @@ fn random_unit() -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Claims and sends due outbox rows (only `ids` if given) within `wait`, then records every
-/// outcome. Repeats until nothing due is left when `ids` is `None`.
+/// A destination's pace as the engine keeps it: a token bucket, requests in flight, rows
+/// waiting their turn, and a pause the service asked for.
+struct Lane {
+    channel: Result<Arc<dyn Channel>, Outcome>,
+    pace: Pace,
+    tokens: f64,
+    refilled: Instant,
+    paused_until: Option<Instant>,
+    in_flight: usize,
+    queue: VecDeque<Claimed>,
+}
+
+impl Lane {
+    fn new(channel: Result<Arc<dyn Channel>, Outcome>) -> Lane {
+        let pace = match &channel {
+            Ok(ch) => ch.pace(),
+            Err(_) => Pace::default(),
+        };
+        Lane {
+            channel,
+            pace,
+            tokens: f64::from(pace.burst.max(1)),
+            refilled: Instant::now(),
+            paused_until: None,
+            in_flight: 0,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// Takes a token if the bucket has one; otherwise says when it will.
+    fn take(&mut self, now: Instant) -> Result<(), Instant> {
+        if let Some(until) = self.paused_until.filter(|u| *u > now) {
+            return Err(until);
+        }
+        let Some(rate) = self.pace.per_second.filter(|r| *r > 0.0) else {
+            return Ok(());
+        };
+        let burst = f64::from(self.pace.burst.max(1));
+        let gained = now.duration_since(self.refilled).as_secs_f64() * rate;
+        self.tokens = (self.tokens + gained).min(burst);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(now + Duration::from_secs_f64((1.0 - self.tokens) / rate))
+        }
+    }
+}
+
+/// Claims and sends due outbox rows (only those of the jobs and channels of `ids`, if given)
+/// for at most `wait`, recording every outcome as it comes. Returns when nothing due is left,
+/// or when the time is up (rows not yet tried are given back; requests still running are
+/// recorded as retries).
+///
+/// Each destination has its own lane: its pace ([`Pace`]: a token bucket and a limit on
+/// requests in flight), and a pause when it answers with a time to wait, so a slow or
+/// rate-limited channel never holds up the others. Claims are leased for
+/// `config.delivery.lease` and renewed while this process works, so the rows of a process
+/// that dies go to another one soon after.
 pub fn deliver(
     config: &Config,
     store: &mut Store,
@@ -79,67 +140,178 @@ pub fn deliver(
     wait: Duration,
 ) -> Result<DeliveryReport, belfry_store::Error> {
     let owner = format!("pid-{}-{}", std::process::id(), belfry_store::new_id());
-    // The lease outlives the wait, so no other process takes a row while this one may still
-    // be sending it.
-    let lease = wait + config.delivery.request_timeout + Duration::from_secs(30);
-    let started = Instant::now();
-    let mut report = DeliveryReport::default();
-    let mut channels: HashMap<String, Result<Box<dyn Channel>, Outcome>> = HashMap::new();
-    let mut runtime: Option<tokio::runtime::Runtime> = None;
+    let lease = config.delivery.lease.max(Duration::from_secs(1));
+    store.set_digest_window(config.delivery.digest_window);
+    let deadline = Instant::now() + wait;
     let cx = Context::new(config.delivery.request_timeout);
-    loop {
-        let left = wait.saturating_sub(started.elapsed());
-        if left.is_zero() {
-            break;
-        }
-        let claimed = store.claim_due(Timestamp::now(), lease, &owner, ids, 256)?;
-        if claimed.is_empty() {
-            break;
-        }
-        for row in &claimed {
-            channels.entry(row.channel.clone()).or_insert_with(|| {
-                match config.channel(&row.channel) {
-                    Some(c) => belfry_channels::parse(c.url())
-                        .map_err(|e| Outcome::permanent(e.to_string())),
-                    // Perhaps this process lacks the configuration the recording one had
-                    // ($BELFRY_URLS, another file): keep the alert and retry until its
-                    // deadline rather than lose it.
-                    None => Err(Outcome::retry(format!(
-                        "channel {:?} is not configured here (another config file, or \
-                         $BELFRY_URLS missing?)",
-                        row.channel
-                    ))),
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime builds");
+    let mut engine = Engine {
+        config,
+        owner: &owner,
+        lease,
+        ids,
+        deadline,
+        lanes: HashMap::new(),
+        report: DeliveryReport::default(),
+        drained: false,
+        flying: HashSet::new(),
+    };
+    rt.block_on(engine.run(store, &cx))?;
+    Ok(engine.report)
+}
+
+type Sent = (Claimed, Outcome, Duration);
+
+struct Engine<'a> {
+    config: &'a Config,
+    owner: &'a str,
+    lease: Duration,
+    ids: Option<&'a [i64]>,
+    deadline: Instant,
+    lanes: HashMap<String, Lane>,
+    report: DeliveryReport,
+    /// The last claim found nothing due.
+    drained: bool,
+    /// Rows being sent.
+    flying: HashSet<i64>,
+}
+
+impl Engine<'_> {
+    async fn run(&mut self, store: &mut Store, cx: &Context) -> Result<(), belfry_store::Error> {
+        let mut in_flight: FuturesUnordered<BoxFuture<'_, Sent>> = FuturesUnordered::new();
+        let renew_every = self.lease / 3;
+        let mut next_renewal = Instant::now() + renew_every;
+        loop {
+            let now = Instant::now();
+            if now >= self.deadline {
+                break;
+            }
+            if !self.drained && self.queued() < 64 {
+                self.claim(store)?;
+            }
+            let wake = self.start_sends(&mut in_flight, cx, now);
+            if in_flight.is_empty() && self.queued() == 0 && self.drained {
+                break;
+            }
+            let wake = wake
+                .unwrap_or(self.deadline)
+                .min(self.deadline)
+                .min(next_renewal);
+            tokio::select! {
+                Some(done) = in_flight.next() => {
+                    let mut batch = vec![done];
+                    while let Some(Some(more)) = in_flight.next().now_or_never() {
+                        batch.push(more);
+                    }
+                    self.record(store, batch)?;
+                    // A lane freed up, or rows of the same job and channel are now claimable.
+                    self.drained = false;
                 }
-            });
+                () = tokio::time::sleep_until(wake.into()) => {}
+            }
+            if Instant::now() >= next_renewal {
+                let held: Vec<i64> = self.held_ids();
+                store.renew_leases(self.owner, &held, Timestamp::now() + self.lease)?;
+                next_renewal = Instant::now() + renew_every;
+            }
         }
-        let rt = match &runtime {
-            Some(rt) => rt,
-            None => runtime.insert(
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a current-thread runtime builds"),
-            ),
-        };
-        let outcomes: Vec<(Outcome, Duration)> = rt.block_on(async {
-            let sends = claimed.iter().map(|row| {
-                let ch = &channels[&row.channel];
-                send_one(row, ch, &cx, left)
-            });
-            futures_util::future::join_all(sends).await
-        });
-        for (row, (outcome, elapsed)) in claimed.iter().zip(outcomes) {
-            let now = Timestamp::now();
-            let destination = match &channels[&row.channel] {
+        // Time is up: rows not tried go back. Requests still running end now too (each is
+        // bounded by the same deadline) and are recorded as failed tries.
+        let untried: Vec<i64> = self
+            .lanes
+            .values_mut()
+            .flat_map(|l| l.queue.drain(..))
+            .map(|c| c.id)
+            .collect();
+        store.release_claims(self.owner, &untried, None)?;
+        let mut last = Vec::new();
+        while let Some(done) = in_flight.next().await {
+            last.push(done);
+        }
+        self.record(store, last)?;
+        Ok(())
+    }
+
+    fn queued(&self) -> usize {
+        self.lanes.values().map(|l| l.queue.len()).sum()
+    }
+
+    /// Every row this process holds: waiting in a lane, or being sent.
+    fn held_ids(&self) -> Vec<i64> {
+        self.lanes
+            .values()
+            .flat_map(|l| l.queue.iter().map(|c| c.id))
+            .chain(self.flying.iter().copied())
+            .collect()
+    }
+
+    fn claim(&mut self, store: &mut Store) -> Result<(), belfry_store::Error> {
+        let claimed = store.claim_due(Timestamp::now(), self.lease, self.owner, self.ids, 256)?;
+        self.drained = claimed.is_empty();
+        for row in claimed {
+            let config = self.config;
+            let lane = self
+                .lanes
+                .entry(row.channel.clone())
+                .or_insert_with(|| Lane::new(build_channel(config, &row.channel)));
+            lane.queue.push_back(row);
+        }
+        Ok(())
+    }
+
+    /// Starts every send the lanes allow now; returns when a waiting lane can go next.
+    fn start_sends<'f>(
+        &mut self,
+        in_flight: &mut FuturesUnordered<BoxFuture<'f, Sent>>,
+        cx: &'f Context,
+        now: Instant,
+    ) -> Option<Instant> {
+        let mut wake: Option<Instant> = None;
+        for lane in self.lanes.values_mut() {
+            while !lane.queue.is_empty() && lane.in_flight < lane.pace.concurrency.max(1) {
+                if let Err(at) = lane.take(now) {
+                    wake = Some(wake.map_or(at, |w| w.min(at)));
+                    break;
+                }
+                let row = lane.queue.pop_front().expect("not empty");
+                lane.in_flight += 1;
+                self.flying.insert(row.id);
+                let channel = lane.channel.clone();
+                let left = self.deadline.saturating_duration_since(now);
+                in_flight.push(Box::pin(send_one(row, channel, cx, left)));
+            }
+        }
+        wake
+    }
+
+    fn record(&mut self, store: &mut Store, batch: Vec<Sent>) -> Result<(), belfry_store::Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let now = Timestamp::now();
+        let mut attempts = Vec::with_capacity(batch.len());
+        let mut paused: Vec<(String, Timestamp)> = Vec::new();
+        for (row, outcome, elapsed) in batch {
+            let lane = self
+                .lanes
+                .get_mut(&row.channel)
+                .expect("a lane per claimed row");
+            lane.in_flight = lane.in_flight.saturating_sub(1);
+            self.flying.remove(&row.id);
+            let destination = match &lane.channel {
                 Ok(ch) => ch.describe(),
-                Err(_) => config
+                Err(_) => self
+                    .config
                     .channel(&row.channel)
                     .map(|c| c.describe())
                     .unwrap_or_default(),
             };
-            let attempt = match &outcome {
+            let attempt = match outcome {
                 Outcome::Delivered => {
-                    report.delivered.push(row.channel.clone());
+                    self.report.delivered.push(row.channel.clone());
                     Attempt::Delivered
                 }
                 Outcome::Retry { after, reason } => {
@@ -149,48 +321,69 @@ pub fn deliver(
                         .unwrap_or_else(|| jittered_backoff(row.attempts, random_unit()))
                         .max(MIN_RETRY);
                     let at = now + wait;
-                    report.failed.push(Failure {
+                    if after.is_some() {
+                        // The service named a time: the whole destination waits for it.
+                        lane.paused_until = Some(Instant::now() + wait);
+                        paused.push((row.channel.clone(), at));
+                    }
+                    self.report.failed.push(Failure {
                         channel: row.channel.clone(),
                         destination,
                         reason: reason.clone(),
                         retry_at: Some(at),
                     });
-                    Attempt::Retry {
-                        at,
-                        reason: reason.clone(),
-                    }
+                    Attempt::Retry { at, reason }
                 }
                 Outcome::Permanent { reason } => {
-                    report.failed.push(Failure {
+                    self.report.failed.push(Failure {
                         channel: row.channel.clone(),
                         destination,
                         reason: reason.clone(),
                         retry_at: None,
                     });
-                    Attempt::Permanent {
-                        reason: reason.clone(),
-                    }
+                    Attempt::Permanent { reason }
                 }
             };
-            store.record_attempt(row.id, &attempt, now, elapsed)?;
+            attempts.push((row.id, attempt, elapsed));
         }
-        if ids.is_some() {
-            break;
+        store.record_attempts(&attempts, now)?;
+        // Rows waiting for a paused destination go back until the pause ends, rather than
+        // hold their claims that long.
+        for (channel, until) in paused {
+            if let Some(lane) = self.lanes.get_mut(&channel) {
+                let ids: Vec<i64> = lane.queue.drain(..).map(|c| c.id).collect();
+                store.release_claims(self.owner, &ids, Some(until))?;
+            }
         }
+        Ok(())
     }
-    Ok(report)
+}
+
+fn build_channel(config: &Config, name: &str) -> Result<Arc<dyn Channel>, Outcome> {
+    match config.channel(name) {
+        Some(c) => belfry_channels::parse(c.url())
+            .map(Arc::from)
+            .map_err(|e| Outcome::permanent(e.to_string())),
+        // Perhaps this process lacks the configuration the recording one had
+        // ($BELFRY_URLS, another file): keep the alert and retry until its deadline rather
+        // than lose it.
+        None => Err(Outcome::retry(format!(
+            "channel {name:?} is not configured here (another config file, or \
+             $BELFRY_URLS missing?)"
+        ))),
+    }
 }
 
 async fn send_one(
-    row: &Claimed,
-    ch: &Result<Box<dyn Channel>, Outcome>,
+    row: Claimed,
+    ch: Result<Arc<dyn Channel>, Outcome>,
     cx: &Context,
     left: Duration,
-) -> (Outcome, Duration) {
+) -> Sent {
     let t = Instant::now();
     let ch = match ch {
         Ok(ch) => ch,
-        Err(outcome) => return (outcome.clone(), Duration::ZERO),
+        Err(outcome) => return (row, outcome, Duration::ZERO),
     };
     let msg = Message {
         notification: &row.notification,
@@ -203,7 +396,7 @@ async fn send_one(
             format_duration(left)
         )),
     };
-    (outcome, t.elapsed())
+    (row, outcome, t.elapsed())
 }
 
 #[cfg(test)]
