@@ -10,6 +10,9 @@
 //! url = "slack://TokenA/TokenB/TokenC"
 //! states = ["problem", "recovered"]   # optional: which notifications (default all)
 //! jobs = ["backup-*"]                 # optional: which jobs, glob patterns (default all)
+//! rate = 1.0                    # optional, instead of the service's own limits: sends a second,
+//! burst = 3                     #   sends at once after a quiet spell,
+//! concurrency = 1               #   and requests in flight at once
 //!
 //! [channels.hook]
 //! url = "json://127.0.0.1:8080/belfry"
@@ -65,6 +68,36 @@ pub struct ChannelConfig {
     url: String,
     /// Which notifications it receives.
     pub route: Route,
+    /// Overrides of the pace the channel's service sets (`rate`, `burst`, `concurrency`).
+    pub pace: PaceOverride,
+}
+
+/// A channel's own settings for how fast it may be sent to; unset fields keep the service's
+/// defaults ([`belfry_channels::Pace`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PaceOverride {
+    /// `rate`: sends per second, sustained.
+    pub per_second: Option<f64>,
+    /// `burst`: sends at once after a quiet spell.
+    pub burst: Option<u32>,
+    /// `concurrency`: requests in flight at once.
+    pub concurrency: Option<usize>,
+}
+
+impl PaceOverride {
+    /// `pace` with these overrides applied.
+    pub fn apply(&self, mut pace: belfry_channels::Pace) -> belfry_channels::Pace {
+        if let Some(r) = self.per_second {
+            pace.per_second = Some(r);
+        }
+        if let Some(b) = self.burst {
+            pace.burst = b;
+        }
+        if let Some(c) = self.concurrency {
+            pace.concurrency = c;
+        }
+        pace
+    }
 }
 
 impl ChannelConfig {
@@ -294,6 +327,7 @@ impl Config {
                 name: "console".into(),
                 url: "console://".into(),
                 route: Route::all("console"),
+                pace: PaceOverride::default(),
             });
         }
     }
@@ -329,6 +363,11 @@ impl Config {
                 },
                 name,
                 url: ch.url.0,
+                pace: PaceOverride {
+                    per_second: ch.rate.map(|r| r.0),
+                    burst: ch.burst.map(|b| b.0),
+                    concurrency: ch.concurrency.map(|c| c.0 as usize),
+                },
             });
         }
         for (name, j) in raw.jobs {
@@ -402,6 +441,7 @@ impl Config {
                 route: Route::all(name.clone()),
                 name,
                 url,
+                pace: PaceOverride::default(),
             });
         }
         Ok(())
@@ -573,6 +613,39 @@ struct RawChannel {
     url: ChannelUrl,
     jobs: Option<Vec<String>>,
     states: Option<Vec<Filter>>,
+    rate: Option<Rate>,
+    burst: Option<AtLeastOne>,
+    concurrency: Option<AtLeastOne>,
+}
+
+/// Sends per second: a positive number.
+struct Rate(f64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = f64::deserialize(d)?;
+        if !(r.is_finite() && r > 0.0) {
+            return Err(de::Error::custom(format!(
+                "a rate is sends per second, more than 0 (e.g. 0.5 or 10), not {r}"
+            )));
+        }
+        Ok(Rate(r))
+    }
+}
+
+/// A whole number, 1 or more.
+struct AtLeastOne(u32);
+
+impl<'de> Deserialize<'de> for AtLeastOne {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if !(1..=10_000).contains(&n) {
+            return Err(de::Error::custom(format!(
+                "must be between 1 and 10000, not {n}"
+            )));
+        }
+        Ok(AtLeastOne(n as u32))
+    }
 }
 
 #[derive(Deserialize)]

@@ -86,11 +86,7 @@ struct Lane {
 }
 
 impl Lane {
-    fn new(channel: Result<Arc<dyn Channel>, Outcome>) -> Lane {
-        let pace = match &channel {
-            Ok(ch) => ch.pace(),
-            Err(_) => Pace::default(),
-        };
+    fn new(channel: Result<Arc<dyn Channel>, Outcome>, pace: Pace) -> Lane {
         Lane {
             channel,
             pace,
@@ -253,10 +249,15 @@ impl Engine<'_> {
         self.drained = claimed.is_empty();
         for row in claimed {
             let config = self.config;
-            let lane = self
-                .lanes
-                .entry(row.channel.clone())
-                .or_insert_with(|| Lane::new(build_channel(config, &row.channel)));
+            let lane = self.lanes.entry(row.channel.clone()).or_insert_with(|| {
+                let channel = build_channel(config, &row.channel);
+                let pace = channel.as_ref().map_or(Pace::default(), |c| c.pace());
+                let pace = match config.channel(&row.channel) {
+                    Some(c) => c.pace.apply(pace),
+                    None => pace,
+                };
+                Lane::new(channel, pace)
+            });
             lane.queue.push_back(row);
         }
         Ok(())
@@ -413,6 +414,37 @@ mod tests {
         assert!(draws.iter().all(|u| (0.0..1.0).contains(u)));
         let low = draws.iter().filter(|u| **u < 0.5).count();
         assert!((40..160).contains(&low), "{low} of 200 below one half");
+    }
+
+    #[test]
+    fn a_lane_spends_its_burst_then_one_token_per_interval() {
+        let mut lane = Lane::new(Err(Outcome::permanent("unused")), Pace::limited(2.0, 3));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(lane.take(t0), Ok(()));
+        }
+        let next = lane.take(t0).unwrap_err();
+        assert_eq!(next - t0, Duration::from_millis(500));
+        assert!(lane.take(t0 + Duration::from_millis(499)).is_err());
+        assert_eq!(lane.take(t0 + Duration::from_millis(500)), Ok(()));
+        // A long quiet spell saves up no more than the burst.
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert_eq!(lane.take(later), Ok(()));
+        }
+        assert!(lane.take(later).is_err());
+        // A pause the service asked for holds every send until it ends.
+        lane.paused_until = Some(later + Duration::from_secs(5));
+        let resume = lane.take(later + Duration::from_secs(10));
+        assert_eq!(resume, Ok(()));
+        lane.paused_until = Some(later + Duration::from_secs(20));
+        assert_eq!(
+            lane.take(later + Duration::from_secs(11)),
+            Err(later + Duration::from_secs(20))
+        );
+        // Without a rate, nothing waits.
+        let mut free = Lane::new(Err(Outcome::permanent("unused")), Pace::default());
+        assert!((0..1000).all(|_| free.take(t0).is_ok()));
     }
 
     #[test]
