@@ -827,15 +827,21 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
-        tx.execute(
-            "UPDATE outbox SET status = 'dead', lease_owner = NULL, lease_until_ms = NULL,
-                last_reason = COALESCE(last_reason || '; ', '') || 'delivery deadline passed'
-             WHERE deadline_ms <= ?1 AND folded_into IS NULL AND (status = 'pending'
-                OR (status = 'sending' AND lease_until_ms < ?1))",
-            [now_ms],
-        )
-        .map_err(&e)?;
-        settle_folded(&tx).map_err(&e)?;
+        // Both conditions on `status` are index ranges (outbox_deadline, outbox_due): a claim
+        // reads the rows it may take, not every row waiting.
+        let expired: Vec<i64> = tx
+            .prepare(
+                "UPDATE outbox SET status = 'dead', lease_owner = NULL, lease_until_ms = NULL,
+                    last_reason = COALESCE(last_reason || '; ', '') || 'delivery deadline passed'
+                 WHERE folded_into IS NULL AND ((status = 'pending' AND deadline_ms <= ?1)
+                    OR (status = 'sending' AND deadline_ms <= ?1 AND lease_until_ms < ?1))
+                 RETURNING id",
+            )
+            .and_then(|mut st| st.query_map([now_ms], |r| r.get(0))?.collect())
+            .map_err(&e)?;
+        for id in expired {
+            settle_folded(&tx, id).map_err(&e)?;
+        }
         let id_filter = match ids {
             Some(ids) => format!(
                 " AND id IN ({})",
@@ -843,20 +849,31 @@ impl Store {
             ),
             None => String::new(),
         };
-        let groups: Vec<(String, String)> = {
-            let mut stmt = tx
-                .prepare(&format!(
-                    "SELECT job, channel, MIN(id) AS first FROM outbox
-                     WHERE folded_into IS NULL AND ((status = 'pending' AND next_attempt_ms <= ?1)
-                        OR (status = 'sending' AND lease_until_ms < ?1)){id_filter}
-                     GROUP BY job, channel ORDER BY first"
-                ))
+        // The (job, channel) pairs with something due: rows abandoned by a dead holder, then
+        // the longest due. Enough rows are read to find `limit` pairs in the common case; a
+        // pass that finds fewer claims again.
+        let mut groups: Vec<(String, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for sql in [
+            "SELECT job, channel FROM outbox
+             WHERE status = 'sending' AND lease_until_ms < ?1 AND folded_into IS NULL",
+            "SELECT job, channel FROM outbox
+             WHERE status = 'pending' AND next_attempt_ms <= ?1 AND folded_into IS NULL",
+        ] {
+            let sql = format!("{sql}{id_filter} ORDER BY next_attempt_ms, id LIMIT ?2");
+            let mut stmt = tx.prepare(&sql).map_err(&e)?;
+            let rows = stmt
+                .query_map(params![now_ms, i64::from(limit) * 2], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .map_err(&e)?;
-            stmt.query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(&e)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(&e)?
-        };
+            for row in rows {
+                let pair: (String, String) = row.map_err(&e)?;
+                if seen.insert(pair.clone()) {
+                    groups.push(pair);
+                }
+            }
+        }
         let lease_until = (now + lease).as_millis();
         let mut reps = Vec::new();
         for (job, channel) in groups {
@@ -1014,8 +1031,8 @@ impl Store {
             .map_err(&e)?;
         for (id, attempt, elapsed) in attempts {
             record_one(&tx, *id, attempt, now, *elapsed).map_err(&e)?;
+            settle_folded(&tx, *id).map_err(&e)?;
         }
-        settle_folded(&tx).map_err(&e)?;
         tx.commit().map_err(&e)
     }
 
@@ -1370,8 +1387,8 @@ fn record_one(
     .map(drop)
 }
 
-/// Rows folded into a row that is now delivered or dead take its status.
-fn settle_folded(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+/// The rows folded into `carrier` take its status once it is delivered or dead.
+fn settle_folded(tx: &rusqlite::Transaction<'_>, carrier: i64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE outbox SET status = r.status, delivered_ms = r.delivered_ms,
             last_reason = CASE r.status
@@ -1379,10 +1396,10 @@ fn settle_folded(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
                 ELSE 'folded into row ' || r.id || ', which is dead: ' || COALESCE(r.last_reason, '')
             END
          FROM outbox r
-         WHERE outbox.folded_into = r.id AND outbox.status = 'pending'
+         WHERE r.id = ?1 AND outbox.folded_into = ?1 AND outbox.status = 'pending'
            AND r.status IN ('delivered', 'dead')",
     )?
-    .execute([])
+    .execute([carrier])
     .map(drop)
 }
 

@@ -98,6 +98,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE outbox ADD COLUMN reclaims INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX outbox_by_job ON outbox (job, channel, status);
     CREATE INDEX outbox_folded ON outbox (folded_into) WHERE folded_into IS NOT NULL;
+    -- finding rows past their deadline without reading every pending row
+    CREATE INDEX outbox_deadline ON outbox (status, deadline_ms);
     "#,
 ];
 

@@ -154,6 +154,9 @@ pub fn deliver(
         report: DeliveryReport::default(),
         drained: false,
         flying: HashSet::new(),
+        unrecorded: Vec::new(),
+        unrecorded_since: None,
+        pauses: Vec::new(),
     };
     rt.block_on(engine.run(store, &cx))?;
     Ok(engine.report)
@@ -171,9 +174,21 @@ struct Engine<'a> {
     report: DeliveryReport,
     /// The last claim found nothing due.
     drained: bool,
-    /// Rows being sent.
+    /// Rows being sent, or sent and not yet recorded: the rows whose leases to renew.
     flying: HashSet<i64>,
+    /// Outcomes not yet written.
+    unrecorded: Vec<(i64, Attempt, Duration)>,
+    /// When the oldest of them came.
+    unrecorded_since: Option<Instant>,
+    /// Destinations that asked for a pause, and until when.
+    pauses: Vec<(String, Timestamp)>,
 }
+
+/// Outcomes written in one transaction at most.
+const RECORD_BATCH: usize = 64;
+
+/// The longest an outcome waits to be written with others.
+const RECORD_DELAY: Duration = Duration::from_millis(2);
 
 impl Engine<'_> {
     async fn run(&mut self, store: &mut Store, cx: &Context) -> Result<(), belfry_store::Error> {
@@ -192,21 +207,34 @@ impl Engine<'_> {
             if in_flight.is_empty() && self.queued() == 0 && self.drained {
                 break;
             }
-            let wake = wake
+            let mut wake = wake
                 .unwrap_or(self.deadline)
                 .min(self.deadline)
                 .min(next_renewal);
+            if let Some(t) = self.unrecorded_since {
+                wake = wake.min(t + RECORD_DELAY);
+            }
             tokio::select! {
                 Some(done) = in_flight.next() => {
                     let mut batch = vec![done];
                     while let Some(Some(more)) = in_flight.next().now_or_never() {
                         batch.push(more);
                     }
-                    self.record(store, batch)?;
+                    self.finish(batch);
                     // A lane freed up, or rows of the same job and channel are now claimable.
                     self.drained = false;
                 }
                 () = tokio::time::sleep_until(wake.into()) => {}
+            }
+            // Outcomes are written in batches: when enough have gathered, when the oldest has
+            // waited a couple of milliseconds, or when nothing else is being sent.
+            if self.unrecorded.len() >= RECORD_BATCH
+                || in_flight.is_empty()
+                || self
+                    .unrecorded_since
+                    .is_some_and(|t| t.elapsed() >= RECORD_DELAY)
+            {
+                self.flush(store)?;
             }
             if Instant::now() >= next_renewal {
                 let held: Vec<i64> = self.held_ids();
@@ -227,8 +255,8 @@ impl Engine<'_> {
         while let Some(done) = in_flight.next().await {
             last.push(done);
         }
-        self.record(store, last)?;
-        Ok(())
+        self.finish(last);
+        self.flush(store)
     }
 
     fn queued(&self) -> usize {
@@ -288,20 +316,16 @@ impl Engine<'_> {
         wake
     }
 
-    fn record(&mut self, store: &mut Store, batch: Vec<Sent>) -> Result<(), belfry_store::Error> {
-        if batch.is_empty() {
-            return Ok(());
-        }
+    /// Takes note of finished sends: frees their lanes' slots, pauses lanes whose service
+    /// named a time to wait, and keeps the outcomes for [`Engine::flush`].
+    fn finish(&mut self, batch: Vec<Sent>) {
         let now = Timestamp::now();
-        let mut attempts = Vec::with_capacity(batch.len());
-        let mut paused: Vec<(String, Timestamp)> = Vec::new();
         for (row, outcome, elapsed) in batch {
             let lane = self
                 .lanes
                 .get_mut(&row.channel)
                 .expect("a lane per claimed row");
             lane.in_flight = lane.in_flight.saturating_sub(1);
-            self.flying.remove(&row.id);
             let destination = match &lane.channel {
                 Ok(ch) => ch.describe(),
                 Err(_) => self
@@ -325,7 +349,7 @@ impl Engine<'_> {
                     if after.is_some() {
                         // The service named a time: the whole destination waits for it.
                         lane.paused_until = Some(Instant::now() + wait);
-                        paused.push((row.channel.clone(), at));
+                        self.pauses.push((row.channel.clone(), at));
                     }
                     self.report.failed.push(Failure {
                         channel: row.channel.clone(),
@@ -345,12 +369,22 @@ impl Engine<'_> {
                     Attempt::Permanent { reason }
                 }
             };
-            attempts.push((row.id, attempt, elapsed));
+            self.unrecorded.push((row.id, attempt, elapsed));
+            self.unrecorded_since.get_or_insert_with(Instant::now);
         }
-        store.record_attempts(&attempts, now)?;
-        // Rows waiting for a paused destination go back until the pause ends, rather than
-        // hold their claims that long.
-        for (channel, until) in paused {
+    }
+
+    /// Writes the outcomes noted so far in one transaction, then gives back the rows queued
+    /// for destinations that asked for a pause, due when the pause ends.
+    fn flush(&mut self, store: &mut Store) -> Result<(), belfry_store::Error> {
+        if !self.unrecorded.is_empty() {
+            store.record_attempts(&self.unrecorded, Timestamp::now())?;
+            for (id, _, _) in self.unrecorded.drain(..) {
+                self.flying.remove(&id);
+            }
+        }
+        self.unrecorded_since = None;
+        for (channel, until) in std::mem::take(&mut self.pauses) {
             if let Some(lane) = self.lanes.get_mut(&channel) {
                 let ids: Vec<i64> = lane.queue.drain(..).map(|c| c.id).collect();
                 store.release_claims(self.owner, &ids, Some(until))?;
