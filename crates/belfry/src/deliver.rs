@@ -62,7 +62,7 @@ pub fn jittered_backoff(attempts: u32, unit: f64) -> Duration {
 }
 
 /// A number in `[0, 1)`, different each call: enough for jitter, and no dependency.
-fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let bits = std::collections::hash_map::RandomState::new()
         .build_hasher()
@@ -100,7 +100,7 @@ pub fn deliver(
             channels.entry(row.channel.clone()).or_insert_with(|| {
                 match config.channel(&row.channel) {
                     Some(c) => belfry_channels::parse(c.url())
-                        .map_err(|e| Outcome::permanent(e.to_string())),
+                        .map_err(|e| Outcome::permanent(c.secrets().scrub(&e.to_string()))),
                     // Perhaps this process lacks the configuration the recording one had
                     // ($BELFRY_URLS, another file): keep the alert and retry until its
                     // deadline rather than lose it.
@@ -124,18 +124,30 @@ pub fn deliver(
         let outcomes: Vec<(Outcome, Duration)> = rt.block_on(async {
             let sends = claimed.iter().map(|row| {
                 let ch = &channels[&row.channel];
-                send_one(row, ch, &cx, left)
+                send_one(config, row, ch, &cx, left)
             });
             futures_util::future::join_all(sends).await
         });
         for (row, (outcome, elapsed)) in claimed.iter().zip(outcomes) {
             let now = Timestamp::now();
             let destination = match &channels[&row.channel] {
-                Ok(ch) => ch.describe(),
+                Ok(ch) => config.scrub(&ch.describe()).into_owned(),
                 Err(_) => config
                     .channel(&row.channel)
                     .map(|c| c.describe())
                     .unwrap_or_default(),
+            };
+            // A reason may quote the service's answer, which may echo a token back: no
+            // secret value reaches the store or the terminal.
+            let outcome = match outcome {
+                Outcome::Retry { after, reason } => Outcome::Retry {
+                    after,
+                    reason: config.scrub(&reason).into_owned(),
+                },
+                Outcome::Permanent { reason } => Outcome::Permanent {
+                    reason: config.scrub(&reason).into_owned(),
+                },
+                delivered => delivered,
             };
             let attempt = match &outcome {
                 Outcome::Delivered => {
@@ -182,6 +194,7 @@ pub fn deliver(
 }
 
 async fn send_one(
+    config: &Config,
     row: &Claimed,
     ch: &Result<Box<dyn Channel>, Outcome>,
     cx: &Context,
@@ -192,8 +205,13 @@ async fn send_one(
         Ok(ch) => ch,
         Err(outcome) => return (outcome.clone(), Duration::ZERO),
     };
+    // The channel's templates, if it has any, before the channel formats the message.
+    let notification = match config.channel(&row.channel) {
+        Some(c) => c.render(&row.notification),
+        None => std::borrow::Cow::Borrowed(&row.notification),
+    };
     let msg = Message {
-        notification: &row.notification,
+        notification: &notification,
         idempotency_key: &row.idempotency_key,
     };
     let outcome = match tokio::time::timeout(left, ch.send(&msg, cx)).await {

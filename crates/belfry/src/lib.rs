@@ -29,6 +29,9 @@ mod deliver;
 mod drain;
 mod home;
 pub mod host;
+pub mod secret;
+pub mod send;
+pub mod template;
 
 pub use belfry_channels as channels;
 pub use belfry_core as core;
