@@ -43,8 +43,9 @@ python3 - <<'PY'
 import json, statistics
 r = json.load(open("send.json"))["results"]
 med = [statistics.median(x["times"]) * 1e3 for x in r]
-mean = [x["mean"] * 1e3 for x in r]
-print(f"belfry send: median {med[0]:.2f} ms (mean {mean[0]:.2f})")
-print(f"apprise:     median {med[1]:.2f} ms (mean {mean[1]:.2f})")
-print(f"apprise / belfry, medians: {med[1] / med[0]:.1f}x")
+low = [min(x["times"]) * 1e3 for x in r]
+cpu = [(x["user"] + x["system"]) * 1e3 for x in r]
+for name, i in (("belfry send", 0), ("apprise", 1)):
+    print(f"{name:12} median {med[i]:8.2f} ms, min {low[i]:8.2f} ms, CPU (user+sys, mean) {cpu[i]:7.2f} ms")
+print(f"apprise / belfry: medians {med[1] / med[0]:.0f}x, minimums {low[1] / low[0]:.0f}x, CPU {cpu[1] / cpu[0]:.0f}x")
 PY

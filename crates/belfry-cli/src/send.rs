@@ -20,8 +20,9 @@ pub struct SendOptions {
     /// The body (default: read from standard input).
     #[arg(short, long, value_name = "BODY")]
     pub body: Option<String>,
-    /// How the message is meant: info, success, warning or failure. Channels colour it, and
-    /// services that page (PagerDuty, Opsgenie) page for warning and failure.
+    /// How the message is meant: info, success, warning or failure (Apprise's types). It is
+    /// sent as `type`; warning and failure are sent as problems (`kind`), info and success as
+    /// OK, which is what channels colour by.
     #[arg(
         short = 'n',
         long = "notification-type",
@@ -71,8 +72,11 @@ fn targets(config: &Config, names: &[String], urls: &[String]) -> anyhow::Result
     let configured: Vec<&belfry::config::ChannelConfig> = if names.is_empty() && urls.is_empty() {
         config.channels.iter().collect()
     } else {
-        let mut chosen = Vec::new();
+        let mut chosen: Vec<&belfry::config::ChannelConfig> = Vec::new();
         for name in names {
+            if chosen.iter().any(|c| c.name == *name) {
+                continue;
+            }
             let Some(c) = config.channel(name) else {
                 let known: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
                 return Err(Usage(format!(

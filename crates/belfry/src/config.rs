@@ -778,7 +778,7 @@ mod tests {
             .map(|l| l.trim_start_matches("//!").strip_prefix(' ').unwrap_or(""))
             .collect::<Vec<_>>()
             .join("\n");
-        let env = |k: &str| (k == "PAGER_TOKEN").then(|| "pager-secret-1".to_owned());
+        let env = |k: &str| (k == "PAGER_TOKEN").then(|| "pager-secret-1".into());
         let c = Config::parse_with(&example, "example", &Lookup::with_env(&env, None)).unwrap();
         assert_eq!(c.channels.len(), 3);
         let p = c.policy_for("backup-db");
@@ -851,7 +851,7 @@ mod tests {
         assert!(!e.contains("SECRETPW"), "{e}");
     }
 
-    fn env(k: &str) -> Option<String> {
+    fn env(k: &str) -> Option<std::ffi::OsString> {
         match k {
             "HOOK_HOST" => Some("secret-host.example".into()),
             "HOOK_PW" => Some("pw-SECRET-42".into()),

@@ -15,7 +15,7 @@
 //! ```
 //! use belfry::secret::{Lookup, Secrets, resolve};
 //!
-//! let env = |name: &str| (name == "HOOK_TOKEN").then(|| "s3cr3t-t0ken".to_owned());
+//! let env = |name: &str| (name == "HOOK_TOKEN").then(|| "s3cr3t-t0ken".into());
 //! let lookup = Lookup::with_env(&env, None);
 //! let mut secrets = Secrets::default();
 //! let url = resolve("json://ops:${env:HOOK_TOKEN}@hooks.example/x", &lookup, &mut secrets)
@@ -28,6 +28,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -114,7 +115,7 @@ impl Secrets {
 /// paths start from.
 #[derive(Clone, Copy)]
 pub struct Lookup<'a> {
-    env: &'a dyn Fn(&str) -> Option<String>,
+    env: &'a dyn Fn(&str) -> Option<OsString>,
     base_dir: Option<&'a Path>,
 }
 
@@ -126,12 +127,9 @@ impl fmt::Debug for Lookup<'_> {
     }
 }
 
-fn process_env(name: &str) -> Option<String> {
-    std::env::var_os(name).map(|v| v.into_string().unwrap_or_else(|_| NOT_UTF8.to_owned()))
+fn process_env(name: &str) -> Option<OsString> {
+    std::env::var_os(name)
 }
-
-/// Stands for a variable whose value is not UTF-8 (no valid value can contain a NUL).
-const NOT_UTF8: &str = "\0not utf-8";
 
 impl<'a> Lookup<'a> {
     /// This process's environment; relative paths from `base_dir` (the configuration file's
@@ -144,7 +142,7 @@ impl<'a> Lookup<'a> {
     }
 
     /// Another environment (tests, or a library user with their own).
-    pub fn with_env(env: &'a dyn Fn(&str) -> Option<String>, base_dir: Option<&'a Path>) -> Self {
+    pub fn with_env(env: &'a dyn Fn(&str) -> Option<OsString>, base_dir: Option<&'a Path>) -> Self {
         Lookup { env, base_dir }
     }
 
@@ -227,13 +225,11 @@ fn resolve_one(inner: &str, lookup: &Lookup<'_>) -> Result<String, String> {
                 "{name:?} is not a variable name (letters, digits and _, not starting with a digit)"
             ));
         }
-        return match (lookup.env)(name) {
+        return match (lookup.env)(name).map(OsString::into_string) {
             None => Err(format!("the environment variable {name} is not set")),
-            Some(v) if v == NOT_UTF8 => {
-                Err(format!("the environment variable {name} is not UTF-8"))
-            }
-            Some(v) if v.is_empty() => Err(format!("the environment variable {name} is empty")),
-            Some(v) => Ok(v),
+            Some(Err(_)) => Err(format!("the environment variable {name} is not UTF-8")),
+            Some(Ok(v)) if v.is_empty() => Err(format!("the environment variable {name} is empty")),
+            Some(Ok(v)) => Ok(v),
         };
     }
     if let Some(p) = inner.strip_prefix("file:") {
@@ -267,12 +263,14 @@ fn resolve_one(inner: &str, lookup: &Lookup<'_>) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn env(name: &str) -> Option<String> {
+    fn env(name: &str) -> Option<OsString> {
+        use std::os::unix::ffi::OsStringExt;
         match name {
             "TOKEN" => Some("tok-ABC123".into()),
-            "EMPTY" => Some(String::new()),
+            "EMPTY" => Some(OsString::new()),
             "SHORT" => Some("ab".into()),
             "ENCODED" => Some("p%40ss%2Fword".into()),
+            "BINARY" => Some(OsString::from_vec(vec![0xff, 0xfe])),
             _ => None,
         }
     }
@@ -308,6 +306,7 @@ mod tests {
                 "${env:EMPTY}: the environment variable EMPTY is empty",
             ),
             ("x${env:1X}", "is not a variable name"),
+            ("x${env:BINARY}", "BINARY is not UTF-8"),
             ("x${TOKEN}", "unknown reference"),
             ("x${env:TOKEN", "without its closing }"),
             ("${file:}", "no file named"),
