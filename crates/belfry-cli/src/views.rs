@@ -139,7 +139,10 @@ pub fn status(config: &Config, as_json: bool) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn print_table<const N: usize>(out: &mut impl Write, rows: &[[String; N]]) -> std::io::Result<()> {
+pub(crate) fn print_table<const N: usize>(
+    out: &mut impl Write,
+    rows: &[[String; N]],
+) -> std::io::Result<()> {
     let mut widths = [0usize; N];
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -350,7 +353,7 @@ fn outbox_json(config: &Config, r: &OutboxRow) -> Value {
         "next_attempt": (r.status == "pending").then_some(r.next_attempt),
         "deadline": r.deadline,
         "lease_until": r.lease_until,
-        "last_reason": r.last_reason,
+        "last_reason": r.last_reason.as_deref().map(|t| config.scrub(t)),
         "delivered": r.delivered,
         "folded_into": r.folded_into,
         "possible_duplicates": r.reclaims,
@@ -403,7 +406,7 @@ pub fn outbox(config: &Config, all: bool, limit: u32, as_json: bool) -> anyhow::
             r.status.clone(),
             r.attempts.to_string(),
             when,
-            reason,
+            config.scrub(&reason).into_owned(),
         ]);
     }
     print_table(&mut out, &table)?;

@@ -847,3 +847,7 @@ fn with_the_background_drain_off_nothing_moves_until_belfry_deliver() {
     assert_eq!(code(&w.run(&["deliver"])), 0);
     assert_eq!(rx.requests().len(), 1);
 }
+
+/// `belfry send`, `channels`, `test`, secret references and templates.
+#[path = "cli/send.rs"]
+mod send;

@@ -86,7 +86,12 @@ fn killing_a_delivering_process_at_random_moments_loses_nothing() {
             record_failure(&w, &job);
             jobs.push(job);
         }
-        let mut d = w.cmd(&["deliver"]).stderr(Stdio::null()).spawn().unwrap();
+        let mut d = w
+            .cmd(&["deliver"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(rng.below(120)));
         d.kill().unwrap(); // SIGKILL
         d.wait().unwrap();
@@ -121,8 +126,8 @@ fn two_deliver_processes_draining_one_outbox_send_each_row_once() {
     for i in 0..30 {
         record_failure(&w, &format!("job-{i}"));
     }
-    let a = w.cmd(&["deliver"]).spawn().unwrap();
-    let b = w.cmd(&["deliver"]).spawn().unwrap();
+    let a = w.cmd(&["deliver"]).stdout(Stdio::null()).spawn().unwrap();
+    let b = w.cmd(&["deliver"]).stdout(Stdio::null()).spawn().unwrap();
     for mut p in [a, b] {
         assert!(p.wait().unwrap().success());
     }

@@ -65,7 +65,7 @@ pub fn jittered_backoff(attempts: u32, unit: f64) -> Duration {
 }
 
 /// A number in `[0, 1)`, different each call: enough for jitter, and no dependency.
-fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let bits = std::collections::hash_map::RandomState::new()
         .build_hasher()
@@ -190,7 +190,7 @@ const RECORD_BATCH: usize = 64;
 /// The longest an outcome waits to be written with others.
 const RECORD_DELAY: Duration = Duration::from_millis(2);
 
-impl Engine<'_> {
+impl<'a> Engine<'a> {
     async fn run(&mut self, store: &mut Store, cx: &Context) -> Result<(), belfry_store::Error> {
         let mut in_flight: FuturesUnordered<BoxFuture<'_, Sent>> = FuturesUnordered::new();
         let renew_every = self.lease / 3;
@@ -297,7 +297,10 @@ impl Engine<'_> {
         in_flight: &mut FuturesUnordered<BoxFuture<'f, Sent>>,
         cx: &'f Context,
         now: Instant,
-    ) -> Option<Instant> {
+    ) -> Option<Instant>
+    where
+        'a: 'f,
+    {
         let mut wake: Option<Instant> = None;
         for lane in self.lanes.values_mut() {
             while !lane.queue.is_empty() && lane.in_flight < lane.pace.concurrency.max(1) {
@@ -310,7 +313,7 @@ impl Engine<'_> {
                 self.flying.insert(row.id);
                 let channel = lane.channel.clone();
                 let left = self.deadline.saturating_duration_since(now);
-                in_flight.push(Box::pin(send_one(row, channel, cx, left)));
+                in_flight.push(Box::pin(send_one(self.config, row, channel, cx, left)));
             }
         }
         wake
@@ -327,12 +330,24 @@ impl Engine<'_> {
                 .expect("a lane per claimed row");
             lane.in_flight = lane.in_flight.saturating_sub(1);
             let destination = match &lane.channel {
-                Ok(ch) => ch.describe(),
+                Ok(ch) => self.config.scrub(&ch.describe()).into_owned(),
                 Err(_) => self
                     .config
                     .channel(&row.channel)
                     .map(|c| c.describe())
                     .unwrap_or_default(),
+            };
+            // A reason may quote the service's answer, which may echo a token back: no secret
+            // value reaches the store or the terminal.
+            let outcome = match outcome {
+                Outcome::Retry { after, reason } => Outcome::Retry {
+                    after,
+                    reason: self.config.scrub(&reason).into_owned(),
+                },
+                Outcome::Permanent { reason } => Outcome::Permanent {
+                    reason: self.config.scrub(&reason).into_owned(),
+                },
+                delivered => delivered,
             };
             let attempt = match outcome {
                 Outcome::Delivered => {
@@ -398,7 +413,7 @@ fn build_channel(config: &Config, name: &str) -> Result<Arc<dyn Channel>, Outcom
     match config.channel(name) {
         Some(c) => belfry_channels::parse(c.url())
             .map(Arc::from)
-            .map_err(|e| Outcome::permanent(e.to_string())),
+            .map_err(|e| Outcome::permanent(c.secrets().scrub(&e.to_string()))),
         // Perhaps this process lacks the configuration the recording one had
         // ($BELFRY_URLS, another file): keep the alert and retry until its deadline rather
         // than lose it.
@@ -410,6 +425,7 @@ fn build_channel(config: &Config, name: &str) -> Result<Arc<dyn Channel>, Outcom
 }
 
 async fn send_one(
+    config: &Config,
     row: Claimed,
     ch: Result<Arc<dyn Channel>, Outcome>,
     cx: &Context,
@@ -420,8 +436,13 @@ async fn send_one(
         Ok(ch) => ch,
         Err(outcome) => return (row, outcome, Duration::ZERO),
     };
+    // The channel's templates, if it has any, before the channel formats the message.
+    let notification = match config.channel(&row.channel) {
+        Some(c) => c.render(&row.notification),
+        None => std::borrow::Cow::Borrowed(&row.notification),
+    };
     let msg = Message {
-        notification: &row.notification,
+        notification: &notification,
         idempotency_key: &row.idempotency_key,
     };
     let outcome = match tokio::time::timeout(left, ch.send(&msg, cx)).await {
