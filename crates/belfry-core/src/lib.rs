@@ -1,6 +1,7 @@
 //! The heart of belfry, free of I/O: what happened to a job ([`Event`], [`State`]), what belfry
 //! remembers about it ([`JobSnapshot`]), the alert rules that decide whether to tell anyone
-//! ([`decide`]), where a notification goes ([`Route`]) and what it says ([`Notification`]).
+//! ([`decide`]), where a notification goes ([`Route`]), what it says ([`Notification`]) and how
+//! it reads on each kind of channel ([`render`]: SMS, e-mail, template values).
 //!
 //! Everything here is a pure function of its arguments, including the clock: callers pass `now`.
 //! That keeps the rules testable and lets the store apply them inside one transaction.
@@ -29,6 +30,7 @@ mod duration;
 mod message;
 mod name;
 mod policy;
+pub mod render;
 mod routing;
 mod state;
 mod time;
