@@ -24,9 +24,16 @@
 
 mod console;
 mod http;
+mod mail;
+mod opsgenie;
 mod outcome;
+mod own;
+mod sendgrid;
 mod slack;
+mod smtp;
+mod twilio;
 mod url_parse;
+mod url_parts;
 mod webhook;
 
 use std::fmt;
@@ -36,7 +43,13 @@ use std::pin::Pin;
 pub use belfry_core::Notification;
 pub use console::Console;
 pub use http::{Context, HttpRequest, Method, USER_AGENT, default_classify};
+pub use mail::{Attachment, gzip};
+pub use opsgenie::Opsgenie;
 pub use outcome::{Outcome, classify_http, parse_retry_after, shorten};
+pub use own::parse_with_api_base;
+pub use sendgrid::SendGrid;
+pub use smtp::{Security, Smtp};
+pub use twilio::Twilio;
 pub use url_parse::{UrlError, parse, redact_url};
 
 /// A boxed future, as channels return them (the trait must stay object-safe: belfry holds its

@@ -6,6 +6,9 @@ use belfry_channels::{Channel, Context, Message, Outcome, parse};
 use belfry_core::{Decision, Details, Event, Notification, Reason, State, Timestamp};
 use belfry_testkit::{Receiver, Reply};
 
+#[path = "own/mod.rs"]
+mod own;
+
 fn notification(state: State, reason: Reason) -> Notification {
     let ev = Event {
         job: "nightly-backup".into(),

@@ -1,0 +1,7 @@
+//! belfry's own channels against real things: an SMTP server (aiosmtpd) on loopback, the
+//! recording HTTP receiver standing in for SendGrid, Twilio and Opsgenie, real child
+//! processes for the command channel, real files.
+
+mod email;
+mod services;
+mod support;
