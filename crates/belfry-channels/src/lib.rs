@@ -22,7 +22,10 @@
 //! assert!(err.to_string().contains("three tokens"));
 //! ```
 
+mod command;
 mod console;
+mod desktop;
+mod file;
 mod http;
 mod mail;
 mod opsgenie;
@@ -41,7 +44,11 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use belfry_core::Notification;
+pub use command::Command;
 pub use console::Console;
+#[cfg(feature = "desktop")]
+pub use desktop::Desktop;
+pub use file::File;
 pub use http::{Context, HttpRequest, Method, USER_AGENT, default_classify};
 pub use mail::{Attachment, gzip};
 pub use opsgenie::Opsgenie;

@@ -3,6 +3,8 @@
 //! files and the desktop.
 
 use crate::Channel;
+use crate::command::Command;
+use crate::file::File;
 use crate::opsgenie::Opsgenie;
 use crate::sendgrid::SendGrid;
 use crate::smtp::Smtp;
@@ -10,7 +12,9 @@ use crate::twilio::Twilio;
 use crate::url_parse::UrlError;
 
 /// belfry's own schemes, for error messages.
-pub(crate) const SCHEMES: &[&str] = &["mailto", "mailtos", "sendgrid", "twilio", "opsgenie"];
+pub(crate) const SCHEMES: &[&str] = &[
+    "mailto", "mailtos", "sendgrid", "twilio", "opsgenie", "cmd", "file", "desktop",
+];
 
 fn boxed<C: Channel + 'static>(r: Result<C, UrlError>) -> Result<Box<dyn Channel>, UrlError> {
     r.map(|c| Box::new(c) as Box<dyn Channel>)
@@ -23,6 +27,9 @@ pub(crate) fn parse(scheme: &str, raw: &str) -> Option<Result<Box<dyn Channel>, 
         "sendgrid" => boxed(SendGrid::from_apprise(raw)),
         "twilio" => boxed(Twilio::from_apprise(raw)),
         "opsgenie" => boxed(Opsgenie::from_apprise(raw)),
+        "cmd" => boxed(Command::from_url(raw)),
+        "file" => boxed(File::from_url(raw)),
+        s if crate::desktop::SCHEMES.contains(&s) => crate::desktop::parse(raw),
         _ => return None,
     })
 }

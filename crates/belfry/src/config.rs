@@ -14,6 +14,11 @@
 //! [channels.hook]
 //! url = "json://127.0.0.1:8080/belfry"
 //!
+//! [channels.desk]               # a program run per notification, never through a shell
+//! command = ["notify-send", "{title}", "{body}"]
+//! timeout = "10s"               # killed (and retried) after this long; default 30s
+//! jobs = ["backup-*"]
+//!
 //! [jobs.backup-db]
 //! fail_threshold = 2
 //! channels = ["ops"]            # only these channels for this job
@@ -59,7 +64,8 @@ pub struct ChannelConfig {
     /// Its name: the table name (`[channels.ops]` is `ops`), or `urls-XXXXXXXX` for
     /// `BELFRY_URLS` entries, or `console` for the default.
     pub name: String,
-    /// Its URL. Holds secrets: print [`ChannelConfig::describe`] instead.
+    /// Its URL (a `command` channel's is its `cmd://` URL). Holds secrets: print
+    /// [`ChannelConfig::describe`] instead.
     url: String,
     /// Which notifications it receives.
     pub route: Route,
@@ -306,6 +312,32 @@ impl Config {
         for (name, ch) in raw.channels {
             check_channel_name(&name)
                 .map_err(|why| ConfigError::at(origin, format!("[channels.{name}]: {why}")))?;
+            let at = |why: &str| {
+                let line = text
+                    .find(&format!("[channels.{name}]"))
+                    .map(|i| format!("line {}: ", line_of(text, i)))
+                    .unwrap_or_default();
+                ConfigError::at(origin, format!("{line}[channels.{name}]: {why}"))
+            };
+            let url = match (ch.url, ch.command) {
+                (Some(u), None) if ch.timeout.is_none() => u.0,
+                (Some(_), None) => {
+                    return Err(at("timeout applies to command channels only"));
+                }
+                // A command travels as its cmd:// URL, so that it is checked, described and
+                // built like every other channel.
+                (None, Some(argv)) => {
+                    let url = belfry_channels::Command::url_for(&argv.0, ch.timeout.map(|t| t.0));
+                    belfry_channels::parse(&url).map_err(|e| at(e.why()))?;
+                    url
+                }
+                (Some(_), Some(_)) => return Err(at("give url or command, not both")),
+                (None, None) => {
+                    return Err(at(
+                        "give url = \"scheme://…\" or command = [\"program\", \"{title}\", …]",
+                    ));
+                }
+            };
             c.channels.push(ChannelConfig {
                 route: Route {
                     channel: name.clone(),
@@ -318,7 +350,7 @@ impl Config {
                         .collect(),
                 },
                 name,
-                url: ch.url.0,
+                url,
             });
         }
         for (name, j) in raw.jobs {
@@ -554,7 +586,9 @@ struct RawPolicy {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawChannel {
-    url: ChannelUrl,
+    url: Option<ChannelUrl>,
+    command: Option<ChannelCommand>,
+    timeout: Option<Dur>,
     jobs: Option<Vec<String>>,
     states: Option<Vec<Filter>>,
 }
@@ -638,6 +672,24 @@ impl<'de> Deserialize<'de> for ChannelUrl {
     }
 }
 
+/// A command channel's argv, checked (program named, placeholders known) while reading the
+/// file, so the error carries the line.
+struct ChannelCommand(Vec<String>);
+
+impl<'de> Deserialize<'de> for ChannelCommand {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let argv = Vec::<String>::deserialize(d)?;
+        if argv.first().is_none_or(|p| p.trim().is_empty()) {
+            return Err(de::Error::custom(
+                "a command is a list that starts with the program: [\"notify-send\", \"{title}\"]",
+            ));
+        }
+        belfry_channels::parse(&belfry_channels::Command::url_for(&argv, None))
+            .map_err(|e| de::Error::custom(e.why()))?;
+        Ok(ChannelCommand(argv))
+    }
+}
+
 struct Filter(StateFilter);
 
 impl<'de> Deserialize<'de> for Filter {
@@ -663,7 +715,7 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         let c = Config::parse(&example, "example").unwrap();
-        assert_eq!(c.channels.len(), 2);
+        assert_eq!(c.channels.len(), 3);
         let p = c.policy_for("backup-db");
         assert_eq!(p.fail_threshold, 2);
         assert_eq!(p.repeat_failures_after, Duration::from_secs(1));
@@ -671,9 +723,9 @@ mod tests {
         assert_eq!(c.route("backup-db", &State::Failed, false), ["ops"]);
         assert_eq!(
             c.route("backup-web", &State::Failed, false),
-            ["hook", "ops"]
+            ["desk", "hook", "ops"]
         );
-        assert_eq!(c.route("backup-web", &State::Ok, false), ["hook"]);
+        assert_eq!(c.route("backup-web", &State::Ok, false), ["desk", "hook"]);
         assert_eq!(c.route("other", &State::Failed, false), ["hook"]);
     }
 
@@ -723,6 +775,51 @@ mod tests {
         assert!(e.contains("bogus"), "{e}");
         assert!(e.contains("key channels.ops.url"), "{e}");
         assert!(!e.contains("SECRETPW"), "{e}");
+    }
+
+    #[test]
+    fn command_channels_become_cmd_urls_and_bad_ones_are_named_with_their_line() {
+        let c = Config::parse(
+            "[channels.desk]\ncommand = [\"notify-send\", \"-u\", \"critical\", \"{title}\", \
+             \"{body}\"]\ntimeout = \"5s\"\n",
+            "f.toml",
+        )
+        .unwrap();
+        let ch = belfry_channels::parse(c.channels[0].url()).unwrap();
+        assert_eq!(ch.scheme(), "cmd");
+        assert_eq!(
+            ch.describe(),
+            "cmd://notify-send -u critical {title} {body}"
+        );
+
+        let e = Config::parse(
+            "[channels.desk]\n\ncommand = [\"notify-send\", \"{titel}\"]\n",
+            "f.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("unknown placeholder {titel}"),
+            "{e}"
+        );
+        for (text, needle) in [
+            ("[channels.d]\ncommand = []\n", "starts with the program"),
+            (
+                "[channels.d]\nurl = \"console://\"\ncommand = [\"x\"]\n",
+                "not both",
+            ),
+            ("[channels.d]\njobs = [\"a\"]\n", "give url"),
+            (
+                "[channels.d]\nurl = \"console://\"\ntimeout = \"1s\"\n",
+                "command channels only",
+            ),
+        ] {
+            let e = Config::parse(text, "f.toml").unwrap_err().to_string();
+            assert!(
+                e.contains(needle) && e.contains("channels.d"),
+                "{text}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! recording HTTP receiver standing in for SendGrid, Twilio and Opsgenie, real child
 //! processes for the command channel, real files.
 
+mod command;
 mod email;
+mod file;
 mod services;
 mod support;
