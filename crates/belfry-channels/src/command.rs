@@ -301,15 +301,10 @@ impl Command {
     }
 
     /// The program and its arguments for `n`, as they will be passed (secrets included).
-    pub fn argv(&self, n: &Notification) -> Vec<String> {
+    fn argv(&self, n: &Notification) -> Vec<String> {
         std::iter::once(self.program.clone())
             .chain(self.args.iter().map(|a| a.fill(n)))
             .collect()
-    }
-
-    /// The time limit.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
     }
 
     /// Text from the program (its standard error) made safe to store: addresses redacted,

@@ -8,9 +8,16 @@
 //! HTTP channels plan their requests ([`Channel::plan`]) without I/O, and one shared
 //! [`Context`] sends them.
 //!
-//! Supported now: `console://` (standard error), the JSON webhook (`json://`, `jsons://`, and
-//! plain `http://` / `https://` addresses) and Slack (`slack://TokenA/TokenB/TokenC` and
-//! `https://hooks.slack.com/services/…`).
+//! Supported now:
+//!
+//! - `console://` (standard error), the JSON webhook (`json://`, `jsons://`, and plain
+//!   `http://` / `https://` addresses) and Slack (`slack://TokenA/TokenB/TokenC` and
+//!   `https://hooks.slack.com/services/…`);
+//! - belfry's own channels, each rendered from [`belfry_core::render`]: e-mail over SMTP
+//!   ([`Smtp`]: `mailto://`, `mailtos://`), [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS
+//!   (`twilio://`), [`Opsgenie`] (`opsgenie://`, opened on a problem and closed on recovery),
+//!   a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines
+//!   (`file://`), and desktop notifications (`desktop://`, with the `desktop` cargo feature).
 //!
 //! ```
 //! let ch = belfry_channels::parse("json://user:hunter2@127.0.0.1:8080/hooks/belfry").unwrap();
@@ -20,6 +27,17 @@
 //!
 //! let err = belfry_channels::parse("slack://only-one-token").unwrap_err();
 //! assert!(err.to_string().contains("three tokens"));
+//!
+//! // E-mail: Apprise's defaults, and what a dry run would show.
+//! let mail = belfry_channels::parse("mailtos://ops:hunter2@gmail.com/oncall@example.org").unwrap();
+//! assert_eq!(
+//!     mail.describe(),
+//!     "mailtos://ops@gmail.com:***@smtp.gmail.com:587 (STARTTLS) to oncall@example.org"
+//! );
+//!
+//! // A command: each argument is a template, and no shell ever sees it.
+//! let cmd = belfry_channels::parse("cmd://notify-send?arg={title}&arg={body}").unwrap();
+//! assert_eq!(cmd.describe(), "cmd://notify-send {title} {body}");
 //! ```
 
 mod command;
@@ -50,7 +68,6 @@ pub use console::Console;
 pub use desktop::Desktop;
 pub use file::File;
 pub use http::{Context, HttpRequest, Method, USER_AGENT, default_classify};
-pub use mail::{Attachment, gzip};
 pub use opsgenie::Opsgenie;
 pub use outcome::{Outcome, classify_http, parse_retry_after, shorten};
 pub use own::parse_with_api_base;

@@ -11,7 +11,7 @@ use crate::url_parse::UrlError;
 
 /// A file attached to a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Attachment {
+pub(crate) struct Attachment {
     /// Its file name, e.g. `nightly-backup-output.txt.gz`.
     pub file_name: String,
     /// Its MIME type, e.g. `application/gzip`.
@@ -56,7 +56,7 @@ pub(crate) fn attachments(e: &render::Email) -> Vec<Attachment> {
 }
 
 /// `data` gzipped.
-pub fn gzip(data: &[u8]) -> Vec<u8> {
+pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(data).expect("writing to memory cannot fail");
     enc.finish().expect("writing to memory cannot fail")

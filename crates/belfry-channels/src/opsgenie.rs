@@ -183,7 +183,7 @@ impl Opsgenie {
     }
 
     /// The alias of the alert for `n`'s job: `belfry:JOB`, or the URL's `alias=`.
-    pub fn alias(&self, n: &Notification) -> String {
+    fn alias(&self, n: &Notification) -> String {
         match &self.alias {
             Some(a) => a.clone(),
             None => shorten_exact(&format!("belfry:{}", n.job), 512),

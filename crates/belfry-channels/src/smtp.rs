@@ -504,12 +504,14 @@ impl Smtp {
     }
 
     /// The server this channel sends to.
-    pub fn server(&self) -> (&str, u16, Security) {
+    #[cfg(test)]
+    fn server(&self) -> (&str, u16, Security) {
         (&self.server, self.port, self.security)
     }
 
     /// The sender and the recipients (To, Cc, Bcc), as addresses.
-    pub fn addresses(&self) -> (String, Vec<String>, Vec<String>, Vec<String>) {
+    #[cfg(test)]
+    fn addresses(&self) -> (String, Vec<String>, Vec<String>, Vec<String>) {
         let s = |v: &[Mailbox]| v.iter().map(|m| m.email.to_string()).collect();
         (
             self.from.email.to_string(),
@@ -520,7 +522,7 @@ impl Smtp {
     }
 
     /// The mail for a notification, as it will be sent.
-    pub fn build_message(&self, msg: &Message<'_>) -> Result<Mail, String> {
+    fn build_message(&self, msg: &Message<'_>) -> Result<Mail, String> {
         let n = msg.notification;
         let r = mail::render(n);
         let domain = self.from.email.domain().to_owned();
@@ -712,7 +714,10 @@ impl Channel for Smtp {
                 Ok(m) => m,
                 Err(e) => return Outcome::permanent(e),
             };
-            let transport = match self.transport(cx.timeout()) {
+            // Mail servers may think for a while before answering DATA (content checks):
+            // give each SMTP step at least Apprise's 15 s; the delivery deadline still bounds
+            // the whole.
+            let transport = match self.transport(cx.timeout().max(Duration::from_secs(15))) {
                 Ok(t) => t,
                 Err(e) => return Outcome::retry(e),
             };
