@@ -199,7 +199,8 @@ const KNOWN_OPTIONS: &[&str] = &[
 ///
 /// - `mailto://` uses STARTTLS when the server offers it, on port 25; `mailtos://` requires
 ///   STARTTLS, on port 587; `mode=ssl` is TLS from the first byte, on port 465;
-///   `mode=insecure` never uses TLS. A port in the URL wins.
+///   `mode=insecure` never uses TLS. A port in the URL wins; port 465 without `mode=` means
+///   TLS from the first byte.
 /// - The server is the URL's host unless `smtp=` names another; for Gmail, Outlook, Yahoo,
 ///   Fastmail and the other providers Apprise knows, their server, port and security are
 ///   filled in.
@@ -322,7 +323,10 @@ impl Smtp {
                 "it names no mail server: give a host (mailto://user:pass@example.com) or smtp=",
             ));
         }
-        let security = security.unwrap_or(if secure {
+        let security = security.unwrap_or(if port == Some(465) {
+            // Port 465 speaks TLS from the first byte; STARTTLS there would only hang.
+            Security::ImplicitTls
+        } else if secure {
             Security::StartTls
         } else {
             Security::StartTlsIfOffered
@@ -757,6 +761,8 @@ mod tests {
         assert_eq!(s.server(), ("example.com", 2525, Security::Plain));
         let s = smtp("mailto://bob:pw@example.com?mode=starttls");
         assert_eq!(s.server(), ("example.com", 587, Security::StartTls));
+        let s = smtp("mailtos://bob:pw@example.com:465");
+        assert_eq!(s.server(), ("example.com", 465, Security::ImplicitTls));
     }
 
     #[test]
