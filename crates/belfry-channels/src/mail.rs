@@ -33,7 +33,7 @@ pub(crate) struct Rendered {
 /// [`belfry_core::render::email`], and the attachments of [`attachments`].
 pub(crate) fn render(n: &Notification) -> Rendered {
     let e = render::email(n);
-    let attachments = attachments(&e);
+    let attachments = attachments(n, &e);
     Rendered {
         subject: e.subject,
         text: e.text,
@@ -42,17 +42,20 @@ pub(crate) fn render(n: &Notification) -> Rendered {
     }
 }
 
-/// The files an e-mail carries: today, the whole kept output, gzipped, when the bodies show
-/// only its end. The one place to extend when notifications carry files of their own.
-pub(crate) fn attachments(e: &render::Email) -> Vec<Attachment> {
-    let Some(out) = &e.full_output else {
-        return Vec::new();
-    };
-    vec![Attachment {
-        file_name: format!("{}.gz", e.output_file_name),
-        content_type: "application/gzip".to_owned(),
-        data: gzip(out.as_bytes()),
-    }]
+/// The files an e-mail carries: the whole kept output, gzipped, when the bodies show only its
+/// end. The one place to extend when notifications carry files of their own (`belfry send
+/// --attach`): they go after it.
+pub(crate) fn attachments(n: &Notification, e: &render::Email) -> Vec<Attachment> {
+    let _ = n;
+    let mut out = Vec::new();
+    if let Some(output) = &e.full_output {
+        out.push(Attachment {
+            file_name: format!("{}.gz", e.output_file_name),
+            content_type: "application/gzip".to_owned(),
+            data: gzip(output.as_bytes()),
+        });
+    }
+    out
 }
 
 /// `data` gzipped.
