@@ -33,7 +33,7 @@ pub(crate) struct Rendered {
 /// [`belfry_core::render::email`], and the attachments of [`attachments`].
 pub(crate) fn render(n: &Notification) -> Rendered {
     let e = render::email(n);
-    let attachments = attachments(n, &e);
+    let attachments = attachments(&e);
     Rendered {
         subject: e.subject,
         text: e.text,
@@ -45,8 +45,7 @@ pub(crate) fn render(n: &Notification) -> Rendered {
 /// The files an e-mail carries: the whole kept output, gzipped, when the bodies show only its
 /// end. The one place to extend when notifications carry files of their own (`belfry send
 /// --attach`): they go after it.
-pub(crate) fn attachments(n: &Notification, e: &render::Email) -> Vec<Attachment> {
-    let _ = n;
+pub(crate) fn attachments(e: &render::Email) -> Vec<Attachment> {
     let mut out = Vec::new();
     if let Some(output) = &e.full_output {
         out.push(Attachment {
