@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use belfry_core::{Notification, parse_duration, render};
+use belfry_core::{Notification, parse_duration, placeholders};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -76,13 +76,13 @@ impl Template {
                         }
                     }
                     let name = name.trim();
-                    let var = render::VARIABLES
+                    let var = placeholders::NAMES
                         .iter()
                         .find(|v| **v == name)
                         .ok_or_else(|| {
                             format!(
                                 "unknown placeholder {{{name}}} (known: {})",
-                                render::VARIABLES.join(", ")
+                                placeholders::NAMES.join(", ")
                             )
                         })?;
                     if !text.is_empty() {
@@ -108,7 +108,7 @@ impl Template {
         for p in &self.pieces {
             match p {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Var(v) => out.push_str(&render::variable(n, v).unwrap_or_default()),
+                Piece::Var(v) => out.push_str(&placeholders::value(n, v).unwrap_or_default()),
             }
         }
         // An argument cannot hold a NUL byte; a job's output might.
@@ -168,7 +168,7 @@ fn arg_looks_secret(text: &str) -> bool {
 ///   literal string, whatever the notification holds (`; rm -rf ~`, `$(id)`, quotes, new
 ///   lines). A bare name is looked up on `PATH`.
 /// - Each argument is a template: `{job}`, `{state}`, `{title}`, `{body}`, … (the names of
-///   [`belfry_core::render::VARIABLES`]); `{{` and `}}` are literal braces. An unknown name is
+///   [`belfry_core::placeholders::NAMES`]); `{{` and `}}` are literal braces. An unknown name is
 ///   an error when the URL is parsed, that is when the configuration is loaded.
 /// - Standard input receives the notification as one line of JSON (docs/webhook.md's schema),
 ///   then end of file. Standard output is discarded; the end of standard error is quoted in
@@ -340,7 +340,7 @@ impl Command {
             .env("BELFRY_STATE", n.state.name())
             .env(
                 "BELFRY_KIND",
-                render::variable(n, "kind").unwrap_or_default(),
+                placeholders::value(n, "kind").unwrap_or_default(),
             )
             .env("BELFRY_TITLE", &n.title)
             .env("BELFRY_MESSAGE", &n.message)

@@ -13,7 +13,8 @@
 //! - `console://` (standard error), the JSON webhook (`json://`, `jsons://`, and plain
 //!   `http://` / `https://` addresses) and Slack (`slack://TokenA/TokenB/TokenC` and
 //!   `https://hooks.slack.com/services/…`);
-//! - belfry's own channels, each rendered from [`belfry_core::render`]: e-mail over SMTP
+//! - belfry's own channels, each rendered with [`belfry_core::sms`] and
+//!   [`belfry_core::email`]: e-mail over SMTP
 //!   ([`Smtp`]: `mailto://`, `mailtos://`), [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS
 //!   (`twilio://`), [`Opsgenie`] (`opsgenie://`, opened on a problem and closed on recovery),
 //!   a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines

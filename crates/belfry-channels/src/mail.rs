@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use belfry_core::Notification;
-use belfry_core::render;
+use belfry_core::email;
 use lettre::message::Mailbox;
 
 use crate::url_parse::UrlError;
@@ -30,9 +30,9 @@ pub(crate) struct Rendered {
 }
 
 /// Renders `n` for the e-mail channels: the subject and bodies from
-/// [`belfry_core::render::email`], and the attachments of [`attachments`].
+/// [`belfry_core::email::render`], and the attachments of [`attachments`].
 pub(crate) fn render(n: &Notification) -> Rendered {
-    let e = render::email(n);
+    let e = email::render(n);
     let attachments = attachments(&e);
     Rendered {
         subject: e.subject,
@@ -45,7 +45,7 @@ pub(crate) fn render(n: &Notification) -> Rendered {
 /// The files an e-mail carries: the whole kept output, gzipped, when the bodies show only its
 /// end. The one place to extend when notifications carry files of their own (`belfry send
 /// --attach`): they go after it.
-pub(crate) fn attachments(e: &render::Email) -> Vec<Attachment> {
+pub(crate) fn attachments(e: &email::Email) -> Vec<Attachment> {
     let mut out = Vec::new();
     if let Some(output) = &e.full_output {
         out.push(Attachment {

@@ -2,7 +2,7 @@
 
 use std::time::SystemTime;
 
-use belfry_core::{Kind, Notification, render};
+use belfry_core::{Kind, Notification, email};
 use serde_json::{Map, Value, json};
 
 use crate::outcome::{classify_http, shorten};
@@ -212,7 +212,7 @@ impl Opsgenie {
         let mut p = json!({
             "message": shorten_exact(&n.title, 130),
             "alias": self.alias(n),
-            "description": shorten_exact(&render::email(n).text, 15_000),
+            "description": shorten_exact(&email::render(n).text, 15_000),
             "details": details,
             "priority": format!("P{}", self.priority),
             "source": "belfry",

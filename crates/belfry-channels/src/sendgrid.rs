@@ -16,7 +16,7 @@ const API: &str = "https://api.sendgrid.com";
 ///
 /// The sender is `FromUser@FromDomain` (a domain verified with SendGrid). Recipients are the
 /// path's addresses and `to=` (with none, the sender). One request carries the plain-text and
-/// HTML bodies of [`belfry_core::render::email`] and, when the output does not fit, the whole
+/// HTML bodies of [`belfry_core::email::render`] and, when the output does not fit, the whole
 /// output gzipped as an attachment. `template=d-…` sends through a dynamic template, whose data
 /// are the notification's fields (`job`, `state`, `title`, `message`, …) and the URL's
 /// `+key=value` pairs.

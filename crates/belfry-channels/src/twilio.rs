@@ -1,7 +1,7 @@
 //! SMS (and WhatsApp) through Twilio's Messages API: Apprise's `twilio://` syntax.
 
 use base64::Engine as _;
-use belfry_core::render;
+use belfry_core::sms;
 
 use crate::url_parse::UrlError;
 use crate::url_parts::{Parts, split_list};
@@ -17,7 +17,7 @@ const API: &str = "https://api.twilio.com";
 /// - With no target, the message goes to the sender's own number (not for a short code).
 /// - `sid=`, `token=` and `from=` (or `source=`) may replace the URL's parts; `apikey=SK…`
 ///   authenticates with an API key (its secret as the token) instead of the account.
-/// - The text is [`belfry_core::render::sms`]: state, job, host and the one-line reason, cut
+/// - The text is [`belfry_core::sms::render`]: state, job, host and the one-line reason, cut
 ///   to one segment (160 GSM-7 characters, or 70 in UCS-2).
 #[derive(Clone)]
 pub struct Twilio {
@@ -218,7 +218,7 @@ impl Channel for Twilio {
         );
         let auth = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", self.auth_user, self.token));
-        let text = render::sms(msg.notification);
+        let text = sms::render(msg.notification);
         Some(
             self.to
                 .iter()

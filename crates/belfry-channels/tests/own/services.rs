@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use belfry_channels::{Channel, Message, Outcome, parse, parse_with_api_base};
-use belfry_core::{Reason, State, render};
+use belfry_core::{Reason, State, sms};
 use belfry_testkit::{Receiver, Reply};
 
 use crate::{notification, send};
@@ -162,7 +162,7 @@ fn twilio_sends_one_segment_to_each_number_with_basic_auth() {
     assert_eq!(field(&sms, "To"), "+15557654321");
     assert_eq!(field(&sms, "From"), "+15551234567");
     let body = field(&sms, "Body");
-    assert_eq!(body, render::sms(&n));
+    assert_eq!(body, sms::render(&n));
     assert!(
         body.starts_with("FAILED nightly-backup on db1: exit code 2"),
         "{body}"
