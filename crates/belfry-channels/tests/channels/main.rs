@@ -6,9 +6,6 @@ use belfry_channels::{Channel, Context, Message, Outcome, parse};
 use belfry_core::{Decision, Details, Event, Notification, Reason, State, Timestamp};
 use belfry_testkit::{Receiver, Reply};
 
-#[path = "own/mod.rs"]
-mod own;
-
 fn notification(state: State, reason: Reason) -> Notification {
     let ev = Event {
         job: "nightly-backup".into(),
@@ -205,3 +202,6 @@ fn the_console_line_reads_well() {
         "belfry: nightly-backup: Failed — exit code 2 after 1.5s on db1; first run of this job [run run-7]\n"
     );
 }
+
+// belfry's own channels: e-mail, SendGrid, Twilio, Opsgenie, commands, files.
+mod own;
