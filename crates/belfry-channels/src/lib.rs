@@ -8,9 +8,17 @@
 //! HTTP channels plan their requests ([`Channel::plan`]) without I/O, and one shared
 //! [`Context`] sends them.
 //!
-//! Supported now: `console://` (standard error), the JSON webhook (`json://`, `jsons://`, and
-//! plain `http://` / `https://` addresses) and Slack (`slack://TokenA/TokenB/TokenC` and
-//! `https://hooks.slack.com/services/…`).
+//! Supported now:
+//!
+//! - `console://` (standard error), the JSON webhook (`json://`, `jsons://`, and plain
+//!   `http://` / `https://` addresses) and Slack (`slack://TokenA/TokenB/TokenC` and
+//!   `https://hooks.slack.com/services/…`);
+//! - belfry's own channels, each rendered with [`belfry_core::sms`] and
+//!   [`belfry_core::email`]: e-mail over SMTP
+//!   ([`Smtp`]: `mailto://`, `mailtos://`), [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS
+//!   (`twilio://`), [`Opsgenie`] (`opsgenie://`, opened on a problem and closed on recovery),
+//!   a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines
+//!   (`file://`), and desktop notifications (`desktop://`, with the `desktop` cargo feature).
 //!
 //! ```
 //! let ch = belfry_channels::parse("json://user:hunter2@127.0.0.1:8080/hooks/belfry").unwrap();
@@ -20,13 +28,34 @@
 //!
 //! let err = belfry_channels::parse("slack://only-one-token").unwrap_err();
 //! assert!(err.to_string().contains("three tokens"));
+//!
+//! // E-mail: Apprise's defaults, and what a dry run would show.
+//! let mail = belfry_channels::parse("mailtos://ops:hunter2@gmail.com/oncall@example.org").unwrap();
+//! assert_eq!(
+//!     mail.describe(),
+//!     "mailtos://ops@gmail.com:***@smtp.gmail.com:587 (STARTTLS) to oncall@example.org"
+//! );
+//!
+//! // A command: each argument is a template, and no shell ever sees it.
+//! let cmd = belfry_channels::parse("cmd://notify-send?arg={title}&arg={body}").unwrap();
+//! assert_eq!(cmd.describe(), "cmd://notify-send {title} {body}");
 //! ```
 
+mod command;
 mod console;
+mod desktop;
+mod file;
 mod http;
+mod mail;
+mod opsgenie;
 mod outcome;
+mod own;
+mod sendgrid;
 mod slack;
+mod smtp;
+mod twilio;
 mod url_parse;
+mod url_parts;
 mod webhook;
 
 use std::fmt;
@@ -34,9 +63,18 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use belfry_core::Notification;
+pub use command::Command;
 pub use console::Console;
+#[cfg(feature = "desktop")]
+pub use desktop::Desktop;
+pub use file::File;
 pub use http::{Context, HttpRequest, Method, USER_AGENT, default_classify};
+pub use opsgenie::Opsgenie;
 pub use outcome::{Outcome, classify_http, parse_retry_after, shorten};
+pub use own::parse_with_api_base;
+pub use sendgrid::SendGrid;
+pub use smtp::{Security, Smtp};
+pub use twilio::Twilio;
 pub use url_parse::{UrlError, parse, redact_url};
 
 /// A boxed future, as channels return them (the trait must stay object-safe: belfry holds its
