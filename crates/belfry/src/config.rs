@@ -1023,6 +1023,35 @@ mod tests {
     }
 
     #[test]
+    fn command_arguments_take_references_and_hide_their_values() {
+        let text =
+            "[channels.desk]\ncommand = [\"notify\", \"--token=${env:HOOK_PW}\", \"{title}\"]\n";
+        let c = Config::parse_with(text, "f.toml", &Lookup::with_env(&env, None)).unwrap();
+        let desk = c.channel("desk").unwrap();
+        assert!(
+            desk.url().contains("pw-SECRET-42"),
+            "the command gets the value"
+        );
+        assert!(
+            !desk.describe().contains("pw-SECRET-42"),
+            "{}",
+            desk.describe()
+        );
+        assert!(!format!("{c:?}").contains("pw-SECRET-42"));
+        let bad = "[channels.desk]\ncommand = [\"notify\", \"${env:NOPE}\"]\n";
+        let e = Config::parse_with(bad, "f.toml", &Lookup::with_env(&env, None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key channels.desk.command") && e.contains("${env:NOPE}"),
+            "{e}"
+        );
+        let both = "[channels.x]\nurl = \"console://\"\ncommand = [\"true\"]\n";
+        let e = Config::parse(both, "f.toml").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("not both"), "{e}");
+    }
+
+    #[test]
     fn a_missing_reference_names_file_line_key_and_reference_never_a_value() {
         let text = "[channels.ok]\nurl = \"console://\"\n\n[channels.hook]\nurl = \"json://u:${env:HOOK_PW}@h/${env:NOPE}\"\n";
         let e = Config::parse_with(text, "/etc/belfry.toml", &Lookup::with_env(&env, None))
