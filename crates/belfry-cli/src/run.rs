@@ -481,10 +481,13 @@ fn finish(
     } = match opened {
         Ok(o) => o,
         Err(e) => {
-            warn(&format!(
-                "could not record the run of {job} ({}): {e}",
-                state.name()
-            ));
+            // The alert on the console says why itself; otherwise say it here.
+            if !send_unrecorded(config, opts, &event, &e) {
+                warn(&format!(
+                    "could not record the run of {job} ({}): {e}",
+                    state.name()
+                ));
+            }
             return;
         }
     };
@@ -496,10 +499,13 @@ fn finish(
     let rec = match belfry::record_run(&mut store, config, &end, opts.quiet) {
         Ok(r) => r,
         Err(e) => {
-            warn(&format!(
-                "could not record the run of {job} ({}): {e}",
-                state.name()
-            ));
+            // The alert on the console says why itself; otherwise say it here.
+            if !send_unrecorded(config, opts, &event, &e.to_string()) {
+                warn(&format!(
+                    "could not record the run of {job} ({}): {e}",
+                    state.name()
+                ));
+            }
             return;
         }
     };
@@ -554,6 +560,26 @@ fn spawn_drainer(config: &Config) {
     if let Err(e) = cmd.spawn() {
         warn(&format!("cannot start the background delivery: {e}"));
     }
+}
+
+/// The store failed: a problem's alert goes straight to its channels, and what could not be
+/// sent is said once. Returns whether the console showed the alert (which says why).
+fn send_unrecorded(config: &Config, opts: &RunOptions, event: &Event, why: &str) -> bool {
+    let mut told = false;
+    for sent in belfry::send_unrecorded(config, event, why, opts.quiet) {
+        let console = config.channel(&sent.label).is_some_and(|c| c.is_console());
+        told |= console && sent.outcome.is_delivered();
+        if !sent.outcome.is_delivered() {
+            warn(&format!(
+                "could not send the unrecorded alert for {} to {} ({}): {}",
+                event.job,
+                sent.label,
+                sent.destination,
+                sent.outcome.reason().unwrap_or_default()
+            ));
+        }
+    }
+    told
 }
 
 fn home_store() -> Result<Store, String> {

@@ -490,8 +490,36 @@ fn a_store_that_cannot_be_written_never_changes_the_exit_code() {
     let o = w.run(&["run", "--name", "x", "--", "sh", "-c", "echo out; exit 4"]);
     assert_eq!(code(&o), 4);
     assert_eq!(o.stdout, b"out\n");
+    // The console's alert says it, once: no separate warning.
     let e = stderr(&o);
-    assert_eq!(e.matches("could not record").count(), 1, "{e}");
+    assert_eq!(e.matches("belfry:").count(), 1, "{e}");
+    assert!(e.contains("x: Failed") && e.contains("not recorded"), "{e}");
+}
+
+#[test]
+fn a_problem_the_store_cannot_take_is_still_sent_straight_to_its_channels() {
+    let rx = Receiver::start(vec![]);
+    let w = World::with_config(&hook(&rx));
+    std::fs::write(w.home(), "not a directory").unwrap();
+    let o = w.run(&["run", "--name", "x", "--", "sh", "-c", "exit 4"]);
+    assert_eq!(code(&o), 4);
+    let got = rx.wait_for(1, Duration::from_secs(5));
+    assert_eq!(got.len(), 1, "{}", stderr(&o));
+    let n = got[0].json();
+    assert_eq!(
+        (n["job"].as_str(), n["state"].as_str()),
+        (Some("x"), Some("failed"))
+    );
+    assert_eq!(n["reason"], "unrecorded");
+    let message = n["message"].as_str().unwrap();
+    assert!(message.contains("not recorded, so sent at once"), "{n}");
+    assert!(message.contains("File exists"), "the cause is told: {n}");
+    // An OK run is not news: nothing is sent.
+    assert_eq!(code(&w.run(&["run", "--name", "x", "--", "true"])), 0);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(rx.requests().len(), 1);
+    // Nothing was written where the store should be.
+    assert_eq!(std::fs::read(w.home()).unwrap(), b"not a directory");
 }
 
 #[test]
@@ -602,7 +630,10 @@ fn a_full_disk_never_changes_the_exit_code_and_harms_nothing_stored() {
     assert_eq!(code(&o), 3);
     let e = stderr(&o);
     assert_eq!(e.matches("belfry:").count(), 1, "{e}");
-    assert!(e.contains("could not record"), "{e}");
+    assert!(
+        e.contains("not recorded") && e.contains("disk is full"),
+        "{e}"
+    );
     // Space again: what was stored is intact, and belfry works on.
     std::fs::remove_file(&filler).unwrap();
     let runs = w.history("safe");

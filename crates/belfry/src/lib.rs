@@ -126,3 +126,34 @@ pub fn reap_crashed(
     }
     Ok(out)
 }
+
+/// When the store cannot take a run (a full disk, a read-only or missing state directory),
+/// the rules cannot be applied and the outbox cannot keep an alert. If the run was a problem,
+/// this sends its alert straight to the job's channels, once, within `[delivery] wait`, so that
+/// the failure that matters most on a broken host is still told. Its `reason` is `unrecorded`
+/// and its text says why (`not recorded, so sent at once: …`). OK runs send nothing. Returns what became of each channel; console
+/// channels are skipped with `skip_console` (`belfry run --quiet`).
+pub fn send_unrecorded(
+    config: &Config,
+    event: &Event,
+    why: &str,
+    skip_console: bool,
+) -> Vec<send::Sent> {
+    if !event.state.is_problem() {
+        return Vec::new();
+    }
+    let policy = config.policy_for(&event.job);
+    let decision = belfry_core::decide(None, &event.state, event.at, &policy);
+    let mut n = belfry_core::Notification::new(belfry_store::new_id(), event, None, &decision);
+    n.reason = "unrecorded".to_owned();
+    n.reason_text = format!("not recorded, so sent at once: {why}");
+    n.message = n.summary();
+    let targets: Vec<send::Target> = config
+        .route(&event.job, &event.state, false)
+        .iter()
+        .filter_map(|name| config.channel(name))
+        .filter(|c| !(skip_console && c.is_console()))
+        .filter_map(|c| send::Target::configured(c).ok())
+        .collect();
+    send::send(&targets, &n, &send::SendSettings::from(config))
+}
