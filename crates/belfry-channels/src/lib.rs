@@ -8,9 +8,25 @@
 //! HTTP channels plan their requests ([`Channel::plan`]) without I/O, and one shared
 //! [`Context`] sends them.
 //!
-//! Supported now: `console://` (standard error), the JSON webhook (`json://`, `jsons://`, and
-//! plain `http://` / `https://` addresses) and Slack (`slack://TokenA/TokenB/TokenC` and
-//! `https://hooks.slack.com/services/…`).
+//! Supported:
+//!
+//! - belfry's own: `console://` (standard error) and the JSON webhook (`json://`, `jsons://`,
+//!   and plain `http://` / `https://` addresses), which posts belfry's documented notification
+//!   JSON (`docs/webhook.md`);
+//! - through the `tocsin` crate, which parses Apprise URLs and plans each service's requests:
+//!   Telegram (`tgram://`), Discord (`discord://`), Slack (`slack://`, webhooks and bots),
+//!   Mattermost (`mmost://`), Rocket.Chat (`rocket://`), Microsoft Teams workflows
+//!   (`workflows://`), Google Chat (`gchat://`), Zulip (`zulip://`), ntfy (`ntfy://`), Gotify
+//!   (`gotify://`), Pushover (`pover://`), Pushbullet (`pbul://`), Prowl (`prowl://`), PagerDuty
+//!   (`pagerduty://`), Signal (`signal://`), Home Assistant (`hassio://`), IFTTT (`ifttt://`),
+//!   Bark (`bark://`), and the XML and form webhooks (`xml://`, `form://`); the secure variants
+//!   (`mmosts://`, `ntfys://`, …) too;
+//! - the web addresses services show: Slack and Discord webhooks, Teams workflows, Google Chat
+//!   spaces, IFTTT, ntfy.sh topics.
+//!
+//! belfry renders each message for its service ([`belfry_core::render`]), sends the planned
+//! requests through [`Context`], and judges each answer by the service's rules (Telegram's and
+//! Slack's refusals inside a `200`, `Retry-After`, Telegram's `retry_after`).
 //!
 //! ```
 //! let ch = belfry_channels::parse("json://user:hunter2@127.0.0.1:8080/hooks/belfry").unwrap();
@@ -18,14 +34,17 @@
 //! // Descriptions are safe to print: no password, no path.
 //! assert_eq!(ch.describe(), "json://user:***@127.0.0.1:8080/…");
 //!
+//! let ch = belfry_channels::parse("tgram://123456789:AAH-secret/-100123").unwrap();
+//! assert_eq!(ch.describe(), "tgram://***/…");
+//!
 //! let err = belfry_channels::parse("slack://only-one-token").unwrap_err();
-//! assert!(err.to_string().contains("three tokens"));
+//! assert!(err.to_string().contains("expected slack://TokenA/TokenB/TokenC"));
 //! ```
 
+mod apprise;
 mod console;
 mod http;
 mod outcome;
-mod slack;
 mod url_parse;
 mod webhook;
 
@@ -35,7 +54,7 @@ use std::pin::Pin;
 
 pub use belfry_core::Notification;
 pub use console::Console;
-pub use http::{Context, HttpRequest, Method, USER_AGENT, default_classify};
+pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};
 pub use outcome::{Outcome, classify_http, parse_retry_after, shorten};
 pub use url_parse::{UrlError, parse, redact_url};
 

@@ -29,6 +29,7 @@ mod duration;
 mod message;
 mod name;
 mod policy;
+pub mod render;
 mod routing;
 mod state;
 mod time;
