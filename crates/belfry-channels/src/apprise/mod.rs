@@ -21,7 +21,7 @@ use tocsin::{ParseError, TransportError};
 
 use self::profile::{Feed, Profile};
 use crate::outcome::shorten;
-use crate::url_parse::{UrlError, decode, query_pairs, redact_url};
+use crate::url_parse::{Secrets, UrlError, decode, query_pairs, redact_url};
 use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
 
 /// One service behind an Apprise URL.
@@ -34,7 +34,7 @@ pub(crate) struct AppriseChannel {
     describe: String,
     /// Parts of the URL that may be secret, scrubbed from every failure reason in case a
     /// service quotes them back.
-    secrets: Vec<String>,
+    secrets: Secrets,
 }
 
 impl std::fmt::Debug for AppriseChannel {
@@ -190,47 +190,6 @@ fn sample() -> &'static Notification {
     })
 }
 
-/// The values of a URL that may be secret: every part of it (credentials, tokens in the host
-/// or path, option values) except the host its redacted form shows, of six characters or
-/// more, so that short words are not scrubbed from reasons.
-fn secrets_of(raw: &str, describe: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let Some((_, rest)) = raw.split_once("://") else {
-        return out;
-    };
-    let shown = describe
-        .split_once("://")
-        .map_or("", |(_, r)| r)
-        .trim_start_matches("***@");
-    let shown_host = shown.split(['/', '@']).next().unwrap_or("");
-    let public = |s: &str| {
-        !shown_host.starts_with("***")
-            && !shown_host.is_empty()
-            && (s == shown_host || shown_host.split(':').next() == Some(s))
-    };
-    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let mut add = |s: &str| {
-        for v in [s.to_owned(), decode(s)] {
-            if v.chars().count() >= 6 && !public(&v) && !out.contains(&v) {
-                out.push(v);
-            }
-        }
-    };
-    // Whole tokens first (a Telegram token is `id:secret`), then their parts.
-    for part in location.split(['/', '@', ',']) {
-        add(part.trim_start_matches('#'));
-        for piece in part.split(':') {
-            add(piece);
-        }
-    }
-    for (_, v) in query_pairs(&format!("?{query}")) {
-        add(&v);
-    }
-    // Longest first, so that a secret containing another is scrubbed whole.
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out
-}
-
 impl AppriseChannel {
     fn new(
         raw: &str,
@@ -252,7 +211,7 @@ impl AppriseChannel {
             },
             verify_tls: service.options().verify_tls(),
             service,
-            secrets: secrets_of(raw, &describe),
+            secrets: Secrets::of(raw, &describe),
             describe,
         };
         // A URL that parses but leads nowhere (no topic, no event, no usable target) is an
@@ -347,21 +306,16 @@ impl AppriseChannel {
     }
 
     fn scrub(&self, reason: &str) -> String {
-        let mut out = reason.to_owned();
-        for s in &self.secrets {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "***");
-            }
-        }
-        out
+        self.secrets.scrub(reason)
     }
 
     /// Sends the plan's requests one by one, each answer judged by the service's rules and
     /// handed back to the plan (some services build the next request from it).
     ///
-    /// A retryable failure stops the plan at once: the whole message is sent again later
-    /// (delivery is at least once). A permanent failure of one request does not keep the
-    /// others (other chats or channels) from going out; the outcome is then that failure.
+    /// A retryable failure stops the plan at once (a rate-limited service is not sent the rest):
+    /// the whole message is sent again later (delivery is at least once). A permanent failure
+    /// of one request does not keep the others (other chats or channels) from going out; the
+    /// outcome is then that failure.
     async fn deliver(&self, msg: &Message<'_>, cx: &Context) -> Outcome {
         let n = msg.notification;
         let mut plan = self.service.plan(&self.feed(n));
@@ -413,36 +367,34 @@ impl AppriseChannel {
                 }
             }
         }
+        // tocsin knows which requests deliver and which only prepare or tidy up (a logout):
+        // its outcomes decide whether the message got through, belfry's verdicts say why not.
         let outcomes = plan.finish();
-        if let Some(p) = permanent {
-            return p;
-        }
         let label = self.profile.label;
         let failure = outcomes.iter().find_map(|o| match o {
             tocsin::Outcome::Failed(e) => Some(*e),
             _ => None,
         });
-        match failure {
-            None if outcomes
-                .iter()
-                .any(|o| matches!(o, tocsin::Outcome::Delivered(_))) =>
-            {
-                Outcome::Delivered
-            }
-            None => Outcome::permanent(format!(
+        let delivered = outcomes
+            .iter()
+            .any(|o| matches!(o, tocsin::Outcome::Delivered(_)));
+        match (failure, permanent) {
+            (None, _) if delivered => Outcome::Delivered,
+            (_, Some(p)) => p,
+            (None, None) => Outcome::permanent(format!(
                 "{label}: nothing was sent (no usable chat, channel, topic or device)"
             )),
-            Some(TransportError::Rejected) => Outcome::permanent(self.scrub(&format!(
+            (Some(TransportError::Rejected), None) => Outcome::permanent(self.scrub(&format!(
                 "{label} did not confirm the message (it answered: {last_answer:?})"
             ))),
-            Some(TransportError::InvalidResponse) => Outcome::permanent(format!(
+            (Some(TransportError::InvalidResponse), None) => Outcome::permanent(format!(
                 "{label} answered in a way the next request could not be built from (a \
                  lookup or login that found nothing)"
             )),
-            Some(TransportError::InvalidRequest) => {
+            (Some(TransportError::InvalidRequest), None) => {
                 Outcome::permanent(format!("{label}: a target of this URL cannot be used"))
             }
-            Some(other) => Outcome::permanent(format!("{label}: {other}")),
+            (Some(other), None) => Outcome::permanent(format!("{label}: {other}")),
         }
     }
 }
@@ -485,6 +437,33 @@ impl Channel for AppriseChannel {
 mod tests {
     use super::*;
 
+    fn channel(raw: &str) -> AppriseChannel {
+        let scheme = raw.split("://").next().unwrap();
+        let profile = profile::by_scheme(scheme).unwrap();
+        let service = tocsin::Service::parse(raw).unwrap();
+        AppriseChannel::new(raw, profile, profile.schemes[0], service).unwrap()
+    }
+
+    #[test]
+    fn verify_no_is_honoured_and_the_default_checks_certificates() {
+        assert!(channel("gotifys://gotify.example.com/AbCdEf").verify_tls);
+        assert!(!channel("gotifys://gotify.example.com/AbCdEf?verify=no").verify_tls);
+    }
+
+    #[test]
+    fn markdown_is_an_opt_in_where_it_changes_the_clients_rendering() {
+        assert_eq!(channel("ntfy://topic").markup, Markup::Plain);
+        assert_eq!(
+            channel("ntfy://topic?format=markdown").markup,
+            Markup::Markdown
+        );
+        // Telegram's text is belfry's HTML whatever the URL says.
+        assert_eq!(
+            channel("tgram://1:a/2?format=markdown").markup,
+            Markup::Html
+        );
+    }
+
     #[test]
     fn the_option_at_fault_is_named() {
         assert_eq!(
@@ -492,18 +471,5 @@ mod tests {
             Some("region")
         );
         assert_eq!(culprit_option("pagerduty://ikey@akey"), None);
-    }
-
-    #[test]
-    fn secrets_are_collected_from_every_part_of_the_url() {
-        let raw = "rocket://hookid1/hooktoken@chat.example.com/#general?avatar=no&token=abcdef123";
-        let s = secrets_of(raw, &redact_url(raw));
-        for want in ["hookid1", "hooktoken", "general", "abcdef123"] {
-            assert!(s.iter().any(|x| x == want), "{want} in {s:?}");
-        }
-        assert!(!s.iter().any(|x| x == "chat.example.com"));
-        let raw = "tgram://123456789:AAH-token/-100200300";
-        let s = secrets_of(raw, &redact_url(raw));
-        assert!(s.iter().any(|x| x == "123456789:AAH-token"), "{s:?}");
     }
 }
