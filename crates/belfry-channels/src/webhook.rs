@@ -77,7 +77,10 @@ impl JsonWebhook {
                 hook.method = Method::parse(&v).ok_or_else(|| {
                     UrlError::new(
                         raw,
-                        format!("method={v:?} is not one of POST, PUT, PATCH, GET"),
+                        format!(
+                            "method={v:?} is not one of POST, PUT, PATCH, GET, DELETE, HEAD, \
+                             OPTIONS, UPDATE"
+                        ),
                     )
                 })?;
             } else if !APPRISE_GLOBAL_OPTIONS.contains(&k.as_str()) {

@@ -71,34 +71,35 @@ pub(crate) fn parse(raw: &str, scheme: &str) -> Option<Result<Box<dyn Channel>, 
 
 /// The channel for a service's own web address (`https://discord.com/api/webhooks/…`, a
 /// Slack hook, a Teams workflow), or `None` for an address no service claims.
+///
+/// Only addresses on a service's host (or with a workflow's path) are handed to tocsin: a plain
+/// webhook address then costs no regular expression at all.
 pub(crate) fn parse_address(raw: &str) -> Option<Result<Box<dyn Channel>, UrlError>> {
+    let hint = known_address(raw)?;
     let result = match tocsin::Service::parse(raw) {
-        Ok(service) => {
-            let profile = profile::by_name(service.name())?;
-            AppriseChannel::new(raw, profile, profile.schemes[0], service)
-        }
-        Err(ParseError::UnsupportedService) => {
-            let profile = known_address(raw)?;
-            Err(UrlError::new(
-                raw,
-                format!(
-                    "this looks like a {} address, but not one of the forms belfry reads; \
-                     expected {}",
-                    profile.label, profile.shape
-                ),
-            ))
-        }
-        Err(e) => Err(explain(raw, e, known_address(raw))),
+        Ok(service) => match profile::by_name(service.name()) {
+            Some(profile) => AppriseChannel::new(raw, profile, profile.schemes[0], service),
+            None => return None,
+        },
+        Err(ParseError::UnsupportedService) => Err(UrlError::new(
+            raw,
+            format!(
+                "this looks like a {} address, but not one of the forms belfry reads; \
+                 expected {}",
+                hint.label, hint.shape
+            ),
+        )),
+        Err(e) => Err(explain(raw, e, Some(hint))),
     };
     Some(result.map(|c| Box::new(c) as Box<dyn Channel>))
 }
 
-/// The service whose host (and path) a web address has, for error messages about addresses
-/// that tocsin did not read.
+/// The service whose host (and path) a web address has. tocsin reads the web addresses of
+/// these services only.
 fn known_address(raw: &str) -> Option<&'static Profile> {
     let url = url::Url::parse(raw).ok()?;
     let host = url.host_str()?.to_ascii_lowercase();
-    let path = url.path();
+    let path = url.path().to_ascii_lowercase();
     let name = if (host == "discord.com" || host == "discordapp.com")
         && path.starts_with("/api/webhooks")
     {
@@ -111,6 +112,8 @@ fn known_address(raw: &str) -> Option<&'static Profile> {
         "ifttt"
     } else if host == "ntfy.sh" {
         "ntfy"
+    } else if host.starts_with("mattermost.") && path.contains("/hooks/") {
+        "mattermost"
     } else if path.contains("/workflows/") && path.contains("/triggers/") {
         "workflows"
     } else {

@@ -117,8 +117,9 @@ pub(crate) static PROFILES: &[Profile] = &[
         name: "slack",
         schemes: &["slack"],
         label: "Slack",
-        shape: "slack://TokenA/TokenB/TokenC[/#channel…], slack://xoxb-BOT-TOKEN/#channel, or \
-                the https://hooks.slack.com/services/… address",
+        shape: "slack://TokenA/TokenB/TokenC[/#channel…] (a webhook's three tokens), \
+                slack://xoxb-BOT-TOKEN/#channel, or the https://hooks.slack.com/services/… \
+                address",
         markup: Markup::SlackMrkdwn,
         markdown_opt_in: false,
         format: F::Markdown,

@@ -554,3 +554,30 @@ fn a_late_job_is_amber_and_a_heartbeat_blue() {
             .contains("disk")
     );
 }
+
+#[test]
+fn the_web_addresses_services_show_are_recognised_and_others_get_belfrys_json() {
+    for (addr, scheme) in [
+        (
+            "https://hooks.slack.com/services/T1ABC/B2DEF/xyz789",
+            "slack",
+        ),
+        ("https://discordapp.com/api/webhooks/123/abc", "discord"),
+        ("https://mattermost.example.com/hooks/abc123", "mmost"),
+        ("https://ntfy.sh/alerts", "ntfy"),
+        ("https://maker.ifttt.com/use/KEY123/backup_failed", "ifttt"),
+        (
+            "https://chat.googleapis.com/v1/spaces/AAA/messages?key=K&token=T",
+            "gchat",
+        ),
+        ("https://example.com/hooks/abc123", "https"),
+        ("http://127.0.0.1:8080/workflows", "http"),
+    ] {
+        let ch = parse(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+        assert_eq!(ch.scheme(), scheme, "{addr}");
+    }
+    let e = parse("https://discord.com/api/webhooks/not-a-number/abc")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("looks like a Discord address"), "{e}");
+}
