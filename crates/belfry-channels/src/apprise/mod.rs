@@ -218,9 +218,13 @@ impl AppriseChannel {
             describe,
         };
         // A URL that parses but leads nowhere (no topic, no event, no usable target) is an
-        // error now, when the configuration is read, rather than a dead alert later.
-        let mut plan = channel.service.plan(&channel.feed(sample()));
-        if plan.next_request().is_none() {
+        // error now, when the configuration is read, rather than a dead alert later. The list
+        // form first: a plan may compile patterns (Slack's e-mail addresses) that cost
+        // milliseconds, and this runs at every start.
+        let sample = channel.feed(sample());
+        if channel.service.prepare(&sample).is_empty()
+            && channel.service.plan(&sample).next_request().is_none()
+        {
             return Err(UrlError::new(
                 raw,
                 format!(
