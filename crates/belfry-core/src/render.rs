@@ -143,8 +143,9 @@ pub enum Markup {
     SlackMrkdwn,
     /// The HTML subset of Telegram: `&`, `<` and `>` are escaped, bold is `<b>`, code `<pre>`.
     Html,
-    /// Google Chat's text formatting: bold is `*…*`, code blocks are fenced; it has no escapes.
-    GoogleChat,
+    /// The formatting of Google Chat and Rocket.Chat: bold is `*…*`, code blocks are fenced,
+    /// and there are no escapes.
+    Basic,
 }
 
 impl Markup {
@@ -177,7 +178,7 @@ impl Markup {
     fn push_escaped_code(self, c: char, out: &mut String) {
         match self {
             Markup::SlackMrkdwn | Markup::Html => self.push_escaped(c, out),
-            Markup::Plain | Markup::Markdown | Markup::GoogleChat => out.push(c),
+            Markup::Plain | Markup::Markdown | Markup::Basic => out.push(c),
         }
     }
 
@@ -186,7 +187,7 @@ impl Markup {
         match self {
             Markup::Plain => escaped.to_owned(),
             Markup::Markdown => format!("**{escaped}**"),
-            Markup::SlackMrkdwn | Markup::GoogleChat => format!("*{escaped}*"),
+            Markup::SlackMrkdwn | Markup::Basic => format!("*{escaped}*"),
             Markup::Html => format!("<b>{escaped}</b>"),
         }
     }
@@ -196,7 +197,7 @@ impl Markup {
         match self {
             Markup::Plain => ("", ""),
             Markup::Markdown => ("```\n", "\n```"),
-            Markup::SlackMrkdwn | Markup::GoogleChat => ("```", "```"),
+            Markup::SlackMrkdwn | Markup::Basic => ("```", "```"),
             Markup::Html => ("<pre>", "</pre>"),
         }
     }
@@ -479,7 +480,7 @@ mod tests {
         assert_eq!(Markup::Markdown.escape("a_b *c*"), r"a\_b \*c\*");
         assert_eq!(Markup::SlackMrkdwn.escape("<a & b>"), "&lt;a &amp; b&gt;");
         assert_eq!(Markup::Html.escape("<b>&"), "&lt;b&gt;&amp;");
-        assert_eq!(Markup::GoogleChat.escape("*x*"), "*x*");
+        assert_eq!(Markup::Basic.escape("*x*"), "*x*");
     }
 
     #[test]

@@ -150,7 +150,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         label: "Rocket.Chat",
         shape: "rocket://WEBHOOK_ID/WEBHOOK_TOKEN@HOST[:PORT][/#channel…] or \
                 rocket://USER:PASSWORD@HOST[:PORT]/#channel",
-        markup: Markup::Markdown,
+        // Rocket.Chat's bold is `*…*`, and it has no backslash escapes.
+        markup: Markup::Basic,
         markdown_opt_in: false,
         format: F::Markdown,
         feed: Feed::InBody,
@@ -181,7 +182,7 @@ pub(crate) static PROFILES: &[Profile] = &[
         label: "Google Chat",
         shape: "gchat://WORKSPACE/WEBHOOK_KEY/WEBHOOK_TOKEN, or the \
                 https://chat.googleapis.com/v1/spaces/… address",
-        markup: Markup::GoogleChat,
+        markup: Markup::Basic,
         markdown_opt_in: false,
         format: F::Markdown,
         feed: Feed::InBody,

@@ -95,11 +95,11 @@ fn rocketchat_posts_to_its_webhook() {
     assert_eq!(r.target, "/hooks/hookid/hooktoken");
     let v = r.json();
     assert_eq!(v["channel"], "#ops");
+    let text = v["text"].as_str().unwrap();
+    assert!(text.starts_with("*🔴 nightly-backup: Failed*\n"), "{text}");
     assert!(
-        v["text"]
-            .as_str()
-            .unwrap()
-            .starts_with("**🔴 nightly-backup")
+        text.ends_with("```starting\n<b>disk</b> full & sad```"),
+        "{text}"
     );
 }
 
