@@ -45,6 +45,7 @@ mod apprise;
 mod console;
 mod http;
 mod outcome;
+mod scrub;
 mod url_parse;
 mod webhook;
 

@@ -1,9 +1,8 @@
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::url_parse::{
-    APPRISE_GLOBAL_OPTIONS, Secrets, UrlError, decode, query_pairs, redact_url,
-};
+use crate::scrub::Secrets;
+use crate::url_parse::{APPRISE_GLOBAL_OPTIONS, UrlError, decode, query_pairs, redact_url};
 use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
 
 /// Posts belfry's notification JSON (the [`belfry_core::Notification`] schema) to a web

@@ -21,7 +21,8 @@ use tocsin::{ParseError, TransportError};
 
 use self::profile::{Feed, Profile};
 use crate::outcome::shorten;
-use crate::url_parse::{Secrets, UrlError, decode, query_pairs, redact_url};
+use crate::scrub::Secrets;
+use crate::url_parse::{UrlError, decode, query_pairs, redact_url};
 use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
 
 /// One service behind an Apprise URL.
