@@ -27,6 +27,14 @@ impl Channel for Console {
         "console://".to_owned()
     }
 
+    /// One message at a time, so that lines never interleave.
+    fn pace(&self) -> crate::Pace {
+        crate::Pace {
+            concurrency: 1,
+            ..crate::Pace::default()
+        }
+    }
+
     fn send<'a>(&'a self, msg: &'a Message<'a>, _cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let line = Console::render(msg.notification);

@@ -38,7 +38,7 @@
 //! assert_eq!(ch.describe(), "tgram://***/…");
 //!
 //! let err = belfry_channels::parse("slack://only-one-token").unwrap_err();
-//! assert!(err.to_string().contains("expected slack://TokenA/TokenB/TokenC"));
+//! assert!(err.to_string().contains("a Slack webhook needs three tokens"));
 //! ```
 
 mod apprise;
@@ -90,8 +90,48 @@ pub trait Channel: Send + Sync + fmt::Debug {
         None
     }
 
+    /// How fast this destination may be sent to. The default suits a service that states no
+    /// limit: no rate limit, 8 requests at a time.
+    fn pace(&self) -> Pace {
+        Pace::default()
+    }
+
     /// Sends `msg` and classifies the outcome.
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome>;
+}
+
+/// How fast one destination may be sent to: a token bucket (`per_second` tokens a second, at
+/// most `burst` saved up) and a limit on requests in flight. The delivery engine keeps one per
+/// destination, so a slow or rate-limited channel never holds up the others.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pace {
+    /// Sustained sends per second; `None`: no limit.
+    pub per_second: Option<f64>,
+    /// Sends allowed at once after a quiet spell.
+    pub burst: u32,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            per_second: None,
+            burst: 1,
+            concurrency: 8,
+        }
+    }
+}
+
+impl Pace {
+    /// At most `per_second` sends a second, `burst` at once, one request at a time.
+    pub const fn limited(per_second: f64, burst: u32) -> Self {
+        Pace {
+            per_second: Some(per_second),
+            burst,
+            concurrency: 1,
+        }
+    }
 }
 
 /// Sends every planned request of an HTTP channel in order, stopping at the first failure;

@@ -2,6 +2,7 @@
 
 mod capture;
 mod run;
+mod send;
 mod views;
 
 use std::ffi::OsString;
@@ -23,7 +24,21 @@ Exit codes:
                   job's exit code: it is reported once on standard error.
   belfry check    0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin codes; usage
                   errors are UNKNOWN too).
+  belfry send     0 every channel took the message (or --dry-run); 1 a channel failed;
+  belfry test     2 usage error (a bad option, config or URL, an unknown channel).
   other commands  0 success, 1 failure, 2 usage error.";
+
+const SEND_HELP: &str = "\
+Examples:
+  belfry send -t 'Backup done' -b '41 GB in 3m'          # every configured channel
+  df -h | belfry send -t 'Disk' --channel ops            # body from standard input
+  belfry send -n failure -b 'db1 down' 'slack://${env:SLACK_A}/${env:SLACK_B}/${env:SLACK_C}'
+  belfry send --dry-run -b hi json://127.0.0.1:8080/hook
+
+The message is sent straight away, to every channel at once, not through the outbox: the exit
+status says whether it arrived (0: every channel took it; 1: one failed, named on standard
+error; 2: a bad option, config or URL, and nothing is sent). --retry-for retries passing
+failures in place. Channels with title or body templates apply them; URLs given here have none.";
 
 /// Watch jobs, remember their status, and tell people when they fail, recover, or are still
 /// fine.
@@ -52,6 +67,22 @@ enum Cmd {
         override_usage = "belfry run [OPTIONS] -- CMD [ARGS]..."
     )]
     Run(run::RunOptions),
+    /// Send a message now: to the URLs given, the --channel(s) named, or every configured
+    /// channel.
+    #[command(after_help = SEND_HELP)]
+    Send(send::SendOptions),
+    /// List the configured channels: name, address (redacted), what they receive, templates.
+    Channels {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a test message to one channel: a configured channel's name, or a URL.
+    #[command(after_help = EXIT_CODES)]
+    Test {
+        /// The channel's name (see `belfry channels`), or a channel URL.
+        name: String,
+    },
     /// Send the notifications that are due (those that failed or were not finished before).
     Deliver {
         /// Give up on this pass after this long.
@@ -223,6 +254,9 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
     let home = belfry::home_dir().ok();
     match cli.command {
         Cmd::Run(opts) => run::run(opts, &config, home),
+        Cmd::Send(opts) => send::send(opts, &config),
+        Cmd::Channels { json } => send::channels(&config, json),
+        Cmd::Test { name } => send::test(&config, &name),
         Cmd::Deliver {
             background: true, ..
         } => {

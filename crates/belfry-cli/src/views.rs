@@ -139,7 +139,10 @@ pub fn status(config: &Config, as_json: bool) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn print_table<const N: usize>(out: &mut impl Write, rows: &[[String; N]]) -> std::io::Result<()> {
+pub(crate) fn print_table<const N: usize>(
+    out: &mut impl Write,
+    rows: &[[String; N]],
+) -> std::io::Result<()> {
     let mut widths = [0usize; N];
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {
@@ -350,8 +353,10 @@ fn outbox_json(config: &Config, r: &OutboxRow) -> Value {
         "next_attempt": (r.status == "pending").then_some(r.next_attempt),
         "deadline": r.deadline,
         "lease_until": r.lease_until,
-        "last_reason": r.last_reason,
+        "last_reason": r.last_reason.as_deref().map(|t| config.scrub(t)),
         "delivered": r.delivered,
+        "folded_into": r.folded_into,
+        "possible_duplicates": r.reclaims,
     })
 }
 
@@ -370,6 +375,7 @@ pub fn outbox(config: &Config, all: bool, limit: u32, as_json: bool) -> anyhow::
         writeln!(out, "the outbox is empty")?;
         return Ok(0);
     }
+    let dups: u32 = rows.iter().map(|r| r.reclaims).sum();
     let now = Timestamp::now();
     let mut table = vec![[
         "ID".to_owned(),
@@ -388,6 +394,10 @@ pub fn outbox(config: &Config, all: bool, limit: u32, as_json: bool) -> anyhow::
             "delivered" => r.delivered.map_or("-".into(), |t| ago(t, now)),
             _ => ago(r.created, now),
         };
+        let mut reason = r.last_reason.clone().unwrap_or_default();
+        if r.reclaims > 0 {
+            reason = format!("(sent maybe {}× more) {reason}", r.reclaims);
+        }
         table.push([
             r.id.to_string(),
             r.job.clone(),
@@ -396,10 +406,17 @@ pub fn outbox(config: &Config, all: bool, limit: u32, as_json: bool) -> anyhow::
             r.status.clone(),
             r.attempts.to_string(),
             when,
-            r.last_reason.clone().unwrap_or_default(),
+            config.scrub(&reason).into_owned(),
         ]);
     }
     print_table(&mut out, &table)?;
+    if dups > 0 {
+        writeln!(
+            out,
+            "{dups} send(s) may have reached their channel twice: a sender died between \
+             sending and recording"
+        )?;
+    }
     Ok(0)
 }
 

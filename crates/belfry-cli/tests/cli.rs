@@ -1,86 +1,23 @@
 //! `belfry` as a user runs it: real child processes, real signals, a real HTTP receiver on
 //! loopback, a real store on disk.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use belfry_testkit::{Receiver, Reply, eventually};
+use common::{World, code, stderr};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_belfry");
-
-/// A private world for one test: its own home, config directory and working directory.
-struct World {
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new() -> Self {
-        World {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn with_config(text: &str) -> Self {
-        let w = World::new();
-        std::fs::write(w.dir.path().join("belfry.toml"), text).unwrap();
-        w
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(self.dir.path())
-            .env("BELFRY_HOME", self.home())
-            .env("HOME", self.dir.path())
-            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
-            .env_remove("BELFRY_CONFIG")
-            .env_remove("BELFRY_URLS")
-            // No detached drainers outliving a test, except where a test asks for one.
-            .env("BELFRY_BACKGROUND", "0")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn history(&self, job: &str) -> Vec<Value> {
-        self.json(&["history", job, "--json", "-n", "1000", "--output"])
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("belfry exits, it is not killed")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
+/// A webhook channel to `rx`, failures repeated after 400 ms, and no digest window: each
+/// alert goes out on its own, as the rules made it.
 fn hook(rx: &Receiver) -> String {
     format!(
-        "[policy]\nrepeat_failures_after = \"400ms\"\n\n[channels.hook]\nurl = \"json://{}/belfry\"\n",
+        "[policy]\nrepeat_failures_after = \"400ms\"\n\n[delivery]\ndigest_window = \"0s\"\n\n\
+         [channels.hook]\nurl = \"json://{}/belfry\"\n",
         rx.addr()
     )
 }
@@ -910,3 +847,7 @@ fn with_the_background_drain_off_nothing_moves_until_belfry_deliver() {
     assert_eq!(code(&w.run(&["deliver"])), 0);
     assert_eq!(rx.requests().len(), 1);
 }
+
+/// `belfry send`, `channels`, `test`, secret references and templates.
+#[path = "cli/send.rs"]
+mod send;

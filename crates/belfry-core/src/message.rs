@@ -116,6 +116,199 @@ pub struct Notification {
     pub error: Option<String>,
     /// The output's first lines and tail, if kept.
     pub output_tail: Option<String>,
+    /// Set when this message stands for several notifications of the job that were waiting
+    /// for the same channel (an outage's backlog, or a burst inside the digest window): it
+    /// is the latest of them, and this counts them all. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// Files sent along (`belfry send --attach`), in Apprise's JSON form. Absent from the JSON
+    /// when there are none. Channels that cannot carry files ignore them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// What a digest message stands for: every notification folded into it, counted exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// How many notifications, the latest (the message itself) included.
+    pub count: u64,
+    /// How many of them per state, in the order the states first appeared.
+    pub states: Vec<DigestCount>,
+    /// When the first of them was made.
+    pub first: Timestamp,
+    /// When the last of them was made.
+    pub last: Timestamp,
+}
+
+/// One state's share of a [`Digest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestCount {
+    /// The state (`recovered` notifications count under the state they recovered to, `ok`).
+    pub state: State,
+    /// How many notifications had it.
+    pub count: u64,
+}
+
+impl Digest {
+    /// The digest in words: `5 alerts in 12s: Failed ×3, OK ×2`.
+    pub fn phrase(&self) -> String {
+        let span = self.last.since(self.first);
+        let parts: Vec<String> = self
+            .states
+            .iter()
+            .map(|c| format!("{} ×{}", c.state.label(), c.count))
+            .collect();
+        format!(
+            "{} alerts in {}: {}",
+            self.count,
+            format_duration(span),
+            parts.join(", ")
+        )
+    }
+}
+
+/// A file that travels with a notification. Serialised as Apprise's JSON webhook does:
+/// `{"filename": …, "base64": …, "mimetype": …}`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file's name, without its directory.
+    #[serde(rename = "filename")]
+    pub name: String,
+    /// Its MIME type, e.g. `text/plain`.
+    #[serde(rename = "mimetype")]
+    pub mime_type: String,
+    /// Its content.
+    #[serde(rename = "base64", with = "base64_bytes")]
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("name", &self.name)
+            .field("mime_type", &self.mime_type)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
+impl Attachment {
+    /// An attachment named `name` (its directory is dropped), with a MIME type guessed from its
+    /// extension (`application/octet-stream` when unknown).
+    pub fn new(name: &str, data: Vec<u8>) -> Self {
+        let name = name.rsplit('/').next().unwrap_or(name).to_owned();
+        let mime_type = mime_for(&name).to_owned();
+        Attachment {
+            name,
+            mime_type,
+            data,
+        }
+    }
+}
+
+/// The MIME type for a file name's extension; the common ones only.
+fn mime_for(name: &str) -> &'static str {
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "log" | "out" | "err" => "text/plain",
+        "csv" => "text/csv",
+        "htm" | "html" => "text/html",
+        "md" => "text/markdown",
+        "json" => "application/json",
+        "xml" => "application/xml",
+        "yaml" | "yml" => "application/yaml",
+        "pdf" => "application/pdf",
+        "gz" => "application/gzip",
+        "zip" => "application/zip",
+        "tar" => "application/x-tar",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "webp" => "image/webp",
+        _ => "application/octet-stream",
+    }
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(data))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        STANDARD.decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// How a message sent by hand (`belfry send`) is meant, in Apprise's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageType {
+    /// For information.
+    Info,
+    /// Something went well.
+    Success,
+    /// Something needs attention.
+    Warning,
+    /// Something failed.
+    Failure,
+}
+
+impl MessageType {
+    /// Apprise's name: `info`, `success`, `warning`, `failure`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            MessageType::Info => "info",
+            MessageType::Success => "success",
+            MessageType::Warning => "warning",
+            MessageType::Failure => "failure",
+        }
+    }
+}
+
+impl std::str::FromStr for MessageType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" => Ok(MessageType::Info),
+            "success" => Ok(MessageType::Success),
+            "warning" => Ok(MessageType::Warning),
+            "failure" => Ok(MessageType::Failure),
+            _ => Err(format!(
+                "unknown message type {s:?}; expected info, success, warning or failure"
+            )),
+        }
+    }
+}
+
+/// A message written by hand rather than made by the alert rules (`belfry send`,
+/// `belfry test`).
+#[derive(Clone, Debug)]
+pub struct Adhoc {
+    /// The name it goes under (`job` in the notification).
+    pub job: String,
+    /// Its title (may be empty, as in Apprise).
+    pub title: String,
+    /// Its body.
+    pub body: String,
+    /// How it is meant.
+    pub message_type: MessageType,
+    /// The host it is sent from.
+    pub host: Option<String>,
+    /// `reason` in the notification (`sent`, `test`).
+    pub reason: &'static str,
+    /// `reason_text` in the notification.
+    pub reason_text: String,
+    /// Files to send along.
+    pub attachments: Vec<Attachment>,
 }
 
 impl Notification {
@@ -168,9 +361,55 @@ impl Notification {
             consecutive_problems,
             error: d.error.clone(),
             output_tail: d.output_tail.clone(),
+            digest: None,
+            attachments: Vec::new(),
         };
         n.message = n.summary();
         n
+    }
+
+    /// Makes this notification the digest of `digest`: it keeps its own title (the current
+    /// truth) and its message says what else happened.
+    pub fn fold(&mut self, digest: Digest) {
+        self.message = format!("{}; {}", self.summary(), digest.phrase());
+        self.digest = Some(digest);
+    }
+
+    /// A notification written by hand. A failure is a problem (`state` failed); a warning is
+    /// a problem too (it asks for attention: services that page, page) but its `state` stays
+    /// ok, since nothing ran and failed; info and success are OK. `type` keeps the exact
+    /// word, for channels that tell the four apart.
+    pub fn adhoc(id: String, m: Adhoc, at: Timestamp) -> Self {
+        let (kind, state) = match m.message_type {
+            MessageType::Failure => (Kind::Problem, State::Failed),
+            MessageType::Warning => (Kind::Problem, State::Ok),
+            MessageType::Info | MessageType::Success => (Kind::Ok, State::Ok),
+        };
+        Notification {
+            version: SCHEMA_VERSION,
+            id,
+            kind,
+            job: m.job,
+            state,
+            previous_state: None,
+            reason: m.reason.to_owned(),
+            reason_text: m.reason_text,
+            title: m.title,
+            message: m.body,
+            apprise_type: m.message_type.name().to_owned(),
+            exit_code: None,
+            signal: None,
+            duration_seconds: None,
+            host: m.host,
+            run_id: None,
+            started_at: None,
+            time: at,
+            consecutive_problems: 0,
+            error: None,
+            output_tail: None,
+            digest: None,
+            attachments: m.attachments,
+        }
     }
 
     /// What ended the run, in a few words: `exit code 1`, `killed by signal 9`, `timed out`.
@@ -259,9 +498,45 @@ mod tests {
         assert_eq!(v["kind"], "problem");
         assert_eq!(v["exit_code"], 3);
         assert_eq!(v["time"], "2027-01-15T08:00:00.000Z");
+        assert!(v.get("digest").is_none(), "absent unless folded");
+        assert!(v.get("attachments").is_none(), "no attachments, no field");
         let back: Notification = serde_json::from_value(v).unwrap();
         assert_eq!(back, n);
         assert_eq!(n.tail_lines(2).as_deref(), Some("b\nc"));
+    }
+
+    #[test]
+    fn an_adhoc_message_keeps_its_words_and_carries_attachments_as_apprise_does() {
+        let m = Adhoc {
+            job: "send".into(),
+            title: "Disk".into(),
+            body: "90% full".into(),
+            message_type: "WARNING".parse().unwrap(),
+            host: Some("db1".into()),
+            reason: "sent",
+            reason_text: "sent with belfry send".into(),
+            attachments: vec![Attachment::new("/var/log/df.txt", b"hello".to_vec())],
+        };
+        let n = Notification::adhoc("n3".into(), m, Timestamp::from_millis(0));
+        assert_eq!((n.kind, n.state), (Kind::Problem, State::Ok));
+        assert_eq!((n.title.as_str(), n.message.as_str()), ("Disk", "90% full"));
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(v["type"], "warning");
+        assert_eq!(
+            v["attachments"],
+            serde_json::json!([{"filename": "df.txt", "mimetype": "text/plain", "base64": "aGVsbG8="}])
+        );
+        let back: Notification = serde_json::from_value(v).unwrap();
+        assert_eq!(back.attachments[0].data, b"hello");
+        assert!(
+            !format!("{:?}", back.attachments[0]).contains("104"),
+            "no bytes in Debug"
+        );
+        assert_eq!(
+            Attachment::new("x.BIN", vec![]).mime_type,
+            "application/octet-stream"
+        );
+        assert!("loud".parse::<MessageType>().is_err());
     }
 
     #[test]
@@ -282,5 +557,38 @@ mod tests {
         assert_eq!(n.title, "nightly-backup: Recovered");
         assert_eq!(n.previous_state, Some(State::Failed));
         assert_eq!(n.apprise_type, "success");
+    }
+
+    #[test]
+    fn a_folded_notification_keeps_its_title_and_counts_the_rest() {
+        let ev = failed_event();
+        let d = decide(None, &ev.state, ev.at, &Policy::default());
+        let mut n = Notification::new("n1".into(), &ev, None, &d);
+        n.fold(Digest {
+            count: 5,
+            states: vec![
+                DigestCount {
+                    state: State::Failed,
+                    count: 3,
+                },
+                DigestCount {
+                    state: State::Ok,
+                    count: 2,
+                },
+            ],
+            first: ev.at.add_millis(-12_000),
+            last: ev.at,
+        });
+        assert_eq!(n.title, "nightly-backup: Failed");
+        assert!(
+            n.message.ends_with("; 5 alerts in 12s: Failed ×3, OK ×2"),
+            "{}",
+            n.message
+        );
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(v["digest"]["count"], 5);
+        assert_eq!(v["digest"]["states"][1]["state"], "ok");
+        let back: Notification = serde_json::from_value(v).unwrap();
+        assert_eq!(back, n);
     }
 }

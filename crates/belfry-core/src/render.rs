@@ -73,32 +73,40 @@ pub struct Fact {
 }
 
 impl Notification {
-    /// The notification's colour family.
+    /// The notification's colour family. A message sent by hand keeps its Apprise type: a
+    /// warning is amber, a success green.
     pub fn tone(&self) -> Tone {
-        match self.kind {
-            Kind::Problem if self.state == State::Late => Tone::Warning,
-            Kind::Problem => Tone::Critical,
-            Kind::Recovered => Tone::Good,
-            Kind::Ok => Tone::Info,
+        match (self.kind, self.apprise_type.as_str()) {
+            (Kind::Problem, "warning") => Tone::Warning,
+            (Kind::Problem, _) if self.state == State::Late => Tone::Warning,
+            (Kind::Problem, _) => Tone::Critical,
+            (Kind::Recovered, _) | (Kind::Ok, "success") => Tone::Good,
+            (Kind::Ok, _) => Tone::Info,
         }
     }
 
-    /// An emoji for the state: `🔴` failed, `⏱️` timed out, `💥` crashed, `⏰` late, `✅`
-    /// recovered, `🟢` OK, `⚪` anything else.
+    /// An emoji for the state: `🔴` failed, `⏱️` timed out, `💥` crashed, `⏰` late, `⚠️` a
+    /// warning sent by hand, `✅` recovered (or a success sent by hand), `🟢` OK, `⚪` anything
+    /// else.
     pub fn emoji(&self) -> &'static str {
-        match (self.kind, self.state) {
-            (Kind::Recovered, _) => "✅",
-            (Kind::Problem, State::TimedOut) => "⏱️",
-            (Kind::Problem, State::Crashed) => "💥",
-            (Kind::Problem, State::Late) => "⏰",
-            (Kind::Problem, _) => "🔴",
-            (Kind::Ok, State::Ok) => "🟢",
-            (Kind::Ok, _) => "⚪",
+        match (self.kind, self.state, self.apprise_type.as_str()) {
+            (Kind::Problem, _, "warning") => "⚠️",
+            (Kind::Recovered, _, _) | (Kind::Ok, _, "success") => "✅",
+            (Kind::Problem, State::TimedOut, _) => "⏱️",
+            (Kind::Problem, State::Crashed, _) => "💥",
+            (Kind::Problem, State::Late, _) => "⏰",
+            (Kind::Problem, _, _) => "🔴",
+            (Kind::Ok, State::Ok, _) => "🟢",
+            (Kind::Ok, _, _) => "⚪",
         }
     }
 
-    /// The title with the state's emoji in front: `🔴 nightly-backup: Failed`.
+    /// The title with the state's emoji in front: `🔴 nightly-backup: Failed`; empty when the
+    /// title is (a message sent by hand may have none, as in Apprise).
     pub fn headline(&self) -> String {
+        if self.title.trim().is_empty() {
+            return String::new();
+        }
         format!("{} {}", self.emoji(), self.title)
     }
 
@@ -363,7 +371,8 @@ pub struct TextStyle {
     pub limit: Limit,
 }
 
-/// The longest headline and summary shown; what is left goes to the output.
+/// The longest headline shown, and the longest summary when output follows; what is left goes
+/// to the output.
 const HEADLINE_MAX: usize = 256;
 const SUMMARY_MAX: usize = 1000;
 /// Below this much room the output is left out rather than shown as a few characters.
@@ -390,7 +399,19 @@ pub fn render_text(n: &Notification, style: &TextStyle) -> String {
             push(markup.bold(&head), &mut left);
         }
     }
-    let room = left.saturating_sub(sep).min(SUMMARY_MAX);
+    let shows_tail = n.kind == Kind::Problem
+        && style.tail_lines > 0
+        && n.output_tail
+            .as_deref()
+            .is_some_and(|t| !t.trim().is_empty());
+    // The summary is one line for an alert; a message sent by hand is all body, and takes
+    // whatever room there is.
+    let room = left.saturating_sub(sep);
+    let room = if shows_tail {
+        room.min(SUMMARY_MAX)
+    } else {
+        room
+    };
     let summary = fit(&n.message, limit.with_max(room), markup, false, true);
     if !summary.is_empty() {
         push(summary, &mut left);
@@ -572,6 +593,46 @@ mod tests {
         assert_eq!((n.tone(), n.emoji()), (Tone::Info, "🟢"));
         assert_eq!(Tone::Critical.rgb(), 0xD50200);
         assert_eq!(Tone::Critical.hex(), "#D50200");
+    }
+
+    #[test]
+    fn a_message_sent_by_hand_keeps_its_type_and_its_whole_body() {
+        use crate::{Adhoc, MessageType};
+        let adhoc = |t: MessageType, title: &str, body: &str| {
+            Notification::adhoc(
+                "a".into(),
+                Adhoc {
+                    job: "send".into(),
+                    title: title.into(),
+                    body: body.into(),
+                    message_type: t,
+                    host: None,
+                    reason: "sent",
+                    reason_text: "sent by hand".into(),
+                    attachments: Vec::new(),
+                },
+                Timestamp::from_millis(0),
+            )
+        };
+        let w = adhoc(MessageType::Warning, "Disk", "85% full");
+        assert_eq!(
+            (w.tone(), w.emoji(), w.headline().as_str()),
+            (Tone::Warning, "⚠️", "⚠️ Disk")
+        );
+        let ok = adhoc(MessageType::Success, "Deployed", "v2");
+        assert_eq!((ok.tone(), ok.emoji()), (Tone::Good, "✅"));
+        let f = adhoc(MessageType::Failure, "", "no title");
+        assert_eq!(f.headline(), "");
+        let text = render_text(&f, &style(Markup::Html, Limit::chars(100)));
+        assert_eq!(text, "no title", "no empty bold line");
+        let long = adhoc(MessageType::Info, "Report", &"word ".repeat(1000));
+        let text = render_text(&long, &style(Markup::Plain, Limit::chars(3000)));
+        assert!(
+            text.chars().count() > 2900,
+            "the body takes the room: {}",
+            text.len()
+        );
+        assert!(text.chars().count() <= 3000);
     }
 
     #[test]

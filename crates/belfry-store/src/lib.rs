@@ -43,7 +43,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use belfry_core::{
-    Decision, Event, JobSnapshot, Kind, Notification, Policy, State, Timestamp, advance, decide,
+    Decision, Digest, DigestCount, Event, JobSnapshot, Kind, Notification, Policy, State,
+    Timestamp, advance, decide,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -70,6 +71,7 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     deadline: Duration,
+    digest_window: Duration,
 }
 
 impl std::fmt::Debug for Store {
@@ -266,6 +268,11 @@ pub struct OutboxRow {
     pub kind: Kind,
     /// The rules' reason code.
     pub reason: String,
+    /// The row whose message carried this one, if it was folded into a digest.
+    pub folded_into: Option<i64>,
+    /// How often a sender's lease ran out before it recorded the outcome: each one may have
+    /// been a duplicate delivery.
+    pub reclaims: u32,
 }
 
 /// Counts of outbox rows by status.
@@ -279,6 +286,9 @@ pub struct OutboxCounts {
     pub delivered: u64,
     /// Given up on.
     pub dead: u64,
+    /// Sends that may have reached their channel twice: a sender died between sending a row
+    /// and recording it, and the row was sent again.
+    pub possible_duplicates: u64,
 }
 
 impl Store {
@@ -294,6 +304,7 @@ impl Store {
             conn,
             path: path.to_owned(),
             deadline: DEFAULT_DELIVERY_DEADLINE,
+            digest_window: Duration::ZERO,
         };
         store.configure()?;
         store.migrate()?;
@@ -316,6 +327,11 @@ impl Store {
     /// Sets how long new outbox rows may stay undelivered before they are dead.
     pub fn set_delivery_deadline(&mut self, d: Duration) {
         self.deadline = d;
+    }
+
+    /// Sets the digest window of [`Store::claim_due`] (zero, the default here: none).
+    pub fn set_digest_window(&mut self, d: Duration) {
+        self.digest_window = d;
     }
 
     fn err(&self, doing: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
@@ -779,10 +795,19 @@ impl Store {
         read().map_err(self.err("reading run history"))
     }
 
-    /// Claims up to `limit` outbox rows that are due at `now` (or whose previous holder's
-    /// lease ran out), leasing them to `owner` for `lease`. With `ids`, only those rows.
+    /// Claims outbox rows that are due at `now` (or whose previous holder's lease ran out),
+    /// leasing them to `owner` for `lease`: at most `limit` of them, one per (job, channel).
+    /// With `ids`, only the (job, channel) pairs of those rows.
     ///
-    /// Rows past their deadline are declared dead instead of being claimed.
+    /// Unsent rows of one job for one channel are folded into the newest of them, which is
+    /// the one claimed: the channel learns the current truth, and the message counts what
+    /// else happened ([`Notification::fold`]); the folded rows follow its fate. While one row
+    /// of a (job, channel) is being sent, none of the others is claimed, so a channel never
+    /// gets an older state after a newer one. Within the digest window after a delivery to
+    /// a channel, a job's next rows for it wait for the window's end and go out as one.
+    ///
+    /// Rows past their deadline are declared dead instead of being claimed. A row whose
+    /// lease ran out counts a reclaim: its holder may have sent it before it died.
     pub fn claim_due(
         &mut self,
         now: Timestamp,
@@ -797,18 +822,26 @@ impl Store {
         let path = self.path.clone();
         let e = move |err| Error::sqlite(&path, "claiming outbox rows", err);
         let now_ms = now.as_millis();
+        let window_ms = self.digest_window.as_millis() as i64;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
-        tx.execute(
-            "UPDATE outbox SET status = 'dead', lease_owner = NULL, lease_until_ms = NULL,
-                last_reason = COALESCE(last_reason || '; ', '') || 'delivery deadline passed'
-             WHERE deadline_ms <= ?1 AND (status = 'pending'
-                OR (status = 'sending' AND lease_until_ms < ?1))",
-            [now_ms],
-        )
-        .map_err(&e)?;
+        // Both conditions on `status` are index ranges (outbox_deadline, outbox_due): a claim
+        // reads the rows it may take, not every row waiting.
+        let expired: Vec<i64> = tx
+            .prepare(
+                "UPDATE outbox SET status = 'dead', lease_owner = NULL, lease_until_ms = NULL,
+                    last_reason = COALESCE(last_reason || '; ', '') || 'delivery deadline passed'
+                 WHERE folded_into IS NULL AND ((status = 'pending' AND deadline_ms <= ?1)
+                    OR (status = 'sending' AND deadline_ms <= ?1 AND lease_until_ms < ?1))
+                 RETURNING id",
+            )
+            .and_then(|mut st| st.query_map([now_ms], |r| r.get(0))?.collect())
+            .map_err(&e)?;
+        for id in expired {
+            settle_folded(&tx, id).map_err(&e)?;
+        }
         let id_filter = match ids {
             Some(ids) => format!(
                 " AND id IN ({})",
@@ -816,55 +849,156 @@ impl Store {
             ),
             None => String::new(),
         };
-        let sql = format!(
-            "UPDATE outbox SET status = 'sending', lease_owner = ?2, lease_until_ms = ?3,
-                attempts = attempts + 1
-             WHERE id IN (
-                SELECT id FROM outbox
-                WHERE ((status = 'pending' AND next_attempt_ms <= ?1)
-                    OR (status = 'sending' AND lease_until_ms < ?1)){id_filter}
-                ORDER BY id LIMIT ?4)
-             RETURNING id, notification_id, channel, idempotency_key, attempts"
-        );
-        let lease_until = (now + lease).as_millis();
-        let mut rows: Vec<(i64, String, String, String, u32)> = {
+        // The (job, channel) pairs with something due: rows abandoned by a dead holder, then
+        // the longest due. Enough rows are read to find `limit` pairs in the common case; a
+        // pass that finds fewer claims again.
+        let mut groups: Vec<(String, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for sql in [
+            "SELECT job, channel FROM outbox
+             WHERE status = 'sending' AND lease_until_ms < ?1 AND folded_into IS NULL",
+            "SELECT job, channel FROM outbox
+             WHERE status = 'pending' AND next_attempt_ms <= ?1 AND folded_into IS NULL",
+        ] {
+            let sql = format!("{sql}{id_filter} ORDER BY next_attempt_ms, id LIMIT ?2");
             let mut stmt = tx.prepare(&sql).map_err(&e)?;
-            let it = stmt
-                .query_map(params![now_ms, owner, lease_until, limit], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            let rows = stmt
+                .query_map(params![now_ms, i64::from(limit) * 2], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
                 })
                 .map_err(&e)?;
-            it.collect::<rusqlite::Result<_>>().map_err(&e)?
-        };
-        rows.sort_by_key(|r| r.0);
-        let mut out = Vec::with_capacity(rows.len());
-        {
-            let mut stmt = tx
-                .prepare("SELECT payload FROM notifications WHERE id = ?1")
-                .map_err(&e)?;
-            for (id, nid, channel, key, attempts) in rows {
-                let blob: Vec<u8> = stmt.query_row([&nid], |r| r.get(0)).map_err(&e)?;
-                let notification = decompress(&blob)
-                    .ok()
-                    .and_then(|json| serde_json::from_str::<Notification>(&json).ok())
-                    .ok_or_else(|| {
-                        Error::corrupt(
-                            &self.path,
-                            "claiming outbox rows",
-                            format!("notification {nid} cannot be read back"),
-                        )
-                    })?;
-                out.push(Claimed {
-                    id,
-                    channel,
-                    idempotency_key: key,
-                    attempts,
-                    notification,
-                });
+            for row in rows {
+                let pair: (String, String) = row.map_err(&e)?;
+                if seen.insert(pair.clone()) {
+                    groups.push(pair);
+                }
             }
+        }
+        let lease_until = (now + lease).as_millis();
+        let mut reps = Vec::new();
+        for (job, channel) in groups {
+            if reps.len() >= limit as usize {
+                break;
+            }
+            // (id, whether another process holds it now)
+            let open: Vec<(i64, bool)> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT id, status = 'sending' AND lease_until_ms >= ?3 FROM outbox
+                         WHERE job = ?1 AND channel = ?2 AND folded_into IS NULL
+                           AND status IN ('pending', 'sending')
+                         ORDER BY id",
+                    )
+                    .map_err(&e)?;
+                stmt.query_map(params![job, channel, now_ms], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(&e)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(&e)?
+            };
+            if open.iter().any(|&(_, held)| held) {
+                continue;
+            }
+            let Some(&(rep, _)) = open.last() else {
+                continue;
+            };
+            for &(id, _) in &open[..open.len() - 1] {
+                tx.execute(
+                    "UPDATE outbox SET folded_into = ?1, status = 'pending', lease_owner = NULL,
+                        lease_until_ms = NULL, reclaims = reclaims + (status = 'sending')
+                     WHERE id = ?2 OR folded_into = ?2",
+                    params![rep, id],
+                )
+                .map_err(&e)?;
+            }
+            if window_ms > 0 {
+                let last: Option<i64> = tx
+                    .query_row(
+                        "SELECT MAX(delivered_ms) FROM outbox WHERE job = ?1 AND channel = ?2
+                            AND status = 'delivered' AND folded_into IS NULL",
+                        params![job, channel],
+                        |r| r.get(0),
+                    )
+                    .map_err(&e)?;
+                if let Some(hold) = last.map(|t| t + window_ms).filter(|&h| h > now_ms) {
+                    tx.execute(
+                        "UPDATE outbox SET status = 'pending', next_attempt_ms = MAX(next_attempt_ms, ?2),
+                            lease_owner = NULL, lease_until_ms = NULL,
+                            reclaims = reclaims + (status = 'sending')
+                         WHERE id = ?1",
+                        params![rep, hold],
+                    )
+                    .map_err(&e)?;
+                    continue;
+                }
+            }
+            tx.execute(
+                "UPDATE outbox SET status = 'sending', lease_owner = ?2, lease_until_ms = ?3,
+                    attempts = attempts + 1, reclaims = reclaims + (status = 'sending')
+                 WHERE id = ?1",
+                params![rep, owner, lease_until],
+            )
+            .map_err(&e)?;
+            reps.push(rep);
+        }
+        let mut out = Vec::with_capacity(reps.len());
+        for rep in reps {
+            out.push(self_claimed(&tx, rep).map_err(&e)?.ok_or_else(|| {
+                Error::corrupt(
+                    &self.path,
+                    "claiming outbox rows",
+                    format!("the notification of outbox row {rep} cannot be read back"),
+                )
+            })?);
         }
         tx.commit().map_err(&e)?;
         Ok(out)
+    }
+
+    /// Extends the leases `owner` holds on `ids` to `until`, so that a long send is not taken
+    /// over by another process. Returns how many leases were extended: fewer than asked means
+    /// that some lease ran out and another process may have taken the row.
+    pub fn renew_leases(&mut self, owner: &str, ids: &[i64], until: Timestamp) -> Result<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        self.conn
+            .execute(
+                &format!(
+                    "UPDATE outbox SET lease_until_ms = MAX(lease_until_ms, ?2)
+                     WHERE lease_owner = ?1 AND status = 'sending' AND id IN ({list})"
+                ),
+                params![owner, until.as_millis()],
+            )
+            .map_err(self.err("renewing leases"))
+    }
+
+    /// Gives back rows that `owner` claimed but did not try (its time ran out, or their
+    /// destination asked for a pause): they are pending again, due at `due` (or when they were
+    /// due), and the claim does not count as an attempt.
+    pub fn release_claims(
+        &mut self,
+        owner: &str,
+        ids: &[i64],
+        due: Option<Timestamp>,
+    ) -> Result<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        self.conn
+            .execute(
+                &format!(
+                    "UPDATE outbox SET status = 'pending', lease_owner = NULL,
+                        lease_until_ms = NULL, attempts = MAX(attempts - 1, 0),
+                        next_attempt_ms = MAX(next_attempt_ms, COALESCE(?2, 0))
+                     WHERE lease_owner = ?1 AND status = 'sending' AND id IN ({list})"
+                ),
+                params![owner, due.map(Timestamp::as_millis)],
+            )
+            .map_err(self.err("releasing outbox rows"))
     }
 
     /// Records one delivery attempt of a claimed row and releases the lease.
@@ -875,50 +1009,30 @@ impl Store {
         now: Timestamp,
         elapsed: Duration,
     ) -> Result<()> {
+        self.record_attempts(&[(id, attempt.clone(), elapsed)], now)
+    }
+
+    /// Records delivery attempts of claimed rows, `(row, outcome, time it took)`, in one
+    /// transaction, and releases their leases. Rows folded into a delivered or dead row follow
+    /// it.
+    pub fn record_attempts(
+        &mut self,
+        attempts: &[(i64, Attempt, Duration)],
+        now: Timestamp,
+    ) -> Result<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
         let path = self.path.clone();
         let e = move |err| Error::sqlite(&path, "recording a delivery attempt", err);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
-        let (outcome, reason) = match attempt {
-            Attempt::Delivered => ("delivered", None),
-            Attempt::Retry { reason, .. } => ("retry", Some(reason.as_str())),
-            Attempt::Permanent { reason } => ("permanent", Some(reason.as_str())),
-        };
-        tx.execute(
-            "INSERT INTO attempts (outbox_id, at_ms, outcome, reason, elapsed_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                id,
-                now.as_millis(),
-                outcome,
-                reason,
-                elapsed.as_millis() as i64
-            ],
-        )
-        .map_err(&e)?;
-        match attempt {
-            Attempt::Delivered => tx.execute(
-                "UPDATE outbox SET status = 'delivered', delivered_ms = ?2, lease_owner = NULL,
-                    lease_until_ms = NULL WHERE id = ?1",
-                params![id, now.as_millis()],
-            ),
-            Attempt::Retry { at, reason } => tx.execute(
-                "UPDATE outbox SET
-                    status = CASE WHEN ?2 >= deadline_ms THEN 'dead' ELSE 'pending' END,
-                    next_attempt_ms = ?2, last_reason = ?3, lease_owner = NULL,
-                    lease_until_ms = NULL
-                 WHERE id = ?1 AND status = 'sending'",
-                params![id, at.as_millis(), reason],
-            ),
-            Attempt::Permanent { reason } => tx.execute(
-                "UPDATE outbox SET status = 'dead', last_reason = ?2, lease_owner = NULL,
-                    lease_until_ms = NULL WHERE id = ?1",
-                params![id, reason],
-            ),
+        for (id, attempt, elapsed) in attempts {
+            record_one(&tx, *id, attempt, now, *elapsed).map_err(&e)?;
+            settle_folded(&tx, *id).map_err(&e)?;
         }
-        .map_err(&e)?;
         tx.commit().map_err(&e)
     }
 
@@ -930,7 +1044,7 @@ impl Store {
             .query_row(
                 "SELECT MIN(CASE status WHEN 'pending' THEN next_attempt_ms
                                         ELSE lease_until_ms END)
-                 FROM outbox WHERE status IN ('pending', 'sending')",
+                 FROM outbox WHERE status IN ('pending', 'sending') AND folded_into IS NULL",
                 [],
                 |r| r.get::<_, Option<i64>>(0),
             )
@@ -944,10 +1058,17 @@ impl Store {
             let mut c = OutboxCounts::default();
             let mut stmt = self
                 .conn
-                .prepare("SELECT status, COUNT(*) FROM outbox GROUP BY status")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+                .prepare("SELECT status, COUNT(*), SUM(reclaims) FROM outbox GROUP BY status")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
             for row in rows {
-                let (status, n) = row?;
+                let (status, n, reclaims) = row?;
+                c.possible_duplicates += reclaims as u64;
                 let n = n as u64;
                 match status.as_str() {
                     "pending" => c.pending = n,
@@ -967,7 +1088,7 @@ impl Store {
             let mut stmt = self.conn.prepare(
                 "SELECT o.id, o.channel, o.status, o.attempts, o.created_ms, o.next_attempt_ms,
                         o.deadline_ms, o.lease_until_ms, o.last_reason, o.delivered_ms,
-                        n.job, n.state, n.kind, n.reason
+                        n.job, n.state, n.kind, n.reason, o.folded_into, o.reclaims
                  FROM outbox o JOIN notifications n ON n.id = o.notification_id
                  WHERE ?1 OR o.status != 'delivered'
                  ORDER BY o.id DESC LIMIT ?2",
@@ -988,6 +1109,8 @@ impl Store {
                     state: parse_state(&r.get::<_, String>(11)?)?,
                     kind: parse_kind(&r.get::<_, String>(12)?)?,
                     reason: r.get(13)?,
+                    folded_into: r.get(14)?,
+                    reclaims: r.get(15)?,
                 })
             })?;
             rows.collect()
@@ -1017,7 +1140,7 @@ impl Store {
                 &format!(
                     "UPDATE outbox SET status = 'pending', next_attempt_ms = ?1,
                         deadline_ms = MAX(deadline_ms, ?2), lease_owner = NULL,
-                        lease_until_ms = NULL
+                        lease_until_ms = NULL, folded_into = NULL
                      WHERE {filter}"
                 ),
                 params![now.as_millis(), (now + give_up_after).as_millis()],
@@ -1166,10 +1289,10 @@ fn apply_event(
     let deadline_ms = (ev.at + deadline).as_millis();
     for ch in channels {
         tx.execute(
-            "INSERT INTO outbox (notification_id, channel, idempotency_key, status,
+            "INSERT INTO outbox (notification_id, job, channel, idempotency_key, status,
                                  created_ms, next_attempt_ms, deadline_ms)
-             VALUES (?1, ?2, ?3, 'pending', ?4, ?4, ?5)",
-            params![n.id, ch, format!("{}:{ch}", n.id), now, deadline_ms],
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)",
+            params![n.id, n.job, ch, format!("{}:{ch}", n.id), now, deadline_ms],
         )?;
         rec.outbox_ids.push(tx.last_insert_rowid());
     }
@@ -1213,6 +1336,120 @@ fn ts(ms: i64) -> Timestamp {
 
 fn ms_duration(ms: i64) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
+}
+
+fn record_one(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    attempt: &Attempt,
+    now: Timestamp,
+    elapsed: Duration,
+) -> rusqlite::Result<()> {
+    let (outcome, reason) = match attempt {
+        Attempt::Delivered => ("delivered", None),
+        Attempt::Retry { reason, .. } => ("retry", Some(reason.as_str())),
+        Attempt::Permanent { reason } => ("permanent", Some(reason.as_str())),
+    };
+    tx.prepare_cached(
+        "INSERT INTO attempts (outbox_id, at_ms, outcome, reason, elapsed_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        id,
+        now.as_millis(),
+        outcome,
+        reason,
+        elapsed.as_millis() as i64
+    ])?;
+    match attempt {
+        Attempt::Delivered => tx
+            .prepare_cached(
+                "UPDATE outbox SET status = 'delivered', delivered_ms = ?2, lease_owner = NULL,
+                    lease_until_ms = NULL WHERE id = ?1",
+            )?
+            .execute(params![id, now.as_millis()]),
+        Attempt::Retry { at, reason } => tx
+            .prepare_cached(
+                "UPDATE outbox SET
+                    status = CASE WHEN ?2 >= deadline_ms THEN 'dead' ELSE 'pending' END,
+                    next_attempt_ms = ?2, last_reason = ?3, lease_owner = NULL,
+                    lease_until_ms = NULL
+                 WHERE id = ?1 AND status = 'sending'",
+            )?
+            .execute(params![id, at.as_millis(), reason]),
+        Attempt::Permanent { reason } => tx
+            .prepare_cached(
+                "UPDATE outbox SET status = 'dead', last_reason = ?2, lease_owner = NULL,
+                    lease_until_ms = NULL WHERE id = ?1",
+            )?
+            .execute(params![id, reason]),
+    }
+    .map(drop)
+}
+
+/// The rows folded into `carrier` take its status once it is delivered or dead.
+fn settle_folded(tx: &rusqlite::Transaction<'_>, carrier: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE outbox SET status = r.status, delivered_ms = r.delivered_ms,
+            last_reason = CASE r.status
+                WHEN 'delivered' THEN 'delivered in the digest of row ' || r.id
+                ELSE 'folded into row ' || r.id || ', which is dead: ' || COALESCE(r.last_reason, '')
+            END
+         FROM outbox r
+         WHERE r.id = ?1 AND outbox.folded_into = ?1 AND outbox.status = 'pending'
+           AND r.status IN ('delivered', 'dead')",
+    )?
+    .execute([carrier])
+    .map(drop)
+}
+
+/// The claimed row `id` with its notification, folded with the rows it carries.
+fn self_claimed(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<Option<Claimed>> {
+    let (nid, channel, key, attempts): (String, String, String, u32) = tx
+        .prepare_cached(
+            "SELECT notification_id, channel, idempotency_key, attempts FROM outbox WHERE id = ?1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    let blob: Vec<u8> = tx
+        .prepare_cached("SELECT payload FROM notifications WHERE id = ?1")?
+        .query_row([&nid], |r| r.get(0))?;
+    let Some(mut notification) = decompress(&blob)
+        .ok()
+        .and_then(|json| serde_json::from_str::<Notification>(&json).ok())
+    else {
+        return Ok(None);
+    };
+    let carried: Vec<(String, i64)> = tx
+        .prepare_cached(
+            "SELECT n.state, n.created_ms FROM outbox o
+             JOIN notifications n ON n.id = o.notification_id
+             WHERE o.folded_into = ?1 OR o.id = ?1 ORDER BY n.created_ms, o.id",
+        )?
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if carried.len() > 1 {
+        let mut states: Vec<DigestCount> = Vec::new();
+        for (state, _) in &carried {
+            let state = parse_state(state)?;
+            match states.iter_mut().find(|c| c.state == state) {
+                Some(c) => c.count += 1,
+                None => states.push(DigestCount { state, count: 1 }),
+            }
+        }
+        notification.fold(Digest {
+            count: carried.len() as u64,
+            states,
+            first: ts(carried[0].1),
+            last: ts(carried[carried.len() - 1].1),
+        });
+    }
+    Ok(Some(Claimed {
+        id,
+        channel,
+        idempotency_key: key,
+        attempts,
+        notification,
+    }))
 }
 
 /// A new unique, time-ordered id (UUID v7).

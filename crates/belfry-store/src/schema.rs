@@ -87,6 +87,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX attempts_by_row ON attempts (outbox_id);
     "#,
+    // 2: the delivery engine. Rows know their job, so that unsent rows for one (job, channel)
+    // can be folded into one message; they count the sends a crashed process may have made.
+    r#"
+    ALTER TABLE outbox ADD COLUMN job TEXT NOT NULL DEFAULT '';
+    UPDATE outbox SET job = (SELECT n.job FROM notifications n WHERE n.id = notification_id);
+    -- the row whose message carried this one (a digest); this row then follows its fate
+    ALTER TABLE outbox ADD COLUMN folded_into INTEGER;
+    -- how often a lease ran out with a send unrecorded: each may have been a duplicate
+    ALTER TABLE outbox ADD COLUMN reclaims INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX outbox_by_job ON outbox (job, channel, status);
+    CREATE INDEX outbox_folded ON outbox (folded_into) WHERE folded_into IS NOT NULL;
+    -- finding rows past their deadline without reading every pending row
+    CREATE INDEX outbox_deadline ON outbox (status, deadline_ms);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -303,7 +303,26 @@ fn a_store_from_a_newer_belfry_is_refused() {
 fn the_schema_is_versioned_from_the_first_release() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(&dir.path().join("b.db")).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 2);
+}
+
+#[test]
+fn a_first_release_store_is_migrated_with_its_outbox_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    {
+        // What version 1 wrote: one notification waiting for channel "a".
+        let conn = rusqlite_raw(&path);
+        conn.execute_batch(include_str!("v1.sql")).unwrap();
+    }
+    let mut s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 2);
+    let claimed = s
+        .claim_due(Timestamp::now(), Duration::from_secs(30), "p", None, 10)
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].notification.job, "old-job");
+    assert_eq!(s.outbox_rows(true, 10).unwrap()[0].job, "old-job");
 }
 
 fn rusqlite_raw(path: &std::path::Path) -> rusqlite::Connection {
@@ -423,4 +442,208 @@ fn an_abandoned_run_is_recorded_once_however_many_notice_it() {
     assert!(s.running_runs().unwrap().is_empty());
     assert_eq!(s.runs("j", 10, false).unwrap()[0].state, State::Crashed);
     assert_eq!(s.outbox_counts().unwrap().pending, 1);
+}
+
+/// Failed, recovered, failed again: three notifications of `j` waiting for channel `a`.
+fn three_alerts(s: &mut Store, t0: Timestamp) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for (i, (state, code)) in [(State::Failed, 1), (State::Ok, 0), (State::Failed, 2)]
+        .into_iter()
+        .enumerate()
+    {
+        let ev = event(
+            "j",
+            &format!("r{i}"),
+            state,
+            t0.add_millis(10 * i as i64),
+            code,
+        );
+        let rec = finish(s, &ev, &["a"]);
+        assert!(rec.decision.notify, "run {i} notifies");
+        ids.extend(rec.outbox_ids);
+    }
+    ids
+}
+
+#[test]
+fn a_backlog_for_one_job_and_channel_goes_out_as_its_latest_state_with_exact_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    let t0 = Timestamp::now();
+    let ids = three_alerts(&mut s, t0);
+    let now = Timestamp::now();
+    let claimed = s
+        .claim_due(now, Duration::from_secs(30), "p", None, 10)
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "one message for the backlog");
+    let n = &claimed[0].notification;
+    assert_eq!(claimed[0].id, ids[2], "the newest row carries the others");
+    assert_eq!((n.state, n.exit_code), (State::Failed, Some(2)));
+    let d = n.digest.as_ref().expect("a digest");
+    assert_eq!(d.count, 3);
+    let counts: Vec<(State, u64)> = d.states.iter().map(|c| (c.state, c.count)).collect();
+    assert_eq!(counts, [(State::Failed, 2), (State::Ok, 1)]);
+    assert!(n.message.contains("3 alerts in"), "{}", n.message);
+
+    s.record_attempt(ids[2], &Attempt::Delivered, now, Duration::ZERO)
+        .unwrap();
+    let c = s.outbox_counts().unwrap();
+    assert_eq!((c.delivered, c.pending, c.sending), (3, 0, 0));
+    let rows = s.outbox_rows(true, 10).unwrap();
+    let folded: Vec<Option<i64>> = rows.iter().map(|r| r.folded_into).collect();
+    assert_eq!(folded, [None, Some(ids[2]), Some(ids[2])]);
+    assert!(
+        rows[1]
+            .last_reason
+            .as_deref()
+            .unwrap()
+            .contains("digest of row")
+    );
+}
+
+#[test]
+fn a_newer_alert_waits_while_an_older_one_for_the_same_channel_is_being_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    let t0 = Timestamp::now();
+    let first = finish(&mut s, &event("j", "r1", State::Failed, t0, 1), &["a"]);
+    let lease = Duration::from_secs(30);
+    let now = t0.add_millis(1_000);
+    assert_eq!(s.claim_due(now, lease, "p1", None, 10).unwrap().len(), 1);
+    let second = finish(
+        &mut s,
+        &event("j", "r2", State::Ok, t0.add_millis(10), 0),
+        &["a"],
+    );
+    assert!(second.decision.notify);
+    assert!(
+        s.claim_due(now, lease, "p2", None, 10).unwrap().is_empty(),
+        "no recovery overtakes the failure in flight"
+    );
+    s.record_attempt(
+        first.outbox_ids[0],
+        &Attempt::Delivered,
+        now,
+        Duration::ZERO,
+    )
+    .unwrap();
+    let next = s.claim_due(now, lease, "p2", None, 10).unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].id, second.outbox_ids[0]);
+    assert!(next[0].notification.digest.is_none());
+}
+
+#[test]
+fn inside_the_digest_window_a_burst_waits_for_its_end_and_goes_out_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    s.set_digest_window(Duration::from_secs(5));
+    let t0 = Timestamp::now();
+    let first = finish(&mut s, &event("j", "r1", State::Failed, t0, 1), &["a"]);
+    let lease = Duration::from_secs(30);
+    assert_eq!(s.claim_due(t0, lease, "p", None, 10).unwrap().len(), 1);
+    s.record_attempt(first.outbox_ids[0], &Attempt::Delivered, t0, Duration::ZERO)
+        .unwrap();
+    finish(
+        &mut s,
+        &event("j", "r2", State::Ok, t0.add_millis(10), 0),
+        &["a"],
+    );
+    finish(
+        &mut s,
+        &event("j", "r3", State::Failed, t0.add_millis(20), 1),
+        &["a"],
+    );
+    let in_window = t0.add_millis(1_000);
+    assert!(
+        s.claim_due(in_window, lease, "p", None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.next_due().unwrap(), Some(t0.add_millis(5_000)));
+    assert!(
+        s.claim_due(t0.add_millis(4_999), lease, "p", None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    let out = s
+        .claim_due(t0.add_millis(5_000), lease, "p", None, 10)
+        .unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].notification.digest.as_ref().unwrap().count, 2);
+    // Another job, or another channel, is not held by this one's window.
+    finish(
+        &mut s,
+        &event("k", "r4", State::Failed, t0.add_millis(30), 1),
+        &["a"],
+    );
+    assert_eq!(
+        s.claim_due(t0.add_millis(5_001), lease, "p", None, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_lease_that_runs_out_counts_a_possible_duplicate_and_a_renewed_one_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    let t0 = Timestamp::now();
+    finish(&mut s, &event("j", "r1", State::Failed, t0, 1), &["a", "b"]);
+    let lease = Duration::from_secs(1);
+    let held = s.claim_due(t0, lease, "p1", None, 10).unwrap();
+    assert_eq!(held.len(), 2);
+    // p1 renews "a" but not "b", then dies.
+    assert_eq!(
+        s.renew_leases("p1", &[held[0].id], t0.add_millis(10_000))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.renew_leases("p2", &[held[1].id], t0.add_millis(10_000))
+            .unwrap(),
+        0
+    );
+    let taken = s
+        .claim_due(t0.add_millis(2_000), lease, "p2", None, 10)
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, held[1].id);
+    assert_eq!(taken[0].attempts, 2);
+    let c = s.outbox_counts().unwrap();
+    assert_eq!((c.sending, c.possible_duplicates), (2, 1));
+}
+
+#[test]
+fn a_dead_digest_takes_its_folded_rows_with_it_and_a_retry_revives_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    let t0 = Timestamp::now();
+    let ids = three_alerts(&mut s, t0);
+    let now = Timestamp::now();
+    let claimed = s
+        .claim_due(now, Duration::from_secs(30), "p", None, 10)
+        .unwrap();
+    s.record_attempt(
+        claimed[0].id,
+        &Attempt::Permanent {
+            reason: "HTTP 401: bad token".into(),
+        },
+        now,
+        Duration::ZERO,
+    )
+    .unwrap();
+    assert_eq!(s.outbox_counts().unwrap().dead, 3);
+    let (_, reason, _) = s.outbox_row_status(ids[0]).unwrap().unwrap();
+    assert!(reason.unwrap().contains("bad token"));
+    assert_eq!(
+        s.retry_outbox(None, now, Duration::from_secs(60)).unwrap(),
+        3
+    );
+    let again = s
+        .claim_due(now, Duration::from_secs(30), "p", None, 10)
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].notification.digest.as_ref().unwrap().count, 3);
 }

@@ -10,9 +10,18 @@
 //! url = "slack://TokenA/TokenB/TokenC"
 //! states = ["problem", "recovered"]   # optional: which notifications (default all)
 //! jobs = ["backup-*"]                 # optional: which jobs, glob patterns (default all)
+//! rate = 1.0                    # optional, instead of the service's own limits: sends a second,
+//! burst = 3                     #   sends at once after a quiet spell,
+//! concurrency = 1               #   and requests in flight at once
 //!
 //! [channels.hook]
 //! url = "json://127.0.0.1:8080/belfry"
+//! title = "[{{ host }}] {{ title }}"   # optional templates (minijinja) for the title…
+//! body = "{{ message }}"              # …and the body; see `belfry::template`
+//!
+//! [channels.pager]
+//! url = "json://belfry:${env:PAGER_TOKEN}@127.0.0.1:8080/page"  # or ${file:/run/secrets/x}
+//! states = ["problem"]
 //!
 //! [jobs.backup-db]
 //! fail_threshold = 2
@@ -30,16 +39,22 @@
 //! give_up_after = "24h"         # undelivered notifications are dead after this long
 //! request_timeout = "5s"        # one HTTP request's time limit
 //! background = true             # retry what `belfry run` could not deliver, detached
+//! digest_window = "3s"          # a job's alerts to one channel this soon after the last go out as one
+//! lease = "15s"                 # a dead sender's claimed rows go to another after this (≥ 1s)
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use belfry_core::{Policy, Route, State, StateFilter, parse_duration, stable_hash};
+use belfry_core::{Notification, Policy, Route, State, StateFilter, parse_duration, stable_hash};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
+
+use crate::secret::{Lookup, Secrets, resolve};
+use crate::template::Templates;
 
 /// The configuration could not be found, read or understood. The message names the file, the
 /// line and the key where there is one.
@@ -59,16 +74,82 @@ pub struct ChannelConfig {
     /// Its name: the table name (`[channels.ops]` is `ops`), or `urls-XXXXXXXX` for
     /// `BELFRY_URLS` entries, or `console` for the default.
     pub name: String,
-    /// Its URL. Holds secrets: print [`ChannelConfig::describe`] instead.
+    /// Its URL, references resolved. Holds secrets: print [`ChannelConfig::describe`] instead.
     url: String,
     /// Which notifications it receives.
     pub route: Route,
+    /// Its title and body templates, if any.
+    templates: Option<Templates>,
+    /// The values its `${env:…}` / `${file:…}` references resolved to.
+    secrets: Secrets,
+    /// Overrides of the pace the channel's service sets (`rate`, `burst`, `concurrency`).
+    pub pace: PaceOverride,
+}
+
+/// A channel's own settings for how fast it may be sent to; unset fields keep the service's
+/// defaults ([`belfry_channels::Pace`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PaceOverride {
+    /// `rate`: sends per second, sustained.
+    pub per_second: Option<f64>,
+    /// `burst`: sends at once after a quiet spell.
+    pub burst: Option<u32>,
+    /// `concurrency`: requests in flight at once.
+    pub concurrency: Option<usize>,
+}
+
+impl PaceOverride {
+    /// `pace` with these overrides applied.
+    pub fn apply(&self, mut pace: belfry_channels::Pace) -> belfry_channels::Pace {
+        if let Some(r) = self.per_second {
+            pace.per_second = Some(r);
+        }
+        if let Some(b) = self.burst {
+            pace.burst = b;
+        }
+        if let Some(c) = self.concurrency {
+            pace.concurrency = c;
+        }
+        pace
+    }
 }
 
 impl ChannelConfig {
+    /// A channel with this name and URL (references already resolved) and no templates,
+    /// receiving everything.
+    pub fn new(name: impl Into<String>, url: impl Into<String>) -> Self {
+        let name = name.into();
+        ChannelConfig {
+            route: Route::all(name.clone()),
+            name,
+            url: url.into(),
+            templates: None,
+            secrets: Secrets::default(),
+            pace: PaceOverride::default(),
+        }
+    }
+
     /// The URL, secrets included: for building the channel, never for printing.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Its title and body templates, if any.
+    pub fn templates(&self) -> Option<&Templates> {
+        self.templates.as_ref()
+    }
+
+    /// The values its references resolved to.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
+    }
+
+    /// `n` as this channel should say it: with its templates applied, if it has any.
+    pub fn render<'a>(&self, n: &'a Notification) -> Cow<'a, Notification> {
+        match &self.templates {
+            Some(t) => Cow::Owned(t.apply(n)),
+            None => Cow::Borrowed(n),
+        }
     }
 
     /// Whether this is the console channel.
@@ -77,9 +158,12 @@ impl ChannelConfig {
         u == "console" || u.starts_with("console:") || u.starts_with("stderr://")
     }
 
-    /// The URL with its secrets hidden.
+    /// The URL with its secrets hidden: the URL's own secret parts (password, tokens, path)
+    /// and every value a reference resolved to.
     pub fn describe(&self) -> String {
-        belfry_channels::redact_url(&self.url)
+        self.secrets
+            .scrub(&belfry_channels::redact_url(&self.url))
+            .into_owned()
     }
 }
 
@@ -89,6 +173,7 @@ impl fmt::Debug for ChannelConfig {
             .field("name", &self.name)
             .field("url", &self.describe())
             .field("route", &self.route)
+            .field("templates", &self.templates)
             .finish()
     }
 }
@@ -143,6 +228,12 @@ pub struct DeliverySettings {
     /// Whether `belfry run` leaves what it could not deliver to a detached
     /// `belfry deliver --background` (`$BELFRY_BACKGROUND=0` turns it off too).
     pub background: bool,
+    /// After a job's alert reached a channel, its next alerts for that channel wait until
+    /// this much time has passed and go out as one digest (zero: no wait).
+    pub digest_window: Duration,
+    /// How long a claim on an outbox row lasts without renewal: a sender renews it while it
+    /// works, so this is how long the rows of a sender that died wait for another.
+    pub lease: Duration,
 }
 
 impl Default for DeliverySettings {
@@ -152,6 +243,8 @@ impl Default for DeliverySettings {
             give_up_after: Duration::from_secs(24 * 3600),
             request_timeout: Duration::from_secs(5),
             background: true,
+            digest_window: Duration::from_secs(3),
+            lease: Duration::from_secs(15),
         }
     }
 }
@@ -171,6 +264,9 @@ pub struct Config {
     pub run: RunSettings,
     /// Delivery settings.
     pub delivery: DeliverySettings,
+    /// Every value a secret reference resolved to, in any channel: hidden by
+    /// [`Config::scrub`].
+    pub secrets: Secrets,
 }
 
 impl Default for Config {
@@ -253,7 +349,8 @@ impl Config {
                 let text = std::fs::read_to_string(&path).map_err(|e| {
                     ConfigError::at(&path.display().to_string(), format!("cannot read: {e}"))
                 })?;
-                let mut c = Config::parse(&text, &path.display().to_string())?;
+                let lookup = Lookup::process(path.parent());
+                let mut c = Config::parse_with(&text, &path.display().to_string(), &lookup)?;
                 c.source = Some(path);
                 c
             }
@@ -274,23 +371,31 @@ impl Config {
             jobs: BTreeMap::new(),
             run: RunSettings::default(),
             delivery: DeliverySettings::default(),
+            secrets: Secrets::default(),
         }
     }
 
     /// With nothing configured, alerts go to the console.
     fn ensure_a_channel(&mut self) {
         if self.channels.is_empty() {
-            self.channels.push(ChannelConfig {
-                name: "console".into(),
-                url: "console://".into(),
-                route: Route::all("console"),
-            });
+            self.channels
+                .push(ChannelConfig::new("console", "console://"));
         }
     }
 
     /// Parses a configuration text; `origin` names it in errors. Does not add the console
-    /// default or `BELFRY_URLS`.
+    /// default or `BELFRY_URLS`. Secret references are looked up in this process's
+    /// environment, relative files from the working directory.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::parse_with(text, origin, &Lookup::process(None))
+    }
+
+    /// [`Config::parse`], with secret references looked up through `lookup`.
+    pub fn parse_with(
+        text: &str,
+        origin: &str,
+        lookup: &Lookup<'_>,
+    ) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(text, origin, &e))?;
         let mut c = Config::empty();
         let p = &raw.policy;
@@ -306,6 +411,36 @@ impl Config {
         for (name, ch) in raw.channels {
             check_channel_name(&name)
                 .map_err(|why| ConfigError::at(origin, format!("[channels.{name}]: {why}")))?;
+            let at = |key: &str, span: std::ops::Range<usize>, msg: &dyn fmt::Display| {
+                let (line, column) = line_column(text, span.start);
+                ConfigError::at(
+                    origin,
+                    format!("line {line}, column {column}, key channels.{name}.{key}: {msg}"),
+                )
+            };
+            let mut secrets = Secrets::default();
+            let url = resolve(ch.url.get_ref(), lookup, &mut secrets)
+                .map_err(|e| at("url", ch.url.span(), &e))?;
+            if let Err(e) = belfry_channels::parse(&url) {
+                return Err(at("url", ch.url.span(), &secrets.scrub(&e.to_string())));
+            }
+            let templates = if ch.title.is_some() || ch.body.is_some() {
+                let title = ch.title.as_ref().map(|t| t.get_ref().as_str());
+                let body = ch.body.as_ref().map(|t| t.get_ref().as_str());
+                let t = Templates::new(title, body).map_err(|e| {
+                    let spanned = if e.which() == "title" {
+                        &ch.title
+                    } else {
+                        &ch.body
+                    };
+                    let span = spanned.as_ref().map_or(0..0, toml::Spanned::span);
+                    at(e.which(), span, &e)
+                })?;
+                Some(t)
+            } else {
+                None
+            };
+            c.secrets.extend(&secrets);
             c.channels.push(ChannelConfig {
                 route: Route {
                     channel: name.clone(),
@@ -318,7 +453,14 @@ impl Config {
                         .collect(),
                 },
                 name,
-                url: ch.url.0,
+                url,
+                templates,
+                secrets,
+                pace: PaceOverride {
+                    per_second: ch.rate.map(|r| r.0),
+                    burst: ch.burst.map(|b| b.0),
+                    concurrency: ch.concurrency.map(|c| c.0 as usize),
+                },
             });
         }
         for (name, j) in raw.jobs {
@@ -370,25 +512,53 @@ impl Config {
         if let Some(b) = raw.delivery.background {
             c.delivery.background = b;
         }
+        if let Some(d) = raw.delivery.digest_window {
+            c.delivery.digest_window = d.0;
+        }
+        if let Some(l) = raw.delivery.lease {
+            c.delivery.lease = l.0.max(Duration::from_secs(1));
+        }
         Ok(c)
     }
 
     /// Adds channels from a list of URLs separated by white space or commas (a comma splits
-    /// only where a new `scheme://` follows, so `?to=a,b` stays whole).
+    /// only where a new `scheme://` follows, so `?to=a,b` stays whole). Secret references are
+    /// resolved from this process's environment.
     pub fn add_urls(&mut self, list: &str, origin: &str) -> Result<(), ConfigError> {
-        for url in split_urls(list) {
-            belfry_channels::parse(&url).map_err(|e| ConfigError::at(origin, e))?;
-            let name = format!("urls-{:08x}", stable_hash(&[url.as_str()]));
+        self.add_urls_with(list, origin, &Lookup::process(None))
+    }
+
+    /// [`Config::add_urls`], with secret references looked up through `lookup`.
+    pub fn add_urls_with(
+        &mut self,
+        list: &str,
+        origin: &str,
+        lookup: &Lookup<'_>,
+    ) -> Result<(), ConfigError> {
+        for (i, written) in split_urls(list).into_iter().enumerate() {
+            let mut secrets = Secrets::default();
+            let url = resolve(&written, lookup, &mut secrets)
+                .map_err(|e| ConfigError::at(origin, format!("URL {}: {e}", i + 1)))?;
+            belfry_channels::parse(&url)
+                .map_err(|e| ConfigError::at(origin, secrets.scrub(&e.to_string())))?;
+            // Named after the URL as written, references unresolved: the name stays when a
+            // secret is rotated, and no secret value goes into the hash.
+            let name = format!("urls-{:08x}", stable_hash(&[written.as_str()]));
             if self.channels.iter().any(|c| c.name == name) {
                 continue;
             }
-            self.channels.push(ChannelConfig {
-                route: Route::all(name.clone()),
-                name,
-                url,
-            });
+            self.secrets.extend(&secrets);
+            let mut ch = ChannelConfig::new(name, url);
+            ch.secrets = secrets;
+            self.channels.push(ch);
         }
         Ok(())
+    }
+
+    /// `text` with every secret value of every channel replaced by `***`: for anything about
+    /// a channel that belfry prints or stores (a delivery failure's reason, an error).
+    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        self.secrets.scrub(text)
     }
 
     /// The policy for `job`: the defaults with its overrides.
@@ -490,6 +660,15 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    (
+        line_of(text, offset),
+        text[line_start..offset].chars().count() + 1,
+    )
+}
+
 /// Splits a `BELFRY_URLS` value.
 fn split_urls(list: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -554,9 +733,45 @@ struct RawPolicy {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawChannel {
-    url: ChannelUrl,
+    /// Checked after its references are resolved, so its position is kept.
+    url: toml::Spanned<String>,
     jobs: Option<Vec<String>>,
     states: Option<Vec<Filter>>,
+    title: Option<toml::Spanned<String>>,
+    body: Option<toml::Spanned<String>>,
+    rate: Option<Rate>,
+    burst: Option<AtLeastOne>,
+    concurrency: Option<AtLeastOne>,
+}
+
+/// Sends per second: a positive number.
+struct Rate(f64);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = f64::deserialize(d)?;
+        if !(r.is_finite() && r > 0.0) {
+            return Err(de::Error::custom(format!(
+                "a rate is sends per second, more than 0 (e.g. 0.5 or 10), not {r}"
+            )));
+        }
+        Ok(Rate(r))
+    }
+}
+
+/// A whole number, 1 or more.
+struct AtLeastOne(u32);
+
+impl<'de> Deserialize<'de> for AtLeastOne {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if !(1..=10_000).contains(&n) {
+            return Err(de::Error::custom(format!(
+                "must be between 1 and 10000, not {n}"
+            )));
+        }
+        Ok(AtLeastOne(n as u32))
+    }
 }
 
 #[derive(Deserialize)]
@@ -585,6 +800,8 @@ struct RawDelivery {
     give_up_after: Option<Dur>,
     request_timeout: Option<Dur>,
     background: Option<bool>,
+    digest_window: Option<Dur>,
+    lease: Option<Dur>,
 }
 
 /// A duration such as `"1s"`, checked while parsing so the error points at the value.
@@ -627,17 +844,6 @@ impl<'de> Deserialize<'de> for Threshold {
     }
 }
 
-/// A channel URL, parsed (so it is checked) while reading the file.
-struct ChannelUrl(String);
-
-impl<'de> Deserialize<'de> for ChannelUrl {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        belfry_channels::parse(&s).map_err(de::Error::custom)?;
-        Ok(ChannelUrl(s))
-    }
-}
-
 struct Filter(StateFilter);
 
 impl<'de> Deserialize<'de> for Filter {
@@ -662,8 +868,9 @@ mod tests {
             .map(|l| l.trim_start_matches("//!").strip_prefix(' ').unwrap_or(""))
             .collect::<Vec<_>>()
             .join("\n");
-        let c = Config::parse(&example, "example").unwrap();
-        assert_eq!(c.channels.len(), 2);
+        let env = |k: &str| (k == "PAGER_TOKEN").then(|| "pager-secret-1".into());
+        let c = Config::parse_with(&example, "example", &Lookup::with_env(&env, None)).unwrap();
+        assert_eq!(c.channels.len(), 3);
         let p = c.policy_for("backup-db");
         assert_eq!(p.fail_threshold, 2);
         assert_eq!(p.repeat_failures_after, Duration::from_secs(1));
@@ -671,10 +878,19 @@ mod tests {
         assert_eq!(c.route("backup-db", &State::Failed, false), ["ops"]);
         assert_eq!(
             c.route("backup-web", &State::Failed, false),
-            ["hook", "ops"]
+            ["hook", "ops", "pager"]
         );
         assert_eq!(c.route("backup-web", &State::Ok, false), ["hook"]);
-        assert_eq!(c.route("other", &State::Failed, false), ["hook"]);
+        assert_eq!(c.route("other", &State::Failed, false), ["hook", "pager"]);
+        let hook = c.channel("hook").unwrap();
+        assert!(
+            hook.templates()
+                .is_some_and(|t| t.has_title() && t.has_body())
+        );
+        let pager = c.channel("pager").unwrap();
+        assert!(pager.url().contains("pager-secret-1"));
+        assert!(!pager.describe().contains("pager-secret-1"));
+        assert!(!format!("{c:?}").contains("pager-secret-1"));
     }
 
     #[test]
@@ -723,6 +939,106 @@ mod tests {
         assert!(e.contains("bogus"), "{e}");
         assert!(e.contains("key channels.ops.url"), "{e}");
         assert!(!e.contains("SECRETPW"), "{e}");
+    }
+
+    fn env(k: &str) -> Option<std::ffi::OsString> {
+        match k {
+            "HOOK_HOST" => Some("secret-host.example".into()),
+            "HOOK_PW" => Some("pw-SECRET-42".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn references_resolve_and_their_values_are_hidden_even_where_urls_show_hosts() {
+        let text = "[channels.hook]\nurl = \"json://u:${env:HOOK_PW}@${env:HOOK_HOST}:8080/x\"\n";
+        let c = Config::parse_with(text, "f.toml", &Lookup::with_env(&env, None)).unwrap();
+        let hook = c.channel("hook").unwrap();
+        assert_eq!(
+            hook.url(),
+            "json://u:pw-SECRET-42@secret-host.example:8080/x"
+        );
+        assert_eq!(hook.describe(), "json://u:***@***:8080/…");
+        assert_eq!(
+            c.scrub("could not connect to secret-host.example as pw-SECRET-42"),
+            "could not connect to *** as ***"
+        );
+        let dbg = format!("{c:?}");
+        assert!(
+            !dbg.contains("SECRET") && !dbg.contains("secret-host"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
+    fn a_missing_reference_names_file_line_key_and_reference_never_a_value() {
+        let text = "[channels.ok]\nurl = \"console://\"\n\n[channels.hook]\nurl = \"json://u:${env:HOOK_PW}@h/${env:NOPE}\"\n";
+        let e = Config::parse_with(text, "/etc/belfry.toml", &Lookup::with_env(&env, None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("config /etc/belfry.toml: line 5, column 7"),
+            "{e}"
+        );
+        assert!(e.contains("key channels.hook.url: ${env:NOPE}"), "{e}");
+        assert!(
+            e.contains("NOPE is not set") && !e.contains("pw-SECRET"),
+            "{e}"
+        );
+        // A URL that is wrong once resolved: named, with the secret hidden.
+        let text = "[channels.hook]\nurl = \"json://${env:HOOK_HOST}/x?${env:HOOK_PW}=1\"\n";
+        let e = Config::parse_with(text, "f.toml", &Lookup::with_env(&env, None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2") && e.contains("key channels.hook.url"),
+            "{e}"
+        );
+        assert!(e.contains("unknown option") && !e.contains("SECRET"), "{e}");
+    }
+
+    #[test]
+    fn template_errors_name_file_line_and_key_at_load() {
+        let text = "[channels.hook]\nurl = \"json://h/x\"\ntitle = \"{{ job }}\"\nbody = \"\"\"\nfirst\n{{ jbo }}\"\"\"\n";
+        let e = Config::parse(text, "f.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("line 4, column 8, key channels.hook.body"),
+            "{e}"
+        );
+        assert!(e.contains("unknown variable jbo"), "{e}");
+        let text = "[channels.hook]\nurl = \"json://h/x\"\ntitle = \"{{ job \"\n";
+        let e = Config::parse(text, "f.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("line 3, column 9, key channels.hook.title"),
+            "{e}"
+        );
+        assert!(e.contains("syntax error"), "{e}");
+    }
+
+    #[test]
+    fn belfry_urls_take_references_and_are_named_by_the_url_as_written() {
+        let mut c = Config::empty();
+        c.add_urls_with(
+            "json://u:${env:HOOK_PW}@h/x",
+            "$BELFRY_URLS",
+            &Lookup::with_env(&env, None),
+        )
+        .unwrap();
+        assert_eq!(
+            c.channels[0].name,
+            format!("urls-{:08x}", stable_hash(&["json://u:${env:HOOK_PW}@h/x"]))
+        );
+        assert!(c.channels[0].url().contains("pw-SECRET-42"));
+        assert_eq!(c.scrub("pw-SECRET-42"), "***");
+        let e = c
+            .add_urls_with(
+                "console:// json://${env:NOPE}/",
+                "$BELFRY_URLS",
+                &Lookup::with_env(&env, None),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("$BELFRY_URLS: URL 2: ${env:NOPE}"), "{e}");
     }
 
     #[test]

@@ -4,12 +4,15 @@
 //! concurrently (a slow channel does not hold up the others), and every attempt is recorded
 //! with the channel's verdict. A row that fails stays in the outbox for a later attempt.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use belfry_channels::{Channel, Context, Message, Outcome};
+use belfry_channels::{BoxFuture, Channel, Context, Message, Outcome, Pace};
 use belfry_core::{Timestamp, format_duration};
 use belfry_store::{Attempt, Claimed, Store};
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use crate::config::Config;
 
@@ -62,7 +65,7 @@ pub fn jittered_backoff(attempts: u32, unit: f64) -> Duration {
 }
 
 /// A number in `[0, 1)`, different each call: enough for jitter, and no dependency.
-fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let bits = std::collections::hash_map::RandomState::new()
         .build_hasher()
@@ -70,8 +73,62 @@ fn random_unit() -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Claims and sends due outbox rows (only `ids` if given) within `wait`, then records every
-/// outcome. Repeats until nothing due is left when `ids` is `None`.
+/// A destination's pace as the engine keeps it: a token bucket, requests in flight, rows
+/// waiting their turn, and a pause the service asked for.
+struct Lane {
+    channel: Result<Arc<dyn Channel>, Outcome>,
+    pace: Pace,
+    tokens: f64,
+    refilled: Instant,
+    paused_until: Option<Instant>,
+    in_flight: usize,
+    queue: VecDeque<Claimed>,
+}
+
+impl Lane {
+    fn new(channel: Result<Arc<dyn Channel>, Outcome>, pace: Pace) -> Lane {
+        Lane {
+            channel,
+            pace,
+            tokens: f64::from(pace.burst.max(1)),
+            refilled: Instant::now(),
+            paused_until: None,
+            in_flight: 0,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// Takes a token if the bucket has one; otherwise says when it will.
+    fn take(&mut self, now: Instant) -> Result<(), Instant> {
+        if let Some(until) = self.paused_until.filter(|u| *u > now) {
+            return Err(until);
+        }
+        let Some(rate) = self.pace.per_second.filter(|r| *r > 0.0) else {
+            return Ok(());
+        };
+        let burst = f64::from(self.pace.burst.max(1));
+        let gained = now.duration_since(self.refilled).as_secs_f64() * rate;
+        self.tokens = (self.tokens + gained).min(burst);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(now + Duration::from_secs_f64((1.0 - self.tokens) / rate))
+        }
+    }
+}
+
+/// Claims and sends due outbox rows (only those of the jobs and channels of `ids`, if given)
+/// for at most `wait`, recording every outcome as it comes. Returns when nothing due is left,
+/// or when the time is up (rows not yet tried are given back; requests still running are
+/// recorded as retries).
+///
+/// Each destination has its own lane: its pace ([`Pace`]: a token bucket and a limit on
+/// requests in flight), and a pause when it answers with a time to wait, so a slow or
+/// rate-limited channel never holds up the others. Claims are leased for
+/// `config.delivery.lease` and renewed while this process works, so the rows of a process
+/// that dies go to another one soon after.
 pub fn deliver(
     config: &Config,
     store: &mut Store,
@@ -79,67 +136,222 @@ pub fn deliver(
     wait: Duration,
 ) -> Result<DeliveryReport, belfry_store::Error> {
     let owner = format!("pid-{}-{}", std::process::id(), belfry_store::new_id());
-    // The lease outlives the wait, so no other process takes a row while this one may still
-    // be sending it.
-    let lease = wait + config.delivery.request_timeout + Duration::from_secs(30);
-    let started = Instant::now();
-    let mut report = DeliveryReport::default();
-    let mut channels: HashMap<String, Result<Box<dyn Channel>, Outcome>> = HashMap::new();
-    let mut runtime: Option<tokio::runtime::Runtime> = None;
+    let lease = config.delivery.lease.max(Duration::from_secs(1));
+    store.set_digest_window(config.delivery.digest_window);
+    let deadline = Instant::now() + wait;
     let cx = Context::new(config.delivery.request_timeout);
-    loop {
-        let left = wait.saturating_sub(started.elapsed());
-        if left.is_zero() {
-            break;
-        }
-        let claimed = store.claim_due(Timestamp::now(), lease, &owner, ids, 256)?;
-        if claimed.is_empty() {
-            break;
-        }
-        for row in &claimed {
-            channels.entry(row.channel.clone()).or_insert_with(|| {
-                match config.channel(&row.channel) {
-                    Some(c) => belfry_channels::parse(c.url())
-                        .map_err(|e| Outcome::permanent(e.to_string())),
-                    // Perhaps this process lacks the configuration the recording one had
-                    // ($BELFRY_URLS, another file): keep the alert and retry until its
-                    // deadline rather than lose it.
-                    None => Err(Outcome::retry(format!(
-                        "channel {:?} is not configured here (another config file, or \
-                         $BELFRY_URLS missing?)",
-                        row.channel
-                    ))),
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime builds");
+    let mut engine = Engine {
+        config,
+        owner: &owner,
+        lease,
+        ids,
+        deadline,
+        lanes: HashMap::new(),
+        report: DeliveryReport::default(),
+        drained: false,
+        flying: HashSet::new(),
+        unrecorded: Vec::new(),
+        unrecorded_since: None,
+        pauses: Vec::new(),
+    };
+    rt.block_on(engine.run(store, &cx))?;
+    Ok(engine.report)
+}
+
+type Sent = (Claimed, Outcome, Duration);
+
+struct Engine<'a> {
+    config: &'a Config,
+    owner: &'a str,
+    lease: Duration,
+    ids: Option<&'a [i64]>,
+    deadline: Instant,
+    lanes: HashMap<String, Lane>,
+    report: DeliveryReport,
+    /// The last claim found nothing due.
+    drained: bool,
+    /// Rows being sent, or sent and not yet recorded: the rows whose leases to renew.
+    flying: HashSet<i64>,
+    /// Outcomes not yet written.
+    unrecorded: Vec<(i64, Attempt, Duration)>,
+    /// When the oldest of them came.
+    unrecorded_since: Option<Instant>,
+    /// Destinations that asked for a pause, and until when.
+    pauses: Vec<(String, Timestamp)>,
+}
+
+/// Outcomes written in one transaction at most.
+const RECORD_BATCH: usize = 64;
+
+/// The longest an outcome waits to be written with others.
+const RECORD_DELAY: Duration = Duration::from_millis(2);
+
+impl<'a> Engine<'a> {
+    async fn run(&mut self, store: &mut Store, cx: &Context) -> Result<(), belfry_store::Error> {
+        let mut in_flight: FuturesUnordered<BoxFuture<'_, Sent>> = FuturesUnordered::new();
+        let renew_every = self.lease / 3;
+        let mut next_renewal = Instant::now() + renew_every;
+        loop {
+            let now = Instant::now();
+            if now >= self.deadline {
+                break;
+            }
+            if !self.drained && self.queued() < 64 {
+                self.claim(store)?;
+            }
+            let wake = self.start_sends(&mut in_flight, cx, now);
+            if in_flight.is_empty() && self.queued() == 0 && self.drained {
+                break;
+            }
+            let mut wake = wake
+                .unwrap_or(self.deadline)
+                .min(self.deadline)
+                .min(next_renewal);
+            if let Some(t) = self.unrecorded_since {
+                wake = wake.min(t + RECORD_DELAY);
+            }
+            tokio::select! {
+                Some(done) = in_flight.next() => {
+                    let mut batch = vec![done];
+                    while let Some(Some(more)) = in_flight.next().now_or_never() {
+                        batch.push(more);
+                    }
+                    self.finish(batch);
+                    // A lane freed up, or rows of the same job and channel are now claimable.
+                    self.drained = false;
                 }
-            });
+                () = tokio::time::sleep_until(wake.into()) => {}
+            }
+            // Outcomes are written in batches: when enough have gathered, when the oldest has
+            // waited a couple of milliseconds, or when nothing else is being sent.
+            if self.unrecorded.len() >= RECORD_BATCH
+                || in_flight.is_empty()
+                || self
+                    .unrecorded_since
+                    .is_some_and(|t| t.elapsed() >= RECORD_DELAY)
+            {
+                self.flush(store)?;
+            }
+            if Instant::now() >= next_renewal {
+                let held: Vec<i64> = self.held_ids();
+                store.renew_leases(self.owner, &held, Timestamp::now() + self.lease)?;
+                next_renewal = Instant::now() + renew_every;
+            }
         }
-        let rt = match &runtime {
-            Some(rt) => rt,
-            None => runtime.insert(
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a current-thread runtime builds"),
-            ),
-        };
-        let outcomes: Vec<(Outcome, Duration)> = rt.block_on(async {
-            let sends = claimed.iter().map(|row| {
-                let ch = &channels[&row.channel];
-                send_one(row, ch, &cx, left)
+        // Time is up: rows not tried go back. Requests still running end now too (each is
+        // bounded by the same deadline) and are recorded as failed tries.
+        let untried: Vec<i64> = self
+            .lanes
+            .values_mut()
+            .flat_map(|l| l.queue.drain(..))
+            .map(|c| c.id)
+            .collect();
+        store.release_claims(self.owner, &untried, None)?;
+        let mut last = Vec::new();
+        while let Some(done) = in_flight.next().await {
+            last.push(done);
+        }
+        self.finish(last);
+        self.flush(store)
+    }
+
+    fn queued(&self) -> usize {
+        self.lanes.values().map(|l| l.queue.len()).sum()
+    }
+
+    /// Every row this process holds: waiting in a lane, or being sent.
+    fn held_ids(&self) -> Vec<i64> {
+        self.lanes
+            .values()
+            .flat_map(|l| l.queue.iter().map(|c| c.id))
+            .chain(self.flying.iter().copied())
+            .collect()
+    }
+
+    fn claim(&mut self, store: &mut Store) -> Result<(), belfry_store::Error> {
+        let claimed = store.claim_due(Timestamp::now(), self.lease, self.owner, self.ids, 256)?;
+        self.drained = claimed.is_empty();
+        for row in claimed {
+            let config = self.config;
+            let lane = self.lanes.entry(row.channel.clone()).or_insert_with(|| {
+                let channel = build_channel(config, &row.channel);
+                let pace = channel.as_ref().map_or(Pace::default(), |c| c.pace());
+                let pace = match config.channel(&row.channel) {
+                    Some(c) => c.pace.apply(pace),
+                    None => pace,
+                };
+                Lane::new(channel, pace)
             });
-            futures_util::future::join_all(sends).await
-        });
-        for (row, (outcome, elapsed)) in claimed.iter().zip(outcomes) {
-            let now = Timestamp::now();
-            let destination = match &channels[&row.channel] {
-                Ok(ch) => ch.describe(),
-                Err(_) => config
+            lane.queue.push_back(row);
+        }
+        Ok(())
+    }
+
+    /// Starts every send the lanes allow now; returns when a waiting lane can go next.
+    fn start_sends<'f>(
+        &mut self,
+        in_flight: &mut FuturesUnordered<BoxFuture<'f, Sent>>,
+        cx: &'f Context,
+        now: Instant,
+    ) -> Option<Instant>
+    where
+        'a: 'f,
+    {
+        let mut wake: Option<Instant> = None;
+        for lane in self.lanes.values_mut() {
+            while !lane.queue.is_empty() && lane.in_flight < lane.pace.concurrency.max(1) {
+                if let Err(at) = lane.take(now) {
+                    wake = Some(wake.map_or(at, |w| w.min(at)));
+                    break;
+                }
+                let row = lane.queue.pop_front().expect("not empty");
+                lane.in_flight += 1;
+                self.flying.insert(row.id);
+                let channel = lane.channel.clone();
+                let left = self.deadline.saturating_duration_since(now);
+                in_flight.push(Box::pin(send_one(self.config, row, channel, cx, left)));
+            }
+        }
+        wake
+    }
+
+    /// Takes note of finished sends: frees their lanes' slots, pauses lanes whose service
+    /// named a time to wait, and keeps the outcomes for [`Engine::flush`].
+    fn finish(&mut self, batch: Vec<Sent>) {
+        let now = Timestamp::now();
+        for (row, outcome, elapsed) in batch {
+            let lane = self
+                .lanes
+                .get_mut(&row.channel)
+                .expect("a lane per claimed row");
+            lane.in_flight = lane.in_flight.saturating_sub(1);
+            let destination = match &lane.channel {
+                Ok(ch) => self.config.scrub(&ch.describe()).into_owned(),
+                Err(_) => self
+                    .config
                     .channel(&row.channel)
                     .map(|c| c.describe())
                     .unwrap_or_default(),
             };
-            let attempt = match &outcome {
+            // A reason may quote the service's answer, which may echo a token back: no secret
+            // value reaches the store or the terminal.
+            let outcome = match outcome {
+                Outcome::Retry { after, reason } => Outcome::Retry {
+                    after,
+                    reason: self.config.scrub(&reason).into_owned(),
+                },
+                Outcome::Permanent { reason } => Outcome::Permanent {
+                    reason: self.config.scrub(&reason).into_owned(),
+                },
+                delivered => delivered,
+            };
+            let attempt = match outcome {
                 Outcome::Delivered => {
-                    report.delivered.push(row.channel.clone());
+                    self.report.delivered.push(row.channel.clone());
                     Attempt::Delivered
                 }
                 Outcome::Retry { after, reason } => {
@@ -149,51 +361,88 @@ pub fn deliver(
                         .unwrap_or_else(|| jittered_backoff(row.attempts, random_unit()))
                         .max(MIN_RETRY);
                     let at = now + wait;
-                    report.failed.push(Failure {
+                    if after.is_some() {
+                        // The service named a time: the whole destination waits for it.
+                        lane.paused_until = Some(Instant::now() + wait);
+                        self.pauses.push((row.channel.clone(), at));
+                    }
+                    self.report.failed.push(Failure {
                         channel: row.channel.clone(),
                         destination,
                         reason: reason.clone(),
                         retry_at: Some(at),
                     });
-                    Attempt::Retry {
-                        at,
-                        reason: reason.clone(),
-                    }
+                    Attempt::Retry { at, reason }
                 }
                 Outcome::Permanent { reason } => {
-                    report.failed.push(Failure {
+                    self.report.failed.push(Failure {
                         channel: row.channel.clone(),
                         destination,
                         reason: reason.clone(),
                         retry_at: None,
                     });
-                    Attempt::Permanent {
-                        reason: reason.clone(),
-                    }
+                    Attempt::Permanent { reason }
                 }
             };
-            store.record_attempt(row.id, &attempt, now, elapsed)?;
-        }
-        if ids.is_some() {
-            break;
+            self.unrecorded.push((row.id, attempt, elapsed));
+            self.unrecorded_since.get_or_insert_with(Instant::now);
         }
     }
-    Ok(report)
+
+    /// Writes the outcomes noted so far in one transaction, then gives back the rows queued
+    /// for destinations that asked for a pause, due when the pause ends.
+    fn flush(&mut self, store: &mut Store) -> Result<(), belfry_store::Error> {
+        if !self.unrecorded.is_empty() {
+            store.record_attempts(&self.unrecorded, Timestamp::now())?;
+            for (id, _, _) in self.unrecorded.drain(..) {
+                self.flying.remove(&id);
+            }
+        }
+        self.unrecorded_since = None;
+        for (channel, until) in std::mem::take(&mut self.pauses) {
+            if let Some(lane) = self.lanes.get_mut(&channel) {
+                let ids: Vec<i64> = lane.queue.drain(..).map(|c| c.id).collect();
+                store.release_claims(self.owner, &ids, Some(until))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn build_channel(config: &Config, name: &str) -> Result<Arc<dyn Channel>, Outcome> {
+    match config.channel(name) {
+        Some(c) => belfry_channels::parse(c.url())
+            .map(Arc::from)
+            .map_err(|e| Outcome::permanent(c.secrets().scrub(&e.to_string()))),
+        // Perhaps this process lacks the configuration the recording one had
+        // ($BELFRY_URLS, another file): keep the alert and retry until its deadline rather
+        // than lose it.
+        None => Err(Outcome::retry(format!(
+            "channel {name:?} is not configured here (another config file, or \
+             $BELFRY_URLS missing?)"
+        ))),
+    }
 }
 
 async fn send_one(
-    row: &Claimed,
-    ch: &Result<Box<dyn Channel>, Outcome>,
+    config: &Config,
+    row: Claimed,
+    ch: Result<Arc<dyn Channel>, Outcome>,
     cx: &Context,
     left: Duration,
-) -> (Outcome, Duration) {
+) -> Sent {
     let t = Instant::now();
     let ch = match ch {
         Ok(ch) => ch,
-        Err(outcome) => return (outcome.clone(), Duration::ZERO),
+        Err(outcome) => return (row, outcome, Duration::ZERO),
+    };
+    // The channel's templates, if it has any, before the channel formats the message.
+    let notification = match config.channel(&row.channel) {
+        Some(c) => c.render(&row.notification),
+        None => std::borrow::Cow::Borrowed(&row.notification),
     };
     let msg = Message {
-        notification: &row.notification,
+        notification: &notification,
         idempotency_key: &row.idempotency_key,
     };
     let outcome = match tokio::time::timeout(left, ch.send(&msg, cx)).await {
@@ -203,7 +452,7 @@ async fn send_one(
             format_duration(left)
         )),
     };
-    (outcome, t.elapsed())
+    (row, outcome, t.elapsed())
 }
 
 #[cfg(test)]
@@ -220,6 +469,37 @@ mod tests {
         assert!(draws.iter().all(|u| (0.0..1.0).contains(u)));
         let low = draws.iter().filter(|u| **u < 0.5).count();
         assert!((40..160).contains(&low), "{low} of 200 below one half");
+    }
+
+    #[test]
+    fn a_lane_spends_its_burst_then_one_token_per_interval() {
+        let mut lane = Lane::new(Err(Outcome::permanent("unused")), Pace::limited(2.0, 3));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(lane.take(t0), Ok(()));
+        }
+        let next = lane.take(t0).unwrap_err();
+        assert_eq!(next - t0, Duration::from_millis(500));
+        assert!(lane.take(t0 + Duration::from_millis(499)).is_err());
+        assert_eq!(lane.take(t0 + Duration::from_millis(500)), Ok(()));
+        // A long quiet spell saves up no more than the burst.
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert_eq!(lane.take(later), Ok(()));
+        }
+        assert!(lane.take(later).is_err());
+        // A pause the service asked for holds every send until it ends.
+        lane.paused_until = Some(later + Duration::from_secs(5));
+        let resume = lane.take(later + Duration::from_secs(10));
+        assert_eq!(resume, Ok(()));
+        lane.paused_until = Some(later + Duration::from_secs(20));
+        assert_eq!(
+            lane.take(later + Duration::from_secs(11)),
+            Err(later + Duration::from_secs(20))
+        );
+        // Without a rate, nothing waits.
+        let mut free = Lane::new(Err(Outcome::permanent("unused")), Pace::default());
+        assert!((0..1000).all(|_| free.take(t0).is_ok()));
     }
 
     #[test]

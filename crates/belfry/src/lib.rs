@@ -2,10 +2,11 @@
 //! people when they fail, recover, go silent, or are still fine, over the channels they
 //! already use.
 //!
-//! This crate is the facade: it reads the configuration ([`Config`]), finds the state
-//! directory ([`home_dir`]), records what happens through the store with the alert rules
-//! ([`record_run`]), and delivers what the outbox holds ([`deliver`]). The `belfry` command
-//! is built on it.
+//! This crate is the facade: it reads the configuration ([`Config`]; its secret references
+//! in [`secret`], its per-channel templates in [`template`]), finds the state directory
+//! ([`home_dir`]), records what happens through the store with the alert rules
+//! ([`record_run`]), delivers what the outbox holds ([`deliver`]), and sends messages written
+//! by hand straight to channels ([`send`]). The `belfry` command is built on it.
 //!
 //! ```
 //! use belfry::{Config, Sources};
@@ -29,6 +30,9 @@ mod deliver;
 mod drain;
 mod home;
 pub mod host;
+pub mod secret;
+pub mod send;
+pub mod template;
 
 pub use belfry_channels as channels;
 pub use belfry_core as core;

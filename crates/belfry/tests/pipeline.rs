@@ -141,3 +141,86 @@ fn runs_from_an_earlier_boot_are_crashed_and_other_hosts_runs_are_left_alone() {
     // Noticing again records nothing more.
     assert!(belfry::reap_crashed(&mut store, &cfg).unwrap().is_empty());
 }
+
+#[test]
+fn a_429_with_an_http_date_is_answered_by_waiting_until_that_date() {
+    let until = std::time::SystemTime::now() + Duration::from_secs(4);
+    let rx = Receiver::start(vec![
+        Reply::status(429).header("Retry-After", &httpdate::fmt_http_date(until)),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let cfg = config(&format!("json://{}/x", rx.addr()));
+    record_failure(&mut store, &cfg, "j");
+    let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
+    // An HTTP date counts whole seconds: the wait ends within the second before `until`.
+    let wait = report.failed[0].retry_at.unwrap().since(Timestamp::now());
+    assert!(
+        wait > Duration::from_millis(2900) && wait <= Duration::from_secs(4),
+        "{wait:?}"
+    );
+    // Deliver as often as anyone likes: no attempt before the date.
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(2500) {
+        belfry::deliver(&cfg, &mut store, None, Duration::from_secs(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(rx.requests().len(), 1);
+    std::thread::sleep(wait.saturating_sub(t.elapsed()) + Duration::from_millis(50));
+    let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
+    assert_eq!(report.delivered, ["hook"]);
+    assert_eq!(rx.requests().len(), 2);
+}
+
+#[test]
+fn permanent_failures_are_not_retried_and_are_dead_with_their_reason() {
+    for (status, body) in [(400, "invalid_payload"), (401, "bad credentials")] {
+        let rx = Receiver::start(vec![Reply::status(status).body(body)]);
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+        let cfg = config(&format!("json://{}/x", rx.addr()));
+        let ids = record_failure(&mut store, &cfg, "j");
+        let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
+        assert_eq!(report.failed[0].retry_at, None, "{status} is permanent");
+        let (state, reason, attempts) = store.outbox_row_status(ids[0]).unwrap().unwrap();
+        assert_eq!((state.as_str(), attempts), ("dead", 1));
+        let reason = reason.unwrap();
+        assert!(
+            reason.contains(&status.to_string()) && reason.contains(body),
+            "{reason}"
+        );
+        std::thread::sleep(Duration::from_millis(1100));
+        belfry::deliver(&cfg, &mut store, None, Duration::from_secs(2)).unwrap();
+        assert_eq!(rx.requests().len(), 1, "{status} was not retried");
+    }
+}
+
+#[test]
+fn a_paced_destination_gets_its_rate_and_does_not_hold_up_another() {
+    let paced = Receiver::start(vec![]);
+    let free = Receiver::start(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let cfg = Config::parse(
+        &format!(
+            "[channels.paced]\nurl = \"json://{}/x\"\nrate = 4.0\nburst = 1\n\
+             [channels.free]\nurl = \"json://{}/x\"\n",
+            paced.addr(),
+            free.addr()
+        ),
+        "test",
+    )
+    .unwrap();
+    for j in 0..5 {
+        record_failure(&mut store, &cfg, &format!("job-{j}"));
+    }
+    let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(10)).unwrap();
+    assert_eq!(report.delivered.len(), 10);
+    let p = paced.requests();
+    let f = free.requests();
+    // Four a second, one at a time: the five are spread over at least a second.
+    let span = p[4].at - p[0].at;
+    assert!(span >= Duration::from_millis(950), "{span:?}");
+    // The other destination did not wait for the paced one.
+    assert!(f[4].at < p[4].at, "{:?} vs {:?}", f[4].at, p[4].at);
+}

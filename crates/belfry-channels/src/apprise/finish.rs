@@ -37,6 +37,17 @@ pub(crate) fn apply(finish: Finish, req: &mut HttpRequest, n: &Notification) {
     }
 }
 
+/// The headline and the summary on one line: `🔴 job: Failed — exit code 1 …`.
+fn one_line(n: &Notification) -> String {
+    let headline = n.headline();
+    let message = n.message.lines().next().unwrap_or("");
+    match (headline.is_empty(), message.is_empty()) {
+        (true, _) => message.to_owned(),
+        (false, true) => headline,
+        (false, false) => format!("{headline} — {message}"),
+    }
+}
+
 /// The footer line: `belfry · run ID`.
 fn footer(n: &Notification) -> String {
     match &n.run_id {
@@ -88,7 +99,7 @@ fn slack(body: &mut Map<String, Value>, n: &Notification) -> bool {
     };
     let headline = esc(&truncate(&n.headline(), Limit::chars(256)));
     let attachment = json!({
-        "fallback": truncate(&format!("{} — {}", n.headline(), n.message), Limit::chars(300)),
+        "fallback": truncate(&one_line(n), Limit::chars(300)),
         "color": n.tone().hex(),
         "title": headline,
         "text": text,
@@ -97,7 +108,14 @@ fn slack(body: &mut Map<String, Value>, n: &Notification) -> bool {
         "ts": n.time.as_millis() / 1000,
         "mrkdwn_in": ["text"],
     });
-    body.insert("text".into(), json!(headline));
+    body.insert(
+        "text".into(),
+        json!(if headline.is_empty() {
+            esc(&truncate(&n.message, Limit::chars(256)))
+        } else {
+            headline
+        }),
+    );
     body.insert("attachments".into(), json!([attachment]));
     body.insert("mrkdwn".into(), json!(true));
     true
@@ -140,13 +158,16 @@ fn discord(body: &mut Map<String, Value>, n: &Notification) -> bool {
         })
         .collect();
     let mut embed = json!({
-        "title": truncate(&n.headline(), Limit::chars(256)),
         "description": description,
         "color": n.tone().rgb(),
         "fields": fields,
         "footer": {"text": truncate(&footer(n), Limit::chars(256))},
         "timestamp": n.time.to_rfc3339(),
     });
+    let headline = n.headline();
+    if !headline.is_empty() {
+        embed["title"] = json!(truncate(&headline, Limit::chars(256)));
+    }
     if let Some(url) = link {
         embed["url"] = url;
     }
@@ -172,19 +193,23 @@ fn teams(body: &mut Map<String, Value>, n: &Notification) -> bool {
         Tone::Good => "good",
         Tone::Info => "accent",
     };
-    let mut blocks = vec![
-        json!({
+    let mut blocks = Vec::new();
+    let headline = n.headline();
+    if !headline.is_empty() {
+        blocks.push(json!({
             "type": "TextBlock",
-            "text": truncate(&n.headline(), Limit::chars(256)),
+            "text": truncate(&headline, Limit::chars(256)),
             "weight": "Bolder",
             "size": "Large",
             "color": colour,
             "wrap": true,
             "style": "heading",
-        }),
+        }));
+    }
+    blocks.extend([
         json!({
             "type": "TextBlock",
-            "text": truncate(&n.message, Limit::chars(1000)),
+            "text": truncate(&n.message, Limit::chars(2000)),
             "wrap": true,
         }),
         json!({
@@ -194,7 +219,7 @@ fn teams(body: &mut Map<String, Value>, n: &Notification) -> bool {
                 "value": truncate(&f.value, Limit::chars(300)),
             })).collect::<Vec<_>>(),
         }),
-    ];
+    ]);
     if n.kind == Kind::Problem
         && let Some(tail) = n.tail_lines(20)
     {
@@ -250,10 +275,7 @@ fn pagerduty(body: &mut Map<String, Value>, n: &Notification) -> bool {
     };
     payload.insert(
         "summary".into(),
-        json!(truncate(
-            &format!("{} — {}", n.headline(), n.message),
-            Limit::chars(1024)
-        )),
+        json!(truncate(&one_line(n), Limit::chars(1024))),
     );
     payload.insert("timestamp".into(), json!(n.time.to_rfc3339()));
     // tocsin's default source is its own name; belfry's is the host the job ran on.
@@ -280,6 +302,7 @@ fn pagerduty(body: &mut Map<String, Value>, n: &Notification) -> bool {
     add("host", json!(n.host));
     add("run_id", json!(n.run_id));
     add("consecutive_problems", json!(n.consecutive_problems));
+    add("digest", json!(n.digest.as_ref().map(|d| d.phrase())));
     add(
         "error",
         json!(n.error.as_deref().map(|e| truncate(e, Limit::chars(2000)))),

@@ -23,7 +23,7 @@ use self::profile::{Feed, Profile};
 use crate::outcome::shorten;
 use crate::scrub::Secrets;
 use crate::url_parse::{UrlError, decode, query_pairs, redact_url};
-use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
+use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome, Pace};
 
 /// One service behind an Apprise URL.
 pub(crate) struct AppriseChannel {
@@ -130,9 +130,12 @@ fn explain(raw: &str, e: ParseError, profile: Option<&'static Profile>) -> UrlEr
         (p.label, p.shape)
     });
     let why = match e {
-        ParseError::InvalidToken => {
-            format!("a token or key is missing or not in its expected form; expected {shape}")
-        }
+        ParseError::InvalidToken => match profile.and_then(|p| p.token_hint) {
+            Some(hint) => hint.to_owned(),
+            None => {
+                format!("a token or key is missing or not in its expected form; expected {shape}")
+            }
+        },
         ParseError::InvalidOption => match culprit_option(raw) {
             Some(key) => format!("the value of option {key:?} is not one {label} accepts"),
             None => {
@@ -276,10 +279,17 @@ impl AppriseChannel {
         } else {
             p.format
         };
-        tocsin::Notification::new(body)
+        let mut out = tocsin::Notification::new(body)
             .title(title)
             .kind(kind)
-            .format(format)
+            .format(format);
+        // Files go to the services that take them (tocsin knows which, and how).
+        for a in &n.attachments {
+            out = out.attach(
+                tocsin::Attachment::new(a.name.clone(), a.data.clone()).mime(a.mime_type.clone()),
+            );
+        }
+        out
     }
 
     /// A planned request as belfry sends it, with belfry's payload changes.
@@ -434,6 +444,15 @@ impl Channel for AppriseChannel {
             reqs.extend(self.convert(&first, n).ok());
         }
         Some(reqs)
+    }
+
+    /// The service's published rate limit, one request at a time; no limit for self-hosted
+    /// servers.
+    fn pace(&self) -> Pace {
+        match self.profile.pace {
+            Some((per_second, burst)) => Pace::limited(per_second, burst),
+            None => Pace::default(),
+        }
     }
 
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {

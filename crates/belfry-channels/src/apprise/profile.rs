@@ -59,6 +59,9 @@ pub(crate) struct Profile {
     pub label: &'static str,
     /// The shape of its URL.
     pub shape: &'static str,
+    /// What to say when a token is missing or malformed, in place of the shape, where more
+    /// can be said.
+    pub token_hint: Option<&'static str>,
     /// The markup of its text.
     pub markup: Markup,
     /// Markdown instead when the URL says `format=markdown` (services where that switches the
@@ -76,6 +79,9 @@ pub(crate) struct Profile {
     pub finish: Finish,
     /// How to judge an answer: status, `Retry-After`, body.
     pub classify: fn(u16, Option<&str>, &str) -> Outcome,
+    /// The service's published rate limit, as sends a second and a burst; `None` where it
+    /// states none (self-hosted servers).
+    pub pace: Option<(f64, u32)>,
 }
 
 use tocsin::Format as F;
@@ -87,6 +93,10 @@ pub(crate) static PROFILES: &[Profile] = &[
         schemes: &["tgram"],
         label: "Telegram",
         shape: "tgram://BOT_TOKEN/CHAT_ID[/CHAT_ID…]",
+        token_hint: Some(
+            "the bot token is missing or malformed: tgram://BOT_TOKEN/CHAT_ID, where a bot \
+             token looks like 123456789:AAH… (digits, a colon, then letters, digits, _ and -)",
+        ),
         markup: Markup::Html,
         markdown_opt_in: false,
         format: F::Html,
@@ -96,6 +106,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 30,
         finish: Finish::Telegram,
         classify: classify::telegram,
+        // Telegram asks bots for at most one message a second in a chat.
+        pace: Some((1.0, 3)),
     },
     Profile {
         name: "discord",
@@ -103,6 +115,7 @@ pub(crate) static PROFILES: &[Profile] = &[
         label: "Discord",
         shape: "discord://WEBHOOK_ID/WEBHOOK_TOKEN, or the https://discord.com/api/webhooks/… \
                 address",
+        token_hint: None,
         markup: Markup::Markdown,
         markdown_opt_in: false,
         format: F::Markdown,
@@ -112,14 +125,19 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 20,
         finish: Finish::Discord,
         classify: classify::discord,
+        // Discord takes about 30 messages a minute in a channel.
+        pace: Some((0.5, 5)),
     },
     Profile {
         name: "slack",
         schemes: &["slack"],
         label: "Slack",
-        shape: "slack://TokenA/TokenB/TokenC[/#channel…] (a webhook's three tokens), \
-                slack://xoxb-BOT-TOKEN/#channel, or the https://hooks.slack.com/services/… \
-                address",
+        shape: "slack://TokenA/TokenB/TokenC[/#channel…], slack://xoxb-BOT-TOKEN/#channel, or \
+                the https://hooks.slack.com/services/… address",
+        token_hint: Some(
+            "a Slack webhook needs three tokens (slack://TokenA/TokenB/TokenC[/#channel…], \
+             letters and digits), a bot its token (slack://xoxb-…/#channel)",
+        ),
         markup: Markup::SlackMrkdwn,
         markdown_opt_in: false,
         format: F::Markdown,
@@ -129,12 +147,15 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 15,
         finish: Finish::Slack,
         classify: classify::slack,
+        // Slack allows about one message a second per webhook, with short bursts.
+        pace: Some((1.0, 3)),
     },
     Profile {
         name: "mattermost",
         schemes: &["mmost", "mmosts"],
         label: "Mattermost",
         shape: "mmost://HOST[:PORT][/PATH]/WEBHOOK_TOKEN[?to=channel]",
+        token_hint: None,
         markup: Markup::Markdown,
         markdown_opt_in: false,
         format: F::Text,
@@ -143,6 +164,7 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 20,
         finish: Finish::Mattermost,
         classify: classify::default,
+        pace: None,
     },
     Profile {
         name: "rocketchat",
@@ -151,6 +173,7 @@ pub(crate) static PROFILES: &[Profile] = &[
         shape: "rocket://WEBHOOK_ID/WEBHOOK_TOKEN@HOST[:PORT][/#channel…] or \
                 rocket://USER:PASSWORD@HOST[:PORT]/#channel",
         // Rocket.Chat's bold is `*…*`, and it has no backslash escapes.
+        token_hint: None,
         markup: Markup::Basic,
         markdown_opt_in: false,
         format: F::Markdown,
@@ -159,6 +182,7 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 20,
         finish: Finish::None,
         classify: classify::rocketchat,
+        pace: None,
     },
     Profile {
         name: "workflows",
@@ -167,6 +191,7 @@ pub(crate) static PROFILES: &[Profile] = &[
         shape: "workflows://HOST[:PORT]/WORKFLOW_ID/SIGNATURE, or the workflow's https:// \
                 address",
         // The card's text blocks are rebuilt by belfry; their markdown is a small subset.
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: false,
         format: F::Markdown,
@@ -175,6 +200,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 20,
         finish: Finish::Teams,
         classify: classify::default,
+        // Teams and Power Automate throttle webhooks at a few a second.
+        pace: Some((1.0, 4)),
     },
     Profile {
         name: "gchat",
@@ -182,6 +209,7 @@ pub(crate) static PROFILES: &[Profile] = &[
         label: "Google Chat",
         shape: "gchat://WORKSPACE/WEBHOOK_KEY/WEBHOOK_TOKEN, or the \
                 https://chat.googleapis.com/v1/spaces/… address",
+        token_hint: None,
         markup: Markup::Basic,
         markdown_opt_in: false,
         format: F::Markdown,
@@ -190,12 +218,15 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 20,
         finish: Finish::None,
         classify: classify::default,
+        // Google Chat takes 60 messages a minute per space.
+        pace: Some((1.0, 3)),
     },
     Profile {
         name: "zulip",
         schemes: &["zulip"],
         label: "Zulip",
         shape: "zulip://BOT@ORGANIZATION[.HOST]/TOKEN[/STREAM…] (a token of 32 letters and digits)",
+        token_hint: None,
         markup: Markup::Markdown,
         markdown_opt_in: false,
         format: F::Text,
@@ -205,12 +236,14 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 30,
         finish: Finish::None,
         classify: classify::zulip,
+        pace: None,
     },
     Profile {
         name: "ntfy",
         schemes: &["ntfy", "ntfys"],
         label: "ntfy",
         shape: "ntfy://TOPIC or ntfys://[USER:PASSWORD@]HOST[:PORT]/TOPIC",
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: true,
         format: F::Text,
@@ -220,12 +253,14 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 15,
         finish: Finish::Ntfy,
         classify: classify::default,
+        pace: None,
     },
     Profile {
         name: "gotify",
         schemes: &["gotify", "gotifys"],
         label: "Gotify",
         shape: "gotify://HOST[:PORT][/PATH]/APP_TOKEN",
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: true,
         format: F::Text,
@@ -234,12 +269,14 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 30,
         finish: Finish::None,
         classify: classify::default,
+        pace: None,
     },
     Profile {
         name: "pushover",
         schemes: &["pover"],
         label: "Pushover",
         shape: "pover://USER_KEY@APP_TOKEN[/DEVICE…]",
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: false,
         format: F::Text,
@@ -248,12 +285,14 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 10,
         finish: Finish::None,
         classify: classify::pushover,
+        pace: None,
     },
     Profile {
         name: "pushbullet",
         schemes: &["pbul"],
         label: "Pushbullet",
         shape: "pbul://ACCESS_TOKEN[/DEVICE|#CHANNEL|EMAIL…]",
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: false,
         format: F::Text,
@@ -262,12 +301,14 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 15,
         finish: Finish::None,
         classify: classify::default,
+        pace: None,
     },
     Profile {
         name: "prowl",
         schemes: &["prowl"],
         label: "Prowl",
         shape: "prowl://API_KEY[/PROVIDER_KEY] (keys of 40 letters and digits)",
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: false,
         format: F::Text,
@@ -276,12 +317,14 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 20,
         finish: Finish::Prowl,
         classify: classify::prowl,
+        pace: None,
     },
     Profile {
         name: "pagerduty",
         schemes: &["pagerduty"],
         label: "PagerDuty",
         shape: "pagerduty://INTEGRATION_KEY@API_KEY[/SOURCE[/COMPONENT]]",
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: false,
         format: F::Text,
@@ -291,12 +334,15 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 0,
         finish: Finish::PagerDuty,
         classify: classify::default,
+        // The Events API takes about 120 events a minute per integration.
+        pace: Some((2.0, 10)),
     },
     Profile {
         name: "signal",
         schemes: &["signal", "signals"],
         label: "Signal (signal-cli-rest-api)",
         shape: "signal://[USER:PASSWORD@]HOST[:PORT]/FROM_NUMBER[/TO_NUMBER|@GROUP…]",
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: false,
         format: F::Text,
@@ -305,12 +351,14 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 15,
         finish: Finish::None,
         classify: classify::default,
+        pace: None,
     },
     Profile {
         name: "homeassistant",
         schemes: &["hassio", "hassios"],
         label: "Home Assistant",
         shape: "hassio://HOST[:PORT]/ACCESS_TOKEN[/SERVICE…]",
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: false,
         format: F::Text,
@@ -319,12 +367,14 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 20,
         finish: Finish::None,
         classify: classify::default,
+        pace: None,
     },
     Profile {
         name: "ifttt",
         schemes: &["ifttt"],
         label: "IFTTT",
         shape: "ifttt://WEBHOOK_ID@EVENT[/EVENT…]",
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: false,
         format: F::Text,
@@ -333,12 +383,14 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 10,
         finish: Finish::None,
         classify: classify::default,
+        pace: None,
     },
     Profile {
         name: "bark",
         schemes: &["bark", "barks"],
         label: "Bark",
         shape: "bark://HOST[:PORT]/DEVICE_KEY[/DEVICE_KEY…]",
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: false,
         format: F::Text,
@@ -348,12 +400,14 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 10,
         finish: Finish::None,
         classify: classify::bark,
+        pace: None,
     },
     Profile {
         name: "xml",
         schemes: &["xml", "xmls"],
         label: "XML webhook",
         shape: "xml://HOST[:PORT][/PATH]",
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: false,
         format: F::Text,
@@ -362,12 +416,14 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 200,
         finish: Finish::None,
         classify: classify::default,
+        pace: None,
     },
     Profile {
         name: "form",
         schemes: &["form", "forms"],
         label: "form webhook",
         shape: "form://HOST[:PORT][/PATH]",
+        token_hint: None,
         markup: Markup::Plain,
         markdown_opt_in: false,
         format: F::Text,
@@ -376,6 +432,7 @@ pub(crate) static PROFILES: &[Profile] = &[
         tail_lines: 200,
         finish: Finish::None,
         classify: classify::default,
+        pace: None,
     },
 ];
 

@@ -148,7 +148,7 @@ fn url_errors_name_the_url_redacted_and_what_is_wrong() {
     for (bad, says) in [
         (
             "tgram://FAKESECRETtok/42",
-            "expected tgram://BOT_TOKEN/CHAT_ID",
+            "the bot token is missing or malformed: tgram://BOT_TOKEN/CHAT_ID",
         ),
         (
             "discord://FAKESECRETid",
@@ -156,7 +156,7 @@ fn url_errors_name_the_url_redacted_and_what_is_wrong() {
         ),
         (
             "slack://FAKESECRETonly",
-            "expected slack://TokenA/TokenB/TokenC",
+            "a Slack webhook needs three tokens (slack://TokenA/TokenB/TokenC",
         ),
         (
             "pagerduty://FAKESECRETint@FAKESECRETapi?region=FAKESECRETregion",

@@ -581,3 +581,85 @@ fn the_web_addresses_services_show_are_recognised_and_others_get_belfrys_json() 
         .to_string();
     assert!(e.contains("looks like a Discord address"), "{e}");
 }
+
+fn by_hand(t: belfry_core::MessageType, title: &str, body: &str) -> belfry_core::Notification {
+    belfry_core::Notification::adhoc(
+        "a-1".into(),
+        belfry_core::Adhoc {
+            job: "send".into(),
+            title: title.into(),
+            body: body.into(),
+            message_type: t,
+            host: Some("db1".into()),
+            reason: "sent",
+            reason_text: "sent by hand".into(),
+            attachments: vec![belfry_core::Attachment::new(
+                "/var/log/backup.log",
+                b"line 1\nline 2\n".to_vec(),
+            )],
+        },
+        belfry_core::Timestamp::from_millis(1_800_000_000_000),
+    )
+}
+
+#[test]
+fn messages_sent_by_hand_keep_their_type_and_carry_their_files() {
+    use belfry_core::MessageType;
+    let warning = by_hand(MessageType::Warning, "Disk", "85% full");
+    let v = json(&planned("discord://1/token", &warning)[0]);
+    assert_eq!(v["embeds"][0]["title"], "⚠️ Disk");
+    assert_eq!(v["embeds"][0]["color"], 0xE8A317);
+    // The file follows the message, as Discord takes files.
+    let reqs = planned("discord://1/token", &warning);
+    assert_eq!(reqs.len(), 2);
+    let upload = String::from_utf8_lossy(&reqs[1].body).into_owned();
+    assert!(
+        header(&reqs[1], "content-type")
+            .unwrap()
+            .starts_with("multipart/form-data"),
+        "{:?}",
+        reqs[1].headers
+    );
+    assert!(upload.contains("filename=\"backup.log\"") && upload.contains("line 2"));
+
+    let untitled = by_hand(MessageType::Failure, "", "the body alone");
+    let v = json(&planned("discord://1/token", &untitled)[0]);
+    assert!(
+        v["embeds"][0].get("title").is_none(),
+        "Discord refuses an empty title"
+    );
+    assert_eq!(v["embeds"][0]["description"], "the body alone");
+
+    // PagerDuty pages on a warning, at warning severity.
+    let v = json(&planned("pagerduty://i@a", &warning)[0]);
+    assert_eq!(v["event_action"], "trigger");
+    assert_eq!(v["payload"]["severity"], "warning");
+    assert_eq!(v["payload"]["summary"], "⚠️ Disk — 85% full");
+}
+
+#[test]
+fn a_self_hosted_ntfy_gets_the_file_and_the_text_with_it() {
+    let rx = Receiver::start(vec![]);
+    let ch = parse(&format!("ntfy://{}/backups", rx.addr())).unwrap();
+    let n = by_hand(belfry_core::MessageType::Info, "Report", "attached");
+    assert_eq!(send(ch.as_ref(), &n), Outcome::Delivered);
+    let r = &rx.requests()[0];
+    assert!(r.target.starts_with("/backups?"), "{}", r.target);
+    assert!(r.target.contains("filename=backup.log"), "{}", r.target);
+    assert!(
+        r.target.contains("title=%F0%9F%9F%A2+Report"),
+        "{}",
+        r.target
+    );
+    assert_eq!(r.body, b"line 1\nline 2\n");
+}
+
+#[test]
+fn services_with_published_limits_are_paced() {
+    use belfry_channels::Pace;
+    let pace = |url: &str| parse(url).unwrap().pace();
+    assert_eq!(pace("slack://T1/B2/C3"), Pace::limited(1.0, 3));
+    assert_eq!(pace("tgram://1:a/2"), Pace::limited(1.0, 3));
+    assert_eq!(pace("discord://1/token"), Pace::limited(0.5, 5));
+    assert_eq!(pace("gotify://h.example.com/tok"), Pace::default());
+}

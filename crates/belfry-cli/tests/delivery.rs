@@ -1,0 +1,205 @@
+//! The delivery engine as users meet it: real `belfry` processes, killed or racing, against
+//! a real HTTP receiver on loopback that refuses, fails, then recovers.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use belfry_testkit::{Receiver, Reply, eventually};
+use common::{World, code};
+use serde_json::Value;
+
+/// A world with two configurations for one webhook: `record.toml`, with which `belfry run`
+/// only records (no time to deliver, no background drainer), and `belfry.toml`, with which
+/// `belfry deliver` sends. Leases are short so that a killed sender's rows come back soon.
+fn recording_world(url: &str) -> World {
+    let channel = format!("[channels.hook]\nurl = \"{url}\"\n");
+    let w = World::with_config(&format!(
+        "[delivery]\nlease = \"1s\"\ndigest_window = \"0s\"\n{channel}"
+    ));
+    std::fs::write(
+        w.dir.path().join("record.toml"),
+        format!("[delivery]\nwait = \"0s\"\nbackground = false\n{channel}"),
+    )
+    .unwrap();
+    w
+}
+
+/// Records a failed run of `job`: one notification waiting in the outbox.
+fn record_failure(w: &World, job: &str) {
+    let o = w
+        .cmd(&["run", "--quiet", "--name", job, "--", "false"])
+        .env("BELFRY_CONFIG", w.dir.path().join("record.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1);
+}
+
+/// Every outbox row, delivered ones too.
+fn outbox(w: &World) -> Vec<Value> {
+    w.json(&["outbox", "--all", "--json", "-n", "100000"])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// How many times each job's notification reached the receiver.
+fn arrivals(rx: &Receiver) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for r in rx.requests() {
+        *seen
+            .entry(r.json()["job"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    seen
+}
+
+/// A small deterministic generator, so that a failing trial can be replayed from its seed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn killing_a_delivering_process_at_random_moments_loses_nothing() {
+    // Each request takes a while to answer, so that kills land before, during and after sends.
+    let rx = Receiver::start_with_fallback(vec![], Reply::ok().delay(Duration::from_millis(15)));
+    let w = recording_world(&format!("json://{}/k", rx.addr()));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut rng = Lcg(seed);
+    let mut jobs = Vec::new();
+    for trial in 0..20 {
+        for i in 0..4 {
+            let job = format!("k{trial}-{i}");
+            record_failure(&w, &job);
+            jobs.push(job);
+        }
+        let mut d = w
+            .cmd(&["deliver"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.below(120)));
+        d.kill().unwrap(); // SIGKILL
+        d.wait().unwrap();
+    }
+    // Whatever the killed processes held comes back when their leases run out.
+    let done = eventually(Duration::from_secs(30), || {
+        assert_eq!(code(&w.run(&["deliver"])), 0);
+        outbox(&w).iter().all(|r| r["status"] == "delivered")
+    });
+    assert!(done, "seed {seed}: rows left: {:#?}", outbox(&w));
+    let seen = arrivals(&rx);
+    for job in &jobs {
+        assert!(seen.contains_key(job), "seed {seed}: {job} was lost");
+    }
+    // A duplicate only comes from a sender that died between sending and recording, and
+    // each such case is counted.
+    let duplicates: usize = seen.values().map(|n| n - 1).sum();
+    let counted: u64 = outbox(&w)
+        .iter()
+        .map(|r| r["possible_duplicates"].as_u64().unwrap())
+        .sum();
+    assert!(
+        duplicates as u64 <= counted,
+        "seed {seed}: {duplicates} duplicates, {counted} counted"
+    );
+}
+
+#[test]
+fn two_deliver_processes_draining_one_outbox_send_each_row_once() {
+    let rx = Receiver::start_with_fallback(vec![], Reply::ok().delay(Duration::from_millis(5)));
+    let w = recording_world(&format!("json://{}/two", rx.addr()));
+    for i in 0..30 {
+        record_failure(&w, &format!("job-{i}"));
+    }
+    let a = w.cmd(&["deliver"]).stdout(Stdio::null()).spawn().unwrap();
+    let b = w.cmd(&["deliver"]).stdout(Stdio::null()).spawn().unwrap();
+    for mut p in [a, b] {
+        assert!(p.wait().unwrap().success());
+    }
+    let seen = arrivals(&rx);
+    assert_eq!(seen.len(), 30);
+    assert!(seen.values().all(|&n| n == 1), "{seen:?}");
+    assert!(outbox(&w).iter().all(|r| r["status"] == "delivered"));
+}
+
+#[test]
+fn through_an_outage_the_channel_gets_the_current_state_last_with_everything_counted() {
+    let port = belfry_testkit::closed_port();
+    let w = World::with_config(&format!(
+        "[channels.hook]\nurl = \"json://127.0.0.1:{port}/outage\"\n"
+    ));
+    let run = |args: &[&str]| {
+        let mut a = vec!["run", "--quiet", "--name", "nightly", "--"];
+        a.extend(args);
+        // The background drainer on, as users have it.
+        w.cmd(&a).env_remove("BELFRY_BACKGROUND").output().unwrap()
+    };
+    let outage = Instant::now();
+    // While the receiver refuses connections: the job fails, recovers, fails again.
+    assert_eq!(code(&run(&["false"])), 1);
+    assert_eq!(code(&run(&["true"])), 0);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(code(&run(&["false"])), 1);
+    std::thread::sleep(Duration::from_secs(2));
+    // The receiver comes back, failing twice with 503 before it is healthy.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let rx = Receiver::on(
+        listener,
+        vec![Reply::status(503), Reply::status(503)],
+        Reply::ok(),
+    );
+    let delivered = eventually(Duration::from_secs(60), || {
+        rx.requests().iter().any(|r| r.status_sent == 200)
+    });
+    assert!(delivered, "nothing delivered: {:#?}", outbox(&w));
+    let outage_secs = outage.elapsed().as_secs_f64();
+    // Only delivered rows remain, and nothing more is sent.
+    assert!(eventually(Duration::from_secs(10), || outbox(&w)
+        .iter()
+        .all(|r| r["status"] == "delivered")));
+    std::thread::sleep(Duration::from_millis(300));
+    let reqs = rx.requests();
+    assert_eq!(reqs.last().unwrap().status_sent, 200);
+    assert_eq!(reqs.len(), 3, "two 503s, then one delivery");
+    // What arrived last is the current truth, with everything in between counted.
+    let last = reqs.last().unwrap().json();
+    assert_eq!(last["state"], "failed");
+    assert_eq!(last["digest"]["count"], 3, "{last:#}");
+    let states: Vec<(String, u64)> = last["digest"]["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["state"].as_str().unwrap().to_owned(),
+                c["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(states, [("failed".into(), 2), ("ok".into(), 1)]);
+    // Retries were paced by the backoff: never more than one a second, plus the one try each
+    // `belfry run` makes at once.
+    let attempts: u64 = outbox(&w)
+        .iter()
+        .map(|r| r["attempts"].as_u64().unwrap())
+        .sum();
+    assert!(
+        attempts as f64 <= 3.0 + outage_secs,
+        "{attempts} attempts in {outage_secs:.1}s"
+    );
+}
