@@ -624,10 +624,7 @@ fn messages_sent_by_hand_keep_their_type_and_carry_their_files() {
 
     let untitled = by_hand(MessageType::Failure, "", "the body alone");
     let v = json(&planned("discord://1/token", &untitled)[0]);
-    assert!(
-        v["embeds"][0].get("title").is_none(),
-        "Discord refuses an empty title"
-    );
+    assert!(v["embeds"][0].get("title").is_none(), "no empty title");
     assert_eq!(v["embeds"][0]["description"], "the body alone");
 
     // PagerDuty pages on a warning, at warning severity.
