@@ -10,9 +10,9 @@
 //!
 //! Supported:
 //!
-//! - belfry's own: `console://` (standard error) and the JSON webhook (`json://`, `jsons://`,
-//!   and plain `http://` / `https://` addresses), which posts belfry's documented notification
-//!   JSON (`docs/webhook.md`);
+//! - `console://` (standard error) and the JSON webhook (`json://`, `jsons://`, and plain
+//!   `http://` / `https://` addresses), which posts belfry's documented notification JSON
+//!   (`docs/webhook.md`);
 //! - through the `tocsin` crate, which parses Apprise URLs and plans each service's requests:
 //!   Telegram (`tgram://`), Discord (`discord://`), Slack (`slack://`, webhooks and bots),
 //!   Mattermost (`mmost://`), Rocket.Chat (`rocket://`), Microsoft Teams workflows
@@ -20,13 +20,17 @@
 //!   (`gotify://`), Pushover (`pover://`), Pushbullet (`pbul://`), Prowl (`prowl://`), PagerDuty
 //!   (`pagerduty://`), Signal (`signal://`), Home Assistant (`hassio://`), IFTTT (`ifttt://`),
 //!   Bark (`bark://`), and the XML and form webhooks (`xml://`, `form://`); the secure variants
-//!   (`mmosts://`, `ntfys://`, …) too;
-//! - the web addresses services show: Slack and Discord webhooks, Teams workflows, Google Chat
-//!   spaces, IFTTT, ntfy.sh topics.
-//!
-//! belfry renders each message for its service ([`belfry_core::render`]), sends the planned
-//! requests through [`Context`], and judges each answer by the service's rules (Telegram's and
-//! Slack's refusals inside a `200`, `Retry-After`, Telegram's `retry_after`).
+//!   (`mmosts://`, `ntfys://`, …) too; and the web addresses services show (Slack and Discord
+//!   webhooks, Teams workflows, Google Chat spaces, IFTTT, ntfy.sh topics). belfry renders each
+//!   message for its service ([`belfry_core::render`]), sends the planned requests through
+//!   [`Context`], and judges each answer by the service's rules (Telegram's and Slack's
+//!   refusals inside a `200`, `Retry-After`, Telegram's `retry_after`);
+//! - belfry's own channels, each rendered with [`belfry_core::sms`] and
+//!   [`belfry_core::email`]: e-mail over SMTP
+//!   ([`Smtp`]: `mailto://`, `mailtos://`), [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS
+//!   (`twilio://`), [`Opsgenie`] (`opsgenie://`, opened on a problem and closed on recovery),
+//!   a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines
+//!   (`file://`), and desktop notifications (`desktop://`, with the `desktop` cargo feature).
 //!
 //! ```
 //! let ch = belfry_channels::parse("json://user:hunter2@127.0.0.1:8080/hooks/belfry").unwrap();
@@ -39,14 +43,35 @@
 //!
 //! let err = belfry_channels::parse("slack://only-one-token").unwrap_err();
 //! assert!(err.to_string().contains("a Slack webhook needs three tokens"));
+//!
+//! // E-mail: Apprise's defaults, and what a dry run would show.
+//! let mail = belfry_channels::parse("mailtos://ops:hunter2@gmail.com/oncall@example.org").unwrap();
+//! assert_eq!(
+//!     mail.describe(),
+//!     "mailtos://ops@gmail.com:***@smtp.gmail.com:587 (STARTTLS) to oncall@example.org"
+//! );
+//!
+//! // A command: each argument is a template, and no shell ever sees it.
+//! let cmd = belfry_channels::parse("cmd://notify-send?arg={title}&arg={body}").unwrap();
+//! assert_eq!(cmd.describe(), "cmd://notify-send {title} {body}");
 //! ```
 
 mod apprise;
+mod command;
 mod console;
+mod desktop;
+mod file;
 mod http;
+mod mail;
+mod opsgenie;
 mod outcome;
+mod own;
 mod scrub;
+mod sendgrid;
+mod smtp;
+mod twilio;
 mod url_parse;
+mod url_parts;
 mod webhook;
 
 use std::fmt;
@@ -54,9 +79,18 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use belfry_core::Notification;
+pub use command::Command;
 pub use console::Console;
+#[cfg(feature = "desktop")]
+pub use desktop::Desktop;
+pub use file::File;
 pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};
+pub use opsgenie::Opsgenie;
 pub use outcome::{Outcome, classify_http, parse_retry_after, shorten};
+pub use own::parse_with_api_base;
+pub use sendgrid::SendGrid;
+pub use smtp::{Security, Smtp};
+pub use twilio::Twilio;
 pub use url_parse::{UrlError, parse, redact_url};
 
 /// A boxed future, as channels return them (the trait must stay object-safe: belfry holds its

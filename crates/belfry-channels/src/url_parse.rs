@@ -94,7 +94,14 @@ const HOST_IS_PUBLIC: &[&str] = &[
     "barks",
     "workflow",
     "workflows",
+    "mailto",
+    "mailtos",
+    "cmd",
 ];
+
+/// Schemes whose user information is a credential through and through (an API key, an
+/// account id): none of it is shown when redacting.
+const USER_IS_SECRET: &[&str] = &["sendgrid", "twilio"];
 
 /// Parses a channel URL into a channel.
 pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
@@ -109,6 +116,9 @@ pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
         ));
     };
     let scheme_lc = scheme.to_ascii_lowercase();
+    if let Some(own) = crate::own::parse(&scheme_lc, raw) {
+        return own;
+    }
     match scheme_lc.as_str() {
         "console" | "stderr" => Ok(Box::new(Console)),
         "json" | "jsons" => Ok(Box::new(JsonWebhook::from_apprise(raw)?)),
@@ -122,8 +132,9 @@ pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
             Err(UrlError::new(
                 raw,
                 format!(
-                    "unsupported scheme {other:?}; belfry knows: {}",
-                    SCHEMES.join(", ")
+                    "unsupported scheme {other:?}; belfry knows: {}, {}",
+                    SCHEMES.join(", "),
+                    crate::own::SCHEMES.join(", ")
                 ),
             ))
         }),
@@ -165,8 +176,10 @@ pub fn redact_url(raw: &str) -> String {
         None => (None, authority),
     };
     let mut out = format!("{scheme}://");
+    let user_secret = USER_IS_SECRET.contains(&scheme.to_ascii_lowercase().as_str());
     if let Some(ui) = userinfo {
         match ui.split_once(':') {
+            Some(_) if user_secret => out.push_str("***:***@"),
             Some((user, _)) if !user.is_empty() && !looks_secret(user) => {
                 out.push_str(user);
                 out.push_str(":***@");
@@ -254,6 +267,14 @@ mod tests {
         assert_eq!(
             redact_url("tgram://123456789:SECRETTOKEN/-100123"),
             "tgram://***/…"
+        );
+        assert_eq!(
+            redact_url("sendgrid://KEY:alerts@example.com/a@b.org"),
+            "sendgrid://***:***@***/…"
+        );
+        assert_eq!(
+            redact_url("mailtos://bob:pw@example.com?to=a@b.org"),
+            "mailtos://bob:***@example.com/…"
         );
         assert_eq!(redact_url("no-scheme-secret"), "(a URL without scheme://)");
         for raw in [

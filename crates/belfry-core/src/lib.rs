@@ -1,6 +1,9 @@
 //! The heart of belfry, free of I/O: what happened to a job ([`Event`], [`State`]), what belfry
 //! remembers about it ([`JobSnapshot`]), the alert rules that decide whether to tell anyone
-//! ([`decide`]), where a notification goes ([`Route`]) and what it says ([`Notification`]).
+//! ([`decide`]), where a notification goes ([`Route`]), what it says ([`Notification`]) and how
+//! it reads on each kind of channel ([`render`] for chat and push services: colours, emoji,
+//! markup and length limits; [`sms`], [`email`], and the [`placeholders`] of argument
+//! templates).
 //!
 //! Everything here is a pure function of its arguments, including the clock: callers pass `now`.
 //! That keeps the rules testable and lets the store apply them inside one transaction.
@@ -26,11 +29,16 @@
 //! ```
 
 mod duration;
+pub mod email;
+#[cfg(test)]
+mod fixtures;
 mod message;
 mod name;
+pub mod placeholders;
 mod policy;
 pub mod render;
 mod routing;
+pub mod sms;
 mod state;
 mod time;
 

@@ -23,6 +23,11 @@
 //! url = "json://belfry:${env:PAGER_TOKEN}@127.0.0.1:8080/page"  # or ${file:/run/secrets/x}
 //! states = ["problem"]
 //!
+//! [channels.desk]               # a program run per notification, never through a shell
+//! command = ["notify-send", "{title}", "{body}"]
+//! timeout = "10s"               # killed (and retried) after this long; default 30s
+//! jobs = ["backup-*"]
+//!
 //! [jobs.backup-db]
 //! fail_threshold = 2
 //! channels = ["ops"]            # only these channels for this job
@@ -74,7 +79,8 @@ pub struct ChannelConfig {
     /// Its name: the table name (`[channels.ops]` is `ops`), or `urls-XXXXXXXX` for
     /// `BELFRY_URLS` entries, or `console` for the default.
     pub name: String,
-    /// Its URL, references resolved. Holds secrets: print [`ChannelConfig::describe`] instead.
+    /// Its URL (a `command` channel's is its `cmd://` URL). Holds secrets: print
+    /// [`ChannelConfig::describe`] instead.
     url: String,
     /// Which notifications it receives.
     pub route: Route,
@@ -418,12 +424,56 @@ impl Config {
                     format!("line {line}, column {column}, key channels.{name}.{key}: {msg}"),
                 )
             };
+            let table = |why: &str| {
+                let line = text
+                    .find(&format!("[channels.{name}]"))
+                    .map(|i| format!("line {}: ", line_of(text, i)))
+                    .unwrap_or_default();
+                ConfigError::at(origin, format!("{line}[channels.{name}]: {why}"))
+            };
             let mut secrets = Secrets::default();
-            let url = resolve(ch.url.get_ref(), lookup, &mut secrets)
-                .map_err(|e| at("url", ch.url.span(), &e))?;
-            if let Err(e) = belfry_channels::parse(&url) {
-                return Err(at("url", ch.url.span(), &secrets.scrub(&e.to_string())));
-            }
+            let url = match (&ch.url, &ch.command) {
+                (Some(u), None) => {
+                    if ch.timeout.is_some() {
+                        return Err(table("timeout applies to command channels only"));
+                    }
+                    let url = resolve(u.get_ref(), lookup, &mut secrets)
+                        .map_err(|e| at("url", u.span(), &e))?;
+                    if let Err(e) = belfry_channels::parse(&url) {
+                        return Err(at("url", u.span(), &secrets.scrub(&e.to_string())));
+                    }
+                    url
+                }
+                // A command travels as its cmd:// URL, so that it is checked, described and
+                // built like every other channel. Its arguments may hold references too.
+                (None, Some(cmd)) => {
+                    if cmd.get_ref().first().is_none_or(|p| p.trim().is_empty()) {
+                        return Err(at(
+                            "command",
+                            cmd.span(),
+                            &"a command is a list that starts with the program: \
+                              [\"notify-send\", \"{title}\"]",
+                        ));
+                    }
+                    let argv = cmd
+                        .get_ref()
+                        .iter()
+                        .map(|a| resolve(a, lookup, &mut secrets))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| at("command", cmd.span(), &e))?;
+                    let url = belfry_channels::Command::url_for(&argv, ch.timeout.map(|t| t.0));
+                    if let Err(e) = belfry_channels::parse(&url) {
+                        return Err(at("command", cmd.span(), &secrets.scrub(e.why())));
+                    }
+                    url
+                }
+                (Some(_), Some(_)) => return Err(table("give url or command, not both")),
+                (None, None) => {
+                    return Err(table(
+                        "give url = \"scheme://…\" or command = [\"program\", \"{title}\", …]",
+                    ));
+                }
+            };
             let templates = if ch.title.is_some() || ch.body.is_some() {
                 let title = ch.title.as_ref().map(|t| t.get_ref().as_str());
                 let body = ch.body.as_ref().map(|t| t.get_ref().as_str());
@@ -734,7 +784,9 @@ struct RawPolicy {
 #[serde(deny_unknown_fields)]
 struct RawChannel {
     /// Checked after its references are resolved, so its position is kept.
-    url: toml::Spanned<String>,
+    url: Option<toml::Spanned<String>>,
+    command: Option<toml::Spanned<Vec<String>>>,
+    timeout: Option<Dur>,
     jobs: Option<Vec<String>>,
     states: Option<Vec<Filter>>,
     title: Option<toml::Spanned<String>>,
@@ -870,7 +922,7 @@ mod tests {
             .join("\n");
         let env = |k: &str| (k == "PAGER_TOKEN").then(|| "pager-secret-1".into());
         let c = Config::parse_with(&example, "example", &Lookup::with_env(&env, None)).unwrap();
-        assert_eq!(c.channels.len(), 3);
+        assert_eq!(c.channels.len(), 4);
         let p = c.policy_for("backup-db");
         assert_eq!(p.fail_threshold, 2);
         assert_eq!(p.repeat_failures_after, Duration::from_secs(1));
@@ -878,9 +930,9 @@ mod tests {
         assert_eq!(c.route("backup-db", &State::Failed, false), ["ops"]);
         assert_eq!(
             c.route("backup-web", &State::Failed, false),
-            ["hook", "ops", "pager"]
+            ["desk", "hook", "ops", "pager"]
         );
-        assert_eq!(c.route("backup-web", &State::Ok, false), ["hook"]);
+        assert_eq!(c.route("backup-web", &State::Ok, false), ["desk", "hook"]);
         assert_eq!(c.route("other", &State::Failed, false), ["hook", "pager"]);
         let hook = c.channel("hook").unwrap();
         assert!(
@@ -971,6 +1023,35 @@ mod tests {
     }
 
     #[test]
+    fn command_arguments_take_references_and_hide_their_values() {
+        let text =
+            "[channels.desk]\ncommand = [\"notify\", \"--token=${env:HOOK_PW}\", \"{title}\"]\n";
+        let c = Config::parse_with(text, "f.toml", &Lookup::with_env(&env, None)).unwrap();
+        let desk = c.channel("desk").unwrap();
+        assert!(
+            desk.url().contains("pw-SECRET-42"),
+            "the command gets the value"
+        );
+        assert!(
+            !desk.describe().contains("pw-SECRET-42"),
+            "{}",
+            desk.describe()
+        );
+        assert!(!format!("{c:?}").contains("pw-SECRET-42"));
+        let bad = "[channels.desk]\ncommand = [\"notify\", \"${env:NOPE}\"]\n";
+        let e = Config::parse_with(bad, "f.toml", &Lookup::with_env(&env, None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key channels.desk.command") && e.contains("${env:NOPE}"),
+            "{e}"
+        );
+        let both = "[channels.x]\nurl = \"console://\"\ncommand = [\"true\"]\n";
+        let e = Config::parse(both, "f.toml").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("not both"), "{e}");
+    }
+
+    #[test]
     fn a_missing_reference_names_file_line_key_and_reference_never_a_value() {
         let text = "[channels.ok]\nurl = \"console://\"\n\n[channels.hook]\nurl = \"json://u:${env:HOOK_PW}@h/${env:NOPE}\"\n";
         let e = Config::parse_with(text, "/etc/belfry.toml", &Lookup::with_env(&env, None))
@@ -1039,6 +1120,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("$BELFRY_URLS: URL 2: ${env:NOPE}"), "{e}");
+    }
+
+    #[test]
+    fn command_channels_become_cmd_urls_and_bad_ones_are_named_with_their_line() {
+        let c = Config::parse(
+            "[channels.desk]\ncommand = [\"notify-send\", \"-u\", \"critical\", \"{title}\", \
+             \"{body}\"]\ntimeout = \"5s\"\n",
+            "f.toml",
+        )
+        .unwrap();
+        let ch = belfry_channels::parse(c.channels[0].url()).unwrap();
+        assert_eq!(ch.scheme(), "cmd");
+        assert_eq!(
+            ch.describe(),
+            "cmd://notify-send -u critical {title} {body}"
+        );
+
+        let e = Config::parse(
+            "[channels.desk]\n\ncommand = [\"notify-send\", \"{titel}\"]\n",
+            "f.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("unknown placeholder {titel}"),
+            "{e}"
+        );
+        for (text, needle) in [
+            ("[channels.d]\ncommand = []\n", "starts with the program"),
+            (
+                "[channels.d]\nurl = \"console://\"\ncommand = [\"x\"]\n",
+                "not both",
+            ),
+            ("[channels.d]\njobs = [\"a\"]\n", "give url"),
+            (
+                "[channels.d]\nurl = \"console://\"\ntimeout = \"1s\"\n",
+                "command channels only",
+            ),
+        ] {
+            let e = Config::parse(text, "f.toml").unwrap_err().to_string();
+            assert!(
+                e.contains(needle) && e.contains("channels.d"),
+                "{text}: {e}"
+            );
+        }
     }
 
     #[test]

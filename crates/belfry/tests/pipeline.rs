@@ -224,3 +224,37 @@ fn a_paced_destination_gets_its_rate_and_does_not_hold_up_another() {
     // The other destination did not wait for the paced one.
     assert!(f[4].at < p[4].at, "{:?} vs {:?}", f[4].at, p[4].at);
 }
+
+#[test]
+fn configured_command_and_file_channels_deliver_from_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let got = dir.path().join("stdin.json");
+    let args = dir.path().join("args.txt");
+    let lines = dir.path().join("alerts.jsonl");
+    let text = format!(
+        "[channels.script]\n\
+         command = [\"sh\", \"-c\", \"cat > {}; printf '%s|' \\\"$@\\\" > {}\", \"sh\", \"{{job}}\", \"{{state}}\", \"{{title}}\"]\n\
+         timeout = \"10s\"\n\n\
+         [channels.log]\n\
+         url = \"file://{}\"\n",
+        got.display(),
+        args.display(),
+        lines.display()
+    );
+    let cfg = Config::parse(&text, "test").unwrap();
+    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    record_failure(&mut store, &cfg, "nightly; rm -rf ~");
+    let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(10)).unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.delivered.len(), 2);
+
+    // The notification JSON on the program's standard input, and the same line in the file.
+    let stdin = std::fs::read_to_string(&got).unwrap();
+    assert!(stdin.contains(r#""job":"nightly; rm -rf ~""#), "{stdin}");
+    assert!(stdin.contains(r#""state":"failed""#), "{stdin}");
+    assert_eq!(std::fs::read_to_string(&lines).unwrap(), stdin);
+    assert_eq!(
+        std::fs::read_to_string(&args).unwrap(),
+        "nightly; rm -rf ~|failed|nightly; rm -rf ~: Failed|"
+    );
+}

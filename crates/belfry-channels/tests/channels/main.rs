@@ -264,3 +264,6 @@ fn the_console_line_reads_well() {
         "belfry: nightly-backup: Failed — exit code 2 after 1.5s on db1; first run of this job [run run-7]\n"
     );
 }
+
+// belfry's own channels: e-mail, SendGrid, Twilio, Opsgenie, commands, files.
+mod own;

@@ -1,0 +1,856 @@
+//! E-mail over SMTP: Apprise's `mailto://` and `mailtos://`, sent with lettre on rustls.
+
+use std::time::Duration;
+
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Attachment as MimeAttachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
+
+use crate::mail::{self, is_address, mailbox, split_addresses};
+use crate::outcome::shorten;
+use crate::url_parse::UrlError;
+use crate::url_parts::{Parts, parse_bool};
+use crate::{BoxFuture, Channel, Context, Message, Outcome};
+
+/// How the connection to the SMTP server is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// No TLS at all (`mode=insecure`).
+    Plain,
+    /// STARTTLS when the server offers it, plain otherwise (`mailto://` without `mode=`).
+    StartTlsIfOffered,
+    /// STARTTLS, required (`mailtos://`, `mode=starttls`).
+    StartTls,
+    /// TLS from the first byte (`mode=ssl`).
+    ImplicitTls,
+}
+
+impl Security {
+    /// The usual port for this security.
+    pub const fn default_port(self) -> u16 {
+        match self {
+            Security::Plain | Security::StartTlsIfOffered => 25,
+            Security::StartTls => 587,
+            Security::ImplicitTls => 465,
+        }
+    }
+
+    const fn label(self) -> &'static str {
+        match self {
+            Security::Plain => "no TLS",
+            Security::StartTlsIfOffered => "STARTTLS if offered",
+            Security::StartTls => "STARTTLS",
+            Security::ImplicitTls => "TLS",
+        }
+    }
+}
+
+/// What Apprise knows about a few large mail providers: when the address's domain matches and
+/// no `smtp=` is given, the server, port and security come from here.
+struct Provider {
+    domains: &'static [&'static str],
+    smtp: &'static str,
+    port: u16,
+    security: Security,
+    /// Whether the provider's login is the whole address (`user@gmail.com`) rather than the
+    /// user part alone.
+    login_is_address: Option<bool>,
+}
+
+const PROVIDERS: &[Provider] = &[
+    Provider {
+        domains: &["gmail.com"],
+        smtp: "smtp.gmail.com",
+        port: 587,
+        security: Security::StartTls,
+        login_is_address: Some(true),
+    },
+    Provider {
+        domains: &[
+            "yandex.com",
+            "yandex.ru",
+            "yandex.ua",
+            "yandex.by",
+            "yandex.kz",
+            "yandex.uz",
+            "yandex.tr",
+            "yandex.fr",
+        ],
+        smtp: "smtp.yandex.ru",
+        port: 465,
+        security: Security::ImplicitTls,
+        login_is_address: Some(false),
+    },
+    Provider {
+        domains: &["hotmail.com", "live.com", "hotmail.com.au", "live.com.au"],
+        smtp: "smtp-mail.outlook.com",
+        port: 587,
+        security: Security::StartTls,
+        login_is_address: Some(true),
+    },
+    Provider {
+        domains: &[
+            "outlook.com",
+            "outlook.com.au",
+            "smtp.outlook.com",
+            "smtp.outlook.com.au",
+        ],
+        smtp: "smtp.outlook.com",
+        port: 587,
+        security: Security::StartTls,
+        login_is_address: Some(true),
+    },
+    Provider {
+        domains: &["office365.com", "smtp.office365.com"],
+        smtp: "smtp.office365.com",
+        port: 587,
+        security: Security::StartTls,
+        login_is_address: None,
+    },
+    Provider {
+        domains: &["yahoo.com", "yahoo.ca"],
+        smtp: "smtp.mail.yahoo.com",
+        port: 465,
+        // Apprise says STARTTLS on 465; Yahoo's port 465 speaks TLS from the first byte.
+        security: Security::ImplicitTls,
+        login_is_address: Some(true),
+    },
+    Provider {
+        domains: &["gmx.com", "gmx.net", "gmx.de", "gmx.at", "gmx.ch", "gmx.fr"],
+        smtp: "mail.gmx.com",
+        port: 587,
+        security: Security::StartTls,
+        login_is_address: Some(true),
+    },
+    Provider {
+        domains: &[
+            "fastmail.com",
+            "fastmail.cn",
+            "fastmail.co.uk",
+            "fastmail.com.au",
+            "fastmail.de",
+            "fastmail.es",
+            "fastmail.fm",
+            "fastmail.fr",
+            "fastmail.im",
+            "fastmail.in",
+            "fastmail.jp",
+            "fastmail.mx",
+            "fastmail.net",
+            "fastmail.nl",
+            "fastmail.org",
+            "fastmail.se",
+            "fastmail.to",
+            "fastmail.tw",
+            "fastmail.uk",
+            "fastmail.us",
+        ],
+        smtp: "smtp.fastmail.com",
+        port: 465,
+        security: Security::ImplicitTls,
+        login_is_address: Some(true),
+    },
+    Provider {
+        domains: &["zoho.com", "zohomail.com"],
+        smtp: "smtp.zoho.com",
+        port: 587,
+        security: Security::StartTls,
+        login_is_address: Some(true),
+    },
+    Provider {
+        domains: &["sendgrid.com", "sendgrid.net", "smtp.sendgrid.net"],
+        smtp: "smtp.sendgrid.net",
+        port: 465,
+        security: Security::ImplicitTls,
+        login_is_address: Some(false),
+    },
+    Provider {
+        domains: &["163.com"],
+        smtp: "smtp.163.com",
+        port: 465,
+        security: Security::ImplicitTls,
+        login_is_address: Some(true),
+    },
+    Provider {
+        domains: &["qq.com", "foxmail.com"],
+        smtp: "smtp.qq.com",
+        port: 587,
+        security: Security::StartTls,
+        login_is_address: Some(true),
+    },
+    Provider {
+        domains: &["comcast.net"],
+        smtp: "smtp.comcast.net",
+        port: 465,
+        security: Security::ImplicitTls,
+        login_is_address: Some(true),
+    },
+];
+
+const KNOWN_OPTIONS: &[&str] = &[
+    "to", "cc", "bcc", "from", "name", "smtp", "mode", "reply", "user", "pass", "cafile",
+];
+
+/// E-mail through an SMTP server, from Apprise's `mailto://` / `mailtos://` syntax:
+///
+/// `mailtos://user:password@example.com[:port][/to@example.org…]?smtp=…&from=…&to=…&cc=…&bcc=…&name=…&mode=starttls|ssl|insecure&reply=…&+Header=value`
+///
+/// - `mailto://` uses STARTTLS when the server offers it, on port 25; `mailtos://` requires
+///   STARTTLS, on port 587; `mode=ssl` is TLS from the first byte, on port 465;
+///   `mode=insecure` never uses TLS. A port in the URL wins; port 465 without `mode=` means
+///   TLS from the first byte.
+/// - The server is the URL's host unless `smtp=` names another; for Gmail, Outlook, Yahoo,
+///   Fastmail and the other providers Apprise knows, their server, port and security are
+///   filled in.
+/// - The sender is `user@host` (or the user itself when it is an address), `from=` replaces
+///   it (`from=Name <addr>` or an address; a bare name only names it), `name=` names it.
+/// - Recipients are the path's addresses and `to=`; with none, the sender. `cc=`, `bcc=`,
+///   `reply=` (Reply-To) take lists.
+/// - `cafile=PATH` trusts the CA certificates in that PEM file besides the system's (a private
+///   relay, or a test); `verify=no` accepts any certificate.
+#[derive(Clone)]
+pub struct Smtp {
+    scheme: &'static str,
+    server: String,
+    port: u16,
+    security: Security,
+    login: Option<(String, String)>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    cc: Vec<Mailbox>,
+    bcc: Vec<Mailbox>,
+    reply_to: Vec<Mailbox>,
+    headers: Vec<(String, String)>,
+    extra_roots: Option<Certificate>,
+    verify: bool,
+    describe: String,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("destination", &self.describe)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Smtp {
+    /// Parses a `mailto://` or `mailtos://` URL.
+    pub(crate) fn from_apprise(raw: &str) -> Result<Self, UrlError> {
+        let p = Parts::parse(raw)?;
+        let secure = p.scheme == "mailtos";
+        if p.get("pgp").is_some() || p.get("pgppub").is_some() || p.get("pgpkey").is_some() {
+            return Err(UrlError::new(
+                raw,
+                "belfry does not sign or encrypt e-mail (pgp=)",
+            ));
+        }
+        p.check_keys(raw, KNOWN_OPTIONS, &['+'], &p.scheme)?;
+
+        let user = p.get("user").map(str::to_owned).or(p.user.clone());
+        let password = p.get("pass").map(str::to_owned).or(p.password.clone());
+        let host = p.host.trim().to_ascii_lowercase();
+        if !host.is_empty() && !host_ok(&host) {
+            return Err(UrlError::new(raw, format!("{host:?} is not a host name")));
+        }
+        let mode = match p.get("mode") {
+            None | Some("") => None,
+            Some(m) => Some(match m.to_ascii_lowercase().as_str() {
+                "insecure" => Security::Plain,
+                "starttls" => Security::StartTls,
+                "ssl" => Security::ImplicitTls,
+                other => {
+                    return Err(UrlError::new(
+                        raw,
+                        format!("mode={other:?} is not one of starttls, ssl, insecure"),
+                    ));
+                }
+            }),
+        };
+        let smtp_param = p.get("smtp").map(str::trim).filter(|s| !s.is_empty());
+        if let Some(s) = smtp_param
+            && !host_ok(&s.to_ascii_lowercase())
+        {
+            return Err(UrlError::new(raw, format!("smtp={s:?} is not a host name")));
+        }
+
+        // The address the URL implies: the user at the host, or the user itself.
+        let implied = match &user {
+            Some(u) if is_address(u) => Some(u.clone()),
+            Some(u) if !host.is_empty() => {
+                let local = u.split(['@', ' ']).next().unwrap_or(u);
+                Some(format!("{local}@{host}"))
+            }
+            _ => None,
+        };
+        let domain_of = |a: &str| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase());
+        let probe_domain = implied
+            .as_deref()
+            .and_then(domain_of)
+            .unwrap_or_else(|| host.clone());
+
+        let mut server = smtp_param.map(str::to_owned).unwrap_or(host.clone());
+        let mut security = mode;
+        let mut port = p.port;
+        let mut login_user = user.clone();
+        let mut default_from = implied.clone();
+        if smtp_param.is_none() {
+            if let Some(prov) = PROVIDERS
+                .iter()
+                .find(|pr| pr.domains.contains(&probe_domain.as_str()))
+            {
+                server = prov.smtp.to_owned();
+                security = security.or(Some(prov.security));
+                port = port.or(Some(prov.port));
+                if let (Some(u), Some(whole)) = (&user, prov.login_is_address) {
+                    login_user = Some(match (whole, is_address(u)) {
+                        (true, false) => format!("{u}@{host}"),
+                        (false, true) => u.split('@').next().unwrap_or(u).to_owned(),
+                        _ => u.clone(),
+                    });
+                }
+            } else if matches!(probe_domain.as_str(), "localhost" | "localhost.localdomain")
+                && default_from.is_none()
+            {
+                default_from = Some(format!("root@{probe_domain}"));
+            }
+        }
+        if server.is_empty() {
+            return Err(UrlError::new(
+                raw,
+                "it names no mail server: give a host (mailto://user:pass@example.com) or smtp=",
+            ));
+        }
+        let security = security.unwrap_or(if port == Some(465) {
+            // Port 465 speaks TLS from the first byte; STARTTLS there would only hang.
+            Security::ImplicitTls
+        } else if secure {
+            Security::StartTls
+        } else {
+            Security::StartTlsIfOffered
+        });
+        let port = port.unwrap_or(security.default_port());
+
+        // The sender.
+        let mut from_name = Some("belfry".to_owned());
+        let mut from_addr = default_from;
+        if let Some(f) = p.get("from").map(str::trim).filter(|f| !f.is_empty()) {
+            match f.parse::<Mailbox>() {
+                Ok(m) => {
+                    from_addr = Some(m.email.to_string());
+                    if m.name.is_some() {
+                        from_name = m.name;
+                    }
+                }
+                Err(_) if !f.contains('@') => from_name = Some(f.to_owned()),
+                Err(_) => {
+                    return Err(UrlError::new(
+                        raw,
+                        format!("from={f:?} is not an e-mail address"),
+                    ));
+                }
+            }
+        }
+        if let Some(n) = p.get("name").map(str::trim).filter(|n| !n.is_empty()) {
+            from_name = Some(n.to_owned());
+        }
+        let Some(from_addr) = from_addr else {
+            return Err(UrlError::new(
+                raw,
+                "it names no sender: give a user (mailto://user:pass@example.com) or from=",
+            ));
+        };
+        let from = Mailbox::new(
+            from_name,
+            from_addr.parse().map_err(|_| {
+                UrlError::new(
+                    raw,
+                    format!("the sender {from_addr:?} is not an e-mail address"),
+                )
+            })?,
+        );
+
+        // The recipients.
+        let list = |key: &str| -> Result<Vec<Mailbox>, UrlError> {
+            let mut out = Vec::new();
+            if let Some(v) = p.get(key) {
+                for a in split_addresses(v) {
+                    out.push(mailbox(raw, key, &a)?);
+                }
+            }
+            Ok(out)
+        };
+        let mut to = Vec::new();
+        for seg in &p.path {
+            for a in split_addresses(seg) {
+                to.push(mailbox(raw, "recipient", &a)?);
+            }
+        }
+        to.extend(list("to")?);
+        if to.is_empty() {
+            to.push(from.clone());
+        }
+        dedupe(&mut to, &[]);
+        let mut cc = list("cc")?;
+        dedupe(&mut cc, &to);
+        let mut bcc = list("bcc")?;
+        let seen: Vec<Mailbox> = to.iter().chain(&cc).cloned().collect();
+        dedupe(&mut bcc, &seen);
+        let reply_to = list("reply")?;
+
+        // Extra headers: Apprise's `+Name=value`.
+        let mut headers = Vec::new();
+        for (k, v) in &p.query {
+            let Some(name) = k.strip_prefix('+') else {
+                continue;
+            };
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+                return Err(UrlError::new(raw, format!("bad header name {name:?}")));
+            }
+            const OURS: &[&str] = &[
+                "from",
+                "to",
+                "cc",
+                "bcc",
+                "subject",
+                "date",
+                "message-id",
+                "reply-to",
+                "mime-version",
+                "content-type",
+                "content-transfer-encoding",
+            ];
+            if OURS.contains(&name.to_ascii_lowercase().as_str()) {
+                return Err(UrlError::new(
+                    raw,
+                    format!("the header {name} is belfry's to write; use the URL's options"),
+                ));
+            }
+            if v.contains(['\r', '\n']) {
+                return Err(UrlError::new(
+                    raw,
+                    format!("the value of header {name} spans lines"),
+                ));
+            }
+            headers.push((name.to_owned(), v.clone()));
+        }
+
+        let extra_roots = match p.get("cafile").map(str::trim).filter(|f| !f.is_empty()) {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    UrlError::new(raw, format!("cafile={path:?} cannot be read: {e}"))
+                })?;
+                let cert = Certificate::from_pem(&pem).ok().filter(|_| {
+                    // lettre accepts a file with no certificate at all; that is a mistake.
+                    String::from_utf8_lossy(&pem).contains("BEGIN CERTIFICATE")
+                });
+                Some(cert.ok_or_else(|| {
+                    UrlError::new(raw, format!("cafile={path:?} holds no PEM certificate"))
+                })?)
+            }
+        };
+        let verify = match p.get("verify") {
+            Some(v) => parse_bool(raw, "verify", v)?,
+            None => true,
+        };
+        if security != Security::Plain && !verify && extra_roots.is_some() {
+            return Err(UrlError::new(
+                raw,
+                "cafile= and verify=no contradict each other",
+            ));
+        }
+
+        let login = match (login_user, password) {
+            (Some(u), Some(pw)) if !pw.is_empty() => Some((u, pw)),
+            _ => None,
+        };
+        let scheme = if secure { "mailtos" } else { "mailto" };
+        let mut describe = format!("{scheme}://");
+        if let Some((u, _)) = &login {
+            describe.push_str(&format!("{u}:***@"));
+        }
+        describe.push_str(&format!("{server}:{port} ({})", security.label()));
+        if !verify {
+            describe.push_str(" (certificate not verified)");
+        }
+        describe.push_str(" to ");
+        describe.push_str(
+            &to.iter()
+                .map(|m| m.email.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        if !cc.is_empty() {
+            describe.push_str(&format!(", cc {}", cc.len()));
+        }
+        if !bcc.is_empty() {
+            describe.push_str(&format!(", bcc {}", bcc.len()));
+        }
+        Ok(Smtp {
+            scheme,
+            server,
+            port,
+            security,
+            login,
+            from,
+            to,
+            cc,
+            bcc,
+            reply_to,
+            headers,
+            extra_roots,
+            verify,
+            describe,
+        })
+    }
+
+    /// The server this channel sends to.
+    #[cfg(test)]
+    fn server(&self) -> (&str, u16, Security) {
+        (&self.server, self.port, self.security)
+    }
+
+    /// The sender and the recipients (To, Cc, Bcc), as addresses.
+    #[cfg(test)]
+    fn addresses(&self) -> (String, Vec<String>, Vec<String>, Vec<String>) {
+        let s = |v: &[Mailbox]| v.iter().map(|m| m.email.to_string()).collect();
+        (
+            self.from.email.to_string(),
+            s(&self.to),
+            s(&self.cc),
+            s(&self.bcc),
+        )
+    }
+
+    /// The mail for a notification, as it will be sent.
+    fn build_message(&self, msg: &Message<'_>) -> Result<Mail, String> {
+        let n = msg.notification;
+        let r = mail::render(n);
+        let domain = self.from.email.domain().to_owned();
+        let mut b = Mail::builder()
+            .from(self.from.clone())
+            .subject(r.subject)
+            .message_id(Some(mail::message_id(msg.idempotency_key, &domain)))
+            .date_now()
+            .user_agent(crate::USER_AGENT.to_owned());
+        for m in &self.to {
+            b = b.to(m.clone());
+        }
+        for m in &self.cc {
+            b = b.cc(m.clone());
+        }
+        for m in &self.bcc {
+            b = b.bcc(m.clone());
+        }
+        for m in &self.reply_to {
+            b = b.reply_to(m.clone());
+        }
+        let ours = [
+            ("X-Belfry-Job", n.job.clone()),
+            ("X-Belfry-State", n.state.name().to_owned()),
+            ("X-Belfry-Kind", n.apprise_type.clone()),
+        ];
+        for (k, v) in ours
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .chain(self.headers.iter().cloned())
+        {
+            let name = HeaderName::new_from_ascii(k.clone())
+                .map_err(|_| format!("bad header name {k:?}"))?;
+            b = b.raw_header(HeaderValue::new(name, v));
+        }
+        let body = MultiPart::alternative_plain_html(r.text, r.html);
+        let result = if r.attachments.is_empty() {
+            b.multipart(body)
+        } else {
+            let mut mixed = MultiPart::mixed().multipart(body);
+            for a in r.attachments {
+                let ct = a
+                    .content_type
+                    .parse()
+                    .map_err(|_| format!("bad content type {:?}", a.content_type))?;
+                let part: SinglePart = MimeAttachment::new(a.file_name).body(a.data, ct);
+                mixed = mixed.singlepart(part);
+            }
+            b.multipart(mixed)
+        };
+        result.map_err(|e| format!("cannot build the mail: {e}"))
+    }
+
+    fn transport(&self, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+        let tls_params = || -> Result<TlsParameters, String> {
+            // ring, installed once per process; ignore "already installed".
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let mut b = TlsParameters::builder(self.server.clone());
+            if let Some(c) = &self.extra_roots {
+                b = b.add_root_certificate(c.clone());
+            }
+            if !self.verify {
+                b = b.dangerous_accept_invalid_certs(true);
+            }
+            b.build()
+                .map_err(|e| format!("cannot set up TLS: {}", error_chain(&e)))
+        };
+        let tls = match self.security {
+            Security::Plain => Tls::None,
+            Security::StartTlsIfOffered => Tls::Opportunistic(tls_params()?),
+            Security::StartTls => Tls::Required(tls_params()?),
+            Security::ImplicitTls => Tls::Wrapper(tls_params()?),
+        };
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.server.clone())
+            .port(self.port)
+            .tls(tls)
+            .timeout(Some(timeout));
+        if let Some((u, p)) = &self.login {
+            b = b.credentials(Credentials::new(u.clone(), p.clone()));
+        }
+        Ok(b.build())
+    }
+
+    fn classify(&self, e: &lettre::transport::smtp::Error) -> Outcome {
+        let detail = shorten(&error_chain(e), 300);
+        let at = format!("{}:{}", self.server, self.port);
+        if e.is_permanent() {
+            // 5xx: a refused sender or recipient, failed authentication, a rejected message.
+            Outcome::permanent(format!("SMTP server {at} refused: {detail}"))
+        } else if e.is_transient() {
+            Outcome::retry(format!("SMTP server {at} deferred: {detail}"))
+        } else if e.is_timeout() {
+            Outcome::retry(format!("SMTP server {at} timed out: {detail}"))
+        } else if e.is_tls() || is_tls_failure(e) {
+            let hint = if self.extra_roots.is_none() {
+                " (a private CA: trust it with cafile=PATH; no TLS: mode=insecure)"
+            } else {
+                ""
+            };
+            Outcome::retry(format!("TLS with {at} failed: {detail}{hint}"))
+        } else if e.is_client() {
+            // belfry and the server do not agree (no STARTTLS where it is required, no
+            // authentication mechanism in common): retrying will not change that.
+            Outcome::permanent(format!("cannot send through {at}: {detail}"))
+        } else {
+            Outcome::retry(format!("could not talk to SMTP server {at}: {detail}"))
+        }
+    }
+}
+
+/// Whether a TLS failure is among the causes of `e` (lettre reports a failed handshake as a
+/// connection error).
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cur {
+        if c.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
+/// An error and its causes, as one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = c.source();
+    }
+    s.replace(['\r', '\n'], " ")
+}
+
+fn dedupe(list: &mut Vec<Mailbox>, already: &[Mailbox]) {
+    let mut seen: Vec<String> = already
+        .iter()
+        .map(|m| m.email.to_string().to_ascii_lowercase())
+        .collect();
+    list.retain(|m| {
+        let a = m.email.to_string().to_ascii_lowercase();
+        if seen.contains(&a) {
+            false
+        } else {
+            seen.push(a);
+            true
+        }
+    });
+}
+
+fn host_ok(h: &str) -> bool {
+    if let Some(inner) = h.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        return inner.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+impl Channel for Smtp {
+    fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let mail = match self.build_message(msg) {
+                Ok(m) => m,
+                Err(e) => return Outcome::permanent(e),
+            };
+            // Mail servers may think for a while before answering DATA (content checks):
+            // give each SMTP step at least Apprise's 15 s; the delivery deadline still bounds
+            // the whole.
+            let transport = match self.transport(cx.timeout().max(Duration::from_secs(15))) {
+                Ok(t) => t,
+                Err(e) => return Outcome::retry(e),
+            };
+            match transport.send(mail).await {
+                Ok(_) => Outcome::Delivered,
+                Err(e) => self.classify(&e),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smtp(raw: &str) -> Smtp {
+        Smtp::from_apprise(raw).unwrap_or_else(|e| panic!("{raw}: {e}"))
+    }
+
+    #[test]
+    fn apprise_defaults_mailto_is_port_25_and_mailtos_is_starttls_on_587() {
+        let s = smtp("mailto://bob:pw@example.com");
+        assert_eq!(s.server(), ("example.com", 25, Security::StartTlsIfOffered));
+        assert_eq!(s.addresses().0, "bob@example.com");
+        assert_eq!(
+            s.addresses().1,
+            ["bob@example.com"],
+            "no target: the sender"
+        );
+        assert_eq!(s.login.as_ref().unwrap().0, "bob");
+
+        let s = smtp("mailtos://bob:pw@example.com");
+        assert_eq!(s.server(), ("example.com", 587, Security::StartTls));
+        let s = smtp("mailtos://bob:pw@example.com?mode=ssl");
+        assert_eq!(s.server(), ("example.com", 465, Security::ImplicitTls));
+        let s = smtp("mailto://bob:pw@example.com:2525?mode=insecure");
+        assert_eq!(s.server(), ("example.com", 2525, Security::Plain));
+        let s = smtp("mailto://bob:pw@example.com?mode=starttls");
+        assert_eq!(s.server(), ("example.com", 587, Security::StartTls));
+        let s = smtp("mailtos://bob:pw@example.com:465");
+        assert_eq!(s.server(), ("example.com", 465, Security::ImplicitTls));
+    }
+
+    #[test]
+    fn known_providers_fill_in_their_server() {
+        let s = smtp("mailto://alice:app-pw@gmail.com");
+        assert_eq!(s.server(), ("smtp.gmail.com", 587, Security::StartTls));
+        assert_eq!(s.login.as_ref().unwrap().0, "alice@gmail.com");
+        let s = smtp("mailtos://me:pw@fastmail.com/ops@example.org");
+        assert_eq!(
+            s.server(),
+            ("smtp.fastmail.com", 465, Security::ImplicitTls)
+        );
+        let s = smtp("mailtos://me:pw@yandex.ru");
+        assert_eq!(s.login.as_ref().unwrap().0, "me");
+        // smtp= means the user knows better.
+        let s = smtp("mailtos://me:pw@gmail.com?smtp=relay.internal");
+        assert_eq!(s.server(), ("relay.internal", 587, Security::StartTls));
+        let s = smtp("mailto://localhost?to=ops@example.org");
+        assert_eq!(s.addresses().0, "root@localhost");
+    }
+
+    #[test]
+    fn senders_and_recipients_come_from_user_host_path_and_options() {
+        let s = smtp(
+            "mailtos://user:pw@mail.example.com/a@x.org/B%20Team%20%3Cb@y.org%3E\
+             ?to=c@z.org,a@x.org&cc=d@w.org,c@z.org&bcc=e@v.org&from=Alerts%20%3Calerts@example.com%3E\
+             &reply=oncall@example.com&+X-Team=ops",
+        );
+        let (from, to, cc, bcc) = s.addresses();
+        assert_eq!(from, "alerts@example.com");
+        assert_eq!(s.from.name.as_deref(), Some("Alerts"));
+        assert_eq!(to, ["a@x.org", "b@y.org", "c@z.org"]);
+        assert_eq!(
+            cc,
+            ["d@w.org"],
+            "addresses already in To are not copied again"
+        );
+        assert_eq!(bcc, ["e@v.org"]);
+        assert_eq!(s.headers, [("X-Team".to_owned(), "ops".to_owned())]);
+
+        let s = smtp("mailto://me%40corp.org:pw@smtp.corp.org?name=Nightly");
+        assert_eq!(
+            s.addresses().0,
+            "me@corp.org",
+            "a user that is an address sends as itself"
+        );
+        assert_eq!(s.from.name.as_deref(), Some("Nightly"));
+        let s = smtp("mailto://u:pw@corp.org?from=Robot");
+        assert_eq!(s.addresses().0, "u@corp.org");
+        assert_eq!(s.from.name.as_deref(), Some("Robot"));
+    }
+
+    #[test]
+    fn bad_email_urls_say_what_is_wrong_without_the_password() {
+        for (raw, needle) in [
+            ("mailto://u:S3CRET@example.com?mode=tls", "mode=\"tls\""),
+            (
+                "mailto://u:S3CRET@example.com/not-an-address",
+                "recipient \"not-an-address\"",
+            ),
+            (
+                "mailto://u:S3CRET@example.com?bogus=1",
+                "unknown option \"bogus\"",
+            ),
+            ("mailto://u:S3CRET@example.com?from=a@", "from=\"a@\""),
+            ("mailto://example.com", "no sender"),
+            ("mailto://u:S3CRET@ex%20ample.com", "not a host name"),
+            ("mailto://u:S3CRET@example.com?+Subject=x", "Subject"),
+            ("mailto://u:S3CRET@example.com?+X-A=a%0Db", "spans lines"),
+            (
+                "mailto://u:S3CRET@example.com?cafile=/nonexistent/ca.pem",
+                "cannot be read",
+            ),
+            ("mailto://u:S3CRET@example.com?pgp=yes", "pgp"),
+        ] {
+            let e = Smtp::from_apprise(raw).unwrap_err().to_string();
+            assert!(e.contains(needle), "{raw}: {e}");
+            assert!(!e.contains("S3CRET"), "{raw}: {e}");
+        }
+    }
+
+    #[test]
+    fn descriptions_name_server_security_and_recipients_but_never_the_password() {
+        let s = smtp("mailtos://bob:S3CRET@example.com/ops@example.org?cc=a@b.org");
+        assert_eq!(
+            s.describe(),
+            "mailtos://bob:***@example.com:587 (STARTTLS) to ops@example.org, cc 1"
+        );
+        assert!(!format!("{s:?}").contains("S3CRET"));
+    }
+}

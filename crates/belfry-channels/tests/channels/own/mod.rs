@@ -1,0 +1,9 @@
+//! belfry's own channels against real things: an SMTP server (aiosmtpd) on loopback, the
+//! recording HTTP receiver standing in for SendGrid, Twilio and Opsgenie, real child
+//! processes for the command channel, real files.
+
+mod command;
+mod email;
+mod file;
+mod services;
+mod support;

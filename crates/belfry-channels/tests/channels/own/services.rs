@@ -1,0 +1,291 @@
+//! SendGrid, Twilio and Opsgenie: the requests they plan for the real services, and the same
+//! requests sent to a loopback receiver standing in for them (`parse_with_api_base`).
+
+use std::io::Read;
+use std::time::Duration;
+
+use base64::Engine as _;
+use belfry_channels::{Channel, Message, Outcome, parse, parse_with_api_base};
+use belfry_core::{Reason, State, sms};
+use belfry_testkit::{Receiver, Reply};
+
+use crate::{notification, send};
+
+const SG_KEY: &str = "SG.S3CRETKEY-abc_def";
+const TW_SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TW_TOKEN: &str = "f00dfeedf00dfeedf00dfeedf00dfeed";
+const OG_KEY: &str = "0b1c2d3e-S3CRET-key";
+
+fn plan(ch: &dyn Channel, n: &belfry_core::Notification) -> Vec<belfry_channels::HttpRequest> {
+    ch.plan(&Message {
+        notification: n,
+        idempotency_key: "n-1:ops",
+    })
+    .expect("an HTTP channel plans its requests")
+}
+
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(f: &'a [(String, String)], k: &str) -> &'a str {
+    &f.iter().find(|(key, _)| key == k).unwrap().1
+}
+
+#[test]
+fn sendgrid_posts_both_bodies_and_the_gzipped_output_to_its_api() {
+    let url = format!(
+        "sendgrid://{SG_KEY}:alerts@example.com/ops@example.org?cc=lead@example.org&bcc=audit@example.org"
+    );
+    let n = notification(State::Failed, Reason::FirstRun);
+    let real = plan(parse(&url).unwrap().as_ref(), &n);
+    assert_eq!(real.len(), 1);
+    assert_eq!(real[0].url, "https://api.sendgrid.com/v3/mail/send");
+
+    let rx = Receiver::start(vec![Reply::status(202)]);
+    let ch = parse_with_api_base(&url, &rx.url("")).unwrap();
+    let mut n = notification(State::Failed, Reason::FirstRun);
+    let output: String = (0..3000).map(|i| format!("row {i}\n")).collect();
+    n.output_tail = Some(output.clone());
+    assert_eq!(send(ch.as_ref(), &n), Outcome::Delivered);
+
+    let r = &rx.requests()[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.target, "/v3/mail/send");
+    assert_eq!(
+        r.header("authorization").unwrap(),
+        format!("Bearer {SG_KEY}")
+    );
+    let v = r.json();
+    let p = &v["personalizations"][0];
+    assert_eq!(p["to"], serde_json::json!([{"email": "ops@example.org"}]));
+    assert_eq!(p["cc"], serde_json::json!([{"email": "lead@example.org"}]));
+    assert_eq!(
+        p["bcc"],
+        serde_json::json!([{"email": "audit@example.org"}])
+    );
+    assert_eq!(
+        v["from"],
+        serde_json::json!({"email": "alerts@example.com", "name": "belfry"})
+    );
+    assert_eq!(v["subject"], "[belfry] nightly-backup: Failed");
+    assert_eq!(v["content"][0]["type"], "text/plain");
+    assert_eq!(v["content"][1]["type"], "text/html");
+    assert!(
+        v["content"][0]["value"]
+            .as_str()
+            .unwrap()
+            .contains("row 2999")
+    );
+    assert!(v["content"][1]["value"].as_str().unwrap().contains("run-7"));
+    let a = &v["attachments"][0];
+    assert_eq!(a["filename"], "nightly-backup-output.txt.gz");
+    assert_eq!(a["type"], "application/gzip");
+    let gz = base64::engine::general_purpose::STANDARD
+        .decode(a["content"].as_str().unwrap())
+        .unwrap();
+    let mut unzipped = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, output);
+}
+
+#[test]
+fn sendgrid_templates_get_the_notification_fields_and_the_url_data() {
+    let rx = Receiver::start(vec![Reply::status(202)]);
+    let url = format!("sendgrid://{SG_KEY}:alerts@example.com?template=d-123&+team=storage");
+    let ch = parse_with_api_base(&url, &rx.url("")).unwrap();
+    assert_eq!(
+        send(ch.as_ref(), &notification(State::Failed, Reason::FirstRun)),
+        Outcome::Delivered
+    );
+    let v = rx.requests()[0].json();
+    assert_eq!(v["template_id"], "d-123");
+    let data = &v["personalizations"][0]["dynamic_template_data"];
+    assert_eq!(data["job"], "nightly-backup");
+    assert_eq!(data["state"], "failed");
+    assert_eq!(data["team"], "storage");
+}
+
+#[test]
+fn sendgrid_refusals_are_permanent_and_rate_limits_wait() {
+    let rx = Receiver::start(vec![
+        Reply::status(401).body(r#"{"errors":[{"message":"bad key"}]}"#),
+        Reply::status(429).header("Retry-After", "7"),
+    ]);
+    let url = format!("sendgrid://{SG_KEY}:alerts@example.com");
+    let ch = parse_with_api_base(&url, &rx.url("")).unwrap();
+    let n = notification(State::Failed, Reason::FirstRun);
+    let o = send(ch.as_ref(), &n);
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("401") && !reason.contains("S3CRET")),
+        "{o:?}"
+    );
+    assert!(matches!(
+        send(ch.as_ref(), &n),
+        Outcome::Retry { after: Some(d), .. } if d == Duration::from_secs(7)
+    ));
+}
+
+#[test]
+fn twilio_sends_one_segment_to_each_number_with_basic_auth() {
+    let url = format!("twilio://{TW_SID}:{TW_TOKEN}@+15551234567/+15557654321/w:+447700900123");
+    let n = notification(State::Failed, Reason::FirstRun);
+    let real = plan(parse(&url).unwrap().as_ref(), &n);
+    assert_eq!(
+        real[0].url,
+        format!("https://api.twilio.com/2010-04-01/Accounts/{TW_SID}/Messages.json")
+    );
+
+    let rx = Receiver::start(vec![Reply::status(201), Reply::status(201)]);
+    let ch = parse_with_api_base(&url, &rx.url("")).unwrap();
+    assert_eq!(send(ch.as_ref(), &n), Outcome::Delivered);
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 2);
+    let expected_auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{TW_SID}:{TW_TOKEN}"))
+    );
+    for r in &reqs {
+        assert_eq!(
+            r.target,
+            format!("/2010-04-01/Accounts/{TW_SID}/Messages.json")
+        );
+        assert_eq!(r.header("authorization"), Some(expected_auth.as_str()));
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+    }
+    let sms = form(&reqs[0].body);
+    assert_eq!(field(&sms, "To"), "+15557654321");
+    assert_eq!(field(&sms, "From"), "+15551234567");
+    let body = field(&sms, "Body");
+    assert_eq!(body, sms::render(&n));
+    assert!(
+        body.starts_with("FAILED nightly-backup on db1: exit code 2"),
+        "{body}"
+    );
+    assert!(body.chars().count() <= 160);
+    let wa = form(&reqs[1].body);
+    assert_eq!(field(&wa, "To"), "whatsapp:+447700900123");
+    assert_eq!(field(&wa, "From"), "whatsapp:+15551234567");
+}
+
+#[test]
+fn twilio_errors_are_classified_and_stop_at_the_first_failure() {
+    let rx = Receiver::start(vec![Reply::status(400).body(
+        r#"{"code": 21211, "message": "The 'To' number is not a valid phone number."}"#,
+    )]);
+    let url = format!("twilio://{TW_SID}:{TW_TOKEN}@+15551234567/+15557654321/+15550000000");
+    let ch = parse_with_api_base(&url, &rx.url("")).unwrap();
+    let o = send(ch.as_ref(), &notification(State::Failed, Reason::FirstRun));
+    let Outcome::Permanent { reason } = &o else {
+        panic!("{o:?}")
+    };
+    assert!(reason.contains("21211"), "{reason}");
+    assert!(
+        !reason.contains(TW_TOKEN) && !reason.contains(TW_SID),
+        "{reason}"
+    );
+    assert_eq!(rx.requests().len(), 1);
+}
+
+#[test]
+fn opsgenie_opens_an_alert_on_a_problem_and_closes_it_on_recovery_by_alias() {
+    let url = format!("opsgenie://{OG_KEY}/@ada/%23ops?priority=high&tags=backup,db&+team=storage");
+    let problem = notification(State::Failed, Reason::FirstRun);
+    let real = plan(parse(&url).unwrap().as_ref(), &problem);
+    assert_eq!(real[0].url, "https://api.opsgenie.com/v2/alerts");
+    let eu = plan(
+        parse(&format!("{url}&region=eu")).unwrap().as_ref(),
+        &problem,
+    );
+    assert_eq!(eu[0].url, "https://api.eu.opsgenie.com/v2/alerts");
+
+    let rx = Receiver::start(vec![Reply::status(202), Reply::status(202)]);
+    let ch = parse_with_api_base(&url, &rx.url("")).unwrap();
+    assert_eq!(send(ch.as_ref(), &problem), Outcome::Delivered);
+    let recovery = notification(State::Ok, Reason::Recovered { after: 1 });
+    assert_eq!(send(ch.as_ref(), &recovery), Outcome::Delivered);
+
+    let reqs = rx.requests();
+    let open = &reqs[0];
+    assert_eq!(open.target, "/v2/alerts");
+    assert_eq!(
+        open.header("authorization").unwrap(),
+        format!("GenieKey {OG_KEY}")
+    );
+    let v = open.json();
+    assert_eq!(v["alias"], "belfry:nightly-backup");
+    assert_eq!(v["message"], "nightly-backup: Failed");
+    assert_eq!(v["priority"], "P2");
+    assert_eq!(v["entity"], "db1");
+    assert_eq!(v["tags"], serde_json::json!(["backup", "db"]));
+    assert_eq!(v["details"]["exit_code"], "2");
+    assert_eq!(v["details"]["team"], "storage");
+    assert_eq!(
+        v["responders"],
+        serde_json::json!([{"type": "user", "username": "ada"}, {"type": "team", "name": "ops"}])
+    );
+    assert!(v["description"].as_str().unwrap().contains("run-7"));
+
+    let close = &reqs[1];
+    assert_eq!(
+        close.target,
+        "/v2/alerts/belfry%3Anightly-backup/close?identifierType=alias"
+    );
+    assert_eq!(close.json()["source"], "belfry");
+}
+
+#[test]
+fn opsgenie_closing_nothing_is_delivered_and_a_refused_alert_is_permanent() {
+    let rx = Receiver::start(vec![
+        Reply::status(404).body(r#"{"message":"Alert does not exist"}"#),
+        Reply::status(422).body(r#"{"message":"Request body is not processable"}"#),
+        Reply::status(429),
+    ]);
+    let ch = parse_with_api_base(&format!("opsgenie://{OG_KEY}"), &rx.url("")).unwrap();
+    let ok = notification(State::Ok, Reason::FirstRun);
+    assert_eq!(send(ch.as_ref(), &ok), Outcome::Delivered);
+    let problem = notification(State::Failed, Reason::FirstRun);
+    let o = send(ch.as_ref(), &problem);
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("422")),
+        "{o:?}"
+    );
+    assert!(matches!(send(ch.as_ref(), &problem), Outcome::Retry { .. }));
+}
+
+#[test]
+fn api_bases_are_only_for_services_that_have_one() {
+    let e = parse_with_api_base("mailto://u:p@example.com", "http://127.0.0.1:1")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no API address"), "{e}");
+}
+
+#[test]
+fn service_secrets_stay_out_of_descriptions_debug_and_errors() {
+    for url in [
+        format!("sendgrid://{SG_KEY}:alerts@example.com/ops@example.org"),
+        format!("twilio://{TW_SID}:{TW_TOKEN}@+15551234567/+15557654321"),
+        format!("opsgenie://{OG_KEY}/@ada"),
+    ] {
+        let ch = parse(&url).unwrap();
+        let shown = format!("{} {:?}", ch.describe(), ch);
+        for secret in [SG_KEY, TW_SID, TW_TOKEN, OG_KEY] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let bad = format!("{url}&bogus=1").replacen("&", "?", usize::from(!url.contains('?')));
+        let e = parse(&bad).unwrap_err().to_string();
+        for secret in [SG_KEY, TW_SID, TW_TOKEN, OG_KEY] {
+            assert!(!e.contains(secret), "{e}");
+        }
+        let e = belfry_channels::redact_url(&url);
+        for secret in [SG_KEY, TW_SID, TW_TOKEN, OG_KEY] {
+            assert!(!e.contains(secret), "{e}");
+        }
+    }
+}
