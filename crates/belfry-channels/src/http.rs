@@ -29,6 +29,14 @@ pub enum Method {
     Patch,
     /// GET
     Get,
+    /// DELETE
+    Delete,
+    /// HEAD
+    Head,
+    /// OPTIONS
+    Options,
+    /// UPDATE, a method of no standard that Apprise's webhooks can send.
+    Update,
 }
 
 impl Method {
@@ -39,6 +47,10 @@ impl Method {
             "PUT" => Some(Method::Put),
             "PATCH" => Some(Method::Patch),
             "GET" => Some(Method::Get),
+            "DELETE" => Some(Method::Delete),
+            "HEAD" => Some(Method::Head),
+            "OPTIONS" => Some(Method::Options),
+            "UPDATE" => Some(Method::Update),
             _ => None,
         }
     }
@@ -50,25 +62,77 @@ impl Method {
             Method::Put => "PUT",
             Method::Patch => "PATCH",
             Method::Get => "GET",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+            Method::Update => "UPDATE",
         }
     }
 }
 
-/// What every send shares: the HTTP clients and the per-request timeout.
+/// A service's answer, as much of it as channels need to judge it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The `Retry-After` header, if any.
+    pub retry_after: Option<String>,
+    /// The start of the body (at most [`Answer::BODY_MAX`] bytes).
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The most bytes of a body that are kept: enough for any answer a later request is built
+    /// from (a login token, a chat id), and a bound on what a faulty server can make belfry
+    /// hold.
+    pub const BODY_MAX: usize = 1 << 20;
+
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.body)
+    }
+}
+
+/// What every send shares: the HTTP clients, the per-request timeout, and where requests for
+/// a service's address go instead (for tests against a stand-in server).
 ///
 /// Two clients, each built on first use: one for `http://` that carries no TLS set-up, and
 /// one for `https://` with the system's root certificates. Loading those certificates costs
 /// milliseconds, which a run that posts to a loopback webhook (or only prints to the console)
-/// should not pay.
+/// should not pay. A third, which does not check certificates, is built only for a URL that
+/// asks for it (Apprise's `verify=no`).
 #[derive(Debug)]
 pub struct Context {
     plain: OnceLock<Result<reqwest::Client, String>>,
     tls: OnceLock<Result<reqwest::Client, String>>,
+    unverified: OnceLock<Result<reqwest::Client, String>>,
     timeout: Duration,
+    origins: Vec<(String, String)>,
 }
 
 /// The `User-Agent` belfry sends.
 pub const USER_AGENT: &str = concat!("belfry/", env!("CARGO_PKG_VERSION"));
+
+/// Which client a request needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flavour {
+    Plain,
+    Tls,
+    Unverified,
+}
+
+impl Flavour {
+    fn of(url: &str, verify_tls: bool) -> Flavour {
+        let https = url
+            .get(..8)
+            .is_some_and(|p| p.eq_ignore_ascii_case("https://"));
+        match (https, verify_tls) {
+            (false, _) => Flavour::Plain,
+            (true, true) => Flavour::Tls,
+            (true, false) => Flavour::Unverified,
+        }
+    }
+}
 
 impl Context {
     /// A context whose requests each time out after `timeout`.
@@ -76,8 +140,21 @@ impl Context {
         Context {
             plain: OnceLock::new(),
             tls: OnceLock::new(),
+            unverified: OnceLock::new(),
             timeout,
+            origins: Vec::new(),
         }
+    }
+
+    /// Sends the requests addressed to `from` (an origin: `https://api.telegram.org`) to `to`
+    /// (`http://127.0.0.1:8080`) instead, path and query kept. For tests and local stand-ins of
+    /// services whose address is fixed.
+    pub fn with_origin(mut self, from: &str, to: &str) -> Self {
+        self.origins.push((
+            from.trim_end_matches('/').to_owned(),
+            to.trim_end_matches('/').to_owned(),
+        ));
+        self
     }
 
     /// The per-request timeout.
@@ -85,11 +162,12 @@ impl Context {
         self.timeout
     }
 
-    fn client(&self, url: &str) -> Result<&reqwest::Client, String> {
-        let https = url
-            .get(..8)
-            .is_some_and(|p| p.eq_ignore_ascii_case("https://"));
-        let cell = if https { &self.tls } else { &self.plain };
+    fn client_of(&self, flavour: Flavour) -> Result<&reqwest::Client, String> {
+        let cell = match flavour {
+            Flavour::Plain => &self.plain,
+            Flavour::Tls => &self.tls,
+            Flavour::Unverified => &self.unverified,
+        };
         cell.get_or_init(|| {
             // ring, installed once per process; ignore "already installed".
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -98,19 +176,107 @@ impl Context {
                 .timeout(self.timeout)
                 .connect_timeout(self.timeout)
                 .redirect(reqwest::redirect::Policy::none());
-            if !https {
-                // Never used for a handshake (redirects are off, the URL is http://), so an
-                // empty trust store is enough, and free to build.
-                let tls = rustls::ClientConfig::builder()
-                    .with_root_certificates(rustls::RootCertStore::empty())
-                    .with_no_client_auth();
-                b = b.tls_backend_preconfigured(tls);
+            match flavour {
+                Flavour::Plain => {
+                    // Never used for a handshake (redirects are off, the URL is http://), so
+                    // an empty trust store is enough, and free to build.
+                    let tls = rustls::ClientConfig::builder()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth();
+                    b = b.tls_backend_preconfigured(tls);
+                }
+                Flavour::Tls => {}
+                Flavour::Unverified => b = b.tls_danger_accept_invalid_certs(true),
             }
             b.build()
                 .map_err(|e| format!("cannot build the HTTP client: {}", e.without_url()))
         })
         .as_ref()
         .map_err(Clone::clone)
+    }
+
+    /// The address a request really goes to, after [`Context::with_origin`].
+    fn address<'a>(&self, url: &'a str) -> std::borrow::Cow<'a, str> {
+        for (from, to) in &self.origins {
+            if let Some(head) = url.get(..from.len())
+                && head.eq_ignore_ascii_case(from)
+                && matches!(
+                    url[from.len()..].chars().next(),
+                    None | Some('/' | '?' | '#')
+                )
+            {
+                return format!("{to}{}", &url[from.len()..]).into();
+            }
+        }
+        url.into()
+    }
+
+    /// Sends one request and returns the answer: its status, `Retry-After` and the start of
+    /// its body. A transport failure (refused, timed out, TLS) is an `Err` with a reason that
+    /// names the destination as `describe` (no secrets). `verify_tls: false` skips the
+    /// certificate check, for a URL that asked for it.
+    pub async fn exchange(
+        &self,
+        req: &HttpRequest,
+        describe: &str,
+        verify_tls: bool,
+    ) -> Result<Answer, String> {
+        let url = self.address(&req.url);
+        let client = self.client_of(Flavour::of(&url, verify_tls))?;
+        let method = match req.method {
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Get => reqwest::Method::GET,
+            Method::Delete => reqwest::Method::DELETE,
+            Method::Head => reqwest::Method::HEAD,
+            Method::Options => reqwest::Method::OPTIONS,
+            Method::Update => {
+                reqwest::Method::from_bytes(b"UPDATE").expect("UPDATE is a valid method token")
+            }
+        };
+        let mut rb = client.request(method, url.as_ref()).body(req.body.clone());
+        for (k, v) in &req.headers {
+            rb = rb.header(k, v);
+        }
+        let mut resp = rb
+            .send()
+            .await
+            .map_err(|e| transport_reason(&e, describe))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // The body matters for the reason and for services that answer in it; a service that
+        // stalls while sending it must not turn a delivered message into a retry, so what
+        // arrived before the failure is kept.
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = Answer::BODY_MAX - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if body.len() >= Answer::BODY_MAX {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) if (200..300).contains(&status) => break,
+                Err(e) => {
+                    body.extend_from_slice(
+                        format!("(unreadable body: {})", e.without_url()).as_bytes(),
+                    );
+                    break;
+                }
+            }
+        }
+        Ok(Answer {
+            status,
+            retry_after,
+            body,
+        })
     }
 
     /// Sends one planned request and classifies the answer with `classify` (status, the
@@ -122,45 +288,18 @@ impl Context {
         describe: &str,
         classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
     ) -> Outcome {
-        let client = match self.client(&req.url) {
-            Ok(c) => c,
-            Err(e) => return Outcome::retry(e),
-        };
-        let method = match req.method {
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Patch => reqwest::Method::PATCH,
-            Method::Get => reqwest::Method::GET,
-        };
-        let mut rb = client.request(method, &req.url).body(req.body.clone());
-        for (k, v) in &req.headers {
-            rb = rb.header(k, v);
+        match self.exchange(req, describe, true).await {
+            Ok(answer) => {
+                let text = answer.text();
+                let cut = match text.char_indices().nth(4096) {
+                    Some((i, _)) => &text[..i],
+                    None => &text,
+                };
+                classify(answer.status, answer.retry_after.as_deref(), cut)
+            }
+            Err(reason) => Outcome::retry(reason),
         }
-        let resp = match rb.send().await {
-            Ok(r) => r,
-            Err(e) => return Outcome::retry(transport_reason(&e, describe)),
-        };
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        // The body only matters for the reason; a service that stalls while sending it must
-        // not turn a delivered message into a retry.
-        let body = match read_body(resp).await {
-            Ok(b) => b,
-            Err(_) if (200..300).contains(&status) => String::new(),
-            Err(e) => format!("(unreadable body: {})", e.without_url()),
-        };
-        classify(status, retry_after.as_deref(), &body)
     }
-}
-
-async fn read_body(resp: reqwest::Response) -> Result<String, reqwest::Error> {
-    let bytes = resp.bytes().await?;
-    let cut = &bytes[..bytes.len().min(4096)];
-    Ok(String::from_utf8_lossy(cut).into_owned())
 }
 
 /// The default classification, for services without their own rules.
@@ -200,9 +339,32 @@ mod tests {
     #[test]
     fn both_clients_build_and_are_kept_apart() {
         let cx = Context::new(Duration::from_secs(1));
-        let plain = cx.client("http://127.0.0.1/x").unwrap() as *const _;
-        let tls = cx.client("HTTPS://example.invalid/").unwrap() as *const _;
+        let client = |url, verify| cx.client_of(Flavour::of(url, verify)).unwrap() as *const _;
+        let plain = client("http://127.0.0.1/x", true);
+        let tls = client("HTTPS://example.invalid/", true);
+        let unverified = client("https://example.invalid/", false);
         assert_ne!(plain, tls);
-        assert_eq!(cx.client("http://other/").unwrap() as *const _, plain);
+        assert_ne!(unverified, tls);
+        assert_eq!(client("http://other/", true), plain);
+        assert_eq!(
+            client("http://other/", false),
+            plain,
+            "no TLS, nothing to verify"
+        );
+    }
+
+    #[test]
+    fn origins_are_replaced_only_where_they_match_whole() {
+        let cx = Context::new(Duration::from_secs(1))
+            .with_origin("https://api.telegram.org", "http://127.0.0.1:9/");
+        assert_eq!(
+            cx.address("https://API.telegram.org/botX/sendMessage"),
+            "http://127.0.0.1:9/botX/sendMessage"
+        );
+        assert_eq!(cx.address("https://api.telegram.org"), "http://127.0.0.1:9");
+        assert_eq!(
+            cx.address("https://api.telegram.org.evil/x"),
+            "https://api.telegram.org.evil/x"
+        );
     }
 }

@@ -8,11 +8,23 @@
 //! HTTP channels plan their requests ([`Channel::plan`]) without I/O, and one shared
 //! [`Context`] sends them.
 //!
-//! Supported now:
+//! Supported:
 //!
-//! - `console://` (standard error), the JSON webhook (`json://`, `jsons://`, and plain
-//!   `http://` / `https://` addresses) and Slack (`slack://TokenA/TokenB/TokenC` and
-//!   `https://hooks.slack.com/services/…`);
+//! - `console://` (standard error) and the JSON webhook (`json://`, `jsons://`, and plain
+//!   `http://` / `https://` addresses), which posts belfry's documented notification JSON
+//!   (`docs/webhook.md`);
+//! - through the `tocsin` crate, which parses Apprise URLs and plans each service's requests:
+//!   Telegram (`tgram://`), Discord (`discord://`), Slack (`slack://`, webhooks and bots),
+//!   Mattermost (`mmost://`), Rocket.Chat (`rocket://`), Microsoft Teams workflows
+//!   (`workflows://`), Google Chat (`gchat://`), Zulip (`zulip://`), ntfy (`ntfy://`), Gotify
+//!   (`gotify://`), Pushover (`pover://`), Pushbullet (`pbul://`), Prowl (`prowl://`), PagerDuty
+//!   (`pagerduty://`), Signal (`signal://`), Home Assistant (`hassio://`), IFTTT (`ifttt://`),
+//!   Bark (`bark://`), and the XML and form webhooks (`xml://`, `form://`); the secure variants
+//!   (`mmosts://`, `ntfys://`, …) too; and the web addresses services show (Slack and Discord
+//!   webhooks, Teams workflows, Google Chat spaces, IFTTT, ntfy.sh topics). belfry renders each
+//!   message for its service ([`belfry_core::render`]), sends the planned requests through
+//!   [`Context`], and judges each answer by the service's rules (Telegram's and Slack's
+//!   refusals inside a `200`, `Retry-After`, Telegram's `retry_after`);
 //! - belfry's own channels, each rendered with [`belfry_core::sms`] and
 //!   [`belfry_core::email`]: e-mail over SMTP
 //!   ([`Smtp`]: `mailto://`, `mailtos://`), [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS
@@ -26,8 +38,11 @@
 //! // Descriptions are safe to print: no password, no path.
 //! assert_eq!(ch.describe(), "json://user:***@127.0.0.1:8080/…");
 //!
+//! let ch = belfry_channels::parse("tgram://123456789:AAH-secret/-100123").unwrap();
+//! assert_eq!(ch.describe(), "tgram://***/…");
+//!
 //! let err = belfry_channels::parse("slack://only-one-token").unwrap_err();
-//! assert!(err.to_string().contains("three tokens"));
+//! assert!(err.to_string().contains("a Slack webhook needs three tokens"));
 //!
 //! // E-mail: Apprise's defaults, and what a dry run would show.
 //! let mail = belfry_channels::parse("mailtos://ops:hunter2@gmail.com/oncall@example.org").unwrap();
@@ -41,6 +56,7 @@
 //! assert_eq!(cmd.describe(), "cmd://notify-send {title} {body}");
 //! ```
 
+mod apprise;
 mod command;
 mod console;
 mod desktop;
@@ -50,8 +66,8 @@ mod mail;
 mod opsgenie;
 mod outcome;
 mod own;
+mod scrub;
 mod sendgrid;
-mod slack;
 mod smtp;
 mod twilio;
 mod url_parse;
@@ -68,7 +84,7 @@ pub use console::Console;
 #[cfg(feature = "desktop")]
 pub use desktop::Desktop;
 pub use file::File;
-pub use http::{Context, HttpRequest, Method, USER_AGENT, default_classify};
+pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};
 pub use opsgenie::Opsgenie;
 pub use outcome::{Outcome, classify_http, parse_retry_after, shorten};
 pub use own::parse_with_api_base;

@@ -2,7 +2,6 @@ use percent_encoding::percent_decode_str;
 
 use crate::Channel;
 use crate::console::Console;
-use crate::slack::Slack;
 use crate::webhook::JsonWebhook;
 
 /// A channel URL that belfry cannot use. The message shows the URL redacted.
@@ -32,11 +31,73 @@ impl UrlError {
     }
 }
 
-/// The schemes belfry understands today, for error messages.
-pub const SCHEMES: &[&str] = &["console", "json", "jsons", "http", "https", "slack"];
+/// The schemes belfry understands, for error messages.
+pub const SCHEMES: &[&str] = &[
+    "console",
+    "json",
+    "jsons",
+    "http",
+    "https", // belfry's own
+    "tgram",
+    "discord",
+    "slack",
+    "mmost",
+    "mmosts",
+    "rocket",
+    "rockets",
+    "workflows",
+    "workflow",
+    "gchat",
+    "zulip",
+    "ntfy",
+    "ntfys",
+    "gotify",
+    "gotifys",
+    "pover",
+    "pbul",
+    "prowl",
+    "pagerduty",
+    "signal",
+    "signals",
+    "hassio",
+    "hassios",
+    "ifttt",
+    "bark",
+    "barks",
+    "xml",
+    "xmls",
+    "form",
+    "forms", // through tocsin
+];
 
 /// Schemes whose host part is a host name, not a token: their host is shown when redacting.
-const HOST_IS_PUBLIC: &[&str] = &["json", "jsons", "http", "https", "mailto", "mailtos", "cmd"];
+const HOST_IS_PUBLIC: &[&str] = &[
+    "json",
+    "jsons",
+    "http",
+    "https",
+    "xml",
+    "xmls",
+    "form",
+    "forms",
+    "gotify",
+    "gotifys",
+    "mmost",
+    "mmosts",
+    "rocket",
+    "rockets",
+    "hassio",
+    "hassios",
+    "signal",
+    "signals",
+    "bark",
+    "barks",
+    "workflow",
+    "workflows",
+    "mailto",
+    "mailtos",
+    "cmd",
+];
 
 /// Schemes whose user information is a credential through and through (an API key, an
 /// account id): none of it is shown when redacting.
@@ -61,22 +122,22 @@ pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
     match scheme_lc.as_str() {
         "console" | "stderr" => Ok(Box::new(Console)),
         "json" | "jsons" => Ok(Box::new(JsonWebhook::from_apprise(raw)?)),
-        "http" | "https" => {
-            if Slack::is_webhook_address(raw) {
-                Ok(Box::new(Slack::from_webhook_address(raw)?))
-            } else {
-                Ok(Box::new(JsonWebhook::from_address(raw)?))
-            }
-        }
-        "slack" => Ok(Box::new(Slack::from_apprise(raw)?)),
-        other => Err(UrlError::new(
-            raw,
-            format!(
-                "unsupported scheme {other:?}; belfry knows: {}, {}",
-                SCHEMES.join(", "),
-                crate::own::SCHEMES.join(", ")
-            ),
-        )),
+        // A service's own web address (a Slack or Discord webhook, a Teams workflow), else
+        // belfry's JSON posted to that address.
+        "http" | "https" => match crate::apprise::parse_address(raw) {
+            Some(service) => service,
+            None => Ok(Box::new(JsonWebhook::from_address(raw)?)),
+        },
+        other => crate::apprise::parse(raw, other).unwrap_or_else(|| {
+            Err(UrlError::new(
+                raw,
+                format!(
+                    "unsupported scheme {other:?}; belfry knows: {}, {}",
+                    SCHEMES.join(", "),
+                    crate::own::SCHEMES.join(", ")
+                ),
+            ))
+        }),
     }
 }
 
@@ -97,7 +158,18 @@ pub fn redact_url(raw: &str) -> String {
     if !scheme_ok {
         return "(a URL with an unreadable scheme)".to_owned();
     }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let scheme_lc = scheme.to_ascii_lowercase();
+    let mut end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    // Rocket.Chat writes its webhook as `ID/TOKEN@host`: the user part holds a slash.
+    if scheme_lc.starts_with("rocket")
+        && let Some(at) = rest.find('@')
+        && rest[..at].matches('/').count() == 1
+        && !rest[..at].contains(['?', '#'])
+    {
+        end = rest[at..]
+            .find(['/', '?', '#'])
+            .map_or(rest.len(), |i| at + i);
+    }
     let (authority, tail) = rest.split_at(end);
     let (userinfo, host) = match authority.rfind('@') {
         Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
@@ -115,7 +187,12 @@ pub fn redact_url(raw: &str) -> String {
             _ => out.push_str("***@"),
         }
     }
-    let public = HOST_IS_PUBLIC.contains(&scheme.to_ascii_lowercase().as_str());
+    // `ntfy://topic` is ntfy.sh's topic (a secret), `ntfys://host/topic` a server's name.
+    let ntfy_server = matches!(scheme_lc.as_str(), "ntfy" | "ntfys")
+        && tail
+            .strip_prefix('/')
+            .is_some_and(|p| !p.is_empty() && !p.starts_with(['?', '#', '/']));
+    let public = HOST_IS_PUBLIC.contains(&scheme_lc.as_str()) || ntfy_server;
     if public {
         out.push_str(host);
     } else if !host.is_empty() {
@@ -178,6 +255,19 @@ mod tests {
             "slack://***@***/…"
         );
         assert_eq!(redact_url("json://localhost"), "json://localhost");
+        assert_eq!(redact_url("ntfy://SECRETTOPIC"), "ntfy://***");
+        assert_eq!(
+            redact_url("ntfys://u:p@ntfy.example.com/alerts"),
+            "ntfys://u:***@ntfy.example.com/…"
+        );
+        assert_eq!(
+            redact_url("rocket://SECRETID/SECRETTOKEN@chat.example.com/#ops"),
+            "rocket://***@chat.example.com/…"
+        );
+        assert_eq!(
+            redact_url("tgram://123456789:SECRETTOKEN/-100123"),
+            "tgram://***/…"
+        );
         assert_eq!(
             redact_url("sendgrid://KEY:alerts@example.com/a@b.org"),
             "sendgrid://***:***@***/…"
@@ -192,8 +282,22 @@ mod tests {
             "slack://SECRETA/SECRETB/SECRETC",
             "https://h/SECRETPATH?token=SECRETQ",
             "jsons://SECRETUSERNAMEISLONGENOUGH:x@h",
+            "rocket://SECRETA/SECRETB@h/#c",
+            "pover://SECRETUSER@SECRETTOKEN/phone",
+            "discord://SECRETID/SECRETTOKEN",
+            "gotify://h/SECRETTOKEN",
+            "pagerduty://SECRETI@SECRETA/src",
         ] {
             assert!(!redact_url(raw).contains("SECRET"), "{raw}");
+        }
+    }
+
+    #[test]
+    fn every_service_scheme_is_listed() {
+        for p in crate::apprise::profiles() {
+            for s in p.schemes {
+                assert!(SCHEMES.contains(s), "{s}");
+            }
         }
     }
 

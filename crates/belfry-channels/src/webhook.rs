@@ -1,6 +1,7 @@
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::scrub::Secrets;
 use crate::url_parse::{APPRISE_GLOBAL_OPTIONS, UrlError, decode, query_pairs, redact_url};
 use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
 
@@ -20,6 +21,9 @@ pub struct JsonWebhook {
     headers: Vec<(String, String)>,
     payload_edits: Vec<(String, String)>,
     describe: String,
+    /// What may be secret in the URL, scrubbed from failure reasons (an error page may echo
+    /// the request).
+    secrets: Secrets,
 }
 
 impl std::fmt::Debug for JsonWebhook {
@@ -55,6 +59,7 @@ impl JsonWebhook {
             headers: Vec::new(),
             payload_edits: Vec::new(),
             describe: redact_url(raw),
+            secrets: Secrets::of(raw, &redact_url(raw)),
         };
         let mut params: Vec<(String, String)> = Vec::new();
         for (k, v) in query_pairs(raw) {
@@ -71,7 +76,10 @@ impl JsonWebhook {
                 hook.method = Method::parse(&v).ok_or_else(|| {
                     UrlError::new(
                         raw,
-                        format!("method={v:?} is not one of POST, PUT, PATCH, GET"),
+                        format!(
+                            "method={v:?} is not one of POST, PUT, PATCH, GET, DELETE, HEAD, \
+                             OPTIONS, UPDATE"
+                        ),
                     )
                 })?;
             } else if !APPRISE_GLOBAL_OPTIONS.contains(&k.as_str()) {
@@ -133,6 +141,7 @@ impl JsonWebhook {
             headers,
             payload_edits: Vec::new(),
             describe: redact_url(raw),
+            secrets: Secrets::of(raw, &redact_url(raw)),
         })
     }
 
@@ -189,7 +198,8 @@ impl Channel for JsonWebhook {
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            crate::send_planned(reqs, &self.describe, cx, crate::default_classify).await
+            let o = crate::send_planned(reqs, &self.describe, cx, crate::default_classify).await;
+            self.secrets.scrub_outcome(o)
         })
     }
 }

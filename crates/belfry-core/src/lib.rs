@@ -1,7 +1,8 @@
 //! The heart of belfry, free of I/O: what happened to a job ([`Event`], [`State`]), what belfry
 //! remembers about it ([`JobSnapshot`]), the alert rules that decide whether to tell anyone
 //! ([`decide`]), where a notification goes ([`Route`]), what it says ([`Notification`]) and how
-//! it reads on each kind of channel ([`sms`], [`email`], and the [`placeholders`] of argument
+//! it reads on each kind of channel ([`render`] for chat and push services: colours, emoji,
+//! markup and length limits; [`sms`], [`email`], and the [`placeholders`] of argument
 //! templates).
 //!
 //! Everything here is a pure function of its arguments, including the clock: callers pass `now`.
@@ -35,6 +36,7 @@ mod message;
 mod name;
 pub mod placeholders;
 mod policy;
+pub mod render;
 mod routing;
 pub mod sms;
 mod state;

@@ -207,20 +207,29 @@ fn error(which: &'static str, e: &minijinja::Error, src: &str) -> TemplateError 
 }
 
 /// What a template sees for `n`.
+///
+/// Serialised straight from the struct, not through `serde_json::Value`: with serde_json's
+/// `arbitrary_precision` (which the tocsin crate turns on for the whole build) a
+/// `serde_json::Number` serialises as a private map, and a template would see `{…}` for every
+/// number.
 fn context(n: &Notification) -> Value {
-    let mut map = match serde_json::to_value(n) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
-    };
-    map.remove("attachments");
+    let base = Value::from(Serde(n));
+    let mut map: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+    if let Ok(keys) = base.try_iter() {
+        for key in keys {
+            if let Some(name) = key.as_str() {
+                map.insert(name.to_owned(), base.get_attr(name).unwrap_or_default());
+            }
+        }
+    }
     let names: Vec<&str> = n.attachments.iter().map(|a| a.name.as_str()).collect();
-    map.insert("attachments".into(), names.into());
+    map.insert("attachments".into(), Value::from(Serde(&names)));
     let duration = n
         .duration_seconds
         .map(|s| format_duration(std::time::Duration::from_secs_f64(s.max(0.0))));
-    map.insert("duration".into(), duration.into());
-    map.insert("outcome".into(), n.outcome_phrase().into());
-    Value::from(Serde(map))
+    map.insert("duration".into(), Value::from(Serde(&duration)));
+    map.insert("outcome".into(), Value::from(n.outcome_phrase()));
+    Value::from_pairs(map)
 }
 
 /// A notification with every field set, for checking templates: a second failure of a job

@@ -1,8 +1,17 @@
 //! Channels against a real HTTP receiver on loopback.
+//!
+//! Services whose address is in their URL (self-hosted ntfy, Gotify, Mattermost, the webhooks)
+//! are sent to the receiver directly; services with a fixed address (Telegram, Slack, …) have
+//! their planned requests checked, and are sent to the receiver through
+//! [`Context::with_origin`] where their answers matter.
+
+mod answers;
+mod secrets;
+mod services;
 
 use std::time::Duration;
 
-use belfry_channels::{Channel, Context, Message, Outcome, parse};
+use belfry_channels::{Channel, Context, HttpRequest, Message, Outcome, parse};
 use belfry_core::{Decision, Details, Event, Notification, Reason, State, Timestamp};
 use belfry_testkit::{Receiver, Reply};
 
@@ -32,16 +41,69 @@ fn notification(state: State, reason: Reason) -> Notification {
 }
 
 fn send(ch: &dyn Channel, n: &Notification) -> Outcome {
+    send_with(ch, n, Context::new(Duration::from_secs(5)))
+}
+
+/// Sends through `cx` (which may send a service's fixed address to a receiver).
+fn send_with(ch: &dyn Channel, n: &Notification, cx: Context) -> Outcome {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let cx = Context::new(Duration::from_secs(5));
     let msg = Message {
         notification: n,
         idempotency_key: "n-1:ops",
     };
     rt.block_on(ch.send(&msg, &cx))
+}
+
+/// A context that sends the requests for `origin` to `rx`.
+fn via(origin: &str, rx: &Receiver) -> Context {
+    Context::new(Duration::from_secs(5)).with_origin(origin, &rx.url(""))
+}
+
+/// A failed first run of `nightly-backup`, and its recovery.
+fn problem() -> Notification {
+    notification(State::Failed, Reason::FirstRun)
+}
+
+fn recovery() -> Notification {
+    notification(State::Ok, Reason::Recovered { after: 2 })
+}
+
+/// The requests `url`'s channel plans for `n`.
+fn planned(url: &str, n: &Notification) -> Vec<HttpRequest> {
+    let ch = parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    ch.plan(&Message {
+        notification: n,
+        idempotency_key: "n-1:ops",
+    })
+    .expect("an HTTP channel plans its requests")
+}
+
+/// A planned request's header (case-insensitive name).
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// A planned request's JSON body.
+fn json(req: &HttpRequest) -> serde_json::Value {
+    serde_json::from_slice(&req.body).expect("a JSON body")
+}
+
+/// A form body as (key, value) pairs.
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 #[test]
