@@ -220,6 +220,15 @@ fn start_ready(
     (child, out)
 }
 
+/// `belfry run` opens the store beside the job, so the job may print before its start is
+/// recorded: wait for the record.
+fn wait_until_recorded_running(w: &World) {
+    let recorded = eventually(Duration::from_secs(10), || {
+        w.json(&["status", "--json"])[0]["running_since"].is_string()
+    });
+    assert!(recorded, "{}", w.json(&["status", "--json"]));
+}
+
 fn send_signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
         .args([&format!("-{sig}"), &pid.to_string()])
@@ -661,10 +670,9 @@ fn a_wrapper_killed_mid_job_is_recorded_as_crashed_by_the_next_belfry_and_alerts
     let script = format!("echo $$ > {}; echo ready; exec sleep 30", pidfile.display());
     let (mut wrapper, _out) = start_ready(&w, "victim", &script);
     // The job's first report of itself is in the store as running.
+    wait_until_recorded_running(&w);
     let status = w.json(&["status", "--json"]);
-    let victim = &status.as_array().unwrap()[0];
-    assert_eq!(victim["name"], "victim");
-    assert!(victim["running_since"].is_string(), "{victim}");
+    assert_eq!(status[0]["name"], "victim");
 
     send_signal(wrapper.id(), "KILL");
     wrapper.wait().unwrap();
@@ -704,6 +712,7 @@ fn a_wrapper_killed_mid_job_is_recorded_as_crashed_by_the_next_belfry_and_alerts
 fn a_running_job_is_not_mistaken_for_a_crash() {
     let w = World::new();
     let (mut wrapper, _out) = start_ready(&w, "alive", "echo ready; exec sleep 30");
+    wait_until_recorded_running(&w);
     // Other belfry processes look at the store while the job runs.
     for _ in 0..3 {
         let status = w.json(&["status", "--json"]);
