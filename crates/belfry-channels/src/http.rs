@@ -244,11 +244,18 @@ impl Context {
             .await
             .map_err(|e| transport_reason(&e, describe))?;
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
+        let headers = resp.headers();
+        let retry_after = headers
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .map(str::to_owned)
+            .or_else(|| {
+                crate::rate_limit_hint(
+                    status,
+                    |name| headers.get(name).and_then(|v| v.to_str().ok()),
+                    SystemTime::now(),
+                )
+            });
         // The body matters for the reason and for services that answer in it; a service that
         // stalls while sending it must not turn a delivered message into a retry, so what
         // arrived before the failure is kept.

@@ -86,7 +86,7 @@ pub use desktop::Desktop;
 pub use file::File;
 pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};
 pub use opsgenie::Opsgenie;
-pub use outcome::{Outcome, classify_http, parse_retry_after, shorten};
+pub use outcome::{Outcome, classify_http, parse_retry_after, rate_limit_hint, shorten};
 pub use own::parse_with_api_base;
 pub use sendgrid::SendGrid;
 pub use smtp::{Security, Smtp};

@@ -98,6 +98,45 @@ pub fn classify_http(
     }
 }
 
+/// When a refusal carries no `Retry-After`, the time to wait from the rate-limit headers that
+/// services send instead, as seconds: `RateLimit-Reset` (the IETF draft; seconds),
+/// `X-RateLimit-Reset-After` (Discord; seconds, with a fraction), `X-RateLimit-Reset` and
+/// `X-Rate-Limit-Reset` (seconds, or the Unix time of the reset when the number is that large).
+/// Only a `429` is read this way: other answers carry these headers as information about a
+/// window that is not exhausted.
+pub fn rate_limit_hint<'h>(
+    status: u16,
+    header: impl Fn(&str) -> Option<&'h str>,
+    now: SystemTime,
+) -> Option<String> {
+    if status != 429 {
+        return None;
+    }
+    let names = [
+        "ratelimit-reset",
+        "x-ratelimit-reset-after",
+        "x-ratelimit-reset",
+        "x-rate-limit-reset",
+    ];
+    names.iter().find_map(|name| {
+        let v: f64 = header(name)?.trim().parse().ok()?;
+        if !v.is_finite() || v < 0.0 {
+            return None;
+        }
+        // A Unix time (after 2001) rather than a number of seconds.
+        let secs = if v > 1e9 {
+            let epoch = now
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .ok()?
+                .as_secs_f64();
+            (v - epoch).max(0.0)
+        } else {
+            v
+        };
+        Some(format!("{secs:.3}"))
+    })
+}
+
 /// Parses a `Retry-After` value in either of its forms: delay-seconds (`"120"`) or an HTTP
 /// date (`"Wed, 21 Oct 2026 07:28:00 GMT"`), relative to `now`. A date in the past means "now"
 /// (zero); anything unreadable is ignored.
@@ -187,5 +226,37 @@ mod tests {
         assert_eq!(Outcome::Delivered.worst(r.clone()), r);
         assert_eq!(r.clone().worst(p.clone()), p);
         assert_eq!(p.clone().worst(Outcome::Delivered), p);
+    }
+
+    #[test]
+    fn rate_limit_headers_stand_in_for_retry_after_on_a_429_only() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let h = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+        };
+        assert_eq!(
+            rate_limit_hint(429, h(&[("x-ratelimit-reset-after", "2.5")]), now).as_deref(),
+            Some("2.500")
+        );
+        assert_eq!(
+            rate_limit_hint(429, h(&[("ratelimit-reset", "7")]), now).as_deref(),
+            Some("7.000")
+        );
+        // A Unix time becomes the seconds until then.
+        assert_eq!(
+            rate_limit_hint(429, h(&[("x-ratelimit-reset", "1800000030")]), now).as_deref(),
+            Some("30.000")
+        );
+        assert_eq!(
+            rate_limit_hint(503, h(&[("ratelimit-reset", "7")]), now),
+            None
+        );
+        assert_eq!(
+            rate_limit_hint(429, h(&[("ratelimit-reset", "soon")]), now),
+            None
+        );
+        assert_eq!(rate_limit_hint(429, h(&[]), now), None);
+        let wait = parse_retry_after("2.500", now).unwrap();
+        assert_eq!(wait, Duration::from_millis(2500));
     }
 }

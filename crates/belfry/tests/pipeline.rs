@@ -258,3 +258,20 @@ fn configured_command_and_file_channels_deliver_from_the_outbox() {
         "nightly; rm -rf ~|failed|nightly; rm -rf ~: Failed|"
     );
 }
+
+#[test]
+fn a_429_with_only_a_rate_limit_header_waits_as_long_as_that_says() {
+    let rx = Receiver::start(vec![
+        Reply::status(429).header("X-RateLimit-Reset-After", "2.5"),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let cfg = config(&format!("json://{}/x", rx.addr()));
+    record_failure(&mut store, &cfg, "j");
+    let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
+    let wait = report.failed[0].retry_at.unwrap().since(Timestamp::now());
+    assert!(
+        wait > Duration::from_millis(2000) && wait <= Duration::from_millis(2500),
+        "{wait:?}"
+    );
+}
