@@ -9,7 +9,12 @@ pub struct Console;
 impl Console {
     /// The line printed for a notification.
     pub fn render(n: &belfry_core::Notification) -> String {
-        let mut line = format!("belfry: {} — {}", n.title, n.message);
+        // A message sent by hand may have no title (`belfry send -b hi`), or no body.
+        let mut line = match (n.title.trim().is_empty(), n.message.trim().is_empty()) {
+            (true, _) => format!("belfry: {}", n.message),
+            (false, true) => format!("belfry: {}", n.title),
+            (false, false) => format!("belfry: {} — {}", n.title, n.message),
+        };
         if let Some(run) = &n.run_id {
             line.push_str(&format!(" [run {run}]"));
         }
@@ -48,5 +53,39 @@ impl Channel for Console {
                 Err(e) => Outcome::retry(format!("cannot write to standard error: {e}")),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use belfry_core::{Adhoc, MessageType, Notification, Timestamp};
+
+    use super::Console;
+
+    fn sent(title: &str, body: &str) -> Notification {
+        Notification::adhoc(
+            "n1".into(),
+            Adhoc {
+                job: "send".into(),
+                title: title.into(),
+                body: body.into(),
+                message_type: MessageType::Info,
+                host: None,
+                reason: "sent",
+                reason_text: "sent by hand".into(),
+                attachments: Vec::new(),
+            },
+            Timestamp::from_millis(0),
+        )
+    }
+
+    #[test]
+    fn a_line_has_no_dangling_dash_when_the_title_or_the_body_is_missing() {
+        assert_eq!(Console::render(&sent("", "hi")), "belfry: hi\n");
+        assert_eq!(Console::render(&sent("disk", "")), "belfry: disk\n");
+        assert_eq!(
+            Console::render(&sent("disk", "full")),
+            "belfry: disk — full\n"
+        );
     }
 }

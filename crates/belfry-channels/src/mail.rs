@@ -33,7 +33,13 @@ pub(crate) struct Rendered {
 /// [`belfry_core::email::render`], and the attachments of [`attachments`].
 pub(crate) fn render(n: &Notification) -> Rendered {
     let e = email::render(n);
-    let attachments = attachments(&e);
+    let mut attachments = attachments(&e);
+    // The notification's own files (`belfry send --attach`, a Supervisor's summary), as given.
+    attachments.extend(n.attachments.iter().map(|a| Attachment {
+        file_name: a.name.clone(),
+        content_type: a.mime_type.clone(),
+        data: a.data.clone(),
+    }));
     Rendered {
         subject: e.subject,
         text: e.text,
@@ -42,9 +48,8 @@ pub(crate) fn render(n: &Notification) -> Rendered {
     }
 }
 
-/// The files an e-mail carries: the whole kept output, gzipped, when the bodies show only its
-/// end. The one place to extend when notifications carry files of their own (`belfry send
-/// --attach`): they go after it.
+/// The file an e-mail adds of its own: the whole kept output, gzipped, when the bodies show only
+/// its end. [`render`] puts the notification's own files after it.
 pub(crate) fn attachments(e: &email::Email) -> Vec<Attachment> {
     let mut out = Vec::new();
     if let Some(output) = &e.full_output {

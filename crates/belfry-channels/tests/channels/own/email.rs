@@ -251,6 +251,29 @@ fn a_long_output_is_attached_whole_and_gzipped() {
 }
 
 #[test]
+fn the_notifications_own_files_are_attached_as_given() {
+    let sink = Sink::start(Mode::Plain, SinkOptions::default());
+    let url = format!(
+        "mailto://127.0.0.1:{}?to=ops@example.org&from=belfry@example.com",
+        sink.port
+    );
+    let mut n = notification(State::Failed, Reason::FirstRun);
+    n.attachments = vec![belfry_core::Attachment::new(
+        "/var/log/df.txt",
+        b"/dev/sda1 99%\n".to_vec(),
+    )];
+    assert_eq!(send(parse(&url).unwrap().as_ref(), &n), Outcome::Delivered);
+    let m = &sink.messages()[0];
+    let files = parts(m, "text/plain")
+        .into_iter()
+        .filter(|p| p["disposition"] == "attachment")
+        .collect::<Vec<_>>();
+    assert_eq!(files.len(), 1, "{m}");
+    assert_eq!(files[0]["filename"], "df.txt");
+    assert_eq!(part_bytes(files[0]), b"/dev/sda1 99%\n");
+}
+
+#[test]
 fn a_wrong_password_is_permanent_and_never_quoted() {
     let sink = Sink::start(
         Mode::Plain,
