@@ -29,6 +29,8 @@ addr=$(sed -n 's/^listening on http:\/\///p' rx.log)
 cat > hook.toml <<TOML
 [policy]
 ok_heartbeat_after = "0s"   # every OK run notifies: each run below delivers one webhook
+[delivery]
+digest_window = "0s"        # and none is held back to be folded into a digest
 [channels.hook]
 url = "json://$addr/belfry"
 TOML
