@@ -34,7 +34,7 @@ mod state;
 mod time;
 
 pub use duration::{DurationError, format_duration, parse_duration};
-pub use message::{Details, Event, Kind, Notification, SCHEMA_VERSION};
+pub use message::{Attachment, Details, Digest, Event, Kind, Notification, SCHEMA_VERSION};
 pub use name::{NameError, derive_job_name, stable_hash, validate_job_name};
 pub use policy::{Decision, JobSnapshot, Policy, Reason, advance, decide};
 pub use routing::{Route, StateFilter, glob_match};

@@ -1,6 +1,7 @@
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::duration::format_duration;
 use crate::{Decision, JobSnapshot, Reason, State, Timestamp};
@@ -41,6 +42,68 @@ pub struct Details {
     pub error: Option<String>,
     /// The end of the run's output (and its first lines).
     pub output_tail: Option<String>,
+    /// Where a panic happened: the backtrace, one frame per line.
+    pub backtrace: Option<String>,
+    /// Named values that came with the event (a `tracing` event's fields, its spans).
+    pub fields: BTreeMap<String, String>,
+    /// Set when this event stands for several: the events belfry folded into it.
+    pub digest: Option<Digest>,
+    /// Files sent with the notification (a summary's log).
+    pub attachments: Vec<Attachment>,
+}
+
+/// Several events of one job told in one message: the ones the rules held back since the
+/// previous message (inside `repeat_failures_after`), and the ones collapsed while belfry's
+/// queue was full. `count` is exact: over a job's messages, the counts add up to its events.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    /// How many events the message covers, the one it describes included.
+    pub count: u64,
+    /// When the first of them happened (the message's `time` is the last one's).
+    pub first_at: Timestamp,
+    /// The first one's error text, when it differs from the last one's.
+    pub first_error: Option<String>,
+}
+
+/// A file sent with a notification. In JSON its content is base64 (`filename`, `mimetype`,
+/// `base64`, the field names of Apprise's JSON attachments).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file name the reader sees (`run.log.gz`).
+    pub filename: String,
+    /// Its media type (`text/plain`, `application/gzip`).
+    pub mimetype: String,
+    /// Its bytes.
+    #[serde(rename = "base64", with = "base64_bytes")]
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("filename", &self.filename)
+            .field("mimetype", &self.mimetype)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+
+    use super::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(data))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// What kind of message a notification is.
@@ -116,6 +179,18 @@ pub struct Notification {
     pub error: Option<String>,
     /// The output's first lines and tail, if kept.
     pub output_tail: Option<String>,
+    /// A panic's backtrace, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backtrace: Option<String>,
+    /// Named values from the event (a `tracing` event's fields and spans).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+    /// Present when the message stands for several events (see [`Digest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// Files sent with the message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 impl Notification {
@@ -168,9 +243,53 @@ impl Notification {
             consecutive_problems,
             error: d.error.clone(),
             output_tail: d.output_tail.clone(),
+            backtrace: d.backtrace.clone(),
+            fields: d.fields.clone(),
+            digest: d.digest.clone().filter(|g| g.count > 1),
+            attachments: d.attachments.clone(),
         };
         n.message = n.summary();
         n
+    }
+
+    /// A message that is not about a state change: a program's end-of-run summary. It goes
+    /// out as written (`title`, `message`), with reason `summary` and kind `ok` (Apprise's
+    /// `info`). `id` must be unique.
+    pub fn summary_message(
+        id: String,
+        job: &str,
+        title: String,
+        body: String,
+        at: Timestamp,
+        attachments: Vec<Attachment>,
+    ) -> Self {
+        Notification {
+            version: SCHEMA_VERSION,
+            id,
+            kind: Kind::Ok,
+            job: job.to_owned(),
+            state: State::Ok,
+            previous_state: None,
+            reason: "summary".to_owned(),
+            reason_text: "end-of-run summary".to_owned(),
+            title,
+            message: body,
+            apprise_type: Kind::Ok.apprise_type().to_owned(),
+            exit_code: None,
+            signal: None,
+            duration_seconds: None,
+            host: None,
+            run_id: None,
+            started_at: None,
+            time: at,
+            consecutive_problems: 0,
+            error: None,
+            output_tail: None,
+            backtrace: None,
+            fields: BTreeMap::new(),
+            digest: None,
+            attachments,
+        }
     }
 
     /// What ended the run, in a few words: `exit code 1`, `killed by signal 9`, `timed out`.
@@ -188,9 +307,23 @@ impl Notification {
         s
     }
 
-    /// The one-line summary used as `message`: outcome, duration, host and reason.
+    /// The one-line summary used as `message`: outcome, duration, host and reason; for a
+    /// digest, how many events it covers first (`532 times in 10.2s, the last: …`).
     pub fn summary(&self) -> String {
-        let mut s = self.outcome_phrase();
+        let mut s = String::new();
+        if let Some(g) = self.digest.as_ref().filter(|g| g.count > 1) {
+            s.push_str(&format!(
+                "{} times in {}, the last: ",
+                g.count,
+                format_duration(self.time.since(g.first_at))
+            ));
+        }
+        s.push_str(&self.outcome_phrase());
+        if let Some(first) = self.digest.as_ref().and_then(|g| g.first_error.as_deref()) {
+            s.push_str(" (the first: ");
+            s.push_str(first_line(first));
+            s.push(')');
+        }
         if let Some(secs) = self.duration_seconds {
             s.push_str(" after ");
             s.push_str(&format_duration(Duration::from_secs_f64(secs.max(0.0))));
@@ -282,5 +415,72 @@ mod tests {
         assert_eq!(n.title, "nightly-backup: Recovered");
         assert_eq!(n.previous_state, Some(State::Failed));
         assert_eq!(n.apprise_type, "success");
+    }
+
+    #[test]
+    fn a_digest_says_how_many_events_it_covers_and_round_trips() {
+        let mut ev = failed_event();
+        ev.details.error = Some("connection refused".into());
+        ev.details.digest = Some(Digest {
+            count: 532,
+            first_at: ev.at.add_millis(-10_200),
+            first_error: Some("timed out\nmore".into()),
+        });
+        ev.details.fields.insert("table".into(), "users".into());
+        let d = decide(None, &ev.state, ev.at, &Policy::default());
+        let n = Notification::new("n3".into(), &ev, None, &d);
+        assert!(
+            n.message.starts_with(
+                "532 times in 10.2s, the last: exit code 3: connection refused (the first: timed out)"
+            ),
+            "{}",
+            n.message
+        );
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(v["digest"]["count"], 532);
+        assert_eq!(v["fields"]["table"], "users");
+        let back: Notification = serde_json::from_value(v).unwrap();
+        assert_eq!(back, n);
+    }
+
+    #[test]
+    fn a_single_event_is_no_digest_and_new_fields_stay_out_of_the_json() {
+        let mut ev = failed_event();
+        ev.details.digest = Some(Digest {
+            count: 1,
+            first_at: ev.at,
+            first_error: None,
+        });
+        let d = decide(None, &ev.state, ev.at, &Policy::default());
+        let n = Notification::new("n4".into(), &ev, None, &d);
+        assert_eq!(n.digest, None);
+        let v = serde_json::to_value(&n).unwrap();
+        for absent in ["digest", "fields", "attachments", "backtrace"] {
+            assert!(v.get(absent).is_none(), "{absent} in {v}");
+        }
+    }
+
+    #[test]
+    fn attachments_travel_as_base64_with_apprise_field_names() {
+        let a = Attachment {
+            filename: "run.log.gz".into(),
+            mimetype: "application/gzip".into(),
+            data: vec![0x1f, 0x8b, 0, 255],
+        };
+        let n = Notification::summary_message(
+            "n5".into(),
+            "nightly",
+            "Nightly: done".into(),
+            "3 files".into(),
+            Timestamp::from_millis(0),
+            vec![a.clone()],
+        );
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(v["attachments"][0]["base64"], "H4sA/w==");
+        assert_eq!(v["attachments"][0]["filename"], "run.log.gz");
+        assert_eq!(v["reason"], "summary");
+        let back: Notification = serde_json::from_value(v).unwrap();
+        assert_eq!(back.attachments, [a]);
+        assert!(!format!("{:?}", back.attachments[0]).contains("255"));
     }
 }

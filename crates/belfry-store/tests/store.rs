@@ -424,3 +424,87 @@ fn an_abandoned_run_is_recorded_once_however_many_notice_it() {
     assert_eq!(s.runs("j", 10, false).unwrap()[0].state, State::Crashed);
     assert_eq!(s.outbox_counts().unwrap().pending, 1);
 }
+
+#[test]
+fn a_notification_made_outside_the_rules_is_queued_and_can_restart_the_repeat_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    let policy = Policy::default();
+    let first = Event {
+        job: "lib::load".into(),
+        state: State::Failed,
+        at: t0,
+        details: Details::default(),
+    };
+    assert!(
+        s.record_event(&first, &policy, to(&["hook"]))
+            .unwrap()
+            .decision
+            .notify
+    );
+
+    // A digest 1.5 s later (the library's count of what the rules held back).
+    let digest_event = Event {
+        at: t0.add_millis(1500),
+        ..first.clone()
+    };
+    let snap = s.snapshot("lib::load").unwrap();
+    let decision = belfry_core::Decision {
+        notify: true,
+        reason: belfry_core::Reason::Repeated {
+            count: 1,
+            since_last: Duration::from_millis(1500),
+        },
+    };
+    let n = belfry_core::Notification::new(
+        belfry_store::new_id(),
+        &digest_event,
+        snap.as_ref(),
+        &decision,
+    );
+    let ids = s
+        .record_notification(&n, vec!["hook".into(), "hook".into()], true)
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    let claimed = s
+        .claim_due(
+            t0.add_millis(1500),
+            Duration::from_secs(30),
+            "me",
+            Some(&ids),
+            10,
+        )
+        .unwrap();
+    assert_eq!(claimed[0].notification, n);
+
+    // The window restarted at the digest: a failure 0.8 s after it stays quiet, though it
+    // is 2.3 s after the rules' own last message.
+    let again = Event {
+        at: t0.add_millis(2300),
+        ..first.clone()
+    };
+    let rec = s.record_event(&again, &policy, to(&["hook"])).unwrap();
+    assert!(!rec.decision.notify, "{:?}", rec.decision);
+    assert_eq!(
+        s.snapshot("lib::load").unwrap().unwrap().last_notified_at,
+        Some(t0.add_millis(1500))
+    );
+
+    // A summary does not touch the window, nor create a job.
+    let summary = belfry_core::Notification::summary_message(
+        belfry_store::new_id(),
+        "nightly",
+        "done".into(),
+        "ok".into(),
+        t0.add_millis(2400),
+        Vec::new(),
+    );
+    assert_eq!(
+        s.record_notification(&summary, vec!["hook".into()], true)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(s.job("nightly").unwrap().is_none());
+}
