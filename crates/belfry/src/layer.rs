@@ -1,0 +1,263 @@
+//! A `tracing` layer: ERROR events become notifications.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+
+use belfry_core::{Details, State, Timestamp};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record as SpanRecord};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::client::Belfry;
+use crate::queue::{Item, Record};
+
+/// A [`tracing_subscriber::Layer`] that turns events at ERROR (or the level set with
+/// [`Layer::with_level`]) into belfry events: `Failed` for the job named by the event's `job`
+/// field, or else its target (the module path). The notification carries the event's message
+/// as the error, its other fields, where it was emitted, and its span context (the spans it
+/// happened in, with their fields).
+///
+/// The alert rules apply as to any job: the first error notifies, the same job's errors
+/// within `repeat_failures_after` (1 s by default) are counted, not sent, and the next
+/// message (or a digest once the window has passed, or at the program's end) says how many
+/// there were. An error storm is a handful of messages with exact counts.
+///
+/// Events from belfry's own crates (targets `belfry`, `belfry_*`) and from belfry's threads
+/// (where its HTTP client and store run) are ignored, so belfry never alerts about itself in
+/// a loop.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+///
+/// let subscriber = tracing_subscriber::registry().with(belfry::layer());
+/// tracing::subscriber::with_default(subscriber, || {
+///     // Recorded for the job "billing" (if belfry::init() has run).
+///     tracing::error!(job = "billing", invoice = 42, "payment provider unreachable");
+/// });
+/// ```
+#[derive(Clone, Debug)]
+pub struct Layer {
+    client: Option<Belfry>,
+    level: Level,
+    span_fields: bool,
+}
+
+/// A layer for the current client (the global one from [`init`](crate::init), or the
+/// innermost [`Belfry::in_scope`]).
+pub fn layer() -> Layer {
+    Layer {
+        client: None,
+        level: Level::ERROR,
+        span_fields: true,
+    }
+}
+
+impl Belfry {
+    /// A layer that records into this client, whatever the current one is.
+    pub fn layer(&self) -> Layer {
+        Layer {
+            client: Some(self.clone()),
+            ..layer()
+        }
+    }
+}
+
+impl Layer {
+    /// Events at this level and more severe become notifications (default ERROR; WARN
+    /// includes warnings).
+    pub fn with_level(mut self, level: Level) -> Self {
+        self.level = level;
+        self
+    }
+
+    /// Whether to keep each span's fields for the span context (default yes). Keeping them
+    /// costs a little on every span created, errors or not; without them the context lists
+    /// the spans' names only.
+    pub fn with_span_fields(mut self, keep: bool) -> Self {
+        self.span_fields = keep;
+        self
+    }
+}
+
+/// A span's fields, formatted once when it is created (`a=1 b="x"`).
+struct SpanFields(String);
+
+/// Formats fields as `name=value` pairs.
+struct FieldWriter<'a>(&'a mut String);
+
+impl Visit for FieldWriter<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        let _ = write!(self.0, "{}={value:?}", field.name());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        let _ = write!(self.0, "{}={value:?}", field.name());
+    }
+}
+
+/// Collects an event's fields: the message, the job, the rest.
+#[derive(Default)]
+struct EventFields {
+    message: Option<String>,
+    job: Option<String>,
+    error_chain: Option<String>,
+    fields: BTreeMap<String, String>,
+}
+
+impl Visit for EventFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "job" => self.job = Some(value.to_owned()),
+            "message" => self.message = Some(value.to_owned()),
+            name => {
+                self.fields.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let mut text = value.to_string();
+        let mut cause = value.source();
+        while let Some(c) = cause {
+            text.push_str("\ncaused by: ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        self.fields
+            .insert(field.name().to_owned(), value.to_string());
+        self.error_chain = Some(text);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        match field.name() {
+            // The message is `format_args!`: its Debug is its text.
+            "message" => self.message = Some(format!("{value:?}")),
+            "job" => {
+                let text = format!("{value:?}");
+                // `job = ?name` quotes it; `job = %name` does not.
+                let unquoted = text
+                    .strip_prefix('"')
+                    .and_then(|t| t.strip_suffix('"'))
+                    .map_or(text.clone(), str::to_owned);
+                self.job = Some(unquoted);
+            }
+            name => {
+                self.fields.insert(name.to_owned(), format!("{value:?}"));
+            }
+        }
+    }
+}
+
+/// Whether a target belongs to belfry itself.
+fn is_belfry_target(target: &str) -> bool {
+    target == "belfry" || target.starts_with("belfry::") || target.starts_with("belfry_")
+}
+
+impl<S> tracing_subscriber::Layer<S> for Layer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !self.span_fields || attrs.fields().is_empty() {
+            return;
+        }
+        let mut text = String::new();
+        attrs.record(&mut FieldWriter(&mut text));
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SpanFields(text));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &SpanRecord<'_>, ctx: Context<'_, S>) {
+        if !self.span_fields {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        match ext.get_mut::<SpanFields>() {
+            Some(fields) => values.record(&mut FieldWriter(&mut fields.0)),
+            None => {
+                let mut text = String::new();
+                values.record(&mut FieldWriter(&mut text));
+                ext.insert(SpanFields(text));
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        // More verbose levels compare greater: ERROR is the least.
+        if *meta.level() > self.level {
+            return;
+        }
+        if is_belfry_target(meta.target()) || crate::client::on_belfry_thread() {
+            return;
+        }
+        let at = Timestamp::now();
+        let mut f = EventFields::default();
+        event.record(&mut f);
+        let mut details = Details {
+            fields: f.fields,
+            ..Details::default()
+        };
+        details.error = Some(match (f.message, f.error_chain) {
+            (Some(m), Some(chain)) => format!("{m}: {chain}"),
+            (Some(m), None) => m,
+            (None, Some(chain)) => chain,
+            (None, None) => format!("{} event", meta.level()),
+        });
+        if let (Some(file), Some(line)) = (meta.file(), meta.line()) {
+            details
+                .fields
+                .insert("location".into(), format!("{file}:{line}"));
+        }
+        details
+            .fields
+            .insert("level".into(), meta.level().as_str().to_owned());
+        let job: Cow<'static, str> = match f.job {
+            Some(j) => {
+                details
+                    .fields
+                    .insert("target".into(), meta.target().to_owned());
+                Cow::Owned(j)
+            }
+            None => Cow::Borrowed(meta.target()),
+        };
+        if let Some(scope) = ctx.event_scope(event) {
+            let mut spans = String::new();
+            for span in scope.from_root() {
+                if !spans.is_empty() {
+                    spans.push_str(" > ");
+                }
+                spans.push_str(span.name());
+                if let Some(fields) = span.extensions().get::<SpanFields>() {
+                    let _ = write!(spans, "{{{}}}", fields.0);
+                }
+            }
+            if !spans.is_empty() {
+                details.fields.insert("spans".into(), spans);
+            }
+        }
+        let item = Item::Event(Record {
+            job,
+            state: State::Failed,
+            at,
+            duration: None,
+            details: Some(Box::new(details)),
+            opts: None,
+        });
+        match &self.client {
+            Some(c) => c.push(item),
+            None => crate::client::dispatch(item),
+        }
+    }
+}
