@@ -13,6 +13,13 @@ impl Console {
         if let Some(run) = &n.run_id {
             line.push_str(&format!(" [run {run}]"));
         }
+        for a in &n.attachments {
+            line.push_str(&format!(
+                " [attached: {} ({} bytes)]",
+                a.filename,
+                a.data.len()
+            ));
+        }
         line.push('\n');
         line
     }

@@ -29,11 +29,22 @@ const OPTIONS: &str = "name, repeat_failures_after, ok_heartbeat_after, channels
 /// The options, as written.
 #[derive(Default)]
 struct Options {
+    /// Where each option was written, for errors about its value as a whole.
+    spans: Vec<(String, Span)>,
     name: Option<LitStr>,
     repeat_failures_after: Option<LitStr>,
     ok_heartbeat_after: Option<LitStr>,
     channels: Option<Vec<LitStr>>,
     errors: Option<Vec<Type>>,
+}
+
+impl Options {
+    fn span_of(&self, key: &str) -> Span {
+        self.spans
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or_else(Span::call_site, |(_, s)| *s)
+    }
 }
 
 impl Parse for Options {
@@ -66,8 +77,7 @@ impl Parse for Options {
                 "repeat_failures_after" => o.repeat_failures_after = Some(string(input, &name)?),
                 "ok_heartbeat_after" => o.ok_heartbeat_after = Some(string(input, &name)?),
                 "channels" => {
-                    let content;
-                    syn::bracketed!(content in input);
+                    let content = list(input, &key, "channels = [\"ops\", \"pager\"]")?;
                     let list = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)
                         .map_err(|e| {
                             syn::Error::new(
@@ -79,8 +89,7 @@ impl Parse for Options {
                     o.channels = Some(list.into_iter().collect());
                 }
                 "errors" => {
-                    let content;
-                    syn::bracketed!(content in input);
+                    let content = list(input, &key, "errors = [std::io::Error, MyError]")?;
                     let list =
                         Punctuated::<Type, Token![,]>::parse_terminated(&content).map_err(|e| {
                             syn::Error::new(
@@ -101,6 +110,7 @@ impl Parse for Options {
                     ));
                 }
             }
+            o.spans.push((name.clone(), key.span()));
             seen.push(name);
             if input.is_empty() {
                 break;
@@ -109,6 +119,23 @@ impl Parse for Options {
         }
         Ok(o)
     }
+}
+
+/// The inside of `[…]`, or an error that shows how the list is written.
+fn list<'a>(
+    input: ParseStream<'a>,
+    key: &Ident,
+    example: &str,
+) -> syn::Result<syn::parse::ParseBuffer<'a>> {
+    if !input.peek(syn::token::Bracket) {
+        return Err(syn::Error::new(
+            input.span(),
+            format!("#[belfry::watch]: `{key}` takes a list in brackets: {example}"),
+        ));
+    }
+    let content;
+    syn::bracketed!(content in input);
+    Ok(content)
 }
 
 fn string(input: ParseStream<'_>, key: &str) -> syn::Result<LitStr> {
@@ -246,7 +273,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
             }
             if names.is_empty() {
                 return Err(syn::Error::new(
-                    Span::call_site(),
+                    opts.span_of("channels"),
                     "#[belfry::watch]: `channels = []` would send to no channel; leave it out \
                      to use the configured channels",
                 ));
@@ -258,7 +285,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let counted = match &opts.errors {
         Some(types) if types.is_empty() => {
             return Err(syn::Error::new(
-                Span::call_site(),
+                opts.span_of("errors"),
                 "#[belfry::watch]: `errors = []` would count no error as a failure; leave it \
                  out to count every error",
             ));
@@ -289,11 +316,11 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                 if #counted {
                     #[allow(unused_imports)]
                     use ::belfry::__private::{
-                        ViaBox as _, ViaDebug as _, ViaDisplay as _, ViaError as _,
-                        ViaSendSyncBox as _,
+                        ViaAny as _, ViaBox as _, ViaDebug as _, ViaDisplay as _,
+                        ViaError as _, ViaSendSyncBox as _,
                     };
                     __belfry_call.failed(
-                        (&&&&&::belfry::__private::Probe(__belfry_error)).belfry_describe(),
+                        (&&&&&&::belfry::__private::Probe(__belfry_error)).belfry_describe(),
                     );
                 } else {
                     __belfry_call.ok();

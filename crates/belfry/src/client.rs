@@ -297,7 +297,10 @@ impl Belfry {
             shared.queue.wake();
         }
         match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(outcome) => report.store_error = outcome.store_error,
+            Ok(outcome) => {
+                report.store_error = outcome.store_error;
+                report.unrecorded = outcome.unrecorded;
+            }
             Err(_) => {
                 report.unrecorded = shared.queue.waiting().max(1);
                 report.store_error = Some(format!(

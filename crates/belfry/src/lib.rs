@@ -134,8 +134,9 @@ pub use belfry_macros::watch;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::watch::{
-        Call, CatchUnwind, IsAny, IsBoxed, IsError, IsSendSyncBoxed, JobOptions, Probe, ViaBox,
-        ViaDebug, ViaDisplay, ViaError, ViaSendSyncBox, check_describable, resume, run_sync, typed,
+        Call, CatchUnwind, IsAny, IsBoxed, IsError, IsSendSyncBoxed, JobOptions, Probe, ViaAny,
+        ViaBox, ViaDebug, ViaDisplay, ViaError, ViaSendSyncBox, check_describable, resume,
+        run_sync, typed,
     };
 }
 

@@ -630,6 +630,7 @@ impl Run<'_> {
             run_id: Some(self.id.clone()),
             started_at: Some(self.started),
             duration: Some(self.clock.elapsed()),
+            host: Some(crate::host::host_name()),
             error,
             ..Details::default()
         };

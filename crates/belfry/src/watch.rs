@@ -154,7 +154,7 @@ impl<T: Debug + ?Sized> Describable for T {}
 pub fn check_describable<E: Describable + ?Sized>(_: &E) {}
 
 /// Looks at an error through the most informative trait it has, by auto-ref specialisation:
-/// `(&&&&&Probe(&e)).belfry_describe()` picks `std::error::Error` (display and causes), else a
+/// `(&&&&&&Probe(&e)).belfry_describe()` picks `std::error::Error` (display and causes), else a
 /// box or report that dereferences to one (`Box<dyn Error>`, `anyhow::Error`), else
 /// `Display`, else `Debug`. `belfry_is::<A>()` asks whether the error is an `A` (through the
 /// box for boxed errors).
@@ -187,7 +187,7 @@ pub trait ViaError {
     fn belfry_describe(&self) -> String;
 }
 
-impl<E: Error + 'static> ViaError for &&&&Probe<'_, E> {
+impl<E: Error + 'static> ViaError for &&&&&Probe<'_, E> {
     fn belfry_describe(&self) -> String {
         with_causes(self.0)
     }
@@ -199,7 +199,7 @@ pub trait ViaSendSyncBox {
     fn belfry_describe(&self) -> String;
 }
 
-impl<E> ViaSendSyncBox for &&&Probe<'_, E>
+impl<E> ViaSendSyncBox for &&&&Probe<'_, E>
 where
     E: Deref<Target = dyn Error + Send + Sync + 'static>,
 {
@@ -215,7 +215,7 @@ pub trait ViaBox {
     fn belfry_describe(&self) -> String;
 }
 
-impl<E> ViaBox for &&Probe<'_, E>
+impl<E> ViaBox for &&&Probe<'_, E>
 where
     E: Deref<Target = dyn Error + 'static>,
 {
@@ -230,7 +230,7 @@ pub trait ViaDisplay {
     fn belfry_describe(&self) -> String;
 }
 
-impl<E: Display + ?Sized> ViaDisplay for &Probe<'_, E> {
+impl<E: Display + ?Sized> ViaDisplay for &&Probe<'_, E> {
     fn belfry_describe(&self) -> String {
         self.0.to_string()
     }
@@ -242,9 +242,23 @@ pub trait ViaDebug {
     fn belfry_describe(&self) -> String;
 }
 
-impl<E: Debug + ?Sized> ViaDebug for Probe<'_, E> {
+impl<E: Debug + ?Sized> ViaDebug for &Probe<'_, E> {
     fn belfry_describe(&self) -> String {
         format!("{:?}", self.0)
+    }
+}
+
+/// Anything else: its type's name. Never chosen in a program that compiles, since
+/// `check_describable` requires `Debug`; it is here so that a missing `Debug` is reported
+/// once, by that check, and not again by this method call.
+pub trait ViaAny {
+    /// The type's name.
+    fn belfry_describe(&self) -> String;
+}
+
+impl<E: ?Sized> ViaAny for Probe<'_, E> {
+    fn belfry_describe(&self) -> String {
+        format!("an error of type {}", std::any::type_name::<E>())
     }
 }
 
@@ -332,26 +346,26 @@ mod tests {
     fn errors_are_described_through_their_richest_trait() {
         let e = outer();
         assert_eq!(
-            (&&&&&Probe(&e)).belfry_describe(),
+            (&&&&&&Probe(&e)).belfry_describe(),
             "loading the table failed\ncaused by: disk on fire"
         );
         let boxed: Box<dyn Error + Send + Sync> = Box::new(outer());
         assert_eq!(
-            (&&&&&Probe(&boxed)).belfry_describe(),
+            (&&&&&&Probe(&boxed)).belfry_describe(),
             "loading the table failed\ncaused by: disk on fire"
         );
         let plain: Box<dyn Error> = Box::new(outer());
         assert!(
-            (&&&&&Probe(&plain))
+            (&&&&&&Probe(&plain))
                 .belfry_describe()
                 .ends_with("caused by: disk on fire")
         );
         let s = String::from("no such user");
-        assert_eq!((&&&&&Probe(&s)).belfry_describe(), "no such user");
+        assert_eq!((&&&&&&Probe(&s)).belfry_describe(), "no such user");
         #[derive(Debug)]
         struct OnlyDebug(#[allow(dead_code)] u8);
         assert_eq!(
-            (&&&&&Probe(&OnlyDebug(7))).belfry_describe(),
+            (&&&&&&Probe(&OnlyDebug(7))).belfry_describe(),
             "OnlyDebug(7)"
         );
     }

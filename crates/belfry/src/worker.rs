@@ -50,6 +50,8 @@ pub(crate) enum Control {
 #[derive(Debug, Default)]
 pub(crate) struct RecordOutcome {
     pub store_error: Option<String>,
+    /// Events still in memory (the store could not be opened).
+    pub unrecorded: u64,
 }
 
 /// Starts the worker and the delivery thread.
@@ -128,6 +130,11 @@ impl Worker {
                         self.send_held_back(true);
                         let _ = reply.send(RecordOutcome {
                             store_error: self.store_error(),
+                            unrecorded: if self.store.is_some() {
+                                0
+                            } else {
+                                self.shared.queue.waiting()
+                            },
                         });
                     }
                     Control::Sync(item, reply) => {
