@@ -11,7 +11,8 @@ use std::io::Write;
 
 use belfry::{Attachment, Message, Supervisor};
 
-fn main() -> std::io::Result<()> {
+/// The script: export, then a summary with the log attached.
+pub fn main() -> std::io::Result<()> {
     let _guard = belfry::init();
     let supervisor = Supervisor::new("nightly-report");
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use belfry::{State, Task, handler, only_states};
 
-fn main() {
+/// Two tasks: one that succeeds on its third attempt, one whose failure a handler turns into a skip.
+pub fn main() {
     let _guard = belfry::init();
 
     let mut attempts = 0;

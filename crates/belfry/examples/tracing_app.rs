@@ -22,7 +22,8 @@ fn charge(invoice: u32) -> Result<(), std::io::Error> {
     }
 }
 
-fn main() {
+/// The application: a billing run with two failures, then a storm of 10,000 errors.
+pub fn main() {
     let _guard = belfry::init();
     tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_writer(std::io::stdout))

@@ -60,7 +60,8 @@ async fn load(rows: Vec<u32>) -> Result<usize, Box<dyn std::error::Error + Send 
     Ok(rows.len())
 }
 
-fn main() {
+/// Two days of the pipeline; the second day fails in `transform`.
+pub fn main() {
     let _guard = belfry::init();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

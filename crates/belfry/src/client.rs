@@ -90,6 +90,8 @@ pub(crate) struct Shared {
     pub init_error: Option<String>,
     /// Whether a problem has been printed already (one line per kind of problem).
     pub said: Mutex<Vec<&'static str>>,
+    /// The tracing layer's per-thread counts of storm events it did not format.
+    pub samplers: thread_local::ThreadLocal<Mutex<crate::sampler::Sampler>>,
 }
 
 impl Shared {
@@ -179,7 +181,7 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 
 #[cold]
 #[allow(clippy::print_stderr)]
-fn no_client(job: &str) {
+pub(crate) fn no_client(job: &str) {
     UNRECORDED.fetch_add(1, Ordering::Relaxed);
     if !WARNED.swap(true, Ordering::Relaxed) {
         eprintln!(
@@ -650,6 +652,7 @@ impl Builder {
             delivery,
             init_error: self.init_error.take(),
             said: Mutex::new(Vec::new()),
+            samplers: thread_local::ThreadLocal::new(),
         });
         worker::start(shared.clone(), control_rx)?;
         Ok(Guard {

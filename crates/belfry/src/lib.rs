@@ -76,6 +76,7 @@ pub mod host;
 mod layer;
 mod panic;
 mod queue;
+mod sampler;
 mod supervisor;
 mod task;
 mod watch;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use belfry_core::{Details, Event, State, Timestamp};
+use belfry_core::{Details, State, Timestamp};
 
 use crate::queue::{Item, Record};
 
@@ -123,7 +123,10 @@ fn record(info: &PanicHookInfo<'_>) {
         at: Timestamp::now(),
         duration: None,
         details: Some(Box::new(details)),
+        traced: None,
         opts: None,
+        count: 1,
+        count_only: false,
     };
     record_now(record);
 }
@@ -165,22 +168,5 @@ pub(crate) fn record_now(record: Record) {
                 );
             }
         }
-    }
-}
-
-/// Turns a record into the event the store takes.
-pub(crate) fn event_of(record: &Record, host: &str) -> Event {
-    let mut details = record.details.as_deref().cloned().unwrap_or_default();
-    if details.duration.is_none() {
-        details.duration = record.duration;
-    }
-    if details.host.is_none() {
-        details.host = Some(host.to_owned());
-    }
-    Event {
-        job: record.job.clone().into_owned(),
-        state: record.state,
-        at: record.at,
-        details,
     }
 }

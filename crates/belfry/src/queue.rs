@@ -38,11 +38,35 @@ pub(crate) struct Record {
     pub duration: Option<Duration>,
     /// Everything else (error text, fields, backtrace), boxed so that a plain OK stays small.
     pub details: Option<Box<Details>>,
+    /// What a `tracing` event brought, kept raw: formatting the static parts (location,
+    /// level, target) is left to the worker.
+    pub traced: Option<Box<Traced>>,
     /// Policy and routing overrides of a `#[watch]`ed function.
     pub opts: Option<&'static JobOptions>,
+    /// How many events this record stands for: 1, or more when the layer's sampler counted
+    /// events of a storm without formatting them.
+    pub count: u64,
+    /// Only a count (events the sampler did not format): the details are those of the last
+    /// formatted event of the job.
+    pub count_only: bool,
 }
 
 impl Record {
+    /// A record of one event with nothing more than its state.
+    pub fn new(job: Cow<'static, str>, state: State, at: Timestamp) -> Record {
+        Record {
+            job,
+            state,
+            at,
+            duration: None,
+            details: None,
+            traced: None,
+            opts: None,
+            count: 1,
+            count_only: false,
+        }
+    }
+
     fn collapses_with(&self, other: &Record) -> bool {
         self.state == other.state
             && match (self.opts, other.opts) {
@@ -52,10 +76,58 @@ impl Record {
             }
     }
 
-    /// The error text, if any.
-    pub fn error(&self) -> Option<&str> {
-        self.details.as_ref().and_then(|d| d.error.as_deref())
+    /// The event the store takes; the host is filled in if the record has none.
+    pub fn to_event(&self, host: &str) -> Event {
+        let mut details = self.details.as_deref().cloned().unwrap_or_default();
+        if let Some(t) = &self.traced {
+            details.error = Some(t.error.clone());
+            for (k, v) in &t.fields {
+                details.fields.insert((*k).to_owned(), v.clone());
+            }
+            if let (Some(file), Some(line)) = (t.meta.file(), t.meta.line()) {
+                details
+                    .fields
+                    .insert("location".into(), format!("{file}:{line}"));
+            }
+            details
+                .fields
+                .insert("level".into(), t.meta.level().as_str().to_owned());
+            if t.job_from_field {
+                details
+                    .fields
+                    .insert("target".into(), t.meta.target().to_owned());
+            }
+            if let Some(spans) = &t.spans {
+                details.fields.insert("spans".into(), spans.clone());
+            }
+        }
+        if details.duration.is_none() {
+            details.duration = self.duration;
+        }
+        if details.host.is_none() {
+            details.host = Some(host.to_owned());
+        }
+        Event {
+            job: self.job.clone().into_owned(),
+            state: self.state,
+            at: self.at,
+            details,
+        }
     }
+}
+
+/// A `tracing` event's contents, as the layer took them.
+#[derive(Debug)]
+pub(crate) struct Traced {
+    pub meta: &'static tracing::Metadata<'static>,
+    /// The message (and the `error` field's causes).
+    pub error: String,
+    /// Whether the job came from a `job` field (then the target is a field of its own).
+    pub job_from_field: bool,
+    /// The other fields.
+    pub fields: Vec<(&'static str, String)>,
+    /// The spans it happened in, outermost first, with their fields.
+    pub spans: Option<String>,
 }
 
 /// What the worker is asked to do.
@@ -85,13 +157,15 @@ impl Item {
 /// Consecutive events of one job, or another item, in the order they happened.
 #[derive(Debug)]
 pub(crate) enum Unit {
-    /// `count` events in the same state: the first and (if more than one) the last.
+    /// `count` events in the same state: the first record and (if there were more) the last
+    /// one with details, and when the last event happened.
     Events {
         first: Record,
         /// Boxed, and reused as later events replace it, so that a storm allocates nothing
-        /// per event here.
+        /// per event here. Never a count-only record.
         last: Option<Box<Record>>,
         count: u64,
+        until: Timestamp,
     },
     /// Anything else, kept as it is.
     Other(Item),
@@ -101,9 +175,10 @@ impl Unit {
     pub fn of(item: Item) -> Unit {
         match item {
             Item::Event(r) => Unit::Events {
+                count: r.count,
+                until: r.at,
                 first: r,
                 last: None,
-                count: 1,
             },
             other => Unit::Other(other),
         }
@@ -111,21 +186,39 @@ impl Unit {
 
     /// Folds `next` into this unit if it continues it (same state, same options); gives it
     /// back otherwise.
+    // Giving the unit back, by value, is the point: it is moved on, never copied twice.
+    #[allow(clippy::result_large_err)]
     pub fn absorb(&mut self, next: Unit) -> Result<(), Unit> {
         match (self, next) {
             (
-                Unit::Events { first, last, count },
+                Unit::Events {
+                    first,
+                    last,
+                    count,
+                    until,
+                },
                 Unit::Events {
                     first: n_first,
                     last: n_last,
                     count: n_count,
+                    until: n_until,
                 },
             ) if first.collapses_with(&n_first) => {
                 *count += n_count;
-                match (last.as_mut(), n_last) {
-                    (_, Some(newer)) => *last = Some(newer),
-                    (Some(slot), None) => **slot = n_first,
-                    (None, None) => *last = Some(Box::new(n_first)),
+                *until = (*until).max(n_until);
+                let newest = match n_last {
+                    Some(l) => Some(l),
+                    None if n_first.count_only => None,
+                    None => match last.as_mut() {
+                        Some(slot) => {
+                            **slot = n_first;
+                            return Ok(());
+                        }
+                        None => Some(Box::new(n_first)),
+                    },
+                };
+                if newest.is_some() {
+                    *last = newest;
                 }
                 Ok(())
             }
@@ -146,6 +239,7 @@ pub(crate) struct Batch {
 impl Batch {
     /// Appends `unit` to its job's list, folding it into the last entry when it continues it.
     /// With `limit`, refuses a new entry once `units` reaches it (and gives the unit back).
+    #[allow(clippy::result_large_err)]
     pub fn push(&mut self, job: Cow<'static, str>, unit: Unit, limit: usize) -> Result<(), Unit> {
         if let Some(list) = self.jobs.get_mut(job.as_ref()) {
             let unit = match list.last_mut() {
@@ -206,15 +300,18 @@ pub(crate) struct Overflow {
 impl Overflow {
     fn add(&mut self, item: Item) {
         let before = self.batch.units;
-        let counted = matches!(item, Item::Event(_));
+        let counted = match &item {
+            Item::Event(r) => r.count,
+            _ => 0,
+        };
         let job = match &item {
             Item::Event(r) => r.job.clone(),
             other => Cow::Owned(other.job().to_owned()),
         };
         match self.batch.push(job, Unit::of(item), OVERFLOW_UNITS) {
-            Ok(()) if self.batch.units == before && counted => self.collapsed += 1,
+            Ok(()) if self.batch.units == before => self.collapsed += counted,
             Ok(()) => {}
-            Err(_) => self.lost += 1,
+            Err(_) => self.lost += counted.max(1),
         }
     }
 }
@@ -224,7 +321,7 @@ pub(crate) struct Queue {
     ring: ArrayQueue<Item>,
     overflowing: AtomicBool,
     overflow: Mutex<Overflow>,
-    /// Set by the first push that finds the ring half full; cleared by the worker when it
+    /// Set by the first push that finds the ring full; cleared by the worker when it
     /// wakes. Keeps a storm from unparking the worker on every push.
     kicked: AtomicBool,
     worker: OnceLock<Thread>,
@@ -255,12 +352,8 @@ impl Queue {
         loop {
             if !self.overflowing.load(Ordering::Acquire) {
                 match self.ring.push(item) {
-                    Ok(()) => {
-                        if self.ring.len() * 2 >= self.ring.capacity() {
-                            self.kick();
-                        }
-                        return;
-                    }
+                    // The worker looks every tick; a full ring wakes it at once (below).
+                    Ok(()) => return,
                     Err(back) => {
                         let mut o = self.lock();
                         self.overflowing.store(true, Ordering::Release);
@@ -288,7 +381,9 @@ impl Queue {
 
     /// Wakes the worker, once per wake-up.
     pub fn kick(&self) {
-        if !self.kicked.swap(true, Ordering::AcqRel)
+        // A load first: while the worker has not woken yet, a storm only reads the flag.
+        if !self.kicked.load(Ordering::Acquire)
+            && !self.kicked.swap(true, Ordering::AcqRel)
             && let Some(t) = self.worker.get()
         {
             t.unpark();
@@ -367,26 +462,23 @@ mod tests {
     use super::*;
 
     fn ev(job: &'static str, state: State, n: i64) -> Item {
-        Item::Event(Record {
-            job: Cow::Borrowed(job),
+        Item::Event(Record::new(
+            Cow::Borrowed(job),
             state,
-            at: Timestamp::from_millis(n),
-            duration: None,
-            details: None,
-            opts: None,
-        })
+            Timestamp::from_millis(n),
+        ))
     }
 
     fn units(batch: &Batch, job: &str) -> Vec<(State, u64, i64, i64)> {
         batch.jobs[job]
             .iter()
             .map(|u| match u {
-                Unit::Events { first, last, count } => (
-                    first.state,
-                    *count,
-                    first.at.as_millis(),
-                    last.as_deref().unwrap_or(first).at.as_millis(),
-                ),
+                Unit::Events {
+                    first,
+                    count,
+                    until,
+                    ..
+                } => (first.state, *count, first.at.as_millis(), until.as_millis()),
                 Unit::Other(_) => (State::Running, 0, 0, 0),
             })
             .collect()

@@ -543,7 +543,10 @@ impl Run<'_> {
             at: Timestamp::now(),
             duration: None,
             details: Some(Box::new(details)),
+            traced: None,
             opts: None,
+            count: 1,
+            count_only: false,
         }));
         self.handler_errors.push(text);
     }

@@ -55,7 +55,10 @@ impl Call {
             at: Timestamp::now(),
             duration: Some(duration),
             details,
+            traced: None,
             opts: Some(self.opts),
+            count: 1,
+            count_only: false,
         }));
     }
 

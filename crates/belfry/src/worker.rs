@@ -2,7 +2,7 @@
 //! what the queue brings, and the delivery thread, which sends the notifications the worker
 //! made.
 //!
-//! The worker wakes when the queue is half full, when asked (a flush, a panic), and every
+//! The worker wakes when the queue is full, when asked (a flush, a panic), and every
 //! [`TICK`] otherwise; it takes what is queued, collapses consecutive events of a job in one
 //! state into one record with an exact count, and applies the alert rules in the store. It
 //! remembers, per job, how many events the rules held back since the last message (inside
@@ -23,7 +23,6 @@ use belfry_store::{RunEnd, Store};
 
 use crate::client::{Belfry, Shared};
 use crate::config::Config;
-use crate::panic::event_of;
 use crate::queue::{Batch, Item, Record, Unit};
 use crate::watch::JobOptions;
 
@@ -85,6 +84,8 @@ struct JobMemory {
     last: Option<Event>,
     /// The rules' memory after the last record (problem announced, last message time).
     snapshot: Option<JobSnapshot>,
+    /// The details of the job's last formatted event, for count-only records.
+    template: Option<belfry_core::Details>,
     /// The policy and channel list last used for the job.
     policy: Policy,
     opts: Option<&'static JobOptions>,
@@ -127,6 +128,7 @@ impl Worker {
                 match c {
                     Control::Flush(reply) => {
                         self.drain_all();
+                        self.sweep();
                         self.send_held_back(true);
                         let _ = reply.send(RecordOutcome {
                             store_error: self.store_error(),
@@ -149,11 +151,17 @@ impl Worker {
             }
             if stop {
                 self.drain_all();
+                self.sweep();
                 self.send_held_back(true);
                 self.shared.delivery.stop();
                 return;
             }
             self.drain_once();
+            // The sampler's counts follow the formatted events they continue: only once the
+            // queue is empty.
+            if !self.shared.queue.has_work() {
+                self.sweep();
+            }
             self.send_held_back(false);
             if !self.shared.queue.has_work() {
                 std::thread::park_timeout(TICK);
@@ -265,16 +273,42 @@ impl Worker {
         }
     }
 
+    /// Collects the events the tracing layer counted without formatting.
+    fn sweep(&mut self) {
+        if self.store.is_none() {
+            return;
+        }
+        let mut counted = Vec::new();
+        for s in self.shared.samplers.iter() {
+            s.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .drain(&mut counted);
+        }
+        if counted.is_empty() {
+            return;
+        }
+        let mut batch = Batch::default();
+        for r in counted {
+            batch.push_item(Item::Event(r));
+        }
+        self.apply(batch);
+    }
+
     fn apply(&mut self, batch: Batch) {
         for (job, units) in batch.jobs {
             for unit in units {
                 match unit {
-                    Unit::Events { first, last, count } => {
+                    Unit::Events {
+                        first,
+                        last,
+                        count,
+                        until,
+                    } => {
                         self.shared
                             .counters
                             .received
                             .fetch_add(count, Ordering::Relaxed);
-                        self.apply_events(&job, first, last, count);
+                        self.apply_events(&job, first, last, count, until);
                     }
                     Unit::Other(item) => self.apply_other(item),
                 }
@@ -295,9 +329,31 @@ impl Worker {
         p
     }
 
-    /// `count` consecutive events of `job` in one state: recorded as one (or, under a
-    /// `fail_threshold`, as many as the threshold needs), with the count told in the message.
-    fn apply_events(&mut self, job: &str, first: Record, last: Option<Box<Record>>, count: u64) {
+    /// The event for a record: a count-only record (events a storm's sampler did not
+    /// format) takes the details of the job's last formatted event.
+    fn event_for(&self, job: &str, record: &Record, at: Timestamp) -> Event {
+        let mut event = record.to_event(&self.host);
+        event.at = at;
+        if record.count_only
+            && let Some(t) = self.jobs.get(job).and_then(|m| m.template.as_ref())
+        {
+            event.details.error.clone_from(&t.error);
+            event.details.fields.clone_from(&t.fields);
+        }
+        event
+    }
+
+    /// `count` consecutive events of `job` in one state, the last at `until`: recorded as
+    /// one (or, under a `fail_threshold`, as many as the threshold needs), with the count
+    /// told in the message.
+    fn apply_events(
+        &mut self,
+        job: &str,
+        first: Record,
+        last: Option<Box<Record>>,
+        count: u64,
+        until: Timestamp,
+    ) {
         let state = first.state;
         let opts = first.opts;
         let policy = self.policy_for(job, opts);
@@ -319,10 +375,11 @@ impl Worker {
                 m.forget_pending();
             }
         }
+        let newest = last.as_deref().unwrap_or(&first);
         if !problem && state != State::Ok {
             // Neutral or in progress: nothing for the rules to count.
-            let event = event_of(last.as_deref().unwrap_or(&first), &self.host);
-            self.record_one(job, event, &policy, opts, 1);
+            let event = self.event_for(job, newest, until);
+            self.record_one(job, event, &policy, opts, count);
             return;
         }
         // Under a threshold of N problems in a row, the rules must see N of them.
@@ -331,17 +388,19 @@ impl Worker {
         } else {
             1
         };
-        let first_error = first.error().map(str::to_owned);
+        let first_error = self.event_for(job, &first, first.at).details.error;
         let first_at = first.at;
         for step in 1..=steps {
             let covers = if step < steps { 1 } else { count - (steps - 1) };
-            let record = if step == steps {
-                last.as_deref().unwrap_or(&first)
+            let mut event = if step == steps {
+                self.event_for(job, newest, until)
             } else {
-                &first
+                self.event_for(job, &first, first.at)
             };
-            let mut event = event_of(record, &self.host);
             let mem = self.jobs.entry(job.to_owned()).or_default();
+            if !(step == steps && newest.count_only) {
+                mem.template = Some(event.details.clone());
+            }
             let total = mem.pending + covers;
             if total > 1 {
                 let from = mem.first_error.clone().or_else(|| first_error.clone());
@@ -652,7 +711,7 @@ pub(crate) fn record_directly(client: Option<&Belfry>, record: &Record) -> Resul
     };
     let mut store = Store::open(&crate::store_path(&home)).map_err(|e| e.to_string())?;
     store.set_delivery_deadline(config.delivery.give_up_after);
-    let event = event_of(record, &crate::host::host_name());
+    let event = record.to_event(&crate::host::host_name());
     let job = event.job.clone();
     store
         .record_event(&event, &config.policy_for(&job), |st, rec| {
