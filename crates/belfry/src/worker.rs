@@ -746,7 +746,11 @@ struct DeliveryState {
     new_rows: Vec<i64>,
     /// A flush waiting for an answer: until when.
     flush: Option<Instant>,
-    /// The answer to the last flush.
+    /// Flushes asked for so far, and the number of the last one answered: two threads
+    /// flushing at once both get an answer.
+    asked: u64,
+    answered: u64,
+    /// The last answer.
     answer: Option<DeliveryOutcome>,
     stop: bool,
 }
@@ -784,14 +788,17 @@ impl Delivery {
     /// or dead, or until `deadline`, and waits for its answer.
     pub fn flush(&self, deadline: Instant) -> DeliveryOutcome {
         let mut st = self.lock();
-        st.answer = None;
-        st.flush = Some(deadline);
+        st.asked += 1;
+        let mine = st.asked;
+        st.flush = Some(st.flush.map_or(deadline, |d| d.max(deadline)));
         self.wake.notify_all();
         // A little grace past the deadline for the thread to count and answer.
         let until = deadline + Duration::from_millis(500);
         loop {
-            if let Some(a) = st.answer.take() {
-                return a;
+            if st.answered >= mine
+                && let Some(a) = &st.answer
+            {
+                return a.clone();
             }
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -842,7 +849,7 @@ fn deliver_loop(shared: &Shared) {
                     .0;
             }
             ours.append(&mut st.new_rows);
-            (st.flush, st.stop)
+            (st.flush.map(|d| (d, st.asked)), st.stop)
         };
         if stop && flush.is_none() {
             return;
@@ -859,13 +866,13 @@ fn deliver_loop(shared: &Shared) {
         }
         let Some(st) = store.as_mut() else {
             next_look = Some(Instant::now() + REOPEN_EVERY);
-            if flush.is_some() {
-                answer(delivery, &outcome, ours.len());
+            if let Some((_, asked)) = flush {
+                answer(delivery, &outcome, ours.len(), asked);
             }
             continue;
         };
         outcome.error = None;
-        let until = flush.unwrap_or_else(|| Instant::now() + config.delivery.wait);
+        let until = flush.map_or_else(|| Instant::now() + config.delivery.wait, |(d, _)| d);
         loop {
             send_due(config, st, &mut ours, &mut outcome, until);
             if flush.is_none() || ours.is_empty() {
@@ -894,15 +901,19 @@ fn deliver_loop(shared: &Shared) {
                     }),
             )
         };
-        if flush.is_some() {
-            answer(delivery, &outcome, ours.len());
+        if let Some((_, asked)) = flush {
+            answer(delivery, &outcome, ours.len(), asked);
         }
     }
 }
 
-fn answer(delivery: &Delivery, outcome: &DeliveryOutcome, pending: usize) {
+/// Answers the flushes asked for up to `asked`.
+fn answer(delivery: &Delivery, outcome: &DeliveryOutcome, pending: usize, asked: u64) {
     let mut st = delivery.lock();
-    st.flush = None;
+    if st.asked == asked {
+        st.flush = None;
+    }
+    st.answered = asked;
     st.answer = Some(DeliveryOutcome {
         pending,
         ..outcome.clone()

@@ -721,6 +721,23 @@ fn the_flush_says_what_it_could_not_deliver_and_leaves_it_in_the_outbox() {
 }
 
 #[test]
+fn two_threads_flushing_at_once_both_get_an_answer() {
+    let rx = Receiver::start(vec![Reply::ok().delay(Duration::from_millis(300))]);
+    let dir = tempfile::tempdir().unwrap();
+    let guard = client(&dir, &rx);
+    guard.client().in_scope(|| routed(true).unwrap_err());
+    let reports: Vec<belfry::FlushReport> = std::thread::scope(|s| {
+        let a = s.spawn(|| guard.client().flush(FLUSH));
+        let b = s.spawn(|| guard.client().flush(FLUSH));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    for r in &reports {
+        assert!(r.is_complete(), "{r}");
+    }
+    assert_eq!(rx.requests().len(), 1);
+}
+
+#[test]
 fn an_unknown_channel_on_a_function_falls_back_to_the_configured_ones() {
     #[belfry::watch(name = "typo", channels = ["opps"])]
     fn typo() -> Result<(), String> {
