@@ -99,8 +99,8 @@ def main():
         from http_logging import ConfigLog, HttpHost
         from http_logging.handler import AsyncHttpHandler
         from http_logging.secondary_classes import HttpSecurity
-    except ImportError:
-        print("http-logging: not installed (pip install http-logging); skipped")
+    except Exception as e:  # noqa: BLE001 - 2.0 fails to import on Python 3.11+ (a dataclass)
+        print(f"http-logging: cannot be imported here ({e!r}); skipped (it needs Python 3.10)")
         return
     host, _, rest = URL.removeprefix("http://").partition("/")
     name, _, port = host.partition(":")

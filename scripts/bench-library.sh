@@ -21,8 +21,15 @@ STORM_ROUNDS=${STORM_ROUNDS:-5} cargo bench -q -p belfry --bench storm
 echo "== Python yardsticks"
 cargo build -q --release -p belfry-testkit
 work=$(mktemp -d)
-trap 'kill $rx_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-py=${PYTHON:-$(command -v python3.10 || command -v python3)}
+rx_pid=
+trap '[ -n "$rx_pid" ] && kill "$rx_pid" 2>/dev/null; rm -rf "$work"' EXIT
+# The first Python that runs (pyenv shims may exist without a version behind them).
+py=${PYTHON:-}
+if [ -z "$py" ]; then
+  for c in python3.10 python3; do
+    if "$c" -c 'import sys' 2>/dev/null; then py=$c; break; fi
+  done
+fi
 "$py" -m venv "$work/venv"
 "$work/venv/bin/pip" install -q http-logging
 ./target/release/belfry-receiver > "$work/rx.log" &

@@ -492,13 +492,14 @@ pub fn init() -> Guard {
             {
                 eprintln!("belfry: {why}; alerts go to the console only");
             }
-            let mut b = Builder {
+            // With no state directory either, a temporary one keeps the alerts visible for
+            // this run at least.
+            let home = crate::home_dir().unwrap_or_else(|_| std::env::temp_dir().join("belfry"));
+            let b = Builder {
                 init_error: Some(why),
                 ..Builder::default()
-            };
-            if let Ok(home) = crate::home_dir() {
-                b = b.home(home);
             }
+            .home(home);
             match b.init() {
                 Ok(g) => g,
                 Err(e) => panic!("belfry cannot start even with the console alone: {e}"),
