@@ -648,3 +648,43 @@ impl Run<'_> {
         })));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RETRYING: State = State::Retrying {
+        attempt: 2,
+        next_at: Timestamp::from_millis(0),
+    };
+
+    #[test]
+    fn state_sets_match_by_name_and_by_group() {
+        let only = only_states(["retrying", "timed_out"]);
+        assert!(only.check("j", &State::Running, &RETRYING));
+        assert!(only.check("j", &State::Running, &State::TimedOut));
+        assert!(!only.check("j", &State::Running, &State::Failed));
+        let ignore = ignore_states(["problem"]);
+        assert!(ignore.check("j", &State::Running, &State::Ok));
+        assert!(ignore.check("j", &State::Running, &RETRYING));
+        assert!(!ignore.check("j", &State::Running, &State::Crashed));
+    }
+
+    #[test]
+    #[should_panic(expected = "unknown state \"fialed\"")]
+    fn an_unknown_state_name_is_a_mistake_in_the_program() {
+        let _ = only_states(["fialed"]);
+    }
+
+    #[test]
+    fn a_composed_handler_acts_only_when_its_check_passes() {
+        let h = handler(only_states(["failed"]), |_: &str, _: &State, _: &State| {
+            State::Skipped
+        });
+        assert_eq!(
+            h.on_change("j", &State::Running, &State::Failed).unwrap(),
+            Some(State::Skipped)
+        );
+        assert_eq!(h.on_change("j", &State::Running, &State::Ok).unwrap(), None);
+    }
+}
