@@ -18,6 +18,9 @@ impl Console {
         if let Some(run) = &n.run_id {
             line.push_str(&format!(" [run {run}]"));
         }
+        for a in &n.attachments {
+            line.push_str(&format!(" [attached: {} ({} bytes)]", a.name, a.data.len()));
+        }
         line.push('\n');
         line
     }

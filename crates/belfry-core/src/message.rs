@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,14 @@ pub struct Details {
     pub error: Option<String>,
     /// The end of the run's output (and its first lines).
     pub output_tail: Option<String>,
+    /// Where a panic happened: the backtrace, one frame per line.
+    pub backtrace: Option<String>,
+    /// Named values that came with the event (a `tracing` event's fields, its spans).
+    pub fields: BTreeMap<String, String>,
+    /// Set when this event stands for several: the events belfry folded into it.
+    pub digest: Option<Digest>,
+    /// Files sent with the notification (a summary's log).
+    pub attachments: Vec<Attachment>,
 }
 
 /// What kind of message a notification is.
@@ -116,9 +125,16 @@ pub struct Notification {
     pub error: Option<String>,
     /// The output's first lines and tail, if kept.
     pub output_tail: Option<String>,
-    /// Set when this message stands for several notifications of the job that were waiting
-    /// for the same channel (an outage's backlog, or a burst inside the digest window): it
-    /// is the latest of them, and this counts them all. Absent otherwise.
+    /// A panic's backtrace, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backtrace: Option<String>,
+    /// Named values from the event (a `tracing` event's fields and spans).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+    /// Set when this message stands for several events of the job: ones the library's queue
+    /// collapsed or the rules held back, and notifications that waited for the same channel
+    /// (an outage's backlog, a burst inside the digest window). It describes the latest, and
+    /// this counts them all, exactly. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
     /// Files sent along (`belfry send --attach`), in Apprise's JSON form. Absent from the JSON
@@ -127,17 +143,21 @@ pub struct Notification {
     pub attachments: Vec<Attachment>,
 }
 
-/// What a digest message stands for: every notification folded into it, counted exactly.
+/// What a message that stands for several events counts. `count` is exact: over a job's
+/// messages to a channel, the counts add up to its events.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Digest {
-    /// How many notifications, the latest (the message itself) included.
+    /// How many events the message covers, the one it describes included.
     pub count: u64,
-    /// How many of them per state, in the order the states first appeared.
+    /// How many of them per state, in the order the states first appeared; empty when they
+    /// all had the message's own state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub states: Vec<DigestCount>,
-    /// When the first of them was made.
+    /// When the first of them happened (the message's `time` is the last one's).
     pub first: Timestamp,
-    /// When the last of them was made.
-    pub last: Timestamp,
+    /// The first one's error text, when it differs from the last one's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
 }
 
 /// One state's share of a [`Digest`].
@@ -145,31 +165,13 @@ pub struct Digest {
 pub struct DigestCount {
     /// The state (`recovered` notifications count under the state they recovered to, `ok`).
     pub state: State,
-    /// How many notifications had it.
+    /// How many events had it.
     pub count: u64,
-}
-
-impl Digest {
-    /// The digest in words: `5 alerts in 12s: Failed ×3, OK ×2`.
-    pub fn phrase(&self) -> String {
-        let span = self.last.since(self.first);
-        let parts: Vec<String> = self
-            .states
-            .iter()
-            .map(|c| format!("{} ×{}", c.state.label(), c.count))
-            .collect();
-        format!(
-            "{} alerts in {}: {}",
-            self.count,
-            format_duration(span),
-            parts.join(", ")
-        )
-    }
 }
 
 /// A file that travels with a notification. Serialised as Apprise's JSON webhook does:
 /// `{"filename": …, "base64": …, "mimetype": …}`.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     /// The file's name, without its directory.
     #[serde(rename = "filename")]
@@ -361,18 +363,57 @@ impl Notification {
             consecutive_problems,
             error: d.error.clone(),
             output_tail: d.output_tail.clone(),
-            digest: None,
-            attachments: Vec::new(),
+            backtrace: d.backtrace.clone(),
+            fields: d.fields.clone(),
+            digest: d.digest.clone().filter(|g| g.count > 1),
+            attachments: d.attachments.clone(),
         };
         n.message = n.summary();
         n
     }
 
-    /// Makes this notification the digest of `digest`: it keeps its own title (the current
-    /// truth) and its message says what else happened.
-    pub fn fold(&mut self, digest: Digest) {
-        self.message = format!("{}; {}", self.summary(), digest.phrase());
-        self.digest = Some(digest);
+    /// Makes this notification (the latest) stand for `carried` too: notifications of the
+    /// same job that waited for the same channel. It keeps its own title (the current truth);
+    /// its digest counts every event of all of them (each one's own digest included), by
+    /// state, and its message says so.
+    pub fn fold(&mut self, carried: &[Notification]) {
+        let mut count = 0;
+        let mut states: Vec<DigestCount> = Vec::new();
+        let mut first = self.digest.as_ref().map_or(self.time, |g| g.first);
+        let mut first_error = None;
+        let mut add = |state: State, n: u64| match states.iter_mut().find(|c| c.state == state) {
+            Some(c) => c.count += n,
+            None => states.push(DigestCount { state, count: n }),
+        };
+        for n in carried.iter().chain(std::iter::once(&*self)) {
+            match &n.digest {
+                Some(g) if !g.states.is_empty() => {
+                    g.states.iter().for_each(|c| add(c.state, c.count));
+                }
+                Some(g) => add(n.state, g.count),
+                None => add(n.state, 1),
+            }
+            count += n.digest.as_ref().map_or(1, |g| g.count);
+            let start = n.digest.as_ref().map_or(n.time, |g| g.first);
+            if start < first {
+                first = start;
+                first_error = n
+                    .digest
+                    .as_ref()
+                    .and_then(|g| g.first_error.clone())
+                    .or_else(|| n.error.clone());
+            }
+        }
+        if states.len() == 1 {
+            states.clear();
+        }
+        self.digest = Some(Digest {
+            count,
+            states,
+            first,
+            first_error: first_error.filter(|e| Some(e) != self.error.as_ref()),
+        });
+        self.message = self.summary();
     }
 
     /// A notification written by hand. A failure is a problem (`state` failed); a warning is
@@ -407,8 +448,50 @@ impl Notification {
             consecutive_problems: 0,
             error: None,
             output_tail: None,
+            backtrace: None,
+            fields: BTreeMap::new(),
             digest: None,
             attachments: m.attachments,
+        }
+    }
+
+    /// A message that is not about a state change: a program's end-of-run summary. It goes
+    /// out as written (`title`, `message`), with reason `summary` and kind `ok` (Apprise's
+    /// `info`). `id` must be unique.
+    pub fn summary_message(
+        id: String,
+        job: &str,
+        title: String,
+        body: String,
+        at: Timestamp,
+        attachments: Vec<Attachment>,
+    ) -> Self {
+        Notification {
+            version: SCHEMA_VERSION,
+            id,
+            kind: Kind::Ok,
+            job: job.to_owned(),
+            state: State::Ok,
+            previous_state: None,
+            reason: "summary".to_owned(),
+            reason_text: "end-of-run summary".to_owned(),
+            title,
+            message: body,
+            apprise_type: Kind::Ok.apprise_type().to_owned(),
+            exit_code: None,
+            signal: None,
+            duration_seconds: None,
+            host: None,
+            run_id: None,
+            started_at: None,
+            time: at,
+            consecutive_problems: 0,
+            error: None,
+            output_tail: None,
+            backtrace: None,
+            fields: BTreeMap::new(),
+            digest: None,
+            attachments,
         }
     }
 
@@ -427,9 +510,21 @@ impl Notification {
         s
     }
 
-    /// The one-line summary used as `message`: outcome, duration, host and reason.
+    /// The one-line summary used as `message`: outcome, duration, host and reason; for a
+    /// digest, how many events it covers first (`532 times in 10.2s, the last: …`, or
+    /// `3 alerts in 12s (Failed ×2, OK ×1), the last: …` when their states differ).
     pub fn summary(&self) -> String {
-        let mut s = self.outcome_phrase();
+        let mut s = String::new();
+        if let Some(phrase) = self.digest_phrase() {
+            s.push_str(&phrase);
+            s.push_str(", the last: ");
+        }
+        s.push_str(&self.outcome_phrase());
+        if let Some(first) = self.digest.as_ref().and_then(|g| g.first_error.as_deref()) {
+            s.push_str(" (the first: ");
+            s.push_str(first_line(first));
+            s.push(')');
+        }
         if let Some(secs) = self.duration_seconds {
             s.push_str(" after ");
             s.push_str(&format_duration(Duration::from_secs_f64(secs.max(0.0))));
@@ -441,6 +536,23 @@ impl Notification {
         s.push_str("; ");
         s.push_str(&self.reason_text);
         s
+    }
+
+    /// What the digest covers, in words: `532 times in 10.2s`, or `3 alerts in 12s (Failed ×2,
+    /// OK ×1)` when their states differ. `None` without a digest of more than one event.
+    pub fn digest_phrase(&self) -> Option<String> {
+        let g = self.digest.as_ref().filter(|g| g.count > 1)?;
+        let span = format_duration(self.time.since(g.first));
+        Some(if g.states.len() > 1 {
+            let parts: Vec<String> = g
+                .states
+                .iter()
+                .map(|c| format!("{} ×{}", c.state.label(), c.count))
+                .collect();
+            format!("{} alerts in {span} ({})", g.count, parts.join(", "))
+        } else {
+            format!("{} times in {span}", g.count)
+        })
     }
 
     /// The last `n` lines of the output tail, if any.
@@ -560,35 +672,105 @@ mod tests {
     }
 
     #[test]
-    fn a_folded_notification_keeps_its_title_and_counts_the_rest() {
+    fn a_folded_notification_keeps_its_title_and_counts_every_event() {
         let ev = failed_event();
         let d = decide(None, &ev.state, ev.at, &Policy::default());
-        let mut n = Notification::new("n1".into(), &ev, None, &d);
-        n.fold(Digest {
-            count: 5,
-            states: vec![
-                DigestCount {
-                    state: State::Failed,
-                    count: 3,
-                },
-                DigestCount {
-                    state: State::Ok,
-                    count: 2,
-                },
-            ],
-            first: ev.at.add_millis(-12_000),
-            last: ev.at,
+        let at = |ms: i64, state: State| {
+            let mut e = failed_event();
+            e.state = state;
+            e.at = ev.at.add_millis(ms);
+            Notification::new(format!("c{ms}"), &e, None, &d)
+        };
+        let mut burst = at(-9_000, State::Failed);
+        burst.digest = Some(Digest {
+            count: 40,
+            states: Vec::new(),
+            first: ev.at.add_millis(-10_000),
+            first_error: None,
         });
+        let carried = [burst, at(-5_000, State::Ok), at(-2_000, State::Failed)];
+        let mut n = Notification::new("n1".into(), &ev, None, &d);
+        n.fold(&carried);
         assert_eq!(n.title, "nightly-backup: Failed");
         assert!(
-            n.message.ends_with("; 5 alerts in 12s: Failed ×3, OK ×2"),
+            n.message
+                .starts_with("43 alerts in 10s (Failed ×42, OK ×1), the last: exit code 3"),
             "{}",
             n.message
         );
         let v = serde_json::to_value(&n).unwrap();
-        assert_eq!(v["digest"]["count"], 5);
+        assert_eq!(v["digest"]["count"], 43);
         assert_eq!(v["digest"]["states"][1]["state"], "ok");
         let back: Notification = serde_json::from_value(v).unwrap();
         assert_eq!(back, n);
+    }
+
+    #[test]
+    fn a_digest_says_how_many_events_it_covers_and_round_trips() {
+        let mut ev = failed_event();
+        ev.details.error = Some("connection refused".into());
+        ev.details.digest = Some(Digest {
+            states: Vec::new(),
+            count: 532,
+            first: ev.at.add_millis(-10_200),
+            first_error: Some("timed out\nmore".into()),
+        });
+        ev.details.fields.insert("table".into(), "users".into());
+        let d = decide(None, &ev.state, ev.at, &Policy::default());
+        let n = Notification::new("n3".into(), &ev, None, &d);
+        assert!(
+            n.message.starts_with(
+                "532 times in 10.2s, the last: exit code 3: connection refused (the first: timed out)"
+            ),
+            "{}",
+            n.message
+        );
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(v["digest"]["count"], 532);
+        assert_eq!(v["fields"]["table"], "users");
+        let back: Notification = serde_json::from_value(v).unwrap();
+        assert_eq!(back, n);
+    }
+
+    #[test]
+    fn a_single_event_is_no_digest_and_new_fields_stay_out_of_the_json() {
+        let mut ev = failed_event();
+        ev.details.digest = Some(Digest {
+            states: Vec::new(),
+            count: 1,
+            first: ev.at,
+            first_error: None,
+        });
+        let d = decide(None, &ev.state, ev.at, &Policy::default());
+        let n = Notification::new("n4".into(), &ev, None, &d);
+        assert_eq!(n.digest, None);
+        let v = serde_json::to_value(&n).unwrap();
+        for absent in ["digest", "fields", "attachments", "backtrace"] {
+            assert!(v.get(absent).is_none(), "{absent} in {v}");
+        }
+    }
+
+    #[test]
+    fn attachments_travel_as_base64_with_apprise_field_names() {
+        let a = Attachment {
+            name: "run.log.gz".into(),
+            mime_type: "application/gzip".into(),
+            data: vec![0x1f, 0x8b, 0, 255],
+        };
+        let n = Notification::summary_message(
+            "n5".into(),
+            "nightly",
+            "Nightly: done".into(),
+            "3 files".into(),
+            Timestamp::from_millis(0),
+            vec![a.clone()],
+        );
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(v["attachments"][0]["base64"], "H4sA/w==");
+        assert_eq!(v["attachments"][0]["filename"], "run.log.gz");
+        assert_eq!(v["reason"], "summary");
+        let back: Notification = serde_json::from_value(v).unwrap();
+        assert_eq!(back.attachments, [a]);
+        assert!(!format!("{:?}", back.attachments[0]).contains("255"));
     }
 }

@@ -43,8 +43,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use belfry_core::{
-    Decision, Digest, DigestCount, Event, JobSnapshot, Kind, Notification, Policy, State,
-    Timestamp, advance, decide,
+    Decision, Event, JobSnapshot, Kind, Notification, Policy, State, Timestamp, advance, decide,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -670,6 +669,42 @@ impl Store {
         Ok(rec)
     }
 
+    /// Writes a notification made outside the alert rules, and its outbox rows, in one
+    /// transaction: a digest of events the rules held back (the library's final count when a
+    /// program exits), or a program's end-of-run summary. Returns the rows' ids.
+    ///
+    /// With `restarts_repeat_window`, the job's last notification time becomes the
+    /// notification's `time` (if later), as for the rules' own notifications, so that the
+    /// next problem waits for `repeat_failures_after` again. The job's state is not changed.
+    pub fn record_notification(
+        &mut self,
+        n: &Notification,
+        channels: Vec<String>,
+        restarts_repeat_window: bool,
+    ) -> Result<Vec<i64>> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "recording a notification", err);
+        let deadline = self.deadline;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        let ids = insert_notification(&tx, n, channels, deadline).map_err(&e)?;
+        if restarts_repeat_window {
+            tx.execute(
+                "UPDATE jobs SET last_notified_ms = MAX(COALESCE(last_notified_ms, ?2), ?2)
+                 WHERE name = ?1 AND state IS NOT NULL",
+                params![n.job, n.time.as_millis()],
+            )
+            .map_err(&e)?;
+        }
+        tx.commit().map_err(&e)?;
+        if !ids.is_empty() {
+            self.sync_alert()?;
+        }
+        Ok(ids)
+    }
+
     /// The rules' memory of one job.
     pub fn snapshot(&self, job: &str) -> Result<Option<JobSnapshot>> {
         load_snapshot(&self.conn, job).map_err(self.err("reading a job's state"))
@@ -1265,7 +1300,21 @@ fn apply_event(
         event.details.run_id = run.map(|r| r.id.to_owned());
     }
     let n = Notification::new(new_id(), &event, rec.previous.as_ref(), &rec.decision);
-    let payload = compress(&serde_json::to_string(&n).expect("a notification serialises"));
+    let recovered = n.kind == Kind::Recovered;
+    rec.outbox_ids = insert_notification(tx, &n, route(&ev.state, recovered), deadline)?;
+    rec.notification = Some(n);
+    Ok(rec)
+}
+
+/// Writes a notification to the log and one outbox row per channel (each channel once), due
+/// at once. Returns the rows' ids.
+fn insert_notification(
+    tx: &rusqlite::Transaction<'_>,
+    n: &Notification,
+    mut channels: Vec<String>,
+    deadline: Duration,
+) -> rusqlite::Result<Vec<i64>> {
+    let payload = compress(&serde_json::to_string(n).expect("a notification serialises"));
     let kind = serde_json::to_value(n.kind).expect("a kind serialises");
     tx.execute(
         "INSERT INTO notifications (id, job, run_id, kind, state, reason, created_ms, payload)
@@ -1277,16 +1326,15 @@ fn apply_event(
             kind.as_str(),
             n.state.name(),
             n.reason,
-            ev.at.as_millis(),
+            n.time.as_millis(),
             payload
         ],
     )?;
-    let recovered = n.kind == Kind::Recovered;
-    let mut channels = route(&ev.state, recovered);
     channels.sort();
     channels.dedup();
-    let now = ev.at.as_millis();
-    let deadline_ms = (ev.at + deadline).as_millis();
+    let now = n.time.as_millis();
+    let deadline_ms = (n.time + deadline).as_millis();
+    let mut ids = Vec::with_capacity(channels.len());
     for ch in channels {
         tx.execute(
             "INSERT INTO outbox (notification_id, job, channel, idempotency_key, status,
@@ -1294,10 +1342,9 @@ fn apply_event(
              VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)",
             params![n.id, n.job, ch, format!("{}:{ch}", n.id), now, deadline_ms],
         )?;
-        rec.outbox_ids.push(tx.last_insert_rowid());
+        ids.push(tx.last_insert_rowid());
     }
-    rec.notification = Some(n);
-    Ok(rec)
+    Ok(ids)
 }
 
 fn load_snapshot(conn: &Connection, job: &str) -> rusqlite::Result<Option<JobSnapshot>> {
@@ -1419,29 +1466,24 @@ fn self_claimed(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<Opt
     else {
         return Ok(None);
     };
-    let carried: Vec<(String, i64)> = tx
+    // The rows folded into this one: their notifications are counted in its digest, each
+    // with the events it stood for itself.
+    let blobs: Vec<Vec<u8>> = tx
         .prepare_cached(
-            "SELECT n.state, n.created_ms FROM outbox o
-             JOIN notifications n ON n.id = o.notification_id
-             WHERE o.folded_into = ?1 OR o.id = ?1 ORDER BY n.created_ms, o.id",
+            "SELECT n.payload FROM outbox o JOIN notifications n ON n.id = o.notification_id
+             WHERE o.folded_into = ?1 ORDER BY n.created_ms, o.id",
         )?
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    if carried.len() > 1 {
-        let mut states: Vec<DigestCount> = Vec::new();
-        for (state, _) in &carried {
-            let state = parse_state(state)?;
-            match states.iter_mut().find(|c| c.state == state) {
-                Some(c) => c.count += 1,
-                None => states.push(DigestCount { state, count: 1 }),
-            }
-        }
-        notification.fold(Digest {
-            count: carried.len() as u64,
-            states,
-            first: ts(carried[0].1),
-            last: ts(carried[carried.len() - 1].1),
-        });
+    if !blobs.is_empty() {
+        let carried: Vec<Notification> = blobs
+            .iter()
+            .filter_map(|b| {
+                let json = decompress(b).ok()?;
+                serde_json::from_str(&json).ok()
+            })
+            .collect();
+        notification.fold(&carried);
     }
     Ok(Some(Claimed {
         id,

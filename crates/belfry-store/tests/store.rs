@@ -647,3 +647,92 @@ fn a_dead_digest_takes_its_folded_rows_with_it_and_a_retry_revives_them_all() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].notification.digest.as_ref().unwrap().count, 3);
 }
+
+#[test]
+fn a_notification_made_outside_the_rules_is_queued_and_can_restart_the_repeat_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    let policy = Policy::default();
+    let first = Event {
+        job: "lib::load".into(),
+        state: State::Failed,
+        at: t0,
+        details: Details::default(),
+    };
+    assert!(
+        s.record_event(&first, &policy, to(&["hook"]))
+            .unwrap()
+            .decision
+            .notify
+    );
+
+    // A digest 1.5 s later (the library's count of what the rules held back).
+    let digest_event = Event {
+        at: t0.add_millis(1500),
+        ..first.clone()
+    };
+    let snap = s.snapshot("lib::load").unwrap();
+    let decision = belfry_core::Decision {
+        notify: true,
+        reason: belfry_core::Reason::Repeated {
+            count: 1,
+            since_last: Duration::from_millis(1500),
+        },
+    };
+    let n = belfry_core::Notification::new(
+        belfry_store::new_id(),
+        &digest_event,
+        snap.as_ref(),
+        &decision,
+    );
+    let ids = s
+        .record_notification(&n, vec!["hook".into(), "hook".into()], true)
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    let claimed = s
+        .claim_due(
+            t0.add_millis(1500),
+            Duration::from_secs(30),
+            "me",
+            Some(&ids),
+            10,
+        )
+        .unwrap();
+    // The first failure's row was still waiting for the same channel: it travels inside
+    // this one, counted.
+    assert_eq!(claimed[0].id, ids[0]);
+    let sent = &claimed[0].notification;
+    assert_eq!((&sent.id, &sent.title), (&n.id, &n.title));
+    assert_eq!(sent.digest.as_ref().map(|g| g.count), Some(2));
+
+    // The window restarted at the digest: a failure 0.8 s after it stays quiet, though it
+    // is 2.3 s after the rules' own last message.
+    let again = Event {
+        at: t0.add_millis(2300),
+        ..first.clone()
+    };
+    let rec = s.record_event(&again, &policy, to(&["hook"])).unwrap();
+    assert!(!rec.decision.notify, "{:?}", rec.decision);
+    assert_eq!(
+        s.snapshot("lib::load").unwrap().unwrap().last_notified_at,
+        Some(t0.add_millis(1500))
+    );
+
+    // A summary does not touch the window, nor create a job.
+    let summary = belfry_core::Notification::summary_message(
+        belfry_store::new_id(),
+        "nightly",
+        "done".into(),
+        "ok".into(),
+        t0.add_millis(2400),
+        Vec::new(),
+    );
+    assert_eq!(
+        s.record_notification(&summary, vec!["hook".into()], true)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(s.job("nightly").unwrap().is_none());
+}

@@ -611,6 +611,23 @@ impl Config {
         self.secrets.scrub(text)
     }
 
+    /// Adds a named channel that receives every notification, as a `[channels.NAME]` table
+    /// with only a `url` would (for configuration in code: the library's builder). The URL
+    /// is checked now; the error names the channel and hides the URL's secrets.
+    pub fn add_channel(&mut self, name: &str, url: &str) -> Result<(), ConfigError> {
+        let origin = format!("channel {name:?}");
+        check_channel_name(name).map_err(|why| ConfigError::at(&origin, why))?;
+        if self.channels.iter().any(|c| c.name == name) {
+            return Err(ConfigError::at(
+                &origin,
+                "a channel with this name exists already",
+            ));
+        }
+        belfry_channels::parse(url).map_err(|e| ConfigError::at(&origin, e))?;
+        self.channels.push(ChannelConfig::new(name, url));
+        Ok(())
+    }
+
     /// The policy for `job`: the defaults with its overrides.
     pub fn policy_for(&self, job: &str) -> Policy {
         let mut p = self.policy.clone();

@@ -2,11 +2,55 @@
 //! people when they fail, recover, go silent, or are still fine, over the channels they
 //! already use.
 //!
-//! This crate is the facade: it reads the configuration ([`Config`]; its secret references
-//! in [`secret`], its per-channel templates in [`template`]), finds the state directory
-//! ([`home_dir`]), records what happens through the store with the alert rules
+//! For a Rust program, this crate is the Python decorator, the logging handler, the script
+//! supervisor and Prefect's state handlers in one:
+//!
+//! - [`init`] starts belfry from the same configuration as the `belfry` command and returns a
+//!   [`Guard`] that, when dropped, records what is queued and delivers it within a deadline
+//!   (what is left stays in the outbox, and the guard says so). [`Belfry::builder`]
+//!   configures in code instead.
+//! - [`macro@watch`] records each call of a function returning `Result` as `Ok` or `Failed`
+//!   (with the error and its causes), and a panic as `Crashed`.
+//! - [`layer()`] turns `tracing` events at ERROR into notifications.
+//! - [`install_panic_hook`] records every panic as `Crashed`; a [`Supervisor`] also sends an
+//!   end-of-run summary with files attached.
+//! - [`Task`] runs work with retries, a time limit and state handlers.
+//!
+//! Every way in goes through the same pipeline as `belfry run`: the alert rules (first run,
+//! change, a reminder while a problem lasts, an hourly "still OK"), then an outbox in the
+//! SQLite store, then the channels.
+//!
+//! **The program never waits for belfry.** Recording is a push into a bounded lock-free queue
+//! read by one worker thread that owns the store; nothing on the caller's thread touches the
+//! disk or the network. When the queue is full, events collapse per job with exact counts
+//! instead of being dropped; an error storm becomes a handful of digest messages ("532 times
+//! in 10.2s, the last: …") whose counts add up. A loss that still happens (the overflow full,
+//! the store failing) is counted and reported, never silent.
+//!
+//! ```no_run
+//! use tracing_subscriber::prelude::*;
+//!
+//! #[belfry::watch]
+//! fn load(rows: u32) -> Result<u32, std::io::Error> {
+//!     Ok(rows * 2)
+//! }
+//!
+//! fn main() {
+//!     // belfry.toml, $BELFRY_URLS, or the console; state in $BELFRY_HOME.
+//!     let _guard = belfry::init();
+//!     belfry::install_panic_hook();
+//!     tracing_subscriber::registry().with(belfry::layer()).init();
+//!
+//!     load(21).unwrap(); // recorded as OK for the job `my_app::load`
+//!     tracing::error!(job = "billing", "payment provider unreachable"); // Failed
+//! } // the guard flushes: recorded, delivered, or said what is left
+//! ```
+//!
+//! The facade is also what the `belfry` command is built on: it reads the configuration
+//! ([`Config`]; its secret references in [`secret`], its per-channel templates in
+//! [`template`]), finds the state directory ([`home_dir`]), records runs with the alert rules
 //! ([`record_run`]), delivers what the outbox holds ([`deliver`]), and sends messages written
-//! by hand straight to channels ([`send`]). The `belfry` command is built on it.
+//! by hand straight to channels ([`send`]).
 //!
 //! ```
 //! use belfry::{Config, Sources};
@@ -25,25 +69,84 @@
 //! assert_eq!(config.policy_for("any").repeat_failures_after.as_secs(), 600);
 //! ```
 
+mod client;
 pub mod config;
 mod deliver;
 mod drain;
 mod home;
 pub mod host;
+mod layer;
+mod panic;
+mod queue;
+mod sampler;
 pub mod secret;
 pub mod send;
+mod supervisor;
+mod task;
 pub mod template;
+mod watch;
+mod worker;
 
 pub use belfry_channels as channels;
 pub use belfry_core as core;
 pub use belfry_store as store;
 
+pub use belfry_core::State;
+pub use client::{
+    Belfry, Builder, DEFAULT_QUEUE_CAPACITY, FlushReport, Guard, InitError, Stats, init, try_init,
+    unrecorded_events,
+};
 pub use config::{Config, ConfigError, Sources};
 pub use deliver::{DeliveryReport, Failure, MIN_RETRY, backoff, deliver, jittered_backoff};
 pub use drain::{DRAIN_TICK, DrainError, DrainLock, drain};
 pub use home::{NoHome, home_dir, store_path};
+pub use layer::{Layer, layer};
+pub use panic::{PANIC_RECORD_TIMEOUT, install_panic_hook};
+pub use supervisor::{Attachment, Message, Supervisor};
+pub use task::{
+    Check, Handler, HandlerResult, IntoHandlerResult, StateHandler, StateSet, Task, TaskError,
+    handler, ignore_states, only_states,
+};
+pub use worker::TICK;
 
-use belfry_core::{Details, Event, State, Timestamp};
+/// Records each call of a function that returns `Result<T, E>`, sync or `async`: `Ok` as
+/// OK, `Err` as `Failed` (with the error's text and its causes), a panic as `Crashed` (the
+/// panic goes on). The job is `module::path::function`, or `name = "…"`.
+///
+/// ```
+/// #[belfry::watch(
+///     name = "nightly-import",            // the job's name (default: module::function)
+///     repeat_failures_after = "10m",      // while it keeps failing, remind every 10 min
+///     ok_heartbeat_after = "off",         // no "still OK" messages
+///     channels = ["ops"],                 // only these configured channels
+///     errors = [std::io::Error],          // only these error types count as failures
+/// )]
+/// fn import(path: &str) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+///     Ok(std::fs::read_to_string(path)?.lines().count())
+/// }
+/// ```
+///
+/// With `errors = [A, B]`, an error counts as `Failed` only if it is an `A` or a `B` (the
+/// error type itself, or what a `Box<dyn Error>` or `anyhow::Error` holds); any other error
+/// records `Ok`, as the decorator's `exception_classes` did: use it for errors that are part
+/// of normal operation (a user's bad input) rather than a problem with the job.
+///
+/// The call costs well under a microsecond on the calling thread (a push into belfry's
+/// queue). The error type must implement `Debug` (every `std::error::Error` does); it is
+/// described through `std::error::Error` (with its causes) when it is one, through the box
+/// for `Box<dyn Error>` and `anyhow::Error`, else through `Display` or `Debug`.
+pub use belfry_macros::watch;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::watch::{
+        Call, CatchUnwind, IsAny, IsBoxed, IsError, IsSendSyncBoxed, JobOptions, Probe, ViaAny,
+        ViaBox, ViaDebug, ViaDisplay, ViaError, ViaSendSyncBox, check_describable, resume,
+        run_sync, typed,
+    };
+}
+
+use belfry_core::{Details, Event, Timestamp};
 use belfry_store::{Recorded, RunEnd, Store};
 
 /// Records a finished run with the configured policy and routing for its job, in one store

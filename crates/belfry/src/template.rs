@@ -249,6 +249,7 @@ pub fn sample() -> Notification {
             host: Some("db1".into()),
             error: Some("pg_dump: connection refused".into()),
             output_tail: Some("dumping…\npg_dump: error: connection refused\n".into()),
+            ..Details::default()
         },
     };
     let policy = Policy::default();

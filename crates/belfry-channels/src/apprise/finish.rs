@@ -302,7 +302,7 @@ fn pagerduty(body: &mut Map<String, Value>, n: &Notification) -> bool {
     add("host", json!(n.host));
     add("run_id", json!(n.run_id));
     add("consecutive_problems", json!(n.consecutive_problems));
-    add("digest", json!(n.digest.as_ref().map(|d| d.phrase())));
+    add("digest", json!(n.digest_phrase()));
     add(
         "error",
         json!(n.error.as_deref().map(|e| truncate(e, Limit::chars(2000)))),

@@ -1,0 +1,397 @@
+//! The `#[belfry::watch]` attribute. Use it through the `belfry` crate, which documents it
+//! and holds the code it calls (`belfry::__private`).
+//!
+//! The attribute keeps the function's signature and wraps its body: in a closure run under
+//! `catch_unwind` for a plain function, in an `async` block polled under `catch_unwind` for
+//! an `async fn`. Its options are checked here, at compile time: a bad duration, an empty
+//! name or an unknown option is a compile error that points at it.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Ident, ItemFn, LitStr, ReturnType, Token, Type};
+
+/// Records each call of the function with belfry. See `belfry::watch` for the options.
+#[proc_macro_attribute]
+pub fn watch(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match expand(attr.into(), item.into()) {
+        Ok(t) => t.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+const OPTIONS: &str = "name, repeat_failures_after, ok_heartbeat_after, channels, errors";
+
+/// The options, as written.
+#[derive(Default)]
+struct Options {
+    /// Where each option was written, for errors about its value as a whole.
+    spans: Vec<(String, Span)>,
+    name: Option<LitStr>,
+    repeat_failures_after: Option<LitStr>,
+    ok_heartbeat_after: Option<LitStr>,
+    channels: Option<Vec<LitStr>>,
+    errors: Option<Vec<Type>>,
+}
+
+impl Options {
+    fn span_of(&self, key: &str) -> Span {
+        self.spans
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or_else(Span::call_site, |(_, s)| *s)
+    }
+}
+
+impl Parse for Options {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut o = Options::default();
+        let mut seen: Vec<String> = Vec::new();
+        while !input.is_empty() {
+            let key: Ident = input.call(Ident::parse_any).map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    format!("#[belfry::watch] takes `option = value` pairs: {OPTIONS}"),
+                )
+            })?;
+            let name = key.unraw().to_string();
+            if seen.contains(&name) {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("#[belfry::watch]: `{name}` is given twice"),
+                ));
+            }
+            if !input.peek(Token![=]) {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!("#[belfry::watch]: `{name}` needs a value: `{name} = …`"),
+                ));
+            }
+            input.parse::<Token![=]>()?;
+            match name.as_str() {
+                "name" => o.name = Some(string(input, &name)?),
+                "repeat_failures_after" => o.repeat_failures_after = Some(string(input, &name)?),
+                "ok_heartbeat_after" => o.ok_heartbeat_after = Some(string(input, &name)?),
+                "channels" => {
+                    let content = list(input, &key, "channels = [\"ops\", \"pager\"]")?;
+                    let list = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)
+                        .map_err(|e| {
+                            syn::Error::new(
+                                e.span(),
+                                "#[belfry::watch]: `channels` is a list of channel names: \
+                                 channels = [\"ops\", \"pager\"]",
+                            )
+                        })?;
+                    o.channels = Some(list.into_iter().collect());
+                }
+                "errors" => {
+                    let content = list(input, &key, "errors = [std::io::Error, MyError]")?;
+                    let list =
+                        Punctuated::<Type, Token![,]>::parse_terminated(&content).map_err(|e| {
+                            syn::Error::new(
+                                e.span(),
+                                "#[belfry::watch]: `errors` is a list of error types: \
+                                 errors = [std::io::Error, MyError]",
+                            )
+                        })?;
+                    o.errors = Some(list.into_iter().collect());
+                }
+                other => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
+                            "#[belfry::watch]: unknown option `{other}`; the options are: \
+                             {OPTIONS}"
+                        ),
+                    ));
+                }
+            }
+            o.spans.push((name.clone(), key.span()));
+            seen.push(name);
+            if input.is_empty() {
+                break;
+            }
+            input.parse::<Token![,]>()?;
+        }
+        Ok(o)
+    }
+}
+
+/// The inside of `[…]`, or an error that shows how the list is written.
+fn list<'a>(
+    input: ParseStream<'a>,
+    key: &Ident,
+    example: &str,
+) -> syn::Result<syn::parse::ParseBuffer<'a>> {
+    if !input.peek(syn::token::Bracket) {
+        return Err(syn::Error::new(
+            input.span(),
+            format!("#[belfry::watch]: `{key}` takes a list in brackets: {example}"),
+        ));
+    }
+    let content;
+    syn::bracketed!(content in input);
+    Ok(content)
+}
+
+fn string(input: ParseStream<'_>, key: &str) -> syn::Result<LitStr> {
+    input.parse::<LitStr>().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!(
+                "#[belfry::watch]: `{key}` takes a string, e.g. {key} = \"{}\"",
+                example(key)
+            ),
+        )
+    })
+}
+
+fn example(key: &str) -> &'static str {
+    match key {
+        "name" => "nightly-import",
+        "ok_heartbeat_after" => "1h",
+        _ => "10m",
+    }
+}
+
+/// A checked duration as code: `Some(Duration)`, or for `ok_heartbeat_after`, `Some(None)`
+/// when it is `"off"`.
+fn duration_tokens(lit: &LitStr, may_be_off: bool) -> syn::Result<TokenStream2> {
+    let text = lit.value();
+    if may_be_off && text.trim() == "off" {
+        return Ok(quote!(::core::option::Option::Some(
+            ::core::option::Option::None
+        )));
+    }
+    let d = belfry_core::parse_duration(&text).map_err(|e| {
+        syn::Error::new(
+            lit.span(),
+            format!(
+                "#[belfry::watch]: {e}{}",
+                if may_be_off { ", or \"off\"" } else { "" }
+            ),
+        )
+    })?;
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let value = quote!(::core::time::Duration::from_millis(#ms));
+    Ok(if may_be_off {
+        quote!(::core::option::Option::Some(::core::option::Option::Some(#value)))
+    } else {
+        quote!(::core::option::Option::Some(#value))
+    })
+}
+
+fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
+    let opts: Options = syn::parse2(attr)?;
+    let func: ItemFn = syn::parse2(item).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "#[belfry::watch] goes on a function with a body that returns Result<T, E>",
+        )
+    })?;
+    let sig = &func.sig;
+    if let Some(c) = &sig.constness {
+        return Err(syn::Error::new(
+            c.span(),
+            "#[belfry::watch] cannot watch a `const fn`: it records each call at run time",
+        ));
+    }
+    if let Some(v) = &sig.variadic {
+        return Err(syn::Error::new(
+            v.span(),
+            "#[belfry::watch] cannot watch a variadic function",
+        ));
+    }
+    let ret: &Type = match &sig.output {
+        ReturnType::Type(_, ty) if returns_result(ty) => ty,
+        ReturnType::Type(_, ty) => {
+            return Err(syn::Error::new(
+                ty.span(),
+                format!(
+                    "#[belfry::watch] needs a function that returns `Result<T, E>` (an `Ok` \
+                     records OK, an `Err` records a failure); `{}` returns `{}`",
+                    sig.ident,
+                    quote!(#ty)
+                ),
+            ));
+        }
+        ReturnType::Default => {
+            return Err(syn::Error::new(
+                sig.ident.span(),
+                format!(
+                    "#[belfry::watch] needs a function that returns `Result<T, E>` (an `Ok` \
+                     records OK, an `Err` records a failure); `{}` returns nothing",
+                    sig.ident
+                ),
+            ));
+        }
+    };
+
+    let job = match &opts.name {
+        Some(lit) => {
+            let name = lit.value();
+            belfry_core::validate_job_name(&name).map_err(|e| {
+                syn::Error::new(lit.span(), format!("#[belfry::watch]: `name`: {e}"))
+            })?;
+            quote!(#lit)
+        }
+        None => {
+            let ident = sig.ident.unraw().to_string();
+            quote!(::core::concat!(::core::module_path!(), "::", #ident))
+        }
+    };
+    let repeat = match &opts.repeat_failures_after {
+        Some(lit) => duration_tokens(lit, false)?,
+        None => quote!(::core::option::Option::None),
+    };
+    let heartbeat = match &opts.ok_heartbeat_after {
+        Some(lit) => duration_tokens(lit, true)?,
+        None => quote!(::core::option::Option::None),
+    };
+    let channels = match &opts.channels {
+        Some(list) => {
+            let mut names: Vec<String> = Vec::new();
+            for lit in list {
+                let n = lit.value();
+                if n.trim().is_empty() {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        "#[belfry::watch]: a channel name cannot be empty",
+                    ));
+                }
+                if names.contains(&n) {
+                    return Err(syn::Error::new(
+                        lit.span(),
+                        format!("#[belfry::watch]: channel {n:?} is listed twice"),
+                    ));
+                }
+                names.push(n);
+            }
+            if names.is_empty() {
+                return Err(syn::Error::new(
+                    opts.span_of("channels"),
+                    "#[belfry::watch]: `channels = []` would send to no channel; leave it out \
+                     to use the configured channels",
+                ));
+            }
+            quote!(&[#(#list),*])
+        }
+        None => quote!(&[]),
+    };
+    let counted = match &opts.errors {
+        Some(types) if types.is_empty() => {
+            return Err(syn::Error::new(
+                opts.span_of("errors"),
+                "#[belfry::watch]: `errors = []` would count no error as a failure; leave it \
+                 out to count every error",
+            ));
+        }
+        Some(types) => {
+            let checks = types.iter().map(|ty| {
+                quote_spanned! {ty.span()=>
+                    (&&&&::belfry::__private::Probe(__belfry_error)).belfry_is::<#ty>()
+                }
+            });
+            quote! {{
+                #[allow(unused_imports)]
+                use ::belfry::__private::{
+                    IsAny as _, IsBoxed as _, IsError as _, IsSendSyncBoxed as _,
+                };
+                false #(|| #checks)*
+            }}
+        }
+        None => quote!(true),
+    };
+
+    let options = format_ident!("__BELFRY_WATCH");
+    let outcome = quote! {
+        match &__belfry_result {
+            ::core::result::Result::Ok(_) => __belfry_call.ok(),
+            ::core::result::Result::Err(__belfry_error) => {
+                ::belfry::__private::check_describable(__belfry_error);
+                if #counted {
+                    #[allow(unused_imports)]
+                    use ::belfry::__private::{
+                        ViaAny as _, ViaBox as _, ViaDebug as _, ViaDisplay as _,
+                        ViaError as _, ViaSendSyncBox as _,
+                    };
+                    __belfry_call.failed(
+                        (&&&&&&::belfry::__private::Probe(__belfry_error)).belfry_describe(),
+                    );
+                } else {
+                    __belfry_call.ok();
+                }
+            }
+        }
+    };
+    let block = &func.block;
+    let body = if sig.asyncness.is_some() {
+        quote! {
+            match ::belfry::__private::CatchUnwind::new(
+                ::belfry::__private::typed::<#ret, _>(async move #block),
+            )
+            .await
+            {
+                ::core::result::Result::Ok(__belfry_result) => {
+                    #outcome
+                    __belfry_result
+                }
+                ::core::result::Result::Err(__belfry_panic) => {
+                    __belfry_call.crashed(&*__belfry_panic);
+                    ::belfry::__private::resume(__belfry_panic)
+                }
+            }
+        }
+    } else {
+        quote! {
+            match ::belfry::__private::run_sync::<#ret, _>(move || #block) {
+                ::core::result::Result::Ok(__belfry_result) => {
+                    #outcome
+                    __belfry_result
+                }
+                ::core::result::Result::Err(__belfry_panic) => {
+                    __belfry_call.crashed(&*__belfry_panic);
+                    ::belfry::__private::resume(__belfry_panic)
+                }
+            }
+        }
+    };
+    let outer = func
+        .attrs
+        .iter()
+        .filter(|a| matches!(a.style, syn::AttrStyle::Outer));
+    let inner = func
+        .attrs
+        .iter()
+        .filter(|a| matches!(a.style, syn::AttrStyle::Inner(_)));
+    let vis = &func.vis;
+    Ok(quote! {
+        #(#outer)*
+        #vis #sig {
+            #(#inner)*
+            static #options: ::belfry::__private::JobOptions = ::belfry::__private::JobOptions {
+                job: #job,
+                repeat_failures_after: #repeat,
+                ok_heartbeat_after: #heartbeat,
+                channels: #channels,
+            };
+            let __belfry_call = ::belfry::__private::Call::start(&#options);
+            #body
+        }
+    })
+}
+
+/// Whether a return type is written as a `Result` (`Result<T, E>`, `io::Result<T>`,
+/// `anyhow::Result<T>`): the last path segment is `Result`.
+fn returns_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
+        Type::Paren(p) => returns_result(&p.elem),
+        Type::Group(g) => returns_result(&g.elem),
+        _ => false,
+    }
+}

@@ -1,0 +1,8 @@
+struct Opaque;
+
+#[belfry::watch]
+fn job() -> Result<(), Opaque> {
+    Err(Opaque)
+}
+
+fn main() {}
