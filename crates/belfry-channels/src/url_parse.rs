@@ -128,6 +128,14 @@ pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
             Some(service) => service,
             None => Ok(Box::new(JsonWebhook::from_address(raw)?)),
         },
+        // Apprise still reads these, but Microsoft has retired the Office 365 connectors they
+        // post to: say what to use instead rather than only "unsupported".
+        "msteams" => Err(UrlError::new(
+            raw,
+            "msteams:// posts to an Office 365 connector, which Microsoft has retired; create a \
+             Teams workflow (\"Post to a channel when a webhook request is received\") and use \
+             its address (https://….logic.azure.com/…) or workflows://…",
+        )),
         other => crate::apprise::parse(raw, other).unwrap_or_else(|| {
             Err(UrlError::new(
                 raw,
@@ -299,6 +307,15 @@ mod tests {
                 assert!(SCHEMES.contains(s), "{s}");
             }
         }
+    }
+
+    #[test]
+    fn a_retired_teams_connector_url_says_what_to_use_instead() {
+        let e = parse("msteams://outlook.office.com/webhook/abc@def/IncomingWebhook/ghi/jkl")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("retired") && e.contains("workflows://"), "{e}");
+        assert!(!e.contains("IncomingWebhook/ghi"), "redacted: {e}");
     }
 
     #[test]
