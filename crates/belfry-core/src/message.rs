@@ -466,33 +466,20 @@ impl Notification {
         at: Timestamp,
         attachments: Vec<Attachment>,
     ) -> Self {
-        Notification {
-            version: SCHEMA_VERSION,
+        Notification::adhoc(
             id,
-            kind: Kind::Ok,
-            job: job.to_owned(),
-            state: State::Ok,
-            previous_state: None,
-            reason: "summary".to_owned(),
-            reason_text: "end-of-run summary".to_owned(),
-            title,
-            message: body,
-            apprise_type: Kind::Ok.apprise_type().to_owned(),
-            exit_code: None,
-            signal: None,
-            duration_seconds: None,
-            host: None,
-            run_id: None,
-            started_at: None,
-            time: at,
-            consecutive_problems: 0,
-            error: None,
-            output_tail: None,
-            backtrace: None,
-            fields: BTreeMap::new(),
-            digest: None,
-            attachments,
-        }
+            Adhoc {
+                job: job.to_owned(),
+                title,
+                body,
+                message_type: MessageType::Info,
+                host: None,
+                reason: "summary",
+                reason_text: "end-of-run summary".to_owned(),
+                attachments,
+            },
+            at,
+        )
     }
 
     /// What ended the run, in a few words: `exit code 1`, `killed by signal 9`, `timed out`.
