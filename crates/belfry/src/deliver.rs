@@ -329,9 +329,11 @@ impl<'a> Engine<'a> {
                 .get_mut(&row.channel)
                 .expect("a lane per claimed row");
             lane.in_flight = lane.in_flight.saturating_sub(1);
-            let destination = match &lane.channel {
-                Ok(ch) => self.config.scrub(&ch.describe()).into_owned(),
-                Err(_) => self
+            // Only a failure names its destination: no description is built per delivery.
+            let destination = match (&outcome, &lane.channel) {
+                (Outcome::Delivered, _) => String::new(),
+                (_, Ok(ch)) => self.config.scrub(&ch.describe()).into_owned(),
+                (_, Err(_)) => self
                     .config
                     .channel(&row.channel)
                     .map(|c| c.describe())
