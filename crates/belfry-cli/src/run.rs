@@ -135,6 +135,9 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
                 .map(|recs| recs.into_iter().flat_map(|r| r.outbox_ids).collect())
                 .map_err(|e| warn(&format!("could not check for crashed runs: {e}")))
                 .unwrap_or_default();
+            // Compile the finish's statements now, beside the job, not after it. A failure
+            // here shows again at the finish, which reports it.
+            let _ = store.prepare_finish();
             Ok(Opened { store, reaped })
         },
     )?;

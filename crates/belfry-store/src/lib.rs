@@ -487,6 +487,24 @@ impl Store {
         tx.commit()
     }
 
+    /// Compiles the statements that [`Store::finish_run`] uses, ahead of time. `belfry run`
+    /// calls it beside the job, so that recording the end (after the job, on its exit path)
+    /// does not parse SQL. Optional: the finish prepares what is missing itself.
+    pub fn prepare_finish(&self) -> Result<()> {
+        for sql in [
+            SNAPSHOT_SQL,
+            UPSERT_JOB_SQL,
+            FINISH_RUN_SQL,
+            INSERT_NOTIFICATION_SQL,
+            INSERT_OUTBOX_SQL,
+        ] {
+            self.conn
+                .prepare_cached(sql)
+                .map_err(self.err("preparing statements"))?;
+        }
+        Ok(())
+    }
+
     /// Records a finished run, applies the alert rules, and writes the notification and one
     /// outbox row per channel, all in one transaction.
     ///
@@ -580,38 +598,29 @@ impl Store {
         // The start may have been recorded (then this completes the row) or not (the store was
         // unavailable, or the job was over before the store was open): record it whole.
         let rowid: i64 = tx
-            .query_row(
-                "INSERT INTO runs (id, job, state, started_ms, ended_ms, duration_ms, exit_code,
-                                   signal, host, error, output, output_bytes, reason,
-                                   reason_text, notified)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                 ON CONFLICT (id) DO UPDATE SET
-                    state = excluded.state, ended_ms = excluded.ended_ms,
-                    duration_ms = excluded.duration_ms, exit_code = excluded.exit_code,
-                    signal = excluded.signal, host = COALESCE(excluded.host, runs.host),
-                    error = excluded.error, output = excluded.output,
-                    output_bytes = excluded.output_bytes, reason = excluded.reason,
-                    reason_text = excluded.reason_text, notified = excluded.notified
-                 RETURNING rowid",
-                params![
-                    run_id,
-                    ev.job,
-                    ev.state.name(),
-                    started,
-                    ev.at.as_millis(),
-                    duration_ms,
-                    d.exit_code,
-                    d.signal,
-                    d.host,
-                    d.error,
-                    output,
-                    end.output_bytes as i64,
-                    rec.decision.reason.code(),
-                    rec.decision.reason.to_string(),
-                    rec.decision.notify,
-                ],
-                |r| r.get(0),
-            )
+            .prepare_cached(FINISH_RUN_SQL)
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![
+                        run_id,
+                        ev.job,
+                        ev.state.name(),
+                        started,
+                        ev.at.as_millis(),
+                        duration_ms,
+                        d.exit_code,
+                        d.signal,
+                        d.host,
+                        d.error,
+                        output,
+                        end.output_bytes as i64,
+                        rec.decision.reason.code(),
+                        rec.decision.reason.to_string(),
+                        rec.decision.notify,
+                    ],
+                    |r| r.get(0),
+                )
+            })
             .map_err(&e)?;
         // Keep the history bounded. Finding the cut walks HISTORY_PER_JOB index entries, so
         // prune on one run in 64 (by row id): the history holds at most 63 runs more.
@@ -1232,6 +1241,54 @@ struct LastRunFields<'a> {
     exit_code: Option<i32>,
 }
 
+// The statements a run's finish uses (`finish_inner`, `apply_event`, `insert_notification`).
+// They are prepared through the connection's statement cache, and `Store::prepare_finish`
+// prepares them ahead, so that the finish on the job's critical path finds them compiled.
+const SNAPSHOT_SQL: &str =
+    "SELECT state, since_ms, consecutive_problems, problem_notified, last_notified_ms
+    FROM jobs WHERE name = ?1 AND state IS NOT NULL";
+const UPSERT_JOB_SQL: &str =
+    "INSERT INTO jobs (name, state, since_ms, consecutive_problems, problem_notified,
+                     last_notified_ms, created_ms, updated_ms, last_run_id, last_run_state,
+                     last_run_started_ms, last_run_ended_ms, last_duration_ms,
+                     last_exit_code)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?10, ?7), ?7, ?8, ?9, ?10,
+            CASE WHEN ?8 IS NULL THEN NULL ELSE ?7 END, ?11, ?12)
+    ON CONFLICT (name) DO UPDATE SET
+       state = excluded.state, since_ms = excluded.since_ms,
+       consecutive_problems = excluded.consecutive_problems,
+       problem_notified = excluded.problem_notified,
+       last_notified_ms = excluded.last_notified_ms,
+       updated_ms = MAX(jobs.updated_ms, excluded.updated_ms),
+       last_run_id = COALESCE(excluded.last_run_id, jobs.last_run_id),
+       last_run_state = COALESCE(excluded.last_run_state, jobs.last_run_state),
+       last_run_started_ms = COALESCE(excluded.last_run_started_ms, jobs.last_run_started_ms),
+       last_run_ended_ms = COALESCE(excluded.last_run_ended_ms, jobs.last_run_ended_ms),
+       last_duration_ms = CASE WHEN excluded.last_run_id IS NULL
+           THEN jobs.last_duration_ms ELSE excluded.last_duration_ms END,
+       last_exit_code = CASE WHEN excluded.last_run_id IS NULL
+           THEN jobs.last_exit_code ELSE excluded.last_exit_code END";
+const FINISH_RUN_SQL: &str =
+    "INSERT INTO runs (id, job, state, started_ms, ended_ms, duration_ms, exit_code,
+                      signal, host, error, output, output_bytes, reason,
+                      reason_text, notified)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+    ON CONFLICT (id) DO UPDATE SET
+       state = excluded.state, ended_ms = excluded.ended_ms,
+       duration_ms = excluded.duration_ms, exit_code = excluded.exit_code,
+       signal = excluded.signal, host = COALESCE(excluded.host, runs.host),
+       error = excluded.error, output = excluded.output,
+       output_bytes = excluded.output_bytes, reason = excluded.reason,
+       reason_text = excluded.reason_text, notified = excluded.notified
+    RETURNING rowid";
+const INSERT_NOTIFICATION_SQL: &str =
+    "INSERT INTO notifications (id, job, run_id, kind, state, reason, created_ms, payload)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+const INSERT_OUTBOX_SQL: &str =
+    "INSERT INTO outbox (notification_id, job, channel, idempotency_key, status,
+                     created_ms, next_attempt_ms, deadline_ms)
+    VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)";
+
 /// The rules, applied inside the caller's transaction: reads the job's snapshot, decides,
 /// writes the job row (creating it if needed) in one statement, and the notification with its
 /// outbox rows if the rules say so.
@@ -1248,44 +1305,22 @@ fn apply_event(
     // `None` only when there was no snapshot either: the columns keep their empty values.
     let next = advance(previous.as_ref(), &ev.state, ev.at, &decision);
     let run = run.as_ref();
-    tx.execute(
-        "INSERT INTO jobs (name, state, since_ms, consecutive_problems, problem_notified,
-                          last_notified_ms, created_ms, updated_ms, last_run_id, last_run_state,
-                          last_run_started_ms, last_run_ended_ms, last_duration_ms,
-                          last_exit_code)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?10, ?7), ?7, ?8, ?9, ?10,
-                 CASE WHEN ?8 IS NULL THEN NULL ELSE ?7 END, ?11, ?12)
-         ON CONFLICT (name) DO UPDATE SET
-            state = excluded.state, since_ms = excluded.since_ms,
-            consecutive_problems = excluded.consecutive_problems,
-            problem_notified = excluded.problem_notified,
-            last_notified_ms = excluded.last_notified_ms,
-            updated_ms = MAX(jobs.updated_ms, excluded.updated_ms),
-            last_run_id = COALESCE(excluded.last_run_id, jobs.last_run_id),
-            last_run_state = COALESCE(excluded.last_run_state, jobs.last_run_state),
-            last_run_started_ms = COALESCE(excluded.last_run_started_ms, jobs.last_run_started_ms),
-            last_run_ended_ms = COALESCE(excluded.last_run_ended_ms, jobs.last_run_ended_ms),
-            last_duration_ms = CASE WHEN excluded.last_run_id IS NULL
-                THEN jobs.last_duration_ms ELSE excluded.last_duration_ms END,
-            last_exit_code = CASE WHEN excluded.last_run_id IS NULL
-                THEN jobs.last_exit_code ELSE excluded.last_exit_code END",
-        params![
-            ev.job,
-            next.as_ref().map(|s| s.state.name()),
-            next.as_ref().map(|s| s.since.as_millis()),
-            next.as_ref().map_or(0, |s| s.consecutive_problems),
-            next.as_ref().is_some_and(|s| s.problem_notified),
-            next.as_ref()
-                .and_then(|s| s.last_notified_at)
-                .map(Timestamp::as_millis),
-            ev.at.as_millis(),
-            run.map(|r| r.id),
-            run.map(|r| r.state),
-            run.map(|r| r.started_ms),
-            run.and_then(|r| r.duration_ms),
-            run.and_then(|r| r.exit_code),
-        ],
-    )?;
+    tx.prepare_cached(UPSERT_JOB_SQL)?.execute(params![
+        ev.job,
+        next.as_ref().map(|s| s.state.name()),
+        next.as_ref().map(|s| s.since.as_millis()),
+        next.as_ref().map_or(0, |s| s.consecutive_problems),
+        next.as_ref().is_some_and(|s| s.problem_notified),
+        next.as_ref()
+            .and_then(|s| s.last_notified_at)
+            .map(Timestamp::as_millis),
+        ev.at.as_millis(),
+        run.map(|r| r.id),
+        run.map(|r| r.state),
+        run.map(|r| r.started_ms),
+        run.and_then(|r| r.duration_ms),
+        run.and_then(|r| r.exit_code),
+    ])?;
     let mut rec = Recorded {
         decision,
         previous,
@@ -1316,10 +1351,8 @@ fn insert_notification(
 ) -> rusqlite::Result<Vec<i64>> {
     let payload = compress(&serde_json::to_string(n).expect("a notification serialises"));
     let kind = serde_json::to_value(n.kind).expect("a kind serialises");
-    tx.execute(
-        "INSERT INTO notifications (id, job, run_id, kind, state, reason, created_ms, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
+    tx.prepare_cached(INSERT_NOTIFICATION_SQL)?
+        .execute(params![
             n.id,
             n.job,
             n.run_id,
@@ -1328,31 +1361,29 @@ fn insert_notification(
             n.reason,
             n.time.as_millis(),
             payload
-        ],
-    )?;
+        ])?;
     channels.sort();
     channels.dedup();
     let now = n.time.as_millis();
     let deadline_ms = (n.time + deadline).as_millis();
     let mut ids = Vec::with_capacity(channels.len());
     for ch in channels {
-        tx.execute(
-            "INSERT INTO outbox (notification_id, job, channel, idempotency_key, status,
-                                 created_ms, next_attempt_ms, deadline_ms)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)",
-            params![n.id, n.job, ch, format!("{}:{ch}", n.id), now, deadline_ms],
-        )?;
+        tx.prepare_cached(INSERT_OUTBOX_SQL)?.execute(params![
+            n.id,
+            n.job,
+            ch,
+            format!("{}:{ch}", n.id),
+            now,
+            deadline_ms
+        ])?;
         ids.push(tx.last_insert_rowid());
     }
     Ok(ids)
 }
 
 fn load_snapshot(conn: &Connection, job: &str) -> rusqlite::Result<Option<JobSnapshot>> {
-    conn.query_row(
-        "SELECT state, since_ms, consecutive_problems, problem_notified, last_notified_ms
-         FROM jobs WHERE name = ?1 AND state IS NOT NULL",
-        [job],
-        |r| {
+    conn.prepare_cached(SNAPSHOT_SQL)?
+        .query_row([job], |r| {
             Ok(JobSnapshot {
                 state: parse_state(&r.get::<_, String>(0)?)?,
                 since: ts(r.get(1)?),
@@ -1360,9 +1391,8 @@ fn load_snapshot(conn: &Connection, job: &str) -> rusqlite::Result<Option<JobSna
                 problem_notified: r.get(3)?,
                 last_notified_at: r.get::<_, Option<i64>>(4)?.map(ts),
             })
-        },
-    )
-    .optional()
+        })
+        .optional()
 }
 
 fn parse_state(s: &str) -> rusqlite::Result<State> {
