@@ -8,7 +8,8 @@
 //! remembers, per job, how many events the rules held back since the last message (inside
 //! `repeat_failures_after`), and tells that count in the next message about the job, or in a
 //! digest of its own once the window has passed, or at the flush: over a job's messages, the
-//! counts add up to its events.
+//! counts add up to its events. It remembers at most [`JOB_MEMORY`] jobs (see
+//! `Worker::make_room`).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -31,6 +32,10 @@ pub const TICK: Duration = Duration::from_millis(100);
 
 /// The most items the worker takes from the ring in one go.
 const TAKE: usize = 4096;
+
+/// The most jobs the worker remembers (see [`Worker::make_room`]): a program that names a job
+/// per customer or per file must not grow without bound.
+const JOB_MEMORY: usize = 4096;
 
 /// How often the worker tries to open a store it could not open.
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
@@ -89,6 +94,8 @@ struct JobMemory {
     /// The policy and channel list last used for the job.
     policy: Policy,
     opts: Option<&'static JobOptions>,
+    /// When the worker last touched it (its own count), to forget the least recent first.
+    seen: u64,
 }
 
 impl JobMemory {
@@ -105,6 +112,10 @@ struct Worker {
     store: Option<Store>,
     last_open_try: Option<Instant>,
     jobs: HashMap<String, JobMemory>,
+    /// At most this many entries in `jobs` ([`JOB_MEMORY`]; smaller in tests).
+    job_memory: usize,
+    /// Counts touches of `jobs`, for [`JobMemory::seen`].
+    touches: u64,
     host: String,
 }
 
@@ -115,6 +126,8 @@ impl Worker {
             store: None,
             last_open_try: None,
             jobs: HashMap::new(),
+            job_memory: JOB_MEMORY,
+            touches: 0,
             host: crate::host::host_name(),
         }
     }
@@ -359,7 +372,7 @@ impl Worker {
         let policy = self.policy_for(job, opts);
         let problem = state.is_problem();
         {
-            let mem = self.jobs.entry(job.to_owned()).or_default();
+            let mem = self.memory(job);
             mem.policy = policy.clone();
             mem.opts = opts;
         }
@@ -397,7 +410,7 @@ impl Worker {
             } else {
                 self.event_for(job, &first, first.at)
             };
-            let mem = self.jobs.entry(job.to_owned()).or_default();
+            let mem = self.memory(job);
             if !(step == steps && newest.count_only) {
                 mem.template = Some(event.details.clone());
             }
@@ -437,16 +450,17 @@ impl Worker {
         });
         match result {
             Ok(rec) => {
-                let c = &self.shared.counters;
+                let shared = self.shared.clone();
+                let c = &shared.counters;
                 c.recorded.fetch_add(covers, Ordering::Relaxed);
                 let snapshot =
                     advance(rec.previous.as_ref(), &event.state, event.at, &rec.decision);
-                let mem = self.jobs.entry(job.to_owned()).or_default();
+                let mem = self.memory(job);
                 mem.snapshot = snapshot;
                 if rec.decision.notify {
                     c.notifications.fetch_add(1, Ordering::Relaxed);
                     mem.forget_pending();
-                    self.shared.delivery.add(rec.outbox_ids);
+                    shared.delivery.add(rec.outbox_ids);
                 } else if matches!(event.state.class(), belfry_core::Class::Ok)
                     || event.state.is_problem()
                 {
@@ -475,6 +489,35 @@ impl Worker {
                     format!("could not record an event of {job}: {e} (counted as lost)"),
                 );
             }
+        }
+    }
+
+    /// The job's memory, made if new (room is made first when the worker is full).
+    fn memory(&mut self, job: &str) -> &mut JobMemory {
+        if self.jobs.len() >= self.job_memory && !self.jobs.contains_key(job) {
+            self.make_room();
+        }
+        self.touches += 1;
+        let mem = self.jobs.entry(job.to_owned()).or_default();
+        mem.seen = self.touches;
+        mem
+    }
+
+    /// Keeps the worker's memory bounded. Announced problems held back are sent now as their
+    /// digests (early rather than never); then jobs with nothing held back are forgotten: the
+    /// store keeps their rules' state, and their next event makes them anew. If that leaves
+    /// more than half the room taken, the least recently seen are forgotten too, and what
+    /// they held back (OK events not yet told, problems still under `fail_threshold`) is no
+    /// longer counted in their next message; the events themselves were recorded.
+    fn make_room(&mut self) {
+        self.send_held_back(true);
+        self.jobs.retain(|_, m| m.pending > 0);
+        let keep = self.job_memory / 2;
+        if self.jobs.len() > keep {
+            let mut seen: Vec<u64> = self.jobs.values().map(|m| m.seen).collect();
+            let cut = seen.len() - keep;
+            let (_, &mut oldest_kept, _) = seen.select_nth_unstable(cut);
+            self.jobs.retain(|_, m| m.seen >= oldest_kept);
         }
     }
 
@@ -972,4 +1015,73 @@ fn forget_finished(store: &Store, ours: &mut Vec<i64>, outcome: &mut DeliveryOut
         Ok(None) => false,
         Err(_) => true,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    /// A worker of its own beside a client's (which stays idle: nothing is queued to it),
+    /// remembering at most `cap` jobs.
+    fn worker(dir: &std::path::Path, cap: usize) -> (crate::client::Guard, Worker) {
+        let guard = Belfry::builder()
+            .home(dir)
+            .quiet(true)
+            .channel("log", format!("file://{}/alerts.jsonl", dir.display()))
+            .build()
+            .expect("a client");
+        let mut w = Worker::new(guard.client().shared().clone());
+        w.job_memory = cap;
+        assert!(w.open_store());
+        (guard, w)
+    }
+
+    fn fail(w: &mut Worker, job: &str) {
+        let now = Timestamp::now();
+        let r = Record::new(Cow::Owned(job.to_owned()), State::Failed, now);
+        w.apply_events(job, r, None, 1, now);
+    }
+
+    #[test]
+    fn the_worker_remembers_a_bounded_number_of_jobs_and_loses_no_announced_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let (guard, mut w) = worker(dir.path(), 16);
+        // 40 jobs fail twice each inside the repeat window: the first failure is announced,
+        // the second held back to be counted in the job's next message.
+        for i in 0..40 {
+            let job = format!("job-{i}");
+            fail(&mut w, &job);
+            fail(&mut w, &job);
+            assert!(w.jobs.len() <= 16, "{} jobs remembered", w.jobs.len());
+        }
+        let sent = w.shared.counters.notifications.load(Ordering::Relaxed);
+        let held: u64 = w.jobs.values().map(|m| m.pending).sum();
+        // Every held-back failure is either still counted in memory or went out early as a
+        // digest when room was made: 40 first alerts, and one digest per forgotten job.
+        assert_eq!(sent - 40 + held, 40, "sent {sent}, held {held}");
+        assert!(sent > 40, "room was made by sending digests");
+        // The channel gets them all; the digests each count their one held-back failure.
+        let report = guard.finish();
+        assert_eq!(report.pending + report.dead, 0, "{report:?}");
+        let lines = std::fs::read_to_string(dir.path().join("alerts.jsonl")).unwrap();
+        let alerts: Vec<serde_json::Value> = lines
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // Per job, what the channel was told (a message counts 1, or its digest's count:
+        // delivery may fold a job's two messages into one) and what is still held back add
+        // up to its two failures.
+        for i in 0..40 {
+            let job = format!("job-{i}");
+            let told: u64 = alerts
+                .iter()
+                .filter(|a| a["job"] == job.as_str())
+                .map(|a| a["digest"]["count"].as_u64().unwrap_or(1))
+                .sum();
+            let held = w.jobs.get(&job).map_or(0, |m| m.pending);
+            assert_eq!(told + held, 2, "{job}: told {told}, held {held}");
+        }
+    }
 }
