@@ -109,8 +109,20 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     // Catch the signals before the child exists, so that none can kill belfry and orphan it.
     let signals = Signals::install()?;
 
-    // Open the store and record the start on another thread, beside the job and not before
-    // it: the job never waits for belfry.
+    // The job starts first: it never waits for belfry.
+    let mut cmd = Command::new(&opts.command[0]);
+    cmd.args(&opts.command[1..])
+        .env("BELFRY_JOB", &job)
+        .env("BELFRY_RUN_ID", &run_id)
+        .process_group(0)
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let spawned = cmd.spawn();
+
+    // Then the store is opened, and the start recorded, on another thread, beside the job.
+    // (Started before the job, that thread took the CPU the job's start needed: the job
+    // started about 0.6 ms later.)
     let start = RunStart {
         id: run_id.clone(),
         job: job.clone(),
@@ -140,17 +152,9 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
             let _ = store.prepare_finish();
             Ok(Opened { store, reaped })
         },
-    )?;
-
-    let mut cmd = Command::new(&opts.command[0]);
-    cmd.args(&opts.command[1..])
-        .env("BELFRY_JOB", &job)
-        .env("BELFRY_RUN_ID", &run_id)
-        .process_group(0)
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let spawned = cmd.spawn();
+    );
+    // Without the thread (out of resources), the finish opens the store itself.
+    let opener = opener.ok();
 
     let finished = |state, details, output: Option<String>, output_bytes| Finished {
         job: &job,
@@ -447,7 +451,7 @@ struct Finished<'a> {
 fn finish(
     config: &Config,
     opts: &RunOptions,
-    opener: thread::JoinHandle<Result<Opened, String>>,
+    opener: Option<thread::JoinHandle<Result<Opened, String>>>,
     run: Finished<'_>,
 ) {
     let Finished {
@@ -470,10 +474,10 @@ fn finish(
         at: started_at + details.duration.unwrap_or_default(),
         details,
     };
-    let opened = match opener.join() {
-        Ok(Ok(o)) => Ok(o),
+    let opened = match opener.map(thread::JoinHandle::join) {
+        Some(Ok(Ok(o))) => Ok(o),
         // The store was unavailable at the start; it may be back. One more try.
-        Ok(Err(_)) | Err(_) => home_store().map(|store| Opened {
+        Some(Ok(Err(_)) | Err(_)) | None => home_store().map(|store| Opened {
             store,
             reaped: Vec::new(),
         }),
