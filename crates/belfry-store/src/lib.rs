@@ -1080,6 +1080,27 @@ impl Store {
         tx.commit().map_err(&e)
     }
 
+    /// Makes the pending rows among `ids` that have never been tried due at `now`: those
+    /// that only wait for a digest window to pass (a row waiting for a retry has been tried,
+    /// and keeps its time). For a flush at a program's end, when nothing more will come to be
+    /// folded in. Returns how many rows changed.
+    pub fn expedite_untried(&mut self, ids: &[i64], now: Timestamp) -> Result<usize> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        self.conn
+            .execute(
+                &format!(
+                    "UPDATE outbox SET next_attempt_ms = ?1
+                     WHERE id IN ({list}) AND status = 'pending' AND attempts = 0
+                       AND folded_into IS NULL AND next_attempt_ms > ?1"
+                ),
+                [now.as_millis()],
+            )
+            .map_err(self.err("making held outbox rows due"))
+    }
+
     /// When the next outbox row may need work: the earliest next attempt of a pending row, or
     /// the earliest lease expiry of a row being sent. `None` when only delivered or dead rows
     /// remain.

@@ -388,11 +388,13 @@ impl fmt::Display for FlushReport {
         }
         if self.pending > 0 {
             parts.push(format!(
-                "{} notification{} not delivered within {}; kept in the outbox ({}); \
-                 `belfry deliver` or the next belfry process sends {}",
+                "{} notification{} not delivered by the flush (it may take {}; {} next try \
+                 comes later); kept in the outbox ({}); `belfry deliver` or the next belfry \
+                 process sends {}",
                 self.pending,
                 if self.pending == 1 { "" } else { "s" },
                 belfry_core::format_duration(self.timeout),
+                if self.pending == 1 { "its" } else { "their" },
                 self.store.display(),
                 if self.pending == 1 { "it" } else { "them" }
             ));

@@ -865,6 +865,10 @@ fn deliver_loop(shared: &Shared) {
     crate::client::mark_belfry_thread();
     let delivery = &shared.delivery;
     let config = &shared.config;
+    // A flush sends at once what the digest window would hold: it is asked for when more
+    // events are not coming (the program's end), so there is nothing left to fold in.
+    let mut at_once = config.clone();
+    at_once.delivery.digest_window = Duration::ZERO;
     let mut store: Option<Store> = None;
     let mut ours: Vec<i64> = Vec::new();
     let mut outcome = DeliveryOutcome::default();
@@ -913,8 +917,18 @@ fn deliver_loop(shared: &Shared) {
         };
         outcome.error = None;
         let until = flush.map_or_else(|| Instant::now() + config.delivery.wait, |(d, _)| d);
+        let cfg = if flush.is_some() {
+            // Rows held by the window wait no more (their hold was written when a pass met
+            // them; the window here is zero so that none is held again).
+            if let Err(e) = st.expedite_untried(&ours, Timestamp::now()) {
+                outcome.error = Some(format!("delivery failed: {e}"));
+            }
+            &at_once
+        } else {
+            config
+        };
         loop {
-            send_due(config, st, &mut ours, &mut outcome, until);
+            send_due(cfg, st, &mut ours, &mut outcome, until);
             if flush.is_none() || ours.is_empty() {
                 break;
             }
