@@ -379,8 +379,9 @@ impl Notification {
     pub fn fold(&mut self, carried: &[Notification]) {
         let mut count = 0;
         let mut states: Vec<DigestCount> = Vec::new();
-        let mut first = self.digest.as_ref().map_or(self.time, |g| g.first);
-        let mut first_error = None;
+        // The earliest start, and its error; on a tie (the same millisecond) the one listed
+        // first, as the carried notifications are older than this one.
+        let mut first: Option<(Timestamp, Option<String>)> = None;
         let mut add = |state: State, n: u64| match states.iter_mut().find(|c| c.state == state) {
             Some(c) => c.count += n,
             None => states.push(DigestCount { state, count: n }),
@@ -395,15 +396,16 @@ impl Notification {
             }
             count += n.digest.as_ref().map_or(1, |g| g.count);
             let start = n.digest.as_ref().map_or(n.time, |g| g.first);
-            if start < first {
-                first = start;
-                first_error = n
+            if first.as_ref().is_none_or(|(t, _)| start < *t) {
+                let error = n
                     .digest
                     .as_ref()
                     .and_then(|g| g.first_error.clone())
                     .or_else(|| n.error.clone());
+                first = Some((start, error));
             }
         }
+        let (first, first_error) = first.unwrap_or((self.time, None));
         if states.len() == 1 {
             states.clear();
         }
@@ -690,6 +692,25 @@ mod tests {
         assert_eq!(v["digest"]["states"][1]["state"], "ok");
         let back: Notification = serde_json::from_value(v).unwrap();
         assert_eq!(back, n);
+    }
+
+    #[test]
+    fn a_fold_within_one_millisecond_keeps_the_older_error_as_the_first() {
+        let mut failed = failed_event();
+        failed.details.error = Some("no file for day 1".into());
+        let d = decide(None, &failed.state, failed.at, &Policy::default());
+        let carried = [Notification::new("c1".into(), &failed, None, &d)];
+        let snap = crate::advance(None, &failed.state, failed.at, &d);
+        let mut ok = failed_event();
+        ok.state = State::Ok;
+        ok.details = Details::default();
+        let d2 = decide(snap.as_ref(), &ok.state, ok.at, &Policy::default());
+        let mut n = Notification::new("n1".into(), &ok, snap.as_ref(), &d2);
+        assert_eq!(n.time, carried[0].time);
+        n.fold(&carried);
+        let g = n.digest.as_ref().unwrap();
+        assert_eq!(g.first_error.as_deref(), Some("no file for day 1"));
+        assert_eq!(g.count, 2);
     }
 
     #[test]

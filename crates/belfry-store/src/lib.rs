@@ -43,7 +43,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use belfry_core::{
-    Decision, Event, JobSnapshot, Kind, Notification, Policy, State, Timestamp, advance, decide,
+    Decision, Event, JobSnapshot, Kind, Notification, Policy, Reason, State, Timestamp, advance,
+    decide,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -114,6 +115,8 @@ pub struct Recorded {
     pub decision: Decision,
     /// The job's snapshot before this event.
     pub previous: Option<JobSnapshot>,
+    /// The job's snapshot after it, as stored.
+    pub next: Option<JobSnapshot>,
     /// The notification, if the rules made one.
     pub notification: Option<Notification>,
     /// The outbox rows written for it, one per channel.
@@ -594,7 +597,7 @@ impl Store {
             duration_ms,
             exit_code: d.exit_code,
         };
-        let rec = apply_event(&tx, ev, Some(run), policy, route, deadline).map_err(&e)?;
+        let rec = apply_event(&tx, ev, 1, Some(run), policy, route, deadline).map_err(&e)?;
         // The start may have been recorded (then this completes the row) or not (the store was
         // unavailable, or the job was over before the store was open): record it whole.
         let rowid: i64 = tx
@@ -663,6 +666,20 @@ impl Store {
         policy: &Policy,
         route: impl FnOnce(&State, bool) -> Vec<String>,
     ) -> Result<Recorded> {
+        self.record_events(event, 1, policy, route)
+    }
+
+    /// Like [`Store::record_event`], for `event` standing for `covers` consecutive events of
+    /// its job in its state (collapsed in a storm; `event` is the newest). The rules decide
+    /// once, as for the first of them, and the problems in a row count them all, in the
+    /// snapshot and in the notification.
+    pub fn record_events(
+        &mut self,
+        event: &Event,
+        covers: u32,
+        policy: &Policy,
+        route: impl FnOnce(&State, bool) -> Vec<String>,
+    ) -> Result<Recorded> {
         let path = self.path.clone();
         let e = move |err| Error::sqlite(&path, "recording an event", err);
         let deadline = self.deadline;
@@ -670,7 +687,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
-        let rec = apply_event(&tx, event, None, policy, route, deadline).map_err(&e)?;
+        let rec = apply_event(&tx, event, covers, None, policy, route, deadline).map_err(&e)?;
         tx.commit().map_err(&e)?;
         if !rec.outbox_ids.is_empty() {
             self.sync_alert()?;
@@ -1316,15 +1333,28 @@ const INSERT_OUTBOX_SQL: &str =
 fn apply_event(
     tx: &rusqlite::Transaction<'_>,
     ev: &Event,
+    covers: u32,
     run: Option<LastRunFields<'_>>,
     policy: &Policy,
     route: impl FnOnce(&State, bool) -> Vec<String>,
     deadline: Duration,
 ) -> rusqlite::Result<Recorded> {
     let previous = load_snapshot(tx, &ev.job)?;
-    let decision = decide(previous.as_ref(), &ev.state, ev.at, policy);
+    let mut decision = decide(previous.as_ref(), &ev.state, ev.at, policy);
     // `None` only when there was no snapshot either: the columns keep their empty values.
-    let next = advance(previous.as_ref(), &ev.state, ev.at, &decision);
+    let mut next = advance(previous.as_ref(), &ev.state, ev.at, &decision);
+    // The rules saw the first of `covers` problems; the ones after it are in the row too.
+    let more = covers.saturating_sub(1);
+    if more > 0 && ev.state.is_problem() {
+        if let Some(n) = next.as_mut() {
+            n.consecutive_problems += more;
+        }
+        if let Reason::Repeated { count, .. } | Reason::ThresholdReached { count } =
+            &mut decision.reason
+        {
+            *count += more;
+        }
+    }
     let run = run.as_ref();
     tx.prepare_cached(UPSERT_JOB_SQL)?.execute(params![
         ev.job,
@@ -1345,6 +1375,7 @@ fn apply_event(
     let mut rec = Recorded {
         decision,
         previous,
+        next: next.clone(),
         notification: None,
         outbox_ids: Vec::new(),
     };
@@ -1355,7 +1386,10 @@ fn apply_event(
     if event.details.run_id.is_none() {
         event.details.run_id = run.map(|r| r.id.to_owned());
     }
-    let n = Notification::new(new_id(), &event, rec.previous.as_ref(), &rec.decision);
+    let mut n = Notification::new(new_id(), &event, rec.previous.as_ref(), &rec.decision);
+    if let Some(after) = rec.next.as_ref().filter(|_| ev.state.is_problem()) {
+        n.consecutive_problems = after.consecutive_problems;
+    }
     let recovered = n.kind == Kind::Recovered;
     rec.outbox_ids = insert_notification(tx, &n, route(&ev.state, recovered), deadline)?;
     rec.notification = Some(n);

@@ -375,6 +375,56 @@ fn an_event_without_a_run_applies_the_rules_and_leaves_the_last_run_alone() {
 }
 
 #[test]
+fn collapsed_events_count_as_that_many_problems_in_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    let ok = Event {
+        job: "lib".into(),
+        state: State::Ok,
+        at: t0,
+        details: Details::default(),
+    };
+    s.record_event(&ok, &Policy::default(), to(&["c"])).unwrap();
+    // Three failures that reached the store as one record (the newest of them).
+    let failed = Event {
+        state: State::Failed,
+        at: t0.add_millis(10),
+        ..ok.clone()
+    };
+    let rec = s
+        .record_events(&failed, 3, &Policy::default(), to(&["c"]))
+        .unwrap();
+    assert_eq!(rec.decision.reason.code(), "problem");
+    assert_eq!(rec.next.as_ref().unwrap().consecutive_problems, 3);
+    assert_eq!(rec.notification.unwrap().consecutive_problems, 3);
+    // A fourth, alone, is the fourth in a row; the recovery after them says four.
+    let policy = Policy {
+        repeat_failures_after: std::time::Duration::ZERO,
+        ..Policy::default()
+    };
+    let again = Event {
+        at: t0.add_millis(20),
+        ..failed.clone()
+    };
+    let rec = s.record_event(&again, &policy, to(&["c"])).unwrap();
+    assert_eq!(rec.notification.unwrap().consecutive_problems, 4);
+    let rec = s
+        .record_event(
+            &Event {
+                at: t0.add_millis(30),
+                ..ok.clone()
+            },
+            &policy,
+            to(&["c"]),
+        )
+        .unwrap();
+    let n = rec.notification.unwrap();
+    assert_eq!(rec.decision.reason.code(), "recovered");
+    assert!(n.reason_text.contains('4'), "{}", n.reason_text);
+}
+
+#[test]
 fn many_short_lived_processes_do_not_grow_the_wal() {
     // Each `belfry run` of a short job opens the store, writes once (the job was over before
     // the store was open, so there is no start to record), and closes it. A WAL that is never

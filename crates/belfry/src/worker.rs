@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use belfry_core::{
     Decision, Digest, Event, JobSnapshot, Notification, Policy, Reason, Route, State, Timestamp,
-    advance,
 };
 use belfry_store::{RunEnd, Store};
 
@@ -85,8 +84,9 @@ struct JobMemory {
     /// The first of them: when, and its error.
     first_at: Option<Timestamp>,
     first_error: Option<String>,
-    /// The last of them, for a digest of its own.
+    /// The last of them, for a digest of its own, and the job's snapshot before it.
     last: Option<Event>,
+    last_previous: Option<JobSnapshot>,
     /// The rules' memory after the last record (problem announced, last message time).
     snapshot: Option<JobSnapshot>,
     /// The details of the job's last formatted event, for count-only records.
@@ -104,6 +104,7 @@ impl JobMemory {
         self.first_at = None;
         self.first_error = None;
         self.last = None;
+        self.last_previous = None;
     }
 }
 
@@ -445,7 +446,8 @@ impl Worker {
             return;
         };
         let shared = &self.shared;
-        let result = store.record_event(&event, policy, |st, rec| {
+        let n = u32::try_from(covers).unwrap_or(u32::MAX);
+        let result = store.record_events(&event, n, policy, |st, rec| {
             route(&shared.config, shared, job, st, rec, opts)
         });
         match result {
@@ -453,10 +455,8 @@ impl Worker {
                 let shared = self.shared.clone();
                 let c = &shared.counters;
                 c.recorded.fetch_add(covers, Ordering::Relaxed);
-                let snapshot =
-                    advance(rec.previous.as_ref(), &event.state, event.at, &rec.decision);
                 let mem = self.memory(job);
-                mem.snapshot = snapshot;
+                mem.snapshot = rec.next;
                 if rec.decision.notify {
                     c.notifications.fetch_add(1, Ordering::Relaxed);
                     mem.forget_pending();
@@ -477,6 +477,7 @@ impl Worker {
                     mem.pending += covers;
                     mem.pending_problem = event.state.is_problem();
                     mem.last = Some(event);
+                    mem.last_previous = rec.previous;
                 }
             }
             Err(e) => {
@@ -576,6 +577,7 @@ impl Worker {
         });
         let covers = mem.pending;
         let snapshot = mem.snapshot.clone();
+        let before = mem.last_previous.clone();
         let opts = mem.opts;
         mem.forget_pending();
         let Some(store) = self.store.as_mut() else {
@@ -592,13 +594,12 @@ impl Worker {
                 since_last,
             },
         };
-        // The snapshot already counts the last event: the notification must not count it
-        // twice.
-        let mut before = snapshot.clone();
-        if let Some(b) = before.as_mut() {
-            b.consecutive_problems = b.consecutive_problems.saturating_sub(1);
+        // The message describes the last event held back: the state before it is the one
+        // its snapshot had, and the problems in a row are those counted after it.
+        let mut n = Notification::new(belfry_store::new_id(), &event, before.as_ref(), &decision);
+        if let Some(s) = &snapshot {
+            n.consecutive_problems = s.consecutive_problems;
         }
-        let n = Notification::new(belfry_store::new_id(), &event, before.as_ref(), &decision);
         let channels = route(
             &self.shared.config,
             &self.shared,

@@ -245,6 +245,35 @@ fn a_panic_in_a_watched_function_is_recorded_as_crashed_and_keeps_unwinding() {
     );
 }
 
+#[belfry::watch(name = "digested")]
+fn fails_then_panics(boom: bool) -> Result<u8, std::io::Error> {
+    if boom {
+        panic!("worse");
+    }
+    Err(std::io::Error::other("bad"))
+}
+
+#[test]
+fn a_digest_of_held_back_problems_describes_its_last_event() {
+    let rx = Receiver::start(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let guard = client(&dir, &rx);
+    let c = guard.client().clone();
+    c.in_scope(|| fails_then_panics(false)).unwrap_err();
+    assert_eq!(rx.wait_for(1, FLUSH).len(), 1);
+    // A crash inside the repeat window is held back, then told at the flush.
+    c.in_scope(|| std::panic::catch_unwind(|| fails_then_panics(true)))
+        .unwrap_err();
+    assert!(guard.finish().is_complete());
+    let posts = posts(&rx);
+    assert_eq!(posts.len(), 2, "{posts:#?}");
+    let digest = &posts[1];
+    assert_eq!(digest["state"], "crashed");
+    assert_eq!(digest["previous_state"], "failed", "{digest:#}");
+    assert_eq!(digest["consecutive_problems"], 2, "{digest:#}");
+    assert_eq!(digest_count(digest), 1);
+}
+
 struct Importer {
     rows: Vec<u32>,
 }
