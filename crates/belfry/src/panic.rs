@@ -37,6 +37,28 @@ pub(crate) struct SeenPanic {
 thread_local! {
     static LAST_PANIC: RefCell<Option<SeenPanic>> = const { RefCell::new(None) };
     static IN_HOOK: Cell<bool> = const { Cell::new(false) };
+    /// How many watched functions' bodies are running on this thread.
+    static WATCHED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `f` as a watched function's body: a panic in it is the function's to record (under
+/// its job, as `Crashed`), and the hook only notes where it happened. With `panic = "abort"`
+/// nothing unwinds to the function, so the hook records it as any other.
+pub(crate) fn watched<T>(f: impl FnOnce() -> T) -> T {
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            WATCHED.with(|w| w.set(w.get().saturating_sub(1)));
+        }
+    }
+    WATCHED.with(|w| w.set(w.get() + 1));
+    let _leave = Leave;
+    f()
+}
+
+/// Whether belfry's panic hook is installed.
+pub(crate) fn hook_installed() -> bool {
+    INSTALLED.load(Ordering::Acquire)
 }
 
 pub(crate) fn take_last_panic() -> Option<SeenPanic> {
@@ -60,7 +82,10 @@ pub(crate) fn program_name() -> String {
 
 /// Installs a panic hook that records every panic as `Crashed` (its message, where it
 /// happened, the thread and a backtrace) under the job named after the program, then calls the
-/// hook that was installed before (which prints the usual message).
+/// hook that was installed before (which prints the usual message). A panic that unwinds out
+/// of a `#[watch]`ed function is recorded once, under that function's job (with the same
+/// details, and as surely: before the unwinding goes on), not under the program's too; one
+/// caught inside the function's body is not recorded.
 ///
 /// The crash is written to the store and its outbox before the hook returns, through the
 /// current client's worker (so that the events queued before it are recorded first), waiting
@@ -102,6 +127,9 @@ fn record(info: &PanicHookInfo<'_>) {
             backtrace: Some(backtrace.clone()),
         });
     });
+    if cfg!(panic = "unwind") && WATCHED.with(Cell::get) > 0 {
+        return;
+    }
     let job = HOOK_JOB
         .lock()
         .unwrap_or_else(PoisonError::into_inner)

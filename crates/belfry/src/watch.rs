@@ -48,8 +48,13 @@ impl Call {
 
     #[inline]
     fn record(self, state: State, details: Option<Box<Details>>) {
+        crate::client::dispatch(Item::Event(self.to_record(state, details)));
+    }
+
+    #[inline]
+    fn to_record(self, state: State, details: Option<Box<Details>>) -> Record {
         let duration = self.started.elapsed();
-        crate::client::dispatch(Item::Event(Record {
+        Record {
             job: Cow::Borrowed(self.opts.job),
             state,
             at: Timestamp::now(),
@@ -59,7 +64,7 @@ impl Call {
             opts: Some(self.opts),
             count: 1,
             count_only: false,
-        }));
+        }
     }
 
     /// The call returned `Ok`, or an error that `errors = […]` does not count.
@@ -91,7 +96,13 @@ impl Call {
             }
             None => details.error = Some(format!("panicked: {message}")),
         }
-        self.record(State::Crashed, Some(Box::new(details)));
+        if crate::panic::hook_installed() {
+            // The hook left this panic to the function (one alert, under the function's job),
+            // so it is recorded as the hook would have: in the store before unwinding goes on.
+            crate::panic::record_now(self.to_record(State::Crashed, Some(Box::new(details))));
+        } else {
+            self.record(State::Crashed, Some(Box::new(details)));
+        }
     }
 }
 
@@ -103,7 +114,7 @@ pub fn resume(payload: Box<dyn Any + Send>) -> ! {
 /// Runs a watched synchronous body, catching a panic so that it can be recorded first.
 #[inline]
 pub fn run_sync<T, F: FnOnce() -> T>(f: F) -> Result<T, Box<dyn Any + Send>> {
-    catch_unwind(AssertUnwindSafe(f))
+    catch_unwind(AssertUnwindSafe(|| crate::panic::watched(f)))
 }
 
 /// Fixes the output type of a watched `async` body, so that `?` inside it converts errors as
@@ -135,7 +146,9 @@ impl<F: Future> Future for CatchUnwind<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let inner = self.project().inner;
-        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            crate::panic::watched(|| inner.poll(cx))
+        })) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
             Err(payload) => Poll::Ready(Err(payload)),

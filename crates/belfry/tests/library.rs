@@ -1038,6 +1038,54 @@ fn the_panic_hook_writes_the_crash_to_the_outbox_before_the_previous_hook_runs()
 }
 
 #[test]
+fn child_panic_in_a_watched_function() {
+    if !in_child("child_panic_in_a_watched_function") {
+        return;
+    }
+    let _guard = belfry::init();
+    belfry::install_panic_hook();
+    let t = std::thread::spawn(|| panicky(true));
+    let _ = t.join();
+    std::process::exit(3);
+}
+
+#[test]
+fn a_panic_in_a_watched_function_is_one_crash_of_its_job_with_the_hooks_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = belfry_testkit::closed_port();
+    let url = format!("json://127.0.0.1:{port}/x");
+    let out = child(
+        "child_panic_in_a_watched_function",
+        dir.path(),
+        &[("BELFRY_URLS", &url)],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let mut s = Store::open(&belfry::store_path(dir.path())).unwrap();
+    // Not the program's job too: one panic, one alert.
+    let jobs = s.jobs().unwrap();
+    let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(names, ["panicky"]);
+    assert_eq!(jobs[0].state, Some(State::Crashed));
+    // In the outbox before the process ended without a flush, with where it happened.
+    let n = s
+        .claim_due(
+            belfry::core::Timestamp::now().add_millis(3_600_000),
+            Duration::from_secs(1),
+            "test",
+            None,
+            10,
+        )
+        .unwrap();
+    assert_eq!(n.len(), 1);
+    let error = n[0].notification.error.as_deref().unwrap();
+    assert!(
+        error.contains("tests/library.rs:") && error.contains("the len is 3"),
+        "{error}"
+    );
+    assert!(n[0].notification.backtrace.is_some());
+}
+
+#[test]
 fn child_without_init() {
     if !in_child("child_without_init") {
         return;
