@@ -48,11 +48,11 @@ impl Call {
 
     #[inline]
     fn record(self, state: State, details: Option<Box<Details>>) {
-        crate::client::dispatch(Item::Event(self.to_record(state, details)));
+        crate::client::dispatch(Item::Event(self.into_record(state, details)));
     }
 
     #[inline]
-    fn to_record(self, state: State, details: Option<Box<Details>>) -> Record {
+    fn into_record(self, state: State, details: Option<Box<Details>>) -> Record {
         let duration = self.started.elapsed();
         Record {
             job: Cow::Borrowed(self.opts.job),
@@ -99,7 +99,7 @@ impl Call {
         if crate::panic::hook_installed() {
             // The hook left this panic to the function (one alert, under the function's job),
             // so it is recorded as the hook would have: in the store before unwinding goes on.
-            crate::panic::record_now(self.to_record(State::Crashed, Some(Box::new(details))));
+            crate::panic::record_now(self.into_record(State::Crashed, Some(Box::new(details))));
         } else {
             self.record(State::Crashed, Some(Box::new(details)));
         }
