@@ -7,9 +7,10 @@
 //! STORM_ROUNDS=9 cargo bench -p belfry --bench storm
 //! ```
 //!
-//! Variants: `registry` (a subscriber with no output: the floor), `fmt` (the usual fmt layer
-//! formatting every event, written to a sink so that no disk is measured), and each of them
-//! with `belfry::layer()` added, delivering to a JSON webhook on a loopback receiver run by
+//! Variants: `registry` (a subscriber with no output: tracing skips each event at its call
+//! site), `registry+count` (a layer that only counts events: the least any layer that sees
+//! every event costs), `fmt` (the usual fmt layer formatting every event, written to a sink
+//! so that no disk is measured), and `registry` and `fmt` with `belfry::layer()` added, delivering to a JSON webhook on a loopback receiver run by
 //! this parent process. For the belfry variants it checks what the issue asks: the
 //! receiver gets a handful of digest messages whose counts add up to exactly 1,000,000, and
 //! nothing is lost. It prints the loop time, the flush time (the guard's, at exit), the peak
@@ -18,6 +19,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use belfry::Belfry;
@@ -25,7 +27,13 @@ use belfry_testkit::Receiver;
 use tracing_subscriber::prelude::*;
 
 const EVENTS: u64 = 1_000_000;
-const VARIANTS: [&str; 4] = ["registry", "registry+belfry", "fmt", "fmt+belfry"];
+const VARIANTS: [&str; 5] = [
+    "registry",
+    "registry+count",
+    "registry+belfry",
+    "fmt",
+    "fmt+belfry",
+];
 
 fn main() {
     if let Ok(variant) = std::env::var("STORM_VARIANT") {
@@ -89,7 +97,7 @@ fn main() {
             loop_ms * 1e6 / EVENTS as f64
         );
     }
-    for (base, with) in [(0, 1), (2, 3)] {
+    for (base, with) in [(0, 1), (0, 2), (1, 2), (3, 4)] {
         let ratios: Vec<f64> = results[base]
             .iter()
             .zip(&results[with])
@@ -173,6 +181,15 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// A layer that counts the events it sees and does nothing else.
+struct Count(AtomicU64);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 fn child(variant: &str) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let guard = variant.ends_with("+belfry").then(|| {
@@ -186,8 +203,10 @@ fn child(variant: &str) {
     let fmt = variant.starts_with("fmt");
     let belfry_layer = guard.as_ref().map(|g| g.client().layer());
     let fmt_layer = fmt.then(|| tracing_subscriber::fmt::layer().with_writer(std::io::sink));
+    let count_layer = (variant == "registry+count").then(|| Count(AtomicU64::new(0)));
     tracing_subscriber::registry()
         .with(fmt_layer)
+        .with(count_layer)
         .with(belfry_layer)
         .init();
 
