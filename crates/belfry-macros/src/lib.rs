@@ -3,7 +3,8 @@
 //!
 //! The attribute keeps the function's signature and wraps its body: in a closure run under
 //! `catch_unwind` for a plain function, in an `async` block polled under `catch_unwind` for
-//! an `async fn`. Its options are checked here, at compile time: a bad duration, an empty
+//! an `async fn` (the block's output is fixed to the declared return type first, so that the
+//! body is checked as it is without the attribute). Its options are checked here, at compile time: a bad duration, an empty
 //! name or an unknown option is a compile error that points at it.
 
 use proc_macro::TokenStream;
@@ -330,10 +331,20 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     };
     let block = &func.block;
     let body = if sig.asyncness.is_some() {
+        // An async block's output type is inferred from its body, where the function's is
+        // declared: `Err(Box::new(e))` or `return Err(e.into())` would be checked without the
+        // declared type and miss the coercions and conversions the function itself gets. A
+        // `return` of the declared type that never runs, ahead of the body, fixes the output
+        // type before the body is checked.
         quote! {
-            match ::belfry::__private::CatchUnwind::new(
-                ::belfry::__private::typed::<#ret, _>(async move #block),
-            )
+            match ::belfry::__private::CatchUnwind::new(async move {
+                #[allow(unreachable_code, clippy::empty_loop)]
+                if false {
+                    let __belfry_declared: #ret = loop {};
+                    return __belfry_declared;
+                }
+                #block
+            })
             .await
             {
                 ::core::result::Result::Ok(__belfry_result) => {

@@ -142,7 +142,7 @@ pub mod __private {
     pub use crate::watch::{
         Call, CatchUnwind, IsAny, IsBoxed, IsError, IsSendSyncBoxed, JobOptions, Probe, ViaAny,
         ViaBox, ViaDebug, ViaDisplay, ViaError, ViaSendSyncBox, check_describable, resume,
-        run_sync, typed,
+        run_sync,
     };
 }
 

@@ -106,13 +106,6 @@ pub fn run_sync<T, F: FnOnce() -> T>(f: F) -> Result<T, Box<dyn Any + Send>> {
     catch_unwind(AssertUnwindSafe(f))
 }
 
-/// Fixes the output type of a watched `async` body, so that `?` inside it converts errors as
-/// it would in the function itself.
-#[inline]
-pub fn typed<T, F: Future<Output = T>>(f: F) -> F {
-    f
-}
-
 pin_project_lite::pin_project! {
     /// Polls a watched `async` body, catching a panic in any poll so that it can be recorded
     /// before the unwinding resumes.
