@@ -129,7 +129,9 @@ pub use worker::TICK;
 /// With `errors = [A, B]`, an error counts as `Failed` only if it is an `A` or a `B` (the
 /// error type itself, or what a `Box<dyn Error>` or `anyhow::Error` holds); any other error
 /// records `Ok`, as the decorator's `exception_classes` did: use it for errors that are part
-/// of normal operation (a user's bad input) rather than a problem with the job.
+/// of normal operation (a user's bad input) rather than a problem with the job. Each listed
+/// type must implement `std::error::Error + 'static`: one that does not could never match, so
+/// it is a compile error that points at it.
 ///
 /// The call costs well under a microsecond on the calling thread (a push into belfry's
 /// queue). The error type must implement `Debug` (every `std::error::Error` does); it is
