@@ -111,7 +111,9 @@ pub use worker::TICK;
 
 /// Records each call of a function that returns `Result<T, E>`, sync or `async`: `Ok` as
 /// OK, `Err` as `Failed` (with the error's text and its causes), a panic as `Crashed` (the
-/// panic goes on). The job is `module::path::function`, or `name = "…"`.
+/// panic goes on). The job is `module::path::function`, or `name = "…"`. The return type may
+/// name its `Result` any way: `Result<T, E>`, `std::io::Result<T>`, `anyhow::Result<T>`, or a
+/// type alias (`type Fallible<T> = Result<T, MyError>`); any other type is a compile error.
 ///
 /// ```
 /// #[belfry::watch(
@@ -142,9 +144,9 @@ pub use belfry_macros::watch;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::watch::{
-        Call, CatchUnwind, IsAny, IsBoxed, IsError, IsSendSyncBoxed, JobOptions, Probe, ViaAny,
-        ViaBox, ViaDebug, ViaDisplay, ViaError, ViaSendSyncBox, check_describable, resume,
-        run_sync,
+        Call, CatchUnwind, IsAny, IsBoxed, IsError, IsSendSyncBoxed, JobOptions, Outcome, Probe,
+        ViaAny, ViaBox, ViaDebug, ViaDisplay, ViaError, ViaSendSyncBox, check_describable, outcome,
+        resume, run_sync,
     };
 }
 

@@ -136,6 +136,37 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
+/// What `#[watch]` needs of the return type: a `Result`, whatever name it is written with. The
+/// macro cannot tell an alias of `Result` from another named type; the compiler can, here.
+#[diagnostic::on_unimplemented(
+    message = "#[belfry::watch] needs a function that returns `Result<T, E>` (an `Ok` records OK, an `Err` records a failure) or a type alias of it; this function returns `{Self}`",
+    label = "not a `Result`"
+)]
+pub trait Outcome {
+    /// The `Ok` type.
+    type Ok;
+    /// The `Err` type.
+    type Err;
+    /// The result, borrowed.
+    fn belfry_outcome(&self) -> Result<&Self::Ok, &Self::Err>;
+}
+
+impl<T, E> Outcome for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+
+    #[inline]
+    fn belfry_outcome(&self) -> Result<&T, &E> {
+        self.as_ref()
+    }
+}
+
+/// A watched function's result, borrowed, whatever name its type is written with.
+#[inline]
+pub fn outcome<R: Outcome>(result: &R) -> Result<&R::Ok, &R::Err> {
+    result.belfry_outcome()
+}
+
 /// Whether an error type can be described: what `#[watch]` needs of the error type.
 #[diagnostic::on_unimplemented(
     message = "#[belfry::watch]: the error type `{Self}` must implement `Debug` (or `Display`, or `std::error::Error`) so that belfry can describe it",

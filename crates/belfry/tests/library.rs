@@ -196,6 +196,62 @@ fn an_async_body_gets_the_declared_return_type_for_its_returns_and_its_tail() {
     guard.finish();
 }
 
+/// A `Result` under another name: the macro cannot tell it from any other type, the compiler
+/// can.
+type Fallible<T> = Result<T, LoadError>;
+
+fn missing_table() -> LoadError {
+    LoadError {
+        table: "orders",
+        source: std::io::Error::other("no such file"),
+    }
+}
+
+#[belfry::watch(name = "alias.sync")]
+fn load_through_alias(fail: bool) -> Fallible<u32> {
+    if fail { Err(missing_table()) } else { Ok(3) }
+}
+
+#[belfry::watch(name = "alias.async")]
+async fn load_through_alias_async() -> Fallible<u32> {
+    tokio::task::yield_now().await;
+    Err(missing_table())
+}
+
+#[test]
+fn a_result_under_an_alias_is_watched_like_any_result() {
+    let rx = Receiver::start(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let guard = client(&dir, &rx);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    guard.client().in_scope(|| {
+        assert_eq!(load_through_alias(false).unwrap(), 3);
+        assert!(load_through_alias(true).is_err());
+        assert!(rt.block_on(load_through_alias_async()).is_err());
+    });
+    guard.finish();
+    let s = store(&dir);
+    for job in ["alias.sync", "alias.async"] {
+        assert_eq!(
+            s.job(job).unwrap().unwrap().state,
+            Some(State::Failed),
+            "{job}"
+        );
+    }
+    let posts = posts(&rx);
+    let failed: Vec<&Value> = posts.iter().filter(|p| p["state"] == "failed").collect();
+    assert_eq!(failed.len(), 2, "{posts:#?}");
+    // Described through `std::error::Error`, with the cause, as without the alias.
+    assert!(
+        failed
+            .iter()
+            .all(|p| p["error"] == "cannot load table orders\ncaused by: no such file"),
+        "{posts:#?}"
+    );
+}
+
 #[belfry::watch(name = "parse.only-io", errors = [std::io::Error])]
 fn parse_or_read(input: &str) -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
     if input == "io" {
