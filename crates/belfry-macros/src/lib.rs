@@ -3,8 +3,13 @@
 //!
 //! The attribute keeps the function's signature and wraps its body: in a closure run under
 //! `catch_unwind` for a plain function, in an `async` block polled under `catch_unwind` for
-//! an `async fn`. Its options are checked here, at compile time: a bad duration, an empty
-//! name or an unknown option is a compile error that points at it.
+//! an `async fn` (the block's output is fixed to the declared return type first, so that the
+//! body is checked as it is without the attribute). Its options are checked here, at compile
+//! time: a bad duration, an empty name or an unknown option is a compile error that points at
+//! it. So is a return type whose syntax shows it is not a `Result` (none, a primitive, a
+//! tuple, a reference); a named type may be an alias of `Result`, which only the compiler can
+//! tell, so the generated code asks it (`belfry::__private::Outcome`, with a message of its
+//! own).
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -23,6 +28,11 @@ pub fn watch(attr: TokenStream, item: TokenStream) -> TokenStream {
         Err(e) => e.to_compile_error().into(),
     }
 }
+
+/// The start of the error for a function that does not return a `Result`; the runtime's
+/// `Outcome` trait says the same for a named type that turns out not to be one.
+const NEEDS_RESULT: &str = "#[belfry::watch] needs a function that returns `Result<T, E>` (an \
+                            `Ok` records OK, an `Err` records a failure) or a type alias of it";
 
 const OPTIONS: &str = "name, repeat_failures_after, ok_heartbeat_after, channels, errors";
 
@@ -207,26 +217,21 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         ));
     }
     let ret: &Type = match &sig.output {
-        ReturnType::Type(_, ty) if returns_result(ty) => ty,
+        ReturnType::Type(_, ty) if may_be_result(ty) => ty,
         ReturnType::Type(_, ty) => {
             return Err(syn::Error::new(
                 ty.span(),
                 format!(
-                    "#[belfry::watch] needs a function that returns `Result<T, E>` (an `Ok` \
-                     records OK, an `Err` records a failure); `{}` returns `{}`",
+                    "{NEEDS_RESULT}; `{}` returns `{}`",
                     sig.ident,
-                    quote!(#ty)
+                    type_text(ty)
                 ),
             ));
         }
         ReturnType::Default => {
             return Err(syn::Error::new(
                 sig.ident.span(),
-                format!(
-                    "#[belfry::watch] needs a function that returns `Result<T, E>` (an `Ok` \
-                     records OK, an `Err` records a failure); `{}` returns nothing",
-                    sig.ident
-                ),
+                format!("{NEEDS_RESULT}; `{}` returns nothing", sig.ident),
             ));
         }
     };
@@ -308,8 +313,11 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     };
 
     let options = format_ident!("__BELFRY_WATCH");
+    // Whether a named return type (an alias, say) is a `Result` is the compiler's to say; asking
+    // through a trait bound makes its answer our message rather than a mismatched pattern.
+    let split = quote_spanned!(ret.span()=> ::belfry::__private::outcome(&__belfry_result));
     let outcome = quote! {
-        match &__belfry_result {
+        match #split {
             ::core::result::Result::Ok(_) => __belfry_call.ok(),
             ::core::result::Result::Err(__belfry_error) => {
                 ::belfry::__private::check_describable(__belfry_error);
@@ -330,10 +338,20 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     };
     let block = &func.block;
     let body = if sig.asyncness.is_some() {
+        // An async block's output type is inferred from its body, where the function's is
+        // declared: `Err(Box::new(e))` or `return Err(e.into())` would be checked without the
+        // declared type and miss the coercions and conversions the function itself gets. A
+        // `return` of the declared type that never runs, ahead of the body, fixes the output
+        // type before the body is checked.
         quote! {
-            match ::belfry::__private::CatchUnwind::new(
-                ::belfry::__private::typed::<#ret, _>(async move #block),
-            )
+            match ::belfry::__private::CatchUnwind::new(async move {
+                #[allow(unreachable_code, clippy::empty_loop)]
+                if false {
+                    let __belfry_declared: #ret = loop {};
+                    return __belfry_declared;
+                }
+                #block
+            })
             .await
             {
                 ::core::result::Result::Ok(__belfry_result) => {
@@ -385,13 +403,110 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     })
 }
 
-/// Whether a return type is written as a `Result` (`Result<T, E>`, `io::Result<T>`,
-/// `anyhow::Result<T>`): the last path segment is `Result`.
-fn returns_result(ty: &Type) -> bool {
+/// Whether a return type may be a `Result`, as far as its syntax tells. A named type may be
+/// one whatever its name (`Result<T, E>`, `io::Result<T>`, an alias `Fallible<T>`), so the
+/// compiler decides, through the runtime's `Outcome`; a primitive, a tuple, a reference or an
+/// `impl Trait` cannot be, and is refused here with the function's name.
+fn may_be_result(ty: &Type) -> bool {
+    const PRIMITIVES: &[&str] = &[
+        "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64",
+    ];
     match ty {
-        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Result"),
-        Type::Paren(p) => returns_result(&p.elem),
-        Type::Group(g) => returns_result(&g.elem),
+        Type::Path(p) => !p
+            .path
+            .get_ident()
+            .is_some_and(|i| p.qself.is_none() && PRIMITIVES.iter().any(|n| i == n)),
+        Type::Macro(_) => true,
+        Type::Paren(p) => may_be_result(&p.elem),
+        Type::Group(g) => may_be_result(&g.elem),
         _ => false,
+    }
+}
+
+/// A type as written, for a message: `Vec<u32>` and `&str` rather than the token stream's
+/// `Vec < u32 >` and `& str`.
+fn type_text(ty: &Type) -> String {
+    let mut text = quote!(#ty).to_string();
+    for (spaced, tight) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (" ;", ";"),
+        ("& ", "&"),
+        ("( ", "("),
+        (" )", ")"),
+        ("[ ", "["),
+        (" ]", "]"),
+    ] {
+        text = text.replace(spaced, tight);
+    }
+    // `Fn (u8)` and `fn (u8)`: a parenthesis right after a name belongs to it (not after a
+    // keyword: `&mut (u8, u8)`).
+    let mut tidy = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' && chars.peek() == Some(&'(') {
+            let word = tidy
+                .rsplit(|p: char| !(p.is_alphanumeric() || p == '_'))
+                .next()
+                .unwrap_or("");
+            if !word.is_empty() && !["mut", "dyn", "impl", "const"].contains(&word) {
+                continue;
+            }
+        }
+        tidy.push(c);
+    }
+    tidy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(text: &str) -> Type {
+        syn::parse_str(text).unwrap()
+    }
+
+    #[test]
+    fn named_types_are_left_to_the_compiler_and_others_are_refused() {
+        for named in [
+            "Result<u32, E>",
+            "std::io::Result<()>",
+            "R<u32>",
+            "Fallible",
+            "Option<u8>",
+        ] {
+            assert!(may_be_result(&ty(named)), "{named}");
+        }
+        for other in [
+            "u32",
+            "()",
+            "(u32, String)",
+            "&str",
+            "[u8; 4]",
+            "impl Sized",
+        ] {
+            assert!(!may_be_result(&ty(other)), "{other}");
+        }
+    }
+
+    #[test]
+    fn types_in_messages_are_written_as_in_code() {
+        for (written, shown) in [
+            ("Vec<Vec<u8>>", "Vec<Vec<u8>>"),
+            ("&'a str", "&'a str"),
+            ("(u32, std::string::String)", "(u32, std::string::String)"),
+            ("[u8; 4]", "[u8; 4]"),
+            ("Box<dyn Fn(u8) -> u8>", "Box<dyn Fn(u8) -> u8>"),
+            ("impl FnOnce() -> (u8, u8)", "impl FnOnce() -> (u8, u8)"),
+            ("&mut (u8, u8)", "&mut (u8, u8)"),
+        ] {
+            assert_eq!(type_text(&ty(written)), shown);
+        }
     }
 }

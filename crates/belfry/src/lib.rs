@@ -111,7 +111,9 @@ pub use worker::TICK;
 
 /// Records each call of a function that returns `Result<T, E>`, sync or `async`: `Ok` as
 /// OK, `Err` as `Failed` (with the error's text and its causes), a panic as `Crashed` (the
-/// panic goes on). The job is `module::path::function`, or `name = "…"`.
+/// panic goes on). The job is `module::path::function`, or `name = "…"`. The return type may
+/// name its `Result` any way: `Result<T, E>`, `std::io::Result<T>`, `anyhow::Result<T>`, or a
+/// type alias (`type Fallible<T> = Result<T, MyError>`); any other type is a compile error.
 ///
 /// ```
 /// #[belfry::watch(
@@ -129,7 +131,9 @@ pub use worker::TICK;
 /// With `errors = [A, B]`, an error counts as `Failed` only if it is an `A` or a `B` (the
 /// error type itself, or what a `Box<dyn Error>` or `anyhow::Error` holds); any other error
 /// records `Ok`, as the decorator's `exception_classes` did: use it for errors that are part
-/// of normal operation (a user's bad input) rather than a problem with the job.
+/// of normal operation (a user's bad input) rather than a problem with the job. Each listed
+/// type must implement `std::error::Error + 'static`: one that does not could never match, so
+/// it is a compile error that points at it.
 ///
 /// The call costs well under a microsecond on the calling thread (a push into belfry's
 /// queue). The error type must implement `Debug` (every `std::error::Error` does); it is
@@ -140,9 +144,9 @@ pub use belfry_macros::watch;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::watch::{
-        Call, CatchUnwind, IsAny, IsBoxed, IsError, IsSendSyncBoxed, JobOptions, Probe, ViaAny,
-        ViaBox, ViaDebug, ViaDisplay, ViaError, ViaSendSyncBox, check_describable, resume,
-        run_sync, typed,
+        Call, CatchUnwind, IsAny, IsBoxed, IsError, IsSendSyncBoxed, JobOptions, Outcome, Probe,
+        ViaAny, ViaBox, ViaDebug, ViaDisplay, ViaError, ViaSendSyncBox, check_describable, outcome,
+        resume, run_sync,
     };
 }
 

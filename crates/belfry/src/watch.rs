@@ -117,13 +117,6 @@ pub fn run_sync<T, F: FnOnce() -> T>(f: F) -> Result<T, Box<dyn Any + Send>> {
     catch_unwind(AssertUnwindSafe(|| crate::panic::watched(f)))
 }
 
-/// Fixes the output type of a watched `async` body, so that `?` inside it converts errors as
-/// it would in the function itself.
-#[inline]
-pub fn typed<T, F: Future<Output = T>>(f: F) -> F {
-    f
-}
-
 pin_project_lite::pin_project! {
     /// Polls a watched `async` body, catching a panic in any poll so that it can be recorded
     /// before the unwinding resumes.
@@ -154,6 +147,37 @@ impl<F: Future> Future for CatchUnwind<F> {
             Err(payload) => Poll::Ready(Err(payload)),
         }
     }
+}
+
+/// What `#[watch]` needs of the return type: a `Result`, whatever name it is written with. The
+/// macro cannot tell an alias of `Result` from another named type; the compiler can, here.
+#[diagnostic::on_unimplemented(
+    message = "#[belfry::watch] needs a function that returns `Result<T, E>` (an `Ok` records OK, an `Err` records a failure) or a type alias of it; this function returns `{Self}`",
+    label = "not a `Result`"
+)]
+pub trait Outcome {
+    /// The `Ok` type.
+    type Ok;
+    /// The `Err` type.
+    type Err;
+    /// The result, borrowed.
+    fn belfry_outcome(&self) -> Result<&Self::Ok, &Self::Err>;
+}
+
+impl<T, E> Outcome for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+
+    #[inline]
+    fn belfry_outcome(&self) -> Result<&T, &E> {
+        self.as_ref()
+    }
+}
+
+/// A watched function's result, borrowed, whatever name its type is written with.
+#[inline]
+pub fn outcome<R: Outcome>(result: &R) -> Result<&R::Ok, &R::Err> {
+    result.belfry_outcome()
 }
 
 /// Whether an error type can be described: what `#[watch]` needs of the error type.
@@ -278,14 +302,25 @@ impl<E: ?Sized> ViaAny for Probe<'_, E> {
     }
 }
 
+/// What `errors = […]` needs of each type it lists: an error type, which an error is compared
+/// with by `TypeId` and which a boxed error is downcast to. A type that is not one could never
+/// match (every listed error would record OK), so it is a compile error that points at it.
+#[diagnostic::on_unimplemented(
+    message = "#[belfry::watch]: `errors = […]` lists `{Self}`, which is not an error type: each listed type must implement `std::error::Error + 'static`",
+    label = "not a `std::error::Error`"
+)]
+pub trait ListedError: Error + 'static {}
+
+impl<T: Error + 'static> ListedError for T {}
+
 /// `errors = […]` for a concrete error type: its own type is compared.
 pub trait IsError {
     /// Whether the error is an `A`.
-    fn belfry_is<A: 'static>(&self) -> bool;
+    fn belfry_is<A: ListedError>(&self) -> bool;
 }
 
 impl<E: Error + 'static> IsError for &&&Probe<'_, E> {
-    fn belfry_is<A: 'static>(&self) -> bool {
+    fn belfry_is<A: ListedError>(&self) -> bool {
         TypeId::of::<E>() == TypeId::of::<A>()
     }
 }
@@ -293,14 +328,14 @@ impl<E: Error + 'static> IsError for &&&Probe<'_, E> {
 /// `errors = […]` for a box or report: the error inside is compared.
 pub trait IsSendSyncBoxed {
     /// Whether the error inside is an `A`.
-    fn belfry_is<A: Error + 'static>(&self) -> bool;
+    fn belfry_is<A: ListedError>(&self) -> bool;
 }
 
 impl<E> IsSendSyncBoxed for &&Probe<'_, E>
 where
     E: Deref<Target = dyn Error + Send + Sync + 'static>,
 {
-    fn belfry_is<A: Error + 'static>(&self) -> bool {
+    fn belfry_is<A: ListedError>(&self) -> bool {
         let inner: &(dyn Error + Send + Sync + 'static) = &**self.0;
         inner.is::<A>()
     }
@@ -309,14 +344,14 @@ where
 /// `errors = […]` for `Box<dyn Error>`.
 pub trait IsBoxed {
     /// Whether the error inside is an `A`.
-    fn belfry_is<A: Error + 'static>(&self) -> bool;
+    fn belfry_is<A: ListedError>(&self) -> bool;
 }
 
 impl<E> IsBoxed for &Probe<'_, E>
 where
     E: Deref<Target = dyn Error + 'static>,
 {
-    fn belfry_is<A: Error + 'static>(&self) -> bool {
+    fn belfry_is<A: ListedError>(&self) -> bool {
         (**self.0).is::<A>()
     }
 }
@@ -324,11 +359,11 @@ where
 /// `errors = […]` for any other error type: its own type is compared.
 pub trait IsAny {
     /// Whether the error is an `A`.
-    fn belfry_is<A: 'static>(&self) -> bool;
+    fn belfry_is<A: ListedError>(&self) -> bool;
 }
 
 impl<E: Any> IsAny for Probe<'_, E> {
-    fn belfry_is<A: 'static>(&self) -> bool {
+    fn belfry_is<A: ListedError>(&self) -> bool {
         TypeId::of::<E>() == TypeId::of::<A>()
     }
 }
@@ -397,7 +432,7 @@ mod tests {
         let plain: Box<dyn Error> = Box::new(std::fmt::Error);
         assert!((&&&&Probe(&plain)).belfry_is::<std::fmt::Error>());
         let s = String::from("x");
-        assert!((&&&&Probe(&s)).belfry_is::<String>());
         assert!(!(&&&&Probe(&s)).belfry_is::<Outer>());
+        assert!(!(&&&&Probe(&s)).belfry_is::<std::fmt::Error>());
     }
 }

@@ -150,6 +150,108 @@ fn an_async_watched_call_is_recorded_under_its_name_with_its_options() {
     }
 }
 
+// Both failures below compile only if the async body is checked against the declared return
+// type: `Box::new(e)` becomes a `Box<dyn Error + Send + Sync>` because the function says so.
+#[belfry::watch(name = "fetch.async")]
+async fn fetch(path: &str) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+    tokio::task::yield_now().await;
+    if path.is_empty() {
+        return Err(Box::new(std::io::Error::other("no path given")));
+    }
+    if path.len() > 8 {
+        Err(Box::new(std::io::Error::other(format!("{path}: too long"))))
+    } else {
+        Ok(path.len())
+    }
+}
+
+#[test]
+fn an_async_body_gets_the_declared_return_type_for_its_returns_and_its_tail() {
+    let rx = Receiver::start(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let guard = client(&dir, &rx);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    guard.client().in_scope(|| {
+        let e = rt.block_on(fetch("")).unwrap_err();
+        assert!(e.is::<std::io::Error>(), "{e:?}");
+    });
+    guard.client().flush(FLUSH);
+    let posts = posts(&rx);
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    assert_eq!(
+        (posts[0]["state"].as_str(), posts[0]["error"].as_str()),
+        (Some("failed"), Some("no path given"))
+    );
+    guard.client().in_scope(|| {
+        assert!(rt.block_on(fetch("a-long-path.csv")).is_err());
+    });
+    guard.client().flush(FLUSH);
+    let job = store(&dir).job("fetch.async").unwrap().unwrap();
+    assert_eq!(
+        (job.state, job.consecutive_problems),
+        (Some(State::Failed), 2)
+    );
+    guard.finish();
+}
+
+/// A `Result` under another name: the macro cannot tell it from any other type, the compiler
+/// can.
+type Fallible<T> = Result<T, LoadError>;
+
+fn missing_table() -> LoadError {
+    LoadError {
+        table: "orders",
+        source: std::io::Error::other("no such file"),
+    }
+}
+
+#[belfry::watch(name = "alias.sync")]
+fn load_through_alias(fail: bool) -> Fallible<u32> {
+    if fail { Err(missing_table()) } else { Ok(3) }
+}
+
+#[belfry::watch(name = "alias.async")]
+async fn load_through_alias_async() -> Fallible<u32> {
+    tokio::task::yield_now().await;
+    Err(missing_table())
+}
+
+#[test]
+fn a_result_under_an_alias_is_watched_like_any_result() {
+    let rx = Receiver::start(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let guard = client(&dir, &rx);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    guard.client().in_scope(|| {
+        assert_eq!(load_through_alias(false).unwrap(), 3);
+        assert!(load_through_alias(true).is_err());
+        assert!(rt.block_on(load_through_alias_async()).is_err());
+    });
+    guard.finish();
+    let s = store(&dir);
+    for job in ["alias.sync", "alias.async"] {
+        assert_eq!(
+            s.job(job).unwrap().unwrap().state,
+            Some(State::Failed),
+            "{job}"
+        );
+    }
+    let posts = posts(&rx);
+    let failed: Vec<&Value> = posts.iter().filter(|p| p["state"] == "failed").collect();
+    assert_eq!(failed.len(), 2, "{posts:#?}");
+    // Described through `std::error::Error`, with the cause, as without the alias.
+    assert!(
+        failed
+            .iter()
+            .all(|p| p["error"] == "cannot load table orders\ncaused by: no such file"),
+        "{posts:#?}"
+    );
+}
+
 #[belfry::watch(name = "parse.only-io", errors = [std::io::Error])]
 fn parse_or_read(input: &str) -> Result<u32, Box<dyn std::error::Error + Send + Sync>> {
     if input == "io" {
