@@ -525,7 +525,13 @@ fn finish(
     let left_over = match belfry::deliver(config, &mut store, Some(&ids), config.delivery.wait) {
         Ok(report) => {
             report_failures(&report, background);
+            // Failed and due again later, or not tried at all: held by the digest window
+            // (this job's last alert went out moments ago), or being sent by another process.
             report.failed.iter().any(|f| f.retry_at.is_some())
+                || ids.iter().any(|&id| {
+                    matches!(store.outbox_row_status(id),
+                        Ok(Some((status, _, _))) if status == "pending" || status == "sending")
+                })
         }
         Err(e) => {
             warn(&format!(

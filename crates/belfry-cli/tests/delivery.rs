@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use belfry_testkit::{Receiver, Reply, eventually};
-use common::{World, code};
+use common::{World, code, stderr};
 use serde_json::Value;
 
 /// A world with two configurations for one webhook: `record.toml`, with which `belfry run`
@@ -134,6 +134,54 @@ fn two_deliver_processes_draining_one_outbox_send_each_row_once() {
     let seen = arrivals(&rx);
     assert_eq!(seen.len(), 30);
     assert!(seen.values().all(|&n| n == 1), "{seen:?}");
+    assert!(outbox(&w).iter().all(|r| r["status"] == "delivered"));
+}
+
+#[test]
+fn an_alert_held_by_the_digest_window_is_sent_when_the_window_ends() {
+    let rx = Receiver::start(vec![]);
+    // Every failure alerts (no repeat window), and a channel waits 2 s after a delivery.
+    let w = World::with_config(&format!(
+        "[policy]\nrepeat_failures_after = \"0s\"\n[delivery]\ndigest_window = \"2s\"\n\
+         [channels.hook]\nurl = \"json://{}/held\"\n",
+        rx.addr()
+    ));
+    let run = || {
+        // The background drainer on, as users have it.
+        let out = w
+            .cmd(&["run", "--quiet", "--name", "held", "--", "false"])
+            .env_remove("BELFRY_BACKGROUND")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+    };
+    run();
+    assert_eq!(rx.wait_for(1, Duration::from_secs(10)).len(), 1);
+    // Inside the window: this run leaves its alert to the background drainer, which must send
+    // it once the window has passed, with no `belfry deliver` and no further run.
+    run();
+    let reqs = rx.wait_for(2, Duration::from_secs(20));
+    assert_eq!(reqs.len(), 2, "{:#?}", outbox(&w));
+    assert_eq!(reqs[1].json()["reason"], "repeated");
+    assert!(eventually(Duration::from_secs(10), || outbox(&w)
+        .iter()
+        .all(|r| r["status"] == "delivered")));
+}
+
+#[test]
+fn the_console_prints_every_alert_at_once_whatever_the_digest_window() {
+    let w = World::with_config(
+        "[policy]\nrepeat_failures_after = \"0s\"\n[delivery]\ndigest_window = \"1h\"\n\
+         [channels.term]\nurl = \"console://\"\n",
+    );
+    for (cmd, said) in [
+        ("false", "first run of this job"),
+        ("false", "Failed"),
+        ("true", "Recovered"),
+    ] {
+        let out = w.run(&["run", "--name", "term", "--", cmd]);
+        assert!(stderr(&out).contains(said), "{cmd}: {}", stderr(&out));
+    }
     assert!(outbox(&w).iter().all(|r| r["status"] == "delivered"));
 }
 

@@ -72,6 +72,8 @@ pub struct Store {
     path: PathBuf,
     deadline: Duration,
     digest_window: Duration,
+    /// Channels the digest window never holds (see [`Store::set_window_exempt`]).
+    window_exempt: Vec<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -307,6 +309,7 @@ impl Store {
             path: path.to_owned(),
             deadline: DEFAULT_DELIVERY_DEADLINE,
             digest_window: Duration::ZERO,
+            window_exempt: Vec::new(),
         };
         store.configure()?;
         store.migrate()?;
@@ -334,6 +337,13 @@ impl Store {
     /// Sets the digest window of [`Store::claim_due`] (zero, the default here: none).
     pub fn set_digest_window(&mut self, d: Duration) {
         self.digest_window = d;
+    }
+
+    /// Names the channels whose rows the digest window never holds: the console, which only
+    /// the process that made a row can show (a process that sends it later prints it to no
+    /// one).
+    pub fn set_window_exempt(&mut self, channels: Vec<String>) {
+        self.window_exempt = channels;
     }
 
     fn err(&self, doing: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
@@ -969,7 +979,7 @@ impl Store {
                 )
                 .map_err(&e)?;
             }
-            if window_ms > 0 {
+            if window_ms > 0 && !self.window_exempt.contains(&channel) {
                 let last: Option<i64> = tx
                     .query_row(
                         "SELECT MAX(delivered_ms) FROM outbox WHERE job = ?1 AND channel = ?2

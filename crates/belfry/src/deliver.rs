@@ -138,6 +138,14 @@ pub fn deliver(
     let owner = format!("pid-{}-{}", std::process::id(), belfry_store::new_id());
     let lease = config.delivery.lease.max(Duration::from_secs(1));
     store.set_digest_window(config.delivery.digest_window);
+    store.set_window_exempt(
+        config
+            .channels
+            .iter()
+            .filter(|c| c.is_console())
+            .map(|c| c.name.clone())
+            .collect(),
+    );
     let deadline = Instant::now() + wait;
     let cx = Context::new(config.delivery.request_timeout);
     let rt = tokio::runtime::Builder::new_current_thread()
