@@ -181,6 +181,14 @@ fn parse_dur(s: &str) -> Result<Duration, String> {
     belfry::core::parse_duration(s).map_err(|e| e.to_string())
 }
 
+/// A duration that is more than zero (a time limit of nothing would stop every job at once).
+fn parse_limit(s: &str) -> Result<Duration, String> {
+    match parse_dur(s)? {
+        d if d.is_zero() => Err("a time limit must be more than 0".into()),
+        d => Ok(d),
+    }
+}
+
 /// A usage error: bad options or configuration. Exit code 2.
 #[derive(Debug)]
 pub struct Usage(pub String);

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,19 +41,22 @@ pub struct RunOptions {
     /// its arguments).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-    /// Stop the command after this long (TERM, then KILL after --kill-after) and record it as
-    /// timed out. E.g. 30s, 10m, 1h30m.
-    #[arg(long, value_name = "DUR", value_parser = crate::parse_dur)]
+    /// Stop the command after this long (TERM to its process group, then KILL after
+    /// --kill-after, or as soon as the command itself has exited) and record it as timed out.
+    /// E.g. 30s, 10m, 1h30m.
+    #[arg(long, value_name = "DUR", value_parser = crate::parse_limit)]
     pub timeout: Option<Duration>,
     /// After the timeout's TERM, send KILL this much later [default: 10s].
     #[arg(long, value_name = "DUR", value_parser = crate::parse_dur)]
     pub kill_after: Option<Duration>,
-    /// Exit codes that count as success [default: 0].
+    /// The exit codes that count as success, in place of the default 0 (list 0 too to keep it:
+    /// 0,1).
     #[arg(
         long,
         value_name = "CODES",
         value_delimiter = ',',
-        allow_negative_numbers = true
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(i32).range(0..=255)
     )]
     pub ok_codes: Option<Vec<i32>>,
     /// Print nothing of belfry's own (no console alerts); errors that mean an alert may be lost
@@ -171,6 +174,17 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
         Err(e) => {
             signals.job_over();
             let (code, what) = match e.kind() {
+                // The file is there: what is missing is the interpreter its `#!` line names
+                // (or its loader). Shells say 127 too.
+                std::io::ErrorKind::NotFound
+                    if Path::new(&argv[0]).components().count() > 1
+                        && Path::new(&argv[0]).is_file() =>
+                {
+                    (
+                        EXIT_NOT_FOUND,
+                        "cannot run (its #! interpreter or loader was not found)",
+                    )
+                }
                 std::io::ErrorKind::NotFound => (EXIT_NOT_FOUND, "command not found"),
                 std::io::ErrorKind::PermissionDenied => (EXIT_CANNOT_RUN, "permission denied"),
                 _ => (EXIT_CANNOT_RUN, "cannot run the command"),
@@ -214,6 +228,11 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
             ended = clock.elapsed();
             exited.store(true, Ordering::Release);
             status = Some(st);
+            if timed_out {
+                // The job's time is up and its main process is gone; what is left of its group
+                // has had its TERM: it goes now, not at the KILL's time.
+                signal_group(pid, SIGKILL);
+            }
             // What the child wrote just before exiting is still in the pipes: drain them. A
             // grandchild that keeps them open is not waited for long.
             drain_until = Some(Instant::now() + OUTPUT_GRACE);

@@ -140,6 +140,17 @@ fn exit_codes_follow_the_table() {
     assert_eq!(code(&w.run(&["frobnicate"])), 2);
     let o = w.run(&["run", "--name", "", "--", "true"]);
     assert_eq!(code(&o), 2);
+    // A time limit of nothing, and exit codes no process can have.
+    for (opt, value, says) in [
+        ("--timeout", "0s", "more than 0"),
+        ("--ok-codes", "0,300", "300 is not in 0..=255"),
+        ("--ok-codes", "-1", "-1 is not in 0..=255"),
+    ] {
+        let o = w.run(&["run", opt, value, "--", "touch", marker.to_str().unwrap()]);
+        assert_eq!(code(&o), 2, "{opt} {value}");
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+        assert!(!marker.exists());
+    }
     // The table is in --help.
     let help = String::from_utf8(w.run(&["run", "--help"]).stdout).unwrap();
     assert!(help.contains("124") && help.contains("128+N"), "{help}");
@@ -198,6 +209,49 @@ fn a_timeout_sends_term_then_kill_and_records_timed_out() {
     assert_eq!(r["state"], "timed_out");
     assert_eq!(r["signal"], 9);
     assert!(stderr(&o).contains("Timed out"), "{}", stderr(&o));
+}
+
+#[test]
+fn when_a_timed_out_job_exits_what_is_left_of_its_group_is_killed() {
+    let w = World::new();
+    let pidfile = w.dir.path().join("leftover.pid");
+    // The job's main process dies of the TERM; a process it started ignores TERM and would
+    // outlive it.
+    let script = format!(
+        "sh -c 'echo $$ > {}; trap \"\" TERM; while :; do sleep 0.05; done' & exec sleep 30",
+        pidfile.display()
+    );
+    let o = w.run(&[
+        "run",
+        "--name",
+        "leftover",
+        "--timeout",
+        "500ms",
+        "--kill-after",
+        "1h",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    assert_eq!(code(&o), 124, "{}", stderr(&o));
+    let pid: u32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Gone, or a zombie waiting for whoever adopted it: not running.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            let state = s.rsplit(") ").next().and_then(|r| r.chars().next());
+            state != Some('Z')
+        })
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || !running()),
+        "the leftover {pid} still runs"
+    );
+    assert_eq!(w.history("leftover")[0]["state"], "timed_out");
 }
 
 /// Starts `belfry run` with a child that prints `ready` once its traps are set; returns the
@@ -443,6 +497,20 @@ fn a_bad_config_is_a_usage_error_naming_file_line_and_key_and_runs_nothing() {
     let e = stderr(&o);
     assert!(
         e.contains("belfry.toml") && e.contains("line 3") && e.contains("repeat_failure_after"),
+        "{e}"
+    );
+    assert!(!marker.exists());
+    // An exit code out of range, with where it is.
+    std::fs::write(
+        w.dir.path().join("belfry.toml"),
+        "[jobs.x]\nok_codes = [0, 256]\n",
+    )
+    .unwrap();
+    let o = w.run(&["run", "--", "touch", marker.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    let e = stderr(&o);
+    assert!(
+        e.contains("line 2") && e.contains("256 is not an exit code"),
         "{e}"
     );
     assert!(!marker.exists());

@@ -537,7 +537,7 @@ impl Config {
                     fail_threshold: j.fail_threshold.map(|t| t.0),
                     channels: j.channels.map(toml::Spanned::into_inner),
                     timeout: j.timeout.map(|d| d.0),
-                    ok_codes: j.ok_codes,
+                    ok_codes: j.ok_codes.map(|v| v.into_iter().map(|c| c.0).collect()),
                 },
             );
         }
@@ -851,7 +851,7 @@ struct RawJob {
     fail_threshold: Option<Threshold>,
     channels: Option<toml::Spanned<Vec<String>>>,
     timeout: Option<Dur>,
-    ok_codes: Option<Vec<i32>>,
+    ok_codes: Option<Vec<ExitCode>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -895,6 +895,21 @@ impl<'de> Deserialize<'de> for Heartbeat {
         parse_duration(&s)
             .map(|d| Heartbeat(Some(d)))
             .map_err(|e| de::Error::custom(format!("{e}, or \"off\"")))
+    }
+}
+
+/// An exit code a job may end with: 0 to 255.
+struct ExitCode(i32);
+
+impl<'de> Deserialize<'de> for ExitCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = i64::deserialize(d)?;
+        if !(0..=255).contains(&n) {
+            return Err(de::Error::custom(format!(
+                "{n} is not an exit code (0 to 255)"
+            )));
+        }
+        Ok(ExitCode(n as i32))
     }
 }
 
