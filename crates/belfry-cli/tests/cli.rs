@@ -41,6 +41,7 @@ fn a_failing_then_recovering_then_healthy_job_alerts_by_the_rules() {
     assert_eq!(code(&fail(&w)), 3); // inside repeat_failures_after: quiet
     std::thread::sleep(Duration::from_millis(450));
     assert_eq!(code(&fail(&w)), 3); // the window has passed: repeat
+    assert_eq!(code(&fail(&w)), 3); // inside the window again: quiet
     assert_eq!(code(&ok(&w)), 0); // recovered
     assert_eq!(code(&ok(&w)), 0); // healthy, heartbeat not due: quiet
 
@@ -71,9 +72,22 @@ fn a_failing_then_recovering_then_healthy_job_alerts_by_the_rules() {
     assert!(first["duration_seconds"].as_f64().unwrap() >= 0.0);
     assert!(first["host"].as_str().is_some_and(|h| !h.is_empty()));
     assert!(first["time"].as_str().unwrap().ends_with('Z'));
+    // The reminder counts the failure held back before it; the recovery, the one after it.
+    let repeated = got[1].json();
+    assert_eq!(repeated["digest"]["count"], 2, "{repeated:#}");
+    assert!(
+        repeated["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 times in "),
+        "{repeated:#}"
+    );
     let recovered = got[2].json();
     assert_eq!(recovered["previous_state"], "failed");
     assert_eq!(recovered["kind"], "recovered");
+    assert_eq!(recovered["digest"]["count"], 2, "{recovered:#}");
+    assert_eq!(recovered["digest"]["states"][0]["state"], "failed");
+    assert_eq!(recovered["digest"]["states"][1]["state"], "ok");
     // Every run is in the history, each with its reason.
     let reasons: Vec<String> = w
         .history("nightly-backup")
@@ -85,6 +99,7 @@ fn a_failing_then_recovering_then_healthy_job_alerts_by_the_rules() {
         [
             "within_heartbeat_window",
             "recovered",
+            "within_repeat_window",
             "repeated",
             "within_repeat_window",
             "first_run"
@@ -93,6 +108,21 @@ fn a_failing_then_recovering_then_healthy_job_alerts_by_the_rules() {
     // Nothing more arrived.
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(rx.requests().len(), 3);
+}
+
+#[test]
+fn an_alert_held_back_by_fail_threshold_counts_the_runs_it_waited_for() {
+    let rx = Receiver::start(vec![]);
+    let w = World::with_config(&hook(&rx).replace("[policy]\n", "[policy]\nfail_threshold = 3\n"));
+    for _ in 0..3 {
+        assert_eq!(code(&w.run(&["run", "--name", "flaky", "--", "false"])), 1);
+    }
+    let got = rx.wait_for(1, Duration::from_secs(5));
+    assert_eq!(got.len(), 1);
+    let n = got[0].json();
+    assert_eq!(n["reason"], "threshold_reached");
+    assert_eq!(n["consecutive_problems"], 3);
+    assert_eq!(n["digest"]["count"], 3, "{n:#}");
 }
 
 #[test]

@@ -1392,6 +1392,9 @@ fn apply_event(
     if event.details.run_id.is_none() {
         event.details.run_id = run.map(|r| r.id.to_owned());
     }
+    if run.is_some() && event.details.digest.is_none() {
+        event.details.digest = held_back_runs(tx, ev, rec.previous.as_ref(), &rec.decision)?;
+    }
     let mut n = Notification::new(new_id(), &event, rec.previous.as_ref(), &rec.decision);
     if let Some(after) = rec.next.as_ref().filter(|_| ev.state.is_problem()) {
         n.consecutive_problems = after.consecutive_problems;
@@ -1400,6 +1403,91 @@ fn apply_event(
     rec.outbox_ids = insert_notification(tx, &n, route(&ev.state, recovered), deadline)?;
     rec.notification = Some(n);
     Ok(rec)
+}
+
+/// The runs of `ev`'s job that the rules held back since its last message and that this
+/// message about a run should count, as the digest it then carries: for a reminder or a
+/// threshold reached, the problem runs of the streak; for a recovery, the problem runs it
+/// ends; for a heartbeat, the OK runs. `None` when there are none.
+fn held_back_runs(
+    tx: &rusqlite::Transaction<'_>,
+    ev: &Event,
+    previous: Option<&JobSnapshot>,
+    decision: &Decision,
+) -> rusqlite::Result<Option<belfry_core::Digest>> {
+    let Some(prev) = previous else {
+        return Ok(None);
+    };
+    let problems = match decision.reason {
+        Reason::Repeated { .. } | Reason::ThresholdReached { .. } | Reason::Recovered { .. } => {
+            true
+        }
+        Reason::Heartbeat { .. } => false,
+        _ => return Ok(None),
+    };
+    // Since the last message, and for problems since the streak began (an earlier streak's
+    // runs were told, or ended unannounced, before it).
+    let mut after = prev.last_notified_at.map_or(i64::MIN, Timestamp::as_millis);
+    if problems && prev.state.is_problem() {
+        after = after.max(prev.since.as_millis() - 1);
+    }
+    let mut stmt = tx.prepare_cached(
+        "SELECT state, ended_ms, error FROM runs
+         WHERE job = ?1 AND notified = 0 AND ended_ms IS NOT NULL AND ended_ms > ?2
+         ORDER BY ended_ms, rowid",
+    )?;
+    let rows = stmt.query_map(params![ev.job, after], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let mut count = 0u64;
+    let mut states: Vec<belfry_core::DigestCount> = Vec::new();
+    let mut first: Option<(i64, Option<String>)> = None;
+    for row in rows {
+        let (name, ended_ms, error) = row?;
+        let state = parse_state(&name)?;
+        let wanted = if problems {
+            state.is_problem()
+        } else {
+            state == State::Ok
+        };
+        if !wanted {
+            continue;
+        }
+        count += 1;
+        match states.iter_mut().find(|c| c.state == state) {
+            Some(c) => c.count += 1,
+            None => states.push(belfry_core::DigestCount { state, count: 1 }),
+        }
+        first.get_or_insert((ended_ms, error));
+    }
+    let Some((first_ms, first_error)) = first else {
+        return Ok(None);
+    };
+    let this = if ev.state.is_problem() {
+        ev.state
+    } else {
+        State::Ok
+    };
+    match states.iter_mut().find(|c| c.state == this) {
+        Some(c) => c.count += 1,
+        None => states.push(belfry_core::DigestCount {
+            state: this,
+            count: 1,
+        }),
+    }
+    if states.len() == 1 {
+        states.clear();
+    }
+    Ok(Some(belfry_core::Digest {
+        count: count + 1,
+        states,
+        first: ts(first_ms),
+        first_error: first_error.filter(|e| Some(e) != ev.details.error.as_ref()),
+    }))
 }
 
 /// Writes a notification to the log and one outbox row per channel (each channel once), due
