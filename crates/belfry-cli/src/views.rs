@@ -41,9 +41,22 @@ pub fn deliver(config: &Config, wait: Duration) -> anyhow::Result<u8> {
     let report = belfry::deliver(config, &mut store, None, wait)?;
     crate::run::report_failures(&report, false);
     let counts = store.outbox_counts()?;
+    // Rows waiting for a retry or for a digest window to pass: say when, so that a pass that
+    // sent nothing explains itself.
+    let next = match store.next_due()? {
+        Some(t) if counts.pending + counts.sending > 0 => {
+            let now = Timestamp::now();
+            if t > now {
+                format!(", the next due in {}", format_duration(t.since(now)))
+            } else {
+                ", the next due now".to_owned()
+            }
+        }
+        _ => String::new(),
+    };
     writeln!(
         out(),
-        "delivered {}, failed {}; outbox: {} pending, {} dead",
+        "delivered {}, failed {}; outbox: {} pending{next}, {} dead",
         report.delivered.len(),
         report.failed.len(),
         counts.pending + counts.sending,

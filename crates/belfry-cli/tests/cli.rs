@@ -563,6 +563,14 @@ fn an_unreachable_channel_never_changes_the_exit_code_and_deliver_sends_it_later
     assert!(e.contains("belfry deliver"), "{e}");
     assert!(!e.contains("SECRET"), "{e}");
 
+    // Before its retry is due, `belfry deliver` sends nothing and says when it will be.
+    let o = w.run(&["deliver"]);
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        said.contains("delivered 0, failed 0; outbox: 1 pending, the next due in "),
+        "{said}"
+    );
+
     // The channel comes back: `belfry deliver` sends what was kept. (The retry is due after
     // its backoff of 1 s.)
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
