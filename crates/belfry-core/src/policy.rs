@@ -145,7 +145,10 @@ impl fmt::Display for Reason {
             Reason::Heartbeat {
                 since_last: Some(d),
             } => write!(f, "still OK; last message {} ago", ago(d)),
-            Reason::Heartbeat { since_last: None } => f.write_str("still OK"),
+            // No message was ever sent: problems held back under `fail_threshold`, then OK.
+            Reason::Heartbeat { since_last: None } => {
+                f.write_str("OK; the first message about this job")
+            }
             Reason::BelowThreshold { count, threshold } => {
                 write!(f, "{count} of {threshold} problems before alerting")
             }
