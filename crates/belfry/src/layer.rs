@@ -26,8 +26,9 @@ use crate::sampler::Verdict;
 /// there were. An error storm is a handful of messages with exact counts.
 ///
 /// The calling thread only formats the event and queues it (a few hundred nanoseconds). In a
-/// storm it formats even less: past 8 events a millisecond from one call site for one job,
-/// the others are only counted (see [`Layer::with_storm_sampling`]).
+/// storm it formats even less: past 8 events per tick of the coarse clock (1 to 10 ms, the
+/// kernel's; 4 ms on most Linux systems) from one call site for one job, the others are only
+/// counted (see [`Layer::with_storm_sampling`]).
 ///
 /// Events from belfry's own crates (targets `belfry`, `belfry_*`) and from belfry's threads
 /// (where its HTTP client and store run) are ignored, so belfry never alerts about itself in
@@ -80,9 +81,10 @@ impl Layer {
     }
 
     /// Whether to count, rather than format, most events of a storm (default yes): past 8
-    /// events a millisecond from one call site for one job, the others are counted and the
-    /// next formatted event (or the worker) carries their count. Counts stay exact; a
-    /// digest's text is that of an event formatted at most a millisecond before its last.
+    /// events per tick of the coarse clock (a few milliseconds) from one call site for one
+    /// job, the others are counted and the next formatted event (or the worker) carries their
+    /// count. Counts stay exact; a digest's text is that of an event formatted at most a tick
+    /// before its last.
     /// Without it every event is formatted (a few hundred nanoseconds each).
     pub fn with_storm_sampling(mut self, sample: bool) -> Self {
         self.sample = sample;
@@ -235,6 +237,12 @@ where
     }
 }
 
+/// The time from the coarse real-time clock (resolution: the kernel's tick, 1 to 10 ms).
+fn coarse_now() -> Timestamp {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    Timestamp::from_millis(t.tv_sec * 1000 + t.tv_nsec / 1_000_000)
+}
+
 /// Finds a `job` field without formatting anything else.
 struct JobOnly(Option<String>);
 
@@ -263,7 +271,6 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     let meta = event.metadata();
-    let at = Timestamp::now();
     let job_from_field = meta.fields().field("job").is_some();
     let job: Cow<'static, str> = if job_from_field {
         let mut j = JobOnly(None);
@@ -274,6 +281,10 @@ where
     };
     let carried = if sample {
         let callsite = std::ptr::from_ref(meta) as usize;
+        // The sampler's millisecond windows need no more than the coarse clock (the kernel's
+        // tick, read without a system call at a fraction of the precise clock's cost): in a
+        // storm it is read for every event, the precise one only for those formatted.
+        let at = coarse_now();
         let verdict = client
             .shared()
             .samplers
@@ -293,6 +304,7 @@ where
     } else {
         0
     };
+    let at = Timestamp::now();
     let mut f = EventFields::default();
     event.record(&mut f);
     let error = match (f.message, f.error_chain) {

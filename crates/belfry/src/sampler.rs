@@ -1,10 +1,12 @@
 //! Storms of one error, for the tracing layer: formatting each of a million identical events
 //! is most of what they would cost the program. Per thread, per call site and job, the layer
 //! formats the first [`FORMATTED_PER_MS`] events of each millisecond and only counts the
-//! rest. A count is never lost: it rides on the next formatted event of that call site, or
-//! the worker collects it (every tick, and at a flush) as a count-only record, which takes the
-//! job's last formatted details. A digest's text is therefore that of an event formatted at
-//! most a millisecond before its last one; its count is exact.
+//! rest. The layer reads the time for this from the coarse clock, which moves a tick at a time
+//! (4 ms on most Linux systems), so a window lasts a tick. A count is never lost: it rides on
+//! the next formatted event of that call site, or the worker collects it (every tick, and at a
+//! flush) as a count-only record, which takes the job's last formatted details. A digest's
+//! text is therefore that of an event formatted at most a clock tick before its last one; its
+//! count is exact.
 
 use std::borrow::Cow;
 
