@@ -214,7 +214,8 @@ pub fn reap_crashed(
                 started_at: Some(run.started),
                 duration: Some(now.since(run.started)),
                 host: run.host.clone(),
-                error: Some(format!("{why}; the job's outcome is unknown")),
+                // Messages append "after <duration>": the cause comes last so that it reads on.
+                error: Some(format!("outcome unknown: {why}")),
                 ..Details::default()
             },
         };
