@@ -295,7 +295,19 @@ impl Context {
         describe: &str,
         classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
     ) -> Outcome {
-        match self.exchange(req, describe, true).await {
+        self.send_checking(req, describe, true, classify).await
+    }
+
+    /// Like [`Context::send`]; `verify_tls: false` accepts any certificate (a URL's
+    /// `verify=no`).
+    pub async fn send_checking(
+        &self,
+        req: &HttpRequest,
+        describe: &str,
+        verify_tls: bool,
+        classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
+    ) -> Outcome {
+        match self.exchange(req, describe, verify_tls).await {
             Ok(answer) => {
                 let text = answer.text();
                 let cut = match text.char_indices().nth(4096) {

@@ -176,8 +176,19 @@ pub(crate) async fn send_planned(
     cx: &Context,
     classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
 ) -> Outcome {
+    send_planned_checking(requests, describe, cx, true, classify).await
+}
+
+/// Like [`send_planned`]; `verify_tls: false` accepts any certificate.
+pub(crate) async fn send_planned_checking(
+    requests: Vec<HttpRequest>,
+    describe: &str,
+    cx: &Context,
+    verify_tls: bool,
+    classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
+) -> Outcome {
     for req in &requests {
-        let o = cx.send(req, describe, &classify).await;
+        let o = cx.send_checking(req, describe, verify_tls, &classify).await;
         if !o.is_delivered() {
             return o;
         }

@@ -11,8 +11,9 @@ use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
 /// From Apprise's `json://` / `jsons://` syntax: `user:password@` for HTTP basic auth,
 /// `?+Header=value` adds a header, `?-name=value` a query parameter of the request,
 /// `?:key=value` adds a payload field (or, if `key` is already a field, renames it to
-/// `value`; an empty value removes it), `?method=PUT`. A plain `http(s)://` address is posted
-/// to as it is, query included.
+/// `value`; an empty value removes it), `?method=PUT`, and `?verify=no` to accept any
+/// certificate (a self-signed one) on `jsons://`. A plain `http(s)://` address is posted to as
+/// it is, query included.
 #[derive(Clone)]
 pub struct JsonWebhook {
     scheme: &'static str,
@@ -21,6 +22,8 @@ pub struct JsonWebhook {
     headers: Vec<(String, String)>,
     payload_edits: Vec<(String, String)>,
     describe: String,
+    /// Whether the server's certificate is checked (`verify=no` turns it off).
+    verify_tls: bool,
     /// What may be secret in the URL, scrubbed from failure reasons (an error page may echo
     /// the request).
     secrets: Secrets,
@@ -59,6 +62,7 @@ impl JsonWebhook {
             headers: Vec::new(),
             payload_edits: Vec::new(),
             describe: redact_url(raw),
+            verify_tls: true,
             secrets: Secrets::of(raw, &redact_url(raw)),
         };
         let mut params: Vec<(String, String)> = Vec::new();
@@ -72,6 +76,8 @@ impl JsonWebhook {
                 params.push((p.to_owned(), v));
             } else if let Some(key) = k.strip_prefix(':') {
                 hook.payload_edits.push((key.to_owned(), v));
+            } else if k == "verify" {
+                hook.verify_tls = crate::url_parts::parse_bool(raw, "verify", &v)?;
             } else if k == "method" {
                 hook.method = Method::parse(&v).ok_or_else(|| {
                     UrlError::new(
@@ -141,6 +147,8 @@ impl JsonWebhook {
             headers,
             payload_edits: Vec::new(),
             describe: redact_url(raw),
+            // A plain address is posted to as it is, query included: nothing in it is ours.
+            verify_tls: true,
             secrets: Secrets::of(raw, &redact_url(raw)),
         })
     }
@@ -198,7 +206,14 @@ impl Channel for JsonWebhook {
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            let o = crate::send_planned(reqs, &self.describe, cx, crate::default_classify).await;
+            let o = crate::send_planned_checking(
+                reqs,
+                &self.describe,
+                cx,
+                self.verify_tls,
+                crate::default_classify,
+            )
+            .await;
             self.secrets.scrub_outcome(o)
         })
     }

@@ -5,5 +5,6 @@
 mod command;
 mod email;
 mod file;
+mod https;
 mod services;
 mod support;
