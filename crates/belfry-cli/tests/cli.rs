@@ -246,10 +246,11 @@ fn when_a_timed_out_job_exits_what_is_left_of_its_group_is_killed() {
     let w = World::new();
     let pidfile = w.dir.path().join("leftover.pid");
     // The job's main process dies of the TERM; a process it started ignores TERM and would
-    // outlive it.
+    // outlive it. (The main process waits until that one has set its trap.)
     let script = format!(
-        "sh -c 'echo $$ > {}; trap \"\" TERM; while :; do sleep 0.05; done' & exec sleep 30",
-        pidfile.display()
+        "sh -c 'trap \"\" TERM; echo $$ > {p}; while :; do sleep 0.05; done' & \
+         while [ ! -s {p} ]; do sleep 0.01; done; exec sleep 30",
+        p = pidfile.display()
     );
     let o = w.run(&[
         "run",
