@@ -169,6 +169,25 @@ pub struct DigestCount {
     pub count: u64,
 }
 
+impl DigestCount {
+    /// Adds `n` events in `state` to `tally`, which keeps the states in the order they first
+    /// appeared.
+    pub fn add(tally: &mut Vec<DigestCount>, state: State, n: u64) {
+        match tally.iter_mut().find(|c| c.state == state) {
+            Some(c) => c.count += n,
+            None => tally.push(DigestCount { state, count: n }),
+        }
+    }
+
+    /// `tally` as a [`Digest`] carries it: empty when every event had the same state.
+    pub fn finish(mut tally: Vec<DigestCount>) -> Vec<DigestCount> {
+        if tally.len() == 1 {
+            tally.clear();
+        }
+        tally
+    }
+}
+
 /// A file that travels with a notification. Serialised as Apprise's JSON webhook does:
 /// `{"filename": …, "base64": …, "mimetype": …}`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -382,10 +401,7 @@ impl Notification {
         // The earliest start, and its error; on a tie (the same millisecond) the one listed
         // first, as the carried notifications are older than this one.
         let mut first: Option<(Timestamp, Option<String>)> = None;
-        let mut add = |state: State, n: u64| match states.iter_mut().find(|c| c.state == state) {
-            Some(c) => c.count += n,
-            None => states.push(DigestCount { state, count: n }),
-        };
+        let mut add = |state: State, n: u64| DigestCount::add(&mut states, state, n);
         for n in carried.iter().chain(std::iter::once(&*self)) {
             match &n.digest {
                 Some(g) if !g.states.is_empty() => {
@@ -406,12 +422,9 @@ impl Notification {
             }
         }
         let (first, first_error) = first.unwrap_or((self.time, None));
-        if states.len() == 1 {
-            states.clear();
-        }
         self.digest = Some(Digest {
             count,
-            states,
+            states: DigestCount::finish(states),
             first,
             first_error: first_error.filter(|e| Some(e) != self.error.as_ref()),
         });

@@ -43,8 +43,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use belfry_core::{
-    Decision, Event, JobSnapshot, Kind, Notification, Policy, Reason, State, Timestamp, advance,
-    decide,
+    Decision, Digest, DigestCount, Event, JobSnapshot, Kind, Notification, Policy, Reason, State,
+    Timestamp, advance, decide,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -910,10 +910,7 @@ impl Store {
             settle_folded(&tx, id).map_err(&e)?;
         }
         let id_filter = match ids {
-            Some(ids) => format!(
-                " AND id IN ({})",
-                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-            ),
+            Some(ids) => format!(" AND id IN ({})", id_list(ids)),
             None => String::new(),
         };
         // The (job, channel) pairs with something due: rows abandoned by a dead holder, then
@@ -1030,7 +1027,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = id_list(ids);
         self.conn
             .execute(
                 &format!(
@@ -1054,7 +1051,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = id_list(ids);
         self.conn
             .execute(
                 &format!(
@@ -1111,7 +1108,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let list = id_list(ids);
         self.conn
             .execute(
                 &format!(
@@ -1217,10 +1214,7 @@ impl Store {
     ) -> Result<usize> {
         let filter = match ids {
             Some([]) => return Ok(0),
-            Some(ids) => format!(
-                "id IN ({}) AND status IN ('pending', 'dead')",
-                ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-            ),
+            Some(ids) => format!("id IN ({}) AND status IN ('pending', 'dead')", id_list(ids)),
             None => "status = 'dead'".to_owned(),
         };
         self.conn
@@ -1285,9 +1279,10 @@ struct LastRunFields<'a> {
     exit_code: Option<i32>,
 }
 
-// The statements a run's finish uses (`finish_inner`, `apply_event`, `insert_notification`).
-// They are prepared through the connection's statement cache, and `Store::prepare_finish`
-// prepares them ahead, so that the finish on the job's critical path finds them compiled.
+// The statements a run's finish uses (`finish_inner`, `apply_event`, `insert_notification`),
+// through the connection's statement cache. `Store::prepare_finish` prepares the first three,
+// which every finish runs, ahead, so that the finish on the job's critical path finds them
+// compiled.
 const SNAPSHOT_SQL: &str =
     "SELECT state, since_ms, consecutive_problems, problem_notified, last_notified_ms
     FROM jobs WHERE name = ?1 AND state IS NOT NULL";
@@ -1414,7 +1409,7 @@ fn held_back_runs(
     ev: &Event,
     previous: Option<&JobSnapshot>,
     decision: &Decision,
-) -> rusqlite::Result<Option<belfry_core::Digest>> {
+) -> rusqlite::Result<Option<Digest>> {
     let Some(prev) = previous else {
         return Ok(None);
     };
@@ -1444,7 +1439,7 @@ fn held_back_runs(
         ))
     })?;
     let mut count = 0u64;
-    let mut states: Vec<belfry_core::DigestCount> = Vec::new();
+    let mut states: Vec<DigestCount> = Vec::new();
     let mut first: Option<(i64, Option<String>)> = None;
     for row in rows {
         let (name, ended_ms, error) = row?;
@@ -1458,10 +1453,7 @@ fn held_back_runs(
             continue;
         }
         count += 1;
-        match states.iter_mut().find(|c| c.state == state) {
-            Some(c) => c.count += 1,
-            None => states.push(belfry_core::DigestCount { state, count: 1 }),
-        }
+        DigestCount::add(&mut states, state, 1);
         first.get_or_insert((ended_ms, error));
     }
     let Some((first_ms, first_error)) = first else {
@@ -1472,22 +1464,18 @@ fn held_back_runs(
     } else {
         State::Ok
     };
-    match states.iter_mut().find(|c| c.state == this) {
-        Some(c) => c.count += 1,
-        None => states.push(belfry_core::DigestCount {
-            state: this,
-            count: 1,
-        }),
-    }
-    if states.len() == 1 {
-        states.clear();
-    }
-    Ok(Some(belfry_core::Digest {
+    DigestCount::add(&mut states, this, 1);
+    Ok(Some(Digest {
         count: count + 1,
-        states,
+        states: DigestCount::finish(states),
         first: ts(first_ms),
         first_error: first_error.filter(|e| Some(e) != ev.details.error.as_ref()),
     }))
+}
+
+/// Row ids as an SQL list (`1,2,3`), for `IN (…)`: integers only, so nothing to escape.
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Writes a notification to the log and one outbox row per channel (each channel once), due

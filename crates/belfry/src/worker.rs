@@ -495,11 +495,14 @@ impl Worker {
 
     /// The job's memory, made if new (room is made first when the worker is full).
     fn memory(&mut self, job: &str) -> &mut JobMemory {
-        if self.jobs.len() >= self.job_memory && !self.jobs.contains_key(job) {
-            self.make_room();
+        if !self.jobs.contains_key(job) {
+            if self.jobs.len() >= self.job_memory {
+                self.make_room();
+            }
+            self.jobs.insert(job.to_owned(), JobMemory::default());
         }
         self.touches += 1;
-        let mem = self.jobs.entry(job.to_owned()).or_default();
+        let mem = self.jobs.get_mut(job).expect("inserted above");
         mem.seen = self.touches;
         mem
     }
