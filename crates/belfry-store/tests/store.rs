@@ -317,13 +317,20 @@ fn a_first_release_store_is_migrated_with_its_outbox_intact() {
     }
     let mut s = Store::open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), 2);
+    // The dump's times are those of the day it was made: claim at the row's own due time (2 s
+    // after it was recorded, well inside its delivery deadline) rather than at today's date.
+    let recorded = Timestamp::from_millis(V1_ROW_RECORDED_MS);
     let claimed = s
-        .claim_due(Timestamp::now(), Duration::from_secs(30), "p", None, 10)
+        .claim_due(recorded.add_millis(2_000), Duration::from_secs(30), "p", None, 10)
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].notification.job, "old-job");
     assert_eq!(s.outbox_rows(true, 10).unwrap()[0].job, "old-job");
 }
+
+/// When `tests/v1.sql`'s pending row was written (`outbox.created_ms`); its delivery deadline
+/// is a day later.
+const V1_ROW_RECORDED_MS: i64 = 1_795_310_878_445;
 
 fn rusqlite_raw(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()
