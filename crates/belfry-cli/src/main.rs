@@ -208,10 +208,11 @@ pub fn say(quiet: bool, msg: &str) {
     }
 }
 
-/// Prints a problem on standard error, once.
-#[allow(clippy::print_stderr)]
+/// Prints a problem on standard error, once. A closed standard error (`2>&1 | head`) is no
+/// reason to stop: the message is dropped.
 pub fn warn(msg: &str) {
-    eprintln!("belfry: {msg}");
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "belfry: {msg}");
 }
 
 fn main() -> ExitCode {
@@ -249,10 +250,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether the error is a reader that went away (`belfry outbox | head`): not an error, as in
+/// ripgrep. serde_json hides the I/O error it wraps from the error chain, so it is asked too.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        let kind = c
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| c.downcast_ref::<serde_json::Error>()?.io_error_kind());
+        kind == Some(std::io::ErrorKind::BrokenPipe)
     })
 }
 

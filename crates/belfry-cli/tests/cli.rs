@@ -995,6 +995,34 @@ fn with_the_background_drain_off_nothing_moves_until_belfry_deliver() {
     assert_eq!(rx.requests().len(), 1);
 }
 
+#[test]
+fn a_reader_that_goes_away_is_not_an_error_for_any_command() {
+    let w = World::new();
+    assert_eq!(code(&w.run(&["run", "--name", "j", "--", "false"])), 1);
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["outbox", "--all"],
+        &["outbox", "--all", "--json"],
+        &["history", "j"],
+        &["history", "j", "--json"],
+        &["channels"],
+        &["channels", "--json"],
+        &["check", "j"],
+        &["deliver"],
+        &["send", "--dry-run", "-b", "hi"],
+    ] {
+        let expected = code(&w.run(args));
+        // Standard output is a pipe whose reader is already gone: every write fails with
+        // EPIPE, as when `head` has read what it wanted.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = w.cmd(args).stdout(writer).output().unwrap();
+        assert_eq!(code(&o), expected, "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{args:?}");
+    }
+}
+
 /// `belfry send`, `channels`, `test`, secret references and templates.
 #[path = "cli/send.rs"]
 mod send;
