@@ -164,9 +164,13 @@ enum OutboxAction {
     },
     /// Delete delivered (--delivered) or dead (--dead) rows; the notifications themselves stay
     /// in the log.
+    #[command(
+        group = clap::ArgGroup::new("which").args(["delivered", "dead"]).required(true),
+        override_usage = "belfry outbox purge <--delivered|--dead> [--older-than DUR]"
+    )]
     Purge {
         /// Delivered rows.
-        #[arg(long, required_unless_present = "dead", conflicts_with = "dead")]
+        #[arg(long)]
         delivered: bool,
         /// Dead rows.
         #[arg(long)]

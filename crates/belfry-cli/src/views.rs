@@ -433,16 +433,32 @@ pub fn outbox(config: &Config, all: bool, limit: u32, as_json: bool) -> anyhow::
     Ok(0)
 }
 
-/// `belfry outbox retry`.
+/// `belfry outbox retry`. Each id asked for that could not be revived is named, with why, and
+/// makes the exit code 1.
 pub fn outbox_retry(config: &Config, ids: Option<&[i64]>) -> anyhow::Result<u8> {
     let mut store = open_store(config)?;
-    let n = store.retry_outbox(ids, Timestamp::now(), config.delivery.give_up_after)?;
-    writeln!(out(), "{n} row(s) due now; `belfry deliver` sends them")?;
-    Ok(if ids.is_some_and(|ids| n < ids.len()) {
-        1
+    let revived = store.retry_outbox(ids, Timestamp::now(), config.delivery.give_up_after)?;
+    let mut code = 0;
+    for &id in ids.unwrap_or_default() {
+        if revived.contains(&id) {
+            continue;
+        }
+        code = 1;
+        crate::warn(&match store.outbox_row_status(id)? {
+            None => format!("there is no outbox row {id} (see `belfry outbox --all`)"),
+            Some((status, ..)) if status == "delivered" => {
+                format!("outbox row {id} was delivered; there is nothing to retry")
+            }
+            Some((status, ..)) => format!("outbox row {id} is {status}; it was left alone"),
+        });
+    }
+    let then = if revived.is_empty() {
+        ""
     } else {
-        0
-    })
+        "; `belfry deliver` sends them"
+    };
+    writeln!(out(), "{} row(s) due now{then}", revived.len())?;
+    Ok(code)
 }
 
 /// `belfry outbox purge`.

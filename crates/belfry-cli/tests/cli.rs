@@ -971,6 +971,33 @@ fn a_background_drain_delivers_when_the_channel_comes_back_and_then_exits() {
 }
 
 #[test]
+fn outbox_retry_names_the_rows_it_could_not_revive_and_purge_names_its_options() {
+    let port = belfry_testkit::closed_port();
+    let w = World::with_config(&format!(
+        "[channels.hook]\nurl = \"json://127.0.0.1:{port}/p\"\n"
+    ));
+    assert_eq!(code(&w.run(&["run", "--name", "j", "--", "false"])), 1);
+    let id = w.json(&["outbox", "--json"])[0]["id"].as_i64().unwrap();
+    let o = w.run(&["outbox", "retry", &id.to_string(), "999"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "1 row(s) due now; `belfry deliver` sends them\n"
+    );
+    assert_eq!(
+        stderr(&o),
+        "belfry: there is no outbox row 999 (see `belfry outbox --all`)\n"
+    );
+    // Without saying which rows, purge names every option it takes.
+    let o = w.run(&["outbox", "purge"]);
+    assert_eq!(code(&o), 2);
+    let e = stderr(&o);
+    for option in ["--delivered", "--dead", "--older-than"] {
+        assert!(e.contains(option), "{option}: {e}");
+    }
+}
+
+#[test]
 fn with_the_background_drain_off_nothing_moves_until_belfry_deliver() {
     let port = belfry_testkit::closed_port();
     let w = World::with_config(&format!(

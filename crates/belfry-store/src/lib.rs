@@ -1204,30 +1204,41 @@ impl Store {
     }
 
     /// Makes rows due again now: those named (if pending or dead), or every dead row. Their
-    /// deadline is pushed to `now + give_up_after` so that a revived row has time. Returns how
-    /// many rows changed. Rows being sent or already delivered are left alone.
+    /// deadline is pushed to `now + give_up_after` so that a revived row has time, and their
+    /// last reason goes back to their last attempt's (the note of how they died no longer
+    /// holds: a row that dies again says so once). Returns the ids of the rows that changed,
+    /// in order. Rows being sent or already delivered are left alone.
     pub fn retry_outbox(
         &mut self,
         ids: Option<&[i64]>,
         now: Timestamp,
         give_up_after: Duration,
-    ) -> Result<usize> {
+    ) -> Result<Vec<i64>> {
         let filter = match ids {
-            Some([]) => return Ok(0),
+            Some([]) => return Ok(Vec::new()),
             Some(ids) => format!("id IN ({}) AND status IN ('pending', 'dead')", id_list(ids)),
             None => "status = 'dead'".to_owned(),
         };
-        self.conn
-            .execute(
-                &format!(
-                    "UPDATE outbox SET status = 'pending', next_attempt_ms = ?1,
-                        deadline_ms = MAX(deadline_ms, ?2), lease_owner = NULL,
-                        lease_until_ms = NULL, folded_into = NULL
-                     WHERE {filter}"
-                ),
+        let sql = format!(
+            "UPDATE outbox SET status = 'pending', next_attempt_ms = ?1,
+                deadline_ms = MAX(deadline_ms, ?2), lease_owner = NULL,
+                lease_until_ms = NULL, folded_into = NULL,
+                last_reason = (SELECT a.reason FROM attempts a WHERE a.outbox_id = outbox.id
+                               ORDER BY a.at_ms DESC, a.id DESC LIMIT 1)
+             WHERE {filter}
+             RETURNING id"
+        );
+        let revive = || -> rusqlite::Result<Vec<i64>> {
+            let mut stmt = self.conn.prepare(&sql)?;
+            let ids = stmt.query_map(
                 params![now.as_millis(), (now + give_up_after).as_millis()],
-            )
-            .map_err(self.err("retrying outbox rows"))
+                |r| r.get(0),
+            )?;
+            let mut ids = ids.collect::<rusqlite::Result<Vec<i64>>>()?;
+            ids.sort_unstable();
+            Ok(ids)
+        };
+        revive().map_err(self.err("retrying outbox rows"))
     }
 
     /// Deletes delivered rows (`dead = false`) or dead rows (`dead = true`) created before
