@@ -11,22 +11,24 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use belfry::{Config, Sources};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// The exit codes, as the README's table has them: shown after every command's help, the
+/// same block everywhere (see [`with_exit_codes`]).
 const EXIT_CODES: &str = "\
 Exit codes:
-  belfry run      the command's own exit code; 124 if it ran past --timeout;
-                  128+N if it died of signal N (or if belfry is stopped by signal N
-                  while it waits for a channel after the job); 126 if it cannot be
-                  run; 127 if it is not found; 2 for belfry's usage errors (bad
-                  option, bad config).
-                  A failure to record or notify after the job ran never changes the
-                  job's exit code: it is reported once on standard error.
-  belfry check    0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin codes; usage
-                  errors are UNKNOWN too).
-  belfry send     0 every channel took the message (or --dry-run); 1 a channel failed;
-  belfry test     2 usage error (a bad option, config or URL, an unknown channel).
-  other commands  0 success, 1 failure, 2 usage error.";
+  belfry run         the command's own exit code, whatever happened to recording or
+                     notifying (a failure there is reported once on standard error);
+                     124 it ran past --timeout; 128+N it died of signal N, or belfry
+                     was stopped by INT, TERM or HUP while it waited for a channel after
+                     the job; 126 it cannot be run; 127 it was not found; 2 belfry's
+                     usage error: a bad option or configuration (the job is not run)
+  belfry check       0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin codes; usage
+                     errors are UNKNOWN)
+  belfry send, test  0 every channel took the message (or --dry-run); 1 a channel failed
+                     (named on standard error); 2 usage error: a bad option,
+                     configuration or URL, an unknown channel (nothing is sent)
+  other commands     0 success, 1 failure, 2 usage error";
 
 const SEND_HELP: &str = "\
 Examples:
@@ -36,14 +38,12 @@ Examples:
   belfry send --dry-run -b hi json://127.0.0.1:8080/hook
 
 The message is sent straight away, to every channel at once, not through the outbox: the exit
-status says whether it arrived (0: every channel took it; 1: one failed, named on standard
-error; 2: a bad option, config or URL, and nothing is sent). --retry-for retries passing
-failures in place. Channels with title or body templates apply them; URLs given here have none.";
+status says whether it arrived (below). --retry-for retries passing failures in place. Channels with title or body templates apply them; URLs given here have none.";
 
 /// Watch jobs, remember their status, and tell people when they fail, recover, or are still
 /// fine.
 #[derive(Parser, Debug)]
-#[command(name = "belfry", version, after_help = EXIT_CODES)]
+#[command(name = "belfry", version)]
 struct Cli {
     /// The configuration file (default: $BELFRY_CONFIG, ./belfry.toml, then
     /// $XDG_CONFIG_HOME/belfry/belfry.toml). Channels can also come from $BELFRY_URLS.
@@ -62,10 +62,7 @@ enum Cmd {
     /// through unchanged and its first lines and last 64 KiB are kept with the run.
     /// SIGINT, SIGTERM and SIGHUP are passed on to it. The child sees BELFRY_JOB and
     /// BELFRY_RUN_ID in its environment.
-    #[command(
-        after_help = EXIT_CODES,
-        override_usage = "belfry run [OPTIONS] -- CMD [ARGS]..."
-    )]
+    #[command(override_usage = "belfry run [OPTIONS] -- CMD [ARGS]...")]
     Run(run::RunOptions),
     /// Send a message now: to the URLs given, the --channel(s) named, or every configured
     /// channel.
@@ -78,7 +75,6 @@ enum Cmd {
         json: bool,
     },
     /// Send a test message to one channel: a configured channel's name, or a URL.
-    #[command(after_help = EXIT_CODES)]
     Test {
         /// The channel's name (see `belfry channels`), or a channel URL.
         name: String,
@@ -137,7 +133,6 @@ enum Cmd {
     /// --max-age; WARNING if its last run was cancelled or skipped, or older than
     /// --warn-age; UNKNOWN if there is no such job; OK otherwise. One status line with
     /// perfdata (duration, age).
-    #[command(after_help = EXIT_CODES)]
     Check {
         /// The job's name.
         name: String,
@@ -219,6 +214,16 @@ pub fn warn(msg: &str) {
     let _ = writeln!(std::io::stderr().lock(), "belfry: {msg}");
 }
 
+/// `cmd` and every subcommand in it, however deep, with the exit codes after their help
+/// (after what they already had there), so that no command's help is without them.
+fn with_exit_codes(cmd: clap::Command) -> clap::Command {
+    let after = match cmd.get_after_help() {
+        Some(own) => format!("{own}\n\n{EXIT_CODES}"),
+        None => EXIT_CODES.to_owned(),
+    };
+    cmd.after_help(after).mut_subcommands(with_exit_codes)
+}
+
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let is_check = args
@@ -227,7 +232,10 @@ fn main() -> ExitCode {
         .map(|a| a.to_string_lossy())
         .find(|a| !a.starts_with('-'))
         .is_some_and(|a| a == "check");
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match with_exit_codes(Cli::command())
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();

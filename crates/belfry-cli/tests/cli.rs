@@ -1050,6 +1050,96 @@ fn a_reader_that_goes_away_is_not_an_error_for_any_command() {
     }
 }
 
+/// The commands a help text lists under `Commands:` (clap's own `help` left out).
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_help_ends_with_the_same_exit_code_table_as_the_readme() {
+    let w = World::new();
+    let help = |path: &[String]| {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let o = w.run(&args);
+        assert_eq!(code(&o), 0, "{path:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let top = help(&[]);
+    let block = &top[top
+        .find("Exit codes:")
+        .expect("the top-level help has the codes")..];
+    // Each entry: the command(s) it is about, then its codes over one or more lines.
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in block.lines().skip(1) {
+        if line.starts_with("  ") && !line.starts_with("   ") {
+            let (name, codes) = line.trim().split_once("  ").unwrap();
+            entries.push((name.to_owned(), codes.trim().to_owned()));
+        } else if let Some((_, codes)) = entries.last_mut() {
+            codes.push(' ');
+            codes.push_str(line.trim());
+        }
+    }
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    // `belfry test` shares `belfry send`'s three codes, named on one entry with it.
+    assert_eq!(
+        names,
+        [
+            "belfry run",
+            "belfry check",
+            "belfry send, test",
+            "other commands"
+        ]
+    );
+    for ((name, codes), expected) in entries.iter().zip([
+        &[
+            "124 it ran past",
+            "128+N",
+            "126",
+            "127",
+            "2 belfry's usage error",
+        ][..],
+        &["0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"],
+        &["0 every channel", "1 a channel failed", "2 usage error"],
+        &["0 success, 1 failure, 2 usage error"],
+    ]) {
+        for c in expected {
+            assert!(codes.contains(c), "{name}: {c}: {codes}");
+        }
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    for row in [
+        "| `belfry run` |",
+        "| `belfry check` |",
+        "| `belfry send`, `belfry test` |",
+    ] {
+        assert!(readme.contains(row), "README: {row}");
+    }
+    // Every command's help, nested ones too, ends with the very same block.
+    let mut todo: Vec<Vec<String>> = subcommands(&top).into_iter().map(|c| vec![c]).collect();
+    let mut seen = 0;
+    while let Some(path) = todo.pop() {
+        let text = help(&path);
+        assert!(text.ends_with(block), "{path:?}:\n{text}");
+        assert_eq!(text.matches("Exit codes:").count(), 1, "{path:?}");
+        for sub in subcommands(&text) {
+            let mut deeper = path.clone();
+            deeper.push(sub);
+            todo.push(deeper);
+        }
+        seen += 1;
+    }
+    assert!(seen >= 11, "{seen} commands");
+}
+
 /// `belfry send`, `channels`, `test`, secret references and templates.
 #[path = "cli/send.rs"]
 mod send;

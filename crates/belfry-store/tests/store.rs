@@ -321,7 +321,13 @@ fn a_first_release_store_is_migrated_with_its_outbox_intact() {
     // after it was recorded, well inside its delivery deadline) rather than at today's date.
     let recorded = Timestamp::from_millis(V1_ROW_RECORDED_MS);
     let claimed = s
-        .claim_due(recorded.add_millis(2_000), Duration::from_secs(30), "p", None, 10)
+        .claim_due(
+            recorded.add_millis(2_000),
+            Duration::from_secs(30),
+            "p",
+            None,
+            10,
+        )
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].notification.job, "old-job");
@@ -723,17 +729,36 @@ fn a_row_that_dies_again_after_a_retry_says_why_once() {
         .unwrap();
     let reason = |s: &Store| s.outbox_row_status(id).unwrap().unwrap();
     // Nobody delivered before the deadline: dead, with the last failure and the deadline.
-    assert!(s.claim_due(hour(2), lease, "p", None, 10).unwrap().is_empty());
-    let dead = ("dead".to_owned(), Some("HTTP 500; delivery deadline passed".to_owned()), 1);
+    assert!(
+        s.claim_due(hour(2), lease, "p", None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    let dead = (
+        "dead".to_owned(),
+        Some("HTTP 500; delivery deadline passed".to_owned()),
+        1,
+    );
     assert_eq!(reason(&s), dead);
     // Revived, it is pending with its last attempt's reason, not the note of its death...
     assert_eq!(s.retry_outbox(None, hour(2), Duration::ZERO).unwrap(), [id]);
-    assert_eq!(reason(&s), ("pending".to_owned(), Some("HTTP 500".to_owned()), 1));
+    assert_eq!(
+        reason(&s),
+        ("pending".to_owned(), Some("HTTP 500".to_owned()), 1)
+    );
     // ...so when it dies again, it says so once.
-    assert!(s.claim_due(hour(3), lease, "p", None, 10).unwrap().is_empty());
+    assert!(
+        s.claim_due(hour(3), lease, "p", None, 10)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(reason(&s), dead);
     // Rows that are not there, or delivered, are not revived.
-    assert!(s.retry_outbox(Some(&[999]), hour(3), Duration::ZERO).unwrap().is_empty());
+    assert!(
+        s.retry_outbox(Some(&[999]), hour(3), Duration::ZERO)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
