@@ -80,10 +80,18 @@ enum Cmd {
         name: String,
     },
     /// Send the notifications that are due (those that failed or were not finished before).
+    ///
+    /// Exits 1 when a notification it tried is still not delivered, or one was given up
+    /// (dead) while it ran: each is named on standard error, with why.
     Deliver {
-        /// Give up on this pass after this long.
+        /// How long this may take: what is due is sent, and what comes due within this time
+        /// (a retry, the end of a digest window) is waited for and sent too.
         #[arg(long, value_name = "DUR", value_parser = parse_dur, default_value = "60s")]
         wait: Duration,
+        /// As JSON: {"delivered": N, "failed": [rows as `outbox --json` shows them],
+        /// "outbox": {"pending": N, "dead": N, "next_due": TIME or null}}.
+        #[arg(long, conflicts_with = "background")]
+        json: bool,
         /// Keep going, quietly, until only delivered or dead notifications remain, sleeping
         /// until the next one is due; exit at once if another process already does this for
         /// the same state directory. `belfry run` starts one, detached, when it leaves
@@ -290,7 +298,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             belfry::drain(&config, &home)?;
             Ok(0)
         }
-        Cmd::Deliver { wait, .. } => views::deliver(&config, wait),
+        Cmd::Deliver { wait, json, .. } => views::deliver(&config, wait, json),
         Cmd::Outbox {
             action,
             all,

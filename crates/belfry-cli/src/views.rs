@@ -1,7 +1,8 @@
 //! `status`, `history`, `check` and `deliver`: looking at the store and draining it.
 
+use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use belfry::Config;
@@ -35,34 +36,88 @@ fn out() -> std::io::StdoutLock<'static> {
     std::io::stdout().lock()
 }
 
-/// `belfry deliver`.
-pub fn deliver(config: &Config, wait: Duration) -> anyhow::Result<u8> {
+/// `belfry deliver`: sends what is due, and what comes due, for at most `wait`. Exits 1 when a
+/// row it tried is still not delivered or a row died during it, naming each on standard error.
+pub fn deliver(config: &Config, wait: Duration, as_json: bool) -> anyhow::Result<u8> {
     let mut store = open_store(config)?;
-    let report = belfry::deliver(config, &mut store, None, wait)?;
-    crate::run::report_failures(&report, false);
-    let counts = store.outbox_counts()?;
-    // Rows waiting for a retry or for a digest window to pass: say when, so that a pass that
-    // sent nothing explains itself.
-    let next = match store.next_due()? {
-        Some(t) if counts.pending + counts.sending > 0 => {
-            let now = Timestamp::now();
-            if t > now {
-                format!(", the next due in {}", format_duration(t.since(now)))
-            } else {
-                ", the next due now".to_owned()
-            }
+    let dead_before: HashSet<i64> = store.dead_ids()?.into_iter().collect();
+    let until = Instant::now() + wait;
+    let mut delivered = 0;
+    let mut tried = BTreeSet::new();
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let report = belfry::deliver(config, &mut store, None, left)?;
+        delivered += report.delivered.len();
+        tried.extend(report.failed.iter().map(|f| f.row));
+        // A row due again (a retry, a digest window ending, a lease running out) before the
+        // time is up is waited for: `--wait` is how long this command may take.
+        let Some(due) = store.next_due()? else { break };
+        let left = until.saturating_duration_since(Instant::now());
+        let due_in = due.since(Timestamp::now());
+        if due_in >= left {
+            break;
         }
-        _ => String::new(),
-    };
-    writeln!(
-        out(),
-        "delivered {}, failed {}; outbox: {} pending{next}, {} dead",
-        report.delivered.len(),
-        report.failed.len(),
-        counts.pending + counts.sending,
-        counts.dead
-    )?;
-    Ok(if report.all_delivered() { 0 } else { 1 })
+        std::thread::sleep(due_in.max(Duration::from_millis(20)).min(left));
+    }
+    let died = store
+        .dead_ids()?
+        .into_iter()
+        .filter(|id| !dead_before.contains(id));
+    tried.extend(died);
+    let ids: Vec<i64> = tried.into_iter().collect();
+    let failed: Vec<OutboxRow> = store
+        .outbox_rows_by_id(&ids)?
+        .into_iter()
+        .filter(|r| r.status != "delivered")
+        .collect();
+    let now = Timestamp::now();
+    for r in &failed {
+        let reason = config.scrub(r.last_reason.as_deref().unwrap_or("no reason recorded"));
+        let row = format!("outbox row {} ({} to {})", r.id, r.job, r.channel);
+        crate::warn(&match r.status.as_str() {
+            "dead" => format!(
+                "{row} is dead: {reason}; `belfry outbox retry {}` revives it",
+                r.id
+            ),
+            "pending" if r.next_attempt > now => format!(
+                "{row} not delivered: {reason}; tried again in {}",
+                format_duration(r.next_attempt.since(now))
+            ),
+            _ => format!("{row} not delivered: {reason}; kept in the outbox"),
+        });
+    }
+    let counts = store.outbox_counts()?;
+    let waiting = counts.pending + counts.sending;
+    let next_due = if waiting > 0 { store.next_due()? } else { None };
+    let mut out = out();
+    if as_json {
+        let v = json!({
+            "delivered": delivered,
+            "failed": failed.iter().map(|r| outbox_json(config, r)).collect::<Vec<_>>(),
+            "outbox": {
+                "pending": waiting,
+                "dead": counts.dead,
+                "next_due": next_due,
+            },
+        });
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+    } else {
+        // Rows waiting for a retry or for a digest window to pass: say when, so that a pass
+        // that sent nothing explains itself.
+        let next = match next_due {
+            Some(t) if t > now => format!(", the next due in {}", format_duration(t.since(now))),
+            Some(_) => ", the next due now".to_owned(),
+            None => String::new(),
+        };
+        writeln!(
+            out,
+            "delivered {delivered}, failed {}; outbox: {waiting} pending{next}, {} dead",
+            failed.len(),
+            counts.dead
+        )?;
+    }
+    Ok(if failed.is_empty() { 0 } else { 1 })
 }
 
 fn job_json(j: &JobRow) -> Value {

@@ -564,8 +564,9 @@ fn an_unreachable_channel_never_changes_the_exit_code_and_deliver_sends_it_later
     assert!(e.contains("belfry deliver"), "{e}");
     assert!(!e.contains("SECRET"), "{e}");
 
-    // Before its retry is due, `belfry deliver` sends nothing and says when it will be.
-    let o = w.run(&["deliver"]);
+    // Before its retry is due, a `belfry deliver` with no time to wait for it sends nothing
+    // and says when it will be.
+    let o = w.run(&["deliver", "--wait", "0s"]);
     let said = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(
         said.contains("delivered 0, failed 0; outbox: 1 pending, the next due in "),
