@@ -150,6 +150,10 @@ enum Cmd {
         /// WARNING if the last run ended longer ago than this.
         #[arg(long, value_name = "DUR", value_parser = parse_dur)]
         warn_age: Option<Duration>,
+        /// As JSON: {"name", "status" (OK, WARNING, CRITICAL, UNKNOWN), "code", "message",
+        /// "age_seconds", "job" (as `status --json` shows it, or null)}.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -326,6 +330,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             name,
             max_age,
             warn_age,
-        } => Ok(views::check(&config, &name, max_age, warn_age)),
+            json,
+        } => Ok(views::check(&config, &name, max_age, warn_age, json)),
     }
 }

@@ -322,38 +322,76 @@ pub fn history(
     Ok(0)
 }
 
-/// `belfry check NAME`: a Nagios plugin. Prints one line and returns the plugin's code.
+/// `belfry check NAME`: a Nagios plugin. Prints one line (or, with `as_json`, an object) and
+/// returns the plugin's code.
 pub fn check(
     config: &Config,
     name: &str,
     max_age: Option<Duration>,
     warn_age: Option<Duration>,
+    as_json: bool,
 ) -> u8 {
-    let (code, line) = check_line(config, name, max_age, warn_age);
+    let v = verdict(config, name, max_age, warn_age);
+    let label = ["OK", "WARNING", "CRITICAL", "UNKNOWN"][usize::from(v.code.min(UNKNOWN))];
+    let mut out = out();
     // A reader that went away does not change the verdict.
-    let _ = writeln!(out(), "{line}");
-    code
+    let _ = if as_json {
+        let j = json!({
+            "name": name,
+            "status": label,
+            "code": v.code,
+            "message": v.message,
+            "age_seconds": secs(v.age),
+            "job": v.job.as_ref().map(job_json),
+        });
+        serde_json::to_writer_pretty(&mut out, &j)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        writeln!(out, "BELFRY {label} - {}{}", v.message, v.perfdata)
+    };
+    v.code
 }
 
-fn check_line(
+/// What `belfry check` found.
+struct Verdict {
+    /// The plugin's code.
+    code: u8,
+    /// The status line's text, after `BELFRY OK - `.
+    message: String,
+    /// ` | duration=…` when there was a run.
+    perfdata: String,
+    /// How long ago the last run ended.
+    age: Option<Duration>,
+    /// The job, if there is one.
+    job: Option<JobRow>,
+}
+
+fn verdict(
     config: &Config,
     name: &str,
     max_age: Option<Duration>,
     warn_age: Option<Duration>,
-) -> (u8, String) {
-    let unknown = |why: String| (UNKNOWN, format!("BELFRY UNKNOWN - {why}"));
+) -> Verdict {
+    let unknown = |message: String, job: Option<JobRow>| Verdict {
+        code: UNKNOWN,
+        message,
+        perfdata: String::new(),
+        age: None,
+        job,
+    };
     let store = match open_store(config) {
         Ok(s) => s,
-        Err(e) => return unknown(format!("cannot read belfry's store: {e:#}")),
+        Err(e) => return unknown(format!("cannot read belfry's store: {e:#}"), None),
     };
     let job = match store.job(name) {
         Ok(Some(j)) => j,
-        Ok(None) => return unknown(format!("no job named {name:?}")),
-        Err(e) => return unknown(format!("cannot read belfry's store: {e}")),
+        Ok(None) => return unknown(format!("no job named {name:?}"), None),
+        Err(e) => return unknown(format!("cannot read belfry's store: {e}"), None),
     };
     let now = Timestamp::now();
-    let Some(last) = &job.last_run else {
-        return unknown(format!("{name} has not finished a run yet"));
+    let Some(last) = job.last_run.clone() else {
+        return unknown(format!("{name} has not finished a run yet"), Some(job));
     };
     let age = now.since(last.ended);
     let mut code = 0u8;
@@ -383,27 +421,29 @@ fn check_line(
         code = code.max(1);
         why.push(format!("no run within {}", format_duration(w)));
     }
-    let label = ["OK", "WARNING", "CRITICAL"][code as usize];
-    let mut line = format!(
-        "BELFRY {label} - {name}: last run {state_word} {} ago",
-        format_duration(age)
-    );
+    let mut message = format!("{name}: last run {state_word} {} ago", format_duration(age));
     if let Some(d) = last.duration {
-        line.push_str(&format!(", took {}", format_duration(d)));
+        message.push_str(&format!(", took {}", format_duration(d)));
     }
     for w in &why {
-        line.push_str(", ");
-        line.push_str(w);
+        message.push_str(", ");
+        message.push_str(w);
     }
     let thr = |d: Option<Duration>| d.map_or(String::new(), |d| d.as_secs().to_string());
-    line.push_str(&format!(
+    let perfdata = format!(
         " | duration={:.3}s;;;0 age={}s;{};{};0",
         last.duration.unwrap_or_default().as_secs_f64(),
         age.as_secs(),
         thr(warn_age),
         thr(max_age)
-    ));
-    (code, line)
+    );
+    Verdict {
+        code,
+        message,
+        perfdata,
+        age: Some(age),
+        job: Some(job),
+    }
 }
 
 fn outbox_json(config: &Config, r: &OutboxRow) -> Value {

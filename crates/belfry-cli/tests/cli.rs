@@ -520,6 +520,41 @@ fn status_history_and_check_tell_the_truth() {
 }
 
 #[test]
+fn check_as_json_gives_the_plugin_verdict_and_the_job_as_status_shows_it() {
+    let w = World::new();
+    w.run(&["run", "-q", "--name", "good", "--", "true"]);
+    w.run(&["run", "-q", "--name", "bad", "--", "false"]);
+    w.run(&["run", "-q", "--name", "bad", "--", "false"]);
+    let status = w.json(&["status", "--json"]);
+    for (job, expected, label) in [
+        ("good", 0, "OK"),
+        ("bad", 2, "CRITICAL"),
+        ("nope", 3, "UNKNOWN"),
+    ] {
+        let o = w.run(&["check", job, "--json"]);
+        assert_eq!(code(&o), expected, "{job}: {}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["name"], job);
+        assert_eq!(v["status"], label);
+        assert_eq!(v["code"], expected);
+        // The message is the plugin line's, without its prefix and perfdata (up to the age,
+        // which has moved on between the two calls).
+        let line = String::from_utf8(w.run(&["check", job]).stdout).unwrap();
+        let message = format!("BELFRY {label} - {}", v["message"].as_str().unwrap());
+        let stem = |s: &str| {
+            s.split(|c: char| c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(stem(line.trim_end()), stem(&message), "{line} / {message}");
+        let listed = status.as_array().unwrap().iter().find(|j| j["name"] == job);
+        assert_eq!(v["job"], listed.cloned().unwrap_or(Value::Null), "{job}");
+        assert_eq!(v["age_seconds"].is_number(), job != "nope", "{v}");
+    }
+}
+
+#[test]
 fn a_bad_config_is_a_usage_error_naming_file_line_and_key_and_runs_nothing() {
     let w = World::with_config("[policy]\nfail_threshold = 2\nrepeat_failure_after = \"1s\"\n");
     let marker = w.dir.path().join("ran");
