@@ -88,8 +88,8 @@ enum Cmd {
         /// (a retry, the end of a digest window) is waited for and sent too.
         #[arg(long, value_name = "DUR", value_parser = parse_dur, default_value = "60s")]
         wait: Duration,
-        /// As JSON: {"delivered": N, "failed": [rows as `outbox --json` shows them],
-        /// "outbox": {"pending": N, "dead": N, "next_due": TIME or null}}.
+        /// As JSON: `delivered` (how many), `failed` (the rows, as `outbox --json` shows
+        /// them) and `outbox` (`pending`, `dead`, `next_due`).
         #[arg(long, conflicts_with = "background")]
         json: bool,
         /// Keep going, quietly, until only delivered or dead notifications remain, sleeping
@@ -150,8 +150,8 @@ enum Cmd {
         /// WARNING if the last run ended longer ago than this.
         #[arg(long, value_name = "DUR", value_parser = parse_dur)]
         warn_age: Option<Duration>,
-        /// As JSON: {"name", "status" (OK, WARNING, CRITICAL, UNKNOWN), "code", "message",
-        /// "age_seconds", "job" (as `status --json` shows it, or null)}.
+        /// As JSON: `name`, `status` (OK, WARNING, CRITICAL, UNKNOWN), `code`, `message`,
+        /// `age_seconds` and `job` (as `status --json` shows it, or null).
         #[arg(long)]
         json: bool,
     },

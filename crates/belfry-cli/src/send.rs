@@ -47,9 +47,9 @@ pub struct SendOptions {
     /// secrets redacted) and send nothing.
     #[arg(short = 'd', long)]
     pub dry_run: bool,
-    /// With --dry-run: what would be sent, as JSON: {"type", "attachments": [names],
-    /// "channels": [{"name", "destination", "scheme", "requests": [{"method", "address",
-    /// "body_bytes"}] or null, "title", "body"}]}.
+    /// With --dry-run: what would be sent, as JSON: `type`, `attachments` (file names) and
+    /// `channels`, each with `name`, `destination`, `scheme`, `requests` (`method`, `address`,
+    /// `body_bytes`; null when it makes none), `title` and `body`.
     #[arg(long, requires = "dry_run")]
     pub json: bool,
     /// Retry a passing failure (network, 429, 5xx) in place, with backoff, for up to this
