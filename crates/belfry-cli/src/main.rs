@@ -11,22 +11,24 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use belfry::{Config, Sources};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+/// The exit codes, as the README's table has them: shown after every command's help, the
+/// same block everywhere (see [`with_exit_codes`]).
 const EXIT_CODES: &str = "\
 Exit codes:
-  belfry run      the command's own exit code; 124 if it ran past --timeout;
-                  128+N if it died of signal N (or if belfry is stopped by signal N
-                  while it waits for a channel after the job); 126 if it cannot be
-                  run; 127 if it is not found; 2 for belfry's usage errors (bad
-                  option, bad config).
-                  A failure to record or notify after the job ran never changes the
-                  job's exit code: it is reported once on standard error.
-  belfry check    0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin codes; usage
-                  errors are UNKNOWN too).
-  belfry send     0 every channel took the message (or --dry-run); 1 a channel failed;
-  belfry test     2 usage error (a bad option, config or URL, an unknown channel).
-  other commands  0 success, 1 failure, 2 usage error.";
+  belfry run         the command's own exit code, whatever happened to recording or
+                     notifying (a failure there is reported once on standard error);
+                     124 it ran past --timeout; 128+N it died of signal N, or belfry
+                     was stopped by INT, TERM or HUP while it waited for a channel after
+                     the job; 126 it cannot be run; 127 it was not found; 2 belfry's
+                     usage error: a bad option or configuration (the job is not run)
+  belfry check       0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin codes; usage
+                     errors are UNKNOWN)
+  belfry send, test  0 every channel took the message (or --dry-run); 1 a channel failed
+                     (named on standard error); 2 usage error: a bad option,
+                     configuration or URL, an unknown channel (nothing is sent)
+  other commands     0 success, 1 failure, 2 usage error";
 
 const SEND_HELP: &str = "\
 Examples:
@@ -36,14 +38,12 @@ Examples:
   belfry send --dry-run -b hi json://127.0.0.1:8080/hook
 
 The message is sent straight away, to every channel at once, not through the outbox: the exit
-status says whether it arrived (0: every channel took it; 1: one failed, named on standard
-error; 2: a bad option, config or URL, and nothing is sent). --retry-for retries passing
-failures in place. Channels with title or body templates apply them; URLs given here have none.";
+status says whether it arrived (below). --retry-for retries passing failures in place. Channels with title or body templates apply them; URLs given here have none.";
 
 /// Watch jobs, remember their status, and tell people when they fail, recover, or are still
 /// fine.
 #[derive(Parser, Debug)]
-#[command(name = "belfry", version, after_help = EXIT_CODES)]
+#[command(name = "belfry", version)]
 struct Cli {
     /// The configuration file (default: $BELFRY_CONFIG, ./belfry.toml, then
     /// $XDG_CONFIG_HOME/belfry/belfry.toml). Channels can also come from $BELFRY_URLS.
@@ -62,10 +62,7 @@ enum Cmd {
     /// through unchanged and its first lines and last 64 KiB are kept with the run.
     /// SIGINT, SIGTERM and SIGHUP are passed on to it. The child sees BELFRY_JOB and
     /// BELFRY_RUN_ID in its environment.
-    #[command(
-        after_help = EXIT_CODES,
-        override_usage = "belfry run [OPTIONS] -- CMD [ARGS]..."
-    )]
+    #[command(override_usage = "belfry run [OPTIONS] -- CMD [ARGS]...")]
     Run(run::RunOptions),
     /// Send a message now: to the URLs given, the --channel(s) named, or every configured
     /// channel.
@@ -78,16 +75,23 @@ enum Cmd {
         json: bool,
     },
     /// Send a test message to one channel: a configured channel's name, or a URL.
-    #[command(after_help = EXIT_CODES)]
     Test {
         /// The channel's name (see `belfry channels`), or a channel URL.
         name: String,
     },
     /// Send the notifications that are due (those that failed or were not finished before).
+    ///
+    /// Exits 1 when a notification it tried is still not delivered, or one was given up
+    /// (dead) while it ran: each is named on standard error, with why.
     Deliver {
-        /// Give up on this pass after this long.
+        /// How long this may take: what is due is sent, and what comes due within this time
+        /// (a retry, the end of a digest window) is waited for and sent too.
         #[arg(long, value_name = "DUR", value_parser = parse_dur, default_value = "60s")]
         wait: Duration,
+        /// As JSON: `delivered` (how many), `failed` (the rows, as `outbox --json` shows
+        /// them) and `outbox` (`pending`, `dead`, `next_due`).
+        #[arg(long, conflicts_with = "background")]
+        json: bool,
         /// Keep going, quietly, until only delivered or dead notifications remain, sleeping
         /// until the next one is due; exit at once if another process already does this for
         /// the same state directory. `belfry run` starts one, detached, when it leaves
@@ -137,7 +141,6 @@ enum Cmd {
     /// --max-age; WARNING if its last run was cancelled or skipped, or older than
     /// --warn-age; UNKNOWN if there is no such job; OK otherwise. One status line with
     /// perfdata (duration, age).
-    #[command(after_help = EXIT_CODES)]
     Check {
         /// The job's name.
         name: String,
@@ -147,6 +150,10 @@ enum Cmd {
         /// WARNING if the last run ended longer ago than this.
         #[arg(long, value_name = "DUR", value_parser = parse_dur)]
         warn_age: Option<Duration>,
+        /// As JSON: `name`, `status` (OK, WARNING, CRITICAL, UNKNOWN), `code`, `message`,
+        /// `age_seconds` and `job` (as `status --json` shows it, or null).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -164,9 +171,13 @@ enum OutboxAction {
     },
     /// Delete delivered (--delivered) or dead (--dead) rows; the notifications themselves stay
     /// in the log.
+    #[command(
+        group = clap::ArgGroup::new("which").args(["delivered", "dead"]).required(true),
+        override_usage = "belfry outbox purge <--delivered|--dead> [--older-than DUR]"
+    )]
     Purge {
         /// Delivered rows.
-        #[arg(long, required_unless_present = "dead", conflicts_with = "dead")]
+        #[arg(long)]
         delivered: bool,
         /// Dead rows.
         #[arg(long)]
@@ -208,10 +219,21 @@ pub fn say(quiet: bool, msg: &str) {
     }
 }
 
-/// Prints a problem on standard error, once.
-#[allow(clippy::print_stderr)]
+/// Prints a problem on standard error, once. A closed standard error (`2>&1 | head`) is no
+/// reason to stop: the message is dropped.
 pub fn warn(msg: &str) {
-    eprintln!("belfry: {msg}");
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "belfry: {msg}");
+}
+
+/// `cmd` and every subcommand in it, however deep, with the exit codes after their help
+/// (after what they already had there), so that no command's help is without them.
+fn with_exit_codes(cmd: clap::Command) -> clap::Command {
+    let after = match cmd.get_after_help() {
+        Some(own) => format!("{own}\n\n{EXIT_CODES}"),
+        None => EXIT_CODES.to_owned(),
+    };
+    cmd.after_help(after).mut_subcommands(with_exit_codes)
 }
 
 fn main() -> ExitCode {
@@ -222,7 +244,10 @@ fn main() -> ExitCode {
         .map(|a| a.to_string_lossy())
         .find(|a| !a.starts_with('-'))
         .is_some_and(|a| a == "check");
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match with_exit_codes(Cli::command())
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -249,10 +274,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether the error is a reader that went away (`belfry outbox | head`): not an error, as in
+/// ripgrep. serde_json hides the I/O error it wraps from the error chain, so it is asked too.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        let kind = c
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| c.downcast_ref::<serde_json::Error>()?.io_error_kind());
+        kind == Some(std::io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -272,7 +302,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             belfry::drain(&config, &home)?;
             Ok(0)
         }
-        Cmd::Deliver { wait, .. } => views::deliver(&config, wait),
+        Cmd::Deliver { wait, json, .. } => views::deliver(&config, wait, json),
         Cmd::Outbox {
             action,
             all,
@@ -300,6 +330,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             name,
             max_age,
             warn_age,
-        } => Ok(views::check(&config, &name, max_age, warn_age)),
+            json,
+        } => Ok(views::check(&config, &name, max_age, warn_age, json)),
     }
 }

@@ -47,6 +47,11 @@ pub struct SendOptions {
     /// secrets redacted) and send nothing.
     #[arg(short = 'd', long)]
     pub dry_run: bool,
+    /// With --dry-run: what would be sent, as JSON: `type`, `attachments` (file names) and
+    /// `channels`, each with `name`, `destination`, `scheme`, `requests` (`method`, `address`,
+    /// `body_bytes`; null when it makes none), `title` and `body`.
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
     /// Retry a passing failure (network, 429, 5xx) in place, with backoff, for up to this
     /// long; by default one attempt.
     #[arg(long, value_name = "DUR", value_parser = crate::parse_dur)]
@@ -161,7 +166,7 @@ pub fn send(opts: SendOptions, config: &Config) -> anyhow::Result<u8> {
         Timestamp::now(),
     );
     if opts.dry_run {
-        print_previews(config, &targets, &n)?;
+        print_previews(config, &targets, &n, opts.json)?;
         return Ok(0);
     }
     let mut settings = SendSettings::from(config);
@@ -208,9 +213,42 @@ fn first_line(s: &str, max: usize) -> String {
     if more { format!("{cut}…") } else { cut }
 }
 
-fn print_previews(config: &Config, targets: &[Target], n: &Notification) -> anyhow::Result<()> {
+fn print_previews(
+    config: &Config,
+    targets: &[Target],
+    n: &Notification,
+    as_json: bool,
+) -> anyhow::Result<()> {
     let mut out = out();
     let previews: Vec<Preview> = targets.iter().map(|t| t.preview(n)).collect();
+    if as_json {
+        let channels: Vec<Value> = previews
+            .iter()
+            .map(|p| {
+                json!({
+                    "name": p.label,
+                    "destination": p.destination,
+                    "scheme": p.scheme,
+                    "requests": p.requests.as_ref().map(|reqs| reqs.iter().map(|r| json!({
+                        "method": r.method.as_str(),
+                        "address": r.address,
+                        "body_bytes": r.body_bytes,
+                    })).collect::<Vec<_>>()),
+                    "title": p.title,
+                    "body": p.body,
+                })
+            })
+            .collect();
+        let v = json!({
+            "type": n.apprise_type,
+            "attachments": n.attachments.iter().map(|a| &a.name).collect::<Vec<_>>(),
+            "channels": channels,
+        });
+        // Scrubbed as a whole, as `channels --json` is: no secret in any field.
+        let text = serde_json::to_string_pretty(&v)?;
+        writeln!(out, "{}", config.scrub(&text))?;
+        return Ok(());
+    }
     writeln!(
         out,
         "dry run: nothing sent; {} channel(s) would get this {} message{}:",

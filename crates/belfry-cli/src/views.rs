@@ -1,7 +1,8 @@
 //! `status`, `history`, `check` and `deliver`: looking at the store and draining it.
 
+use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use belfry::Config;
@@ -35,34 +36,88 @@ fn out() -> std::io::StdoutLock<'static> {
     std::io::stdout().lock()
 }
 
-/// `belfry deliver`.
-pub fn deliver(config: &Config, wait: Duration) -> anyhow::Result<u8> {
+/// `belfry deliver`: sends what is due, and what comes due, for at most `wait`. Exits 1 when a
+/// row it tried is still not delivered or a row died during it, naming each on standard error.
+pub fn deliver(config: &Config, wait: Duration, as_json: bool) -> anyhow::Result<u8> {
     let mut store = open_store(config)?;
-    let report = belfry::deliver(config, &mut store, None, wait)?;
-    crate::run::report_failures(&report, false);
-    let counts = store.outbox_counts()?;
-    // Rows waiting for a retry or for a digest window to pass: say when, so that a pass that
-    // sent nothing explains itself.
-    let next = match store.next_due()? {
-        Some(t) if counts.pending + counts.sending > 0 => {
-            let now = Timestamp::now();
-            if t > now {
-                format!(", the next due in {}", format_duration(t.since(now)))
-            } else {
-                ", the next due now".to_owned()
-            }
+    let dead_before: HashSet<i64> = store.dead_ids()?.into_iter().collect();
+    let until = Instant::now() + wait;
+    let mut delivered = 0;
+    let mut tried = BTreeSet::new();
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let report = belfry::deliver(config, &mut store, None, left)?;
+        delivered += report.delivered.len();
+        tried.extend(report.failed.iter().map(|f| f.row));
+        // A row due again (a retry, a digest window ending, a lease running out) before the
+        // time is up is waited for: `--wait` is how long this command may take.
+        let Some(due) = store.next_due()? else { break };
+        let left = until.saturating_duration_since(Instant::now());
+        let due_in = due.since(Timestamp::now());
+        if due_in >= left {
+            break;
         }
-        _ => String::new(),
-    };
-    writeln!(
-        out(),
-        "delivered {}, failed {}; outbox: {} pending{next}, {} dead",
-        report.delivered.len(),
-        report.failed.len(),
-        counts.pending + counts.sending,
-        counts.dead
-    )?;
-    Ok(if report.all_delivered() { 0 } else { 1 })
+        std::thread::sleep(due_in.max(Duration::from_millis(20)).min(left));
+    }
+    let died = store
+        .dead_ids()?
+        .into_iter()
+        .filter(|id| !dead_before.contains(id));
+    tried.extend(died);
+    let ids: Vec<i64> = tried.into_iter().collect();
+    let failed: Vec<OutboxRow> = store
+        .outbox_rows_by_id(&ids)?
+        .into_iter()
+        .filter(|r| r.status != "delivered")
+        .collect();
+    let now = Timestamp::now();
+    for r in &failed {
+        let reason = config.scrub(r.last_reason.as_deref().unwrap_or("no reason recorded"));
+        let row = format!("outbox row {} ({} to {})", r.id, r.job, r.channel);
+        crate::warn(&match r.status.as_str() {
+            "dead" => format!(
+                "{row} is dead: {reason}; `belfry outbox retry {}` revives it",
+                r.id
+            ),
+            "pending" if r.next_attempt > now => format!(
+                "{row} not delivered: {reason}; tried again in {}",
+                format_duration(r.next_attempt.since(now))
+            ),
+            _ => format!("{row} not delivered: {reason}; kept in the outbox"),
+        });
+    }
+    let counts = store.outbox_counts()?;
+    let waiting = counts.pending + counts.sending;
+    let next_due = if waiting > 0 { store.next_due()? } else { None };
+    let mut out = out();
+    if as_json {
+        let v = json!({
+            "delivered": delivered,
+            "failed": failed.iter().map(|r| outbox_json(config, r)).collect::<Vec<_>>(),
+            "outbox": {
+                "pending": waiting,
+                "dead": counts.dead,
+                "next_due": next_due,
+            },
+        });
+        serde_json::to_writer_pretty(&mut out, &v)?;
+        writeln!(out)?;
+    } else {
+        // Rows waiting for a retry or for a digest window to pass: say when, so that a pass
+        // that sent nothing explains itself.
+        let next = match next_due {
+            Some(t) if t > now => format!(", the next due in {}", format_duration(t.since(now))),
+            Some(_) => ", the next due now".to_owned(),
+            None => String::new(),
+        };
+        writeln!(
+            out,
+            "delivered {delivered}, failed {}; outbox: {waiting} pending{next}, {} dead",
+            failed.len(),
+            counts.dead
+        )?;
+    }
+    Ok(if failed.is_empty() { 0 } else { 1 })
 }
 
 fn job_json(j: &JobRow) -> Value {
@@ -267,38 +322,76 @@ pub fn history(
     Ok(0)
 }
 
-/// `belfry check NAME`: a Nagios plugin. Prints one line and returns the plugin's code.
-#[allow(clippy::print_stdout)]
+/// `belfry check NAME`: a Nagios plugin. Prints one line (or, with `as_json`, an object) and
+/// returns the plugin's code.
 pub fn check(
     config: &Config,
     name: &str,
     max_age: Option<Duration>,
     warn_age: Option<Duration>,
+    as_json: bool,
 ) -> u8 {
-    let (code, line) = check_line(config, name, max_age, warn_age);
-    println!("{line}");
-    code
+    let v = verdict(config, name, max_age, warn_age);
+    let label = ["OK", "WARNING", "CRITICAL", "UNKNOWN"][usize::from(v.code.min(UNKNOWN))];
+    let mut out = out();
+    // A reader that went away does not change the verdict.
+    let _ = if as_json {
+        let j = json!({
+            "name": name,
+            "status": label,
+            "code": v.code,
+            "message": v.message,
+            "age_seconds": secs(v.age),
+            "job": v.job.as_ref().map(job_json),
+        });
+        serde_json::to_writer_pretty(&mut out, &j)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        writeln!(out, "BELFRY {label} - {}{}", v.message, v.perfdata)
+    };
+    v.code
 }
 
-fn check_line(
+/// What `belfry check` found.
+struct Verdict {
+    /// The plugin's code.
+    code: u8,
+    /// The status line's text, after `BELFRY OK - `.
+    message: String,
+    /// ` | duration=…` when there was a run.
+    perfdata: String,
+    /// How long ago the last run ended.
+    age: Option<Duration>,
+    /// The job, if there is one.
+    job: Option<JobRow>,
+}
+
+fn verdict(
     config: &Config,
     name: &str,
     max_age: Option<Duration>,
     warn_age: Option<Duration>,
-) -> (u8, String) {
-    let unknown = |why: String| (UNKNOWN, format!("BELFRY UNKNOWN - {why}"));
+) -> Verdict {
+    let unknown = |message: String, job: Option<JobRow>| Verdict {
+        code: UNKNOWN,
+        message,
+        perfdata: String::new(),
+        age: None,
+        job,
+    };
     let store = match open_store(config) {
         Ok(s) => s,
-        Err(e) => return unknown(format!("cannot read belfry's store: {e:#}")),
+        Err(e) => return unknown(format!("cannot read belfry's store: {e:#}"), None),
     };
     let job = match store.job(name) {
         Ok(Some(j)) => j,
-        Ok(None) => return unknown(format!("no job named {name:?}")),
-        Err(e) => return unknown(format!("cannot read belfry's store: {e}")),
+        Ok(None) => return unknown(format!("no job named {name:?}"), None),
+        Err(e) => return unknown(format!("cannot read belfry's store: {e}"), None),
     };
     let now = Timestamp::now();
-    let Some(last) = &job.last_run else {
-        return unknown(format!("{name} has not finished a run yet"));
+    let Some(last) = job.last_run.clone() else {
+        return unknown(format!("{name} has not finished a run yet"), Some(job));
     };
     let age = now.since(last.ended);
     let mut code = 0u8;
@@ -328,27 +421,29 @@ fn check_line(
         code = code.max(1);
         why.push(format!("no run within {}", format_duration(w)));
     }
-    let label = ["OK", "WARNING", "CRITICAL"][code as usize];
-    let mut line = format!(
-        "BELFRY {label} - {name}: last run {state_word} {} ago",
-        format_duration(age)
-    );
+    let mut message = format!("{name}: last run {state_word} {} ago", format_duration(age));
     if let Some(d) = last.duration {
-        line.push_str(&format!(", took {}", format_duration(d)));
+        message.push_str(&format!(", took {}", format_duration(d)));
     }
     for w in &why {
-        line.push_str(", ");
-        line.push_str(w);
+        message.push_str(", ");
+        message.push_str(w);
     }
     let thr = |d: Option<Duration>| d.map_or(String::new(), |d| d.as_secs().to_string());
-    line.push_str(&format!(
+    let perfdata = format!(
         " | duration={:.3}s;;;0 age={}s;{};{};0",
         last.duration.unwrap_or_default().as_secs_f64(),
         age.as_secs(),
         thr(warn_age),
         thr(max_age)
-    ));
-    (code, line)
+    );
+    Verdict {
+        code,
+        message,
+        perfdata,
+        age: Some(age),
+        job: Some(job),
+    }
 }
 
 fn outbox_json(config: &Config, r: &OutboxRow) -> Value {
@@ -433,16 +528,32 @@ pub fn outbox(config: &Config, all: bool, limit: u32, as_json: bool) -> anyhow::
     Ok(0)
 }
 
-/// `belfry outbox retry`.
+/// `belfry outbox retry`. Each id asked for that could not be revived is named, with why, and
+/// makes the exit code 1.
 pub fn outbox_retry(config: &Config, ids: Option<&[i64]>) -> anyhow::Result<u8> {
     let mut store = open_store(config)?;
-    let n = store.retry_outbox(ids, Timestamp::now(), config.delivery.give_up_after)?;
-    writeln!(out(), "{n} row(s) due now; `belfry deliver` sends them")?;
-    Ok(if ids.is_some_and(|ids| n < ids.len()) {
-        1
+    let revived = store.retry_outbox(ids, Timestamp::now(), config.delivery.give_up_after)?;
+    let mut code = 0;
+    for &id in ids.unwrap_or_default() {
+        if revived.contains(&id) {
+            continue;
+        }
+        code = 1;
+        crate::warn(&match store.outbox_row_status(id)? {
+            None => format!("there is no outbox row {id} (see `belfry outbox --all`)"),
+            Some((status, ..)) if status == "delivered" => {
+                format!("outbox row {id} was delivered; there is nothing to retry")
+            }
+            Some((status, ..)) => format!("outbox row {id} is {status}; it was left alone"),
+        });
+    }
+    let then = if revived.is_empty() {
+        ""
     } else {
-        0
-    })
+        "; `belfry deliver` sends them"
+    };
+    writeln!(out(), "{} row(s) due now{then}", revived.len())?;
+    Ok(code)
 }
 
 /// `belfry outbox purge`.

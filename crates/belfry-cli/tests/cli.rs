@@ -520,6 +520,41 @@ fn status_history_and_check_tell_the_truth() {
 }
 
 #[test]
+fn check_as_json_gives_the_plugin_verdict_and_the_job_as_status_shows_it() {
+    let w = World::new();
+    w.run(&["run", "-q", "--name", "good", "--", "true"]);
+    w.run(&["run", "-q", "--name", "bad", "--", "false"]);
+    w.run(&["run", "-q", "--name", "bad", "--", "false"]);
+    let status = w.json(&["status", "--json"]);
+    for (job, expected, label) in [
+        ("good", 0, "OK"),
+        ("bad", 2, "CRITICAL"),
+        ("nope", 3, "UNKNOWN"),
+    ] {
+        let o = w.run(&["check", job, "--json"]);
+        assert_eq!(code(&o), expected, "{job}: {}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["name"], job);
+        assert_eq!(v["status"], label);
+        assert_eq!(v["code"], expected);
+        // The message is the plugin line's, without its prefix and perfdata (up to the age,
+        // which has moved on between the two calls).
+        let line = String::from_utf8(w.run(&["check", job]).stdout).unwrap();
+        let message = format!("BELFRY {label} - {}", v["message"].as_str().unwrap());
+        let stem = |s: &str| {
+            s.split(|c: char| c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(stem(line.trim_end()), stem(&message), "{line} / {message}");
+        let listed = status.as_array().unwrap().iter().find(|j| j["name"] == job);
+        assert_eq!(v["job"], listed.cloned().unwrap_or(Value::Null), "{job}");
+        assert_eq!(v["age_seconds"].is_number(), job != "nope", "{v}");
+    }
+}
+
+#[test]
 fn a_bad_config_is_a_usage_error_naming_file_line_and_key_and_runs_nothing() {
     let w = World::with_config("[policy]\nfail_threshold = 2\nrepeat_failure_after = \"1s\"\n");
     let marker = w.dir.path().join("ran");
@@ -564,8 +599,9 @@ fn an_unreachable_channel_never_changes_the_exit_code_and_deliver_sends_it_later
     assert!(e.contains("belfry deliver"), "{e}");
     assert!(!e.contains("SECRET"), "{e}");
 
-    // Before its retry is due, `belfry deliver` sends nothing and says when it will be.
-    let o = w.run(&["deliver"]);
+    // Before its retry is due, a `belfry deliver` with no time to wait for it sends nothing
+    // and says when it will be.
+    let o = w.run(&["deliver", "--wait", "0s"]);
     let said = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(
         said.contains("delivered 0, failed 0; outbox: 1 pending, the next due in "),
@@ -971,6 +1007,33 @@ fn a_background_drain_delivers_when_the_channel_comes_back_and_then_exits() {
 }
 
 #[test]
+fn outbox_retry_names_the_rows_it_could_not_revive_and_purge_names_its_options() {
+    let port = belfry_testkit::closed_port();
+    let w = World::with_config(&format!(
+        "[channels.hook]\nurl = \"json://127.0.0.1:{port}/p\"\n"
+    ));
+    assert_eq!(code(&w.run(&["run", "--name", "j", "--", "false"])), 1);
+    let id = w.json(&["outbox", "--json"])[0]["id"].as_i64().unwrap();
+    let o = w.run(&["outbox", "retry", &id.to_string(), "999"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "1 row(s) due now; `belfry deliver` sends them\n"
+    );
+    assert_eq!(
+        stderr(&o),
+        "belfry: there is no outbox row 999 (see `belfry outbox --all`)\n"
+    );
+    // Without saying which rows, purge names every option it takes.
+    let o = w.run(&["outbox", "purge"]);
+    assert_eq!(code(&o), 2);
+    let e = stderr(&o);
+    for option in ["--delivered", "--dead", "--older-than"] {
+        assert!(e.contains(option), "{option}: {e}");
+    }
+}
+
+#[test]
 fn with_the_background_drain_off_nothing_moves_until_belfry_deliver() {
     let port = belfry_testkit::closed_port();
     let w = World::with_config(&format!(
@@ -993,6 +1056,124 @@ fn with_the_background_drain_off_nothing_moves_until_belfry_deliver() {
     assert!(rx.requests().is_empty());
     assert_eq!(code(&w.run(&["deliver"])), 0);
     assert_eq!(rx.requests().len(), 1);
+}
+
+#[test]
+fn a_reader_that_goes_away_is_not_an_error_for_any_command() {
+    let w = World::new();
+    assert_eq!(code(&w.run(&["run", "--name", "j", "--", "false"])), 1);
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["outbox", "--all"],
+        &["outbox", "--all", "--json"],
+        &["history", "j"],
+        &["history", "j", "--json"],
+        &["channels"],
+        &["channels", "--json"],
+        &["check", "j"],
+        &["deliver"],
+        &["send", "--dry-run", "-b", "hi"],
+    ] {
+        let expected = code(&w.run(args));
+        // Standard output is a pipe whose reader is already gone: every write fails with
+        // EPIPE, as when `head` has read what it wanted.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = w.cmd(args).stdout(writer).output().unwrap();
+        assert_eq!(code(&o), expected, "{args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "{args:?}");
+    }
+}
+
+/// The commands a help text lists under `Commands:` (clap's own `help` left out).
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_help_ends_with_the_same_exit_code_table_as_the_readme() {
+    let w = World::new();
+    let help = |path: &[String]| {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let o = w.run(&args);
+        assert_eq!(code(&o), 0, "{path:?}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let top = help(&[]);
+    let block = &top[top
+        .find("Exit codes:")
+        .expect("the top-level help has the codes")..];
+    // Each entry: the command(s) it is about, then its codes over one or more lines.
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in block.lines().skip(1) {
+        if line.starts_with("  ") && !line.starts_with("   ") {
+            let (name, codes) = line.trim().split_once("  ").unwrap();
+            entries.push((name.to_owned(), codes.trim().to_owned()));
+        } else if let Some((_, codes)) = entries.last_mut() {
+            codes.push(' ');
+            codes.push_str(line.trim());
+        }
+    }
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    // `belfry test` shares `belfry send`'s three codes, named on one entry with it.
+    assert_eq!(
+        names,
+        [
+            "belfry run",
+            "belfry check",
+            "belfry send, test",
+            "other commands"
+        ]
+    );
+    for ((name, codes), expected) in entries.iter().zip([
+        &[
+            "124 it ran past",
+            "128+N",
+            "126",
+            "127",
+            "2 belfry's usage error",
+        ][..],
+        &["0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"],
+        &["0 every channel", "1 a channel failed", "2 usage error"],
+        &["0 success, 1 failure, 2 usage error"],
+    ]) {
+        for c in expected {
+            assert!(codes.contains(c), "{name}: {c}: {codes}");
+        }
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    for row in [
+        "| `belfry run` |",
+        "| `belfry check` |",
+        "| `belfry send`, `belfry test` |",
+    ] {
+        assert!(readme.contains(row), "README: {row}");
+    }
+    // Every command's help, nested ones too, ends with the very same block.
+    let mut todo: Vec<Vec<String>> = subcommands(&top).into_iter().map(|c| vec![c]).collect();
+    let mut seen = 0;
+    while let Some(path) = todo.pop() {
+        let text = help(&path);
+        assert!(text.ends_with(block), "{path:?}:\n{text}");
+        assert_eq!(text.matches("Exit codes:").count(), 1, "{path:?}");
+        for sub in subcommands(&text) {
+            let mut deeper = path.clone();
+            deeper.push(sub);
+            todo.push(deeper);
+        }
+        seen += 1;
+    }
+    assert!(seen >= 11, "{seen} commands");
 }
 
 /// `belfry send`, `channels`, `test`, secret references and templates.

@@ -251,3 +251,72 @@ fn through_an_outage_the_channel_gets_the_current_state_last_with_everything_cou
         "{attempts} attempts in {outage_secs:.1}s"
     );
 }
+
+#[test]
+fn deliver_waits_for_a_retry_that_comes_due_within_its_wait() {
+    // The first attempt (the run's own) gets a 503: the row is due again a second later.
+    let rx = Receiver::start(vec![Reply::status(503)]);
+    let w = World::with_config(&format!(
+        "[delivery]\ndigest_window = \"0s\"\n[channels.hook]\nurl = \"json://{}/wait\"\n",
+        rx.addr()
+    ));
+    let o = w.run(&["run", "--quiet", "--name", "j", "--", "false"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(rx.requests().len(), 1);
+    assert_eq!(outbox(&w)[0]["status"], "pending");
+    // Well within the wait, the retry comes due: deliver waits for it and sends it.
+    let o = w.run(&["deliver", "--wait", "60s", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["delivered"], 1, "{report:#}");
+    assert_eq!(report["failed"], Value::Array(vec![]));
+    assert_eq!(report["outbox"]["pending"], 0);
+    assert_eq!(report["outbox"]["next_due"], Value::Null);
+    assert_eq!(rx.requests().len(), 2);
+    assert_eq!(outbox(&w)[0]["status"], "delivered");
+}
+
+#[test]
+fn a_delivery_pass_that_gives_a_row_up_fails_and_says_which_and_why() {
+    let port = belfry_testkit::closed_port();
+    let w = recording_world(&format!("json://127.0.0.1:{port}/dead"));
+    // Recorded with no time to deliver and a deadline already past when deliver looks.
+    let record = w.dir.path().join("record.toml");
+    let text = std::fs::read_to_string(&record).unwrap();
+    std::fs::write(
+        &record,
+        text.replace("[delivery]\n", "[delivery]\ngive_up_after = \"1ms\"\n"),
+    )
+    .unwrap();
+    record_failure(&w, "doomed");
+    let id = outbox(&w)[0]["id"].as_i64().unwrap();
+    let o = w.run(&["deliver", "--json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "belfry: outbox row {id} (doomed to hook) is dead: delivery deadline passed; \
+             `belfry outbox retry {id}` revives it\n"
+        )
+    );
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["delivered"], 0);
+    let failed = &report["failed"][0];
+    assert_eq!(
+        (
+            failed["id"].as_i64(),
+            failed["job"].as_str(),
+            failed["status"].as_str()
+        ),
+        (Some(id), Some("doomed"), Some("dead"))
+    );
+    assert_eq!(failed["last_reason"], "delivery deadline passed");
+    assert_eq!(report["outbox"]["dead"], 1);
+    // The next pass gives nothing up: nothing to say, success.
+    let o = w.run(&["deliver"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "delivered 0, failed 0; outbox: 0 pending, 1 dead\n"
+    );
+}

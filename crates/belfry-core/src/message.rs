@@ -497,63 +497,107 @@ impl Notification {
         )
     }
 
-    /// What ended the run, in a few words: `exit code 1`, `killed by signal 9`, `timed out`.
-    pub fn outcome_phrase(&self) -> String {
-        let mut s = match (self.state, self.exit_code, self.signal) {
-            (State::TimedOut, _, _) => "timed out".to_owned(),
-            (_, _, Some(sig)) => format!("killed by signal {sig}"),
-            (_, Some(code), _) => format!("exit code {code}"),
-            (st, None, None) => st.label().to_lowercase(),
+    /// What ended the run beyond its state, which the title already says: the exit code or
+    /// the signal, then the error's first line (`exit code 3: connection refused`, `command
+    /// not found: backup.sh`). `None` when the state says it all: an OK run of a Rust
+    /// function, a run that timed out (belfry's own signal ended it).
+    pub fn cause(&self) -> Option<String> {
+        let code = match (self.state, self.exit_code, self.signal) {
+            (State::TimedOut, _, _) | (_, None, None) => None,
+            (_, _, Some(sig)) => Some(format!("killed by signal {sig}")),
+            (_, Some(code), _) => Some(format!("exit code {code}")),
         };
-        if let Some(e) = &self.error {
-            s.push_str(": ");
-            s.push_str(first_line(e));
+        let error = self
+            .error
+            .as_deref()
+            .map(first_line)
+            .filter(|e| !e.trim().is_empty());
+        match (code, error) {
+            (Some(code), Some(e)) => Some(format!("{code}: {e}")),
+            (code, e) => code.or_else(|| e.map(str::to_owned)),
         }
-        s
     }
 
-    /// The one-line summary used as `message`: outcome, duration, host and reason; for a
-    /// digest, how many events it covers first (`532 times in 10.2s, the last: …`, or
-    /// `3 alerts in 12s (Failed ×2, OK ×1), the last: …` when their states differ).
+    /// What ended the run, in a few words that stand on their own (the `outcome` of
+    /// templates): `exit code 1`, `killed by signal 9`, `timed out`, `command not found: x`;
+    /// the state's name when nothing more is known.
+    pub fn outcome_phrase(&self) -> String {
+        match (self.state, self.cause()) {
+            (State::TimedOut, Some(cause)) => format!("timed out: {cause}"),
+            (_, Some(cause)) => cause,
+            (state, None) => state.label().to_lowercase(),
+        }
+    }
+
+    /// The one-line summary used as `message`, saying what the title (`job: Failed`) does
+    /// not, each thing once: the cause, duration, host and reason (`exit code 1 after 2.3s on
+    /// db1; first run of this job`, `after 10m on db1; was OK, now a problem` for a run that
+    /// timed out); for a digest, how many events it covers first (`532 times in 10.2s, the
+    /// last: …`, or `3 alerts in 12s (Failed ×2, OK ×1), the last: …` when their states
+    /// differ).
     pub fn summary(&self) -> String {
         let mut s = String::new();
+        let cause = self.cause();
         if let Some(phrase) = self.digest_phrase() {
             s.push_str(&phrase);
-            s.push_str(", the last: ");
+            s.push_str(if cause.is_some() {
+                ", the last: "
+            } else {
+                ", the last"
+            });
         }
-        s.push_str(&self.outcome_phrase());
+        if let Some(cause) = &cause {
+            s.push_str(cause);
+        }
         if let Some(first) = self.digest.as_ref().and_then(|g| g.first_error.as_deref()) {
             s.push_str(" (the first: ");
             s.push_str(first_line(first));
             s.push(')');
         }
+        // Each part after the first is joined to what comes before it.
+        let mut push = |sep: &str, part: &str| {
+            if !s.is_empty() {
+                s.push_str(sep);
+            }
+            s.push_str(part);
+        };
         if let Some(secs) = self.duration_seconds {
-            s.push_str(" after ");
-            s.push_str(&format_duration(Duration::from_secs_f64(secs.max(0.0))));
+            let took = format_duration(Duration::from_secs_f64(secs.max(0.0)));
+            push(" ", &format!("after {took}"));
         }
         if let Some(h) = &self.host {
-            s.push_str(" on ");
-            s.push_str(h);
+            push(" ", &format!("on {h}"));
         }
-        s.push_str("; ");
-        s.push_str(&self.reason_text);
+        // "2 times …; first run of this job" would contradict itself.
+        let several = self.digest.as_ref().is_some_and(|g| g.count > 1);
+        if several && self.reason == Reason::FirstRun.code() {
+            push("; ", "first runs of this job");
+        } else {
+            push("; ", &self.reason_text);
+        }
         s
     }
 
     /// What the digest covers, in words: `532 times in 10.2s`, or `3 alerts in 12s (Failed ×2,
-    /// OK ×1)` when their states differ. `None` without a digest of more than one event.
+    /// OK ×1)` when their states differ; `2 times at once` within one millisecond. `None`
+    /// without a digest of more than one event.
     pub fn digest_phrase(&self) -> Option<String> {
         let g = self.digest.as_ref().filter(|g| g.count > 1)?;
-        let span = format_duration(self.time.since(g.first));
+        let span = self.time.since(g.first);
+        let span = if span < Duration::from_millis(1) {
+            "at once".to_owned()
+        } else {
+            format!("in {}", format_duration(span))
+        };
         Some(if g.states.len() > 1 {
             let parts: Vec<String> = g
                 .states
                 .iter()
                 .map(|c| format!("{} ×{}", c.state.label(), c.count))
                 .collect();
-            format!("{} alerts in {span} ({})", g.count, parts.join(", "))
+            format!("{} alerts {span} ({})", g.count, parts.join(", "))
         } else {
-            format!("{} times in {span}", g.count)
+            format!("{} times {span}", g.count)
         })
     }
 
@@ -617,6 +661,225 @@ mod tests {
         let back: Notification = serde_json::from_value(v).unwrap();
         assert_eq!(back, n);
         assert_eq!(n.tail_lines(2).as_deref(), Some("b\nc"));
+    }
+
+    /// `title — message`, as the console prints it.
+    fn line(state: State, reason: Reason, details: Details) -> String {
+        let n = crate::fixtures::notification(state, reason, details);
+        format!("{} — {}", n.title, n.message)
+    }
+
+    /// Every word of the title's state said once in `line`, and one duration.
+    fn says_each_thing_once(line: &str, label: &str) {
+        let words: Vec<String> = line
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        for w in label.to_lowercase().split(' ') {
+            let n = words.iter().filter(|x| *x == w).count();
+            assert_eq!(n, 1, "{w:?} {n} times in {line:?}");
+        }
+        assert!(
+            words.iter().filter(|w| *w == "after").count() <= 1,
+            "{line}"
+        );
+        assert!(words.windows(2).all(|p| p[0] != p[1]), "{line}");
+    }
+
+    #[test]
+    fn every_state_and_reason_reads_naturally_and_says_each_thing_once() {
+        let secs = Duration::from_secs;
+        let at = |exit_code, signal, error: Option<&str>, ms: Option<u64>| Details {
+            exit_code,
+            signal,
+            error: error.map(str::to_owned),
+            duration: ms.map(Duration::from_millis),
+            host: ms.map(|_| "db1".to_owned()),
+            ..Details::default()
+        };
+        let exited = |c| at(Some(c), None, None, Some(2300));
+        let gone = "outcome unknown: the belfry process watching it (pid 42) is gone";
+        let digest = |count, span_ms: i64, d: Details| Details {
+            digest: Some(Digest {
+                count,
+                states: Vec::new(),
+                first: Timestamp::from_millis(1_800_000_000_000 - span_ms),
+                first_error: None,
+            }),
+            ..d
+        };
+        let repeated = |count| Reason::Repeated {
+            count,
+            since_last: secs(90),
+        };
+        let failed = "nightly-backup: Failed — ";
+        let table = [
+            (
+                State::Failed,
+                Reason::FirstRun,
+                exited(3),
+                format!("{failed}exit code 3 after 2.3s on db1; first run of this job"),
+            ),
+            (
+                State::Failed,
+                Reason::Problem,
+                at(None, None, Some("command not found: backup.sh"), Some(0)),
+                format!(
+                    "{failed}command not found: backup.sh after 0ms on db1; was OK, now a problem"
+                ),
+            ),
+            (
+                State::Failed,
+                Reason::ThresholdReached { count: 3 },
+                at(None, None, Some("provider unreachable\nat main.rs:3"), None),
+                format!("{failed}provider unreachable; 3 problems in a row"),
+            ),
+            (
+                State::Failed,
+                repeated(4),
+                exited(3),
+                format!(
+                    "{failed}exit code 3 after 2.3s on db1; still a problem (4 in a row); last \
+                     message 1m 30s ago"
+                ),
+            ),
+            (
+                State::Failed,
+                repeated(5),
+                digest(5, 240_000, exited(3)),
+                format!(
+                    "{failed}5 times in 4m 0s, the last: exit code 3 after 2.3s on db1; still a \
+                     problem (5 in a row); last message 1m 30s ago"
+                ),
+            ),
+            (
+                State::TimedOut,
+                Reason::FirstRun,
+                at(None, Some(15), None, Some(600_000)),
+                "nightly-backup: Timed out — after 10m 0s on db1; first run of this job".into(),
+            ),
+            (
+                State::Crashed,
+                Reason::Problem,
+                at(None, Some(11), None, Some(2300)),
+                "nightly-backup: Crashed — killed by signal 11 after 2.3s on db1; was OK, now a \
+                 problem"
+                    .into(),
+            ),
+            (
+                State::Crashed,
+                Reason::FirstRun,
+                at(None, None, Some(gone), Some(5000)),
+                format!("nightly-backup: Crashed — {gone} after 5s on db1; first run of this job"),
+            ),
+            (
+                State::Late,
+                Reason::Problem,
+                Details::default(),
+                "nightly-backup: Late — was OK, now a problem".into(),
+            ),
+            (
+                State::Ok,
+                Reason::FirstRun,
+                exited(0),
+                "nightly-backup: OK — exit code 0 after 2.3s on db1; first run of this job".into(),
+            ),
+            (
+                State::Ok,
+                Reason::FirstRun,
+                at(None, None, None, Some(3)),
+                "nightly-backup: OK — after 3ms on db1; first run of this job".into(),
+            ),
+            (
+                State::Ok,
+                Reason::FirstRun,
+                digest(2, 0, at(None, None, None, Some(3))),
+                "nightly-backup: OK — 2 times at once, the last after 3ms on db1; first runs of \
+                 this job"
+                    .into(),
+            ),
+            (
+                State::Ok,
+                Reason::Recovered { after: 2 },
+                exited(0),
+                "nightly-backup: Recovered — exit code 0 after 2.3s on db1; was a problem for 2 \
+                 runs"
+                    .into(),
+            ),
+            (
+                State::Ok,
+                Reason::Heartbeat {
+                    since_last: Some(secs(3540)),
+                },
+                exited(0),
+                "nightly-backup: OK — exit code 0 after 2.3s on db1; unchanged since the last \
+                 message 59m 0s ago"
+                    .into(),
+            ),
+            (
+                State::Ok,
+                Reason::Heartbeat { since_last: None },
+                at(None, None, None, None),
+                "nightly-backup: OK — the first message about this job".into(),
+            ),
+        ];
+        for (state, reason, details, expected) in table {
+            let label = match reason {
+                Reason::Recovered { .. } => "Recovered",
+                _ => state.label(),
+            };
+            let got = line(state, reason, details);
+            assert_eq!(got, expected);
+            says_each_thing_once(&got, label);
+        }
+        // And every combination the rules can make, whatever is known about the run.
+        let known = [
+            exited(2),
+            at(None, Some(9), None, Some(10)),
+            at(Some(1), None, Some("disk full"), Some(10)),
+            at(None, None, Some("failed: disk full"), None),
+            Details::default(),
+            digest(3, 5000, exited(2)),
+        ];
+        let problems = [
+            Reason::FirstRun,
+            Reason::Problem,
+            Reason::ThresholdReached { count: 3 },
+            repeated(3),
+        ];
+        let oks = [
+            Reason::FirstRun,
+            Reason::Recovered { after: 1 },
+            Reason::Heartbeat {
+                since_last: Some(secs(3600)),
+            },
+            Reason::Heartbeat { since_last: None },
+        ];
+        for state in [
+            State::Ok,
+            State::Failed,
+            State::TimedOut,
+            State::Crashed,
+            State::Late,
+        ] {
+            let reasons = if state.is_problem() { &problems } else { &oks };
+            for reason in reasons {
+                for details in &known {
+                    let label = match reason {
+                        Reason::Recovered { .. } => "Recovered",
+                        _ => state.label(),
+                    };
+                    let got = line(state, reason.clone(), details.clone());
+                    // An error text of the user's own may say "failed": only belfry's words
+                    // are checked.
+                    if details.error.as_deref() != Some("failed: disk full") {
+                        says_each_thing_once(&got, label);
+                    }
+                    assert!(!got.contains("; ;") && !got.ends_with(' '), "{got}");
+                }
+            }
+        }
     }
 
     #[test]

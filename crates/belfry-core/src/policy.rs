@@ -138,16 +138,15 @@ impl fmt::Display for Reason {
                 "still a problem ({count} in a row); last message {} ago",
                 ago(since_last)
             ),
-            Reason::Recovered { after } if *after == 1 => {
-                f.write_str("recovered after 1 problem run")
-            }
-            Reason::Recovered { after } => write!(f, "recovered after {after} problem runs"),
+            // The title says "Recovered" and "OK": the reasons do not say it again.
+            Reason::Recovered { after } if *after == 1 => f.write_str("was a problem for 1 run"),
+            Reason::Recovered { after } => write!(f, "was a problem for {after} runs"),
             Reason::Heartbeat {
                 since_last: Some(d),
-            } => write!(f, "still OK; last message {} ago", ago(d)),
+            } => write!(f, "unchanged since the last message {} ago", ago(d)),
             // No message was ever sent: problems held back under `fail_threshold`, then OK.
             Reason::Heartbeat { since_last: None } => {
-                f.write_str("OK; the first message about this job")
+                f.write_str("the first message about this job")
             }
             Reason::BelowThreshold { count, threshold } => {
                 write!(f, "{count} of {threshold} problems before alerting")
@@ -461,7 +460,7 @@ mod tests {
         );
         assert_eq!(
             Reason::Recovered { after: 1 }.to_string(),
-            "recovered after 1 problem run"
+            "was a problem for 1 run"
         );
     }
 

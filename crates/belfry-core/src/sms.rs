@@ -153,9 +153,12 @@ pub fn render(n: &Notification) -> String {
     }
     s.push_str(": ");
     match n.kind {
+        // The state leads: the cause, if there is more to say, then the reason.
         Kind::Problem => {
-            s.push_str(&one_line(&n.outcome_phrase()));
-            s.push_str("; ");
+            if let Some(cause) = n.cause() {
+                s.push_str(&one_line(&cause));
+                s.push_str("; ");
+            }
             s.push_str(&n.reason_text);
         }
         Kind::Recovered | Kind::Ok => s.push_str(&n.reason_text),
@@ -205,7 +208,7 @@ mod tests {
         );
         assert_eq!(
             render(&rec),
-            "RECOVERED nightly-backup: recovered after 2 problem runs"
+            "RECOVERED nightly-backup: was a problem for 2 runs"
         );
     }
 

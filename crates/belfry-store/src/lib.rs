@@ -1170,64 +1170,80 @@ impl Store {
     /// Outbox rows, newest first: all of them, or only those not yet delivered.
     pub fn outbox_rows(&self, include_delivered: bool, limit: u32) -> Result<Vec<OutboxRow>> {
         let read = || -> rusqlite::Result<Vec<OutboxRow>> {
-            let mut stmt = self.conn.prepare(
-                "SELECT o.id, o.channel, o.status, o.attempts, o.created_ms, o.next_attempt_ms,
-                        o.deadline_ms, o.lease_until_ms, o.last_reason, o.delivered_ms,
-                        n.job, n.state, n.kind, n.reason, o.folded_into, o.reclaims
-                 FROM outbox o JOIN notifications n ON n.id = o.notification_id
-                 WHERE ?1 OR o.status != 'delivered'
-                 ORDER BY o.id DESC LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![include_delivered, limit], |r| {
-                Ok(OutboxRow {
-                    id: r.get(0)?,
-                    channel: r.get(1)?,
-                    status: r.get(2)?,
-                    attempts: r.get(3)?,
-                    created: ts(r.get(4)?),
-                    next_attempt: ts(r.get(5)?),
-                    deadline: ts(r.get(6)?),
-                    lease_until: r.get::<_, Option<i64>>(7)?.map(ts),
-                    last_reason: r.get(8)?,
-                    delivered: r.get::<_, Option<i64>>(9)?.map(ts),
-                    job: r.get(10)?,
-                    state: parse_state(&r.get::<_, String>(11)?)?,
-                    kind: parse_kind(&r.get::<_, String>(12)?)?,
-                    reason: r.get(13)?,
-                    folded_into: r.get(14)?,
-                    reclaims: r.get(15)?,
-                })
-            })?;
+            let mut stmt = self.conn.prepare(&format!(
+                "{OUTBOX_ROW} WHERE ?1 OR o.status != 'delivered' ORDER BY o.id DESC LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![include_delivered, limit], outbox_row)?;
             rows.collect()
         };
         read().map_err(self.err("reading the outbox"))
     }
 
+    /// The outbox rows with these ids (those that exist), in the order of their ids.
+    pub fn outbox_rows_by_id(&self, ids: &[i64]) -> Result<Vec<OutboxRow>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let read = || -> rusqlite::Result<Vec<OutboxRow>> {
+            let mut stmt = self.conn.prepare(&format!(
+                "{OUTBOX_ROW} WHERE o.id IN ({}) ORDER BY o.id",
+                id_list(ids)
+            ))?;
+            let rows = stmt.query_map([], outbox_row)?;
+            rows.collect()
+        };
+        read().map_err(self.err("reading the outbox"))
+    }
+
+    /// The ids of the dead outbox rows, in order: what a delivery pass compares before and
+    /// after to tell which rows it gave up on.
+    pub fn dead_ids(&self) -> Result<Vec<i64>> {
+        let read = || -> rusqlite::Result<Vec<i64>> {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id FROM outbox WHERE status = 'dead' ORDER BY id")?;
+            let ids = stmt.query_map([], |r| r.get(0))?;
+            ids.collect()
+        };
+        read().map_err(self.err("reading the outbox"))
+    }
+
     /// Makes rows due again now: those named (if pending or dead), or every dead row. Their
-    /// deadline is pushed to `now + give_up_after` so that a revived row has time. Returns how
-    /// many rows changed. Rows being sent or already delivered are left alone.
+    /// deadline is pushed to `now + give_up_after` so that a revived row has time, and their
+    /// last reason goes back to their last attempt's (the note of how they died no longer
+    /// holds: a row that dies again says so once). Returns the ids of the rows that changed,
+    /// in order. Rows being sent or already delivered are left alone.
     pub fn retry_outbox(
         &mut self,
         ids: Option<&[i64]>,
         now: Timestamp,
         give_up_after: Duration,
-    ) -> Result<usize> {
+    ) -> Result<Vec<i64>> {
         let filter = match ids {
-            Some([]) => return Ok(0),
+            Some([]) => return Ok(Vec::new()),
             Some(ids) => format!("id IN ({}) AND status IN ('pending', 'dead')", id_list(ids)),
             None => "status = 'dead'".to_owned(),
         };
-        self.conn
-            .execute(
-                &format!(
-                    "UPDATE outbox SET status = 'pending', next_attempt_ms = ?1,
-                        deadline_ms = MAX(deadline_ms, ?2), lease_owner = NULL,
-                        lease_until_ms = NULL, folded_into = NULL
-                     WHERE {filter}"
-                ),
+        let sql = format!(
+            "UPDATE outbox SET status = 'pending', next_attempt_ms = ?1,
+                deadline_ms = MAX(deadline_ms, ?2), lease_owner = NULL,
+                lease_until_ms = NULL, folded_into = NULL,
+                last_reason = (SELECT a.reason FROM attempts a WHERE a.outbox_id = outbox.id
+                               ORDER BY a.at_ms DESC, a.id DESC LIMIT 1)
+             WHERE {filter}
+             RETURNING id"
+        );
+        let revive = || -> rusqlite::Result<Vec<i64>> {
+            let mut stmt = self.conn.prepare(&sql)?;
+            let ids = stmt.query_map(
                 params![now.as_millis(), (now + give_up_after).as_millis()],
-            )
-            .map_err(self.err("retrying outbox rows"))
+                |r| r.get(0),
+            )?;
+            let mut ids = ids.collect::<rusqlite::Result<Vec<i64>>>()?;
+            ids.sort_unstable();
+            Ok(ids)
+        };
+        revive().map_err(self.err("retrying outbox rows"))
     }
 
     /// Deletes delivered rows (`dead = false`) or dead rows (`dead = true`) created before
@@ -1599,6 +1615,33 @@ fn record_one(
             .execute(params![id, reason]),
     }
     .map(drop)
+}
+
+/// The columns of an [`OutboxRow`], in the order [`outbox_row`] reads them.
+const OUTBOX_ROW: &str = "SELECT o.id, o.channel, o.status, o.attempts, o.created_ms,
+        o.next_attempt_ms, o.deadline_ms, o.lease_until_ms, o.last_reason, o.delivered_ms,
+        n.job, n.state, n.kind, n.reason, o.folded_into, o.reclaims
+    FROM outbox o JOIN notifications n ON n.id = o.notification_id";
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        status: r.get(2)?,
+        attempts: r.get(3)?,
+        created: ts(r.get(4)?),
+        next_attempt: ts(r.get(5)?),
+        deadline: ts(r.get(6)?),
+        lease_until: r.get::<_, Option<i64>>(7)?.map(ts),
+        last_reason: r.get(8)?,
+        delivered: r.get::<_, Option<i64>>(9)?.map(ts),
+        job: r.get(10)?,
+        state: parse_state(&r.get::<_, String>(11)?)?,
+        kind: parse_kind(&r.get::<_, String>(12)?)?,
+        reason: r.get(13)?,
+        folded_into: r.get(14)?,
+        reclaims: r.get(15)?,
+    })
 }
 
 /// The rows folded into `carrier` take its status once it is delivered or dead.

@@ -702,13 +702,63 @@ fn a_dead_digest_takes_its_folded_rows_with_it_and_a_retry_revives_them_all() {
     assert!(reason.unwrap().contains("bad token"));
     assert_eq!(
         s.retry_outbox(None, now, Duration::from_secs(60)).unwrap(),
-        3
+        ids
     );
     let again = s
         .claim_due(now, Duration::from_secs(30), "p", None, 10)
         .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].notification.digest.as_ref().unwrap().count, 3);
+}
+
+#[test]
+fn a_row_that_dies_again_after_a_retry_says_why_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    s.set_delivery_deadline(Duration::from_secs(3600));
+    let t0 = Timestamp::now();
+    let id = finish(&mut s, &event("j", "r1", State::Failed, t0, 1), &["a"]).outbox_ids[0];
+    let hour = |n: i64| t0.add_millis(n * 3_600_000);
+    let lease = Duration::from_secs(30);
+    let claimed = s.claim_due(t0, lease, "p", None, 10).unwrap();
+    let retry = Attempt::Retry {
+        at: t0.add_millis(1000),
+        reason: "HTTP 500".into(),
+    };
+    s.record_attempt(claimed[0].id, &retry, t0, Duration::ZERO)
+        .unwrap();
+    let reason = |s: &Store| s.outbox_row_status(id).unwrap().unwrap();
+    // Nobody delivered before the deadline: dead, with the last failure and the deadline.
+    assert!(
+        s.claim_due(hour(2), lease, "p", None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    let dead = (
+        "dead".to_owned(),
+        Some("HTTP 500; delivery deadline passed".to_owned()),
+        1,
+    );
+    assert_eq!(reason(&s), dead);
+    // Revived, it is pending with its last attempt's reason, not the note of its death...
+    assert_eq!(s.retry_outbox(None, hour(2), Duration::ZERO).unwrap(), [id]);
+    assert_eq!(
+        reason(&s),
+        ("pending".to_owned(), Some("HTTP 500".to_owned()), 1)
+    );
+    // ...so when it dies again, it says so once.
+    assert!(
+        s.claim_due(hour(3), lease, "p", None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(reason(&s), dead);
+    // Rows that are not there, or delivered, are not revived.
+    assert!(
+        s.retry_outbox(Some(&[999]), hour(3), Duration::ZERO)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

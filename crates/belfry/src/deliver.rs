@@ -28,6 +28,8 @@ pub struct DeliveryReport {
 /// One failed delivery.
 #[derive(Clone, Debug)]
 pub struct Failure {
+    /// The outbox row.
+    pub row: i64,
     /// The channel's name.
     pub channel: String,
     /// The channel's URL, redacted.
@@ -377,6 +379,7 @@ impl<'a> Engine<'a> {
                         self.pauses.push((row.channel.clone(), at));
                     }
                     self.report.failed.push(Failure {
+                        row: row.id,
                         channel: row.channel.clone(),
                         destination,
                         reason: reason.clone(),
@@ -386,6 +389,7 @@ impl<'a> Engine<'a> {
                 }
                 Outcome::Permanent { reason } => {
                     self.report.failed.push(Failure {
+                        row: row.id,
                         channel: row.channel.clone(),
                         destination,
                         reason: reason.clone(),

@@ -153,6 +153,38 @@ fn a_dry_run_shows_each_channel_redacted_sends_nothing_and_exits_0() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(rx.requests().len(), 0, "a dry run sends nothing");
 
+    // As JSON: the same, every field redacted, bodies whole.
+    let o = send(
+        &w,
+        &[
+            "--dry-run",
+            "--json",
+            "-t",
+            "Backup",
+            "-b",
+            "done\nin 3m",
+            "--channel",
+            "hook",
+            "slack://SECRETA/SECRETB/SECRETC",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stdout(&o).contains("SECRET"), "{}", stdout(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["type"], "info");
+    assert_eq!(v["attachments"], Value::Array(vec![]));
+    let hook = &v["channels"][0];
+    assert_eq!(hook["name"], "hook");
+    assert_eq!(hook["scheme"], "json");
+    assert_eq!(hook["destination"], format!("json://127.0.0.1:{port}/…"));
+    assert_eq!(hook["requests"][0]["method"], "POST");
+    assert!(hook["requests"][0]["body_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(hook["title"], "[send] Backup");
+    assert_eq!(hook["body"], "done\nin 3m");
+    assert_eq!(v["channels"][1]["destination"], "slack://***/…");
+    // --json is the dry run's: a real send answers with its exit code.
+    assert_eq!(code(&send(&w, &["--json", "-b", "x"])), 2);
+
     // Non-HTTP channels say so; with nothing named, the configured channels are used.
     let w = World::new();
     let o = send(&w, &["--dry-run", "-b", "x"]);
