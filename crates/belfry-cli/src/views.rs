@@ -12,15 +12,28 @@ use serde_json::{Value, json};
 /// Nagios's UNKNOWN.
 pub const UNKNOWN: u8 = 3;
 
-/// Opens the store, and records as crashed the runs whose belfry is gone (their alerts wait
-/// in the outbox for the next `belfry run` or `belfry deliver`).
+/// Opens the store, and records as crashed the runs whose belfry is gone. Their alerts are
+/// left to the background sender (started here if need be), so that a command that only looks
+/// leaves no alert unsent, and never waits for the network itself.
 fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let (store, found) = open_and_reap(config)?;
+    crate::background::leave_to_sender(config, found, "the alerts of runs found crashed");
+    Ok(store)
+}
+
+/// Opens the store and records as crashed the runs whose belfry is gone; returns how many
+/// outbox rows their alerts made.
+fn open_and_reap(config: &Config) -> anyhow::Result<(Store, usize)> {
     let home = belfry::home_dir()?;
     let mut store = Store::open(&belfry::store_path(&home))?;
-    if let Err(e) = belfry::reap_crashed(&mut store, config) {
-        crate::warn(&format!("could not check for crashed runs: {e}"));
-    }
-    Ok(store)
+    let found = match belfry::reap_crashed(&mut store, config) {
+        Ok(recs) => crate::unrouted::rows_of(config, &recs),
+        Err(e) => {
+            crate::warn(&format!("could not check for crashed runs: {e}"));
+            0
+        }
+    };
+    Ok((store, found))
 }
 
 fn ago(t: Timestamp, now: Timestamp) -> String {
@@ -37,7 +50,8 @@ fn out() -> std::io::StdoutLock<'static> {
 
 /// `belfry deliver`.
 pub fn deliver(config: &Config, wait: Duration) -> anyhow::Result<u8> {
-    let mut store = open_store(config)?;
+    // The alerts of crashed runs found now go out with this pass.
+    let (mut store, _) = open_and_reap(config)?;
     let report = belfry::deliver(config, &mut store, None, wait)?;
     crate::run::report_failures(&report, false);
     let counts = store.outbox_counts()?;
@@ -437,7 +451,14 @@ pub fn outbox(config: &Config, all: bool, limit: u32, as_json: bool) -> anyhow::
 pub fn outbox_retry(config: &Config, ids: Option<&[i64]>) -> anyhow::Result<u8> {
     let mut store = open_store(config)?;
     let n = store.retry_outbox(ids, Timestamp::now(), config.delivery.give_up_after)?;
-    writeln!(out(), "{n} row(s) due now; `belfry deliver` sends them")?;
+    // The rows made due need a sender: the background one, or `belfry deliver` by hand.
+    let who = if n > 0 && crate::background::enabled(config) {
+        crate::background::spawn_drainer(config);
+        "the background delivery sends them"
+    } else {
+        "`belfry deliver` sends them"
+    };
+    writeln!(out(), "{n} row(s) due now; {who}")?;
     Ok(if ids.is_some_and(|ids| n < ids.len()) {
         1
     } else {

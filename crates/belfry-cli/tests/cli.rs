@@ -998,3 +998,8 @@ fn with_the_background_drain_off_nothing_moves_until_belfry_deliver() {
 /// `belfry send`, `channels`, `test`, secret references and templates.
 #[path = "cli/send.rs"]
 mod send;
+
+/// Crashes found by commands that only look, alerts no channel takes, alerts left with no
+/// sender, and `belfry config check`.
+#[path = "cli/reach.rs"]
+mod reach;
