@@ -281,3 +281,29 @@ fn with_no_wait_and_no_background_a_run_says_its_alert_waits_for_deliver() {
     assert_eq!(code(&w.run(&["deliver"])), 0);
     assert_eq!(rx.wait_for(1, Duration::from_secs(5)).len(), 1);
 }
+
+#[test]
+fn rows_made_due_again_are_sent_by_the_background_delivery_that_retry_starts() {
+    // Refused for good once (the row is dead), then taken.
+    let rx = Receiver::start(vec![Reply::status(400)]);
+    let w = World::with_config(&hook(&rx));
+    assert_eq!(code(&w.run(&["run", "--name", "j", "--", "false"])), 1);
+    assert_eq!(w.json(&["outbox", "--json"])[0]["status"], "dead");
+
+    let o = w
+        .cmd(&["outbox", "retry", "--dead"])
+        .env_remove("BELFRY_BACKGROUND")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let said = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        said.contains("the background delivery sends them"),
+        "{said}"
+    );
+    assert_eq!(rx.wait_for(2, Duration::from_secs(20)).len(), 2);
+    assert!(eventually(Duration::from_secs(20), || !drainer_holds_lock(
+        &w.home()
+    )));
+    assert_eq!(w.json(&["outbox", "--json"]), Value::Array(vec![]));
+}
