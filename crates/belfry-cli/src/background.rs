@@ -7,6 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use belfry::Config;
+use belfry::store::Store;
 
 use crate::warn;
 
@@ -36,6 +37,24 @@ pub fn leave_to_sender(config: &Config, rows: usize, what: &str) -> bool {
          run `belfry deliver` to send"
     ));
     false
+}
+
+/// Hands over the outbox rows `ids` that this process wrote and does not send itself (the
+/// alerts of crashed runs that a command which only looks found): those for the console are
+/// printed now, since only this process has the user's terminal (a detached sender's output
+/// goes nowhere) and printing is no network I/O; the others are left to the sender.
+pub fn hand_over(config: &Config, store: &mut Store, ids: &[i64], what: &str) {
+    let (console, others): (Vec<i64>, Vec<i64>) = ids.iter().partition(|&&id| {
+        matches!(store.outbox_channel(id), Ok(Some(ch))
+            if config.channel(&ch).is_some_and(|c| c.is_console()))
+    });
+    if !console.is_empty() {
+        match belfry::deliver(config, store, Some(&console), config.delivery.wait) {
+            Ok(report) => crate::run::report_failures(&report, enabled(config)),
+            Err(e) => warn(&format!("could not print {what} ({e})")),
+        }
+    }
+    leave_to_sender(config, others.len(), what);
 }
 
 /// Starts `belfry deliver --background`, detached (its own process group, no terminal

@@ -147,10 +147,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
             }
             // Runs whose belfry was killed are noticed by the next belfry: this one.
             let reaped = belfry::reap_crashed(&mut store, &reaper_config)
-                .map(|recs| {
-                    crate::unrouted::report(&reaper_config, &recs);
-                    recs.into_iter().flat_map(|r| r.outbox_ids).collect()
-                })
+                .map(|recs| crate::unrouted::rows_of(&reaper_config, recs))
                 .map_err(|e| warn(&format!("could not check for crashed runs: {e}")))
                 .unwrap_or_default();
             // Compile the finish's statements now, beside the job, not after it. A failure

@@ -15,8 +15,8 @@ pub fn report(config: &Config, recs: &[Recorded]) {
     }
 }
 
-/// [`report`], then the number of outbox rows `recs` wrote.
-pub fn rows_of(config: &Config, recs: &[Recorded]) -> usize {
-    report(config, recs);
-    recs.iter().map(|r| r.outbox_ids.len()).sum()
+/// [`report`], then the outbox rows `recs` wrote.
+pub fn rows_of(config: &Config, recs: Vec<Recorded>) -> Vec<i64> {
+    report(config, &recs);
+    recs.into_iter().flat_map(|r| r.outbox_ids).collect()
 }

@@ -16,21 +16,24 @@ pub const UNKNOWN: u8 = 3;
 /// left to the background sender (started here if need be), so that a command that only looks
 /// leaves no alert unsent, and never waits for the network itself.
 fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let (store, found) = open_and_reap(config)?;
-    crate::background::leave_to_sender(config, found, "the alerts of runs found crashed");
+    let (mut store, found) = open_and_reap(config)?;
+    if !found.is_empty() {
+        let what = "the alerts of runs found crashed";
+        crate::background::hand_over(config, &mut store, &found, what);
+    }
     Ok(store)
 }
 
-/// Opens the store and records as crashed the runs whose belfry is gone; returns how many
-/// outbox rows their alerts made.
-fn open_and_reap(config: &Config) -> anyhow::Result<(Store, usize)> {
+/// Opens the store and records as crashed the runs whose belfry is gone; returns the outbox
+/// rows their alerts made.
+fn open_and_reap(config: &Config) -> anyhow::Result<(Store, Vec<i64>)> {
     let home = belfry::home_dir()?;
     let mut store = Store::open(&belfry::store_path(&home))?;
     let found = match belfry::reap_crashed(&mut store, config) {
-        Ok(recs) => crate::unrouted::rows_of(config, &recs),
+        Ok(recs) => crate::unrouted::rows_of(config, recs),
         Err(e) => {
             crate::warn(&format!("could not check for crashed runs: {e}"));
-            0
+            Vec::new()
         }
     };
     Ok((store, found))

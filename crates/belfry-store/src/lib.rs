@@ -1269,6 +1269,16 @@ impl Store {
             .map_err(self.err("reading an outbox row"))
     }
 
+    /// The channel of one outbox row.
+    pub fn outbox_channel(&self, id: i64) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT channel FROM outbox WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err("reading an outbox row"))
+    }
+
     /// Records that the notification `notification_id` about run `run_id` reached no channel
     /// (no channel's routes take it): the run is not notified, with the reason `no_channel`
     /// (its text keeps the rules' reason), and the notification leaves the log, having no

@@ -307,3 +307,22 @@ fn rows_made_due_again_are_sent_by_the_background_delivery_that_retry_starts() {
     )));
     assert_eq!(w.json(&["outbox", "--json"]), Value::Array(vec![]));
 }
+
+#[test]
+fn a_crash_found_by_status_is_printed_when_the_console_is_its_channel() {
+    // Only the console: a detached sender could print nowhere, so the look prints it itself.
+    let w = World::new();
+    let _job = crash_a_wrapper(&w);
+    let o = w
+        .cmd(&["status", "--json"])
+        .env_remove("BELFRY_BACKGROUND")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0);
+    let e = stderr(&o);
+    assert!(e.contains("belfry: victim: Crashed"), "{e}");
+    assert!(!e.contains("not sent yet"), "{e}");
+    assert!(!drainer_holds_lock(&w.home()));
+    let all = w.json(&["outbox", "--all", "--json"]);
+    assert_eq!(all[0]["status"], "delivered", "{all}");
+}
