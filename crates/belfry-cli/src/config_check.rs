@@ -22,10 +22,16 @@ pub fn check(config: &Config, job: Option<&str>) -> anyhow::Result<u8> {
         belfry::core::validate_job_name(j).map_err(|e| Usage(format!("--job: {e}")))?;
     }
     let mut out = std::io::stdout().lock();
-    match &config.source {
-        Some(file) => writeln!(out, "configuration: {}", file.display())?,
-        None => writeln!(out, "configuration: no file found")?,
-    }
+    let file = config
+        .source
+        .as_ref()
+        .map_or("no file found".to_owned(), |f| f.display().to_string());
+    let urls = if config.channels.iter().any(|c| c.name.starts_with("urls-")) {
+        ", and $BELFRY_URLS"
+    } else {
+        ""
+    };
+    writeln!(out, "configuration: {file}{urls}")?;
     let mut rows = vec![[
         "CHANNEL".to_owned(),
         "DESTINATION".into(),
