@@ -86,6 +86,11 @@ enum Cmd {
         /// The channel's name (see `belfry channels`), or a channel URL.
         name: String,
     },
+    /// Check the configuration: its channels, and with --job where a job's alerts go.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Send the notifications that are due (those that failed or were not finished before).
     Deliver {
         /// Give up on this pass after this long.
@@ -134,11 +139,6 @@ enum Cmd {
         /// As JSON.
         #[arg(long)]
         json: bool,
-    },
-    /// Check the configuration: its channels, and with --job where a job's alerts go.
-    Config {
-        #[command(subcommand)]
-        action: ConfigAction,
     },
     /// A Nagios/Icinga plugin: is the job healthy?
     ///
@@ -296,6 +296,9 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
         Cmd::Send(opts) => send::send(opts, &config),
         Cmd::Channels { json } => send::channels(&config, json),
         Cmd::Test { name } => send::test(&config, &name),
+        Cmd::Config {
+            action: ConfigAction::Check { job },
+        } => config_check::check(&config, job.as_deref()),
         Cmd::Deliver {
             background: true, ..
         } => {
@@ -320,9 +323,6 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                 older_than,
             }) => views::outbox_purge(&config, dead, older_than),
         },
-        Cmd::Config {
-            action: ConfigAction::Check { job },
-        } => config_check::check(&config, job.as_deref()),
         Cmd::Status { json } => views::status(&config, json),
         Cmd::History {
             name,
