@@ -137,7 +137,7 @@ impl Refusal {
     pub fn describe(self, route: &Route, job: &str) -> String {
         let list = |items: Vec<String>| items.join(", ");
         match self {
-            Refusal::NotListed => format!("[jobs.{job}] channels does not name {}", route.channel),
+            Refusal::NotListed => format!("{job}'s own channels do not include {}", route.channel),
             Refusal::Jobs => format!("its jobs ({}) do not match {job}", list(route.jobs.clone())),
             Refusal::States => format!(
                 "its states ({}) do not take it",
