@@ -1,6 +1,7 @@
 //! The command channel: runs a program per notification, with an argv template, never through
 //! a shell.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -300,6 +301,38 @@ impl Command {
         })
     }
 
+    /// Why the program of a `cmd://` URL could not be started from here, or `None` if it can
+    /// (or `url` is not a valid `cmd://` URL: parsing says why). A path must name an
+    /// executable file; a bare name must be one in a `PATH` directory, as `execvp` looks.
+    /// Checked when the configuration is loaded, so that a channel that could never run is an
+    /// error then rather than an alert lost at its first delivery.
+    pub fn program_problem(url: &str) -> Option<String> {
+        let (scheme, _) = url.trim().split_once("://")?;
+        if !scheme.eq_ignore_ascii_case("cmd") {
+            return None;
+        }
+        let program = Command::from_url(url).ok()?.program;
+        let shown = quote(&program);
+        if program.contains('/') {
+            return executable_problem(Path::new(&program)).map(|why| format!("{shown} {why}"));
+        }
+        let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+        let mut found = None;
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join(&program);
+            match executable_problem(&candidate) {
+                None => return None,
+                Some(why) if found.is_none() && candidate.exists() => {
+                    found = Some(format!("{} {why}", candidate.display()));
+                }
+                Some(_) => {}
+            }
+        }
+        Some(found.unwrap_or_else(|| {
+            format!("{shown} is not found on PATH (install it, or give its full path)")
+        }))
+    }
+
     /// The program and its arguments for `n`, as they will be passed (secrets included).
     fn argv(&self, n: &Notification) -> Vec<String> {
         std::iter::once(self.program.clone())
@@ -485,6 +518,19 @@ async fn read_tail(r: Option<tokio::process::ChildStderr>, max: usize) -> Vec<u8
 }
 
 /// An argument as a reader would type it: bare when plain, in double quotes otherwise.
+/// Why `path` cannot be run as a program, or `None` if it can.
+fn executable_problem(path: &Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".into()),
+        Err(e) => Some(format!("cannot be read ({e})")),
+        Ok(m) if m.is_dir() => Some("is a directory".into()),
+        Ok(_) => match rustix::fs::access(path, rustix::fs::Access::EXEC_OK) {
+            Ok(()) => None,
+            Err(_) => Some("is not executable (chmod +x)".into()),
+        },
+    }
+}
+
 fn quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
@@ -542,6 +588,24 @@ mod tests {
         );
         assert!(Template::parse("{job").unwrap_err().contains("not closed"));
         assert!(Template::parse("a } b").unwrap_err().contains("lone }"));
+    }
+
+    #[test]
+    fn a_program_that_cannot_be_started_is_named_with_the_reason() {
+        // Found: by path, and by bare name on PATH (as execvp looks).
+        assert_eq!(Command::program_problem("cmd:///bin/sh?arg=x"), None);
+        assert_eq!(Command::program_problem("cmd://sh"), None);
+        let missing = Command::program_problem("cmd:///no/such/notifier").unwrap();
+        assert!(missing.contains("does not exist"), "{missing}");
+        let unknown = Command::program_problem("cmd://belfry-no-such-notifier").unwrap();
+        assert!(unknown.contains("not found on PATH"), "{unknown}");
+        // A file without execute permission (even root needs an x bit for a file).
+        let plain = Command::program_problem("cmd:///etc/passwd").unwrap();
+        assert!(plain.contains("not executable"), "{plain}");
+        let dir = Command::program_problem("cmd:///tmp").unwrap();
+        assert!(dir.contains("is a directory"), "{dir}");
+        // Other schemes are not programs.
+        assert_eq!(Command::program_problem("json://127.0.0.1/x"), None);
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The `belfry` command.
 
+mod background;
 mod capture;
+mod config_check;
 mod run;
 mod send;
+mod unrouted;
 mod views;
 
 use std::ffi::OsString;
@@ -79,6 +82,11 @@ enum Cmd {
         /// The channel's name (see `belfry channels`), or a channel URL.
         name: String,
     },
+    /// Check the configuration: its channels, and with --job where a job's alerts go.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Send the notifications that are due (those that failed or were not finished before).
     ///
     /// Exits 1 when a notification it tried is still not delivered, or one was given up
@@ -94,9 +102,10 @@ enum Cmd {
         json: bool,
         /// Keep going, quietly, until only delivered or dead notifications remain, sleeping
         /// until the next one is due; exit at once if another process already does this for
-        /// the same state directory. `belfry run` starts one, detached, when it leaves
-        /// notifications undelivered (unless $BELFRY_BACKGROUND=0 or `[delivery] background =
-        /// false`).
+        /// the same state directory. Every belfry command that leaves notifications
+        /// undelivered starts one, detached: `belfry run`, and `status`, `history`, `check`,
+        /// `outbox` when they find a crashed run (unless $BELFRY_BACKGROUND=0 or `[delivery]
+        /// background = false`: then they say so on standard error).
         #[arg(long)]
         background: bool,
     },
@@ -158,9 +167,31 @@ enum Cmd {
 }
 
 #[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// Load the configuration and check every channel (URL, templates, secret references,
+    /// a `command` channel's program), then list the channels.
+    ///
+    /// Every command loads and checks the configuration the same way, and stops with exit
+    /// code 2 on a bad one; this one only shows the result. With --job, a table of which
+    /// channels take the job's problem alerts, recoveries and OK messages, and why the others
+    /// do not.
+    #[command(after_help = "\
+Exit codes:
+  0  the configuration is valid (and with --job, some channel takes the job's problems)
+  1  with --job: no channel takes the job's problem alerts
+  2  a bad configuration or option (said on standard error)")]
+    Check {
+        /// The job whose alerts to follow.
+        #[arg(long, value_name = "NAME")]
+        job: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum OutboxAction {
     /// Make rows due now: the given ids (pending or dead ones), or with --dead every dead
-    /// row. `belfry deliver` (or the next `belfry run`) then sends them.
+    /// row. The background delivery, started now, then sends them; with it turned off
+    /// ($BELFRY_BACKGROUND=0 or `[delivery] background = false`), run `belfry deliver`.
     Retry {
         /// Row ids, as `belfry outbox` lists them.
         #[arg(required_unless_present = "dead")]
@@ -295,6 +326,9 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
         Cmd::Send(opts) => send::send(opts, &config),
         Cmd::Channels { json } => send::channels(&config, json),
         Cmd::Test { name } => send::test(&config, &name),
+        Cmd::Config {
+            action: ConfigAction::Check { job },
+        } => config_check::check(&config, job.as_deref()),
         Cmd::Deliver {
             background: true, ..
         } => {

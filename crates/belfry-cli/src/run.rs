@@ -147,7 +147,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
             }
             // Runs whose belfry was killed are noticed by the next belfry: this one.
             let reaped = belfry::reap_crashed(&mut store, &reaper_config)
-                .map(|recs| recs.into_iter().flat_map(|r| r.outbox_ids).collect())
+                .map(|recs| crate::unrouted::rows_of(&reaper_config, recs))
                 .map_err(|e| warn(&format!("could not check for crashed runs: {e}")))
                 .unwrap_or_default();
             // Compile the finish's statements now, beside the job, not after it. A failure
@@ -525,6 +525,8 @@ fn finish(
     let rec = match belfry::record_run(&mut store, config, &end, opts.quiet) {
         Ok(r) => r,
         Err(e) => {
+            let what = "the alerts of runs found crashed";
+            crate::background::leave_to_sender(config, reaped.len(), what);
             // The alert on the console says why itself; otherwise say it here.
             if !send_unrecorded(config, opts, &event, &e.to_string()) {
                 warn(&format!(
@@ -535,63 +537,51 @@ fn finish(
             return;
         }
     };
+    crate::unrouted::report(config, std::slice::from_ref(&rec));
     let mut ids = rec.outbox_ids;
+    let found = reaped.len();
     ids.append(&mut reaped);
     if ids.is_empty() {
         return;
     }
-    let background = background_enabled(config);
+    let background = crate::background::enabled(config);
+    let mut told = 0;
     let left_over = match belfry::deliver(config, &mut store, Some(&ids), config.delivery.wait) {
         Ok(report) => {
             report_failures(&report, background);
+            told = report
+                .failed
+                .iter()
+                .filter(|f| f.retry_at.is_some())
+                .count();
             // Failed and due again later, or not tried at all: held by the digest window
-            // (this job's last alert went out moments ago), or being sent by another process.
-            report.failed.iter().any(|f| f.retry_at.is_some())
-                || ids.iter().any(|&id| {
+            // (this job's last alert went out moments ago), the wait was too short, or being
+            // sent by another process.
+            ids.iter()
+                .filter(|&&id| {
                     matches!(store.outbox_row_status(id),
                         Ok(Some((status, _, _))) if status == "pending" || status == "sending")
                 })
+                .count()
         }
         Err(e) => {
             warn(&format!(
                 "the notification for {job} is saved but could not be sent now ({e})"
             ));
-            true
+            ids.len()
         }
     };
-    if left_over && background {
-        spawn_drainer(config);
-    }
-}
-
-/// Whether undelivered notifications are left to a background `belfry deliver`.
-fn background_enabled(config: &Config) -> bool {
-    config.delivery.background && std::env::var_os("BELFRY_BACKGROUND").is_none_or(|v| v != "0")
-}
-
-/// Starts `belfry deliver --background`, detached (its own process group, no terminal
-/// streams), with this process's configuration. If one already drains this state directory,
-/// the new one exits at once.
-fn spawn_drainer(config: &Config) {
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => {
-            warn(&format!("cannot start the background delivery: {e}"));
-            return;
-        }
+    // Without a background sender, what the failures above did not mention is said once.
+    let what = match found {
+        0 => format!("the alert for {job}"),
+        _ => format!("the alert for {job} and those of runs found crashed"),
     };
-    let mut cmd = Command::new(exe);
-    if let Some(file) = &config.source {
-        cmd.arg("--config").arg(file);
-    }
-    cmd.args(["deliver", "--background"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
-    if let Err(e) = cmd.spawn() {
-        warn(&format!("cannot start the background delivery: {e}"));
-    }
+    let untold = if background {
+        left_over
+    } else {
+        left_over.saturating_sub(told)
+    };
+    crate::background::leave_to_sender(config, untold, &what);
 }
 
 /// The store failed: a problem's alert goes straight to its channels, and what could not be

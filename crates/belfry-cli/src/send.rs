@@ -281,7 +281,7 @@ fn print_previews(
     Ok(())
 }
 
-fn receives(c: &belfry::config::ChannelConfig) -> String {
+pub(crate) fn receives(c: &belfry::config::ChannelConfig) -> String {
     let mut parts = Vec::new();
     if !c.route.states.is_empty() {
         let s: Vec<String> = c.route.states.iter().map(ToString::to_string).collect();

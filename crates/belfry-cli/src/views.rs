@@ -13,15 +13,31 @@ use serde_json::{Value, json};
 /// Nagios's UNKNOWN.
 pub const UNKNOWN: u8 = 3;
 
-/// Opens the store, and records as crashed the runs whose belfry is gone (their alerts wait
-/// in the outbox for the next `belfry run` or `belfry deliver`).
+/// Opens the store, and records as crashed the runs whose belfry is gone. Their alerts are
+/// left to the background sender (started here if need be), so that a command that only looks
+/// leaves no alert unsent, and never waits for the network itself.
 fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let home = belfry::home_dir()?;
-    let mut store = Store::open(&belfry::store_path(&home))?;
-    if let Err(e) = belfry::reap_crashed(&mut store, config) {
-        crate::warn(&format!("could not check for crashed runs: {e}"));
+    let (mut store, found) = open_and_reap(config)?;
+    if !found.is_empty() {
+        let what = "the alerts of runs found crashed";
+        crate::background::hand_over(config, &mut store, &found, what);
     }
     Ok(store)
+}
+
+/// Opens the store and records as crashed the runs whose belfry is gone; returns the outbox
+/// rows their alerts made.
+fn open_and_reap(config: &Config) -> anyhow::Result<(Store, Vec<i64>)> {
+    let home = belfry::home_dir()?;
+    let mut store = Store::open(&belfry::store_path(&home))?;
+    let found = match belfry::reap_crashed(&mut store, config) {
+        Ok(recs) => crate::unrouted::rows_of(config, recs),
+        Err(e) => {
+            crate::warn(&format!("could not check for crashed runs: {e}"));
+            Vec::new()
+        }
+    };
+    Ok((store, found))
 }
 
 fn ago(t: Timestamp, now: Timestamp) -> String {
@@ -39,7 +55,8 @@ fn out() -> std::io::StdoutLock<'static> {
 /// `belfry deliver`: sends what is due, and what comes due, for at most `wait`. Exits 1 when a
 /// row it tried is still not delivered or a row died during it, naming each on standard error.
 pub fn deliver(config: &Config, wait: Duration, as_json: bool) -> anyhow::Result<u8> {
-    let mut store = open_store(config)?;
+    // The alerts of crashed runs found now go out with this pass.
+    let (mut store, _) = open_and_reap(config)?;
     let dead_before: HashSet<i64> = store.dead_ids()?.into_iter().collect();
     let until = Instant::now() + wait;
     let mut delivered = 0;
@@ -547,8 +564,12 @@ pub fn outbox_retry(config: &Config, ids: Option<&[i64]>) -> anyhow::Result<u8> 
             Some((status, ..)) => format!("outbox row {id} is {status}; it was left alone"),
         });
     }
+    // The rows made due need a sender: the background one, or `belfry deliver` by hand.
     let then = if revived.is_empty() {
         ""
+    } else if crate::background::enabled(config) {
+        crate::background::spawn_drainer(config);
+        "; the background delivery sends them"
     } else {
         "; `belfry deliver` sends them"
     };

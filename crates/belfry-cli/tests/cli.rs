@@ -1179,3 +1179,8 @@ fn every_help_ends_with_the_same_exit_code_table_as_the_readme() {
 /// `belfry send`, `channels`, `test`, secret references and templates.
 #[path = "cli/send.rs"]
 mod send;
+
+/// Crashes found by commands that only look, alerts no channel takes, alerts left with no
+/// sender, and `belfry config check`.
+#[path = "cli/reach.rs"]
+mod reach;

@@ -49,6 +49,6 @@ pub use message::{
 };
 pub use name::{NameError, derive_job_name, stable_hash, validate_job_name};
 pub use policy::{Decision, JobSnapshot, Policy, Reason, advance, decide};
-pub use routing::{Route, StateFilter, glob_match};
+pub use routing::{Refusal, Route, StateFilter, glob_match};
 pub use state::{Class, State, UnknownState};
 pub use time::Timestamp;

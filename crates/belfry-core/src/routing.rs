@@ -97,13 +97,53 @@ impl Route {
     ) -> Vec<&'a str> {
         routes
             .into_iter()
-            .filter(|r| match only {
-                Some(names) => names.contains(&r.channel),
-                None => r.admits_job(job),
-            })
-            .filter(|r| r.admits_state(state, recovered))
+            .filter(|r| r.refusal(job, state, recovered, only).is_none())
             .map(|r| r.channel.as_str())
             .collect()
+    }
+
+    /// Why this route does not take a notification about `job` in `state` (`None`: it does),
+    /// by the rules of [`Route::select`].
+    pub fn refusal(
+        &self,
+        job: &str,
+        state: &State,
+        recovered: bool,
+        only: Option<&[String]>,
+    ) -> Option<Refusal> {
+        match only {
+            Some(names) if !names.contains(&self.channel) => return Some(Refusal::NotListed),
+            Some(_) => {}
+            None if !self.admits_job(job) => return Some(Refusal::Jobs),
+            None => {}
+        }
+        (!self.admits_state(state, recovered)).then_some(Refusal::States)
+    }
+}
+
+/// Why a route does not take a notification ([`Route::refusal`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The job has its own `channels` list, and it does not name this channel.
+    NotListed,
+    /// The route's `jobs` patterns do not match the job.
+    Jobs,
+    /// The route's `states` filters do not take this state.
+    States,
+}
+
+impl Refusal {
+    /// In words, for `route` and `job` (what a user would change to make it take it).
+    pub fn describe(self, route: &Route, job: &str) -> String {
+        let list = |items: Vec<String>| items.join(", ");
+        match self {
+            Refusal::NotListed => format!("{job}'s own channels do not include {}", route.channel),
+            Refusal::Jobs => format!("its jobs ({}) do not match {job}", list(route.jobs.clone())),
+            Refusal::States => format!(
+                "its states ({}) do not take it",
+                list(route.states.iter().map(ToString::to_string).collect())
+            ),
+        }
     }
 }
 
@@ -178,6 +218,38 @@ mod tests {
         let only = vec!["pager".to_string()];
         assert_eq!(sel("dev-db", State::Crashed, false, Some(&only)), ["pager"]);
         assert!(sel("dev-db", State::Ok, false, Some(&only)).is_empty());
+    }
+
+    #[test]
+    fn a_refusal_names_the_part_of_the_route_that_refuses() {
+        let pager = Route {
+            channel: "pager".into(),
+            jobs: vec!["prod-*".into()],
+            states: vec![StateFilter::Problem],
+        };
+        let refusal = |job, st, rec, only: Option<&[String]>| pager.refusal(job, &st, rec, only);
+        assert_eq!(refusal("prod-db", State::Failed, false, None), None);
+        assert_eq!(
+            refusal("dev-db", State::Failed, false, None),
+            Some(Refusal::Jobs)
+        );
+        assert_eq!(
+            refusal("prod-db", State::Ok, true, None),
+            Some(Refusal::States)
+        );
+        let others = vec!["chat".to_string()];
+        assert_eq!(
+            refusal("prod-db", State::Failed, false, Some(&others)),
+            Some(Refusal::NotListed)
+        );
+        assert_eq!(
+            Refusal::Jobs.describe(&pager, "dev-db"),
+            "its jobs (prod-*) do not match dev-db"
+        );
+        assert_eq!(
+            Refusal::States.describe(&pager, "prod-db"),
+            "its states (problem) do not take it"
+        );
     }
 
     #[test]

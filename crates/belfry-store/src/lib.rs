@@ -1284,6 +1284,44 @@ impl Store {
             .optional()
             .map_err(self.err("reading an outbox row"))
     }
+
+    /// The channel of one outbox row.
+    pub fn outbox_channel(&self, id: i64) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT channel FROM outbox WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err("reading an outbox row"))
+    }
+
+    /// Records that the notification `notification_id` about run `run_id` reached no channel
+    /// (no channel's routes take it): the run is not notified, with the reason `no_channel`
+    /// (its text keeps the rules' reason), and the notification leaves the log, having no
+    /// outbox row. The rules' memory of the job is left as it is: the alert was made, and
+    /// said on standard error instead.
+    pub fn mark_unrouted(&mut self, run_id: &str, notification_id: &str) -> Result<()> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "recording an alert that reached no channel", err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        tx.execute(
+            "UPDATE runs SET notified = 0, reason = 'no_channel',
+                    reason_text = COALESCE(reason_text || '; ', '') || 'no channel takes it'
+             WHERE id = ?1 AND notified = 1",
+            [run_id],
+        )
+        .map_err(&e)?;
+        tx.execute(
+            "DELETE FROM notifications WHERE id = ?1
+             AND NOT EXISTS (SELECT 1 FROM outbox WHERE notification_id = ?1)",
+            [notification_id],
+        )
+        .map_err(&e)?;
+        tx.commit().map_err(&e)
+    }
 }
 
 /// A finished run, as the job row remembers its last one.

@@ -849,3 +849,35 @@ fn a_notification_made_outside_the_rules_is_queued_and_can_restart_the_repeat_wi
     );
     assert!(s.job("nightly").unwrap().is_none());
 }
+
+#[test]
+fn an_alert_that_reached_no_channel_is_recorded_as_sent_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    let ev = event("other", "r1", State::Failed, Timestamp::now(), 1);
+    let rec = finish(&mut s, &ev, &[]);
+    assert!(rec.decision.notify && rec.outbox_ids.is_empty());
+    let n = rec.notification.unwrap();
+    // Twice: a second mark changes nothing.
+    for _ in 0..2 {
+        s.mark_unrouted("r1", &n.id).unwrap();
+        let run = &s.runs("other", 10, false).unwrap()[0];
+        assert!(!run.notified);
+        assert_eq!(run.reason.as_deref(), Some("no_channel"));
+        assert_eq!(
+            run.reason_text.as_deref(),
+            Some("first run of this job; no channel takes it")
+        );
+    }
+    // The notification log holds only what went somewhere.
+    assert_eq!(s.job("other").unwrap().unwrap().last_notification, None);
+    // The rules remember the alert as made: the next failure is inside the repeat window.
+    let next = event(
+        "other",
+        "r2",
+        State::Failed,
+        Timestamp::now().add_millis(1),
+        1,
+    );
+    assert!(!finish(&mut s, &next, &[]).decision.notify);
+}

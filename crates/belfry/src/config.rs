@@ -348,11 +348,15 @@ impl Sources {
 }
 
 impl Config {
-    /// Finds, reads and checks the configuration, and adds `BELFRY_URLS`.
+    /// Finds, reads and checks the configuration, and adds `BELFRY_URLS`. Beyond what
+    /// [`Config::parse`] checks, a `command` channel's program must exist here and be
+    /// executable: every command that loads the configuration refuses one that could never
+    /// run.
     pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
+        let mut text = String::new();
         let mut config = match sources.find()? {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).map_err(|e| {
+                text = std::fs::read_to_string(&path).map_err(|e| {
                     ConfigError::at(&path.display().to_string(), format!("cannot read: {e}"))
                 })?;
                 let lookup = Lookup::process(path.parent());
@@ -365,8 +369,34 @@ impl Config {
         if let Some(urls) = &sources.env_urls {
             config.add_urls(urls, "$BELFRY_URLS")?;
         }
+        config.check_programs(&text)?;
         config.ensure_a_channel();
         Ok(config)
+    }
+
+    /// Refuses a `command` channel (or `cmd://` URL) whose program cannot be started here.
+    /// `text` is the file's, to name the channel's line.
+    fn check_programs(&self, text: &str) -> Result<(), ConfigError> {
+        for c in &self.channels {
+            let Some(why) = belfry_channels::Command::program_problem(&c.url) else {
+                continue;
+            };
+            let why = format!("the program {}", c.secrets.scrub(&why));
+            return Err(if c.name.starts_with("urls-") {
+                ConfigError::at("$BELFRY_URLS", format!("channel {}: {why}", c.name))
+            } else {
+                let file = self.source.as_ref().map(|p| p.display().to_string());
+                let line = text
+                    .find(&format!("[channels.{}]", c.name))
+                    .map(|i| format!("line {}: ", line_of(text, i)))
+                    .unwrap_or_default();
+                ConfigError::at(
+                    file.as_deref().unwrap_or("?"),
+                    format!("{line}[channels.{}]: {why}", c.name),
+                )
+            });
+        }
+        Ok(())
     }
 
     fn empty() -> Config {

@@ -78,6 +78,7 @@ pub mod host;
 mod layer;
 mod panic;
 mod queue;
+mod reach;
 mod sampler;
 pub mod secret;
 pub mod send;
@@ -164,13 +165,28 @@ pub fn record_run(
     let job = end.event.job.as_str();
     let policy = config.policy_for(job);
     store.set_delivery_deadline(config.delivery.give_up_after);
-    store.finish_run(end, &policy, |state, recovered| {
+    let rec = store.finish_run(end, &policy, |state, recovered| {
         config
             .route(job, state, recovered)
             .into_iter()
             .filter(|name| !(skip_console && config.channel(name).is_some_and(|c| c.is_console())))
             .collect()
-    })
+    })?;
+    mark_unrouted(store, config, &rec)?;
+    Ok(rec)
+}
+
+/// A run's notification that no channel's routes take is recorded as sent to no channel
+/// (`--quiet`'s silenced console is not that: the routes took it).
+fn mark_unrouted(
+    store: &mut Store,
+    config: &Config,
+    rec: &Recorded,
+) -> Result<(), belfry_store::Error> {
+    match config.unrouted(rec) {
+        Some(n) => store.mark_unrouted(n.run_id.as_deref().unwrap_or_default(), &n.id),
+        None => Ok(()),
+    }
 }
 
 /// Finds the runs on this host whose watching process is gone (killed with -9, or the machine
@@ -229,6 +245,7 @@ pub fn reap_crashed(
         if let Some(rec) = store.finish_stale_run(&end, &policy, |state, recovered| {
             config.route(job, state, recovered)
         })? {
+            mark_unrouted(store, config, &rec)?;
             out.push(rec);
         }
     }

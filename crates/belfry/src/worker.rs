@@ -694,8 +694,26 @@ fn route(
     opts: Option<&'static JobOptions>,
 ) -> Vec<String> {
     let names = opts.map_or(&[][..], |o| o.channels);
+    let (chosen, only) = route_with(config, shared, job, state, recovered, names);
+    // An alert no channel takes would go nowhere in silence: say why, once.
+    if chosen.is_empty() {
+        let msg = config.no_channel_message(job, state, recovered, only.as_deref());
+        shared.say_once("no-channel", &msg);
+    }
+    chosen
+}
+
+/// [`route`]'s choice, and the channel list that replaced the job's own, if any.
+fn route_with(
+    config: &Config,
+    shared: &Shared,
+    job: &str,
+    state: &State,
+    recovered: bool,
+    names: &[&str],
+) -> (Vec<String>, Option<Vec<String>>) {
     if names.is_empty() {
-        return config.route(job, state, recovered);
+        return (config.route(job, state, recovered), None);
     }
     let known: Vec<String> = names
         .iter()
@@ -728,9 +746,9 @@ fn route(
         );
     }
     if known.is_empty() {
-        return config.route(job, state, recovered);
+        return (config.route(job, state, recovered), None);
     }
-    Route::select(
+    let chosen = Route::select(
         config.channels.iter().map(|c| &c.route),
         job,
         state,
@@ -739,7 +757,8 @@ fn route(
     )
     .into_iter()
     .map(str::to_owned)
-    .collect()
+    .collect();
+    (chosen, Some(known))
 }
 
 /// Records `record` by opening the store on this thread: for a panic with no worker to ask.

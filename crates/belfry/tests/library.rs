@@ -1228,3 +1228,26 @@ fn without_init_events_are_counted_and_the_first_is_reported() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_watched_jobs_alert_that_no_channel_takes_is_said_on_stderr() {
+    let rx = Receiver::start(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("belfry.toml"),
+        format!(
+            "[channels.ops]\nurl = \"json://{}/ops\"\njobs = [\"backup-*\"]\n",
+            rx.addr()
+        ),
+    )
+    .unwrap();
+    let out = child("child_init_watch_and_flush", dir.path(), &[]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("alert for library::load_table reaches no channel")
+            && stderr.contains("ops: its jobs (backup-*) do not match library::load_table"),
+        "{stderr}"
+    );
+    assert!(posts(&rx).is_empty());
+}
