@@ -28,6 +28,8 @@ Exit codes:
                      usage error: a bad option or configuration (the job is not run)
   belfry check       0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (Nagios plugin codes; usage
                      errors are UNKNOWN)
+  belfry config check  0 the configuration is valid; 1 with --job: no channel takes the
+                     job's problem alerts; 2 a bad configuration or option
   belfry send, test  0 every channel took the message (or --dry-run); 1 a channel failed
                      (named on standard error); 2 usage error: a bad option,
                      configuration or URL, an unknown channel (nothing is sent)
@@ -175,11 +177,6 @@ enum ConfigAction {
     /// code 2 on a bad one; this one only shows the result. With --job, a table of which
     /// channels take the job's problem alerts, recoveries and OK messages, and why the others
     /// do not.
-    #[command(after_help = "\
-Exit codes:
-  0  the configuration is valid (and with --job, some channel takes the job's problems)
-  1  with --job: no channel takes the job's problem alerts
-  2  a bad configuration or option (said on standard error)")]
     Check {
         /// The job whose alerts to follow.
         #[arg(long, value_name = "NAME")]

@@ -1130,6 +1130,7 @@ fn every_help_ends_with_the_same_exit_code_table_as_the_readme() {
         [
             "belfry run",
             "belfry check",
+            "belfry config check",
             "belfry send, test",
             "other commands"
         ]
@@ -1143,6 +1144,7 @@ fn every_help_ends_with_the_same_exit_code_table_as_the_readme() {
             "2 belfry's usage error",
         ][..],
         &["0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"],
+        &["0 the configuration is valid", "1 with --job", "2 a bad configuration"],
         &["0 every channel", "1 a channel failed", "2 usage error"],
         &["0 success, 1 failure, 2 usage error"],
     ]) {
@@ -1155,6 +1157,7 @@ fn every_help_ends_with_the_same_exit_code_table_as_the_readme() {
     for row in [
         "| `belfry run` |",
         "| `belfry check` |",
+        "| `belfry config check` |",
         "| `belfry send`, `belfry test` |",
     ] {
         assert!(readme.contains(row), "README: {row}");
