@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::duration::format_duration;
+use crate::duration::{duration_from_secs_f64, format_duration};
 use crate::{Decision, JobSnapshot, Reason, State, Timestamp};
 
 /// The version of the [`Notification`] JSON schema. It changes only when a field changes
@@ -529,7 +529,7 @@ impl Notification {
         }
         if let Some(secs) = self.duration_seconds {
             s.push_str(" after ");
-            s.push_str(&format_duration(Duration::from_secs_f64(secs.max(0.0))));
+            s.push_str(&format_duration(duration_from_secs_f64(secs)));
         }
         if let Some(h) = &self.host {
             s.push_str(" on ");
