@@ -86,7 +86,7 @@ enum Cmd {
     /// Send the notifications that are due (those that failed or were not finished before).
     Deliver {
         /// Give up on this pass after this long.
-        #[arg(long, value_name = "DUR", value_parser = parse_dur, default_value = "60s")]
+        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_dur, default_value = "60s")]
         wait: Duration,
         /// Keep going, quietly, until only delivered or dead notifications remain, sleeping
         /// until the next one is due; exit at once if another process already does this for
@@ -142,10 +142,10 @@ enum Cmd {
         /// The job's name.
         name: String,
         /// CRITICAL if the last run ended longer ago than this.
-        #[arg(long, value_name = "DUR", value_parser = parse_dur)]
+        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_dur)]
         max_age: Option<Duration>,
         /// WARNING if the last run ended longer ago than this.
-        #[arg(long, value_name = "DUR", value_parser = parse_dur)]
+        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_dur)]
         warn_age: Option<Duration>,
     },
 }
@@ -172,7 +172,7 @@ enum OutboxAction {
         #[arg(long)]
         dead: bool,
         /// Only rows older than this.
-        #[arg(long, value_name = "DUR", value_parser = parse_dur, default_value = "0s")]
+        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_dur, default_value = "0s")]
         older_than: Duration,
     },
 }

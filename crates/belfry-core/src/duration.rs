@@ -35,7 +35,9 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     if s.is_empty() {
         return Err(err("it is empty"));
     }
-    if s.starts_with('-') {
+    if s.strip_prefix('-')
+        .is_some_and(|n| n.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+    {
         return Err(err("a duration cannot be negative"));
     }
     if s.chars().all(|c| c.is_ascii_digit() || c == '.') {
@@ -153,8 +155,10 @@ mod tests {
                 "{neg}: {e}"
             );
         }
-        let e = parse_duration("s30").unwrap_err().to_string();
-        assert!(e.contains("numbers, each followed by a unit"), "{e}");
+        for odd in ["s30", "--quiet", "--"] {
+            let e = parse_duration(odd).unwrap_err().to_string();
+            assert!(e.contains("numbers, each followed by a unit"), "{odd}: {e}");
+        }
     }
 
     #[test]
