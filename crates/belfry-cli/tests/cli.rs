@@ -229,7 +229,10 @@ fn a_time_limit_past_a_hundred_years_is_a_usage_error_before_the_job_runs() {
     // The longest limit there is runs the job as any other.
     std::fs::write(w.dir.path().join("belfry.toml"), "").unwrap();
     let o = w.run(&["history", "big"]);
-    assert!(stderr(&o).contains("no job named"), "a refused run was recorded");
+    assert!(
+        stderr(&o).contains("no job named"),
+        "a refused run was recorded"
+    );
     let o = w.run(&[
         "run",
         "--quiet",
