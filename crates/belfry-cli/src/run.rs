@@ -45,7 +45,7 @@ pub struct RunOptions {
     pub name: Option<String>,
     /// Stop the command after this long (TERM to its process group, then KILL after
     /// --kill-after, or as soon as the command itself has exited) and record it as timed out.
-    /// E.g. 30s, 10m, 1h30m.
+    /// E.g. 30s, 10m, 1h30m; at most 100 years.
     #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = crate::parse_limit)]
     pub timeout: Option<Duration>,
     /// After the timeout's TERM, send KILL this much later [default: 10s].
