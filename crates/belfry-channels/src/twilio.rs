@@ -304,7 +304,10 @@ mod tests {
         for (raw, needle) in [
             (format!("twilio://XX123:{TOKEN}@15551234567"), "Account SID"),
             (format!("twilio://Aé:{TOKEN}@15551234567"), "Account SID"),
-            (format!("twilio://%C3%A9x:{TOKEN}@15551234567"), "Account SID"),
+            (
+                format!("twilio://%C3%A9x:{TOKEN}@15551234567"),
+                "Account SID",
+            ),
             (
                 format!("twilio://{SID}:bad-token!@15551234567"),
                 "Auth Token",
