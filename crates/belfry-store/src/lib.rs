@@ -1424,7 +1424,7 @@ fn held_back_runs(
     // runs were told, or ended unannounced, before it).
     let mut after = prev.last_notified_at.map_or(i64::MIN, Timestamp::as_millis);
     if problems && prev.state.is_problem() {
-        after = after.max(prev.since.as_millis() - 1);
+        after = after.max(prev.since.as_millis().saturating_sub(1));
     }
     let mut stmt = tx.prepare_cached(
         "SELECT state, ended_ms, error FROM runs
