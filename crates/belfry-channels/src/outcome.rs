@@ -1,5 +1,7 @@
 use std::time::{Duration, SystemTime};
 
+use belfry_core::{MAX_DURATION, duration_from_secs_f64};
+
 /// What became of one delivery attempt, as the channel judged it. The delivery engine only
 /// obeys: it never second-guesses a channel's verdict.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,20 +141,26 @@ pub fn rate_limit_hint<'h>(
 
 /// Parses a `Retry-After` value in either of its forms: delay-seconds (`"120"`) or an HTTP
 /// date (`"Wed, 21 Oct 2026 07:28:00 GMT"`), relative to `now`. A date in the past means "now"
-/// (zero); anything unreadable is ignored.
+/// (zero); anything unreadable is ignored. A wait beyond [`MAX_DURATION`] (`Retry-After:
+/// 100000000000000000000`) is taken as that: the row is given up on long before, and no
+/// instant it is added to can overflow.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(Duration::from_secs(secs).min(MAX_DURATION));
     }
     if let Ok(secs) = v.parse::<f64>()
         && secs.is_finite()
         && secs >= 0.0
     {
-        return Some(Duration::from_secs_f64(secs));
+        return Some(duration_from_secs_f64(secs));
     }
     let at = httpdate::parse_http_date(v).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_DURATION),
+    )
 }
 
 /// At most `max` characters of `s`, cut on a character boundary, with `…` if cut.
@@ -184,6 +192,25 @@ mod tests {
         );
         assert_eq!(parse_retry_after("soon", now()), None);
         assert_eq!(parse_retry_after("-5", now()), None);
+    }
+
+    #[test]
+    fn a_retry_after_too_far_away_is_capped_not_a_panic() {
+        for huge in [
+            "100000000000000000000",
+            "18446744073709551615",
+            "1e300",
+            "99999999999999999999999999999999.5",
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+        ] {
+            assert_eq!(parse_retry_after(huge, now()), Some(MAX_DURATION), "{huge}");
+        }
+        let hint = rate_limit_hint(429, |_| Some("1e300"), now()).unwrap();
+        assert_eq!(parse_retry_after(&hint, now()), Some(MAX_DURATION));
+        assert!(matches!(
+            classify_http(503, Some("100000000000000000000"), "", now()),
+            Outcome::Retry { after: Some(d), .. } if d == MAX_DURATION
+        ));
     }
 
     #[test]

@@ -91,8 +91,9 @@ impl Twilio {
             .map(str::to_owned)
             .or(p.password.clone())
             .unwrap_or_default();
+        // `get`, not slicing: a SID with a multi-byte character second is refused, not a panic.
         if !(sid.len() > 2
-            && sid[..2].eq_ignore_ascii_case("AC")
+            && sid.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("AC"))
             && sid[2..].bytes().all(|b| b.is_ascii_hexdigit()))
         {
             return Err(UrlError::new(
@@ -302,6 +303,11 @@ mod tests {
     fn bad_twilio_urls_are_refused_without_quoting_secrets() {
         for (raw, needle) in [
             (format!("twilio://XX123:{TOKEN}@15551234567"), "Account SID"),
+            (format!("twilio://Aé:{TOKEN}@15551234567"), "Account SID"),
+            (
+                format!("twilio://%C3%A9x:{TOKEN}@15551234567"),
+                "Account SID",
+            ),
             (
                 format!("twilio://{SID}:bad-token!@15551234567"),
                 "Auth Token",

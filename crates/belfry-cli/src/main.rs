@@ -96,7 +96,7 @@ enum Cmd {
     Deliver {
         /// How long this may take: what is due is sent, and what comes due within this time
         /// (a retry, the end of a digest window) is waited for and sent too.
-        #[arg(long, value_name = "DUR", value_parser = parse_dur, default_value = "60s")]
+        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_dur, default_value = "60s")]
         wait: Duration,
         /// As JSON: `delivered` (how many), `failed` (the rows, as `outbox --json` shows
         /// them) and `outbox` (`pending`, `dead`, `next_due`).
@@ -156,10 +156,10 @@ enum Cmd {
         /// The job's name.
         name: String,
         /// CRITICAL if the last run ended longer ago than this.
-        #[arg(long, value_name = "DUR", value_parser = parse_dur)]
+        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_dur)]
         max_age: Option<Duration>,
         /// WARNING if the last run ended longer ago than this.
-        #[arg(long, value_name = "DUR", value_parser = parse_dur)]
+        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_dur)]
         warn_age: Option<Duration>,
         /// As JSON: `name`, `status` (OK, WARNING, CRITICAL, UNKNOWN), `code`, `message`,
         /// `age_seconds` and `job` (as `status --json` shows it, or null).
@@ -211,7 +211,7 @@ enum OutboxAction {
         #[arg(long)]
         dead: bool,
         /// Only rows older than this.
-        #[arg(long, value_name = "DUR", value_parser = parse_dur, default_value = "0s")]
+        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_dur, default_value = "0s")]
         older_than: Duration,
     },
 }

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use belfry::core::{Details, Event, State, Timestamp, derive_job_name, format_duration};
+use belfry::core::{
+    Details, Event, State, Timestamp, derive_job_name, format_duration, instant_after,
+};
 use belfry::store::{RunEnd, RunStart, Store};
 use belfry::{Config, DeliveryReport};
 use rustix::event::{PollFd, PollFlags, Timespec};
@@ -43,11 +45,11 @@ pub struct RunOptions {
     pub name: Option<String>,
     /// Stop the command after this long (TERM to its process group, then KILL after
     /// --kill-after, or as soon as the command itself has exited) and record it as timed out.
-    /// E.g. 30s, 10m, 1h30m.
-    #[arg(long, value_name = "DUR", value_parser = crate::parse_limit)]
+    /// E.g. 30s, 10m, 1h30m; at most 100 years.
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = crate::parse_limit)]
     pub timeout: Option<Duration>,
     /// After the timeout's TERM, send KILL this much later [default: 10s].
-    #[arg(long, value_name = "DUR", value_parser = crate::parse_dur)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = crate::parse_dur)]
     pub kill_after: Option<Duration>,
     /// The exit codes that count as success, in place of the default 0 (list 0 too to keep it:
     /// 0,1).
@@ -214,7 +216,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     let mut sinks: [Box<dyn Write>; 2] = [Box::new(std::io::stdout()), Box::new(std::io::stderr())];
     let mut sinks_ok = [true, true];
     let mut buf = vec![0u8; 64 * 1024];
-    let mut timeout_at = timeout.map(|t| clock + t);
+    let mut timeout_at = timeout.map(|t| instant_after(clock, t));
     let mut kill_at: Option<Instant> = None;
     let mut timed_out = false;
     let mut forwarded: Option<i32> = None;
@@ -254,7 +256,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
                     ),
                 );
                 signal_group(pid, SIGTERM);
-                kill_at = Some(now + kill_after);
+                kill_at = Some(instant_after(now, kill_after));
             } else if kill_at.is_some_and(|t| t <= now) {
                 kill_at = None;
                 signal_group(pid, SIGKILL);
@@ -376,7 +378,7 @@ impl Signals {
             }
         }
         let timeout = wait.map(|d| Timespec {
-            tv_sec: d.as_secs() as i64,
+            tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
             tv_nsec: i64::from(d.subsec_nanos()),
         });
         match rustix::event::poll(&mut fds, timeout.as_ref()) {

@@ -580,8 +580,7 @@ pub fn outbox_retry(config: &Config, ids: Option<&[i64]>) -> anyhow::Result<u8> 
 /// `belfry outbox purge`.
 pub fn outbox_purge(config: &Config, dead: bool, older_than: Duration) -> anyhow::Result<u8> {
     let mut store = open_store(config)?;
-    let before =
-        Timestamp::from_millis(Timestamp::now().as_millis() - older_than.as_millis() as i64);
+    let before = Timestamp::now() - older_than;
     let n = store.purge_outbox(dead, before)?;
     writeln!(
         out(),

@@ -187,6 +187,109 @@ fn exit_codes_follow_the_table() {
 }
 
 #[test]
+fn a_time_limit_past_a_hundred_years_is_a_usage_error_before_the_job_runs() {
+    let w = World::new();
+    let marker = w.dir.path().join("ran");
+    let job = format!("touch {}; echo started; exit 3", marker.display());
+    for huge in [
+        "9223372036854775807s",
+        "18446744073709551615s",
+        "100y 1s",
+        "99999999999999999999999999h",
+    ] {
+        for opt in ["--timeout", "--kill-after"] {
+            let o = w.run(&["run", "--name", "big", opt, huge, "--", "sh", "-c", &job]);
+            let e = stderr(&o);
+            assert_eq!(code(&o), 2, "{opt} {huge}: {e}");
+            assert!(
+                e.contains(opt) && e.contains(huge) && e.contains("100 years"),
+                "{opt} {huge}: {e}"
+            );
+            assert!(!e.contains("panicked"), "{e}");
+            assert!(!marker.exists(), "{opt} {huge}: the job ran");
+        }
+    }
+    // The same in the job's configuration: the file, the line and the key are named.
+    std::fs::write(
+        w.dir.path().join("belfry.toml"),
+        "[jobs.big]\ntimeout = \"9223372036854775807s\"\n",
+    )
+    .unwrap();
+    let o = w.run(&["run", "--name", "big", "--", "sh", "-c", &job]);
+    let e = stderr(&o);
+    assert_eq!(code(&o), 2, "{e}");
+    assert!(
+        e.contains("belfry.toml")
+            && e.contains("line 2")
+            && e.contains("jobs.big.timeout")
+            && e.contains("100 years"),
+        "{e}"
+    );
+    assert!(!marker.exists(), "the job ran");
+    // The longest limit there is runs the job as any other.
+    std::fs::write(w.dir.path().join("belfry.toml"), "").unwrap();
+    let o = w.run(&["history", "big"]);
+    assert!(
+        stderr(&o).contains("no job named"),
+        "a refused run was recorded"
+    );
+    let o = w.run(&[
+        "run",
+        "--quiet",
+        "--name",
+        "big",
+        "--timeout",
+        "100y",
+        "--kill-after",
+        "100y",
+        "--",
+        "sh",
+        "-c",
+        &job,
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "started\n");
+    assert!(marker.exists());
+}
+
+#[test]
+fn a_negative_time_limit_is_called_a_negative_duration_not_an_unknown_option() {
+    let w = World::new();
+    let marker = w.dir.path().join("ran");
+    for args in [
+        &["run", "--timeout", "-1s"][..],
+        &["run", "--timeout=-1s"],
+        &["run", "--kill-after", "-5m"],
+    ] {
+        let mut a = args.to_vec();
+        a.extend(["--", "touch", marker.to_str().unwrap()]);
+        let o = w.run(&a);
+        let e = stderr(&o);
+        assert_eq!(code(&o), 2, "{args:?}: {e}");
+        assert!(
+            e.contains("invalid duration") && e.contains("cannot be negative"),
+            "{args:?}: {e}"
+        );
+        assert!(!e.contains("unexpected argument"), "{args:?}: {e}");
+        assert!(!marker.exists());
+    }
+    for (args, says) in [
+        (&["deliver", "--wait", "-3s"][..], "cannot be negative"),
+        (&["check", "x", "--max-age", "-1h"], "cannot be negative"),
+        (
+            &["outbox", "purge", "--dead", "--older-than", "-1d"],
+            "cannot be negative",
+        ),
+        (&["deliver", "--wait", "1000y"], "100 years"),
+    ] {
+        let o = w.run(args);
+        let e = stderr(&o);
+        assert!(e.contains(says), "{args:?}: {e}");
+        assert_ne!(code(&o), 0, "{args:?}");
+    }
+}
+
+#[test]
 fn crashes_and_failed_starts_are_recorded_as_problems() {
     let w = World::new();
     w.run(&[
@@ -1144,7 +1247,11 @@ fn every_help_ends_with_the_same_exit_code_table_as_the_readme() {
             "2 belfry's usage error",
         ][..],
         &["0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN"],
-        &["0 the configuration is valid", "1 with --job", "2 a bad configuration"],
+        &[
+            "0 the configuration is valid",
+            "1 with --job",
+            "2 a bad configuration",
+        ],
         &["0 every channel", "1 a channel failed", "2 usage error"],
         &["0 success, 1 failure, 2 usage error"],
     ]) {

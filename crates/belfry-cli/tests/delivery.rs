@@ -320,3 +320,31 @@ fn a_delivery_pass_that_gives_a_row_up_fails_and_says_which_and_why() {
         "delivered 0, failed 0; outbox: 0 pending, 1 dead\n"
     );
 }
+
+#[test]
+fn a_service_asking_to_wait_longer_than_a_clock_holds_gets_a_century_not_a_panic() {
+    for retry_after in [
+        "100000000000000000000",
+        "1e300",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+    ] {
+        let rx = Receiver::start_with_fallback(
+            vec![],
+            Reply::status(429).header("Retry-After", retry_after),
+        );
+        let w = recording_world(&format!("json://{}/far", rx.addr()));
+        record_failure(&w, "far");
+        let o = w.run(&["deliver", "--wait", "3s"]);
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "{retry_after}: {err}");
+        assert!([0, 1].contains(&code(&o)), "{retry_after}: {err}");
+        assert_eq!(rx.requests().len(), 1, "{retry_after}");
+        let rows = outbox(&w);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        // The pause the service asked for, capped at 100 years, ends after the delivery
+        // deadline: the row is given up on, as for any wait past it.
+        assert_eq!(rows[0]["status"], "dead", "{retry_after}: {rows:?}");
+        let text = w.run(&["outbox"]);
+        assert_eq!(code(&text), 0, "{}", stderr(&text));
+    }
+}

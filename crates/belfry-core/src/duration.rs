@@ -1,4 +1,9 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The longest duration belfry takes anywhere: 100 years (of 365.25 days). Every duration a
+/// person writes is checked against it when it is parsed, so that no time limit, wait or age
+/// can overflow the arithmetic on instants and timestamps it goes into.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 31_557_600);
 
 /// A duration written by a person could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -10,7 +15,15 @@ pub struct DurationError {
     why: String,
 }
 
-/// Parses a human duration: `"1s"`, `"250ms"`, `"59m 24s"`, `"1h30m"`, `"2days"`.
+impl DurationError {
+    /// The value as it was written.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+}
+
+/// Parses a human duration: `"1s"`, `"250ms"`, `"59m 24s"`, `"1h30m"`, `"2days"`, at most
+/// [`MAX_DURATION`].
 ///
 /// A bare number is rejected rather than guessed at (seconds? milliseconds?).
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
@@ -22,10 +35,46 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     if s.is_empty() {
         return Err(err("it is empty"));
     }
+    if s.strip_prefix('-')
+        .is_some_and(|n| n.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return Err(err("a duration cannot be negative"));
+    }
     if s.chars().all(|c| c.is_ascii_digit() || c == '.') {
         return Err(err("a unit is missing"));
     }
-    humantime::parse_duration(s).map_err(|e| err(&e.to_string()))
+    let too_long = || err("it is longer than 100 years, the longest duration belfry takes");
+    let d = humantime::parse_duration(s).map_err(|e| match e {
+        humantime::DurationError::NumberOverflow => too_long(),
+        humantime::DurationError::NumberExpected(_)
+        | humantime::DurationError::InvalidCharacter(_) => {
+            err("a duration is numbers, each followed by a unit")
+        }
+        other => err(&other.to_string()),
+    })?;
+    if d > MAX_DURATION {
+        return Err(too_long());
+    }
+    Ok(d)
+}
+
+/// `secs` seconds as a duration, for numbers that come from outside (a service's hint, a
+/// stored notification): negative or NaN is zero, anything beyond [`MAX_DURATION`] (infinity
+/// included) is [`MAX_DURATION`]. Never panics, unlike [`Duration::from_secs_f64`].
+pub fn duration_from_secs_f64(secs: f64) -> Duration {
+    if secs.is_nan() || secs <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(secs).map_or(MAX_DURATION, |d| d.min(MAX_DURATION))
+}
+
+/// `d` after `at`, saturating: an instant so far away that the clock cannot hold it is taken
+/// as [`MAX_DURATION`] after `at` (or `at` itself, if even that cannot be held). `Instant + d`
+/// panics there instead.
+pub fn instant_after(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .or_else(|| at.checked_add(MAX_DURATION))
+        .unwrap_or(at)
 }
 
 /// Formats a duration compactly for people: `"850ms"`, `"12.3s"`, `"4m 5s"`, `"2h 0m"`, `"3d 4h"`.
@@ -79,6 +128,56 @@ mod tests {
         let e = parse_duration("5 parsecs").unwrap_err().to_string();
         assert!(e.contains("5 parsecs"), "{e}");
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn durations_are_bounded_at_a_hundred_years_with_the_limit_named() {
+        assert_eq!(parse_duration("100y").unwrap(), MAX_DURATION);
+        assert_eq!(parse_duration("36525days").unwrap(), MAX_DURATION);
+        for huge in [
+            "100y 1s",
+            "9223372036854775807s",
+            "18446744073709551615s",
+            "99999999999999999999999s",
+            "5000000000000000000y",
+        ] {
+            let e = parse_duration(huge).unwrap_err().to_string();
+            assert!(e.contains(huge) && e.contains("100 years"), "{huge}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_negative_duration_is_called_one() {
+        for neg in ["-1s", " -5m", "-0s"] {
+            let e = parse_duration(neg).unwrap_err().to_string();
+            assert!(
+                e.contains("cannot be negative") && e.contains(neg),
+                "{neg}: {e}"
+            );
+        }
+        for odd in ["s30", "--quiet", "--"] {
+            let e = parse_duration(odd).unwrap_err().to_string();
+            assert!(e.contains("numbers, each followed by a unit"), "{odd}: {e}");
+        }
+    }
+
+    #[test]
+    fn seconds_from_outside_saturate_instead_of_panicking() {
+        assert_eq!(duration_from_secs_f64(1.5), Duration::from_millis(1500));
+        assert_eq!(duration_from_secs_f64(-3.0), Duration::ZERO);
+        assert_eq!(duration_from_secs_f64(f64::NAN), Duration::ZERO);
+        assert_eq!(duration_from_secs_f64(1e20), MAX_DURATION);
+        assert_eq!(duration_from_secs_f64(f64::INFINITY), MAX_DURATION);
+    }
+
+    #[test]
+    fn an_instant_too_far_away_saturates() {
+        let now = Instant::now();
+        assert_eq!(
+            instant_after(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        assert_eq!(instant_after(now, Duration::MAX), now + MAX_DURATION);
     }
 
     #[test]

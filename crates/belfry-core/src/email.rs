@@ -1,10 +1,8 @@
 //! A notification as an e-mail: subject, plain-text and HTML bodies with every detail, and the
 //! whole output for attaching when the bodies show only its end.
 
-use std::time::Duration;
-
 use crate::Notification;
-use crate::duration::format_duration;
+use crate::duration::{duration_from_secs_f64, format_duration};
 use crate::message::Kind;
 use crate::sms::one_line;
 
@@ -51,7 +49,7 @@ pub fn detail_rows(n: &Notification) -> Vec<(&'static str, String)> {
         rows.push(("Signal", s.to_string()));
     }
     if let Some(d) = n.duration_seconds {
-        rows.push(("Duration", format_duration(secs(d))));
+        rows.push(("Duration", format_duration(duration_from_secs_f64(d))));
     }
     if let Some(h) = &n.host {
         rows.push(("Host", h.clone()));
@@ -68,11 +66,6 @@ pub fn detail_rows(n: &Notification) -> Vec<(&'static str, String)> {
     }
     rows.push(("Notification id", n.id.clone()));
     rows
-}
-
-/// Seconds as a duration, saturating.
-pub(crate) fn secs(d: f64) -> Duration {
-    Duration::try_from_secs_f64(d.max(0.0)).unwrap_or(Duration::MAX)
 }
 
 /// The end of `output` that fits in `max_lines` lines and `max_bytes` bytes (cut on a

@@ -42,7 +42,10 @@ pub mod sms;
 mod state;
 mod time;
 
-pub use duration::{DurationError, format_duration, parse_duration};
+pub use duration::{
+    DurationError, MAX_DURATION, duration_from_secs_f64, format_duration, instant_after,
+    parse_duration,
+};
 pub use message::{
     Adhoc, Attachment, Details, Digest, DigestCount, Event, Kind, MessageType, Notification,
     SCHEMA_VERSION,

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::duration::format_duration;
+use crate::duration::{duration_from_secs_f64, format_duration};
 use crate::{Decision, JobSnapshot, Reason, State, Timestamp};
 
 /// The version of the [`Notification`] JSON schema. It changes only when a field changes
@@ -562,7 +562,7 @@ impl Notification {
             s.push_str(part);
         };
         if let Some(secs) = self.duration_seconds {
-            let took = format_duration(Duration::from_secs_f64(secs.max(0.0)));
+            let took = format_duration(duration_from_secs_f64(secs));
             push(" ", &format!("after {took}"));
         }
         if let Some(h) = &self.host {
@@ -634,6 +634,34 @@ mod tests {
                 output_tail: Some("a\nb\nc\n".into()),
                 ..Details::default()
             },
+        }
+    }
+
+    #[test]
+    fn a_duration_or_time_too_large_to_write_is_written_as_the_largest_not_a_panic() {
+        let mut ev = failed_event();
+        ev.details.duration = Some(Duration::MAX);
+        ev.at = Timestamp::from_millis(i64::MAX);
+        let d = decide(None, &ev.state, ev.at, &Policy::default());
+        let mut n = Notification::new("n1".into(), &ev, None, &d);
+        for secs in [n.duration_seconds.unwrap(), 1e300, f64::MAX] {
+            n.duration_seconds = Some(secs);
+            assert!(n.summary().contains("after 36525d 0h"), "{}", n.summary());
+            let style = crate::render::TextStyle {
+                markup: crate::render::Markup::Html,
+                title: true,
+                details: true,
+                tail_lines: 5,
+                limit: crate::render::Limit::chars(1000),
+            };
+            assert!(crate::render::render_text(&n, &style).contains("36525d"));
+            let _ = crate::email::render(&n);
+            let _ = crate::sms::render(&n);
+            assert_eq!(
+                crate::placeholders::value(&n, "duration").as_deref(),
+                Some("36525d 0h")
+            );
+            assert!(serde_json::to_string(&n).unwrap().contains("9999-12-31"));
         }
     }
 

@@ -2,8 +2,8 @@
 //! `{job}`, `{title}`, …) can use.
 
 use crate::Notification;
+use crate::duration::duration_from_secs_f64;
 use crate::duration::format_duration;
-use crate::email::secs;
 use crate::message::Kind;
 
 /// The names a template may use, each the value of [`value`].
@@ -57,7 +57,9 @@ pub fn value(n: &Notification, name: &str) -> Option<String> {
         "message" | "body" => n.message.clone(),
         "exit_code" => opt(n.exit_code.map(|c| c.to_string())),
         "signal" => opt(n.signal.map(|s| s.to_string())),
-        "duration" => opt(n.duration_seconds.map(|d| format_duration(secs(d)))),
+        "duration" => opt(n
+            .duration_seconds
+            .map(|d| format_duration(duration_from_secs_f64(d)))),
         "duration_seconds" => opt(n.duration_seconds.map(|d| format!("{d:.3}"))),
         "host" => opt(n.host.clone()),
         "run_id" => opt(n.run_id.clone()),

@@ -22,9 +22,7 @@
 //! assert!(text.ends_with("x &lt;y&gt; &amp; z</pre>"));
 //! ```
 
-use std::time::Duration;
-
-use crate::duration::format_duration;
+use crate::duration::{duration_from_secs_f64, format_duration};
 use crate::{Kind, Notification, State};
 
 /// The colour family of a notification, which channels turn into their own colours.
@@ -127,7 +125,7 @@ impl Notification {
         add(
             "Duration",
             self.duration_seconds
-                .map(|s| format_duration(Duration::from_secs_f64(s.max(0.0)))),
+                .map(|s| format_duration(duration_from_secs_f64(s))),
         );
         add("Host", self.host.clone());
         add("Run", self.run_id.clone());
@@ -468,7 +466,7 @@ mod tests {
             details: Details {
                 run_id: Some("r1".into()),
                 exit_code: Some(2),
-                duration: Some(Duration::from_millis(1500)),
+                duration: Some(std::time::Duration::from_millis(1500)),
                 host: Some("db1".into()),
                 output_tail: Some(tail.into()),
                 ..Details::default()

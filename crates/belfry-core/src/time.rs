@@ -26,7 +26,7 @@ impl Timestamp {
     pub fn now() -> Self {
         let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0);
         Timestamp(ms)
     }
@@ -41,13 +41,11 @@ impl Timestamp {
         Duration::from_millis(self.0.saturating_sub(earlier.0).max(0) as u64)
     }
 
-    /// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-21T23:10:00.123Z`.
+    /// RFC 3339 in UTC with millisecond precision, e.g. `2026-11-21T23:10:00.123Z`. Times
+    /// RFC 3339 cannot write (before 1970 here, after 9999) are written as the nearest it can.
     pub fn to_rfc3339(self) -> String {
-        let st = if self.0 >= 0 {
-            UNIX_EPOCH + Duration::from_millis(self.0 as u64)
-        } else {
-            UNIX_EPOCH
-        };
+        let ms = self.0.clamp(0, LAST_WRITABLE_MS);
+        let st = UNIX_EPOCH + Duration::from_millis(ms.unsigned_abs());
         humantime::format_rfc3339_millis(st).to_string()
     }
 
@@ -59,12 +57,26 @@ impl Timestamp {
     }
 }
 
+/// 9999-12-31T23:59:59.999Z, the last time a four-digit year holds (humantime refuses to
+/// write a later one, and `to_string` would panic on its refusal).
+const LAST_WRITABLE_MS: i64 = 253_402_300_799_999;
+
 /// This time plus a duration (saturating).
 impl std::ops::Add<Duration> for Timestamp {
     type Output = Timestamp;
 
     fn add(self, d: Duration) -> Timestamp {
         self.add_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+}
+
+/// This time minus a duration (saturating).
+impl std::ops::Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+
+    fn sub(self, d: Duration) -> Timestamp {
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        Timestamp(self.0.saturating_sub(ms))
     }
 }
 
@@ -98,6 +110,33 @@ mod tests {
         let s = t.to_rfc3339();
         assert_eq!(s, "2025-11-21T23:10:00.123Z");
         assert_eq!(Timestamp::parse_rfc3339(&s), Some(t));
+    }
+
+    #[test]
+    fn the_farthest_times_are_written_without_panicking() {
+        assert_eq!(
+            Timestamp::from_millis(i64::MAX).to_rfc3339(),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(
+            Timestamp::from_millis(i64::MIN).to_rfc3339(),
+            "1970-01-01T00:00:00.000Z"
+        );
+        let far = Timestamp::from_millis(0) + Duration::MAX;
+        assert_eq!(far, Timestamp::from_millis(i64::MAX));
+        assert_eq!(far.to_string(), "9999-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn adding_or_subtracting_any_duration_saturates() {
+        let t = Timestamp::from_millis(1_000);
+        assert_eq!(t - Duration::from_millis(400), Timestamp::from_millis(600));
+        assert_eq!(t - Duration::MAX, Timestamp::from_millis(i64::MIN + 1_001));
+        assert_eq!(
+            Timestamp::from_millis(i64::MIN) - Duration::MAX,
+            Timestamp::from_millis(i64::MIN)
+        );
+        assert_eq!(t + Duration::MAX, Timestamp::from_millis(i64::MAX));
     }
 
     #[test]

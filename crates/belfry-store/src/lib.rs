@@ -595,7 +595,7 @@ impl Store {
         }
         let d = &ev.details;
         let started = d.started_at.unwrap_or(ev.at).as_millis();
-        let duration_ms = d.duration.map(|x| x.as_millis() as i64);
+        let duration_ms = d.duration.map(millis);
         let run = LastRunFields {
             id: &run_id,
             state: ev.state.name(),
@@ -889,7 +889,7 @@ impl Store {
         let path = self.path.clone();
         let e = move |err| Error::sqlite(&path, "claiming outbox rows", err);
         let now_ms = now.as_millis();
-        let window_ms = self.digest_window.as_millis() as i64;
+        let window_ms = millis(self.digest_window);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -1478,7 +1478,7 @@ fn held_back_runs(
     // runs were told, or ended unannounced, before it).
     let mut after = prev.last_notified_at.map_or(i64::MIN, Timestamp::as_millis);
     if problems && prev.state.is_problem() {
-        after = after.max(prev.since.as_millis() - 1);
+        after = after.max(prev.since.as_millis().saturating_sub(1));
     }
     let mut stmt = tx.prepare_cached(
         "SELECT state, ended_ms, error FROM runs
@@ -1602,6 +1602,12 @@ fn ts(ms: i64) -> Timestamp {
     Timestamp::from_millis(ms)
 }
 
+/// A duration in the store's milliseconds, saturating (`as i64` would wrap `Duration::MAX`
+/// round to -1).
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 fn ms_duration(ms: i64) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
 }
@@ -1627,7 +1633,7 @@ fn record_one(
         now.as_millis(),
         outcome,
         reason,
-        elapsed.as_millis() as i64
+        millis(elapsed)
     ])?;
     match attempt {
         Attempt::Delivered => tx

@@ -90,6 +90,28 @@ fn a_run_and_its_alert_are_recorded_together() {
 }
 
 #[test]
+fn a_duration_longer_than_milliseconds_can_count_is_kept_as_the_longest_not_wrapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    let mut ev = event(
+        "long",
+        "r1",
+        State::Ok,
+        Timestamp::from_millis(1_800_000_000_000),
+        0,
+    );
+    ev.details.duration = Some(Duration::MAX);
+    finish(&mut s, &ev, &[]);
+    let runs = s.runs("long", 1, false).unwrap();
+    assert_eq!(
+        runs[0].duration,
+        Some(Duration::from_millis(i64::MAX as u64)),
+        "{:?}",
+        runs[0].duration
+    );
+}
+
+#[test]
 fn the_rules_see_what_the_store_remembers_across_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.db");

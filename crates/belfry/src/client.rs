@@ -287,7 +287,7 @@ impl Belfry {
     /// point: it is meant for a program's exit.
     pub fn flush(&self, timeout: Duration) -> FlushReport {
         let started = Instant::now();
-        let deadline = started + timeout;
+        let deadline = belfry_core::instant_after(started, timeout);
         let shared = self.shared();
         let mut report = FlushReport {
             store: shared.store_path(),

@@ -724,8 +724,11 @@ fn check_channel_name(name: &str) -> Result<(), &'static str> {
 
 /// toml's own message quotes the offending line, which may hold a secret (a URL's password):
 /// rebuild it from the position instead, naming the file, line, column and dotted key.
+/// serde's words for a value of the wrong type are Rust's; they are rewritten to say what to write.
 fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
     let msg = e.message().trim_end();
+    let plain = plain_type_error(msg);
+    let msg = plain.as_deref().unwrap_or(msg);
     let Some(span) = e.span() else {
         return ConfigError::at(origin, msg);
     };
@@ -751,6 +754,39 @@ fn toml_error(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
         _ => String::new(),
     };
     ConfigError::at(origin, format!("line {line}, column {column}{at}: {msg}"))
+}
+
+/// serde's message for a value of the wrong type (`invalid type: string "two", expected i64`,
+/// `invalid value: integer \`-1\`, expected usize`) in the file's words: what to write there,
+/// then what is there (`expected a whole number, not "two"`). `None` for any other message.
+fn plain_type_error(msg: &str) -> Option<String> {
+    let rest = msg
+        .strip_prefix("invalid type: ")
+        .or_else(|| msg.strip_prefix("invalid value: "))?;
+    // Only the found part can hold the separator (inside a string), so split at the last one.
+    let (found, expected) = rest.rsplit_once(", expected ")?;
+    let found = match found {
+        "sequence" => "a list".to_owned(),
+        "map" => "a table".to_owned(),
+        f => match f.split_once(' ') {
+            Some(("string", s)) => s.to_owned(),
+            _ => match f.split_once('`') {
+                Some((_, v)) => v.trim_end_matches('`').to_owned(),
+                None => f.to_owned(),
+            },
+        },
+    };
+    let expected = match expected {
+        "i64" | "i32" => "a whole number",
+        "usize" | "u64" | "u32" => "a whole number, 0 or more",
+        "f64" | "f32" => "a number",
+        "a boolean" => "true or false",
+        "a string" => "a string in quotes",
+        "a sequence" => "a list in brackets, [ … ]",
+        e if e.starts_with("struct ") => "a table",
+        e => e,
+    };
+    Some(format!("expected {expected}, not {found}"))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -833,7 +869,7 @@ struct RawChannel {
     /// Checked after its references are resolved, so its position is kept.
     url: Option<toml::Spanned<String>>,
     command: Option<toml::Spanned<Vec<String>>>,
-    timeout: Option<Dur>,
+    timeout: Option<CommandTimeout>,
     jobs: Option<Vec<String>>,
     states: Option<Vec<Filter>>,
     title: Option<toml::Spanned<String>>,
@@ -903,13 +939,48 @@ struct RawDelivery {
     lease: Option<Dur>,
 }
 
+/// A string value, which a value of another type is refused for with `expected` as what to
+/// write (`timeout = 300` says `expected a duration in quotes, such as "300s", not 300`).
+struct Quoted(&'static str);
+
+impl de::Visitor<'_> for Quoted {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+}
+
+const A_DURATION: &str = "a duration in quotes, such as \"300s\"";
+
 /// A duration such as `"1s"`, checked while parsing so the error points at the value.
 struct Dur(Duration);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+        let s = d.deserialize_str(Quoted(A_DURATION))?;
         parse_duration(&s).map(Dur).map_err(de::Error::custom)
+    }
+}
+
+/// A command channel's time limit: a duration its `cmd://` URL can carry, that is whole
+/// milliseconds, at least one.
+struct CommandTimeout(Duration);
+
+impl<'de> Deserialize<'de> for CommandTimeout {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = d.deserialize_str(Quoted(A_DURATION))?;
+        let t = parse_duration(&s).map_err(de::Error::custom)?;
+        if t < Duration::from_millis(1) {
+            return Err(de::Error::custom(format!(
+                "a command's timeout must be 1ms or more, not {s:?}"
+            )));
+        }
+        Ok(CommandTimeout(t))
     }
 }
 
@@ -918,7 +989,7 @@ struct Heartbeat(Option<Duration>);
 
 impl<'de> Deserialize<'de> for Heartbeat {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+        let s = d.deserialize_str(Quoted("a duration in quotes, such as \"59m\", or \"off\""))?;
         if matches!(s.trim(), "off" | "never" | "none") {
             return Ok(Heartbeat(None));
         }
@@ -962,7 +1033,7 @@ struct Filter(StateFilter);
 
 impl<'de> Deserialize<'de> for Filter {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
+        let s = d.deserialize_str(Quoted("a state in quotes, such as \"problem\""))?;
         s.parse().map(Filter).map_err(de::Error::custom)
     }
 }
@@ -1040,6 +1111,126 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("line 3") && e.contains("failing"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_say_what_to_write_with_file_line_and_key() {
+        for (text, line, key, says) in [
+            (
+                "[policy]\nfail_threshold = \"two\"\n",
+                2,
+                "policy.fail_threshold",
+                "expected a whole number, not \"two\"",
+            ),
+            (
+                "[jobs.x]\n\ntimeout = 300\n",
+                3,
+                "jobs.x.timeout",
+                "expected a duration in quotes, such as \"300s\", not 300",
+            ),
+            (
+                "[delivery]\nwait = 1.5\n",
+                2,
+                "delivery.wait",
+                "such as \"300s\", not 1.5",
+            ),
+            (
+                "[policy]\nok_heartbeat_after = false\n",
+                2,
+                "policy.ok_heartbeat_after",
+                "or \"off\", not false",
+            ),
+            (
+                "[run]\ntail_bytes = \"64k\"\n",
+                2,
+                "run.tail_bytes",
+                "expected a whole number, 0 or more, not \"64k\"",
+            ),
+            (
+                "[run]\nhead_lines = -1\n",
+                2,
+                "run.head_lines",
+                "expected a whole number, 0 or more, not -1",
+            ),
+            (
+                "[delivery]\nbackground = \"yes\"\n",
+                2,
+                "delivery.background",
+                "expected true or false, not \"yes\"",
+            ),
+            (
+                "[channels.a]\nurl = 5\n",
+                2,
+                "channels.a.url",
+                "expected a string in quotes, not 5",
+            ),
+            (
+                "[channels.a]\nurl = \"json://h/p\"\njobs = \"backup-*\"\n",
+                3,
+                "channels.a.jobs",
+                "expected a list in brackets, [ … ], not \"backup-*\"",
+            ),
+            (
+                "[channels.a]\nurl = \"json://h/p\"\nrate = \"fast\"\n",
+                3,
+                "channels.a.rate",
+                "expected a number, not \"fast\"",
+            ),
+            (
+                "[channels.a]\nurl = \"json://h/p\"\nstates = [1]\n",
+                3,
+                "channels.a.states",
+                "expected a state in quotes, such as \"problem\", not 1",
+            ),
+            ("policy = 3\n", 1, "policy", "expected a table, not 3"),
+        ] {
+            let e = Config::parse(text, "f.toml").unwrap_err().to_string();
+            assert!(
+                e.starts_with("config f.toml: ")
+                    && e.contains(&format!("line {line},"))
+                    && e.contains(&format!("key {key}: "))
+                    && e.ends_with(says),
+                "{text:?}: {e}"
+            );
+            for rust in ["invalid type", "i64", "usize", "f64", "sequence", "struct"] {
+                assert!(!e.contains(rust), "{text:?}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_sub_millisecond_command_timeout_names_its_key_and_the_value_as_written() {
+        for t in ["500us", "0s", "999999ns"] {
+            let text = format!("[channels.desk]\ncommand = [\"true\"]\ntimeout = \"{t}\"\n");
+            let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+            assert!(
+                e.contains("line 3")
+                    && e.contains("key channels.desk.timeout")
+                    && e.contains(&format!("1ms or more, not \"{t}\"")),
+                "{t}: {e}"
+            );
+            assert!(!e.contains("0ms"), "{t}: {e}");
+        }
+        let text = "[channels.desk]\ncommand = [\"true\"]\ntimeout = \"1ms\"\n";
+        assert!(Config::parse(text, "f.toml").is_ok());
+    }
+
+    #[test]
+    fn a_duration_past_a_hundred_years_is_refused_at_its_key() {
+        for key in [
+            "[jobs.x]\ntimeout",
+            "[delivery]\nlease",
+            "[policy]\nrepeat_failures_after",
+        ] {
+            let text = format!("{key} = \"9223372036854775807s\"\n");
+            let e = Config::parse(&text, "f.toml").unwrap_err().to_string();
+            assert!(
+                e.contains("line 2")
+                    && e.contains("100 years")
+                    && e.contains("9223372036854775807s"),
+                "{key}: {e}"
+            );
+        }
     }
 
     #[test]

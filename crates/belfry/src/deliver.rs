@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use belfry_channels::{BoxFuture, Channel, Context, Message, Outcome, Pace};
-use belfry_core::{Timestamp, format_duration};
+use belfry_core::{Timestamp, duration_from_secs_f64, format_duration, instant_after};
 use belfry_store::{Attempt, Claimed, Store};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -63,7 +63,7 @@ pub fn backoff(attempts: u32) -> Duration {
 pub fn jittered_backoff(attempts: u32, unit: f64) -> Duration {
     let cap = backoff(attempts).max(MIN_RETRY);
     let span = (cap - MIN_RETRY).as_secs_f64();
-    MIN_RETRY + Duration::from_secs_f64(span * unit.clamp(0.0, 1.0))
+    MIN_RETRY + duration_from_secs_f64(span * unit.clamp(0.0, 1.0))
 }
 
 /// A number in `[0, 1)`, different each call: enough for jitter, and no dependency.
@@ -116,7 +116,11 @@ impl Lane {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(now + Duration::from_secs_f64((1.0 - self.tokens) / rate))
+            // A rate of 1e-300 a second means "next to never", not a panic.
+            Err(instant_after(
+                now,
+                duration_from_secs_f64((1.0 - self.tokens) / rate),
+            ))
         }
     }
 }
@@ -148,7 +152,7 @@ pub fn deliver(
             .map(|c| c.name.clone())
             .collect(),
     );
-    let deadline = Instant::now() + wait;
+    let deadline = instant_after(Instant::now(), wait);
     let cx = Context::new(config.delivery.request_timeout);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -204,7 +208,7 @@ impl<'a> Engine<'a> {
     async fn run(&mut self, store: &mut Store, cx: &Context) -> Result<(), belfry_store::Error> {
         let mut in_flight: FuturesUnordered<BoxFuture<'_, Sent>> = FuturesUnordered::new();
         let renew_every = self.lease / 3;
-        let mut next_renewal = Instant::now() + renew_every;
+        let mut next_renewal = instant_after(Instant::now(), renew_every);
         loop {
             let now = Instant::now();
             if now >= self.deadline {
@@ -249,7 +253,7 @@ impl<'a> Engine<'a> {
             if Instant::now() >= next_renewal {
                 let held: Vec<i64> = self.held_ids();
                 store.renew_leases(self.owner, &held, Timestamp::now() + self.lease)?;
-                next_renewal = Instant::now() + renew_every;
+                next_renewal = instant_after(Instant::now(), renew_every);
             }
         }
         // Time is up: rows not tried go back. Requests still running end now too (each is
@@ -375,7 +379,7 @@ impl<'a> Engine<'a> {
                     let at = now + wait;
                     if after.is_some() {
                         // The service named a time: the whole destination waits for it.
-                        lane.paused_until = Some(Instant::now() + wait);
+                        lane.paused_until = Some(instant_after(Instant::now(), wait));
                         self.pauses.push((row.channel.clone(), at));
                     }
                     self.report.failed.push(Failure {
@@ -522,5 +526,14 @@ mod tests {
         assert_eq!(b, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
         assert_eq!(backoff(0), Duration::from_secs(1));
         assert_eq!(backoff(u32::MAX), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_rate_of_next_to_nothing_waits_a_century_instead_of_panicking() {
+        let mut lane = Lane::new(Err(Outcome::permanent("unused")), Pace::limited(1e-300, 1));
+        let t0 = Instant::now();
+        assert_eq!(lane.take(t0), Ok(()));
+        let next = lane.take(t0).unwrap_err();
+        assert_eq!(next - t0, belfry_core::MAX_DURATION);
     }
 }

@@ -240,7 +240,11 @@ where
 /// The time from the coarse real-time clock (resolution: the kernel's tick, 1 to 10 ms).
 fn coarse_now() -> Timestamp {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
-    Timestamp::from_millis(t.tv_sec * 1000 + t.tv_nsec / 1_000_000)
+    Timestamp::from_millis(
+        t.tv_sec
+            .saturating_mul(1000)
+            .saturating_add(t.tv_nsec / 1_000_000),
+    )
 }
 
 /// Finds a `job` field without formatting anything else.

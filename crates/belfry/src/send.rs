@@ -249,7 +249,7 @@ async fn send_one(t: &Target, n: &Notification, cx: &Context, s: &SendSettings) 
         let wait = after
             .unwrap_or_else(|| jittered_backoff(attempts, crate::deliver::random_unit()))
             .max(MIN_RETRY);
-        if started.elapsed() + wait > s.retry_for {
+        if started.elapsed().saturating_add(wait) > s.retry_for {
             break outcome;
         }
         tokio::time::sleep(wait).await;

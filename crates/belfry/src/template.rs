@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use belfry_core::{
     Adhoc, Attachment, Details, Event, MessageType, Notification, Policy, State, Timestamp, decide,
-    format_duration,
+    duration_from_secs_f64, format_duration,
 };
 use minijinja::value::{Serde, Value};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
@@ -226,7 +226,7 @@ fn context(n: &Notification) -> Value {
     map.insert("attachments".into(), Value::from(Serde(&names)));
     let duration = n
         .duration_seconds
-        .map(|s| format_duration(std::time::Duration::from_secs_f64(s.max(0.0))));
+        .map(|s| format_duration(duration_from_secs_f64(s)));
     map.insert("duration".into(), Value::from(Serde(&duration)));
     map.insert("outcome".into(), Value::from(n.outcome_phrase()));
     Value::from_pairs(map)

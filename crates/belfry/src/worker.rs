@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use belfry_core::{
     Decision, Digest, Event, JobSnapshot, Notification, Policy, Reason, Route, State, Timestamp,
+    instant_after,
 };
 use belfry_store::{RunEnd, Store};
 
@@ -856,7 +857,7 @@ impl Delivery {
         st.flush = Some(st.flush.map_or(deadline, |d| d.max(deadline)));
         self.wake.notify_all();
         // A little grace past the deadline for the thread to count and answer.
-        let until = deadline + Duration::from_millis(500);
+        let until = instant_after(deadline, Duration::from_millis(500));
         loop {
             if st.answered >= mine
                 && let Some(a) = &st.answer
@@ -932,14 +933,17 @@ fn deliver_loop(shared: &Shared) {
             }
         }
         let Some(st) = store.as_mut() else {
-            next_look = Some(Instant::now() + REOPEN_EVERY);
+            next_look = Some(instant_after(Instant::now(), REOPEN_EVERY));
             if let Some((_, asked)) = flush {
                 answer(delivery, &outcome, ours.len(), asked);
             }
             continue;
         };
         outcome.error = None;
-        let until = flush.map_or_else(|| Instant::now() + config.delivery.wait, |(d, _)| d);
+        let until = flush.map_or_else(
+            || instant_after(Instant::now(), config.delivery.wait),
+            |(d, _)| d,
+        );
         let cfg = if flush.is_some() {
             // Rows held by the window wait no more (their hold was written when a pass met
             // them; the window here is zero so that none is held again).
@@ -960,7 +964,7 @@ fn deliver_loop(shared: &Shared) {
             let wait = due.map_or(Duration::from_millis(200), |t| {
                 t.since(Timestamp::now()).max(Duration::from_millis(20))
             });
-            if Instant::now() + wait >= until {
+            if instant_after(Instant::now(), wait) >= until {
                 break;
             }
             std::thread::sleep(wait);

@@ -117,6 +117,19 @@ async fn import(n: u32) -> Result<u32, Box<dyn std::error::Error + Send + Sync>>
 }
 
 #[test]
+fn a_flush_given_all_the_time_there_is_delivers_and_returns_instead_of_panicking() {
+    let rx = Receiver::start(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let guard = client(&dir, &rx);
+    guard
+        .client()
+        .in_scope(|| assert!(load_table(true).is_err()));
+    let report = guard.client().flush(Duration::MAX);
+    assert!(report.is_complete(), "{report}");
+    assert_eq!(posts(&rx).len(), 1);
+}
+
+#[test]
 fn an_async_watched_call_is_recorded_under_its_name_with_its_options() {
     let rx = Receiver::start(vec![]);
     let dir = tempfile::tempdir().unwrap();

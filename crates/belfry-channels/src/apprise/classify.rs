@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use belfry_core::{MAX_DURATION, duration_from_secs_f64};
 use serde_json::Value;
 
 use crate::outcome::{Outcome, classify_http, parse_retry_after, shorten};
@@ -22,7 +23,7 @@ fn seconds(v: &Value) -> Option<Duration> {
     let secs = v
         .as_f64()
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    (secs.is_finite() && secs >= 0.0).then(|| duration_from_secs_f64(secs))
 }
 
 /// A retry after the service's hint: the body's if it gave one, else `Retry-After`.
@@ -203,9 +204,14 @@ pub(crate) fn prowl(status: u16, retry_after: Option<&str>, body: &str) -> Outco
         .and_then(|rest| rest.split('"').next())
         .and_then(|s| s.parse::<u64>().ok())
         .map(|at| {
-            let at = std::time::UNIX_EPOCH + Duration::from_secs(at);
-            at.duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO)
+            // A reset beyond what the clock can hold is as far as belfry waits.
+            match std::time::UNIX_EPOCH.checked_add(Duration::from_secs(at)) {
+                Some(at) => at
+                    .duration_since(SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+                    .min(MAX_DURATION),
+                None => MAX_DURATION,
+            }
         });
     retry(
         reset,
@@ -354,6 +360,34 @@ mod tests {
             panic!("{p:?}")
         };
         assert!(after <= Duration::from_secs(600) && after > Duration::from_secs(500));
+    }
+
+    #[test]
+    fn hints_in_bodies_too_far_away_are_capped_not_a_panic() {
+        let p = prowl(
+            406,
+            None,
+            &format!(
+                r#"<error code="406" resetdate="{}">limit</error>"#,
+                u64::MAX
+            ),
+        );
+        assert!(
+            matches!(p, Outcome::Retry { after: Some(d), .. } if d == MAX_DURATION),
+            "{p:?}"
+        );
+        let p = prowl(
+            406,
+            None,
+            r#"<error code="406" resetdate="5">limit</error>"#,
+        );
+        assert!(
+            matches!(p, Outcome::Retry { after: Some(d), .. } if d == Duration::ZERO),
+            "{p:?}"
+        );
+        for v in [serde_json::json!(1e300), serde_json::json!("1e30")] {
+            assert_eq!(seconds(&v), Some(MAX_DURATION), "{v}");
+        }
     }
 
     #[test]
