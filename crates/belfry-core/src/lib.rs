@@ -48,7 +48,7 @@ pub use message::{
     SCHEMA_VERSION,
 };
 pub use name::{NameError, derive_job_name, stable_hash, validate_job_name};
-pub use policy::{Decision, JobSnapshot, Policy, Reason, advance, decide};
+pub use policy::{Decision, JobSnapshot, Policy, Reason, advance, begins_spell, decide};
 pub use routing::{Route, StateFilter, glob_match};
 pub use state::{Class, State, UnknownState};
 pub use time::Timestamp;
