@@ -5,10 +5,13 @@
 # receiver (belfry-receiver, a json:// channel) with the default rules and digest window;
 # then `belfry deliver` until nothing is pending. Over all the messages the receiver got, the
 # problems counted (each message's digest, or the message itself without one) must equal
-# FAILS. Prints one line per trial and a summary; exits 1 if any trial miscounted.
+# FAILS. Prints one line per trial (with the sends that may have been duplicates: a sender's
+# lease ran out) and a summary; exits 1 if any trial miscounted.
 #
 #   scripts/trial-digest.sh                      # TRIALS=5 RUNS=200 FAILS=66 PAR="16 64"
 #   PROFILE=debug TRIALS=3 scripts/trial-digest.sh
+#   BELFRY=/tmp/belfry-old scripts/trial-digest.sh   # another build of belfry
+#   WINDOW=0s scripts/trial-digest.sh                # no digest window: many more messages
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-release}
@@ -19,7 +22,7 @@ PAR=${PAR:-16 64}
 flag=()
 [ "$PROFILE" = release ] && flag=(--release)
 cargo build -q --locked "${flag[@]}" -p belfry-cli -p belfry-testkit
-BELFRY=$PWD/target/$PROFILE/belfry
+BELFRY=${BELFRY:-$PWD/target/$PROFILE/belfry}
 RECEIVER=$PWD/target/$PROFILE/belfry-receiver
 
 work=$(mktemp -d)
@@ -43,7 +46,10 @@ trial() {
     sleep 0.05
   done
   [ -n "$addr" ] || { echo "the receiver did not start" >&2; exit 1; }
-  printf '[channels.hook]\nurl = "json://%s/belfry"\n' "$addr" >"$dir/belfry.toml"
+  {
+    [ -n "${WINDOW:-}" ] && printf '[delivery]\ndigest_window = "%s"\n\n' "$WINDOW"
+    printf '[channels.hook]\nurl = "json://%s/belfry"\n' "$addr"
+  } >"$dir/belfry.toml"
   export BELFRY_HOME=$dir/home BELFRY_CONFIG=$dir/belfry.toml
   # FAILS ones and RUNS - FAILS zeros, shuffled.
   { seq "$FAILS" | sed 's/.*/1/'; seq "$((RUNS - FAILS))" | sed 's/.*/0/'; } | shuf >"$dir/codes"
@@ -61,6 +67,10 @@ print(sum(r["status"] in ("pending", "sending") for r in json.load(sys.stdin)))'
     sleep 0.5
   done
   [ "$left" = 0 ] || { echo "rows still undelivered after 60 s" >&2; exit 1; }
+  local dups
+  dups=$("$BELFRY" outbox --all --json -n 100000 | python3 -c '
+import json, sys
+print(sum(r.get("possible_duplicates", 0) for r in json.load(sys.stdin)))')
   # Let the last request be logged, then stop the receiver.
   sleep 0.3
   kill "$rx_pid"
@@ -82,6 +92,7 @@ for line in open(sys.argv[1]):
         counted += d["count"] if d else 1
 print(counted, messages)
 PY
+  echo "$dups"
 }
 
 bad_total=0
@@ -89,10 +100,11 @@ for p in $PAR; do
   bad=0
   for t in $(seq "$TRIALS"); do
     trial "$p" "$t" >"$work/result"
-    read -r counted messages <"$work/result"
+    { read -r counted messages; read -r dups; } <"$work/result"
     verdict=ok
     if [ "$counted" != "$FAILS" ]; then verdict=MISMATCH; bad=$((bad + 1)); fi
-    echo "-P $p trial $t: $FAILS failures run, $counted counted in $messages messages: $verdict"
+    echo "-P $p trial $t: $FAILS failures run, $counted counted in $messages messages" \
+      "($dups possible duplicates): $verdict"
   done
   echo "-P $p: $bad of $TRIALS trials miscounted"
   bad_total=$((bad_total + bad))
