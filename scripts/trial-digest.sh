@@ -21,8 +21,12 @@ FAILS=${FAILS:-66}
 PAR=${PAR:-16 64}
 flag=()
 [ "$PROFILE" = release ] && flag=(--release)
-cargo build -q --locked "${flag[@]}" -p belfry-cli -p belfry-testkit
-BELFRY=${BELFRY:-$PWD/target/$PROFILE/belfry}
+if [ -n "${BELFRY:-}" ]; then
+  cargo build -q --locked "${flag[@]}" -p belfry-testkit
+else
+  cargo build -q --locked "${flag[@]}" -p belfry-cli -p belfry-testkit
+  BELFRY=$PWD/target/$PROFILE/belfry
+fi
 RECEIVER=$PWD/target/$PROFILE/belfry-receiver
 
 work=$(mktemp -d)
