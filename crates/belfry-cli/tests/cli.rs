@@ -126,6 +126,75 @@ fn an_alert_held_back_by_fail_threshold_counts_the_runs_it_waited_for() {
 }
 
 #[test]
+fn runs_sixteen_at_a_time_are_each_counted_once_in_the_messages_a_channel_receives() {
+    // 60 runs of one job, every third failing, 16 at a time: they end in one order and
+    // record in another. Reminders are due 50 ms after a message, so that many messages count
+    // held-back runs; a closing OK run makes the recovery that tells the failures held back
+    // at the end. Each run delivers its own alerts (no digest window), so concurrent senders
+    // fold each other's rows too.
+    let rx = Receiver::start(vec![]);
+    let w = World::with_config(&format!(
+        "[policy]\nrepeat_failures_after = \"50ms\"\n\n[delivery]\ndigest_window = \"0s\"\n\n[channels.hook]\nurl = \"json://{}/belfry\"\n",
+        rx.addr()
+    ));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..16 {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= 60 {
+                        break;
+                    }
+                    let fails = i.is_multiple_of(3);
+                    let exit = format!("exit {}", u8::from(fails));
+                    let o = w.run(&["run", "--quiet", "--name", "j", "--", "sh", "-c", &exit]);
+                    assert_eq!(code(&o), i32::from(fails), "{}", stderr(&o));
+                }
+            });
+        }
+    });
+    assert_eq!(
+        code(&w.run(&["run", "--quiet", "--name", "j", "--", "true"])),
+        0
+    );
+    let undelivered = |w: &World| {
+        w.json(&["outbox", "--json", "-n", "1000"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] == "pending" || r["status"] == "sending")
+            .count()
+    };
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            w.run(&["deliver"]);
+            undelivered(&w) == 0
+        }),
+        "the outbox never emptied"
+    );
+    let problem =
+        |s: &Value| ["failed", "timed_out", "crashed", "late"].contains(&s.as_str().unwrap());
+    let told: u64 = rx
+        .requests()
+        .iter()
+        .map(|r| {
+            let n = r.json();
+            match n["digest"]["states"].as_array() {
+                Some(states) => states
+                    .iter()
+                    .filter(|c| problem(&c["state"]))
+                    .map(|c| c["count"].as_u64().unwrap())
+                    .sum(),
+                None if problem(&n["state"]) => n["digest"]["count"].as_u64().unwrap_or(1),
+                None => 0,
+            }
+        })
+        .sum();
+    assert_eq!(told, 20, "{} messages", rx.requests().len());
+}
+
+#[test]
 fn exit_codes_follow_the_table() {
     let w = World::new();
     let q = |args: &[&str]| {

@@ -51,7 +51,7 @@ pub use message::{
     SCHEMA_VERSION,
 };
 pub use name::{NameError, derive_job_name, stable_hash, validate_job_name};
-pub use policy::{Decision, JobSnapshot, Policy, Reason, advance, decide};
+pub use policy::{Decision, JobSnapshot, Policy, Reason, advance, begins_spell, decide};
 pub use routing::{Refusal, Route, StateFilter, glob_match};
 pub use state::{Class, State, UnknownState};
 pub use time::Timestamp;

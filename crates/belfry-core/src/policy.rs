@@ -269,30 +269,42 @@ pub fn advance(
     } else {
         previous.and_then(|p| p.last_notified_at)
     };
+    let spell = continued_spell(previous, state);
     match state.class() {
         Class::InProgress | Class::Neutral => previous.cloned(),
-        Class::Problem => {
-            let prev_problem = previous.filter(|p| p.state.is_problem());
-            Some(JobSnapshot {
-                state: *state,
-                since: prev_problem.map_or(now, |p| p.since),
-                consecutive_problems: previous.map_or(0, |p| p.consecutive_problems) + 1,
-                problem_notified: prev_problem.is_some_and(|p| p.problem_notified)
-                    || decision.notify,
-                last_notified_at,
-            })
-        }
-        Class::Ok => {
-            let prev_ok = previous.filter(|p| p.state == State::Ok);
-            Some(JobSnapshot {
-                state: State::Ok,
-                since: prev_ok.map_or(now, |p| p.since),
-                consecutive_problems: 0,
-                problem_notified: false,
-                last_notified_at,
-            })
-        }
+        Class::Problem => Some(JobSnapshot {
+            state: *state,
+            since: spell.map_or(now, |p| p.since),
+            consecutive_problems: previous.map_or(0, |p| p.consecutive_problems) + 1,
+            problem_notified: spell.is_some_and(|p| p.problem_notified) || decision.notify,
+            last_notified_at,
+        }),
+        Class::Ok => Some(JobSnapshot {
+            state: State::Ok,
+            since: spell.map_or(now, |p| p.since),
+            consecutive_problems: 0,
+            problem_notified: false,
+            last_notified_at,
+        }),
     }
+}
+
+/// The snapshot whose spell (of OK, or of problems) an event in `state` continues: `previous`
+/// if it is in the same class, `None` if the event begins a new spell or is neither OK nor a
+/// problem.
+fn continued_spell<'a>(
+    previous: Option<&'a JobSnapshot>,
+    state: &State,
+) -> Option<&'a JobSnapshot> {
+    let class = state.class();
+    previous.filter(|p| matches!(class, Class::Ok | Class::Problem) && p.state.class() == class)
+}
+
+/// Whether an event in `state` begins a new spell of OK or of problems: the snapshot
+/// [`advance`] makes for it then has `since` at the event's time.
+pub fn begins_spell(previous: Option<&JobSnapshot>, state: &State) -> bool {
+    matches!(state.class(), Class::Ok | Class::Problem)
+        && continued_spell(previous, state).is_none()
 }
 
 #[cfg(test)]

@@ -101,6 +101,33 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- finding rows past their deadline without reading every pending row
     CREATE INDEX outbox_deadline ON outbox (status, deadline_ms);
     "#,
+    // 3: held-back runs counted in commit order. Each event the rules apply to a job takes the
+    // job's next number (`jobs.seq`), inside its write transaction; a finished run keeps its
+    // number, and the job remembers the numbers of its last message and of the event that
+    // began its current spell. A message counts the held-back runs numbered after those, so
+    // runs that end in one order and commit in another are counted once (end times are
+    // taken before the write lock, and under concurrency they commit out of order).
+    r#"
+    ALTER TABLE runs ADD COLUMN seq INTEGER;
+    ALTER TABLE jobs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN notified_seq INTEGER;
+    ALTER TABLE jobs ADD COLUMN since_seq INTEGER;
+    CREATE INDEX runs_by_seq ON runs (job, seq) WHERE seq IS NOT NULL;
+    -- The runs already finished, numbered in the order of their ends, which is how earlier
+    -- versions counted; the marks where those times put them.
+    UPDATE runs SET seq = o.n FROM (
+        SELECT rowid AS r, ROW_NUMBER() OVER (PARTITION BY job ORDER BY ended_ms, rowid) AS n
+        FROM runs WHERE ended_ms IS NOT NULL) o
+    WHERE runs.rowid = o.r;
+    UPDATE jobs SET seq = COALESCE((SELECT MAX(seq) FROM runs WHERE job = jobs.name), 0);
+    UPDATE jobs SET
+        notified_seq = CASE WHEN last_notified_ms IS NOT NULL THEN COALESCE((
+            SELECT MAX(seq) FROM runs WHERE job = jobs.name AND ended_ms <= jobs.last_notified_ms
+        ), 0) END,
+        since_seq = CASE WHEN state IS NOT NULL THEN COALESCE((
+            SELECT MIN(seq) FROM runs WHERE job = jobs.name AND ended_ms >= jobs.since_ms
+        ), seq + 1) END;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -325,7 +325,7 @@ fn a_store_from_a_newer_belfry_is_refused() {
 fn the_schema_is_versioned_from_the_first_release() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(&dir.path().join("b.db")).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), 3);
 }
 
 #[test]
@@ -338,7 +338,7 @@ fn a_first_release_store_is_migrated_with_its_outbox_intact() {
         conn.execute_batch(include_str!("v1.sql")).unwrap();
     }
     let mut s = Store::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 2);
+    assert_eq!(s.schema_version().unwrap(), 3);
     // The dump's times are those of the day it was made: claim at the row's own due time (2 s
     // after it was recorded, well inside its delivery deadline) rather than at today's date.
     let recorded = Timestamp::from_millis(V1_ROW_RECORDED_MS);
@@ -902,4 +902,213 @@ fn an_alert_that_reached_no_channel_is_recorded_as_sent_nowhere() {
         1,
     );
     assert!(!finish(&mut s, &next, &[]).decision.notify);
+}
+
+/// The problem runs a message tells of: those its digest counts, or itself without one.
+fn problems_told(n: &belfry_core::Notification) -> u64 {
+    match &n.digest {
+        Some(d) if !d.states.is_empty() => d
+            .states
+            .iter()
+            .filter(|c| c.state.is_problem())
+            .map(|c| c.count)
+            .sum(),
+        Some(d) if n.state.is_problem() => d.count,
+        None if n.state.is_problem() => 1,
+        _ => 0,
+    }
+}
+
+/// Records the end of `run` (started earlier) through `s`: the message made, if any, as
+/// (reason, problems told).
+fn end_run(
+    s: &mut Store,
+    run: &str,
+    state: State,
+    at: Timestamp,
+    policy: &Policy,
+) -> Option<(String, u64)> {
+    let ev = event("j", run, state, at, i32::from(state.is_problem()));
+    let end = RunEnd {
+        event: &ev,
+        output: None,
+        output_bytes: 0,
+    };
+    let rec = s.finish_run(&end, policy, to(&["hook"])).unwrap();
+    rec.notification
+        .map(|n| (n.reason.clone(), problems_told(&n)))
+}
+
+#[test]
+fn a_run_committed_after_a_message_that_ended_before_it_is_told_once_by_the_next() {
+    // Runs that end in one order and commit in another, as under `xargs -P 16`: two processes
+    // (two connections to one file) race for the write lock after their jobs end. The times
+    // are milliseconds after t0, the rules the defaults (reminders after 1 s).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let mut procs = [Store::open(&path).unwrap(), Store::open(&path).unwrap()];
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    let p = Policy::default();
+    let runs: [(i64, State); 8] = [
+        (0, State::Failed),    // the first run: told
+        (1500, State::Failed), // 1.5 s after that message: a reminder
+        (1400, State::Failed), // ended before the reminder, committed after it: held back
+        (1800, State::Failed), // 0.3 s after the reminder: held back
+        (1700, State::Ok),     // the recovery ends both held-back failures
+        (1750, State::Failed), // was OK, now a problem
+        (3000, State::Failed), // a reminder: nothing was held back since the problem
+        (3100, State::Ok),     // the recovery: nothing was held back
+    ];
+    for (i, _) in runs.iter().enumerate() {
+        procs[i % 2]
+            .start_run(&RunStart {
+                id: format!("r{i}"),
+                job: "j".into(),
+                started: t0.add_millis(-1000),
+                host: Some("h".into()),
+                pid: Some(1),
+                boot_id: None,
+            })
+            .unwrap();
+    }
+    let told: Vec<(String, u64)> = runs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &(at, state))| {
+            end_run(
+                &mut procs[i % 2],
+                &format!("r{i}"),
+                state,
+                t0.add_millis(at),
+                &p,
+            )
+        })
+        .collect();
+    let told: Vec<(&str, u64)> = told.iter().map(|(r, n)| (r.as_str(), *n)).collect();
+    assert_eq!(
+        told,
+        [
+            ("first_run", 1),
+            ("repeated", 1),
+            ("recovered", 2),
+            ("problem", 1),
+            ("repeated", 1),
+            ("recovered", 0),
+        ]
+    );
+}
+
+/// A small deterministic generator, so that a failing trial names its seed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn over_all_messages_the_problems_told_add_up_to_the_problem_runs_in_any_commit_order() {
+    // Runs end about every 100 ms but commit up to 0.8 s out of the order of their ends; a
+    // closing OK run ends the last streak. The problems the messages tell must be exactly the
+    // problem runs of the streaks the rules announced (with fail_threshold, a streak that
+    // ends below it is never told), streaks taken in commit order, as the rules see them.
+    let policies = [
+        Policy::default(),
+        Policy {
+            repeat_failures_after: Duration::from_millis(300),
+            ok_heartbeat_after: Some(Duration::from_millis(500)),
+            fail_threshold: 1,
+        },
+        Policy {
+            fail_threshold: 3,
+            ..Policy::default()
+        },
+    ];
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    for (k, policy) in policies.iter().enumerate() {
+        for seed in 0..12u64 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("b.db");
+            let mut procs = [Store::open(&path).unwrap(), Store::open(&path).unwrap()];
+            let mut rng = Lcg(seed * 7919 + k as u64);
+            let (mut told, mut expected) = (0u64, 0u64);
+            let (mut streak, mut announced) = (0u64, false);
+            let mut last = 0;
+            for i in 0..41i64 {
+                let (state, at) = if i == 40 {
+                    (State::Ok, last + 5000)
+                } else {
+                    let state = match rng.below(10) {
+                        0..=3 => State::Failed,
+                        4 => State::Cancelled,
+                        _ => State::Ok,
+                    };
+                    (state, i * 100 + rng.below(800) as i64)
+                };
+                last = last.max(at);
+                let run = format!("r{i}");
+                let p = &mut procs[rng.below(2) as usize];
+                if let Some((_, n)) = end_run(p, &run, state, t0.add_millis(at), policy) {
+                    told += n;
+                }
+                // The rules' streaks, in commit order.
+                if state.is_problem() {
+                    streak += 1;
+                    announced |= streak >= u64::from(policy.fail_threshold);
+                } else if state == State::Ok {
+                    if announced {
+                        expected += streak;
+                    }
+                    (streak, announced) = (0, false);
+                }
+            }
+            assert_eq!(told, expected, "policy {k}, seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn runs_held_back_before_an_upgrade_are_counted_by_the_first_message_after_it() {
+    // A first-release store whose job failed (announced), then failed twice more inside the
+    // repeat window: the recovery after the upgrade counts all three.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let t = V1_ROW_RECORDED_MS;
+    {
+        let conn = rusqlite_raw(&path);
+        conn.execute_batch(include_str!("v1.sql")).unwrap();
+        for (i, ended) in [(1, t + 300), (2, t + 600)] {
+            conn.execute(
+                "INSERT INTO runs (id, job, state, started_ms, ended_ms, exit_code, reason,
+                    notified)
+                 VALUES (?1, 'old-job', 'failed', ?2, ?3, 1, 'within_repeat_window', 0)",
+                rusqlite::params![format!("held-{i}"), ended - 2, ended],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "UPDATE jobs SET consecutive_problems = 3 WHERE name = 'old-job'",
+            [],
+        )
+        .unwrap();
+    }
+    let mut s = Store::open(&path).unwrap();
+    let ev = event(
+        "old-job",
+        "after",
+        State::Ok,
+        Timestamp::from_millis(t + 900),
+        0,
+    );
+    let n = finish(&mut s, &ev, &["a"])
+        .notification
+        .expect("a recovery");
+    assert_eq!(n.reason, "recovered");
+    assert_eq!(problems_told(&n), 2, "{:?}", n.digest);
+    assert_eq!(n.digest.as_ref().map(|d| d.count), Some(3));
 }
