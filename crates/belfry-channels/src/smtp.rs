@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Attachment as MimeAttachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment as MimeAttachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
@@ -562,7 +562,17 @@ impl Smtp {
                 .map_err(|_| format!("bad header name {k:?}"))?;
             b = b.raw_header(HeaderValue::new(name, v));
         }
-        let body = MultiPart::alternative_plain_html(r.text, r.html);
+        let body = MultiPart::alternative()
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(text_body(r.text)),
+            )
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(text_body(r.html)),
+            );
         let result = if r.attachments.is_empty() {
             b.multipart(body)
         } else {
@@ -572,7 +582,7 @@ impl Smtp {
                     .content_type
                     .parse()
                     .map_err(|_| format!("bad content type {:?}", a.content_type))?;
-                let part: SinglePart = MimeAttachment::new(a.file_name).body(a.data, ct);
+                let part: SinglePart = MimeAttachment::new(a.file_name).body(file_body(a.data), ct);
                 mixed = mixed.singlepart(part);
             }
             b.multipart(mixed)
@@ -635,6 +645,62 @@ impl Smtp {
             Outcome::retry(format!("could not talk to SMTP server {at}: {detail}"))
         }
     }
+}
+
+/// A text body (the plain and HTML parts), its line breaks made CRLF. lettre sends short
+/// lines of ASCII as they are (7bit), and longer lines or other characters quoted-printable or
+/// base64; but it would send a bare CR or a NUL from the job's output as it is too, which
+/// RFC 5322 forbids: those go quoted-printable.
+fn text_body(text: String) -> Body {
+    let body = Body::new(text);
+    if body.encoding() == ContentTransferEncoding::SevenBit && !sendable_as_is(body.as_ref()) {
+        return Body::new_with_encoding(body.into_vec(), ContentTransferEncoding::QuotedPrintable)
+            .expect("quoted-printable encodes any bytes");
+    }
+    body
+}
+
+/// An attached file, encoded so that it decodes to exactly its bytes and no line on the wire is
+/// too long or ends other than in CRLF: as it is (7bit) when it already is short lines of ASCII
+/// ending in CRLF, base64 otherwise. (lettre would send short lines of ASCII as they are even
+/// with bare LF line endings, which strict servers refuse; and quoted-printable turns a file's
+/// CRLF into line breaks that some decoders give back as LF.)
+fn file_body(data: Vec<u8>) -> Body {
+    let data = if sendable_as_is(&data) {
+        // Refused (given back) when lettre finds a line too long for 7bit.
+        match Body::new_with_encoding(data, ContentTransferEncoding::SevenBit) {
+            Ok(body) => return body,
+            Err(data) => data,
+        }
+    } else {
+        data
+    };
+    Body::new_with_encoding(data, ContentTransferEncoding::Base64)
+        .expect("base64 encodes any bytes")
+}
+
+/// Whether `data` can go on the wire as it is: 7-bit bytes without NUL, CR and LF only as
+/// CRLF pairs, no line longer than 998 octets (RFC 5322 §2.1.1).
+fn sendable_as_is(data: &[u8]) -> bool {
+    let mut line = 0usize;
+    let mut prev = 0u8;
+    for (i, &b) in data.iter().enumerate() {
+        match b {
+            0 | 128.. => return false,
+            b'\r' if data.get(i + 1) != Some(&b'\n') => return false,
+            b'\n' if prev != b'\r' => return false,
+            b'\n' => line = 0,
+            b'\r' => {}
+            _ => {
+                line += 1;
+                if line > 998 {
+                    return false;
+                }
+            }
+        }
+        prev = b;
+    }
+    true
 }
 
 /// Whether a TLS failure is among the causes of `e` (lettre reports a failed handshake as a
