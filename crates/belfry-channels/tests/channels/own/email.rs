@@ -3,8 +3,10 @@
 //! the server's answers are classified.
 
 use std::io::Read;
+use std::time::Duration;
 
-use belfry_channels::{Outcome, parse};
+use belfry_channels::{Channel, Context, Message, Outcome, parse};
+use belfry_core::Notification;
 use belfry_core::{Reason, State};
 
 use super::support::{Mode, Sink, SinkOptions, TestCa, attached, part_bytes, parts};
@@ -465,4 +467,88 @@ fn every_line_on_the_wire_is_crlf_and_at_most_998_octets_whatever_the_attachment
     let m = &sink.messages()[1];
     assert!(text_of(m, "text/plain").contains("fetching 10%\rfetching 100%\r\nstray \0 byte"));
     assert_every_line_is_crlf_and_short(&sink.raw_bytes(1));
+}
+
+/// Sends each of `mails` in turn through one context, as a delivery pass does, then closes it.
+fn send_in_one_pass(mails: &[(&dyn Channel, &Notification)]) -> Vec<Outcome> {
+    let cx = Context::new(Duration::from_secs(5));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut out = Vec::new();
+        for (i, (ch, n)) in mails.iter().enumerate() {
+            let key = format!("n-{i}:ops");
+            let msg = Message {
+                notification: n,
+                idempotency_key: &key,
+            };
+            out.push(ch.send(&msg, &cx).await);
+        }
+        cx.close().await;
+        out
+    })
+}
+
+#[test]
+fn mails_to_one_server_and_login_share_one_connection() {
+    let sink = Sink::start(
+        Mode::Plain,
+        SinkOptions {
+            auth: Some(&format!("bob:{PASSWORD}")),
+            ..SinkOptions::default()
+        },
+    );
+    let url = |to: &str| {
+        format!(
+            "mailto://bob:{PASSWORD}@127.0.0.1:{}/{to}?mode=insecure&from=belfry@example.com",
+            sink.port
+        )
+    };
+    // Two channels (other recipients) on the same server with the same login.
+    let ops = parse(&url("ops@example.org")).unwrap();
+    let lead = parse(&url("lead@example.org")).unwrap();
+    let failed = notification(State::Failed, Reason::FirstRun);
+    let ok = notification(State::Ok, Reason::Recovered { after: 1 });
+    let outcomes = send_in_one_pass(&[
+        (ops.as_ref(), &failed),
+        (lead.as_ref(), &failed),
+        (ops.as_ref(), &ok),
+    ]);
+    assert_eq!(outcomes, vec![Outcome::Delivered; 3]);
+
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 3);
+    assert_eq!(msgs[1]["rcpt_tos"], serde_json::json!(["lead@example.org"]));
+    assert_eq!(msgs[2]["headers"]["x-belfry-state"], "ok");
+    let peers: Vec<&serde_json::Value> = msgs.iter().map(|m| &m["peer"]).collect();
+    assert!(
+        peers.iter().all(|p| *p == peers[0]),
+        "every mail over the first connection: {peers:?}"
+    );
+    assert!(msgs.iter().all(|m| m["login"] == "bob"));
+}
+
+#[test]
+fn a_kept_connection_the_server_has_closed_is_replaced_and_no_mail_is_lost() {
+    let sink = Sink::start(
+        Mode::Plain,
+        SinkOptions {
+            hangup: true,
+            ..SinkOptions::default()
+        },
+    );
+    let url = format!(
+        "mailto://127.0.0.1:{}?to=ops@example.org&from=belfry@example.com",
+        sink.port
+    );
+    let ch = parse(&url).unwrap();
+    let n = notification(State::Failed, Reason::FirstRun);
+    let outcomes = send_in_one_pass(&[(ch.as_ref(), &n), (ch.as_ref(), &n), (ch.as_ref(), &n)]);
+    assert_eq!(outcomes, vec![Outcome::Delivered; 3]);
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 3, "each mail once");
+    assert_ne!(msgs[0]["peer"], msgs[1]["peer"]);
+    assert_ne!(msgs[1]["peer"], msgs[2]["peer"]);
 }

@@ -65,6 +65,8 @@ pub struct SinkOptions<'a> {
     pub tls: Option<&'a TestCa>,
     pub auth: Option<&'a str>,
     pub data_reply: Option<&'a str>,
+    /// Close each connection right after answering its message.
+    pub hangup: bool,
 }
 
 impl Sink {
@@ -89,6 +91,9 @@ impl Sink {
         }
         if let Some(r) = opts.data_reply {
             cmd.arg("--data-reply").arg(r);
+        }
+        if opts.hangup {
+            cmd.arg("--hangup");
         }
         let mut child = cmd
             .stdin(Stdio::piped())
