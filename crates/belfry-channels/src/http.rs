@@ -93,8 +93,9 @@ impl Answer {
     }
 }
 
-/// What every send shares: the HTTP clients, the per-request timeout, and where requests for
-/// a service's address go instead (for tests against a stand-in server).
+/// What every send shares: the HTTP clients, the SMTP connections kept between mails (one
+/// pool per server and login; [`Context::close`] ends them), the per-request timeout, and
+/// where requests for a service's address go instead (for tests against a stand-in server).
 ///
 /// Two clients, each built on first use: one for `http://` that carries no TLS set-up, and
 /// one for `https://` with the system's root certificates. Loading those certificates costs

@@ -218,6 +218,10 @@ const KNOWN_OPTIONS: &[&str] = &[
 ///   `reply=` (Reply-To) take lists.
 /// - `cafile=PATH` trusts the CA certificates in that PEM file besides the system's (a private
 ///   relay, or a test); `verify=no` accepts any certificate.
+///
+/// Attached files are sent base64 unless they already are short CRLF lines of ASCII, so they
+/// arrive byte for byte, and every line on the wire ends in CRLF within 998 octets. Mails sent
+/// through one [`Context`] to the same server with the same login share connections.
 #[derive(Clone)]
 pub struct Smtp {
     scheme: &'static str,
