@@ -33,26 +33,30 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The server: counts mails, keeps the last one's bytes (for smtplib to send), answers at once.
+# The server: counts mails and keeps the last one's bytes in memory (for smtplib to send),
+# answers at once, and writes both out on SIGUSR1; nothing else per mail.
 cat > "$work/sink.py" <<'PY'
-import asyncio, os, sys
+import asyncio, os, signal, sys
 from aiosmtpd.smtp import SMTP
 
 class Count:
     def __init__(self, out):
-        self.out, self.n = out, 0
+        self.out, self.n, self.last = out, 0, b""
     async def handle_DATA(self, server, session, envelope):
         self.n += 1
+        self.last = envelope.original_content
+        return "250 OK"
+    def dump(self):
         with open(self.out + "/mail.eml", "wb") as f:
-            f.write(envelope.original_content)
+            f.write(self.last)
         with open(self.out + "/count.tmp", "w") as f:
             f.write(str(self.n))
         os.replace(self.out + "/count.tmp", self.out + "/count")
-        return "250 OK"
 
 async def main():
     loop = asyncio.get_running_loop()
     handler = Count(sys.argv[1])
+    loop.add_signal_handler(signal.SIGUSR1, handler.dump)
     server = await loop.create_server(
         lambda: SMTP(handler, hostname="bench.test", loop=loop), "127.0.0.1", 0)
     print("PORT %d" % server.sockets[0].getsockname()[1], flush=True)
@@ -64,7 +68,14 @@ mkfifo "$work/port"
 "$PY" "$work/sink.py" "$work" > "$work/port" &
 sink_pid=$!
 read -r _ port < "$work/port"
-count() { cat "$work/count" 2>/dev/null || echo 0; }
+# The server's CPU time so far, in clock ticks.
+sink_cpu() { awk '{ print $14 + $15 }' "/proc/$sink_pid/stat"; }
+count() {
+  rm -f "$work/count"
+  kill -USR1 "$sink_pid"
+  while [ ! -e "$work/count" ]; do sleep 0.01; done
+  cat "$work/count"
+}
 
 url="mailto://127.0.0.1:$port?mode=insecure&to=ops@example.org&from=belfry@example.com"
 cat > "$work/belfry.toml" <<EOF
@@ -85,13 +96,13 @@ cat > "$work/smtplib_n.py" <<'PY'
 import smtplib, sys, time
 port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 mail = open(path, "rb").read()
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 s = smtplib.SMTP("127.0.0.1", port)
 s.ehlo()
 for _ in range(n):
     s.sendmail("belfry@example.com", ["ops@example.org"], mail)
 s.quit()
-print(time.perf_counter() - t)
+print(time.perf_counter() - t, time.process_time() - c)
 PY
 
 echo "== one \`belfry send mailto://…\` (hyperfine -N, $RUNS runs)"
@@ -113,23 +124,27 @@ for r in $(seq 1 "$ROUNDS"); do
       2>/dev/null || true
   done
   before=$(count)
-  t0=$(date +%s.%N)
-  BELFRY_CONFIG="$conf" BELFRY_HOME="$home" "$BELFRY" deliver --wait 600s >/dev/null
-  t1=$(date +%s.%N)
+  sink0=$(sink_cpu)
+  BELFRY_CONFIG="$conf" BELFRY_HOME="$home" /usr/bin/time -o "$work/time" -f "%e %U %S" \
+    "$BELFRY" deliver --wait 600s >/dev/null
+  sink1=$(sink_cpu)
   got=$(( $(count) - before ))
   [ "$got" -eq "$N" ] || { echo "belfry deliver sent $got mails, not $N" >&2; exit 1; }
   s=$("$PY" "$work/smtplib_n.py" "$port" "$N" "$work/mail.eml")
-  echo "$r $t0 $t1 $s" >> "$work/rounds"
+  sink2=$(sink_cpu)
+  echo "$r $(cat "$work/time") $((sink1 - sink0)) $s $((sink2 - sink1))" >> "$work/rounds"
 done
-"$PY" - "$work/rounds" "$N" <<'PY'
+"$PY" - "$work/rounds" "$N" "$(getconf CLK_TCK)" <<'PY'
 import statistics as st, sys
-n = int(sys.argv[2])
+n, tick = int(sys.argv[2]), 1e3 / int(sys.argv[3])
 ratios = []
 for line in open(sys.argv[1]):
-    r, t0, t1, s = line.split()
-    b = n / (float(t1) - float(t0))
-    p = n / float(s)
+    r, bw, bu, bs, bsink, pw, pc, psink = line.split()
+    b, p = n / float(bw), n / float(pw)
     ratios.append(b / p)
-    print("round %s: belfry deliver %.0f mails/s, smtplib %.0f mails/s: %.2fx" % (r, b, p, b / p))
+    print("round %s: belfry deliver %.0f mails/s (CPU %.2f ms a mail; server %.2f ms), "
+          "smtplib %.0f mails/s (CPU %.2f ms a mail; server %.2f ms): %.2fx" % (
+              r, b, (float(bu) + float(bs)) * 1e3 / n, int(bsink) * tick / n,
+              p, float(pc) * 1e3 / n, int(psink) * tick / n, b / p))
 print("median ratio: belfry deliver %.2fx smtplib on one connection" % st.median(ratios))
 PY
