@@ -93,8 +93,9 @@ impl Answer {
     }
 }
 
-/// What every send shares: the HTTP clients, the per-request timeout, and where requests for
-/// a service's address go instead (for tests against a stand-in server).
+/// What every send shares: the HTTP clients, the SMTP connections kept between mails (one
+/// pool per server and login; [`Context::close`] ends them), the per-request timeout, and
+/// where requests for a service's address go instead (for tests against a stand-in server).
 ///
 /// Two clients, each built on first use: one for `http://` that carries no TLS set-up, and
 /// one for `https://` with the system's root certificates. Loading those certificates costs
@@ -108,6 +109,7 @@ pub struct Context {
     unverified: OnceLock<Result<reqwest::Client, String>>,
     timeout: Duration,
     origins: Vec<(String, String)>,
+    smtp: crate::smtp::SmtpPool,
 }
 
 /// The `User-Agent` belfry sends.
@@ -143,7 +145,20 @@ impl Context {
             unverified: OnceLock::new(),
             timeout,
             origins: Vec::new(),
+            smtp: crate::smtp::SmtpPool::default(),
         }
+    }
+
+    /// The SMTP connections kept open between mails (see [`Context::close`]).
+    pub(crate) fn smtp_pool(&self) -> &crate::smtp::SmtpPool {
+        &self.smtp
+    }
+
+    /// Closes what this context keeps open between sends: the e-mail channels' connections,
+    /// each with a QUIT (a server that does not answer within a second is left). Call it when
+    /// nothing more will be sent through this context, on the runtime that sent.
+    pub async fn close(&self) {
+        self.smtp.close().await;
     }
 
     /// Sends the requests addressed to `from` (an origin: `https://api.telegram.org`) to `to`

@@ -1,12 +1,20 @@
 //! E-mail over SMTP: Apprise's `mailto://` and `mailtos://`, sent with lettre on rustls.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Attachment as MimeAttachment, Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
+use lettre::address::Envelope;
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment as MimeAttachment, Body, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::Error as SmtpError;
+use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection as Connection, Certificate, Tls, TlsParameters,
+};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailParameter};
 
 use crate::mail::{self, is_address, mailbox, split_addresses};
 use crate::outcome::shorten;
@@ -15,7 +23,7 @@ use crate::url_parts::{Parts, parse_bool};
 use crate::{BoxFuture, Channel, Context, Message, Outcome};
 
 /// How the connection to the SMTP server is protected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Security {
     /// No TLS at all (`mode=insecure`).
     Plain,
@@ -210,6 +218,10 @@ const KNOWN_OPTIONS: &[&str] = &[
 ///   `reply=` (Reply-To) take lists.
 /// - `cafile=PATH` trusts the CA certificates in that PEM file besides the system's (a private
 ///   relay, or a test); `verify=no` accepts any certificate.
+///
+/// Attached files are sent base64 unless they already are short CRLF lines of ASCII, so they
+/// arrive byte for byte, and every line on the wire ends in CRLF within 998 octets. Mails sent
+/// through one [`Context`] to the same server with the same login share connections.
 #[derive(Clone)]
 pub struct Smtp {
     scheme: &'static str,
@@ -226,6 +238,11 @@ pub struct Smtp {
     extra_roots: Option<Certificate>,
     verify: bool,
     describe: String,
+    /// The connections this channel may share with others (same server, security, trust and
+    /// login): the key of its pool in [`Context`].
+    key: ConnectionKey,
+    /// How to protect the connection, built on first use (loading trust roots costs time).
+    tls: OnceLock<Result<Tls, String>>,
 }
 
 impl std::fmt::Debug for Smtp {
@@ -489,7 +506,16 @@ impl Smtp {
         if !bcc.is_empty() {
             describe.push_str(&format!(", bcc {}", bcc.len()));
         }
+        let key = ConnectionKey {
+            server: server.clone(),
+            port,
+            security,
+            login: login.clone(),
+            cafile: p.get("cafile").map(|f| f.trim().to_owned()),
+            verify,
+        };
         Ok(Smtp {
+            key,
             scheme,
             server,
             port,
@@ -504,6 +530,7 @@ impl Smtp {
             extra_roots,
             verify,
             describe,
+            tls: OnceLock::new(),
         })
     }
 
@@ -526,11 +553,11 @@ impl Smtp {
     }
 
     /// The mail for a notification, as it will be sent.
-    fn build_message(&self, msg: &Message<'_>) -> Result<Mail, String> {
+    fn build_message(&self, msg: &Message<'_>) -> Result<lettre::Message, String> {
         let n = msg.notification;
         let r = mail::render(n);
         let domain = self.from.email.domain().to_owned();
-        let mut b = Mail::builder()
+        let mut b = lettre::Message::builder()
             .from(self.from.clone())
             .subject(r.subject)
             .message_id(Some(mail::message_id(msg.idempotency_key, &domain)))
@@ -562,7 +589,17 @@ impl Smtp {
                 .map_err(|_| format!("bad header name {k:?}"))?;
             b = b.raw_header(HeaderValue::new(name, v));
         }
-        let body = MultiPart::alternative_plain_html(r.text, r.html);
+        let body = MultiPart::alternative()
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_PLAIN)
+                    .body(text_body(r.text)),
+            )
+            .singlepart(
+                SinglePart::builder()
+                    .header(ContentType::TEXT_HTML)
+                    .body(text_body(r.html)),
+            );
         let result = if r.attachments.is_empty() {
             b.multipart(body)
         } else {
@@ -572,7 +609,7 @@ impl Smtp {
                     .content_type
                     .parse()
                     .map_err(|_| format!("bad content type {:?}", a.content_type))?;
-                let part: SinglePart = MimeAttachment::new(a.file_name).body(a.data, ct);
+                let part: SinglePart = MimeAttachment::new(a.file_name).body(file_body(a.data), ct);
                 mixed = mixed.singlepart(part);
             }
             b.multipart(mixed)
@@ -580,34 +617,59 @@ impl Smtp {
         result.map_err(|e| format!("cannot build the mail: {e}"))
     }
 
-    fn transport(&self, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-        let tls_params = || -> Result<TlsParameters, String> {
-            // ring, installed once per process; ignore "already installed".
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let mut b = TlsParameters::builder(self.server.clone());
-            if let Some(c) = &self.extra_roots {
-                b = b.add_root_certificate(c.clone());
-            }
-            if !self.verify {
-                b = b.dangerous_accept_invalid_certs(true);
-            }
-            b.build()
-                .map_err(|e| format!("cannot set up TLS: {}", error_chain(&e)))
+    /// How to protect connections to the server, built once.
+    fn tls(&self) -> Result<&Tls, String> {
+        let built = self.tls.get_or_init(|| {
+            let params = || -> Result<TlsParameters, String> {
+                // ring, installed once per process; ignore "already installed".
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let mut b = TlsParameters::builder(self.server.clone());
+                if let Some(c) = &self.extra_roots {
+                    b = b.add_root_certificate(c.clone());
+                }
+                if !self.verify {
+                    b = b.dangerous_accept_invalid_certs(true);
+                }
+                b.build()
+                    .map_err(|e| format!("cannot set up TLS: {}", error_chain(&e)))
+            };
+            Ok(match self.security {
+                Security::Plain => Tls::None,
+                Security::StartTlsIfOffered => Tls::Opportunistic(params()?),
+                Security::StartTls => Tls::Required(params()?),
+                Security::ImplicitTls => Tls::Wrapper(params()?),
+            })
+        });
+        built.as_ref().map_err(Clone::clone)
+    }
+
+    /// A new connection, greeted, protected as the URL says, and logged in.
+    async fn connect(&self, tls: &Tls, timeout: Duration) -> Result<Connection, SmtpError> {
+        let hello = ClientId::default();
+        let wrapper = match tls {
+            Tls::Wrapper(p) => Some(p.clone()),
+            _ => None,
         };
-        let tls = match self.security {
-            Security::Plain => Tls::None,
-            Security::StartTlsIfOffered => Tls::Opportunistic(tls_params()?),
-            Security::StartTls => Tls::Required(tls_params()?),
-            Security::ImplicitTls => Tls::Wrapper(tls_params()?),
-        };
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(self.server.clone())
-            .port(self.port)
-            .tls(tls)
-            .timeout(Some(timeout));
-        if let Some((u, p)) = &self.login {
-            b = b.credentials(Credentials::new(u.clone(), p.clone()));
+        let mut conn = Connection::connect_tokio1(
+            (self.server.as_str(), self.port),
+            Some(timeout),
+            &hello,
+            wrapper,
+            None,
+        )
+        .await?;
+        match tls {
+            Tls::Opportunistic(p) if conn.can_starttls() => {
+                conn.starttls(p.clone(), &hello).await?
+            }
+            Tls::Required(p) => conn.starttls(p.clone(), &hello).await?,
+            _ => {}
         }
-        Ok(b.build())
+        if let Some((u, p)) = &self.login {
+            let credentials = Credentials::new(u.clone(), p.clone());
+            conn.auth(DEFAULT_MECHANISMS, &credentials).await?;
+        }
+        Ok(conn)
     }
 
     fn classify(&self, e: &lettre::transport::smtp::Error) -> Outcome {
@@ -635,6 +697,62 @@ impl Smtp {
             Outcome::retry(format!("could not talk to SMTP server {at}: {detail}"))
         }
     }
+}
+
+/// A text body (the plain and HTML parts), its line breaks made CRLF. lettre sends short
+/// lines of ASCII as they are (7bit), and longer lines or other characters quoted-printable or
+/// base64; but it would send a bare CR or a NUL from the job's output as it is too, which
+/// RFC 5322 forbids: those go quoted-printable.
+fn text_body(text: String) -> Body {
+    let body = Body::new(text);
+    if body.encoding() == ContentTransferEncoding::SevenBit && !sendable_as_is(body.as_ref()) {
+        return Body::new_with_encoding(body.into_vec(), ContentTransferEncoding::QuotedPrintable)
+            .expect("quoted-printable encodes any bytes");
+    }
+    body
+}
+
+/// An attached file, encoded so that it decodes to exactly its bytes and no line on the wire is
+/// too long or ends other than in CRLF: as it is (7bit) when it already is short lines of ASCII
+/// ending in CRLF, base64 otherwise. (lettre would send short lines of ASCII as they are even
+/// with bare LF line endings, which strict servers refuse; and quoted-printable turns a file's
+/// CRLF into line breaks that some decoders give back as LF.)
+fn file_body(data: Vec<u8>) -> Body {
+    let data = if sendable_as_is(&data) {
+        // Refused (given back) when lettre finds a line too long for 7bit.
+        match Body::new_with_encoding(data, ContentTransferEncoding::SevenBit) {
+            Ok(body) => return body,
+            Err(data) => data,
+        }
+    } else {
+        data
+    };
+    Body::new_with_encoding(data, ContentTransferEncoding::Base64)
+        .expect("base64 encodes any bytes")
+}
+
+/// Whether `data` can go on the wire as it is: 7-bit bytes without NUL, CR and LF only as
+/// CRLF pairs, no line longer than 998 octets (RFC 5322 §2.1.1).
+fn sendable_as_is(data: &[u8]) -> bool {
+    let mut line = 0usize;
+    let mut prev = 0u8;
+    for (i, &b) in data.iter().enumerate() {
+        match b {
+            0 | 128.. => return false,
+            b'\r' if data.get(i + 1) != Some(&b'\n') => return false,
+            b'\n' if prev != b'\r' => return false,
+            b'\n' => line = 0,
+            b'\r' => {}
+            _ => {
+                line += 1;
+                if line > 998 {
+                    return false;
+                }
+            }
+        }
+        prev = b;
+    }
+    true
 }
 
 /// Whether a TLS failure is among the causes of `e` (lettre reports a failed handshake as a
@@ -718,24 +836,345 @@ impl Channel for Smtp {
                 Ok(m) => m,
                 Err(e) => return Outcome::permanent(e),
             };
-            // Mail servers may think for a while before answering DATA (content checks):
-            // give each SMTP step at least Apprise's 15 s; the delivery deadline still bounds
-            // the whole.
-            let transport = match self.transport(cx.timeout().max(Duration::from_secs(15))) {
+            let formatted = mail.formatted();
+            let Some(data) = std::str::from_utf8(&formatted)
+                .ok()
+                .filter(|d| d.is_ascii())
+            else {
+                // Every part is 7bit, quoted-printable or base64, and lettre encodes headers:
+                // this cannot happen, but 8-bit data must not reach a server unannounced.
+                return Outcome::permanent("the mail is not 7-bit text; not sent");
+            };
+            let envelope = mail.envelope();
+            let pool = cx.smtp_pool();
+            // A kept connection first. One the server has closed meanwhile fails at MAIL,
+            // before anything of the message was accepted: then on a new one.
+            if let Some(mut conn) = pool.take(&self.key) {
+                match transact(&mut conn, envelope, data).await {
+                    Ok(()) => {
+                        pool.keep(&self.key, conn);
+                        return Outcome::Delivered;
+                    }
+                    Err(Failed::AtMail(e)) if !e.is_permanent() => {}
+                    Err(e) => return self.judge(e),
+                }
+            }
+            let tls = match self.tls() {
                 Ok(t) => t,
                 Err(e) => return Outcome::retry(e),
             };
-            match transport.send(mail).await {
-                Ok(_) => Outcome::Delivered,
-                Err(e) => self.classify(&e),
+            // Mail servers may be slow to answer a connection (greylisting, DNS checks): give
+            // it at least Apprise's 15 s; the delivery deadline still bounds the whole.
+            let mut conn = match self
+                .connect(tls, cx.timeout().max(Duration::from_secs(15)))
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => return self.classify(&e),
+            };
+            match transact(&mut conn, envelope, data).await {
+                Ok(()) => {
+                    pool.keep(&self.key, conn);
+                    Outcome::Delivered
+                }
+                Err(e) => self.judge(e),
             }
         })
+    }
+}
+
+impl Smtp {
+    fn judge(&self, failed: Failed) -> Outcome {
+        match failed {
+            Failed::AtMail(e) | Failed::Later(e) => self.classify(&e),
+            Failed::Unsendable(reason) => Outcome::permanent(format!(
+                "cannot send through {}:{}: {reason}",
+                self.server, self.port
+            )),
+        }
+    }
+}
+
+/// What tells one server connection from another: connections are shared between channels
+/// only when all of this is the same.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct ConnectionKey {
+    server: String,
+    port: u16,
+    security: Security,
+    /// The user and password (in memory only; never printed).
+    login: Option<(String, String)>,
+    cafile: Option<String>,
+    verify: bool,
+}
+
+/// How one mail transaction went wrong.
+enum Failed {
+    /// At the first command: nothing of the message was accepted, so another connection may
+    /// try it again.
+    AtMail(SmtpError),
+    /// Once the server had taken part of it.
+    Later(SmtpError),
+    /// The server cannot take it (no SMTPUTF8 for an address that needs it).
+    Unsendable(&'static str),
+}
+
+/// Sends one mail over `conn`: MAIL, RCPT for each recipient, DATA, then the message and its
+/// terminating line in a single write. (lettre writes them in two; with Nagle's algorithm the
+/// small second write waits for the server's delayed ACK of the first, some 40 ms a message.)
+async fn transact(conn: &mut Connection, envelope: &Envelope, data: &str) -> Result<(), Failed> {
+    let mut params = Vec::new();
+    let ascii = envelope
+        .from()
+        .is_none_or(|a| AsRef::<str>::as_ref(a).is_ascii())
+        && envelope
+            .to()
+            .iter()
+            .all(|a| AsRef::<str>::as_ref(a).is_ascii());
+    if !ascii {
+        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+            return Err(Failed::Unsendable(
+                "an address is not ASCII and the server does not offer SMTPUTF8",
+            ));
+        }
+        params.push(MailParameter::SmtpUtfEight);
+    }
+    conn.command(Mail::new(envelope.from().cloned(), params))
+        .await
+        .map_err(Failed::AtMail)?;
+    for to in envelope.to() {
+        conn.command(Rcpt::new(to.clone(), Vec::new()))
+            .await
+            .map_err(Failed::Later)?;
+    }
+    conn.command(Data).await.map_err(Failed::Later)?;
+    conn.command(DataLines(data)).await.map_err(Failed::Later)?;
+    Ok(())
+}
+
+/// A message as DATA sends it: a dot that begins a line doubled (RFC 5321 §4.5.2), and the
+/// line with a lone dot that ends it. Every line of a built message ends in CRLF.
+struct DataLines<'a>(&'a str);
+
+impl std::fmt::Display for DataLines<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for line in self.0.split_inclusive('\n') {
+            if line.starts_with('.') {
+                f.write_char('.')?;
+            }
+            f.write_str(line)?;
+        }
+        if !self.0.is_empty() && !self.0.ends_with("\r\n") {
+            f.write_str("\r\n")?;
+        }
+        f.write_str(".\r\n")
+    }
+}
+
+/// How long a kept connection may sit unused before it is closed rather than reused: servers
+/// drop idle clients after a few minutes, some sooner.
+const IDLE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Kept connections per server and login, at most.
+const KEPT_PER_SERVER: usize = 8;
+
+/// SMTP connections kept open between messages, by server and login. A [`Context`] holds one,
+/// so that a delivery pass (or one `belfry send`) sends every mail for a server over the
+/// connections it has already opened and greeted, instead of a new one per mail.
+/// [`Context::close`] says goodbye (QUIT) to them.
+#[derive(Default)]
+pub(crate) struct SmtpPool {
+    idle: Mutex<HashMap<ConnectionKey, Vec<(Connection, Instant)>>>,
+}
+
+impl std::fmt::Debug for SmtpPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys hold passwords: only counts are shown.
+        let kept = self
+            .idle
+            .lock()
+            .map_or(0, |m| m.values().map(Vec::len).sum::<usize>());
+        f.debug_struct("SmtpPool").field("kept", &kept).finish()
+    }
+}
+
+impl SmtpPool {
+    /// The most recently used connection kept for `key` that has not sat unused too long.
+    fn take(&self, key: &ConnectionKey) -> Option<Connection> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let kept = idle.get_mut(key)?;
+        while let Some((conn, since)) = kept.pop() {
+            if since.elapsed() < IDLE_LIMIT {
+                return Some(conn);
+            }
+            // Closed without QUIT: the server may be gone, and this must not wait.
+        }
+        None
+    }
+
+    /// Keeps `conn`, after a mail went through it, for the next mail to the same server.
+    fn keep(&self, key: &ConnectionKey, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let kept = idle.entry(key.clone()).or_default();
+        if kept.len() < KEPT_PER_SERVER {
+            kept.push((conn, Instant::now()));
+        }
+    }
+
+    /// Ends every kept connection with QUIT, all at once, giving servers a second to answer.
+    pub(crate) async fn close(&self) {
+        let kept: Vec<Connection> = {
+            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+            idle.drain()
+                .flat_map(|(_, v)| v.into_iter().map(|(c, _)| c))
+                .collect()
+        };
+        if kept.is_empty() {
+            return;
+        }
+        let mut quits = tokio::task::JoinSet::new();
+        for mut conn in kept {
+            quits.spawn(async move {
+                let _ = conn.quit().await;
+            });
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), quits.join_all()).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context as TaskContext, Poll};
+    use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, DuplexStream};
+
+    /// The client's end of an in-memory connection, noting every write it is given.
+    #[derive(Debug)]
+    struct Recording {
+        inner: DuplexStream,
+        writes: Arc<Mutex<Vec<Vec<u8>>>>,
+    }
+
+    impl AsyncRead for Recording {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut TaskContext<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for Recording {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut TaskContext<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+            if let Poll::Ready(Ok(n)) = r {
+                self.writes.lock().unwrap().push(buf[..n].to_vec());
+            }
+            r
+        }
+
+        fn poll_flush(
+            mut self: Pin<&mut Self>,
+            cx: &mut TaskContext<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut TaskContext<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    impl lettre::transport::smtp::client::AsyncTokioStream for Recording {
+        fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+            Ok(([127, 0, 0, 1], 25).into())
+        }
+    }
+
+    /// A minimal SMTP server on the other end: says yes to everything, and returns the
+    /// messages it took, their dots undoubled.
+    async fn yes_server(end: DuplexStream) -> Vec<String> {
+        let (r, mut w) = tokio::io::split(end);
+        let mut r = tokio::io::BufReader::new(r);
+        let mut taken = Vec::new();
+        w.write_all(b"220 test\r\n").await.unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if r.read_line(&mut line).await.unwrap() == 0 {
+                return taken;
+            }
+            let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+            let answer: &[u8] = match verb.as_str() {
+                "DATA" => {
+                    w.write_all(b"354 go on\r\n").await.unwrap();
+                    let mut message = String::new();
+                    loop {
+                        line.clear();
+                        r.read_line(&mut line).await.unwrap();
+                        if line == ".\r\n" {
+                            break;
+                        }
+                        message.push_str(line.strip_prefix('.').unwrap_or(&line));
+                    }
+                    taken.push(message);
+                    b"250 stored\r\n"
+                }
+                "QUIT" => b"221 bye\r\n",
+                _ => b"250 ok\r\n",
+            };
+            w.write_all(answer).await.unwrap();
+        }
+    }
+
+    #[test]
+    fn a_message_and_its_final_dot_go_out_in_one_write_with_leading_dots_doubled() {
+        // Two writes would leave the small second one waiting, under Nagle's algorithm, for
+        // the server's delayed ACK of the first: some 40 ms a mail.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let stream = Recording {
+            inner: client,
+            writes: writes.clone(),
+        };
+        let message = "Subject: dots\r\n\r\n.a line that begins with a dot\r\n..two\r\nend\r\n";
+        let taken = rt.block_on(async {
+            let served = tokio::spawn(yes_server(server));
+            let mut conn =
+                Connection::connect_with_transport(Box::new(stream), &ClientId::Domain("t".into()))
+                    .await
+                    .unwrap();
+            let a: lettre::Address = "ops@example.org".parse().unwrap();
+            let envelope = Envelope::new(Some(a.clone()), vec![a]).unwrap();
+            assert!(transact(&mut conn, &envelope, message).await.is_ok());
+            conn.quit().await.unwrap();
+            drop(conn);
+            served.await.unwrap()
+        });
+        let writes = writes.lock().unwrap();
+        let data = writes.iter().position(|w| w == b"DATA\r\n").unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&writes[data + 1]),
+            "Subject: dots\r\n\r\n..a line that begins with a dot\r\n...two\r\nend\r\n.\r\n",
+            "the whole message and its end in the one write after DATA"
+        );
+        assert_eq!(String::from_utf8_lossy(&writes[data + 2]), "QUIT\r\n");
+        assert_eq!(taken, [message], "the server reads back what was sent");
+    }
 
     fn smtp(raw: &str) -> Smtp {
         Smtp::from_apprise(raw).unwrap_or_else(|e| panic!("{raw}: {e}"))

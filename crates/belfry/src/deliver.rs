@@ -172,7 +172,12 @@ pub fn deliver(
         unrecorded_since: None,
         pauses: Vec::new(),
     };
-    rt.block_on(engine.run(store, &cx))?;
+    rt.block_on(async {
+        let ran = engine.run(store, &cx).await;
+        // QUIT to the mail servers whose connections were kept for a next mail.
+        cx.close().await;
+        ran
+    })?;
     Ok(engine.report)
 }
 

@@ -219,9 +219,13 @@ pub fn send(targets: &[Target], n: &Notification, settings: &SendSettings) -> Ve
         .enable_all()
         .build()
         .expect("a current-thread runtime builds");
-    rt.block_on(futures_util::future::join_all(
-        targets.iter().map(|t| send_one(t, n, &cx, settings)),
-    ))
+    rt.block_on(async {
+        let sent =
+            futures_util::future::join_all(targets.iter().map(|t| send_one(t, n, &cx, settings)))
+                .await;
+        cx.close().await;
+        sent
+    })
 }
 
 async fn send_one(t: &Target, n: &Notification, cx: &Context, s: &SendSettings) -> Sent {

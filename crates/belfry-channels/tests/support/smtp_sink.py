@@ -6,7 +6,11 @@ envelope and the MIME parts as Python's e-mail parser sees them), both before th
 answers the DATA command, so a client that got its 250 can read them at once.
 
   smtp_sink.py --dir OUT_DIR [--mode plain|starttls|tls] [--cert PEM --key PEM]
-               [--auth USER:PASSWORD] [--data-reply "451 4.3.0 try later"]
+               [--auth USER:PASSWORD] [--data-reply "451 4.3.0 try later"] [--hangup]
+
+--hangup closes each connection right after answering its message, as a server that drops
+idle clients soon does. Each record names the client's address and port ("peer"), which tells
+the connections apart.
 
 Prints "PORT <n>" on standard output once it listens on 127.0.0.1, then serves until killed
 (or until its standard input closes, so that it never outlives the test that started it).
@@ -26,9 +30,10 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 class Sink:
-    def __init__(self, out_dir, data_reply):
+    def __init__(self, out_dir, data_reply, hangup):
         self.out_dir = out_dir
         self.data_reply = data_reply
+        self.hangup = hangup
         self.count = 0
 
     async def handle_DATA(self, server, session, envelope):
@@ -64,6 +69,7 @@ class Sink:
             "tls": tls,
             "login": login,
             "ehlo": session.host_name,
+            "peer": "%s:%d" % tuple(session.peer[:2]),
             "headers": {k.lower(): str(v) for k, v in msg.items()},
             "parts": parts,
         }
@@ -71,6 +77,9 @@ class Sink:
         with open(tmp, "w") as f:
             json.dump(record, f)
         os.rename(tmp, stem + ".json")
+        if self.hangup and transport is not None:
+            # After the answer below is written: close() flushes what is buffered first.
+            asyncio.get_running_loop().call_soon(transport.close)
         return "250 OK stored"
 
 
@@ -95,6 +104,7 @@ async def main():
     ap.add_argument("--key")
     ap.add_argument("--auth")
     ap.add_argument("--data-reply")
+    ap.add_argument("--hangup", action="store_true")
     args = ap.parse_args()
 
     ctx = None
@@ -102,7 +112,7 @@ async def main():
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(args.cert, args.key)
 
-    handler = Sink(args.dir, args.data_reply)
+    handler = Sink(args.dir, args.data_reply, args.hangup)
     kwargs = {"hostname": "sink.belfry.test", "timeout": 30}
     if args.mode == "starttls":
         kwargs.update(tls_context=ctx, require_starttls=True)

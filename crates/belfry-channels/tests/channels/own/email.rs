@@ -3,19 +3,58 @@
 //! the server's answers are classified.
 
 use std::io::Read;
+use std::time::Duration;
 
-use belfry_channels::{Outcome, parse};
+use belfry_channels::{Channel, Context, Message, Outcome, parse};
+use belfry_core::Notification;
 use belfry_core::{Reason, State};
 
-use super::support::{Mode, Sink, SinkOptions, TestCa, part_bytes, parts};
+use super::support::{Mode, Sink, SinkOptions, TestCa, attached, part_bytes, parts};
 use crate::{notification, send};
 
 const PASSWORD: &str = "pw-S3CRET-xyz";
 
 fn text_of(msg: &serde_json::Value, content_type: &str) -> String {
-    let p = parts(msg, content_type);
-    assert_eq!(p.len(), 1, "one {content_type} part in {msg}");
+    let p: Vec<_> = parts(msg, content_type)
+        .into_iter()
+        .filter(|p| p["disposition"] != "attachment")
+        .collect();
+    assert_eq!(p.len(), 1, "one {content_type} body in {msg}");
     String::from_utf8(part_bytes(p[0])).unwrap()
+}
+
+/// Checks RFC 5322 §2.1.1 on a message as it came over the wire: every line ends in CRLF (no
+/// bare CR or LF anywhere), none is longer than 998 octets, and every byte is 7-bit (no NUL),
+/// so that any server takes it.
+fn assert_every_line_is_crlf_and_short(raw: &[u8]) {
+    assert!(raw.ends_with(b"\r\n"), "the message ends in CRLF");
+    let mut start = 0;
+    let mut n = 0;
+    while start < raw.len() {
+        let end = raw[start..]
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .map(|i| start + i)
+            .expect("every line ends in CRLF");
+        let line = &raw[start..end];
+        n += 1;
+        assert!(
+            line.len() <= 998,
+            "line {n} has {} octets: {:?}…",
+            line.len(),
+            String::from_utf8_lossy(&line[..60])
+        );
+        if let Some(b) = line
+            .iter()
+            .find(|b| matches!(b, b'\r' | b'\n' | 0) || !b.is_ascii())
+        {
+            panic!(
+                "line {n} holds byte {b:#04x}: {:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        start = end + 2;
+    }
 }
 
 #[test]
@@ -359,4 +398,157 @@ fn the_message_id_is_the_same_for_every_attempt() {
         msgs[0]["headers"]["message-id"],
         msgs[1]["headers"]["message-id"]
     );
+}
+
+#[test]
+fn every_line_on_the_wire_is_crlf_and_at_most_998_octets_whatever_the_attachments_hold() {
+    let sink = Sink::start(Mode::Plain, SinkOptions::default());
+    let url = format!(
+        "mailto://127.0.0.1:{}?to=ops@example.org&from=belfry@example.com",
+        sink.port
+    );
+    // A megabyte of 5,000-character lines; a short log with bare LF line endings (the one a
+    // strict server refused as one line too long); a file without any newline; one already
+    // in CRLF lines; bytes that are no text at all (NUL, bare CR and LF, 8-bit); a progress
+    // bar's bare CRs; and an empty file.
+    let long_line: String = (0..5000)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let mut big = Vec::new();
+    while big.len() < 1 << 20 {
+        big.extend_from_slice(long_line.as_bytes());
+        big.push(b'\n');
+    }
+    let log: String = (0..2000).map(|i| format!("step {i}: ok\n")).collect();
+    let binary: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 256) as u8).collect();
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("long-lines.txt", big),
+        ("run.log", log.into_bytes()),
+        (
+            "no-newline.txt",
+            b"one line and no newline at its end".to_vec(),
+        ),
+        ("crlf.txt", b"first\r\nsecond\r\n".to_vec()),
+        ("data.bin", binary),
+        ("progress.log", b"10%\r20%\r100%\n\0done".to_vec()),
+        ("empty.txt", Vec::new()),
+    ];
+    let mut n = notification(State::Failed, Reason::FirstRun);
+    n.attachments = files
+        .iter()
+        .map(|(name, data)| belfry_core::Attachment::new(name, data.clone()))
+        .collect();
+    // The bodies show the output's end: long lines, and a progress bar's carriage returns.
+    n.output_tail = Some(format!(
+        "{long_line}\nfetching 10%\rfetching 100%\n{long_line}\n"
+    ));
+    assert_eq!(send(parse(&url).unwrap().as_ref(), &n), Outcome::Delivered);
+
+    let m = &sink.messages()[0];
+    for (name, data) in &files {
+        assert!(
+            attached(m, name) == *data,
+            "{name} does not come back byte for byte"
+        );
+    }
+    let text = text_of(m, "text/plain");
+    assert!(
+        text.contains(&long_line),
+        "the text shows the long line whole"
+    );
+    assert!(text.contains("fetching 10%\rfetching 100%"));
+    assert!(text_of(m, "text/html").contains(&long_line));
+    assert_every_line_is_crlf_and_short(&sink.raw_bytes(0));
+
+    // Short lines of ASCII go as they are, unless a bare CR or a NUL is among them.
+    let mut n = notification(State::Failed, Reason::FirstRun);
+    n.output_tail = Some("fetching 10%\rfetching 100%\nstray \0 byte\n".into());
+    assert_eq!(send(parse(&url).unwrap().as_ref(), &n), Outcome::Delivered);
+    let m = &sink.messages()[1];
+    assert!(text_of(m, "text/plain").contains("fetching 10%\rfetching 100%\r\nstray \0 byte"));
+    assert_every_line_is_crlf_and_short(&sink.raw_bytes(1));
+}
+
+/// Sends each of `mails` in turn through one context, as a delivery pass does, then closes it.
+fn send_in_one_pass(mails: &[(&dyn Channel, &Notification)]) -> Vec<Outcome> {
+    let cx = Context::new(Duration::from_secs(5));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut out = Vec::new();
+        for (i, (ch, n)) in mails.iter().enumerate() {
+            let key = format!("n-{i}:ops");
+            let msg = Message {
+                notification: n,
+                idempotency_key: &key,
+            };
+            out.push(ch.send(&msg, &cx).await);
+        }
+        cx.close().await;
+        out
+    })
+}
+
+#[test]
+fn mails_to_one_server_and_login_share_one_connection() {
+    let sink = Sink::start(
+        Mode::Plain,
+        SinkOptions {
+            auth: Some(&format!("bob:{PASSWORD}")),
+            ..SinkOptions::default()
+        },
+    );
+    let url = |to: &str| {
+        format!(
+            "mailto://bob:{PASSWORD}@127.0.0.1:{}/{to}?mode=insecure&from=belfry@example.com",
+            sink.port
+        )
+    };
+    // Two channels (other recipients) on the same server with the same login.
+    let ops = parse(&url("ops@example.org")).unwrap();
+    let lead = parse(&url("lead@example.org")).unwrap();
+    let failed = notification(State::Failed, Reason::FirstRun);
+    let ok = notification(State::Ok, Reason::Recovered { after: 1 });
+    let outcomes = send_in_one_pass(&[
+        (ops.as_ref(), &failed),
+        (lead.as_ref(), &failed),
+        (ops.as_ref(), &ok),
+    ]);
+    assert_eq!(outcomes, vec![Outcome::Delivered; 3]);
+
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 3);
+    assert_eq!(msgs[1]["rcpt_tos"], serde_json::json!(["lead@example.org"]));
+    assert_eq!(msgs[2]["headers"]["x-belfry-state"], "ok");
+    let peers: Vec<&serde_json::Value> = msgs.iter().map(|m| &m["peer"]).collect();
+    assert!(
+        peers.iter().all(|p| *p == peers[0]),
+        "every mail over the first connection: {peers:?}"
+    );
+    assert!(msgs.iter().all(|m| m["login"] == "bob"));
+}
+
+#[test]
+fn a_kept_connection_the_server_has_closed_is_replaced_and_no_mail_is_lost() {
+    let sink = Sink::start(
+        Mode::Plain,
+        SinkOptions {
+            hangup: true,
+            ..SinkOptions::default()
+        },
+    );
+    let url = format!(
+        "mailto://127.0.0.1:{}?to=ops@example.org&from=belfry@example.com",
+        sink.port
+    );
+    let ch = parse(&url).unwrap();
+    let n = notification(State::Failed, Reason::FirstRun);
+    let outcomes = send_in_one_pass(&[(ch.as_ref(), &n), (ch.as_ref(), &n), (ch.as_ref(), &n)]);
+    assert_eq!(outcomes, vec![Outcome::Delivered; 3]);
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 3, "each mail once");
+    assert_ne!(msgs[0]["peer"], msgs[1]["peer"]);
+    assert_ne!(msgs[1]["peer"], msgs[2]["peer"]);
 }

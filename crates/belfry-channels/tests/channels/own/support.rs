@@ -65,6 +65,8 @@ pub struct SinkOptions<'a> {
     pub tls: Option<&'a TestCa>,
     pub auth: Option<&'a str>,
     pub data_reply: Option<&'a str>,
+    /// Close each connection right after answering its message.
+    pub hangup: bool,
 }
 
 impl Sink {
@@ -89,6 +91,9 @@ impl Sink {
         }
         if let Some(r) = opts.data_reply {
             cmd.arg("--data-reply").arg(r);
+        }
+        if opts.hangup {
+            cmd.arg("--hangup");
         }
         let mut child = cmd
             .stdin(Stdio::piped())
@@ -135,12 +140,15 @@ impl Sink {
             .collect()
     }
 
-    /// The raw bytes of the `i`-th message.
+    /// The raw text of the `i`-th message.
     pub fn raw(&self, i: usize) -> String {
-        String::from_utf8_lossy(
-            &std::fs::read(self.out.path().join(format!("{:03}.eml", i + 1))).unwrap(),
-        )
-        .into_owned()
+        String::from_utf8_lossy(&self.raw_bytes(i)).into_owned()
+    }
+
+    /// The `i`-th message's bytes as they came over the wire (the dots added for transparency
+    /// removed, as the server stores them).
+    pub fn raw_bytes(&self, i: usize) -> Vec<u8> {
+        std::fs::read(self.out.path().join(format!("{:03}.eml", i + 1))).unwrap()
     }
 }
 
@@ -157,6 +165,18 @@ pub fn part_bytes(part: &serde_json::Value) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(part["base64"].as_str().unwrap())
         .unwrap()
+}
+
+/// The decoded bytes of the part of a recorded message attached under `file_name`.
+pub fn attached(msg: &serde_json::Value, file_name: &str) -> Vec<u8> {
+    let found: Vec<_> = msg["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["filename"] == file_name)
+        .collect();
+    assert_eq!(found.len(), 1, "one part named {file_name:?}");
+    part_bytes(found[0])
 }
 
 /// The parts of a recorded message with this content type.
