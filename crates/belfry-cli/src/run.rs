@@ -2,9 +2,12 @@
 //!
 //! The child runs directly (no shell) in its own process group. Its output is copied through
 //! live and kept in a bounded [`Capture`]. SIGINT, SIGTERM and SIGHUP are passed on to the
-//! child's group. The run is recorded in the store before and after, and the notification the
-//! rules make is delivered before belfry exits, within a deadline. Whatever belfry fails to do
-//! after the job ran, the job's exit code is what belfry exits with.
+//! child's group. Before the child is spawned, the run's intent is written to the state
+//! directory (`belfry::intent`), so that a belfry killed at any instant leaves a run that the
+//! next belfry records as crashed; the store is opened beside the job, not before it. The run
+//! is recorded in the store before and after, and the notification the rules make is delivered
+//! before belfry exits, within a deadline. Whatever belfry fails to do after the job ran, the
+//! job's exit code is what belfry exits with.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -112,6 +115,29 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     // Catch the signals before the child exists, so that none can kill belfry and orphan it.
     let signals = Signals::install()?;
 
+    let start = RunStart {
+        id: run_id.clone(),
+        job: job.clone(),
+        started: started_at,
+        host: Some(host.clone()),
+        pid: Some(std::process::id()),
+        boot_id: belfry::host::boot_id(),
+    };
+    // The run's intent is on disk before the job exists: if belfry is killed from here on,
+    // the next belfry finds the run and records it as crashed (belfry::intent).
+    let intent = home.as_deref().and_then(|h| {
+        belfry::intent::Intent::write(h, &start)
+            .map_err(|e| {
+                warn(&format!(
+                    "could not note the start of {job} in {} ({e}); \
+                     if belfry is killed before the run is recorded, the run is lost",
+                    belfry::intent::intents_dir(h).display()
+                ));
+            })
+            .ok()
+    });
+    let intent = Arc::new(intent);
+
     // The job starts first: it never waits for belfry.
     let mut cmd = Command::new(&opts.command[0]);
     cmd.args(&opts.command[1..])
@@ -126,24 +152,22 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     // Then the store is opened, and the start recorded, on another thread, beside the job.
     // (Started before the job, that thread took the CPU the job's start needed: the job
     // started about 0.6 ms later.)
-    let start = RunStart {
-        id: run_id.clone(),
-        job: job.clone(),
-        started: started_at,
-        host: Some(host.clone()),
-        pid: Some(std::process::id()),
-        boot_id: belfry::host::boot_id(),
-    };
     let exited = Arc::new(AtomicBool::new(false));
     let exited_seen = exited.clone();
     let reaper_config = config.clone();
+    let recorded_intent = intent.clone();
     let opener = thread::Builder::new().name("belfry-store".into()).spawn(
         move || -> Result<Opened, String> {
             let home = home.ok_or_else(|| belfry::NoHome.to_string())?;
             let mut store = Store::open(&belfry::store_path(&home)).map_err(|e| e.to_string())?;
-            // A job that is already over needs no `running` row: the finish records it whole.
+            // A job that is already over needs no `running` row: the finish records it whole
+            // (and removes the intent then).
             if !exited_seen.load(Ordering::Acquire) {
                 store.start_run(&start).map_err(|e| e.to_string())?;
+                // The `running` row says all the intent said: it is the record from now on.
+                if let Some(i) = recorded_intent.as_ref() {
+                    i.remove();
+                }
             }
             // Runs whose belfry was killed are noticed by the next belfry: this one.
             let reaped = belfry::reap_crashed(&mut store, &reaper_config)
@@ -199,6 +223,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
                 &opts,
                 opener,
                 finished(State::Failed, details, None, 0),
+                intent.as_ref().as_ref(),
             );
             return Ok(code);
         }
@@ -310,7 +335,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
         ..Details::default()
     };
     let run = finished(state, details, Some(capture.render()), capture.total());
-    finish(config, &opts, opener, run);
+    finish(config, &opts, opener, run, intent.as_ref().as_ref());
     Ok(code)
 }
 
@@ -466,13 +491,21 @@ struct Finished<'a> {
 }
 
 /// Records the run and delivers its notification. Problems are reported once on standard
-/// error and never change the exit code.
+/// error and never change the exit code. The run's intent is removed once the run is
+/// recorded, or, when the store cannot take it, once its alert has been sent unrecorded (a
+/// later belfry must not take it for a crash).
 fn finish(
     config: &Config,
     opts: &RunOptions,
     opener: Option<thread::JoinHandle<Result<Opened, String>>>,
     run: Finished<'_>,
+    intent: Option<&belfry::intent::Intent>,
 ) {
+    let forget_intent = || {
+        if let Some(i) = intent {
+            i.remove();
+        }
+    };
     let Finished {
         job,
         run_id,
@@ -514,6 +547,7 @@ fn finish(
                     state.name()
                 ));
             }
+            forget_intent();
             return;
         }
     };
@@ -523,7 +557,10 @@ fn finish(
         output_bytes,
     };
     let rec = match belfry::record_run(&mut store, config, &end, opts.quiet) {
-        Ok(r) => r,
+        Ok(r) => {
+            forget_intent();
+            r
+        }
         Err(e) => {
             // The alert on the console says why itself; otherwise say it here.
             if !send_unrecorded(config, opts, &event, &e.to_string()) {
@@ -532,6 +569,7 @@ fn finish(
                     state.name()
                 ));
             }
+            forget_intent();
             return;
         }
     };

@@ -815,6 +815,94 @@ fn a_wrapper_killed_mid_job_is_recorded_as_crashed_by_the_next_belfry_and_alerts
     assert_eq!(rx.requests().len(), 1);
 }
 
+/// Starts `belfry run --name JOB` on a job that writes its pid to a file and sleeps, and kills
+/// belfry with SIGKILL as soon as the job exists. Returns a guard that stops the job.
+fn kill_wrapper_once_its_job_runs(w: &World, job: &str) -> impl Drop {
+    let pidfile = w.dir.path().join(format!("{job}.pid"));
+    let script = format!(
+        "echo $$ > {}.tmp; mv {0}.tmp {0}; exec sleep 30",
+        pidfile.display()
+    );
+    let mut wrapper = w
+        .cmd(&["run", "-q", "--name", job, "--", "sh", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = eventually(Duration::from_secs(20), || pidfile.exists());
+    send_signal(wrapper.id(), "KILL");
+    wrapper.wait().unwrap();
+    assert!(started, "the job did not start");
+    // The job lives on (its own process group); it is stopped when the guard goes.
+    struct Stop(String);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-9", &self.0]).status();
+        }
+    }
+    Stop(std::fs::read_to_string(&pidfile).unwrap().trim().to_owned())
+}
+
+#[test]
+fn a_run_killed_in_its_first_milliseconds_is_found_and_alerts() {
+    let rx = Receiver::start(vec![]);
+    let w = World::with_config(&hook(&rx));
+    // The store exists, and is locked by another writer: the run's start cannot reach it, so
+    // belfry is surely killed before the store knows the run (its job is running by then).
+    assert_eq!(code(&w.run(&["status"])), 0);
+    let db = rusqlite::Connection::open(w.home().join("belfry.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let _early = kill_wrapper_once_its_job_runs(&w, "early");
+    db.execute_batch("ROLLBACK").unwrap();
+    // Unhindered: killed before or after the start is recorded, whichever comes first.
+    let _late = kill_wrapper_once_its_job_runs(&w, "late");
+
+    // The next belfry process finds both, each once however many look.
+    for _ in 0..2 {
+        let status = w.json(&["status", "--json"]);
+        let jobs = status.as_array().unwrap();
+        assert_eq!(jobs.len(), 2, "{status:#}");
+        for j in jobs {
+            assert_eq!(j["state"], "crashed", "{j}");
+            assert_eq!(j["running_since"], Value::Null, "{j}");
+        }
+    }
+    for job in ["early", "late"] {
+        let runs = w.history(job);
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(runs[0]["state"], "crashed");
+        assert!(
+            runs[0]["error"].as_str().unwrap().contains("is gone"),
+            "{runs:?}"
+        );
+    }
+    // Their alerts wait in the outbox and go out with the next delivery, once each.
+    assert_eq!(code(&w.run(&["deliver"])), 0);
+    let got = rx.wait_for(2, Duration::from_secs(5));
+    let mut alerted: Vec<(String, String)> = got
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            (
+                v["job"].as_str().unwrap().into(),
+                v["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    alerted.sort();
+    assert_eq!(
+        alerted,
+        [
+            ("early".to_owned(), "crashed".to_owned()),
+            ("late".to_owned(), "crashed".to_owned())
+        ]
+    );
+    // Nothing is left behind to find again.
+    let intents = w.home().join("intents");
+    let left = std::fs::read_dir(&intents).map_or(0, Iterator::count);
+    assert_eq!(left, 0, "{}", intents.display());
+}
+
 #[test]
 fn a_running_job_is_not_mistaken_for_a_crash() {
     let w = World::new();
