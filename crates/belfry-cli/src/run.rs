@@ -138,6 +138,22 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     });
     let intent = Arc::new(intent);
 
+    // Run by hand on a terminal, the job gets a terminal of its own for each stream that is
+    // one (so that it keeps its colours and line-buffered output), read here like a pipe.
+    // Under cron, pipes as ever.
+    let [out_pty, err_pty] = [
+        own_terminal(std::io::stdout()),
+        own_terminal(std::io::stderr()),
+    ];
+    let (out_pty, out_stdio) = match out_pty {
+        Some((ours, job_end)) => (Some(ours), Stdio::from(job_end)),
+        None => (None, Stdio::piped()),
+    };
+    let (err_pty, err_stdio) = match err_pty {
+        Some((ours, job_end)) => (Some(ours), Stdio::from(job_end)),
+        None => (None, Stdio::piped()),
+    };
+
     // The job starts first: it never waits for belfry.
     let mut cmd = Command::new(&opts.command[0]);
     cmd.args(&opts.command[1..])
@@ -145,9 +161,12 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
         .env("BELFRY_RUN_ID", &run_id)
         .process_group(0)
         .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(out_stdio)
+        .stderr(err_stdio);
     let spawned = cmd.spawn();
+    // The command holds belfry's copies of the job's terminal ends: they would keep the job's
+    // output open after it exits.
+    drop(cmd);
 
     // Then the store is opened, and the start recorded, on another thread, beside the job.
     // (Started before the job, that thread took the CPU the job's start needed: the job
@@ -232,9 +251,14 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
 
     // One loop on this thread watches everything: the two output pipes, the signals (through
     // a self-pipe, SIGCHLD included) and the timers.
+    // A terminal's end reads like a pipe's, and fails (EIO) where a pipe ends.
     let mut pipes: [Option<Box<dyn ReadFd>>; 2] = [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
+        out_pty
+            .map(|t| Box::new(t) as Box<dyn ReadFd>)
+            .or_else(|| child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>)),
+        err_pty
+            .map(|t| Box::new(t) as Box<dyn ReadFd>)
+            .or_else(|| child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>)),
     ];
     let mut sinks: [Box<dyn Write>; 2] = [Box::new(std::io::stdout()), Box::new(std::io::stderr())];
     let mut sinks_ok = [true, true];
@@ -670,6 +694,34 @@ pub fn report_failures(report: &DeliveryReport, background: bool) {
             f.channel, f.destination, f.reason
         ));
     }
+}
+
+/// If `stream` is a terminal, a pseudo-terminal for the job's output to it: belfry's end
+/// and the job's. The job's end passes bytes unchanged (no output processing: the terminal
+/// belfry writes them to does that), and has the size of `stream`'s terminal. `None` when
+/// `stream` is not a terminal (one `ioctl`), or no pseudo-terminal can be had: a pipe then.
+fn own_terminal(stream: impl AsFd) -> Option<(std::fs::File, std::os::fd::OwnedFd)> {
+    use rustix::pty::OpenptFlags;
+    use rustix::termios;
+    if !termios::isatty(&stream) {
+        return None;
+    }
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    let open = || -> rustix::io::Result<_> {
+        let ours = rustix::pty::openpt(flags)?;
+        rustix::pty::grantpt(&ours)?;
+        rustix::pty::unlockpt(&ours)?;
+        let job_end = rustix::pty::ioctl_tiocgptpeer(&ours, flags)?;
+        let mut modes = termios::tcgetattr(&job_end)?;
+        modes.output_modes.remove(termios::OutputModes::OPOST);
+        termios::tcsetattr(&job_end, termios::OptionalActions::Now, &modes)?;
+        if let Ok(size) = termios::tcgetwinsize(&stream) {
+            // Without it, the job formats for 0 columns; with a wrong one, only badly.
+            let _ = termios::tcsetwinsize(&job_end, size);
+        }
+        Ok((std::fs::File::from(ours), job_end))
+    };
+    open().ok()
 }
 
 fn signal_group(pid: i32, sig: i32) {

@@ -417,6 +417,49 @@ fn the_job_sees_its_name_and_run_id() {
 }
 
 #[test]
+fn a_job_run_on_a_terminal_gets_one_and_under_cron_a_pipe() {
+    use rustix::pty::OpenptFlags;
+    use std::io::Read;
+    let w = World::new();
+    let script = "if [ -t 1 ]; then echo 'out: terminal'; else echo 'out: pipe'; fi; \
+                  if [ -t 2 ]; then echo 'err: terminal' >&2; else echo 'err: pipe' >&2; fi";
+    // Under cron (pipes): as ever.
+    let out = w.run(&["run", "-q", "--name", "where", "--", "sh", "-c", script]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out: pipe\n");
+    assert_eq!(stderr(&out), "err: pipe\n");
+
+    // By hand on a terminal: belfry's output is a pseudo-terminal of this test's.
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    let ours = rustix::pty::openpt(flags).unwrap();
+    rustix::pty::grantpt(&ours).unwrap();
+    rustix::pty::unlockpt(&ours).unwrap();
+    let theirs = rustix::pty::ioctl_tiocgptpeer(&ours, flags).unwrap();
+    let mut belfry = w
+        .cmd(&["run", "-q", "--name", "where", "--", "sh", "-c", script])
+        .stdout(Stdio::from(theirs.try_clone().unwrap()))
+        .stderr(Stdio::from(theirs))
+        .spawn()
+        .unwrap();
+    // The output is small: the terminal holds it until belfry is over.
+    assert_eq!(belfry.wait().unwrap().code(), Some(0));
+    let mut seen = Vec::new();
+    let mut ours = std::fs::File::from(ours);
+    let mut buf = [0u8; 4096];
+    // Read until every writer is gone (EIO).
+    while let Ok(n @ 1..) = ours.read(&mut buf) {
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.contains("out: terminal"), "{seen:?}");
+    assert!(seen.contains("err: terminal"), "{seen:?}");
+    // What is kept with the run is what the job wrote, without a terminal's line endings.
+    let kept = w.history("where")[0]["output"].as_str().unwrap().to_owned();
+    assert!(kept.contains("out: terminal\n"), "{kept:?}");
+    assert!(kept.contains("err: terminal\n"), "{kept:?}");
+    assert!(!kept.contains('\r'), "{kept:?}");
+}
+
+#[test]
 fn names_are_derived_stably_from_the_command() {
     let w = World::new();
     w.run(&["run", "-q", "--", "true"]);
