@@ -92,8 +92,7 @@ for tdir, home, fresh, delay in done:
 
 left = 0
 for home in {h for _, h, _, _ in done}:
-    d = os.path.join(home, "intents")
-    left += len(os.listdir(d)) if os.path.isdir(d) else 0
+    left += sum(n.startswith("intent-") for n in os.listdir(home)) if os.path.isdir(home) else 0
 
 for fresh, name in ((True, "fresh"), (False, "existing")):
     s = stats[fresh]

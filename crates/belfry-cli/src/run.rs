@@ -124,18 +124,12 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
         boot_id: belfry::host::boot_id(),
     };
     // The run's intent is on disk before the job exists: if belfry is killed from here on,
-    // the next belfry finds the run and records it as crashed (belfry::intent).
-    let intent = home.as_deref().and_then(|h| {
-        belfry::intent::Intent::write(h, &start)
-            .map_err(|e| {
-                warn(&format!(
-                    "could not note the start of {job} in {} ({e}); \
-                     if belfry is killed before the run is recorded, the run is lost",
-                    belfry::intent::intents_dir(h).display()
-                ));
-            })
-            .ok()
-    });
+    // the next belfry finds the run and records it as crashed (belfry::intent). When it
+    // cannot be written, the state directory is unusable and the store fails too, which the
+    // finish reports (once), with the alert sent unrecorded.
+    let intent = home
+        .as_deref()
+        .and_then(|h| belfry::intent::Intent::write(h, &start).ok());
     let intent = Arc::new(intent);
 
     // Run by hand on a terminal, the job gets a terminal of its own for each stream that is

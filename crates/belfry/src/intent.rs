@@ -4,9 +4,9 @@
 //! `belfry run` starts the job before the store is open (the job never waits for belfry), so
 //! for a few milliseconds the store does not know the run exists. A belfry killed then would
 //! leave a job that ran and no trace of it. Before the job is spawned, the run is written as
-//! one small file in the state directory's `intents/` (its id, job, start, host, the wrapper's
-//! pid and the boot id): a file create and one write, no fsync, no lock. Once the run's start
-//! (or its end) is in the store, the file is removed.
+//! one small file in the state directory, `intent-<pid>-<run id>` (its id, job, start, host,
+//! the wrapper's pid and the boot id): a file create and one write, no fsync, no lock. Once the
+//! run's start (or its end) is in the store, the file is removed.
 //!
 //! Every belfry process that opens the store looks at the intents ([`crate::reap_crashed`]
 //! calls [`adopt`]): an intent whose wrapper is gone (its pid no longer exists, or the machine
@@ -35,10 +35,8 @@ use serde::{Deserialize, Serialize};
 /// follows the create at once): it is removed even if a process with its pid exists.
 pub const TORN_AFTER: Duration = Duration::from_secs(60);
 
-/// The directory of the intents in a state directory.
-pub fn intents_dir(home: &Path) -> PathBuf {
-    home.join("intents")
-}
+/// How the name of every intent file in the state directory starts.
+pub const PREFIX: &str = "intent-";
 
 /// The record of a run that is about to start, on disk until the store knows the run.
 #[derive(Debug)]
@@ -70,8 +68,7 @@ impl Intent {
     /// process).
     pub fn write(home: &Path, run: &RunStart) -> std::io::Result<Intent> {
         let pid = run.pid.unwrap_or_else(std::process::id);
-        let dir = intents_dir(home);
-        let path = dir.join(format!("{pid}-{}", run.id));
+        let path = home.join(format!("{PREFIX}{pid}-{}", run.id));
         let mut line = serde_json::to_vec(&Record {
             id: Cow::Borrowed(&run.id),
             job: Cow::Borrowed(&run.job),
@@ -88,14 +85,14 @@ impl Intent {
                 .mode(0o600)
                 .open(&path)
         };
-        // The directory exists after the first run; creating it only when it is missing
-        // spares every run a system call.
+        // The state directory exists after the first run; creating it only when it is
+        // missing spares every run a system call. Private, as the store makes it.
         let mut file = match create() {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 std::fs::DirBuilder::new()
                     .recursive(true)
                     .mode(0o700)
-                    .create(&dir)?;
+                    .create(home)?;
                 create()?
             }
             other => other?,
@@ -104,7 +101,7 @@ impl Intent {
         // kernel's); only a power cut could, and it stops the job too (docs/decisions.md).
         if let Err(e) = file.write_all(&line) {
             // A partial record (a full disk) would be taken for one that was never finished,
-            // whose job never started: remove it, and let the caller say so.
+            // whose job never started: remove it.
             let _ = std::fs::remove_file(&path);
             return Err(e);
         }
@@ -152,20 +149,20 @@ pub fn adopt(
     let Some(home) = store.path().parent().map(Path::to_owned) else {
         return Ok(out);
     };
-    let dir = intents_dir(if home.as_os_str().is_empty() {
+    let dir = if home.as_os_str().is_empty() {
         Path::new(".")
     } else {
         &home
-    });
-    // No directory: no run was ever started here through an intent.
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(out);
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        // Names this module did not write (an editor's backup, a stray file) are not ours.
+        // Only names this module writes: the store's files and anything else are not intents.
         let Some(pid) = name
             .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
             .and_then(|n| n.split_once('-'))
             .and_then(|(pid, _)| pid.parse::<u32>().ok())
         else {

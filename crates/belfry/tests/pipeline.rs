@@ -162,9 +162,10 @@ fn intent_of(id: &str, host: &str, pid: u32, boot: Option<&str>) -> belfry::stor
 }
 
 fn intents_left(home: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(belfry::intent::intents_dir(home))
+    let mut names: Vec<String> = std::fs::read_dir(home)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with("belfry.db"))
         .collect();
     names.sort();
     names
@@ -249,12 +250,12 @@ fn intents_of_live_wrappers_other_hosts_and_recorded_runs_are_not_crashes() {
     write(intent_of("rebooted", &here, me, Some("another-boot")));
     // Torn records (belfry killed while writing; the job was never spawned): one whose writer
     // is gone, one whose writer may still be writing.
-    let dir_i = belfry::intent::intents_dir(home);
-    let torn_dead = format!("{}-torn-dead", dead_pid());
-    std::fs::write(dir_i.join(&torn_dead), b"{\"id\":\"torn-dead\",\"jo").unwrap();
-    std::fs::write(dir_i.join(format!("{me}-torn-live")), b"").unwrap();
-    // A file that is not an intent at all.
-    std::fs::write(dir_i.join("notes.txt"), b"hello").unwrap();
+    let torn_dead = format!("intent-{}-torn-dead", dead_pid());
+    std::fs::write(home.join(&torn_dead), b"{\"id\":\"torn-dead\",\"jo").unwrap();
+    std::fs::write(home.join(format!("intent-{me}-torn-live")), b"").unwrap();
+    // Files that are not intents at all.
+    std::fs::write(home.join("notes.txt"), b"hello").unwrap();
+    std::fs::write(home.join("intent-of-mine"), b"hello").unwrap();
 
     let recs = belfry::reap_crashed(&mut store, &cfg).unwrap();
     let crashed: Vec<&str> = recs
@@ -268,12 +269,12 @@ fn intents_of_live_wrappers_other_hosts_and_recorded_runs_are_not_crashes() {
     );
     assert!(store.runs("job-torn-dead", 10, false).unwrap().is_empty());
     assert!(store.runs("job-alive", 10, false).unwrap().is_empty());
-    let alive = format!("{me}-alive");
     let left = intents_left(home);
-    assert_eq!(left.len(), 4, "{left:?}");
-    assert!(left.contains(&alive), "{left:?}");
-    assert!(left.contains(&format!("{me}-torn-live")), "{left:?}");
+    assert_eq!(left.len(), 5, "{left:?}");
+    assert!(left.contains(&format!("intent-{me}-alive")), "{left:?}");
+    assert!(left.contains(&format!("intent-{me}-torn-live")), "{left:?}");
     assert!(left.contains(&"notes.txt".to_owned()), "{left:?}");
+    assert!(left.contains(&"intent-of-mine".to_owned()), "{left:?}");
     assert!(left.iter().any(|n| n.ends_with("-elsewhere")), "{left:?}");
     // Looking again finds nothing more.
     assert!(belfry::reap_crashed(&mut store, &cfg).unwrap().is_empty());
