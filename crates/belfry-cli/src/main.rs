@@ -64,7 +64,8 @@ enum Cmd {
     /// Run a command, record how it went, and alert by the rules.
     ///
     /// The command runs directly (no shell) in its own process group; its output passes
-    /// through unchanged and its first lines and last 64 KiB are kept with the run.
+    /// through unchanged and its first lines and last 64 KiB are kept with the run (on a
+    /// terminal, it writes to a terminal of its own; under cron, to pipes).
     /// SIGINT, SIGTERM and SIGHUP are passed on to it. The child sees BELFRY_JOB and
     /// BELFRY_RUN_ID in its environment.
     #[command(override_usage = "belfry run [OPTIONS] -- CMD [ARGS]...")]

@@ -2,9 +2,12 @@
 //!
 //! The child runs directly (no shell) in its own process group. Its output is copied through
 //! live and kept in a bounded [`Capture`]. SIGINT, SIGTERM and SIGHUP are passed on to the
-//! child's group. The run is recorded in the store before and after, and the notification the
-//! rules make is delivered before belfry exits, within a deadline. Whatever belfry fails to do
-//! after the job ran, the job's exit code is what belfry exits with.
+//! child's group. Before the child is spawned, the run's intent is written to the state
+//! directory (`belfry::intent`), so that a belfry killed at any instant leaves a run that the
+//! next belfry records as crashed; the store is opened beside the job, not before it. The run
+//! is recorded in the store before and after, and the notification the rules make is delivered
+//! before belfry exits, within a deadline. Whatever belfry fails to do after the job ran, the
+//! job's exit code is what belfry exits with.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -114,20 +117,6 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     // Catch the signals before the child exists, so that none can kill belfry and orphan it.
     let signals = Signals::install()?;
 
-    // The job starts first: it never waits for belfry.
-    let mut cmd = Command::new(&opts.command[0]);
-    cmd.args(&opts.command[1..])
-        .env("BELFRY_JOB", &job)
-        .env("BELFRY_RUN_ID", &run_id)
-        .process_group(0)
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let spawned = cmd.spawn();
-
-    // Then the store is opened, and the start recorded, on another thread, beside the job.
-    // (Started before the job, that thread took the CPU the job's start needed: the job
-    // started about 0.6 ms later.)
     let start = RunStart {
         id: run_id.clone(),
         job: job.clone(),
@@ -136,16 +125,64 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
         pid: Some(std::process::id()),
         boot_id: belfry::host::boot_id(),
     };
+    // The run's intent is on disk before the job exists: if belfry is killed from here on,
+    // the next belfry finds the run and records it as crashed (belfry::intent). When it
+    // cannot be written, the state directory is unusable and the store fails too, which the
+    // finish reports (once), with the alert sent unrecorded.
+    let intent = home
+        .as_deref()
+        .and_then(|h| belfry::intent::Intent::write(h, &start).ok());
+    let intent = Arc::new(intent);
+
+    // Run by hand on a terminal, the job gets a terminal of its own for each stream that is
+    // one (so that it keeps its colours and line-buffered output), read here like a pipe.
+    // Under cron, pipes as ever.
+    let [out_pty, err_pty] = [
+        own_terminal(std::io::stdout()),
+        own_terminal(std::io::stderr()),
+    ];
+    let (out_pty, out_stdio) = match out_pty {
+        Some((ours, job_end)) => (Some(ours), Stdio::from(job_end)),
+        None => (None, Stdio::piped()),
+    };
+    let (err_pty, err_stdio) = match err_pty {
+        Some((ours, job_end)) => (Some(ours), Stdio::from(job_end)),
+        None => (None, Stdio::piped()),
+    };
+
+    // The job starts first: it never waits for belfry.
+    let mut cmd = Command::new(&opts.command[0]);
+    cmd.args(&opts.command[1..])
+        .env("BELFRY_JOB", &job)
+        .env("BELFRY_RUN_ID", &run_id)
+        .process_group(0)
+        .stdin(Stdio::inherit())
+        .stdout(out_stdio)
+        .stderr(err_stdio);
+    let spawned = cmd.spawn();
+    // The command holds belfry's copies of the job's terminal ends: they would keep the job's
+    // output open after it exits.
+    drop(cmd);
+
+    // Then the store is opened, and the start recorded, on another thread, beside the job.
+    // (Started before the job, that thread took the CPU the job's start needed: the job
+    // started about 0.6 ms later.)
     let exited = Arc::new(AtomicBool::new(false));
     let exited_seen = exited.clone();
     let reaper_config = config.clone();
+    let recorded_intent = intent.clone();
     let opener = thread::Builder::new().name("belfry-store".into()).spawn(
         move || -> Result<Opened, String> {
             let home = home.ok_or_else(|| belfry::NoHome.to_string())?;
             let mut store = Store::open(&belfry::store_path(&home)).map_err(|e| e.to_string())?;
-            // A job that is already over needs no `running` row: the finish records it whole.
+            // A job that is already over needs no `running` row: the finish records it whole
+            // (and removes the intent then).
             if !exited_seen.load(Ordering::Acquire) {
                 store.start_run(&start).map_err(|e| e.to_string())?;
+                // The `running` row says all the intent said: it is the record from now on.
+                if let Some(i) = recorded_intent.as_ref() {
+                    i.remove();
+                }
             }
             // Runs whose belfry was killed are noticed by the next belfry: this one.
             let reaped = belfry::reap_crashed(&mut store, &reaper_config)
@@ -201,6 +238,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
                 &opts,
                 opener,
                 finished(State::Failed, details, None, 0),
+                intent.as_ref().as_ref(),
             );
             return Ok(code);
         }
@@ -209,9 +247,14 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
 
     // One loop on this thread watches everything: the two output pipes, the signals (through
     // a self-pipe, SIGCHLD included) and the timers.
+    // A terminal's end reads like a pipe's, and fails (EIO) where a pipe ends.
     let mut pipes: [Option<Box<dyn ReadFd>>; 2] = [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>),
+        out_pty
+            .map(|t| Box::new(t) as Box<dyn ReadFd>)
+            .or_else(|| child.stdout.take().map(|p| Box::new(p) as Box<dyn ReadFd>)),
+        err_pty
+            .map(|t| Box::new(t) as Box<dyn ReadFd>)
+            .or_else(|| child.stderr.take().map(|p| Box::new(p) as Box<dyn ReadFd>)),
     ];
     let mut sinks: [Box<dyn Write>; 2] = [Box::new(std::io::stdout()), Box::new(std::io::stderr())];
     let mut sinks_ok = [true, true];
@@ -312,7 +355,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
         ..Details::default()
     };
     let run = finished(state, details, Some(capture.render()), capture.total());
-    finish(config, &opts, opener, run);
+    finish(config, &opts, opener, run, intent.as_ref().as_ref());
     Ok(code)
 }
 
@@ -468,13 +511,21 @@ struct Finished<'a> {
 }
 
 /// Records the run and delivers its notification. Problems are reported once on standard
-/// error and never change the exit code.
+/// error and never change the exit code. The run's intent is removed once the run is
+/// recorded, or, when the store cannot take it, once its alert has been sent unrecorded (a
+/// later belfry must not take it for a crash).
 fn finish(
     config: &Config,
     opts: &RunOptions,
     opener: Option<thread::JoinHandle<Result<Opened, String>>>,
     run: Finished<'_>,
+    intent: Option<&belfry::intent::Intent>,
 ) {
+    let forget_intent = || {
+        if let Some(i) = intent {
+            i.remove();
+        }
+    };
     let Finished {
         job,
         run_id,
@@ -516,6 +567,7 @@ fn finish(
                     state.name()
                 ));
             }
+            forget_intent();
             return;
         }
     };
@@ -525,7 +577,10 @@ fn finish(
         output_bytes,
     };
     let rec = match belfry::record_run(&mut store, config, &end, opts.quiet) {
-        Ok(r) => r,
+        Ok(r) => {
+            forget_intent();
+            r
+        }
         Err(e) => {
             let what = "the alerts of runs found crashed";
             crate::background::leave_to_sender(config, reaped.len(), what);
@@ -536,6 +591,7 @@ fn finish(
                     state.name()
                 ));
             }
+            forget_intent();
             return;
         }
     };
@@ -624,6 +680,34 @@ pub fn report_failures(report: &DeliveryReport, background: bool) {
             f.channel, f.destination, f.reason
         ));
     }
+}
+
+/// If `stream` is a terminal, a pseudo-terminal for the job's output to it: belfry's end
+/// and the job's. The job's end passes bytes unchanged (no output processing: the terminal
+/// belfry writes them to does that), and has the size of `stream`'s terminal. `None` when
+/// `stream` is not a terminal (one `ioctl`), or no pseudo-terminal can be had: a pipe then.
+fn own_terminal(stream: impl AsFd) -> Option<(std::fs::File, std::os::fd::OwnedFd)> {
+    use rustix::pty::OpenptFlags;
+    use rustix::termios;
+    if !termios::isatty(&stream) {
+        return None;
+    }
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    let open = || -> rustix::io::Result<_> {
+        let ours = rustix::pty::openpt(flags)?;
+        rustix::pty::grantpt(&ours)?;
+        rustix::pty::unlockpt(&ours)?;
+        let job_end = rustix::pty::ioctl_tiocgptpeer(&ours, flags)?;
+        let mut modes = termios::tcgetattr(&job_end)?;
+        modes.output_modes.remove(termios::OutputModes::OPOST);
+        termios::tcsetattr(&job_end, termios::OptionalActions::Now, &modes)?;
+        if let Ok(size) = termios::tcgetwinsize(&stream) {
+            // Without it, the job formats for 0 columns; with a wrong one, only badly.
+            let _ = termios::tcsetwinsize(&job_end, size);
+        }
+        Ok((std::fs::File::from(ours), job_end))
+    };
+    open().ok()
 }
 
 fn signal_group(pid: i32, sig: i32) {

@@ -589,6 +589,49 @@ fn the_job_sees_its_name_and_run_id() {
 }
 
 #[test]
+fn a_job_run_on_a_terminal_gets_one_and_under_cron_a_pipe() {
+    use rustix::pty::OpenptFlags;
+    use std::io::Read;
+    let w = World::new();
+    let script = "if [ -t 1 ]; then echo 'out: terminal'; else echo 'out: pipe'; fi; \
+                  if [ -t 2 ]; then echo 'err: terminal' >&2; else echo 'err: pipe' >&2; fi";
+    // Under cron (pipes): as ever.
+    let out = w.run(&["run", "-q", "--name", "where", "--", "sh", "-c", script]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out: pipe\n");
+    assert_eq!(stderr(&out), "err: pipe\n");
+
+    // By hand on a terminal: belfry's output is a pseudo-terminal of this test's.
+    let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+    let ours = rustix::pty::openpt(flags).unwrap();
+    rustix::pty::grantpt(&ours).unwrap();
+    rustix::pty::unlockpt(&ours).unwrap();
+    let theirs = rustix::pty::ioctl_tiocgptpeer(&ours, flags).unwrap();
+    let mut belfry = w
+        .cmd(&["run", "-q", "--name", "where", "--", "sh", "-c", script])
+        .stdout(Stdio::from(theirs.try_clone().unwrap()))
+        .stderr(Stdio::from(theirs))
+        .spawn()
+        .unwrap();
+    // The output is small: the terminal holds it until belfry is over.
+    assert_eq!(belfry.wait().unwrap().code(), Some(0));
+    let mut seen = Vec::new();
+    let mut ours = std::fs::File::from(ours);
+    let mut buf = [0u8; 4096];
+    // Read until every writer is gone (EIO).
+    while let Ok(n @ 1..) = ours.read(&mut buf) {
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.contains("out: terminal"), "{seen:?}");
+    assert!(seen.contains("err: terminal"), "{seen:?}");
+    // What is kept with the run is what the job wrote, without a terminal's line endings.
+    let kept = w.history("where")[0]["output"].as_str().unwrap().to_owned();
+    assert!(kept.contains("out: terminal\n"), "{kept:?}");
+    assert!(kept.contains("err: terminal\n"), "{kept:?}");
+    assert!(!kept.contains('\r'), "{kept:?}");
+}
+
+#[test]
 fn names_are_derived_stably_from_the_command() {
     let w = World::new();
     w.run(&["run", "-q", "--", "true"]);
@@ -1021,6 +1064,97 @@ fn a_wrapper_killed_mid_job_is_recorded_as_crashed_by_the_next_belfry_and_alerts
     assert_eq!(code(&w.run(&["status"])), 0);
     assert_eq!(code(&w.run(&["deliver"])), 0);
     assert_eq!(rx.requests().len(), 1);
+}
+
+/// Starts `belfry run --name JOB` on a job that writes its pid to a file and sleeps, and kills
+/// belfry with SIGKILL as soon as the job exists. Returns a guard that stops the job.
+fn kill_wrapper_once_its_job_runs(w: &World, job: &str) -> impl Drop {
+    let pidfile = w.dir.path().join(format!("{job}.pid"));
+    let script = format!(
+        "echo $$ > {}.tmp; mv {0}.tmp {0}; exec sleep 30",
+        pidfile.display()
+    );
+    let mut wrapper = w
+        .cmd(&["run", "-q", "--name", job, "--", "sh", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = eventually(Duration::from_secs(20), || pidfile.exists());
+    send_signal(wrapper.id(), "KILL");
+    wrapper.wait().unwrap();
+    assert!(started, "the job did not start");
+    // The job lives on (its own process group); it is stopped when the guard goes.
+    struct Stop(String);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-9", &self.0]).status();
+        }
+    }
+    Stop(std::fs::read_to_string(&pidfile).unwrap().trim().to_owned())
+}
+
+#[test]
+fn a_run_killed_in_its_first_milliseconds_is_found_and_alerts() {
+    let rx = Receiver::start(vec![]);
+    let w = World::with_config(&hook(&rx));
+    // The store exists, and is locked by another writer: the run's start cannot reach it, so
+    // belfry is surely killed before the store knows the run (its job is running by then).
+    assert_eq!(code(&w.run(&["status"])), 0);
+    let db = rusqlite::Connection::open(w.home().join("belfry.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let _early = kill_wrapper_once_its_job_runs(&w, "early");
+    db.execute_batch("ROLLBACK").unwrap();
+    // Unhindered: killed before or after the start is recorded, whichever comes first.
+    let _late = kill_wrapper_once_its_job_runs(&w, "late");
+
+    // The next belfry process finds both, each once however many look.
+    for _ in 0..2 {
+        let status = w.json(&["status", "--json"]);
+        let jobs = status.as_array().unwrap();
+        assert_eq!(jobs.len(), 2, "{status:#}");
+        for j in jobs {
+            assert_eq!(j["state"], "crashed", "{j}");
+            assert_eq!(j["running_since"], Value::Null, "{j}");
+        }
+    }
+    for job in ["early", "late"] {
+        let runs = w.history(job);
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(runs[0]["state"], "crashed");
+        assert!(
+            runs[0]["error"].as_str().unwrap().contains("is gone"),
+            "{runs:?}"
+        );
+    }
+    // Their alerts wait in the outbox and go out with the next delivery, once each.
+    assert_eq!(code(&w.run(&["deliver"])), 0);
+    let got = rx.wait_for(2, Duration::from_secs(5));
+    let mut alerted: Vec<(String, String)> = got
+        .iter()
+        .map(|r| {
+            let v = r.json();
+            (
+                v["job"].as_str().unwrap().into(),
+                v["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    alerted.sort();
+    assert_eq!(
+        alerted,
+        [
+            ("early".to_owned(), "crashed".to_owned()),
+            ("late".to_owned(), "crashed".to_owned())
+        ]
+    );
+    // Nothing is left behind to find again.
+    let left: Vec<_> = std::fs::read_dir(w.home())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with("intent-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

@@ -75,6 +75,7 @@ mod deliver;
 mod drain;
 mod home;
 pub mod host;
+pub mod intent;
 mod layer;
 mod panic;
 mod queue;
@@ -194,7 +195,9 @@ fn mark_unrouted(
 /// problem. Returns what was recorded; a run that another process records first is skipped.
 ///
 /// Every belfry process that opens the store calls this, so an abandoned run does not stay
-/// `running` for long. Runs of other hosts are left to their own host.
+/// `running` for long. Runs of other hosts are left to their own host. A run whose start
+/// never reached the store (its `belfry run` was killed first) is found through its
+/// [`intent`] record, and recorded the same way.
 pub fn reap_crashed(
     store: &mut Store,
     config: &Config,
@@ -202,6 +205,7 @@ pub fn reap_crashed(
     let host = host::host_name();
     let boot = host::boot_id();
     store.set_delivery_deadline(config.delivery.give_up_after);
+    intent::adopt(store, &host, boot.as_deref())?;
     let mut out = Vec::new();
     for run in store.running_runs()? {
         if run.host.as_deref() != Some(host.as_str()) {

@@ -142,6 +142,144 @@ fn runs_from_an_earlier_boot_are_crashed_and_other_hosts_runs_are_left_alone() {
     assert!(belfry::reap_crashed(&mut store, &cfg).unwrap().is_empty());
 }
 
+/// A pid that no process has any more: a child that has exited and been waited for.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+fn intent_of(id: &str, host: &str, pid: u32, boot: Option<&str>) -> belfry::store::RunStart {
+    belfry::store::RunStart {
+        id: id.into(),
+        job: format!("job-{id}"),
+        started: Timestamp::now(),
+        host: Some(host.into()),
+        pid: Some(pid),
+        boot_id: boot.map(str::to_owned),
+    }
+}
+
+fn intents_left(home: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(home)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with("belfry.db"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_run_whose_wrapper_died_before_the_store_knew_it_is_recorded_once_by_many_lookers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("belfry.db");
+    Store::open(&db).unwrap();
+    let cfg = Config::parse("[channels.c]\nurl = \"console://\"\n", "test").unwrap();
+    let here = belfry::host::host_name();
+    let boot = belfry::host::boot_id();
+    let intent = belfry::intent::Intent::write(
+        dir.path(),
+        &intent_of("lost", &here, dead_pid(), boot.as_deref()),
+    )
+    .unwrap();
+    assert!(intent.path().exists());
+
+    // Eight processes open the store at once and look.
+    let found: Vec<usize> = std::thread::scope(|s| {
+        let lookers: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut store = Store::open(&db).unwrap();
+                    belfry::reap_crashed(&mut store, &cfg).unwrap().len()
+                })
+            })
+            .collect();
+        lookers.into_iter().map(|l| l.join().unwrap()).collect()
+    });
+    assert_eq!(found.iter().sum::<usize>(), 1, "{found:?}");
+    let store = Store::open(&db).unwrap();
+    let runs = store.runs("job-lost", 10, false).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].state, State::Crashed);
+    assert!(runs[0].notified);
+    assert_eq!(store.outbox_counts().unwrap().pending, 1);
+    assert!(intents_left(dir.path()).is_empty());
+}
+
+#[test]
+fn intents_of_live_wrappers_other_hosts_and_recorded_runs_are_not_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let mut store = Store::open(&belfry::store_path(home)).unwrap();
+    let cfg = Config::parse("[channels.c]\nurl = \"console://\"\n", "test").unwrap();
+    let here = belfry::host::host_name();
+    let boot = belfry::host::boot_id();
+    let me = std::process::id();
+    let write = |run| belfry::intent::Intent::write(home, &run).unwrap();
+    // A wrapper that is alive (this process): its run is starting.
+    write(intent_of("alive", &here, me, boot.as_deref()));
+    // Another host's wrapper, whatever its pid: not this host's to judge.
+    write(intent_of(
+        "elsewhere",
+        "some-other-host",
+        dead_pid(),
+        Some("x"),
+    ));
+    // A wrapper that recorded its run and died before removing its intent.
+    let done = dead_pid();
+    write(intent_of("done", &here, done, boot.as_deref()));
+    let ev = Event {
+        job: "job-done".into(),
+        state: State::Ok,
+        at: Timestamp::now(),
+        details: Details {
+            run_id: Some("done".into()),
+            exit_code: Some(0),
+            ..Details::default()
+        },
+    };
+    let end = RunEnd {
+        event: &ev,
+        output: None,
+        output_bytes: 0,
+    };
+    belfry::record_run(&mut store, &cfg, &end, false).unwrap();
+    // A live pid, but written in an earlier boot: the machine restarted since.
+    write(intent_of("rebooted", &here, me, Some("another-boot")));
+    // Torn records (belfry killed while writing; the job was never spawned): one whose writer
+    // is gone, one whose writer may still be writing.
+    let torn_dead = format!("intent-{}-torn-dead", dead_pid());
+    std::fs::write(home.join(&torn_dead), b"{\"id\":\"torn-dead\",\"jo").unwrap();
+    std::fs::write(home.join(format!("intent-{me}-torn-live")), b"").unwrap();
+    // Files that are not intents at all.
+    std::fs::write(home.join("notes.txt"), b"hello").unwrap();
+    std::fs::write(home.join("intent-of-mine"), b"hello").unwrap();
+
+    let recs = belfry::reap_crashed(&mut store, &cfg).unwrap();
+    let crashed: Vec<&str> = recs
+        .iter()
+        .map(|r| r.notification.as_ref().unwrap().job.as_str())
+        .collect();
+    assert_eq!(crashed, ["job-rebooted"]);
+    assert_eq!(
+        store.runs("job-done", 10, false).unwrap()[0].state,
+        State::Ok
+    );
+    assert!(store.runs("job-torn-dead", 10, false).unwrap().is_empty());
+    assert!(store.runs("job-alive", 10, false).unwrap().is_empty());
+    let left = intents_left(home);
+    assert_eq!(left.len(), 5, "{left:?}");
+    assert!(left.contains(&format!("intent-{me}-alive")), "{left:?}");
+    assert!(left.contains(&format!("intent-{me}-torn-live")), "{left:?}");
+    assert!(left.contains(&"notes.txt".to_owned()), "{left:?}");
+    assert!(left.contains(&"intent-of-mine".to_owned()), "{left:?}");
+    assert!(left.iter().any(|n| n.ends_with("-elsewhere")), "{left:?}");
+    // Looking again finds nothing more.
+    assert!(belfry::reap_crashed(&mut store, &cfg).unwrap().is_empty());
+}
+
 #[test]
 fn a_429_with_an_http_date_is_answered_by_waiting_until_that_date() {
     let until = std::time::SystemTime::now() + Duration::from_secs(4);
