@@ -321,7 +321,13 @@ fn a_first_release_store_is_migrated_with_its_outbox_intact() {
     // after it was recorded, well inside its delivery deadline) rather than at today's date.
     let recorded = Timestamp::from_millis(V1_ROW_RECORDED_MS);
     let claimed = s
-        .claim_due(recorded.add_millis(2_000), Duration::from_secs(30), "p", None, 10)
+        .claim_due(
+            recorded.add_millis(2_000),
+            Duration::from_secs(30),
+            "p",
+            None,
+            10,
+        )
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].notification.job, "old-job");
