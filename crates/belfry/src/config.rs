@@ -490,6 +490,9 @@ impl Config {
             } else {
                 None
             };
+            // Secrets written inline count as much as references: any channel's receiver may
+            // echo them (in their own or another channel's error).
+            secrets.add_url(&url);
             c.secrets.extend(&secrets);
             c.channels.push(ChannelConfig {
                 route: Route {
@@ -597,6 +600,7 @@ impl Config {
             if self.channels.iter().any(|c| c.name == name) {
                 continue;
             }
+            secrets.add_url(&url);
             self.secrets.extend(&secrets);
             let mut ch = ChannelConfig::new(name, url);
             ch.secrets = secrets;
@@ -624,7 +628,10 @@ impl Config {
             ));
         }
         belfry_channels::parse(url).map_err(|e| ConfigError::at(&origin, e))?;
-        self.channels.push(ChannelConfig::new(name, url));
+        let mut ch = ChannelConfig::new(name, url);
+        ch.secrets.add_url(url);
+        self.secrets.extend(&ch.secrets);
+        self.channels.push(ch);
         Ok(())
     }
 
