@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use belfry_testkit::{Receiver, Reply, eventually};
+use belfry_testkit::{Receiver, Reply, eventually, reveals};
 use common::{World, code, stderr};
 use serde_json::Value;
 
@@ -998,3 +998,7 @@ fn with_the_background_drain_off_nothing_moves_until_belfry_deliver() {
 /// `belfry send`, `channels`, `test`, secret references and templates.
 #[path = "cli/send.rs"]
 mod send;
+
+/// Secrets quoted back by receivers, through every output and the store.
+#[path = "cli/secrets.rs"]
+mod secrets;
