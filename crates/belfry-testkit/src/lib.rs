@@ -326,7 +326,6 @@ fn fill_echo(template: &str, req: &Request) -> String {
             break;
         };
         let inner = &rest[open + 1..open + close];
-        rest = &rest[open + close + 1..];
         let (what, how) = inner.split_once('|').unwrap_or((inner, ""));
         let value = match what {
             "target" => req.target.clone(),
@@ -336,12 +335,18 @@ fn fill_echo(template: &str, req: &Request) -> String {
                 .iter()
                 .map(|(k, v)| format!("{k}: {v}\n"))
                 .collect(),
-            h => h
-                .strip_prefix("header:")
-                .and_then(|name| req.header(name))
+            h if h.starts_with("header:") && !h.contains('{') => req
+                .header(&h["header:".len()..])
                 .unwrap_or_default()
                 .to_owned(),
+            // Not a part's name: a brace of the template's own (`{"url": …}`).
+            _ => {
+                out.push('{');
+                rest = &rest[open + 1..];
+                continue;
+            }
         };
+        rest = &rest[open + close + 1..];
         out.push_str(&match how {
             "percent" => value
                 .bytes()
