@@ -398,8 +398,11 @@ impl View {
 /// Decoded bytes, and for each the range of the input it came from.
 type Decoded = (Vec<u8>, Vec<(usize, usize)>);
 
-/// The encodings taken off a text: each returns `None` when it would change nothing.
-const DECODERS: [fn(&[u8]) -> Option<Decoded>; 4] = [
+/// A decoder: `None` when it would change nothing.
+type Decoder = fn(&[u8]) -> Option<Decoded>;
+
+/// The encodings taken off a text.
+const DECODERS: [Decoder; 4] = [
     |b| percent(b, false),
     |b| percent(b, true),
     json_string,
@@ -412,7 +415,7 @@ fn hex(b: u8) -> Option<u8> {
 
 /// `%XX` (either case) to its byte; `+` to a space if `plus` (form encoding).
 fn percent(b: &[u8], plus: bool) -> Option<Decoded> {
-    if !b.contains(&b'%') && !(plus && b.contains(&b'+')) {
+    if !(b.contains(&b'%') || plus && b.contains(&b'+')) {
         return None;
     }
     let (mut out, mut spans) = (Vec::with_capacity(b.len()), Vec::with_capacity(b.len()));
