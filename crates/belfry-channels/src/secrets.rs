@@ -108,10 +108,10 @@ impl Secrets {
         self.add_min(value, MIN_SCRUBBED_LEN);
     }
 
-    /// Adds what may be secret in a channel URL: its user name and password (and the base64
-    /// of `user:pass` and `\0user\0pass`, as Basic authentication and SMTP send them); for every
-    /// scheme but e-mail, also every other part of six characters or more (tokens in the host,
-    /// the path or an option value) except the host name the channel's description shows.
+    /// Adds what may be secret in a channel URL: its password (and the base64 of `user:pass`
+    /// and `\0user\0pass`, as Basic authentication and SMTP send them); for every scheme but
+    /// e-mail, also every other part of six characters or more (tokens in the host, the path
+    /// or an option value) except the user and host names the channel's description shows.
     /// `cmd://`, `file://`, `console://` and `desktop://` URLs hold no secret of their own
     /// (a command's secret arguments come from references).
     pub fn add_url(&mut self, raw: &str) {
@@ -142,22 +142,21 @@ impl Secrets {
         if matches!(scheme.as_str(), "mailto" | "mailtos") {
             // Addresses and the server are not secret, and hiding them would hide what a
             // mail server's refusal is about.
-            if let Some((userinfo, _)) = authority.rsplit_once('@') {
-                self.add_min(userinfo.split(':').next().unwrap_or(""), MIN_URL_PART_LEN);
-            }
             return;
         }
+        // What the description shows (a user name, a server's name) is not secret.
         let describe = redact_url(raw);
         let shown = describe
             .split_once("://")
             .map_or("", |(_, r)| r)
             .trim_start_matches("***@");
-        let shown = shown.rsplit_once(":***@").map_or(shown, |(_, h)| h);
+        let (shown_user, shown) = shown.rsplit_once(":***@").unwrap_or(("", shown));
         let shown_host = shown.split(['/', '@']).next().unwrap_or("");
         let public = |s: &str| {
-            !shown_host.starts_with("***")
-                && !shown_host.is_empty()
-                && (s == shown_host || shown_host.split(':').next() == Some(s))
+            (!shown_user.starts_with("***") && s == shown_user)
+                || (!shown_host.starts_with("***")
+                    && !shown_host.is_empty()
+                    && (s == shown_host || shown_host.split(':').next() == Some(s)))
         };
         let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
         let mut parts: Vec<String> = Vec::new();
@@ -624,6 +623,13 @@ mod tests {
             s.scrub("HTTP 400: bad token hunter22 for hooks.example.com"),
             "HTTP 400: bad token *** for hooks.example.com"
         );
+        // A user name the description shows stays; one it hides does not.
+        assert!(!has("json://belfry-bot:pw1@h.example/x", "belfry-bot"));
+        let sid = "AC0123456789abcdef0123456789abcdef";
+        assert!(has(
+            &format!("twilio://{sid}:f00dfeed@+15551234567/+15557654321"),
+            sid
+        ));
         // A password too short to be a URL part is still a password; a command's URL holds
         // nothing of its own.
         assert!(has("json://bob:pw1@h.example/x", "pw1"));
