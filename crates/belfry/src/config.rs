@@ -122,15 +122,15 @@ impl PaceOverride {
 
 impl ChannelConfig {
     /// A channel with this name and URL (references already resolved) and no templates,
-    /// receiving everything.
+    /// receiving everything. The secrets written in the URL are hidden ([`Secrets::add_url`]).
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> Self {
-        let name = name.into();
+        let (name, url) = (name.into(), url.into());
         ChannelConfig {
             route: Route::all(name.clone()),
             name,
-            url: url.into(),
+            secrets: Secrets::of_url(&url),
+            url,
             templates: None,
-            secrets: Secrets::default(),
             pace: PaceOverride::default(),
         }
     }
@@ -628,8 +628,7 @@ impl Config {
             ));
         }
         belfry_channels::parse(url).map_err(|e| ConfigError::at(&origin, e))?;
-        let mut ch = ChannelConfig::new(name, url);
-        ch.secrets.add_url(url);
+        let ch = ChannelConfig::new(name, url);
         self.secrets.extend(&ch.secrets);
         self.channels.push(ch);
         Ok(())
