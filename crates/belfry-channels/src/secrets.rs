@@ -30,6 +30,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -78,6 +79,11 @@ struct Matcher {
     automaton: AhoCorasick,
     /// Whether a form holds a `*`, so that a mask next to text could form it anew.
     has_star: bool,
+    /// The forms longer than [`MIN_CUT_PREFIX`] by their first bytes, to find a form cut
+    /// short without trying each.
+    starts: HashMap<[u8; MIN_CUT_PREFIX], Vec<usize>>,
+    /// The longest form's length.
+    longest: usize,
 }
 
 impl PartialEq for Secrets {
@@ -291,6 +297,8 @@ impl Secrets {
                         Arc::new(Matcher {
                             automaton,
                             has_star: self.forms.iter().any(|f| f.contains(&b'*')),
+                            starts: cut_starts(&self.forms),
+                            longest: self.forms.iter().map(Vec::len).max().unwrap_or(0),
                         })
                     })
             })
@@ -320,7 +328,7 @@ impl Secrets {
                 let unfinished = (at.saturating_sub(12)..at)
                     .filter(|&j| matches!(v.bytes[j], b'%' | b'\\' | b'&'));
                 for end in std::iter::once(at).chain(unfinished) {
-                    if let Some(k) = self.longest_cut_form(&v.bytes[..end]) {
+                    if let Some(k) = self.longest_cut_form(m, &v.bytes[..end]) {
                         ranges.push(v.span(end - k, at));
                     }
                 }
@@ -340,22 +348,31 @@ impl Secrets {
 
     /// The length of the longest tail of `head` (at least [`MIN_CUT_PREFIX`]) that begins a
     /// form without completing it.
-    fn longest_cut_form(&self, head: &[u8]) -> Option<usize> {
-        let mut best = None;
-        for f in &self.forms {
-            let most = (f.len() - 1).min(head.len());
-            for k in (MIN_CUT_PREFIX..=most).rev() {
-                if best.is_some_and(|b| b >= k) {
-                    break;
-                }
-                if head[head.len() - k..] == f[..k] {
-                    best = Some(k);
-                    break;
-                }
-            }
-        }
-        best
+    fn longest_cut_form(&self, m: &Matcher, head: &[u8]) -> Option<usize> {
+        let last = head.len().checked_sub(MIN_CUT_PREFIX)?;
+        // From the longest tail down: the first that begins a form is the longest.
+        (head.len().saturating_sub(m.longest)..=last).find_map(|start| {
+            let key: [u8; MIN_CUT_PREFIX] = head[start..start + MIN_CUT_PREFIX].try_into().ok()?;
+            let tail = &head[start..];
+            m.starts.get(&key)?.iter().find_map(|&i| {
+                let f = &self.forms[i];
+                (tail.len() < f.len() && f.starts_with(tail)).then_some(tail.len())
+            })
+        })
     }
+}
+
+/// The forms longer than [`MIN_CUT_PREFIX`], by their first [`MIN_CUT_PREFIX`] bytes.
+fn cut_starts(forms: &[Vec<u8>]) -> HashMap<[u8; MIN_CUT_PREFIX], Vec<usize>> {
+    let mut starts: HashMap<[u8; MIN_CUT_PREFIX], Vec<usize>> = HashMap::new();
+    for (i, f) in forms.iter().enumerate() {
+        if f.len() > MIN_CUT_PREFIX
+            && let Ok(key) = <[u8; MIN_CUT_PREFIX]>::try_from(&f[..MIN_CUT_PREFIX])
+        {
+            starts.entry(key).or_default().push(i);
+        }
+    }
+    starts
 }
 
 /// Where each occurrence of `needle` in `hay` starts.
