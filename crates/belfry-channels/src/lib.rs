@@ -66,7 +66,7 @@ mod mail;
 mod opsgenie;
 mod outcome;
 mod own;
-mod scrub;
+mod secrets;
 mod sendgrid;
 mod smtp;
 mod twilio;
@@ -88,6 +88,7 @@ pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classif
 pub use opsgenie::Opsgenie;
 pub use outcome::{Outcome, classify_http, parse_retry_after, rate_limit_hint, shorten};
 pub use own::parse_with_api_base;
+pub use secrets::{MIN_SCRUBBED_LEN, Secrets};
 pub use sendgrid::SendGrid;
 pub use smtp::{Security, Smtp};
 pub use twilio::Twilio;

@@ -6,6 +6,7 @@ use belfry_core::{Kind, Notification, email};
 use serde_json::{Map, Value, json};
 
 use crate::outcome::{classify_http, shorten};
+use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
 use crate::url_parts::{Parts, parse_bool, split_list};
 use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
@@ -34,6 +35,9 @@ pub struct Opsgenie {
     tags: Vec<String>,
     details: Vec<(String, String)>,
     describe: String,
+    /// What may be secret in the URL, scrubbed from failure reasons (an error page may echo
+    /// the request).
+    secrets: Secrets,
 }
 
 impl std::fmt::Debug for Opsgenie {
@@ -179,6 +183,7 @@ impl Opsgenie {
                 .filter_map(|(k, v)| k.strip_prefix('+').map(|k| (k.to_owned(), v.clone())))
                 .collect(),
             describe,
+            secrets: Secrets::of_url(raw),
         })
     }
 
@@ -291,14 +296,15 @@ impl Channel for Opsgenie {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
             let closing = msg.notification.kind != Kind::Problem;
-            crate::send_planned(reqs, &self.describe, cx, |status, retry_after, body| {
+            let o = crate::send_planned(reqs, &self.describe, cx, |status, retry_after, body| {
                 // Nothing open under this alias: nothing to close.
                 if closing && status == 404 {
                     return Outcome::Delivered;
                 }
                 classify_http(status, retry_after, body, SystemTime::now())
             })
-            .await
+            .await;
+            self.secrets.scrub_outcome(o)
         })
     }
 }

@@ -5,6 +5,7 @@ use lettre::message::Mailbox;
 use serde_json::{Map, Value, json};
 
 use crate::mail::{self, mailbox, split_addresses};
+use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
 use crate::url_parts::Parts;
 use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
@@ -31,6 +32,9 @@ pub struct SendGrid {
     template: Option<String>,
     template_data: Vec<(String, String)>,
     describe: String,
+    /// What may be secret in the URL, scrubbed from failure reasons (an error page may echo
+    /// the request).
+    secrets: Secrets,
 }
 
 impl std::fmt::Debug for SendGrid {
@@ -122,6 +126,7 @@ impl SendGrid {
             template,
             template_data,
             describe,
+            secrets: Secrets::of_url(raw),
         })
     }
 
@@ -216,7 +221,8 @@ impl Channel for SendGrid {
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            crate::send_planned(reqs, &self.describe, cx, crate::default_classify).await
+            let o = crate::send_planned(reqs, &self.describe, cx, crate::default_classify).await;
+            self.secrets.scrub_outcome(o)
         })
     }
 }

@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use belfry_core::sms;
 
+use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
 use crate::url_parts::{Parts, split_list};
 use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
@@ -28,6 +29,9 @@ pub struct Twilio {
     from: String,
     to: Vec<(bool, String)>,
     describe: String,
+    /// What may be secret in the URL, scrubbed from failure reasons (an error page may echo
+    /// the request).
+    secrets: Secrets,
 }
 
 impl std::fmt::Debug for Twilio {
@@ -199,6 +203,7 @@ impl Twilio {
             from,
             to,
             describe,
+            secrets: Secrets::of_url(raw),
         })
     }
 }
@@ -258,7 +263,8 @@ impl Channel for Twilio {
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            crate::send_planned(reqs, &self.describe, cx, crate::default_classify).await
+            let o = crate::send_planned(reqs, &self.describe, cx, crate::default_classify).await;
+            self.secrets.scrub_outcome(o)
         })
     }
 }

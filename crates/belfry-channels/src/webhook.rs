@@ -1,7 +1,7 @@
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::scrub::Secrets;
+use crate::secrets::Secrets;
 use crate::url_parse::{APPRISE_GLOBAL_OPTIONS, UrlError, decode, query_pairs, redact_url};
 use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
 
@@ -63,7 +63,7 @@ impl JsonWebhook {
             payload_edits: Vec::new(),
             describe: redact_url(raw),
             verify_tls: true,
-            secrets: Secrets::of(raw, &redact_url(raw)),
+            secrets: Secrets::of_url(raw),
         };
         let mut params: Vec<(String, String)> = Vec::new();
         for (k, v) in query_pairs(raw) {
@@ -149,7 +149,7 @@ impl JsonWebhook {
             describe: redact_url(raw),
             // A plain address is posted to as it is, query included: nothing in it is ours.
             verify_tls: true,
-            secrets: Secrets::of(raw, &redact_url(raw)),
+            secrets: Secrets::of_url(raw),
         })
     }
 

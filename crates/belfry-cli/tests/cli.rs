@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use belfry_testkit::{Receiver, Reply, eventually};
+use belfry_testkit::{Receiver, Reply, eventually, reveals};
 use common::{World, code, stderr};
 use serde_json::Value;
 
@@ -1497,3 +1497,7 @@ mod send;
 /// sender, and `belfry config check`.
 #[path = "cli/reach.rs"]
 mod reach;
+
+/// Secrets quoted back by receivers, through every output and the store.
+#[path = "cli/secrets.rs"]
+mod secrets;

@@ -58,6 +58,9 @@ pub struct Reply {
     pub body: String,
     /// Wait this long before answering.
     pub delay: Duration,
+    /// If set, the body ends with this template filled from the request (see
+    /// [`Reply::echo`]).
+    pub echo: Option<String>,
 }
 
 impl Reply {
@@ -73,6 +76,7 @@ impl Reply {
             headers: Vec::new(),
             body: String::new(),
             delay: Duration::ZERO,
+            echo: None,
         }
     }
 
@@ -85,6 +89,16 @@ impl Reply {
     /// With a body.
     pub fn body(mut self, b: &str) -> Self {
         self.body = b.to_owned();
+        self
+    }
+
+    /// Quote the request back after the body, as error pages do: `template` with
+    /// `{target}`, `{headers}` (every header, `name: value` a line), `{header:NAME}` and
+    /// `{body}` replaced by the request's, each as it is or, with `|percent`, `|json` or
+    /// `|html` after the name, percent-encoded, JSON-escaped or HTML-escaped
+    /// (`{header:authorization|json}`).
+    pub fn echo(mut self, template: &str) -> Self {
+        self.echo = Some(template.to_owned());
         self
     }
 
@@ -263,17 +277,21 @@ fn serve(conn: TcpStream, s: &Shared) {
             .expect("lock")
             .pop_front()
             .unwrap_or_else(|| s.fallback.clone());
-        let at = s.started.elapsed();
+        let request = Request {
+            method,
+            target,
+            headers,
+            body,
+            at: s.started.elapsed(),
+            status_sent: reply.status,
+        };
+        let mut body = reply.body.clone();
+        if let Some(template) = &reply.echo {
+            body.push_str(&fill_echo(template, &request));
+        }
         {
             let mut reqs = s.requests.lock().expect("lock");
-            reqs.push(Request {
-                method,
-                target,
-                headers,
-                body,
-                at,
-                status_sent: reply.status,
-            });
+            reqs.push(request);
             s.arrived.notify_all();
         }
         if !reply.delay.is_zero() {
@@ -282,7 +300,7 @@ fn serve(conn: TcpStream, s: &Shared) {
         let mut out = format!(
             "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
             reply.status,
-            reply.body.len()
+            body.len()
         );
         for (k, v) in &reply.headers {
             out.push_str(&format!("{k}: {v}\r\n"));
@@ -291,9 +309,160 @@ fn serve(conn: TcpStream, s: &Shared) {
             out.push_str("Connection: close\r\n");
         }
         out.push_str("\r\n");
-        out.push_str(&reply.body);
+        out.push_str(&body);
         if w.write_all(out.as_bytes()).is_err() || close {
             return;
         }
     }
+}
+
+/// `template` with the request's parts put in (see [`Reply::echo`]).
+fn fill_echo(template: &str, req: &Request) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let inner = &rest[open + 1..open + close];
+        let (what, how) = inner.split_once('|').unwrap_or((inner, ""));
+        let value = match what {
+            "target" => req.target.clone(),
+            "body" => String::from_utf8_lossy(&req.body).into_owned(),
+            "headers" => req
+                .headers
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}\n"))
+                .collect(),
+            h if h.starts_with("header:") && !h.contains('{') => req
+                .header(&h["header:".len()..])
+                .unwrap_or_default()
+                .to_owned(),
+            // Not a part's name: a brace of the template's own (`{"url": …}`).
+            _ => {
+                out.push('{');
+                rest = &rest[open + 1..];
+                continue;
+            }
+        };
+        rest = &rest[open + close + 1..];
+        out.push_str(&match how {
+            "percent" => value
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect(),
+            "json" => {
+                let q = serde_json::Value::String(value).to_string();
+                q[1..q.len() - 1].to_owned()
+            }
+            "html" => value
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;"),
+            _ => value,
+        });
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether `text` shows `mark` in any form a secret travels in: as it is, percent-encoded,
+/// JSON-escaped (one or two layers, either order), or inside base64 (at any alignment). For
+/// tests that plant a marked fake secret and check that it is hidden.
+pub fn reveals(text: &str, mark: &str) -> bool {
+    let mut texts = vec![text.to_owned()];
+    for _ in 0..2 {
+        let mut more = Vec::new();
+        for t in &texts {
+            more.push(percent_decode(t));
+            more.push(json_unescape(t));
+        }
+        texts.extend(more);
+    }
+    texts.iter().any(|t| {
+        t.contains(mark)
+            || base64_runs(t).any(|run| {
+                (0..4).any(|skip| {
+                    let bytes = base64_decode(run.get(skip..).unwrap_or(""));
+                    String::from_utf8_lossy(&bytes).contains(mark)
+                })
+            })
+    })
+}
+
+fn percent_decode(t: &str) -> String {
+    let b = t.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| b.get(j).and_then(|&c| (c as char).to_digit(16));
+        if let (b'%', Some(h), Some(l)) = (b[i], hex(i + 1), hex(i + 2)) {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn json_unescape(t: &str) -> String {
+    let mut out = String::with_capacity(t.len());
+    let mut chars = t.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(c) => out.push(c),
+                    None => out.push_str(&format!("\\u{hex}")),
+                }
+            }
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some(e) => out.push(e),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn base64_runs(t: &str) -> impl Iterator<Item = &str> {
+    t.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '-' | '_')))
+        .filter(|r| r.len() >= 8)
+}
+
+fn base64_decode(run: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    };
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for v in run.bytes().filter_map(value) {
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
 }

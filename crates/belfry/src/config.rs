@@ -122,15 +122,15 @@ impl PaceOverride {
 
 impl ChannelConfig {
     /// A channel with this name and URL (references already resolved) and no templates,
-    /// receiving everything.
+    /// receiving everything. The secrets written in the URL are hidden ([`Secrets::add_url`]).
     pub fn new(name: impl Into<String>, url: impl Into<String>) -> Self {
-        let name = name.into();
+        let (name, url) = (name.into(), url.into());
         ChannelConfig {
             route: Route::all(name.clone()),
             name,
-            url: url.into(),
+            secrets: Secrets::of_url(&url),
+            url,
             templates: None,
-            secrets: Secrets::default(),
             pace: PaceOverride::default(),
         }
     }
@@ -520,6 +520,9 @@ impl Config {
             } else {
                 None
             };
+            // Secrets written inline count as much as references: any channel's receiver may
+            // echo them (in their own or another channel's error).
+            secrets.add_url(&url);
             c.secrets.extend(&secrets);
             c.channels.push(ChannelConfig {
                 route: Route {
@@ -627,6 +630,7 @@ impl Config {
             if self.channels.iter().any(|c| c.name == name) {
                 continue;
             }
+            secrets.add_url(&url);
             self.secrets.extend(&secrets);
             let mut ch = ChannelConfig::new(name, url);
             ch.secrets = secrets;
@@ -654,7 +658,9 @@ impl Config {
             ));
         }
         belfry_channels::parse(url).map_err(|e| ConfigError::at(&origin, e))?;
-        self.channels.push(ChannelConfig::new(name, url));
+        let ch = ChannelConfig::new(name, url);
+        self.secrets.extend(&ch.secrets);
+        self.channels.push(ch);
         Ok(())
     }
 

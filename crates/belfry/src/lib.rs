@@ -283,6 +283,7 @@ pub fn send_unrecorded(
         .filter_map(|name| config.channel(name))
         .filter(|c| !(skip_console && c.is_console()))
         .filter_map(|c| send::Target::configured(c).ok())
+        .map(|t| t.also_hiding(&config.secrets))
         .collect();
     send::send(&targets, &n, &send::SendSettings::from(config))
 }

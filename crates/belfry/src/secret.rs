@@ -6,11 +6,13 @@
 //! is not set, or a file that cannot be read, is an error that names the reference, never a
 //! value. `$${` writes a literal `${`.
 //!
-//! Every value resolved is kept in a [`Secrets`] set, and everything belfry prints or stores
-//! about a channel (its description, a delivery failure's reason, an error) goes through
-//! [`Secrets::scrub`], which replaces each value with `***`. That is on top of the URL
-//! redaction the channels do themselves (`user:***@host/…`), so a secret stays hidden even
-//! where it sits in a part of the URL that is usually shown (a host name, a query).
+//! Every value resolved is kept in a [`Secrets`] set (with the secrets written inline in the
+//! channel URLs: [`Secrets::add_url`]), and everything belfry prints or stores about a channel
+//! (its description, a delivery failure's reason, an error) goes through [`Secrets::scrub`],
+//! which replaces each value with `***`, in whatever form it comes back (percent-encoded,
+//! JSON-escaped, base64 as in `Authorization: Basic`). That is on top of the URL redaction the
+//! channels do themselves (`user:***@host/…`), so a secret stays hidden even where it sits in
+//! a part of the URL that is usually shown (a host name, a query).
 //!
 //! ```
 //! use belfry::secret::{Lookup, Secrets, resolve};
@@ -27,89 +29,15 @@
 //! assert_eq!(e.to_string(), "${env:MISSING}: the environment variable MISSING is not set");
 //! ```
 
-use std::borrow::Cow;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-
-/// Values shorter than this are not scrubbed from text: replacing every `a` or `42` in every
-/// message would mangle it, and a value that short protects nothing. (The URL redaction of
-/// the channels still hides it where it is a password or a token.)
-pub const MIN_SCRUBBED_LEN: usize = 3;
+pub use belfry_channels::{MIN_SCRUBBED_LEN, Secrets};
 
 /// The largest file a `${file:…}` reference reads: a secret is small, and a reference to
 /// the wrong file (a log, a binary) should fail loudly rather than fill a URL.
 pub const MAX_FILE_SECRET: u64 = 64 * 1024;
-
-/// The values that references resolved to, to be hidden wherever text about a channel is
-/// printed or stored. Its `Debug` shows how many values it holds, never the values.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secrets {
-    /// Every form to hide, longest first (so that a secret containing another is hidden
-    /// whole).
-    forms: Vec<String>,
-}
-
-impl fmt::Debug for Secrets {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secrets({} forms hidden)", self.forms.len())
-    }
-}
-
-/// Characters left as they are when a secret is percent-encoded into a URL.
-const URL_SAFE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-impl Secrets {
-    /// Adds a value, with the forms it may take on the way out: percent-encoded (as in a URL)
-    /// and percent-decoded (a value written encoded, which a channel decodes).
-    pub fn add(&mut self, value: &str) {
-        let mut forms = vec![value.to_owned()];
-        forms.push(utf8_percent_encode(value, URL_SAFE).to_string());
-        if let Ok(decoded) = percent_decode_str(value).decode_utf8() {
-            forms.push(decoded.into_owned());
-        }
-        for f in forms {
-            if f.chars().count() >= MIN_SCRUBBED_LEN && !self.forms.contains(&f) {
-                self.forms.push(f);
-            }
-        }
-        self.forms
-            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-    }
-
-    /// Adds every value of `other`.
-    pub fn extend(&mut self, other: &Secrets) {
-        for f in &other.forms {
-            if !self.forms.contains(f) {
-                self.forms.push(f.clone());
-            }
-        }
-        self.forms
-            .sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-    }
-
-    /// Whether no value is held.
-    pub fn is_empty(&self) -> bool {
-        self.forms.is_empty()
-    }
-
-    /// `text` with every secret value replaced by `***`.
-    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
-        let mut out = Cow::Borrowed(text);
-        for f in &self.forms {
-            if out.contains(f.as_str()) {
-                out = Cow::Owned(out.replace(f.as_str(), "***"));
-            }
-        }
-        out
-    }
-}
 
 /// Where references are looked up: an environment and the directory relative `${file:…}`
 /// paths start from.

@@ -86,12 +86,20 @@ impl Target {
         })?;
         let channel = belfry_channels::parse(&url)
             .map_err(|e| BadUrl(secrets.scrub(&e.to_string()).into_owned()))?;
+        secrets.add_url(&url);
         Ok(Target {
             label: label.to_owned(),
             channel,
             templates: None,
             secrets,
         })
+    }
+
+    /// This target, hiding `more` too in what it reports (every channel's secrets, since
+    /// this channel's receiver may echo another's).
+    pub fn also_hiding(mut self, more: &Secrets) -> Target {
+        self.secrets.extend(more);
+        self
     }
 
     /// Where it sends, safe to print (the URL redacted, secret values hidden).

@@ -21,7 +21,7 @@ use tocsin::{ParseError, TransportError};
 
 use self::profile::{Feed, Profile};
 use crate::outcome::shorten;
-use crate::scrub::Secrets;
+use crate::secrets::Secrets;
 use crate::url_parse::{UrlError, decode, query_pairs, redact_url};
 use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome, Pace};
 
@@ -218,7 +218,7 @@ impl AppriseChannel {
             },
             verify_tls: service.options().verify_tls(),
             service,
-            secrets: Secrets::of(raw, &describe),
+            secrets: Secrets::of_url(raw),
             describe,
         };
         // A URL that parses but leads nowhere (no topic, no event, no usable target) is an
@@ -324,7 +324,7 @@ impl AppriseChannel {
     }
 
     fn scrub(&self, reason: &str) -> String {
-        self.secrets.scrub(reason)
+        self.secrets.scrub(reason).into_owned()
     }
 
     /// Sends the plan's requests one by one, each answer judged by the service's rules and

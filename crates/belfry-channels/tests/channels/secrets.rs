@@ -2,7 +2,7 @@
 //! not even when a service quotes the request back in its error.
 
 use belfry_channels::{Context, Outcome, parse};
-use belfry_testkit::{Receiver, Reply};
+use belfry_testkit::{Receiver, Reply, reveals};
 
 use super::{problem, send_with};
 
@@ -100,31 +100,63 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
     ]
 }
 
+/// How error pages quote the request back: the credentials belfry sent (`Basic base64(…)`,
+/// `Bearer …`), every header, the address and the body, as they are, percent-encoded,
+/// JSON-escaped and HTML-escaped. Each is first in the answer, as a reason keeps only the
+/// start of it.
+const ECHOES: &[&str] = &[
+    "auth: {header:authorization}",
+    "auth: {header:authorization|percent}",
+    "{\"auth\":\"{header:authorization|json}\"}",
+    "{headers}",
+    "{headers|json}",
+    "{target}",
+    "{target|percent}",
+    "{\"url\":\"{target|json}\"}",
+    "{body}",
+    "{\"got\":\"{body|json}\"}",
+    "{body|percent}",
+    "<pre>{header:authorization|html} {target|html}</pre>",
+];
+
 #[test]
 fn descriptions_debug_and_failure_reasons_hold_no_secret() {
     for (template, origin) in urls() {
-        // The service answers with an error that quotes the whole URL back.
-        let rx = Receiver::start_with_fallback(
-            vec![],
-            Reply::status(400).body(&format!("bad: {template}")),
-        );
-        let url = template.replace("{addr}", &rx.addr().to_string());
-        let ch = parse(&url).unwrap_or_else(|e| panic!("{template}: {e}"));
-        let describe = ch.describe();
-        assert!(!describe.contains(MARK), "{template}: {describe}");
-        let debug = format!("{ch:?}");
-        assert!(!debug.contains(MARK), "{template}: {debug}");
+        // The service answers with an error that quotes the whole URL back, then with one
+        // that quotes the request back in each way error pages do.
+        let bad_url = format!("bad: {template}");
+        for (i, echo) in std::iter::once("")
+            .chain(ECHOES.iter().copied())
+            .enumerate()
+        {
+            let reply = match i {
+                0 => Reply::status(400).body(&bad_url),
+                _ => Reply::status(400).echo(echo),
+            };
+            let rx = Receiver::start_with_fallback(vec![], reply);
+            let url = template.replace("{addr}", &rx.addr().to_string());
+            let ch = parse(&url).unwrap_or_else(|e| panic!("{template}: {e}"));
+            let describe = ch.describe();
+            assert!(!describe.contains(MARK), "{template}: {describe}");
+            let debug = format!("{ch:?}");
+            assert!(!debug.contains(MARK), "{template}: {debug}");
 
-        let cx = match origin {
-            Some(o) => Context::new(std::time::Duration::from_secs(5)).with_origin(o, &rx.url("")),
-            None => Context::new(std::time::Duration::from_secs(5)),
-        };
-        let o = send_with(ch.as_ref(), &problem(), cx);
-        let Outcome::Permanent { reason } = &o else {
-            panic!("{template}: expected a permanent failure, got {o:?}")
-        };
-        assert!(!reason.contains(MARK), "{template}: {reason}");
-        assert!(!rx.requests().is_empty(), "{template}: nothing was sent");
+            let cx = match origin {
+                Some(o) => {
+                    Context::new(std::time::Duration::from_secs(5)).with_origin(o, &rx.url(""))
+                }
+                None => Context::new(std::time::Duration::from_secs(5)),
+            };
+            let o = send_with(ch.as_ref(), &problem(), cx);
+            let Outcome::Permanent { reason } = &o else {
+                panic!("{template}: expected a permanent failure, got {o:?}")
+            };
+            assert!(
+                !reveals(reason, MARK),
+                "{template}, echo {echo:?}: {reason}"
+            );
+            assert!(!rx.requests().is_empty(), "{template}: nothing was sent");
+        }
 
         // And when the service cannot be reached at all.
         let closed = format!("http://127.0.0.1:{}", belfry_testkit::closed_port());
@@ -133,13 +165,45 @@ fn descriptions_debug_and_failure_reasons_hold_no_secret() {
             None => Context::new(std::time::Duration::from_secs(5)),
         };
         let broken = match origin {
-            Some(_) => url.clone(),
+            Some(_) => template.clone(),
             None => template.replace("{addr}", closed.trim_start_matches("http://")),
         };
         let ch = parse(&broken).unwrap();
         let o = send_with(ch.as_ref(), &problem(), cx);
         assert!(matches!(o, Outcome::Retry { .. }), "{template}: {o:?}");
-        assert!(!o.reason().unwrap().contains(MARK), "{template}: {o:?}");
+        assert!(!reveals(o.reason().unwrap(), MARK), "{template}: {o:?}");
+    }
+}
+
+#[test]
+fn belfrys_own_services_hide_their_keys_however_the_request_is_quoted_back() {
+    // Keys in the forms the services accept; each is checked for in every encoding.
+    let sid = "AC0123456789abcdef0123456789abcdef";
+    let token = "f00dfeedf00dfeedf00dfeedf00dfeed";
+    for (url, secrets) in [
+        (
+            format!("twilio://{sid}:{token}@+15551234567/+15557654321"),
+            vec![token],
+        ),
+        (
+            "sendgrid://SG.FAKESECRET-key_1:alerts@example.com/ops@example.org".to_owned(),
+            vec![MARK],
+        ),
+        (
+            "opsgenie://0b1c2d3e-FAKESECRET-key/@ada".to_owned(),
+            vec![MARK],
+        ),
+    ] {
+        for echo in ECHOES {
+            let rx = Receiver::start_with_fallback(vec![], Reply::status(400).echo(echo));
+            let ch = belfry_channels::parse_with_api_base(&url, &rx.url("")).unwrap();
+            let cx = Context::new(std::time::Duration::from_secs(5));
+            let o = send_with(ch.as_ref(), &problem(), cx);
+            let reason = o.reason().unwrap_or_else(|| panic!("{url}: {o:?}"));
+            for s in &secrets {
+                assert!(!reveals(reason, s), "{url}, echo {echo:?}: {reason}");
+            }
+        }
     }
 }
 
