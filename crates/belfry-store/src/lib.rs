@@ -36,6 +36,7 @@
 //! ```
 
 mod error;
+mod retention;
 mod schema;
 
 use std::io::{Read, Write};
@@ -49,6 +50,7 @@ use belfry_core::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 pub use error::Error;
+pub use retention::{HISTORY_PER_JOB, NOTIFICATIONS_PER_JOB, Retention};
 
 /// The result of store operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -59,9 +61,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Above this size, the WAL is checkpointed and truncated when a process opens the store.
 pub const WAL_TRIM_BYTES: u64 = 256 * 1024;
-
-/// How many runs of each job the history keeps.
-pub const HISTORY_PER_JOB: u32 = 1000;
 
 /// How long an outbox row may stay undelivered before it is declared dead.
 pub const DEFAULT_DELIVERY_DEADLINE: Duration = Duration::from_secs(24 * 3600);
@@ -74,6 +73,8 @@ pub struct Store {
     digest_window: Duration,
     /// Channels the digest window never holds (see [`Store::set_window_exempt`]).
     window_exempt: Vec<String>,
+    /// What each job keeps (see [`Store::set_retention`]).
+    retention: Retention,
 }
 
 impl std::fmt::Debug for Store {
@@ -310,6 +311,7 @@ impl Store {
             deadline: DEFAULT_DELIVERY_DEADLINE,
             digest_window: Duration::ZERO,
             window_exempt: Vec::new(),
+            retention: Retention::default(),
         };
         store.configure()?;
         store.migrate()?;
@@ -344,6 +346,12 @@ impl Store {
     /// one).
     pub fn set_window_exempt(&mut self, channels: Vec<String>) {
         self.window_exempt = channels;
+    }
+
+    /// Sets how many runs and notifications each job keeps ([`Retention::default`] until
+    /// then). Pruning happens as new rows are written, a job at a time.
+    pub fn set_retention(&mut self, keep: Retention) {
+        self.retention = keep;
     }
 
     fn err(&self, doing: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
@@ -631,16 +639,10 @@ impl Store {
                 )
             })
             .map_err(&e)?;
-        // Keep the history bounded. Finding the cut walks HISTORY_PER_JOB index entries, so
-        // prune on one run in 64 (by row id): the history holds at most 63 runs more.
-        if rowid % 64 == 0 {
-            tx.execute(
-                "DELETE FROM runs WHERE job = ?1 AND started_ms < (
-                    SELECT started_ms FROM runs WHERE job = ?1
-                    ORDER BY started_ms DESC LIMIT 1 OFFSET ?2)",
-                params![ev.job, HISTORY_PER_JOB - 1],
-            )
-            .map_err(&e)?;
+        // Keep the history bounded (see `retention`).
+        retention::after_run(&tx, &ev.job, rowid, &self.retention).map_err(&e)?;
+        if let Some(n) = &rec.notification {
+            retention::after_notification(&tx, &n.job, &n.id, &self.retention).map_err(&e)?;
         }
         tx.commit().map_err(&e)?;
         if !rec.outbox_ids.is_empty() {
@@ -694,6 +696,9 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
         let rec = apply_event(&tx, event, covers, None, policy, route, deadline).map_err(&e)?;
+        if let Some(n) = &rec.notification {
+            retention::after_notification(&tx, &n.job, &n.id, &self.retention).map_err(&e)?;
+        }
         tx.commit().map_err(&e)?;
         if !rec.outbox_ids.is_empty() {
             self.sync_alert()?;
@@ -722,6 +727,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
         let ids = insert_notification(&tx, n, channels, deadline).map_err(&e)?;
+        retention::after_notification(&tx, &n.job, &n.id, &self.retention).map_err(&e)?;
         if restarts_repeat_window {
             tx.execute(
                 "UPDATE jobs SET last_notified_ms = MAX(COALESCE(last_notified_ms, ?2), ?2)
@@ -742,80 +748,69 @@ impl Store {
         load_snapshot(&self.conn, job).map_err(self.err("reading a job's state"))
     }
 
-    /// Every job, by name.
+    /// Every job, as [`Store::each_job`] orders them.
     pub fn jobs(&self) -> Result<Vec<JobRow>> {
-        self.job_rows(None)
+        let mut all = Vec::new();
+        self.each_job(false, |j| {
+            all.push(j);
+            Ok::<_, Error>(())
+        })?;
+        Ok(all)
     }
 
     /// One job, if belfry has seen it.
     pub fn job(&self, name: &str) -> Result<Option<JobRow>> {
-        Ok(self.job_rows(Some(name))?.into_iter().next())
-    }
-
-    fn job_rows(&self, only: Option<&str>) -> Result<Vec<JobRow>> {
-        let sql = format!(
-            "SELECT j.name, j.state, j.since_ms, j.consecutive_problems,
-                    j.last_run_id, j.last_run_state, j.last_run_started_ms, j.last_run_ended_ms,
-                    j.last_duration_ms, j.last_exit_code,
-                    (SELECT MIN(started_ms) FROM runs r WHERE r.job = j.name AND r.state = 'running'),
-                    n.created_ms, n.kind, n.reason
-             FROM jobs j
-             LEFT JOIN notifications n ON n.id = (
-                SELECT id FROM notifications WHERE job = j.name
-                ORDER BY created_ms DESC, rowid DESC LIMIT 1)
-             {}
-             ORDER BY j.name",
-            if only.is_some() {
-                "WHERE j.name = ?1"
-            } else {
-                ""
-            }
-        );
-        let read = || -> rusqlite::Result<Vec<JobRow>> {
-            let mut stmt = self.conn.prepare(&sql)?;
-            let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<JobRow> {
-                let last_run = match (
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                ) {
-                    (Some(id), Some(st)) => Some(LastRun {
-                        id,
-                        state: parse_state(&st)?,
-                        started: ts(r.get(6)?),
-                        ended: ts(r.get(7)?),
-                        duration: r.get::<_, Option<i64>>(8)?.map(ms_duration),
-                        exit_code: r.get(9)?,
-                    }),
-                    _ => None,
-                };
-                let last_notification = match r.get::<_, Option<i64>>(11)? {
-                    Some(at) => Some(LastNotification {
-                        at: ts(at),
-                        kind: parse_kind(&r.get::<_, String>(12)?)?,
-                        reason: r.get(13)?,
-                    }),
-                    None => None,
-                };
-                Ok(JobRow {
-                    name: r.get(0)?,
-                    state: r
-                        .get::<_, Option<String>>(1)?
-                        .map(|s| parse_state(&s))
-                        .transpose()?,
-                    since: r.get::<_, Option<i64>>(2)?.map(ts),
-                    consecutive_problems: r.get(3)?,
-                    last_run,
-                    running_since: r.get::<_, Option<i64>>(10)?.map(ts),
-                    last_notification,
-                })
-            };
-            let rows = match only {
-                Some(name) => stmt.query_map([name], map)?,
-                None => stmt.query_map([], map)?,
-            };
-            rows.collect()
+        let read = || -> rusqlite::Result<Option<JobRow>> {
+            let sql = format!("{JOB_ROW_SQL} WHERE j.name = ?1");
+            self.conn
+                .prepare(&sql)?
+                .query_row([name], job_row)
+                .optional()
         };
         read().map_err(self.err("reading jobs"))
+    }
+
+    /// Hands every job to `f` as it is read, without holding them all: the jobs in a problem
+    /// state first, then the others, each part by name. With `only_problems`, only the first
+    /// part. The order comes from two index walks (the jobs by name, filtered), so no sort
+    /// holds the whole table either.
+    pub fn each_job<E: From<Error>>(
+        &self,
+        only_problems: bool,
+        mut f: impl FnMut(JobRow) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let problem = problem_states_sql();
+        let mut parts = vec![problem.clone()];
+        if !only_problems {
+            parts.push(format!("NOT COALESCE({problem}, 0)"));
+        }
+        for cond in parts {
+            let sql = format!("{JOB_ROW_SQL} WHERE {cond} ORDER BY j.name");
+            let mut stmt = self.conn.prepare(&sql).map_err(self.err("reading jobs"))?;
+            let mut rows = stmt.query([]).map_err(self.err("reading jobs"))?;
+            while let Some(r) = rows.next().map_err(self.err("reading jobs"))? {
+                f(job_row(r).map_err(self.err("reading jobs"))?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The length in characters of the longest job name [`Store::each_job`] would read (0 when
+    /// there is none), for a table that is printed as it is read.
+    pub fn longest_job_name(&self, only_problems: bool) -> Result<usize> {
+        let cond = if only_problems {
+            problem_states_sql()
+        } else {
+            "1".to_owned()
+        };
+        self.conn
+            .query_row(
+                &format!("SELECT COALESCE(MAX(LENGTH(name)), 0) FROM jobs j WHERE {cond}"),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as usize)
+            .map_err(self.err("reading jobs"))
     }
 
     /// The most recent runs of `job`, newest first; with their output if `with_output`.
@@ -1283,6 +1278,67 @@ struct LastRunFields<'a> {
 // through the connection's statement cache. `Store::prepare_finish` prepares the first three,
 // which every finish runs, ahead, so that the finish on the job's critical path finds them
 // compiled.
+/// One job as `status` shows it, for `WHERE` and `ORDER BY` clauses on `j` to follow. The
+/// oldest running run comes from the partial index `runs_running` (job, started_ms), the last
+/// notification from `notifications_by_job` (the index's order alone: a tie-break on rowid
+/// would sort each job's notifications, and two in the same millisecond are the same news):
+/// a few index pages per job, however long its history.
+const JOB_ROW_SQL: &str = "SELECT j.name, j.state, j.since_ms, j.consecutive_problems,
+            j.last_run_id, j.last_run_state, j.last_run_started_ms, j.last_run_ended_ms,
+            j.last_duration_ms, j.last_exit_code,
+            (SELECT MIN(started_ms) FROM runs r WHERE r.job = j.name AND r.state = 'running'),
+            n.created_ms, n.kind, n.reason
+     FROM jobs j
+     LEFT JOIN notifications n ON n.rowid = (
+        SELECT rowid FROM notifications WHERE job = j.name ORDER BY created_ms DESC LIMIT 1)";
+
+/// `j.state IN (…)` for the problem states (1 for a job in one, 0 or NULL otherwise).
+fn problem_states_sql() -> String {
+    let names: Vec<String> = State::NAMES
+        .iter()
+        .filter(|n| n.parse::<State>().is_ok_and(|s| s.is_problem()))
+        .map(|n| format!("'{n}'"))
+        .collect();
+    format!("j.state IN ({})", names.join(", "))
+}
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    let last_run = match (
+        r.get::<_, Option<String>>(4)?,
+        r.get::<_, Option<String>>(5)?,
+    ) {
+        (Some(id), Some(st)) => Some(LastRun {
+            id,
+            state: parse_state(&st)?,
+            started: ts(r.get(6)?),
+            ended: ts(r.get(7)?),
+            duration: r.get::<_, Option<i64>>(8)?.map(ms_duration),
+            exit_code: r.get(9)?,
+        }),
+        _ => None,
+    };
+    let last_notification = match r.get::<_, Option<i64>>(11)? {
+        Some(at) => Some(LastNotification {
+            at: ts(at),
+            kind: parse_kind(&r.get::<_, String>(12)?)?,
+            reason: r.get(13)?,
+        }),
+        None => None,
+    };
+    Ok(JobRow {
+        name: r.get(0)?,
+        state: r
+            .get::<_, Option<String>>(1)?
+            .map(|s| parse_state(&s))
+            .transpose()?,
+        since: r.get::<_, Option<i64>>(2)?.map(ts),
+        consecutive_problems: r.get(3)?,
+        last_run,
+        running_since: r.get::<_, Option<i64>>(10)?.map(ts),
+        last_notification,
+    })
+}
+
 const SNAPSHOT_SQL: &str =
     "SELECT state, since_ms, consecutive_problems, problem_notified, last_notified_ms
     FROM jobs WHERE name = ?1 AND state IS NOT NULL";

@@ -101,6 +101,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     -- finding rows past their deadline without reading every pending row
     CREATE INDEX outbox_deadline ON outbox (status, deadline_ms);
     "#,
+    // 3: costs that do not grow with the store. `status` asks each job for its oldest running
+    // run: the old partial index was on `state` alone, so SQLite read every kept run of the
+    // job through `runs_by_job` instead. Pruning a job's old notifications finds their outbox
+    // rows by notification.
+    r#"
+    DROP INDEX runs_running;
+    CREATE INDEX runs_running ON runs (job, started_ms) WHERE state = 'running';
+    CREATE INDEX outbox_by_notification ON outbox (notification_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -164,6 +164,7 @@ pub fn record_run(
     let job = end.event.job.as_str();
     let policy = config.policy_for(job);
     store.set_delivery_deadline(config.delivery.give_up_after);
+    store.set_retention(config.store);
     store.finish_run(end, &policy, |state, recovered| {
         config
             .route(job, state, recovered)
@@ -186,6 +187,7 @@ pub fn reap_crashed(
     let host = host::host_name();
     let boot = host::boot_id();
     store.set_delivery_deadline(config.delivery.give_up_after);
+    store.set_retention(config.store);
     let mut out = Vec::new();
     for run in store.running_runs()? {
         if run.host.as_deref() != Some(host.as_str()) {
