@@ -838,7 +838,10 @@ fn a_job_that_alerts_every_run_keeps_a_bounded_store_and_every_undelivered_row()
     let runs = count(&path, "SELECT COUNT(*) FROM runs");
     assert!((10..10 + 64).contains(&runs), "{runs} runs kept");
     let notes = count(&path, "SELECT COUNT(*) FROM notifications");
-    assert!((5..5 + 64 + 4).contains(&notes), "{notes} notifications kept");
+    assert!(
+        (5..5 + 64 + 4).contains(&notes),
+        "{notes} notifications kept"
+    );
     let rows = count(&path, "SELECT COUNT(*) FROM outbox");
     assert!(rows < 5 + 64 + 8, "{rows} outbox rows kept");
     let attempts = count(&path, "SELECT COUNT(*) FROM attempts");
