@@ -14,6 +14,9 @@
 //! `/proc/thread-self/schedstat`, averaged over the timed runs): the SQL's share, which is
 //! what would grow with the store.
 
+// A benchmark reports on standard output.
+#![allow(clippy::print_stdout)]
+
 use std::time::{Duration, Instant};
 
 use belfry_core::{Details, Event, Policy, State, Timestamp};
