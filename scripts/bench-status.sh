@@ -13,7 +13,7 @@ command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hype
 [ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install time)" >&2; exit 2; }
 
 cargo build -q --release --locked -p belfry-cli
-NEW="$PWD/target/release/belfry"
+NEW="${CARGO_TARGET_DIR:-$PWD/target}/release/belfry"
 OLD=${1:-}
 [ -z "$OLD" ] || OLD=$(realpath "$OLD")
 jobs=${JOBS:-100000}

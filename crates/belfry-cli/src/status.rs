@@ -2,14 +2,15 @@
 //! once, so the time and memory it takes grow with one job, not with the store: problems
 //! first (the store's two ordered walks), then the others.
 
+use std::fmt::Write as _;
 use std::io::Write;
 
 use belfry::Config;
-use belfry::core::{Timestamp, format_duration};
+use belfry::core::{Kind, Timestamp, format_duration};
 use belfry::store::JobRow;
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use crate::views::{ago, open_store, secs};
+use crate::views::open_store;
 
 /// How many rows the table reads before it fixes its column widths: every table of up to this
 /// many jobs is aligned as a whole. The job column is always as wide as the longest name (the
@@ -29,7 +30,11 @@ pub fn status(config: &Config, as_json: bool, only_problems: bool) -> anyhow::Re
         let name_width = store.longest_job_name(only_problems)?;
         let mut table = Table::new(name_width);
         let now = Timestamp::now();
-        store.each_job(only_problems, |j| table.push(&mut out, row(&j, now)))?;
+        let mut cells: [String; 6] = Default::default();
+        store.each_job(only_problems, |j| {
+            fill_row(&mut cells, &j, now);
+            table.push(&mut out, &cells)
+        })?;
         let shown = table.end(&mut out)?;
         if shown == 0 {
             if only_problems {
@@ -44,66 +49,124 @@ pub fn status(config: &Config, as_json: bool, only_problems: bool) -> anyhow::Re
     Ok(u8::from(only_problems && shown > 0))
 }
 
-pub(crate) fn job_json(j: &JobRow) -> Value {
-    json!({
-        "name": j.name,
-        "state": j.state.map(|s| s.name()),
-        "since": j.since,
-        "running_since": j.running_since,
-        "consecutive_problems": j.consecutive_problems,
-        "last_run": j.last_run.as_ref().map(|r| json!({
-            "id": r.id,
-            "state": r.state.name(),
-            "started": r.started,
-            "ended": r.ended,
-            "duration_seconds": secs(r.duration),
-            "exit_code": r.exit_code,
-        })),
-        "last_notification": j.last_notification.as_ref().map(|n| json!({
-            "at": n.at,
-            "kind": n.kind,
-            "reason": n.reason,
-        })),
-    })
+/// One job in `status --json`. The fields are in the order `serde_json` gave them when the
+/// output was built as a `Value` (by name): the layout is unchanged.
+#[derive(Serialize)]
+struct JobJson<'a> {
+    consecutive_problems: u32,
+    last_notification: Option<NotificationJson<'a>>,
+    last_run: Option<RunJson<'a>>,
+    name: &'a str,
+    running_since: Option<Timestamp>,
+    since: Option<Timestamp>,
+    state: Option<&'static str>,
 }
 
-/// One job's cells: JOB, STATE, SINCE, LAST RUN, DURATION, LAST NOTIFICATION.
-fn row(j: &JobRow, now: Timestamp) -> [String; 6] {
-    let mut state = j.state.map_or("-".to_owned(), |s| s.name().to_owned());
-    if let Some(started) = j.running_since {
-        let running = format!("running for {}", format_duration(now.since(started)));
-        state = if j.state.is_some() {
-            format!("{state}, {running}")
-        } else {
-            running
-        };
+#[derive(Serialize)]
+struct RunJson<'a> {
+    duration_seconds: Option<f64>,
+    ended: Timestamp,
+    exit_code: Option<i32>,
+    id: &'a str,
+    started: Timestamp,
+    state: &'static str,
+}
+
+#[derive(Serialize)]
+struct NotificationJson<'a> {
+    at: Timestamp,
+    kind: Kind,
+    reason: &'a str,
+}
+
+fn job_json(j: &JobRow) -> JobJson<'_> {
+    JobJson {
+        consecutive_problems: j.consecutive_problems,
+        last_notification: j.last_notification.as_ref().map(|n| NotificationJson {
+            at: n.at,
+            kind: n.kind,
+            reason: &n.reason,
+        }),
+        last_run: j.last_run.as_ref().map(|r| RunJson {
+            duration_seconds: r.duration.map(|d| d.as_secs_f64()),
+            ended: r.ended,
+            exit_code: r.exit_code,
+            id: &r.id,
+            started: r.started,
+            state: r.state.name(),
+        }),
+        name: &j.name,
+        running_since: j.running_since,
+        since: j.since,
+        state: j.state.map(|s| s.name()),
     }
-    let since = j.since.map_or("-".into(), |t| ago(t, now));
-    let last = j.last_run.as_ref().map_or("-".into(), |r| {
-        let how = match (r.state.name(), r.exit_code) {
-            ("ok", _) => String::new(),
-            (s, Some(c)) => format!(" ({s}, exit {c})"),
-            (s, None) => format!(" ({s})"),
-        };
-        format!("{}{how}", ago(r.ended, now))
-    });
-    let dur = j
-        .last_run
-        .as_ref()
-        .and_then(|r| r.duration)
-        .map_or("-".into(), format_duration);
-    let note = j.last_notification.as_ref().map_or("-".into(), |n| {
-        let kind = serde_json::to_value(n.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        if kind == n.reason {
-            format!("{} ({kind})", ago(n.at, now))
-        } else {
-            format!("{} ({kind}: {})", ago(n.at, now), n.reason)
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Problem => "problem",
+        Kind::Recovered => "recovered",
+        Kind::Ok => "ok",
+    }
+}
+
+/// Writes one job's cells into `c`: JOB, STATE, SINCE, LAST RUN, DURATION, LAST NOTIFICATION.
+/// The strings are reused from row to row.
+fn fill_row(c: &mut [String; 6], j: &JobRow, now: Timestamp) {
+    for s in c.iter_mut() {
+        s.clear();
+    }
+    c[0].push_str(&j.name);
+    match (j.state, j.running_since) {
+        (Some(st), None) => c[1].push_str(st.name()),
+        (Some(st), Some(t)) => {
+            let _ = write!(c[1], "{}, running for {}", st.name(), since(t, now));
         }
-    });
-    [j.name.clone(), state, since, last, dur, note]
+        (None, Some(t)) => {
+            let _ = write!(c[1], "running for {}", since(t, now));
+        }
+        (None, None) => c[1].push('-'),
+    }
+    match j.since {
+        Some(t) => {
+            let _ = write!(c[2], "{} ago", since(t, now));
+        }
+        None => c[2].push('-'),
+    }
+    match &j.last_run {
+        Some(r) => {
+            let _ = write!(c[3], "{} ago", since(r.ended, now));
+            match (r.state.name(), r.exit_code) {
+                ("ok", _) => {}
+                (s, Some(code)) => {
+                    let _ = write!(c[3], " ({s}, exit {code})");
+                }
+                (s, None) => {
+                    let _ = write!(c[3], " ({s})");
+                }
+            }
+        }
+        None => c[3].push('-'),
+    }
+    match j.last_run.as_ref().and_then(|r| r.duration) {
+        Some(d) => c[4].push_str(&format_duration(d)),
+        None => c[4].push('-'),
+    }
+    match &j.last_notification {
+        Some(n) => {
+            let kind = kind_name(n.kind);
+            let _ = write!(c[5], "{} ago ({kind}", since(n.at, now));
+            if kind != n.reason {
+                let _ = write!(c[5], ": {}", n.reason);
+            }
+            c[5].push(')');
+        }
+        None => c[5].push('-'),
+    }
+}
+
+fn since(t: Timestamp, now: Timestamp) -> String {
+    format_duration(now.since(t))
 }
 
 /// A table printed as its rows come: the first [`WIDTH_ROWS`] are held to fix the widths.
@@ -124,12 +187,12 @@ impl Table {
         }
     }
 
-    fn push(&mut self, out: &mut impl Write, cells: [String; 6]) -> anyhow::Result<()> {
+    fn push(&mut self, out: &mut impl Write, cells: &[String; 6]) -> anyhow::Result<()> {
         self.shown += 1;
         match self.widths {
-            Some(w) => line(out, &cells, w)?,
+            Some(w) => line(out, cells, w)?,
             None => {
-                self.held.push(cells);
+                self.held.push(cells.clone());
                 if self.held.len() == WIDTH_ROWS {
                     self.release(out)?;
                 }
@@ -173,16 +236,27 @@ impl Table {
     }
 }
 
+/// Writes one line of cells, each padded to its column's width (the last one is not), without
+/// trailing blanks.
 fn line(out: &mut impl Write, cells: &[String; 6], widths: [usize; 6]) -> std::io::Result<()> {
-    let mut s = String::new();
+    const SPACES: &[u8] = &[b' '; 256];
+    let mut pad = 0;
     for (i, (c, w)) in cells.iter().zip(widths).enumerate() {
-        if i + 1 == cells.len() {
-            s.push_str(c);
-        } else {
-            s.push_str(&format!("{c:<w$}  "));
+        if c.is_empty() {
+            pad += w + 2;
+            continue;
+        }
+        while pad > 0 {
+            let n = pad.min(SPACES.len());
+            out.write_all(&SPACES[..n])?;
+            pad -= n;
+        }
+        out.write_all(c.as_bytes())?;
+        if i + 1 < cells.len() {
+            pad = w.saturating_sub(c.chars().count()) + 2;
         }
     }
-    writeln!(out, "{}", s.trim_end())
+    out.write_all(b"\n")
 }
 
 /// A JSON array written one element at a time, laid out as `serde_json`'s pretty printer lays
@@ -194,7 +268,7 @@ struct JsonList {
 }
 
 impl JsonList {
-    fn push(&mut self, out: &mut impl Write, v: &Value) -> anyhow::Result<()> {
+    fn push(&mut self, out: &mut impl Write, v: &impl Serialize) -> anyhow::Result<()> {
         out.write_all(if self.shown == 0 { b"[\n  " } else { b",\n  " })?;
         self.buf.clear();
         serde_json::to_writer_pretty(&mut self.buf, v)?;

@@ -39,6 +39,7 @@ mod error;
 mod retention;
 mod schema;
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -767,7 +768,11 @@ impl Store {
                 .query_row([name], job_row)
                 .optional()
         };
-        read().map_err(self.err("reading jobs"))
+        let mut job = read().map_err(self.err("reading jobs"))?;
+        if let Some(j) = &mut job {
+            j.running_since = self.running_since(Some(name))?.remove(name);
+        }
+        Ok(job)
     }
 
     /// Hands every job to `f` as it is read, without holding them all: the jobs in a problem
@@ -779,6 +784,7 @@ impl Store {
         only_problems: bool,
         mut f: impl FnMut(JobRow) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
+        let mut running = self.running_since(None)?;
         let problem = problem_states_sql();
         let mut parts = vec![problem.clone()];
         if !only_problems {
@@ -789,10 +795,27 @@ impl Store {
             let mut stmt = self.conn.prepare(&sql).map_err(self.err("reading jobs"))?;
             let mut rows = stmt.query([]).map_err(self.err("reading jobs"))?;
             while let Some(r) = rows.next().map_err(self.err("reading jobs"))? {
-                f(job_row(r).map_err(self.err("reading jobs"))?)?;
+                let mut job = job_row(r).map_err(self.err("reading jobs"))?;
+                job.running_since = running.remove(&job.name);
+                f(job)?;
             }
         }
         Ok(())
+    }
+
+    /// The oldest running run of each job that has one (or of `only`): from the partial index
+    /// `runs_running`, which holds only the runs still going, so this grows with what is
+    /// running now, not with the store.
+    fn running_since(&self, only: Option<&str>) -> Result<HashMap<String, Timestamp>> {
+        let read = || -> rusqlite::Result<HashMap<String, Timestamp>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT job, MIN(started_ms) FROM runs
+                 WHERE state = 'running' AND (?1 IS NULL OR job = ?1) GROUP BY job",
+            )?;
+            let rows = stmt.query_map([only], |r| Ok((r.get(0)?, ts(r.get(1)?))))?;
+            rows.collect()
+        };
+        read().map_err(self.err("reading running runs"))
     }
 
     /// The length in characters of the longest job name [`Store::each_job`] would read (0 when
@@ -1278,19 +1301,14 @@ struct LastRunFields<'a> {
 // through the connection's statement cache. `Store::prepare_finish` prepares the first three,
 // which every finish runs, ahead, so that the finish on the job's critical path finds them
 // compiled.
-/// One job as `status` shows it, for `WHERE` and `ORDER BY` clauses on `j` to follow. The
-/// oldest running run comes from the partial index `runs_running` (job, started_ms), the last
-/// notification from `notifications_by_job` (the index's order alone: a tie-break on rowid
-/// would sort each job's notifications, and two in the same millisecond are the same news):
-/// a few index pages per job, however long its history.
+/// One job as `status` shows it, for `WHERE` and `ORDER BY` clauses on `j` to follow: one
+/// row of one table (its running runs are read apart, see [`Store::running_since`]), so that
+/// listing every job costs a walk of the jobs, however long their histories.
 const JOB_ROW_SQL: &str = "SELECT j.name, j.state, j.since_ms, j.consecutive_problems,
             j.last_run_id, j.last_run_state, j.last_run_started_ms, j.last_run_ended_ms,
             j.last_duration_ms, j.last_exit_code,
-            (SELECT MIN(started_ms) FROM runs r WHERE r.job = j.name AND r.state = 'running'),
-            n.created_ms, n.kind, n.reason
-     FROM jobs j
-     LEFT JOIN notifications n ON n.rowid = (
-        SELECT rowid FROM notifications WHERE job = j.name ORDER BY created_ms DESC LIMIT 1)";
+            j.last_notification_ms, j.last_notification_kind, j.last_notification_reason
+     FROM jobs j";
 
 /// `j.state IN (…)` for the problem states (1 for a job in one, 0 or NULL otherwise).
 fn problem_states_sql() -> String {
@@ -1302,6 +1320,7 @@ fn problem_states_sql() -> String {
     format!("j.state IN ({})", names.join(", "))
 }
 
+/// A row of [`JOB_ROW_SQL`]; `running_since` is filled in by the caller.
 fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     let last_run = match (
         r.get::<_, Option<String>>(4)?,
@@ -1317,11 +1336,11 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
         }),
         _ => None,
     };
-    let last_notification = match r.get::<_, Option<i64>>(11)? {
+    let last_notification = match r.get::<_, Option<i64>>(10)? {
         Some(at) => Some(LastNotification {
             at: ts(at),
-            kind: parse_kind(&r.get::<_, String>(12)?)?,
-            reason: r.get(13)?,
+            kind: parse_kind(&r.get::<_, String>(11)?)?,
+            reason: r.get(12)?,
         }),
         None => None,
     };
@@ -1334,7 +1353,7 @@ fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
         since: r.get::<_, Option<i64>>(2)?.map(ts),
         consecutive_problems: r.get(3)?,
         last_run,
-        running_since: r.get::<_, Option<i64>>(10)?.map(ts),
+        running_since: None,
         last_notification,
     })
 }

@@ -6,6 +6,9 @@
 //! its cost is spread thin and does not grow with the store: it walks a job's newest entries of
 //! one index, never a whole table. An undelivered outbox row (pending, or leased for sending) is
 //! never pruned, nor its notification, nor a row whose message carries it (`folded_into`).
+//!
+//! The same hook keeps the job's row up to date with its last notification, so that `status`
+//! reads one row per job.
 
 use rusqlite::{Transaction, params};
 
@@ -59,9 +62,10 @@ pub(crate) fn after_run(
     Ok(())
 }
 
-/// After the notification `id` of `job` was written: on one in [`PRUNE_EVERY`] (by its row
-/// id), deletes the job's notifications older than its `notifications_per_job` newest, with
-/// their outbox rows and attempts, except those still undelivered.
+/// After the notification `id` of `job` was written: makes it the job's last notification in
+/// its row (what `status` shows), and on one in [`PRUNE_EVERY`] (by its row id) deletes the
+/// job's notifications older than its `notifications_per_job` newest, with their outbox rows
+/// and attempts, except those still undelivered.
 pub(crate) fn after_notification(
     tx: &Transaction<'_>,
     job: &str,
@@ -71,6 +75,14 @@ pub(crate) fn after_notification(
     let rowid: i64 = tx
         .prepare_cached("SELECT rowid FROM notifications WHERE id = ?1")?
         .query_row([id], |r| r.get(0))?;
+    // A notification dated earlier than the job's last one (a late digest) does not replace it.
+    tx.prepare_cached(
+        "UPDATE jobs SET (last_notification_ms, last_notification_kind, last_notification_reason)
+            = (SELECT created_ms, kind, reason FROM notifications WHERE rowid = ?2)
+         WHERE name = ?1 AND COALESCE(last_notification_ms, 0) <= (
+            SELECT created_ms FROM notifications WHERE rowid = ?2)",
+    )?
+    .execute(params![job, rowid])?;
     if rowid % PRUNE_EVERY != 0 {
         return Ok(());
     }

@@ -332,6 +332,10 @@ fn a_first_release_store_is_migrated_with_its_outbox_intact() {
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].notification.job, "old-job");
     assert_eq!(s.outbox_rows(true, 10).unwrap()[0].job, "old-job");
+    // The job's row learnt its last notification from the log.
+    let job = s.job("old-job").unwrap().unwrap();
+    let last = job.last_notification.unwrap();
+    assert_eq!((last.reason.as_str(), last.at), ("first_run", recorded));
 }
 
 /// When `tests/v1.sql`'s pending row was written (`outbox.created_ms`); its delivery deadline
