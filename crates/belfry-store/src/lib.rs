@@ -777,8 +777,8 @@ impl Store {
 
     /// Hands every job to `f` as it is read, without holding them all: the jobs in a problem
     /// state first, then the others, each part by name. With `only_problems`, only the first
-    /// part. The order comes from two index walks (the jobs by name, filtered), so no sort
-    /// holds the whole table either.
+    /// part. The problems are sorted by name as they are read (they are few); the others come
+    /// in the order of the jobs' name index, so no sort holds the whole table.
     pub fn each_job<E: From<Error>>(
         &self,
         only_problems: bool,
@@ -786,12 +786,17 @@ impl Store {
     ) -> std::result::Result<(), E> {
         let mut running = self.running_since(None)?;
         let problem = problem_states_sql();
-        let mut parts = vec![problem.clone()];
+        // The problems are few: one walk of the table and a sort of what it kept is cheaper
+        // than a walk of the name index that looks up every row. The rest, in index order.
+        let mut parts = vec![format!(
+            "{JOB_ROW_SQL} NOT INDEXED WHERE {problem} ORDER BY j.name"
+        )];
         if !only_problems {
-            parts.push(format!("NOT COALESCE({problem}, 0)"));
+            parts.push(format!(
+                "{JOB_ROW_SQL} WHERE NOT COALESCE({problem}, 0) ORDER BY j.name"
+            ));
         }
-        for cond in parts {
-            let sql = format!("{JOB_ROW_SQL} WHERE {cond} ORDER BY j.name");
+        for sql in parts {
             let mut stmt = self.conn.prepare(&sql).map_err(self.err("reading jobs"))?;
             let mut rows = stmt.query([]).map_err(self.err("reading jobs"))?;
             while let Some(r) = rows.next().map_err(self.err("reading jobs"))? {
