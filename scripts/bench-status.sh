@@ -6,14 +6,21 @@
 #
 #   scripts/bench-status.sh [OTHER_BELFRY]   # needs hyperfine and GNU time (Debian: hyperfine, time)
 #
+# JOBS, RUNS_PER_JOB, RUNS (hyperfine's, default 10) and NEW_BELFRY (this tree's binary, if
+# built already) may be set in the environment.
+#
 # Output goes to /dev/null (hyperfine -N's default), so the figures are belfry's, not a terminal's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "needs GNU time (apt-get install time)" >&2; exit 2; }
 
-cargo build -q --release --locked -p belfry-cli
-NEW="${CARGO_TARGET_DIR:-$PWD/target}/release/belfry"
+if [ -n "${NEW_BELFRY:-}" ]; then   # a build of this tree made already
+    NEW=$(realpath "$NEW_BELFRY")
+else
+    cargo build -q --release --locked -p belfry-cli
+    NEW="${CARGO_TARGET_DIR:-$PWD/target}/release/belfry"
+fi
 OLD=${1:-}
 [ -z "$OLD" ] || OLD=$(realpath "$OLD")
 jobs=${JOBS:-100000}
