@@ -5,6 +5,7 @@ mod capture;
 mod config_check;
 mod run;
 mod send;
+mod status;
 mod unrouted;
 mod views;
 
@@ -128,7 +129,14 @@ enum Cmd {
         json: bool,
     },
     /// One line per job: state, since when, last run, duration, last notification.
+    ///
+    /// Jobs in a problem state (failed, timed_out, crashed, late) come first, then the
+    /// others, each by name. A running job's state says for how long it has been running.
     Status {
+        /// Only the jobs in a problem state; exit 1 if there is one, 0 if not (for
+        /// monitoring scripts).
+        #[arg(long)]
+        problems: bool,
         /// As JSON.
         #[arg(long)]
         json: bool,
@@ -351,7 +359,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
                 older_than,
             }) => views::outbox_purge(&config, dead, older_than),
         },
-        Cmd::Status { json } => views::status(&config, json),
+        Cmd::Status { problems, json } => status::status(&config, json, problems),
         Cmd::History {
             name,
             limit,

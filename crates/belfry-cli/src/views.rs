@@ -1,4 +1,5 @@
-//! `status`, `history`, `check` and `deliver`: looking at the store and draining it.
+//! `history`, `check`, `outbox` and `deliver`: looking at the store and draining it
+//! (`status` is in its own module).
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
@@ -16,7 +17,7 @@ pub const UNKNOWN: u8 = 3;
 /// Opens the store, and records as crashed the runs whose belfry is gone. Their alerts are
 /// left to the background sender (started here if need be), so that a command that only looks
 /// leaves no alert unsent, and never waits for the network itself.
-fn open_store(config: &Config) -> anyhow::Result<Store> {
+pub(crate) fn open_store(config: &Config) -> anyhow::Result<Store> {
     let (mut store, found) = open_and_reap(config)?;
     if !found.is_empty() {
         let what = "the alerts of runs found crashed";
@@ -40,11 +41,11 @@ fn open_and_reap(config: &Config) -> anyhow::Result<(Store, Vec<i64>)> {
     Ok((store, found))
 }
 
-fn ago(t: Timestamp, now: Timestamp) -> String {
+pub(crate) fn ago(t: Timestamp, now: Timestamp) -> String {
     format!("{} ago", format_duration(now.since(t)))
 }
 
-fn secs(d: Option<Duration>) -> Value {
+pub(crate) fn secs(d: Option<Duration>) -> Value {
     d.map_or(Value::Null, |d| json!(d.as_secs_f64()))
 }
 
@@ -135,93 +136,6 @@ pub fn deliver(config: &Config, wait: Duration, as_json: bool) -> anyhow::Result
         )?;
     }
     Ok(if failed.is_empty() { 0 } else { 1 })
-}
-
-fn job_json(j: &JobRow) -> Value {
-    json!({
-        "name": j.name,
-        "state": j.state.map(|s| s.name()),
-        "since": j.since,
-        "running_since": j.running_since,
-        "consecutive_problems": j.consecutive_problems,
-        "last_run": j.last_run.as_ref().map(|r| json!({
-            "id": r.id,
-            "state": r.state.name(),
-            "started": r.started,
-            "ended": r.ended,
-            "duration_seconds": secs(r.duration),
-            "exit_code": r.exit_code,
-        })),
-        "last_notification": j.last_notification.as_ref().map(|n| json!({
-            "at": n.at,
-            "kind": n.kind,
-            "reason": n.reason,
-        })),
-    })
-}
-
-/// `belfry status`.
-pub fn status(config: &Config, as_json: bool) -> anyhow::Result<u8> {
-    let store = open_store(config)?;
-    let jobs = store.jobs()?;
-    let mut out = out();
-    if as_json {
-        let v: Vec<Value> = jobs.iter().map(job_json).collect();
-        serde_json::to_writer_pretty(&mut out, &v)?;
-        writeln!(out)?;
-        return Ok(0);
-    }
-    if jobs.is_empty() {
-        writeln!(out, "no jobs yet (try: belfry run -- your-command)")?;
-        return Ok(0);
-    }
-    let now = Timestamp::now();
-    let mut rows = vec![[
-        "JOB".to_owned(),
-        "STATE".into(),
-        "SINCE".into(),
-        "LAST RUN".into(),
-        "DURATION".into(),
-        "LAST NOTIFICATION".into(),
-    ]];
-    for j in &jobs {
-        let mut state = j.state.map_or("-".to_owned(), |s| s.name().to_owned());
-        if j.running_since.is_some() {
-            state = if j.state.is_some() {
-                format!("{state}, running")
-            } else {
-                "running".into()
-            };
-        }
-        let since = j.since.map_or("-".into(), |t| ago(t, now));
-        let last = j.last_run.as_ref().map_or("-".into(), |r| {
-            let how = match (r.state.name(), r.exit_code) {
-                ("ok", _) => String::new(),
-                (s, Some(c)) => format!(" ({s}, exit {c})"),
-                (s, None) => format!(" ({s})"),
-            };
-            format!("{}{how}", ago(r.ended, now))
-        });
-        let dur = j
-            .last_run
-            .as_ref()
-            .and_then(|r| r.duration)
-            .map_or("-".into(), format_duration);
-        let note = j.last_notification.as_ref().map_or("-".into(), |n| {
-            let kind = serde_json::to_value(n.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            if kind == n.reason {
-                format!("{} ({kind})", ago(n.at, now))
-            } else {
-                format!("{} ({kind}: {})", ago(n.at, now), n.reason)
-            }
-        });
-        rows.push([j.name.clone(), state, since, last, dur, note]);
-    }
-    print_table(&mut out, &rows)?;
-    Ok(0)
 }
 
 pub(crate) fn print_table<const N: usize>(
@@ -359,7 +273,7 @@ pub fn check(
             "code": v.code,
             "message": v.message,
             "age_seconds": secs(v.age),
-            "job": v.job.as_ref().map(job_json),
+            "job": v.job.as_ref().map(crate::status::job_json),
         });
         serde_json::to_writer_pretty(&mut out, &j)
             .map_err(std::io::Error::from)

@@ -1493,6 +1493,91 @@ fn every_help_ends_with_the_same_exit_code_table_as_the_readme() {
 #[path = "cli/send.rs"]
 mod send;
 
+#[test]
+fn status_puts_problems_first_tells_how_long_a_job_has_run_and_problems_exits_1() {
+    let w = World::new();
+    w.run(&["run", "-q", "--name", "a-fine", "--", "true"]);
+    w.run(&["run", "-q", "--name", "z-broken", "--", "false"]);
+    let (mut wrapper, _out) = start_ready(&w, "m-slow", "echo ready; exec sleep 30");
+    let recorded = eventually(Duration::from_secs(10), || {
+        w.json(&["status", "--json"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["name"] == "m-slow" && j["running_since"].is_string())
+    });
+    assert!(recorded, "{}", w.json(&["status", "--json"]));
+
+    let o = w.run(&["status"]);
+    assert_eq!(code(&o), 0);
+    let table = String::from_utf8(o.stdout).unwrap();
+    let names: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(names, ["z-broken", "a-fine", "m-slow"], "{table}");
+    let slow = table.lines().find(|l| l.starts_with("m-slow")).unwrap();
+    assert!(slow.contains("running for "), "{table}");
+    let json = w.json(&["status", "--json"]);
+    let order: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["z-broken", "a-fine", "m-slow"]);
+
+    let o = w.run(&["status", "--problems"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let table = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(table.lines().count(), 2, "{table}");
+    assert!(
+        table.lines().nth(1).unwrap().starts_with("z-broken"),
+        "{table}"
+    );
+    let o = w.run(&["status", "--problems", "--json"]);
+    assert_eq!(code(&o), 1);
+    let only: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(only.as_array().unwrap().len(), 1);
+    assert_eq!(only[0]["name"], "z-broken");
+
+    // Recovered: nothing to report, and a monitoring script sees 0.
+    w.run(&["run", "-q", "--name", "z-broken", "--", "true"]);
+    let o = w.run(&["status", "--problems"]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(
+        String::from_utf8(o.stdout).unwrap(),
+        "no job is in a problem state\n"
+    );
+    let o = w.run(&["status", "--problems", "--json"]);
+    assert_eq!((code(&o), o.stdout.as_slice()), (0, b"[]\n".as_slice()));
+    send_signal(wrapper.id(), "TERM");
+    wrapper.wait().unwrap();
+}
+
+#[test]
+fn the_store_section_bounds_what_each_job_keeps() {
+    let w = World::with_config("[store]\nkeep_runs = 3\nkeep_notifications = 2\n");
+    for _ in 0..70 {
+        assert_eq!(
+            code(&w.run(&["run", "-q", "--name", "often", "--", "true"])),
+            0
+        );
+    }
+    let kept = w.history("often").len();
+    assert!((3..70).contains(&kept), "{kept} runs kept");
+
+    let bad = World::with_config("[store]\nkeep_runs = 0\n");
+    let o = bad.run(&["status"]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("keep_runs") && err.contains("between 1 and 10000"),
+        "{err}"
+    );
+}
+
 /// Crashes found by commands that only look, alerts no channel takes, alerts left with no
 /// sender, and `belfry config check`.
 #[path = "cli/reach.rs"]

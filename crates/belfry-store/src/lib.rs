@@ -36,8 +36,10 @@
 //! ```
 
 mod error;
+mod retention;
 mod schema;
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -49,6 +51,7 @@ use belfry_core::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 pub use error::Error;
+pub use retention::{HISTORY_PER_JOB, NOTIFICATIONS_PER_JOB, Retention};
 
 /// The result of store operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -59,9 +62,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Above this size, the WAL is checkpointed and truncated when a process opens the store.
 pub const WAL_TRIM_BYTES: u64 = 256 * 1024;
-
-/// How many runs of each job the history keeps.
-pub const HISTORY_PER_JOB: u32 = 1000;
 
 /// How long an outbox row may stay undelivered before it is declared dead.
 pub const DEFAULT_DELIVERY_DEADLINE: Duration = Duration::from_secs(24 * 3600);
@@ -74,6 +74,8 @@ pub struct Store {
     digest_window: Duration,
     /// Channels the digest window never holds (see [`Store::set_window_exempt`]).
     window_exempt: Vec<String>,
+    /// What each job keeps (see [`Store::set_retention`]).
+    retention: Retention,
 }
 
 impl std::fmt::Debug for Store {
@@ -310,6 +312,7 @@ impl Store {
             deadline: DEFAULT_DELIVERY_DEADLINE,
             digest_window: Duration::ZERO,
             window_exempt: Vec::new(),
+            retention: Retention::default(),
         };
         store.configure()?;
         store.migrate()?;
@@ -344,6 +347,12 @@ impl Store {
     /// one).
     pub fn set_window_exempt(&mut self, channels: Vec<String>) {
         self.window_exempt = channels;
+    }
+
+    /// Sets how many runs and notifications each job keeps ([`Retention::default`] until
+    /// then). Pruning happens as new rows are written, a job at a time.
+    pub fn set_retention(&mut self, keep: Retention) {
+        self.retention = keep;
     }
 
     fn err(&self, doing: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
@@ -632,16 +641,10 @@ impl Store {
                 )
             })
             .map_err(&e)?;
-        // Keep the history bounded. Finding the cut walks HISTORY_PER_JOB index entries, so
-        // prune on one run in 64 (by row id): the history holds at most 63 runs more.
-        if rowid % 64 == 0 {
-            tx.execute(
-                "DELETE FROM runs WHERE job = ?1 AND started_ms < (
-                    SELECT started_ms FROM runs WHERE job = ?1
-                    ORDER BY started_ms DESC LIMIT 1 OFFSET ?2)",
-                params![ev.job, HISTORY_PER_JOB - 1],
-            )
-            .map_err(&e)?;
+        // Keep the history bounded (see `retention`).
+        retention::after_run(&tx, &ev.job, rowid, &self.retention).map_err(&e)?;
+        if let Some(n) = &rec.notification {
+            retention::after_notification(&tx, &n.job, &n.id, &self.retention).map_err(&e)?;
         }
         tx.commit().map_err(&e)?;
         if !rec.outbox_ids.is_empty() {
@@ -696,6 +699,9 @@ impl Store {
             .map_err(&e)?;
         let (rec, _) =
             apply_event(&tx, event, covers, None, policy, route, deadline).map_err(&e)?;
+        if let Some(n) = &rec.notification {
+            retention::after_notification(&tx, &n.job, &n.id, &self.retention).map_err(&e)?;
+        }
         tx.commit().map_err(&e)?;
         if !rec.outbox_ids.is_empty() {
             self.sync_alert()?;
@@ -724,6 +730,7 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
         let ids = insert_notification(&tx, n, channels, deadline).map_err(&e)?;
+        retention::after_notification(&tx, &n.job, &n.id, &self.retention).map_err(&e)?;
         if restarts_repeat_window {
             tx.execute(
                 "UPDATE jobs SET last_notified_ms = MAX(COALESCE(last_notified_ms, ?2), ?2)
@@ -746,80 +753,96 @@ impl Store {
             .map_err(self.err("reading a job's state"))
     }
 
-    /// Every job, by name.
+    /// Every job, as [`Store::each_job`] orders them.
     pub fn jobs(&self) -> Result<Vec<JobRow>> {
-        self.job_rows(None)
+        let mut all = Vec::new();
+        self.each_job(false, |j| {
+            all.push(j);
+            Ok::<_, Error>(())
+        })?;
+        Ok(all)
     }
 
     /// One job, if belfry has seen it.
     pub fn job(&self, name: &str) -> Result<Option<JobRow>> {
-        Ok(self.job_rows(Some(name))?.into_iter().next())
+        let read = || -> rusqlite::Result<Option<JobRow>> {
+            let sql = format!("{JOB_ROW_SQL} WHERE j.name = ?1");
+            self.conn
+                .prepare(&sql)?
+                .query_row([name], job_row)
+                .optional()
+        };
+        let mut job = read().map_err(self.err("reading jobs"))?;
+        if let Some(j) = &mut job {
+            j.running_since = self.running_since(Some(name))?.remove(name);
+        }
+        Ok(job)
     }
 
-    fn job_rows(&self, only: Option<&str>) -> Result<Vec<JobRow>> {
-        let sql = format!(
-            "SELECT j.name, j.state, j.since_ms, j.consecutive_problems,
-                    j.last_run_id, j.last_run_state, j.last_run_started_ms, j.last_run_ended_ms,
-                    j.last_duration_ms, j.last_exit_code,
-                    (SELECT MIN(started_ms) FROM runs r WHERE r.job = j.name AND r.state = 'running'),
-                    n.created_ms, n.kind, n.reason
-             FROM jobs j
-             LEFT JOIN notifications n ON n.id = (
-                SELECT id FROM notifications WHERE job = j.name
-                ORDER BY created_ms DESC, rowid DESC LIMIT 1)
-             {}
-             ORDER BY j.name",
-            if only.is_some() {
-                "WHERE j.name = ?1"
-            } else {
-                ""
+    /// Hands every job to `f` as it is read, without holding them all: the jobs in a problem
+    /// state first, then the others, each part by name. With `only_problems`, only the first
+    /// part. The problems are sorted by name as they are read (they are few); the others come
+    /// in the order of the jobs' name index, so no sort holds the whole table.
+    pub fn each_job<E: From<Error>>(
+        &self,
+        only_problems: bool,
+        mut f: impl FnMut(JobRow) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut running = self.running_since(None)?;
+        let problem = problem_states_sql();
+        // The problems are few: one walk of the table and a sort of what it kept is cheaper
+        // than a walk of the name index that looks up every row. The rest, in index order.
+        let mut parts = vec![format!(
+            "{JOB_ROW_SQL} NOT INDEXED WHERE {problem} ORDER BY j.name"
+        )];
+        if !only_problems {
+            parts.push(format!(
+                "{JOB_ROW_SQL} WHERE NOT COALESCE({problem}, 0) ORDER BY j.name"
+            ));
+        }
+        for sql in parts {
+            let mut stmt = self.conn.prepare(&sql).map_err(self.err("reading jobs"))?;
+            let mut rows = stmt.query([]).map_err(self.err("reading jobs"))?;
+            while let Some(r) = rows.next().map_err(self.err("reading jobs"))? {
+                let mut job = job_row(r).map_err(self.err("reading jobs"))?;
+                job.running_since = running.remove(&job.name);
+                f(job)?;
             }
-        );
-        let read = || -> rusqlite::Result<Vec<JobRow>> {
-            let mut stmt = self.conn.prepare(&sql)?;
-            let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<JobRow> {
-                let last_run = match (
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                ) {
-                    (Some(id), Some(st)) => Some(LastRun {
-                        id,
-                        state: parse_state(&st)?,
-                        started: ts(r.get(6)?),
-                        ended: ts(r.get(7)?),
-                        duration: r.get::<_, Option<i64>>(8)?.map(ms_duration),
-                        exit_code: r.get(9)?,
-                    }),
-                    _ => None,
-                };
-                let last_notification = match r.get::<_, Option<i64>>(11)? {
-                    Some(at) => Some(LastNotification {
-                        at: ts(at),
-                        kind: parse_kind(&r.get::<_, String>(12)?)?,
-                        reason: r.get(13)?,
-                    }),
-                    None => None,
-                };
-                Ok(JobRow {
-                    name: r.get(0)?,
-                    state: r
-                        .get::<_, Option<String>>(1)?
-                        .map(|s| parse_state(&s))
-                        .transpose()?,
-                    since: r.get::<_, Option<i64>>(2)?.map(ts),
-                    consecutive_problems: r.get(3)?,
-                    last_run,
-                    running_since: r.get::<_, Option<i64>>(10)?.map(ts),
-                    last_notification,
-                })
-            };
-            let rows = match only {
-                Some(name) => stmt.query_map([name], map)?,
-                None => stmt.query_map([], map)?,
-            };
+        }
+        Ok(())
+    }
+
+    /// The oldest running run of each job that has one (or of `only`): from the partial index
+    /// `runs_running`, which holds only the runs still going, so this grows with what is
+    /// running now, not with the store.
+    fn running_since(&self, only: Option<&str>) -> Result<HashMap<String, Timestamp>> {
+        let read = || -> rusqlite::Result<HashMap<String, Timestamp>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT job, MIN(started_ms) FROM runs
+                 WHERE state = 'running' AND (?1 IS NULL OR job = ?1) GROUP BY job",
+            )?;
+            let rows = stmt.query_map([only], |r| Ok((r.get(0)?, ts(r.get(1)?))))?;
             rows.collect()
         };
-        read().map_err(self.err("reading jobs"))
+        read().map_err(self.err("reading running runs"))
+    }
+
+    /// The length in characters of the longest job name [`Store::each_job`] would read (0 when
+    /// there is none), for a table that is printed as it is read.
+    pub fn longest_job_name(&self, only_problems: bool) -> Result<usize> {
+        let cond = if only_problems {
+            problem_states_sql()
+        } else {
+            "1".to_owned()
+        };
+        self.conn
+            .query_row(
+                &format!("SELECT COALESCE(MAX(LENGTH(name)), 0) FROM jobs j WHERE {cond}"),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as usize)
+            .map_err(self.err("reading jobs"))
     }
 
     /// The most recent runs of `job`, newest first; with their output if `with_output`.
@@ -1318,12 +1341,28 @@ impl Store {
             [run_id],
         )
         .map_err(&e)?;
-        tx.execute(
-            "DELETE FROM notifications WHERE id = ?1
-             AND NOT EXISTS (SELECT 1 FROM outbox WHERE notification_id = ?1)",
-            [notification_id],
-        )
-        .map_err(&e)?;
+        let job: Option<String> = tx
+            .query_row(
+                "DELETE FROM notifications WHERE id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM outbox WHERE notification_id = ?1)
+                 RETURNING job",
+                [notification_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&e)?;
+        // The job's row names its last notification (what `status` shows): the one before.
+        if let Some(job) = job {
+            tx.execute(
+                "UPDATE jobs SET
+                    (last_notification_ms, last_notification_kind, last_notification_reason) = (
+                    SELECT created_ms, kind, reason FROM notifications n WHERE n.job = jobs.name
+                    ORDER BY created_ms DESC, rowid DESC LIMIT 1)
+                 WHERE name = ?1",
+                [job],
+            )
+            .map_err(&e)?;
+        }
         tx.commit().map_err(&e)
     }
 }
@@ -1335,6 +1374,63 @@ struct LastRunFields<'a> {
     started_ms: i64,
     duration_ms: Option<i64>,
     exit_code: Option<i32>,
+}
+
+/// One job as `status` shows it, for `WHERE` and `ORDER BY` clauses on `j` to follow: one
+/// row of one table (its running runs are read apart, see [`Store::running_since`]), so that
+/// listing every job costs a walk of the jobs, however long their histories.
+const JOB_ROW_SQL: &str = "SELECT j.name, j.state, j.since_ms, j.consecutive_problems,
+            j.last_run_id, j.last_run_state, j.last_run_started_ms, j.last_run_ended_ms,
+            j.last_duration_ms, j.last_exit_code,
+            j.last_notification_ms, j.last_notification_kind, j.last_notification_reason
+     FROM jobs j";
+
+/// `j.state IN (…)` for the problem states (1 for a job in one, 0 or NULL otherwise).
+fn problem_states_sql() -> String {
+    let names: Vec<String> = State::NAMES
+        .iter()
+        .filter(|n| n.parse::<State>().is_ok_and(|s| s.is_problem()))
+        .map(|n| format!("'{n}'"))
+        .collect();
+    format!("j.state IN ({})", names.join(", "))
+}
+
+/// A row of [`JOB_ROW_SQL`]; `running_since` is filled in by the caller.
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    let last_run = match (
+        r.get::<_, Option<String>>(4)?,
+        r.get::<_, Option<String>>(5)?,
+    ) {
+        (Some(id), Some(st)) => Some(LastRun {
+            id,
+            state: parse_state(&st)?,
+            started: ts(r.get(6)?),
+            ended: ts(r.get(7)?),
+            duration: r.get::<_, Option<i64>>(8)?.map(ms_duration),
+            exit_code: r.get(9)?,
+        }),
+        _ => None,
+    };
+    let last_notification = match r.get::<_, Option<i64>>(10)? {
+        Some(at) => Some(LastNotification {
+            at: ts(at),
+            kind: parse_kind(&r.get::<_, String>(11)?)?,
+            reason: r.get(12)?,
+        }),
+        None => None,
+    };
+    Ok(JobRow {
+        name: r.get(0)?,
+        state: r
+            .get::<_, Option<String>>(1)?
+            .map(|s| parse_state(&s))
+            .transpose()?,
+        since: r.get::<_, Option<i64>>(2)?.map(ts),
+        consecutive_problems: r.get(3)?,
+        last_run,
+        running_since: None,
+        last_notification,
+    })
 }
 
 // The statements a run's finish uses (`finish_inner`, `apply_event`, `insert_notification`),

@@ -128,6 +128,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
             SELECT MIN(seq) FROM runs WHERE job = jobs.name AND ended_ms >= jobs.since_ms
         ), seq + 1) END;
     "#,
+    // 4: costs that do not grow with the store. `status` reads one row per job: the job's
+    // last notification is kept in its row (written with each notification), and its running
+    // runs come from the partial index, now by job (it was on `state` alone, so SQLite read
+    // every kept run of a job through `runs_by_job` to find its running ones). Pruning a job's
+    // old notifications finds their outbox rows by notification.
+    r#"
+    ALTER TABLE jobs ADD COLUMN last_notification_ms INTEGER;
+    ALTER TABLE jobs ADD COLUMN last_notification_kind TEXT;
+    ALTER TABLE jobs ADD COLUMN last_notification_reason TEXT;
+    UPDATE jobs SET (last_notification_ms, last_notification_kind, last_notification_reason) = (
+        SELECT created_ms, kind, reason FROM notifications n WHERE n.job = jobs.name
+        ORDER BY created_ms DESC, rowid DESC LIMIT 1);
+    DROP INDEX runs_running;
+    CREATE INDEX runs_running ON runs (job, started_ms) WHERE state = 'running';
+    CREATE INDEX outbox_by_notification ON outbox (notification_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -4,7 +4,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use belfry_core::{Details, Event, Policy, State, Timestamp};
-use belfry_store::{Attempt, RunEnd, RunStart, Store};
+use belfry_store::{Attempt, Retention, RunEnd, RunStart, Store};
 
 fn event(job: &str, run: &str, state: State, at: Timestamp, code: i32) -> Event {
     Event {
@@ -325,7 +325,7 @@ fn a_store_from_a_newer_belfry_is_refused() {
 fn the_schema_is_versioned_from_the_first_release() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(&dir.path().join("b.db")).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 3);
+    assert_eq!(s.schema_version().unwrap(), 4);
 }
 
 #[test]
@@ -338,7 +338,7 @@ fn a_first_release_store_is_migrated_with_its_outbox_intact() {
         conn.execute_batch(include_str!("v1.sql")).unwrap();
     }
     let mut s = Store::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 3);
+    assert_eq!(s.schema_version().unwrap(), 4);
     // The dump's times are those of the day it was made: claim at the row's own due time (2 s
     // after it was recorded, well inside its delivery deadline) rather than at today's date.
     let recorded = Timestamp::from_millis(V1_ROW_RECORDED_MS);
@@ -354,6 +354,10 @@ fn a_first_release_store_is_migrated_with_its_outbox_intact() {
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].notification.job, "old-job");
     assert_eq!(s.outbox_rows(true, 10).unwrap()[0].job, "old-job");
+    // The job's row learnt its last notification from the log.
+    let job = s.job("old-job").unwrap().unwrap();
+    let last = job.last_notification.unwrap();
+    assert_eq!((last.reason.as_str(), last.at), ("first_run", recorded));
 }
 
 /// When `tests/v1.sql`'s pending row was written (`outbox.created_ms`); its delivery deadline
@@ -1111,4 +1115,135 @@ fn runs_held_back_before_an_upgrade_are_counted_by_the_first_message_after_it() 
     assert_eq!(n.reason, "recovered");
     assert_eq!(problems_told(&n), 2, "{:?}", n.digest);
     assert_eq!(n.digest.as_ref().map(|d| d.count), Some(3));
+}
+
+fn count(path: &std::path::Path, sql: &str) -> i64 {
+    rusqlite_raw(path).query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_job_that_alerts_every_run_keeps_a_bounded_store_and_every_undelivered_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let mut s = Store::open(&path).unwrap();
+    s.set_retention(Retention {
+        runs_per_job: 10,
+        notifications_per_job: 5,
+    });
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    let lease = Duration::from_secs(30);
+    let mut undelivered = Vec::new();
+    for i in 0..400 {
+        // Two seconds apart: past `repeat_failures_after`, so every run alerts.
+        let at = t0.add_millis(i * 2_000);
+        let ev = event("loud", &format!("r{i}"), State::Failed, at, 1);
+        // Runs 5 to 8 also go to a channel nobody sends to: those rows stay pending.
+        let slow = (5..=8).contains(&i);
+        let rec = finish(&mut s, &ev, if slow { &["c", "slow"] } else { &["c"] });
+        assert_eq!(rec.outbox_ids.len(), if slow { 2 } else { 1 }, "run {i}");
+        if slow {
+            undelivered.push(rec.outbox_ids[1]);
+        }
+        let claimed = s
+            .claim_due(at, lease, "p", Some(&rec.outbox_ids[..1]), 10)
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "run {i}");
+        s.record_attempt(claimed[0].id, &Attempt::Delivered, at, Duration::ZERO)
+            .unwrap();
+    }
+    drop(s);
+    let runs = count(&path, "SELECT COUNT(*) FROM runs");
+    assert!((10..10 + 64).contains(&runs), "{runs} runs kept");
+    let notes = count(&path, "SELECT COUNT(*) FROM notifications");
+    assert!(
+        (5..5 + 64 + 4).contains(&notes),
+        "{notes} notifications kept"
+    );
+    let rows = count(&path, "SELECT COUNT(*) FROM outbox");
+    assert!(rows < 5 + 64 + 8, "{rows} outbox rows kept");
+    let attempts = count(&path, "SELECT COUNT(*) FROM attempts");
+    assert!(attempts < 5 + 64 + 8, "{attempts} attempts kept");
+    // Nothing undelivered went, nor what it needs: its notification (the foreign key holds
+    // the rest: no row or attempt outlives what it belongs to).
+    for id in undelivered {
+        let pending = count(
+            &path,
+            &format!(
+                "SELECT COUNT(*) FROM outbox o JOIN notifications n ON n.id = o.notification_id
+                 WHERE o.id = {id} AND o.status = 'pending'"
+            ),
+        );
+        assert_eq!(pending, 1, "row {id}");
+    }
+    assert_eq!(
+        count(&path, "SELECT COUNT(*) FROM pragma_foreign_key_check"),
+        0
+    );
+    // The newest is what `status` shows.
+    let s = Store::open(&path).unwrap();
+    let job = s.job("loud").unwrap().unwrap();
+    let last = job.last_notification.unwrap();
+    assert_eq!(last.at, t0.add_millis(399 * 2_000));
+}
+
+#[test]
+fn jobs_are_listed_problems_first_then_the_others_each_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    for (job, state) in [
+        ("a-ok", State::Ok),
+        ("b-failed", State::Failed),
+        ("d-crashed", State::Crashed),
+        ("e-cancelled", State::Cancelled),
+    ] {
+        finish(&mut s, &event(job, job, state, t0, 0), &["c"]);
+    }
+    s.start_run(&RunStart {
+        id: "c".into(),
+        job: "c-running".into(),
+        started: t0,
+        host: None,
+        pid: None,
+        boot_id: None,
+    })
+    .unwrap();
+    let names = |v: Vec<belfry_store::JobRow>| v.into_iter().map(|j| j.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(s.jobs().unwrap()),
+        ["b-failed", "d-crashed", "a-ok", "c-running", "e-cancelled"]
+    );
+    let mut problems = Vec::new();
+    s.each_job(true, |j| {
+        problems.push(j);
+        Ok::<_, belfry_store::Error>(())
+    })
+    .unwrap();
+    assert_eq!(names(problems), ["b-failed", "d-crashed"]);
+    assert_eq!(s.longest_job_name(true).unwrap(), "d-crashed".len());
+    assert_eq!(s.longest_job_name(false).unwrap(), "e-cancelled".len());
+}
+
+#[test]
+fn a_jobs_oldest_running_run_is_found_without_reading_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    drop(Store::open(&path).unwrap());
+    // The index `status` needs: running runs by job, so that a job's finished runs are never
+    // read to find its running ones.
+    let conn = rusqlite_raw(&path);
+    let plan: Vec<String> = conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT MIN(started_ms) FROM runs
+             WHERE job = 'j' AND state = 'running'",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        plan.iter().any(|p| p.contains("runs_running (job=?)")),
+        "{plan:?}"
+    );
 }

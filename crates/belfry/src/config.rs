@@ -46,6 +46,10 @@
 //! background = true             # retry what `belfry run` could not deliver, detached
 //! digest_window = "3s"          # a job's alerts to one channel this soon after the last go out as one
 //! lease = "15s"                 # a dead sender's claimed rows go to another after this (≥ 1s)
+//!
+//! [store]                       # what each job keeps (1 to 10000; older rows are pruned)
+//! keep_runs = 1000              # finished runs in its history
+//! keep_notifications = 100      # notifications, with their outbox rows (never undelivered ones)
 //! ```
 
 use std::borrow::Cow;
@@ -270,6 +274,8 @@ pub struct Config {
     pub run: RunSettings,
     /// Delivery settings.
     pub delivery: DeliverySettings,
+    /// What the store keeps of each job (`[store]`).
+    pub store: belfry_store::Retention,
     /// Every value a secret reference resolved to, in any channel: hidden by
     /// [`Config::scrub`].
     pub secrets: Secrets,
@@ -407,6 +413,7 @@ impl Config {
             jobs: BTreeMap::new(),
             run: RunSettings::default(),
             delivery: DeliverySettings::default(),
+            store: belfry_store::Retention::default(),
             secrets: Secrets::default(),
         }
     }
@@ -600,6 +607,12 @@ impl Config {
         }
         if let Some(l) = raw.delivery.lease {
             c.delivery.lease = l.0.max(Duration::from_secs(1));
+        }
+        if let Some(n) = raw.store.keep_runs {
+            c.store.runs_per_job = n.0;
+        }
+        if let Some(n) = raw.store.keep_notifications {
+            c.store.notifications_per_job = n.0;
         }
         Ok(c)
     }
@@ -859,6 +872,15 @@ struct RawConfig {
     run: RawRun,
     #[serde(default)]
     delivery: RawDelivery,
+    #[serde(default)]
+    store: RawStore,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    keep_runs: Option<AtLeastOne>,
+    keep_notifications: Option<AtLeastOne>,
 }
 
 #[derive(Deserialize, Default)]

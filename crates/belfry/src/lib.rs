@@ -166,6 +166,7 @@ pub fn record_run(
     let job = end.event.job.as_str();
     let policy = config.policy_for(job);
     store.set_delivery_deadline(config.delivery.give_up_after);
+    store.set_retention(config.store);
     let rec = store.finish_run(end, &policy, |state, recovered| {
         config
             .route(job, state, recovered)
@@ -205,6 +206,7 @@ pub fn reap_crashed(
     let host = host::host_name();
     let boot = host::boot_id();
     store.set_delivery_deadline(config.delivery.give_up_after);
+    store.set_retention(config.store);
     intent::adopt(store, &host, boot.as_deref())?;
     let mut out = Vec::new();
     for run in store.running_runs()? {

@@ -221,6 +221,7 @@ impl Worker {
         match Store::open(&path) {
             Ok(mut store) => {
                 store.set_delivery_deadline(self.shared.config.delivery.give_up_after);
+                store.set_retention(self.shared.config.store);
                 // As every belfry process does when it opens the store: runs whose watcher
                 // is gone are recorded as crashed.
                 if let Ok(recs) = crate::reap_crashed(&mut store, &self.shared.config) {
@@ -775,6 +776,7 @@ pub(crate) fn record_directly(client: Option<&Belfry>, record: &Record) -> Resul
     };
     let mut store = Store::open(&crate::store_path(&home)).map_err(|e| e.to_string())?;
     store.set_delivery_deadline(config.delivery.give_up_after);
+    store.set_retention(config.store);
     let event = record.to_event(&crate::host::host_name());
     let job = event.job.clone();
     store
