@@ -196,8 +196,8 @@ impl Secrets {
         self.forms.is_empty()
     }
 
-    /// `text` with every secret, in every form described in the [module docs](self),
-    /// replaced by `***`.
+    /// `text` with every secret replaced by `***`, in every form: as it is, percent-decoded,
+    /// base64-encoded, and inside the text's JSON, percent and HTML escapes.
     ///
     /// The limit for base64: a value inside a longer base64 text is found at any alignment
     /// when at least six characters come from the value alone (values of five bytes or more;
