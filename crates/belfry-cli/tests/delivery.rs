@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use belfry_testkit::{Receiver, Reply, eventually};
+use belfry_testkit::{Lcg, Receiver, Reply, eventually};
 use common::{World, code, stderr};
 use serde_json::Value;
 
@@ -54,19 +54,6 @@ fn arrivals(rx: &Receiver) -> HashMap<String, usize> {
             .or_insert(0) += 1;
     }
     seen
-}
-
-/// A small deterministic generator, so that a failing trial can be replayed from its seed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use belfry_core::{Details, Event, Policy, State, Timestamp};
 use belfry_store::{Attempt, Retention, RunEnd, RunStart, Store};
+use belfry_testkit::Lcg;
 
 fn event(job: &str, run: &str, state: State, at: Timestamp, code: i32) -> Event {
     Event {
@@ -1000,19 +1001,6 @@ fn a_run_committed_after_a_message_that_ended_before_it_is_told_once_by_the_next
             ("recovered", 0),
         ]
     );
-}
-
-/// A small deterministic generator, so that a failing trial names its seed.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
 }
 
 #[test]

@@ -33,6 +33,21 @@ pub fn closed_port() -> u16 {
         .port()
 }
 
+/// A small deterministic generator (a linear congruential one) for tests that shuffle or
+/// draw at random: a failing trial can be replayed from the seed it names.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    /// The next draw, in `0..n` (`n` must not be 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+}
+
 /// Polls `cond` every 20 ms until it holds or `timeout` passes; returns its last answer.
 pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
