@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use belfry::Config;
-use belfry::core::{Kind, Timestamp, format_duration};
+use belfry::core::{Kind, Timestamp, push_duration};
 use belfry::store::JobRow;
 use serde_json::Value;
 
@@ -169,7 +169,7 @@ fn push_str(b: &mut Vec<u8>, s: &str) {
 
 fn push_time(b: &mut Vec<u8>, t: Timestamp) {
     b.push(b'"');
-    b.extend_from_slice(t.to_rfc3339().as_bytes());
+    b.extend_from_slice(t.rfc3339().as_str().as_bytes());
     b.push(b'"');
 }
 
@@ -197,45 +197,50 @@ fn fill_row(c: &mut [String; 6], j: &JobRow<&str>, now: Timestamp) {
     c[0].push_str(j.name);
     match (j.state, j.running_since) {
         (Some(st), None) => c[1].push_str(st.name()),
-        (Some(st), Some(t)) => {
-            let _ = write!(c[1], "{}, running for {}", st.name(), since(t, now));
-        }
-        (None, Some(t)) => {
-            let _ = write!(c[1], "running for {}", since(t, now));
+        (st, Some(t)) => {
+            if let Some(st) = st {
+                c[1].push_str(st.name());
+                c[1].push_str(", ");
+            }
+            c[1].push_str("running for ");
+            push_duration(&mut c[1], now.since(t));
         }
         (None, None) => c[1].push('-'),
     }
     match j.since {
-        Some(t) => {
-            let _ = write!(c[2], "{} ago", since(t, now));
-        }
+        Some(t) => push_ago(&mut c[2], t, now),
         None => c[2].push('-'),
     }
     match &j.last_run {
         Some(r) => {
-            let _ = write!(c[3], "{} ago", since(r.ended, now));
+            push_ago(&mut c[3], r.ended, now);
             match (r.state.name(), r.exit_code) {
                 ("ok", _) => {}
-                (s, Some(code)) => {
-                    let _ = write!(c[3], " ({s}, exit {code})");
-                }
-                (s, None) => {
-                    let _ = write!(c[3], " ({s})");
+                (s, code) => {
+                    c[3].push_str(" (");
+                    c[3].push_str(s);
+                    if let Some(code) = code {
+                        let _ = write!(c[3], ", exit {code}");
+                    }
+                    c[3].push(')');
                 }
             }
         }
         None => c[3].push('-'),
     }
     match j.last_run.as_ref().and_then(|r| r.duration) {
-        Some(d) => c[4].push_str(&format_duration(d)),
+        Some(d) => push_duration(&mut c[4], d),
         None => c[4].push('-'),
     }
     match &j.last_notification {
         Some(n) => {
             let kind = kind_name(n.kind);
-            let _ = write!(c[5], "{} ago ({kind}", since(n.at, now));
+            push_ago(&mut c[5], n.at, now);
+            c[5].push_str(" (");
+            c[5].push_str(kind);
             if kind != n.reason {
-                let _ = write!(c[5], ": {}", n.reason);
+                c[5].push_str(": ");
+                c[5].push_str(n.reason);
             }
             c[5].push(')');
         }
@@ -243,8 +248,10 @@ fn fill_row(c: &mut [String; 6], j: &JobRow<&str>, now: Timestamp) {
     }
 }
 
-fn since(t: Timestamp, now: Timestamp) -> String {
-    format_duration(now.since(t))
+/// `<how long> ago`, from `t` to `now`.
+fn push_ago(out: &mut String, t: Timestamp, now: Timestamp) {
+    push_duration(out, now.since(t));
+    out.push_str(" ago");
 }
 
 /// A table printed as its rows come: the first [`WIDTH_ROWS`] are held to fix the widths.
@@ -335,4 +342,89 @@ fn line(out: &mut impl Write, cells: &[String; 6], widths: [usize; 6]) -> std::i
         }
     }
     out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use belfry::core::State;
+    use belfry::store::{LastNotification, LastRun};
+    use serde_json::json;
+
+    use super::*;
+
+    /// What `status --json` printed when it built each job as a `Value` and let `serde_json`
+    /// lay it out, as an element of the array.
+    fn as_serde_lays_it_out(j: &JobRow<&str>) -> String {
+        let v = json!({
+            "consecutive_problems": j.consecutive_problems,
+            "last_notification": j.last_notification.as_ref().map(|n| json!({
+                "at": n.at, "kind": n.kind, "reason": n.reason,
+            })),
+            "last_run": j.last_run.as_ref().map(|r| json!({
+                "duration_seconds": r.duration.map(|d| d.as_secs_f64()),
+                "ended": r.ended,
+                "exit_code": r.exit_code,
+                "id": r.id,
+                "started": r.started,
+                "state": r.state.name(),
+            })),
+            "name": j.name,
+            "running_since": j.running_since,
+            "since": j.since,
+            "state": j.state.map(|s| s.name()),
+        });
+        serde_json::to_string_pretty(&v).unwrap().replace('\n', "\n  ")
+    }
+
+    #[test]
+    fn a_job_is_written_byte_for_byte_as_serde_json_writes_it() {
+        let t = Timestamp::from_millis(1_764_806_400_123);
+        let full = JobRow {
+            name: "nightly \"backup\" \\ tab\t nul\u{0} del\u{7f} é 🦀",
+            state: Some(State::Failed),
+            since: Some(t),
+            consecutive_problems: 3,
+            last_run: Some(LastRun {
+                id: "r-1\n2",
+                state: State::Failed,
+                started: Timestamp::from_millis(0),
+                ended: Timestamp::from_millis(i64::MAX),
+                duration: Some(Duration::from_millis(1_234_567)),
+                exit_code: Some(-2),
+            }),
+            running_since: Some(t),
+            last_notification: Some(LastNotification {
+                at: t,
+                kind: Kind::Problem,
+                reason: "first_run\u{1f}",
+            }),
+        };
+        let bare = JobRow {
+            name: "plain",
+            state: None,
+            since: None,
+            consecutive_problems: 0,
+            last_run: Some(LastRun {
+                id: "r",
+                state: State::Ok,
+                started: t,
+                ended: t,
+                duration: None,
+                exit_code: None,
+            }),
+            running_since: None,
+            last_notification: None,
+        };
+        let none = JobRow {
+            last_run: None,
+            ..bare.clone()
+        };
+        for j in [full, bare, none] {
+            let mut b = Vec::new();
+            write_job_json(&mut b, &j);
+            assert_eq!(String::from_utf8(b).unwrap(), as_serde_lays_it_out(&j));
+        }
+    }
 }
