@@ -152,8 +152,23 @@ fn write_job_json(b: &mut Vec<u8>, j: &JobRow<&str>) {
     b.extend_from_slice(b"\n  }");
 }
 
+/// Appends `n` in decimal (as `serde_json` writes an integer).
 fn push_int(b: &mut Vec<u8>, n: i64) {
-    let _ = write!(b, "{n}");
+    if n < 0 {
+        b.push(b'-');
+    }
+    let mut n = n.unsigned_abs();
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    b.extend_from_slice(&digits[at..]);
 }
 
 /// A JSON string as `serde_json` writes it; most need no escape and are copied as they are.
@@ -169,7 +184,7 @@ fn push_str(b: &mut Vec<u8>, s: &str) {
 
 fn push_time(b: &mut Vec<u8>, t: Timestamp) {
     b.push(b'"');
-    b.extend_from_slice(t.rfc3339().as_str().as_bytes());
+    b.extend_from_slice(t.rfc3339().as_bytes());
     b.push(b'"');
 }
 
@@ -301,7 +316,7 @@ impl Table {
         w[0] = self.name_width;
         for r in std::iter::once(&header).chain(&self.held) {
             for (w, c) in w.iter_mut().zip(r) {
-                *w = (*w).max(c.chars().count());
+                *w = (*w).max(width(c));
             }
         }
         self.widths = Some(w);
@@ -318,6 +333,15 @@ impl Table {
             self.release(out)?;
         }
         Ok(self.shown)
+    }
+}
+
+/// How many characters `s` holds (most cells are ASCII: their length).
+fn width(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
     }
 }
 
@@ -338,7 +362,7 @@ fn line(out: &mut impl Write, cells: &[String; 6], widths: [usize; 6]) -> std::i
         }
         out.write_all(c.as_bytes())?;
         if i + 1 < cells.len() {
-            pad = w.saturating_sub(c.chars().count()) + 2;
+            pad = w.saturating_sub(width(c)) + 2;
         }
     }
     out.write_all(b"\n")

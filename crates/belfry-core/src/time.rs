@@ -83,6 +83,11 @@ impl Timestamp {
 pub struct Rfc3339([u8; 24]);
 
 impl Rfc3339 {
+    /// The text, as bytes.
+    pub fn as_bytes(&self) -> &[u8; 24] {
+        &self.0
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         // Only ASCII digits and separators are ever written.
