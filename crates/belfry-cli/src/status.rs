@@ -73,13 +73,14 @@ pub(crate) fn job_json(j: &JobRow) -> Value {
             exit_code: r.exit_code,
         }),
         running_since: j.running_since,
-        last_notification: j.last_notification.as_ref().map(|n| {
-            belfry::store::LastNotification {
+        last_notification: j
+            .last_notification
+            .as_ref()
+            .map(|n| belfry::store::LastNotification {
                 at: n.at,
                 kind: n.kind,
                 reason: n.reason.as_str(),
-            }
-        }),
+            }),
     };
     let mut buf = Vec::new();
     write_job_json(&mut buf, &borrowed);
@@ -399,7 +400,9 @@ mod tests {
             "since": j.since,
             "state": j.state.map(|s| s.name()),
         });
-        serde_json::to_string_pretty(&v).unwrap().replace('\n', "\n  ")
+        serde_json::to_string_pretty(&v)
+            .unwrap()
+            .replace('\n', "\n  ")
     }
 
     #[test]

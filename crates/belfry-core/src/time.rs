@@ -180,7 +180,9 @@ mod tests {
         };
         // Every day of the first four years and of 2000 (a leap century), then a stride
         // through every era up to the last writable millisecond.
-        let mut at: Vec<i64> = (0..4 * 366).map(|d| d * DAY_MS + d * 7_919 % DAY_MS).collect();
+        let mut at: Vec<i64> = (0..4 * 366)
+            .map(|d| d * DAY_MS + d * 7_919 % DAY_MS)
+            .collect();
         let y2000 = 946_684_800_000;
         at.extend((0..367).map(|d| y2000 + d * DAY_MS - 1));
         at.extend((0..LAST_WRITABLE_MS).step_by(9_876_543_211_u64 as usize));

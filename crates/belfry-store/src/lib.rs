@@ -806,10 +806,7 @@ impl Store {
         };
         let mut job = read().map_err(self.err("reading jobs"))?;
         if let Some(j) = &mut job {
-            j.running_since = self
-                .running_since(Some(name))?
-                .first()
-                .map(|&(_, t)| t);
+            j.running_since = self.running_since(Some(name))?.first().map(|&(_, t)| t);
         }
         Ok(job)
     }
