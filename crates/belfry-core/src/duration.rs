@@ -79,28 +79,58 @@ pub fn instant_after(at: Instant, d: Duration) -> Instant {
 
 /// Formats a duration compactly for people: `"850ms"`, `"12.3s"`, `"4m 5s"`, `"2h 0m"`, `"3d 4h"`.
 pub fn format_duration(d: Duration) -> String {
+    let mut s = String::new();
+    push_duration(&mut s, d);
+    s
+}
+
+/// Appends [`format_duration`]'s text to `out`, without allocating: `belfry status` writes
+/// four durations a job.
+pub fn push_duration(out: &mut String, d: Duration) {
     let ms = d.as_millis();
     if ms < 1_000 {
-        return format!("{ms}ms");
+        push_uint(out, ms as u64);
+        out.push_str("ms");
+        return;
     }
     let secs = d.as_secs();
     if secs < 60 {
+        push_uint(out, secs);
         let tenths = (ms % 1_000) / 100;
-        return if tenths == 0 {
-            format!("{secs}s")
-        } else {
-            format!("{secs}.{tenths}s")
-        };
+        if tenths != 0 {
+            out.push('.');
+            push_uint(out, tenths as u64);
+        }
+        out.push('s');
+        return;
     }
     let (m, s) = (secs / 60, secs % 60);
-    if m < 60 {
-        return format!("{m}m {s}s");
+    let (first, first_unit, second, second_unit) = if m < 60 {
+        (m, "m ", s, "s")
+    } else if m < 24 * 60 {
+        (m / 60, "h ", m % 60, "m")
+    } else {
+        (m / (24 * 60), "d ", (m / 60) % 24, "h")
+    };
+    push_uint(out, first);
+    out.push_str(first_unit);
+    push_uint(out, second);
+    out.push_str(second_unit);
+}
+
+/// Appends `n` in decimal.
+fn push_uint(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
-    let (h, m) = (m / 60, m % 60);
-    if h < 24 {
-        return format!("{h}h {m}m");
-    }
-    format!("{}d {}h", h / 24, h % 24)
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ mod time;
 
 pub use duration::{
     DurationError, MAX_DURATION, duration_from_secs_f64, format_duration, instant_after,
-    parse_duration,
+    parse_duration, push_duration,
 };
 pub use message::{
     Adhoc, Attachment, Details, Digest, DigestCount, Event, Kind, MessageType, Notification,
@@ -54,4 +54,4 @@ pub use name::{NameError, derive_job_name, stable_hash, validate_job_name};
 pub use policy::{Decision, JobSnapshot, Policy, Reason, advance, begins_spell, decide};
 pub use routing::{Refusal, Route, StateFilter, glob_match};
 pub use state::{Class, State, UnknownState};
-pub use time::Timestamp;
+pub use time::{Rfc3339, Timestamp};

@@ -1203,7 +1203,7 @@ fn jobs_are_listed_problems_first_then_the_others_each_by_name() {
     );
     let mut problems = Vec::new();
     s.each_job(true, |j| {
-        problems.push(j);
+        problems.push(j.owned());
         Ok::<_, belfry_store::Error>(())
     })
     .unwrap();
