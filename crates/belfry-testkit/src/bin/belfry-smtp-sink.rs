@@ -114,7 +114,10 @@ impl Conn {
         // How much of what is waiting has been searched (reading more may move it).
         let mut scanned = 0;
         loop {
-            if let Some(i) = self.buf[self.start + scanned..self.end].iter().position(|&b| b == b'\n') {
+            if let Some(i) = self.buf[self.start + scanned..self.end]
+                .iter()
+                .position(|&b| b == b'\n')
+            {
                 let nl = self.start + scanned + i;
                 let mut line = &self.buf[self.start..nl];
                 if let [rest @ .., b'\r'] = line {
