@@ -10,9 +10,9 @@
 # - the wall time of one `belfry send mailto://…` (hyperfine).
 #
 # The server stores nothing and parses nothing (it counts), so that it costs both the same.
-# SERVER=rust (the default) is belfry-smtp-sink (crates/belfry-testkit), which costs a few
-# microseconds a mail, so that the figures are the clients'; SERVER=aiosmtpd is one aiosmtpd
-# process, which costs ~0.7 ms of CPU a mail and caps both clients at its own rate.
+# SERVER=rust (the default) is belfry-smtp-sink (crates/belfry-testkit), which costs
+# 0.04-0.07 ms of CPU a mail, so that the figures are the clients'; SERVER=aiosmtpd is one
+# aiosmtpd process, which costs 0.5-0.9 ms of CPU a mail and caps both clients at its rate.
 # Rounds alternate the two clients, and the ratio is taken per round.
 #
 #   scripts/bench-mail.sh        # N=1000 ROUNDS=3 RUNS=30 SERVER=rust; needs hyperfine, and
