@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# E-mail throughput and latency against one aiosmtpd on loopback, side by side in one run:
+# E-mail throughput and latency against one SMTP server on loopback, side by side in one run:
 #
 # - `belfry deliver` draining N pending e-mail rows (N first-run failures of N jobs, recorded
 #   by `belfry run` with delivery off), timed as a whole process: start, configuration, store,
@@ -10,19 +10,33 @@
 # - the wall time of one `belfry send mailto://…` (hyperfine).
 #
 # The server stores nothing and parses nothing (it counts), so that it costs both the same.
-# Rounds alternate the two, and the ratio is taken per round.
+# SERVER=rust (the default) is belfry-smtp-sink (crates/belfry-testkit), which costs
+# 0.04-0.07 ms of CPU a mail, so that the figures are the clients'; SERVER=aiosmtpd is one
+# aiosmtpd process, which costs 0.5-0.9 ms of CPU a mail and caps both clients at its rate.
+# Rounds alternate the two clients, and the ratio is taken per round.
 #
-#   scripts/bench-mail.sh        # N=1000 ROUNDS=3 RUNS=30; needs aiosmtpd (scripts/test-deps.sh)
-#                                # and hyperfine; BELFRY=path/to/belfry skips the release build
+#   scripts/bench-mail.sh        # N=1000 ROUNDS=3 RUNS=30 SERVER=rust; needs hyperfine, and
+#                                # aiosmtpd for SERVER=aiosmtpd (scripts/test-deps.sh);
+#                                # BELFRY=path/to/belfry and SINK=path/to/belfry-smtp-sink
+#                                # skip the release build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "needs hyperfine (apt-get install hyperfine)" >&2; exit 2; }
 N=${N:-1000}
 ROUNDS=${ROUNDS:-3}
 RUNS=${RUNS:-30}
+SERVER=${SERVER:-rust}
+case "$SERVER" in
+  rust | aiosmtpd) ;;
+  *) echo "SERVER is rust or aiosmtpd, not $SERVER" >&2; exit 2 ;;
+esac
 if [ -z "${BELFRY:-}" ]; then
   cargo build -q --release -p belfry-cli
   BELFRY="$PWD/target/release/belfry"
+fi
+if [ "$SERVER" = rust ] && [ -z "${SINK:-}" ]; then
+  cargo build -q --release -p belfry-testkit --bin belfry-smtp-sink
+  SINK="$PWD/target/release/belfry-smtp-sink"
 fi
 PY=${PYTHON:-python3}
 work=$(mktemp -d)
@@ -33,7 +47,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The server: counts mails and keeps the last one's bytes in memory (for smtplib to send),
+# aiosmtpd: counts mails and keeps the last one's bytes in memory (for smtplib to send),
 # answers at once, and writes both out on SIGUSR1; nothing else per mail.
 cat > "$work/sink.py" <<'PY'
 import asyncio, os, signal, sys
@@ -65,14 +79,24 @@ async def main():
 asyncio.run(main())
 PY
 mkfifo "$work/port"
-"$PY" "$work/sink.py" "$work" > "$work/port" &
-sink_pid=$!
+if [ "$SERVER" = rust ]; then
+  # belfry-smtp-sink writes the count and the last mail on each line it reads.
+  mkfifo "$work/ctl"
+  "$SINK" 0 "$work" < "$work/ctl" > "$work/port" &
+  sink_pid=$!
+  exec 5> "$work/ctl"
+  dump() { echo >&5; }
+else
+  "$PY" "$work/sink.py" "$work" > "$work/port" &
+  sink_pid=$!
+  dump() { kill -USR1 "$sink_pid"; }
+fi
 read -r _ port < "$work/port"
-# The server's CPU time so far, in clock ticks.
+# The server's CPU time so far, in clock ticks (all its threads).
 sink_cpu() { awk '{ print $14 + $15 }' "/proc/$sink_pid/stat"; }
 count() {
   rm -f "$work/count"
-  kill -USR1 "$sink_pid"
+  dump
   while [ ! -e "$work/count" ]; do sleep 0.01; done
   cat "$work/count"
 }
@@ -105,7 +129,7 @@ s.quit()
 print(time.perf_counter() - t, time.process_time() - c)
 PY
 
-echo "== one \`belfry send mailto://…\` (hyperfine -N, $RUNS runs)"
+echo "== one \`belfry send mailto://…\` (hyperfine -N, $RUNS runs), server $SERVER"
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/send.json" \
   "$BELFRY send -t Backup -b db1-41GB $url" >/dev/null
 "$PY" - "$work/send.json" <<'PY'
@@ -116,7 +140,7 @@ print("belfry send: median %.2f ms, min %.2f ms, CPU %.2f ms (user %.2f + system
     r["user"] * 1e3, r["system"] * 1e3))
 PY
 
-echo "== $N mails: belfry deliver (N pending rows) against smtplib on one connection"
+echo "== $N mails: belfry deliver (N pending rows) against smtplib on one connection, server $SERVER"
 for r in $(seq 1 "$ROUNDS"); do
   home="$work/home$r"
   for i in $(seq 1 "$N"); do
@@ -142,8 +166,8 @@ for line in open(sys.argv[1]):
     r, bw, bu, bs, bsink, pw, pc, psink = line.split()
     b, p = n / float(bw), n / float(pw)
     ratios.append(b / p)
-    print("round %s: belfry deliver %.0f mails/s (CPU %.2f ms a mail; server %.2f ms), "
-          "smtplib %.0f mails/s (CPU %.2f ms a mail; server %.2f ms): %.2fx" % (
+    print("round %s: belfry deliver %.0f mails/s (CPU %.2f ms a mail; server %.3f ms), "
+          "smtplib %.0f mails/s (CPU %.2f ms a mail; server %.3f ms): %.2fx" % (
               r, b, (float(bu) + float(bs)) * 1e3 / n, int(bsink) * tick / n,
               p, float(pc) * 1e3 / n, int(psink) * tick / n, b / p))
 print("median ratio: belfry deliver %.2fx smtplib on one connection" % st.median(ratios))
