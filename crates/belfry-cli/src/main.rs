@@ -275,12 +275,19 @@ fn with_exit_codes(cmd: clap::Command) -> clap::Command {
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let is_check = args
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy())
-        .find(|a| !a.starts_with('-'))
-        .is_some_and(|a| a == "check");
+    // `belfry check` speaks Nagios even about its usage errors (UNKNOWN), so the command is
+    // found before clap parses: the first word that is neither an option nor the value of a
+    // global `--config FILE` given before it.
+    let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
+    let mut is_check = false;
+    while let Some(a) = words.next() {
+        if a == "--config" {
+            words.next();
+        } else if !a.starts_with('-') {
+            is_check = a == "check";
+            break;
+        }
+    }
     let cli = match with_exit_codes(Cli::command())
         .try_get_matches_from(&args)
         .and_then(|m| Cli::from_arg_matches(&m))

@@ -728,6 +728,15 @@ fn status_history_and_check_tell_the_truth() {
     assert_eq!(code(&w.run(&["check", "good", "--max-age", "1h"])), 0);
     assert_eq!(code(&w.run(&["check", "nope"])), 3);
     assert_eq!(code(&w.run(&["check", "good", "--max-age", "x"])), 3);
+    // A global option before the command does not hide it: still Nagios's UNKNOWN.
+    let conf = w.dir.path().join("empty.toml");
+    std::fs::write(&conf, "").unwrap();
+    let conf = conf.to_str().unwrap();
+    assert_eq!(
+        code(&w.run(&["--config", conf, "check", "good", "--max-age", "x"])),
+        3
+    );
+    assert_eq!(code(&w.run(&["--config", conf, "check", "nope"])), 3);
 
     let o = w.run(&["history", "nope"]);
     assert_eq!(code(&o), 1);
