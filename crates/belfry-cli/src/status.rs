@@ -153,23 +153,9 @@ fn write_job_json(b: &mut Vec<u8>, j: &JobRow<&str>) {
     b.extend_from_slice(b"\n  }");
 }
 
-/// Appends `n` in decimal (as `serde_json` writes an integer).
+/// Appends `n` in decimal (as `serde_json` writes an integer: it uses the same crate).
 fn push_int(b: &mut Vec<u8>, n: i64) {
-    if n < 0 {
-        b.push(b'-');
-    }
-    let mut n = n.unsigned_abs();
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    b.extend_from_slice(&digits[at..]);
+    b.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// A JSON string as `serde_json` writes it; most need no escape and are copied as they are.
