@@ -429,46 +429,58 @@ fn hex(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
+/// What one escape stands for: a byte (percent-encoding can spell half a character) or a
+/// character.
+enum Unescaped {
+    Byte(u8),
+    Char(char),
+}
+
+/// `b` with every escape that `at` reads (at an index: what it stands for and how many bytes
+/// it takes) replaced by what it stands for, each output byte remembering the input span it
+/// came from; `None` when nothing was replaced. The one walk of the three decoders below.
+fn unescape(b: &[u8], at: impl Fn(&[u8], usize) -> Option<(Unescaped, usize)>) -> Option<Decoded> {
+    let mut out: Decoded = (Vec::with_capacity(b.len()), Vec::with_capacity(b.len()));
+    let mut changed = false;
+    let mut i = 0;
+    while i < b.len() {
+        let Some((what, len)) = at(b, i) else {
+            out.0.push(b[i]);
+            out.1.push((i, i + 1));
+            i += 1;
+            continue;
+        };
+        let mut buf = [0; 4];
+        let bytes: &[u8] = match what {
+            Unescaped::Byte(byte) => {
+                buf[0] = byte;
+                &buf[..1]
+            }
+            Unescaped::Char(c) => c.encode_utf8(&mut buf).as_bytes(),
+        };
+        for &byte in bytes {
+            out.0.push(byte);
+            out.1.push((i, i + len));
+        }
+        i += len;
+        changed = true;
+    }
+    changed.then_some(out)
+}
+
 /// `%XX` (either case) to its byte; `+` to a space if `plus` (form encoding).
 fn percent(b: &[u8], plus: bool) -> Option<Decoded> {
     if !(b.contains(&b'%') || plus && b.contains(&b'+')) {
         return None;
     }
-    let (mut out, mut spans) = (Vec::with_capacity(b.len()), Vec::with_capacity(b.len()));
-    let mut changed = false;
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                b.get(i + 1).copied().and_then(hex),
-                b.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push(h << 4 | l);
-            spans.push((i, i + 3));
-            i += 3;
-            changed = true;
-            continue;
+    unescape(b, |b, i| match b[i] {
+        b'%' => {
+            let (h, l) = (hex(*b.get(i + 1)?)?, hex(*b.get(i + 2)?)?);
+            Some((Unescaped::Byte(h << 4 | l), 3))
         }
-        if plus && b[i] == b'+' {
-            out.push(b' ');
-            changed = true;
-        } else {
-            out.push(b[i]);
-        }
-        spans.push((i, i + 1));
-        i += 1;
-    }
-    changed.then_some((out, spans))
-}
-
-/// Pushes `c` as UTF-8, every byte coming from `span`.
-fn push_char(out: &mut Decoded, c: char, span: (usize, usize)) {
-    let mut buf = [0; 4];
-    for &byte in c.encode_utf8(&mut buf).as_bytes() {
-        out.0.push(byte);
-        out.1.push(span);
-    }
+        b'+' if plus => Some((Unescaped::Byte(b' '), 1)),
+        _ => None,
+    })
 }
 
 /// The four hex digits of a `\uXXXX` escape starting at `i`.
@@ -486,55 +498,37 @@ fn json_string(b: &[u8]) -> Option<Decoded> {
     if !b.contains(&b'\\') {
         return None;
     }
-    let mut out: Decoded = (Vec::with_capacity(b.len()), Vec::with_capacity(b.len()));
-    let mut changed = false;
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && let Some(&e) = b.get(i + 1)
-        {
-            let simple = match e {
-                b'"' | b'\\' | b'/' => Some(e),
-                b'b' => Some(8),
-                b'f' => Some(12),
-                b'n' => Some(b'\n'),
-                b'r' => Some(b'\r'),
-                b't' => Some(b'\t'),
-                _ => None,
-            };
-            if let Some(c) = simple {
-                out.0.push(c);
-                out.1.push((i, i + 2));
-                i += 2;
-                changed = true;
-                continue;
-            }
-            if let Some(u) = u_escape(b, i) {
-                let pair = (0xD800..0xDC00)
-                    .contains(&u)
-                    .then(|| u_escape(b, i + 6))
-                    .flatten()
-                    .filter(|lo| (0xDC00..0xE000).contains(lo));
-                let (c, len) = match pair {
-                    Some(lo) => (
-                        char::from_u32(0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00)),
-                        12,
-                    ),
-                    None => (char::from_u32(u), 6),
-                };
-                if let Some(c) = c {
-                    push_char(&mut out, c, (i, i + len));
-                    i += len;
-                    changed = true;
-                    continue;
-                }
-            }
+    unescape(b, |b, i| {
+        if b[i] != b'\\' {
+            return None;
         }
-        out.0.push(b[i]);
-        out.1.push((i, i + 1));
-        i += 1;
-    }
-    changed.then_some(out)
+        let simple = match *b.get(i + 1)? {
+            e @ (b'"' | b'\\' | b'/') => Some(e),
+            b'b' => Some(8),
+            b'f' => Some(12),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            return Some((Unescaped::Byte(c), 2));
+        }
+        let u = u_escape(b, i)?;
+        let pair = (0xD800..0xDC00)
+            .contains(&u)
+            .then(|| u_escape(b, i + 6))
+            .flatten()
+            .filter(|lo| (0xDC00..0xE000).contains(lo));
+        let (c, len) = match pair {
+            Some(lo) => (
+                char::from_u32(0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00)),
+                12,
+            ),
+            None => (char::from_u32(u), 6),
+        };
+        Some((Unescaped::Char(c?), len))
+    })
 }
 
 /// HTML character references (`&amp;`, `&lt;`, `&gt;`, `&quot;`, `&apos;`, `&#39;`,
@@ -543,42 +537,29 @@ fn html(b: &[u8]) -> Option<Decoded> {
     if !b.contains(&b'&') {
         return None;
     }
-    let mut out: Decoded = (Vec::with_capacity(b.len()), Vec::with_capacity(b.len()));
-    let mut changed = false;
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'&'
-            && let Some(len) = b[i..].iter().take(12).position(|&c| c == b';')
-        {
-            let name = &b[i + 1..i + len];
-            let c = match name {
-                b"amp" => Some('&'),
-                b"lt" => Some('<'),
-                b"gt" => Some('>'),
-                b"quot" => Some('"'),
-                b"apos" => Some('\''),
-                [b'#', b'x' | b'X', hexits @ ..] => std::str::from_utf8(hexits)
-                    .ok()
-                    .and_then(|h| u32::from_str_radix(h, 16).ok())
-                    .and_then(char::from_u32),
-                [b'#', digits @ ..] => std::str::from_utf8(digits)
-                    .ok()
-                    .and_then(|d| d.parse().ok())
-                    .and_then(char::from_u32),
-                _ => None,
-            };
-            if let Some(c) = c {
-                push_char(&mut out, c, (i, i + len + 1));
-                i += len + 1;
-                changed = true;
-                continue;
-            }
+    unescape(b, |b, i| {
+        if b[i] != b'&' {
+            return None;
         }
-        out.0.push(b[i]);
-        out.1.push((i, i + 1));
-        i += 1;
-    }
-    changed.then_some(out)
+        let len = b[i..].iter().take(12).position(|&c| c == b';')?;
+        let c = match &b[i + 1..i + len] {
+            b"amp" => '&',
+            b"lt" => '<',
+            b"gt" => '>',
+            b"quot" => '"',
+            b"apos" => '\'',
+            [b'#', b'x' | b'X', hexits @ ..] => std::str::from_utf8(hexits)
+                .ok()
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .and_then(char::from_u32)?,
+            [b'#', digits @ ..] => std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| d.parse().ok())
+                .and_then(char::from_u32)?,
+            _ => return None,
+        };
+        Some((Unescaped::Char(c), len + 1))
+    })
 }
 
 /// `text` with each range (merged where they touch, widened to whole characters) replaced
