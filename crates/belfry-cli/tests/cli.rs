@@ -22,6 +22,16 @@ fn hook(rx: &Receiver) -> String {
     )
 }
 
+/// Kills the process with this pid when dropped: a job whose wrapper a test killed lives on in
+/// its own process group, and must not outlive the test.
+struct KillOnDrop(String);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-9", &self.0]).status();
+    }
+}
+
 #[test]
 fn a_failing_then_recovering_then_healthy_job_alerts_by_the_rules() {
     let rx = Receiver::start(vec![]);
@@ -1044,14 +1054,7 @@ fn a_wrapper_killed_mid_job_is_recorded_as_crashed_by_the_next_belfry_and_alerts
     send_signal(wrapper.id(), "KILL");
     wrapper.wait().unwrap();
     // The job itself lives on (its own process group); stop it at the end of the test.
-    let job_pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
-    struct Reap(String);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = Command::new("kill").args(["-9", &self.0]).status();
-        }
-    }
-    let _reap = Reap(job_pid);
+    let _reap = KillOnDrop(std::fs::read_to_string(&pidfile).unwrap().trim().to_owned());
 
     // The next belfry process that opens the store notices.
     let status = w.json(&["status", "--json"]);

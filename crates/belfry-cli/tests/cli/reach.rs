@@ -23,14 +23,7 @@ fn crash_a_wrapper(w: &World) -> impl Drop {
     wait_until_recorded_running(w);
     send_signal(wrapper.id(), "KILL");
     wrapper.wait().unwrap();
-    let job_pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_owned();
-    struct Reap(String);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            let _ = Command::new("kill").args(["-9", &self.0]).status();
-        }
-    }
-    Reap(job_pid)
+    super::KillOnDrop(std::fs::read_to_string(&pidfile).unwrap().trim().to_owned())
 }
 
 #[test]
