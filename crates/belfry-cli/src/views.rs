@@ -59,24 +59,11 @@ pub fn deliver(config: &Config, wait: Duration, as_json: bool) -> anyhow::Result
     // The alerts of crashed runs found now go out with this pass.
     let (mut store, _) = open_and_reap(config)?;
     let dead_before: HashSet<i64> = store.dead_ids()?.into_iter().collect();
-    let until = Instant::now() + wait;
-    let mut delivered = 0;
-    let mut tried = BTreeSet::new();
-    loop {
-        let left = until.saturating_duration_since(Instant::now());
-        let report = belfry::deliver(config, &mut store, None, left)?;
-        delivered += report.delivered.len();
-        tried.extend(report.failed.iter().map(|f| f.row));
-        // A row due again (a retry, a digest window ending, a lease running out) before the
-        // time is up is waited for: `--wait` is how long this command may take.
-        let Some(due) = store.next_due()? else { break };
-        let left = until.saturating_duration_since(Instant::now());
-        let due_in = due.since(Timestamp::now());
-        if due_in >= left {
-            break;
-        }
-        std::thread::sleep(due_in.max(Duration::from_millis(20)).min(left));
-    }
+    // A row due again (a retry, a digest window ending, a lease running out) before the time
+    // is up is waited for: `--wait` is how long this command may take.
+    let report = belfry::Dispatcher::new(config).settle(&mut store, None, Instant::now() + wait)?;
+    let delivered = report.delivered.len();
+    let mut tried: BTreeSet<i64> = report.failed.iter().map(|f| f.row).collect();
     let died = store
         .dead_ids()?
         .into_iter()

@@ -3,12 +3,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use belfry_core::Timestamp;
+use belfry_core::instant_after;
 use belfry_store::Store;
 
-use crate::Config;
+use crate::{Config, Dispatcher};
 
 /// The longest a drainer sleeps between looks at the outbox, so that rows added by other
 /// processes while it sleeps are not left waiting long.
@@ -55,13 +55,15 @@ pub enum DrainError {
 
 /// Delivers what the outbox holds until only delivered or dead rows remain, sleeping until the
 /// next row is due (at most [`DRAIN_TICK`]), then returns. Returns at once if another process
-/// already drains this state directory.
+/// already drains this state directory. Between passes of its [`Dispatcher`] it looks for
+/// crashed runs, whose alerts then go out too.
 pub fn drain(config: &Config, home: &Path) -> Result<(), DrainError> {
     let lock_err = |source| DrainError::Lock {
         path: home.display().to_string(),
         source,
     };
     let pass = config.delivery.wait.max(Duration::from_secs(60));
+    let mut dispatcher = Dispatcher::new(config);
     loop {
         let Some(lock) = DrainLock::try_acquire(home).map_err(lock_err)? else {
             return Ok(());
@@ -69,19 +71,15 @@ pub fn drain(config: &Config, home: &Path) -> Result<(), DrainError> {
         let mut store = Store::open(&crate::store_path(home))?;
         loop {
             crate::reap_crashed(&mut store, config)?;
-            crate::deliver(config, &mut store, None, pass)?;
-            let Some(due) = store.next_due()? else {
-                break;
-            };
+            dispatcher.pass(&mut store, None, instant_after(Instant::now(), pass))?;
             // Someone removed the state directory (a test's temporary one, an uninstall):
             // there is nothing left to drain for.
             if !crate::store_path(home).exists() {
                 return Ok(());
             }
-            let wait = due
-                .since(Timestamp::now())
-                .clamp(Duration::from_millis(20), DRAIN_TICK);
-            std::thread::sleep(wait);
+            if !dispatcher.wait_for_due(&store, DRAIN_TICK)? {
+                break;
+            }
         }
         drop(lock);
         // A process that added a row while this one was finishing saw the lock still held and

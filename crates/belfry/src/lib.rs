@@ -71,7 +71,7 @@
 
 mod client;
 pub mod config;
-mod deliver;
+mod dispatch;
 mod drain;
 mod home;
 pub mod host;
@@ -99,7 +99,10 @@ pub use client::{
     unrecorded_events,
 };
 pub use config::{Config, ConfigError, Sources};
-pub use deliver::{DeliveryReport, Failure, MIN_RETRY, backoff, deliver, jittered_backoff};
+pub use dispatch::{
+    DeliveryReport, Dispatcher, Failure, MIN_POLL, MIN_RETRY, Waker, backoff, deliver,
+    jittered_backoff,
+};
 pub use drain::{DRAIN_TICK, DrainError, DrainLock, drain};
 pub use home::{NoHome, home_dir, store_path};
 pub use layer::{Layer, layer};

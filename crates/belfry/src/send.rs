@@ -36,12 +36,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use belfry_channels::{Channel, Context, Message, Method, Outcome};
-use belfry_core::{Notification, format_duration};
+use belfry_core::Notification;
 
 use crate::config::{ChannelConfig, Config};
+use crate::dispatch::{attempt, retry_wait, scrubbed};
 use crate::secret::{Lookup, Secrets, resolve};
 use crate::template::Templates;
-use crate::{MIN_RETRY, jittered_backoff};
 
 /// A channel to send to: a configured one, or a URL given by hand.
 #[derive(Debug)]
@@ -245,37 +245,21 @@ async fn send_one(t: &Target, n: &Notification, cx: &Context, s: &SendSettings) 
         idempotency_key: &key,
     };
     let mut attempts = 0;
+    // The dispatcher's attempt and retry wait, without the outbox: the lane here is one
+    // message to one target, so a `Retry-After` is simply the wait before the next attempt.
     let outcome = loop {
         attempts += 1;
-        let outcome = match tokio::time::timeout(s.attempt_timeout, t.channel.send(&msg, cx)).await
-        {
-            Ok(o) => o,
-            Err(_) => Outcome::retry(format!(
-                "not delivered within {}",
-                format_duration(s.attempt_timeout)
-            )),
-        };
+        let outcome = attempt(&*t.channel, &msg, cx, s.attempt_timeout, "").await;
         let Outcome::Retry { after, .. } = &outcome else {
             break outcome;
         };
-        let wait = after
-            .unwrap_or_else(|| jittered_backoff(attempts, crate::deliver::random_unit()))
-            .max(MIN_RETRY);
+        let wait = retry_wait(*after, attempts);
         if started.elapsed().saturating_add(wait) > s.retry_for {
             break outcome;
         }
         tokio::time::sleep(wait).await;
     };
-    let outcome = match outcome {
-        Outcome::Retry { after, reason } => Outcome::Retry {
-            after,
-            reason: t.secrets.scrub(&reason).into_owned(),
-        },
-        Outcome::Permanent { reason } => Outcome::Permanent {
-            reason: t.secrets.scrub(&reason).into_owned(),
-        },
-        delivered => delivered,
-    };
+    let outcome = scrubbed(outcome, &t.secrets);
     Sent {
         label: t.label.clone(),
         destination: t.describe(),

@@ -24,6 +24,7 @@ use belfry_store::{RunEnd, Store};
 
 use crate::client::{Belfry, Shared};
 use crate::config::Config;
+use crate::dispatch::Dispatcher;
 use crate::queue::{Batch, Item, Record, Unit};
 use crate::watch::JobOptions;
 
@@ -883,18 +884,15 @@ impl Delivery {
     }
 }
 
-/// The delivery thread: sends this client's outbox rows through the same engine as
-/// `belfry deliver` (leases, retries with backoff, `Retry-After`), with its own connection
-/// to the store. Rows other processes made are theirs to send (`belfry deliver`, the
-/// background drain).
+/// The delivery thread: sends this client's outbox rows through the [`Dispatcher`], as
+/// `belfry deliver` does (leases, retries with backoff, `Retry-After`), with its own
+/// connection to the store. Rows other processes made are theirs to send (`belfry deliver`,
+/// the background drain).
 fn deliver_loop(shared: &Shared) {
     crate::client::mark_belfry_thread();
     let delivery = &shared.delivery;
     let config = &shared.config;
-    // A flush sends at once what the digest window would hold: it is asked for when more
-    // events are not coming (the program's end), so there is nothing left to fold in.
-    let mut at_once = config.clone();
-    at_once.delivery.digest_window = Duration::ZERO;
+    let mut dispatcher = Dispatcher::new(config);
     let mut store: Option<Store> = None;
     let mut ours: Vec<i64> = Vec::new();
     let mut outcome = DeliveryOutcome::default();
@@ -946,30 +944,32 @@ fn deliver_loop(shared: &Shared) {
             || instant_after(Instant::now(), config.delivery.wait),
             |(d, _)| d,
         );
-        let cfg = if flush.is_some() {
-            // Rows held by the window wait no more (their hold was written when a pass met
-            // them; the window here is zero so that none is held again).
-            if let Err(e) = st.expedite_untried(&ours, Timestamp::now()) {
+        if flush.is_some() {
+            // A flush sends at once what the digest window would hold: it is asked for when
+            // more events are not coming (the program's end), so there is nothing left to
+            // fold in. Rows held by the window wait no more (their hold was written when a
+            // pass met them; the window here is zero so that none is held again).
+            dispatcher.set_digest_window(Duration::ZERO);
+            if let Err(e) = dispatcher.expedite(st, &ours) {
                 outcome.error = Some(format!("delivery failed: {e}"));
             }
-            &at_once
         } else {
-            config
-        };
+            dispatcher.set_digest_window(config.delivery.digest_window);
+        }
         loop {
-            send_due(cfg, st, &mut ours, &mut outcome, until);
+            send_due(&mut dispatcher, st, &mut ours, &mut outcome, until);
             if flush.is_none() || ours.is_empty() {
                 break;
             }
             // A flush waits for retries that fall due before its deadline.
             let due = st.next_due().ok().flatten();
             let wait = due.map_or(Duration::from_millis(200), |t| {
-                t.since(Timestamp::now()).max(Duration::from_millis(20))
+                t.since(Timestamp::now()).max(crate::MIN_POLL)
             });
             if instant_after(Instant::now(), wait) >= until {
                 break;
             }
-            std::thread::sleep(wait);
+            dispatcher.sleep(wait);
             ours.append(&mut delivery.lock().new_rows);
         }
         next_look = if ours.is_empty() {
@@ -1007,18 +1007,17 @@ fn answer(delivery: &Delivery, outcome: &DeliveryOutcome, pending: usize, asked:
 /// One pass: sends the due rows among `ours`, then forgets the rows that are delivered or
 /// dead, counting them.
 fn send_due(
-    config: &Config,
+    dispatcher: &mut Dispatcher<'_>,
     store: &mut Store,
     ours: &mut Vec<i64>,
     outcome: &mut DeliveryOutcome,
     until: Instant,
 ) {
     while !ours.is_empty() {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if Instant::now() >= until {
             break;
         }
-        match crate::deliver(config, store, Some(ours), left) {
+        match dispatcher.pass(store, Some(ours), until) {
             Ok(report) if report.delivered.is_empty() && report.failed.is_empty() => break,
             Ok(_) => {}
             Err(e) => {

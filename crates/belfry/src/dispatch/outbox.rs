@@ -1,0 +1,102 @@
+//! Every store call the dispatcher makes, in one place: claiming due rows, renewing and
+//! giving back leases, recording outcomes, and looking for the next due row.
+//!
+//! A store backend may block the thread it runs on (PostgreSQL's client does, and refuses to
+//! run inside an async runtime), so the dispatcher calls these only from its plain sync
+//! frame, never while its runtime is entered; each call checks that in debug builds.
+
+use std::time::Duration;
+
+use belfry_core::Timestamp;
+use belfry_store::{Attempt, Claimed, Error, Store};
+
+/// What a claim takes besides the time: who holds the lease and for how long, the digest
+/// window and the channels it does not hold (the console, which only the process that made
+/// a row can show), and which rows, if not all.
+pub(crate) struct ClaimSettings<'a> {
+    pub owner: &'a str,
+    pub lease: Duration,
+    pub digest_window: Duration,
+    pub window_exempt: &'a [String],
+    pub ids: Option<&'a [i64]>,
+    pub limit: u32,
+}
+
+/// Panics in debug builds when called inside a tokio runtime: the guard that keeps every
+/// store call of the dispatcher out of its async code.
+fn outside_runtime(what: &str) {
+    debug_assert!(
+        tokio::runtime::Handle::try_current().is_err(),
+        "the dispatcher called the store ({what}) inside its runtime"
+    );
+}
+
+pub(crate) fn claim(store: &mut Store, s: &ClaimSettings<'_>) -> Result<Vec<Claimed>, Error> {
+    outside_runtime("claim");
+    store.set_digest_window(s.digest_window);
+    store.set_window_exempt(s.window_exempt.to_vec());
+    store.claim_due(Timestamp::now(), s.lease, s.owner, s.ids, s.limit)
+}
+
+pub(crate) fn renew(
+    store: &mut Store,
+    owner: &str,
+    ids: &[i64],
+    lease: Duration,
+) -> Result<(), Error> {
+    outside_runtime("renew");
+    store
+        .renew_leases(owner, ids, Timestamp::now() + lease)
+        .map(drop)
+}
+
+pub(crate) fn release(
+    store: &mut Store,
+    owner: &str,
+    ids: &[i64],
+    due: Option<Timestamp>,
+) -> Result<(), Error> {
+    outside_runtime("release");
+    store.release_claims(owner, ids, due).map(drop)
+}
+
+pub(crate) fn record(
+    store: &mut Store,
+    outcomes: &[(i64, Attempt, Duration)],
+) -> Result<(), Error> {
+    outside_runtime("record");
+    store.record_attempts(outcomes, Timestamp::now())
+}
+
+pub(crate) fn expedite(store: &mut Store, ids: &[i64]) -> Result<(), Error> {
+    outside_runtime("expedite");
+    store.expedite_untried(ids, Timestamp::now()).map(drop)
+}
+
+pub(crate) fn next_due(store: &Store) -> Result<Option<Timestamp>, Error> {
+    outside_runtime("next_due");
+    store.next_due()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(debug_assertions)]
+    fn a_store_call_inside_the_runtime_is_caught() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        // Outside: fine.
+        assert_eq!(next_due(&store).unwrap(), None);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let inside = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(async { next_due(&store) })
+        }));
+        let msg = inside.expect_err("the guard fires");
+        let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("inside its runtime"), "{msg}");
+    }
+}
