@@ -91,6 +91,61 @@ fn a_429_is_answered_by_waiting_as_long_as_it_says() {
     assert_eq!(rx.requests().len(), 1);
 }
 
+#[test]
+fn settling_waits_for_a_retry_that_falls_due_before_the_deadline() {
+    let rx = Receiver::start(vec![Reply::status(503).header("Retry-After", "1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let cfg = config(&format!("json://{}/x", rx.addr()));
+    let ids = record_failure(&mut store, &cfg, "j");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let report = belfry::Dispatcher::new(&cfg)
+        .settle(&mut store, None, deadline)
+        .unwrap();
+    // The first attempt failed, the retry a second later went through, within one call.
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.delivered, ["hook"]);
+    assert_eq!(rx.requests().len(), 2);
+    let (status, _, _) = store.outbox_row_status(ids[0]).unwrap().unwrap();
+    assert_eq!(status, "delivered");
+}
+
+#[test]
+fn an_endless_dispatcher_sends_rows_added_later_and_stops_when_told() {
+    let rx = Receiver::start(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let cfg = config(&format!("json://{}/x", rx.addr()));
+    let mut store = Store::open(&path).unwrap();
+    let (tx, waker) = std::sync::mpsc::channel();
+    let runner = {
+        let (cfg, path) = (cfg.clone(), path.clone());
+        std::thread::spawn(move || {
+            let mut store = Store::open(&path).unwrap();
+            let mut d = belfry::Dispatcher::new(&cfg);
+            tx.send(d.waker()).unwrap();
+            d.run(&mut store)
+        })
+    };
+    let waker = waker.recv().unwrap();
+    // Rows made by another connection while the dispatcher idles: a wake-up says so.
+    let mut ids = record_failure(&mut store, &cfg, "a");
+    ids.extend(record_failure(&mut store, &cfg, "b"));
+    waker.wake();
+    let until = Instant::now() + Duration::from_secs(30);
+    while rx.requests().len() < 2 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(rx.requests().len(), 2);
+    waker.stop();
+    runner.join().unwrap().unwrap();
+    assert!(waker.is_stopped());
+    for id in ids {
+        let (status, _, _) = store.outbox_row_status(id).unwrap().unwrap();
+        assert_eq!(status, "delivered");
+    }
+}
+
 fn start(store: &mut Store, id: &str, host: &str, pid: u32, boot: Option<&str>) {
     store
         .start_run(&belfry::store::RunStart {
