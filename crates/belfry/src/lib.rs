@@ -49,8 +49,8 @@
 //! The facade is also what the `belfry` command is built on: it reads the configuration
 //! ([`Config`]; its secret references in [`secret`], its per-channel templates in
 //! [`template`]), finds the state directory ([`home_dir`]), records runs with the alert rules
-//! ([`record_run`]), delivers what the outbox holds ([`deliver`]), and sends messages written
-//! by hand straight to channels ([`send`]).
+//! ([`record_run`]), delivers what the outbox holds (a [`Dispatcher`], or one pass of it:
+//! [`deliver`]), and sends messages written by hand straight to channels ([`send`]).
 //!
 //! ```
 //! use belfry::{Config, Sources};
