@@ -452,14 +452,10 @@ impl Backend for Sqlite {
         self.conn
             .pragma_update(None, "mmap_size", JOB_WALK_MMAP)
             .map_err(self.err("mapping the store"))?;
-        // The problems are few: one walk of the table and a sort of what it kept is cheaper
-        // than a walk of the name index that looks up every row. The rest, in index order,
-        // with the problems left out here rather than by a condition SQLite would test on
-        // every row (an `IN` list is a lookup in a temporary index a row).
-        let problems = format!(
-            "{JOB_ROW_SQL} NOT INDEXED WHERE {} ORDER BY j.name",
-            problem_states_sql()
-        );
+        // The problems are few, and the partial index `jobs_problems` holds just them, by
+        // name. The rest, in the name index's order, with the problems left out here rather
+        // than by a condition SQLite would test on every row.
+        let problems = format!("{JOB_ROW_SQL} INDEXED BY jobs_problems WHERE {PROBLEMS}");
         let rest = format!("{JOB_ROW_SQL} ORDER BY j.name");
         let parts: &[(&str, bool)] = if only_problems {
             &[(&problems, true)]
@@ -471,10 +467,11 @@ impl Backend for Sqlite {
             let mut rows = stmt.query([]).map_err(self.err("reading jobs"))?;
             let mut next_running = 0;
             while let Some(r) = rows.next().map_err(self.err("reading jobs"))? {
-                let mut job = job_row(r).map_err(self.err("reading jobs"))?;
-                if !problem_part && job.state.is_some_and(|s| s.is_problem()) {
+                // Column 3 is `consecutive_problems`: a problem, listed in the first part.
+                if !problem_part && r.get::<_, u32>(3).map_err(self.err("reading jobs"))? > 0 {
                     continue;
                 }
+                let mut job = job_row(r).map_err(self.err("reading jobs"))?;
                 while running
                     .get(next_running)
                     .is_some_and(|(n, _)| n.as_str() < job.name)
@@ -497,11 +494,7 @@ impl Backend for Sqlite {
     }
 
     fn longest_job_name(&self, only_problems: bool) -> Result<usize> {
-        let cond = if only_problems {
-            problem_states_sql()
-        } else {
-            "1".to_owned()
-        };
+        let cond = if only_problems { PROBLEMS } else { "1" };
         self.conn
             .query_row(
                 &format!("SELECT COALESCE(MAX(LENGTH(name)), 0) FROM jobs j WHERE {cond}"),
@@ -1020,17 +1013,10 @@ const JOB_ROW_SQL: &str = "SELECT j.name, j.state, j.since_ms, j.consecutive_pro
             j.last_notification_ms, j.last_notification_kind, j.last_notification_reason
      FROM jobs j";
 
-/// `(j.state = … OR …)` for the problem states (1 for a job in one, 0 or NULL otherwise).
-/// Not `IN (…)`: SQLite tests an `IN` list of more than two values by a lookup in a temporary
-/// index, a cost on every row a walk of the table reads.
-fn problem_states_sql() -> String {
-    let names: Vec<String> = State::NAMES
-        .iter()
-        .filter(|n| n.parse::<State>().is_ok_and(|s| s.is_problem()))
-        .map(|n| format!("j.state = '{n}'"))
-        .collect();
-    format!("({})", names.join(" OR "))
-}
+/// The jobs in a problem state: those with problems in a row, since the rules count one for
+/// every problem and reset the count with every OK outcome (`belfry_core::advance`). Written
+/// exactly as the partial index `jobs_problems` is, which SQLite requires to use it.
+const PROBLEMS: &str = "j.consecutive_problems > 0";
 
 /// A row of [`JOB_ROW_SQL`], its strings lent by the statement; `running_since` is filled in
 /// by the caller.

@@ -144,6 +144,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_running ON runs (job, started_ms) WHERE state = 'running';
     CREATE INDEX outbox_by_notification ON outbox (notification_id);
     "#,
+    // 5: the jobs with a problem, by name, so that `status` lists them first without reading
+    // every job (a job has a problem exactly when it has problems in a row).
+    r#"
+    CREATE INDEX jobs_problems ON jobs (name) WHERE consecutive_problems > 0;
+    "#,
 ];
 
 /// The schema version this build writes.
