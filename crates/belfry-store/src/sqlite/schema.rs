@@ -45,7 +45,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         reason        TEXT,
         reason_text   TEXT,
         notified      INTEGER NOT NULL DEFAULT 0,
-        output        BLOB,      -- deflate-compressed UTF-8: first lines and tail
+        output        BLOB,      -- first lines and tail: UTF-8 text, deflated when long
         output_bytes  INTEGER    -- everything the run wrote, kept or not
     ) STRICT;
     CREATE INDEX runs_by_job ON runs (job, started_ms DESC);
@@ -59,7 +59,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         state       TEXT NOT NULL,
         reason      TEXT NOT NULL,
         created_ms  INTEGER NOT NULL,
-        payload     BLOB NOT NULL  -- deflate-compressed JSON of belfry_core::Notification
+        payload     BLOB NOT NULL  -- JSON of belfry_core::Notification, deflated when long
     ) STRICT;
     CREATE INDEX notifications_by_job ON notifications (job, created_ms DESC);
 
@@ -148,14 +148,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_running ON runs (job, started_ms) WHERE state = 'running';
     CREATE INDEX outbox_by_notification ON outbox (notification_id);
     "#,
-    // 5: the runs the rules held back since a job's last message are kept in the job's row
+    // 5: the jobs with a problem, by name, so that `status` lists them first without reading
+    // every job (a job has a problem exactly when it has problems in a row).
+    r#"
+    CREATE INDEX jobs_problems ON jobs (name) WHERE consecutive_problems > 0;
+    "#,
+    // 6: the runs the rules held back since a job's last message are kept in the job's row
     // (`held`: JSON of belfry_core::Held, written by the rule step), so that a message counts
     // them without reading the run history. `after` fills it from the history, counting what
     // the numbers of migration 3 counted.
     r#"
     ALTER TABLE jobs ADD COLUMN held TEXT;
     "#,
-    // 6: the numbers are no longer read. `runs.seq` stays, unwritten: dropping a column
+    // 7: the numbers are no longer read. `runs.seq` stays, unwritten: dropping a column
     // rewrites its table, and the runs table holds every kept run's output.
     r#"
     DROP INDEX runs_by_seq;
@@ -169,14 +174,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 /// `version` is the schema version the SQL brought the store to.
 pub(crate) fn after(version: usize, tx: &Transaction<'_>) -> rusqlite::Result<()> {
     match version {
-        5 => fill_held(tx),
+        6 => fill_held(tx),
         _ => Ok(()),
     }
 }
 
 /// Fills `jobs.held` from the run history for a store from before it: each job's runs that did
 /// not notify and are numbered after its last message (OK runs), and for a job in a streak of
-/// problems also not before the streak began (problem runs), as the messages of schema 3 and 4
+/// problems also not before the streak began (problem runs), as the messages of schemas 3 to 5
 /// counted them. Runs whose state this build does not know are in no message's count.
 fn fill_held(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     let jobs: Vec<(String, String, Option<i64>, Option<i64>)> = tx
