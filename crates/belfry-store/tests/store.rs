@@ -4,8 +4,124 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use belfry_core::{Details, Event, Policy, State, Timestamp};
-use belfry_store::{Attempt, Retention, RunEnd, RunStart, Store};
+use belfry_store::{Attempt, Claim, Claimed, Limits, Recorded, Retention, RunEnd, RunStart};
 use belfry_testkit::Lcg;
+
+/// A store with the settings a test gives it once, as a process's configuration would: the
+/// calls below pass them to each method of the store that takes them.
+#[derive(Debug)]
+struct Store {
+    store: belfry_store::Store,
+    limits: Limits,
+    digest_window: Duration,
+}
+
+impl std::ops::Deref for Store {
+    type Target = belfry_store::Store;
+    fn deref(&self) -> &belfry_store::Store {
+        &self.store
+    }
+}
+
+impl std::ops::DerefMut for Store {
+    fn deref_mut(&mut self) -> &mut belfry_store::Store {
+        &mut self.store
+    }
+}
+
+impl Store {
+    fn open(path: &std::path::Path) -> belfry_store::Result<Store> {
+        Ok(Store {
+            store: belfry_store::Store::open(path)?,
+            limits: Limits::default(),
+            digest_window: Duration::ZERO,
+        })
+    }
+
+    fn set_delivery_deadline(&mut self, d: Duration) {
+        self.limits.delivery_deadline = d;
+    }
+
+    fn set_retention(&mut self, keep: Retention) {
+        self.limits.retention = keep;
+    }
+
+    fn set_digest_window(&mut self, d: Duration) {
+        self.digest_window = d;
+    }
+
+    fn finish_run(
+        &mut self,
+        end: &RunEnd<'_>,
+        policy: &Policy,
+        route: impl Fn(&State, bool) -> Vec<String>,
+    ) -> belfry_store::Result<Recorded> {
+        let limits = self.limits;
+        self.store.finish_run(end, policy, route, &limits)
+    }
+
+    fn finish_stale_run(
+        &mut self,
+        end: &RunEnd<'_>,
+        policy: &Policy,
+        route: impl Fn(&State, bool) -> Vec<String>,
+    ) -> belfry_store::Result<Option<Recorded>> {
+        let limits = self.limits;
+        self.store.finish_stale_run(end, policy, route, &limits)
+    }
+
+    fn record_event(
+        &mut self,
+        event: &Event,
+        policy: &Policy,
+        route: impl Fn(&State, bool) -> Vec<String>,
+    ) -> belfry_store::Result<Recorded> {
+        let limits = self.limits;
+        self.store.record_event(event, policy, route, &limits)
+    }
+
+    fn record_events(
+        &mut self,
+        event: &Event,
+        covers: u32,
+        policy: &Policy,
+        route: impl Fn(&State, bool) -> Vec<String>,
+    ) -> belfry_store::Result<Recorded> {
+        let limits = self.limits;
+        self.store
+            .record_events(event, covers, policy, route, &limits)
+    }
+
+    fn record_notification(
+        &mut self,
+        n: &belfry_core::Notification,
+        channels: Vec<String>,
+        restarts_repeat_window: bool,
+    ) -> belfry_store::Result<Vec<i64>> {
+        let limits = self.limits;
+        self.store
+            .record_notification(n, channels, restarts_repeat_window, &limits)
+    }
+
+    fn claim_due(
+        &mut self,
+        now: Timestamp,
+        lease: Duration,
+        owner: &str,
+        ids: Option<&[i64]>,
+        limit: u32,
+    ) -> belfry_store::Result<Vec<Claimed>> {
+        let claim = Claim {
+            owner,
+            lease,
+            ids,
+            limit,
+            digest_window: self.digest_window,
+            window_exempt: &[],
+        };
+        self.store.claim_due(now, &claim)
+    }
+}
 
 fn event(job: &str, run: &str, state: State, at: Timestamp, code: i32) -> Event {
     Event {
@@ -37,9 +153,9 @@ fn finish(s: &mut Store, ev: &Event, channels: &[&str]) -> belfry_store::Recorde
     .unwrap()
 }
 
-fn to(channels: &[&str]) -> impl FnOnce(&State, bool) -> Vec<String> {
+fn to(channels: &[&str]) -> impl Fn(&State, bool) -> Vec<String> + use<> {
     let v: Vec<String> = channels.iter().map(|s| s.to_string()).collect();
-    move |_, _| v
+    move |_, _| v.clone()
 }
 
 #[test]
@@ -326,7 +442,7 @@ fn a_store_from_a_newer_belfry_is_refused() {
 fn the_schema_is_versioned_from_the_first_release() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(&dir.path().join("b.db")).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), 7);
 }
 
 #[test]
@@ -339,7 +455,7 @@ fn a_first_release_store_is_migrated_with_its_outbox_intact() {
         conn.execute_batch(include_str!("v1.sql")).unwrap();
     }
     let mut s = Store::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), 7);
     // The dump's times are those of the day it was made: claim at the row's own due time (2 s
     // after it was recorded, well inside its delivery deadline) rather than at today's date.
     let recorded = Timestamp::from_millis(V1_ROW_RECORDED_MS);
@@ -1103,6 +1219,154 @@ fn runs_held_back_before_an_upgrade_are_counted_by_the_first_message_after_it() 
     assert_eq!(n.reason, "recovered");
     assert_eq!(problems_told(&n), 2, "{:?}", n.digest);
     assert_eq!(n.digest.as_ref().map(|d| d.count), Some(3));
+}
+
+#[test]
+fn held_back_ok_runs_and_a_streak_before_an_upgrade_are_counted_as_before_it() {
+    // Two more first-release jobs: "steady" was OK, told at t, then OK twice inside the
+    // heartbeat window; "flaky" was OK (told at t, then once more quietly), then failed twice,
+    // below a threshold of 3.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let t = V1_ROW_RECORDED_MS;
+    {
+        let conn = rusqlite_raw(&path);
+        conn.execute_batch(include_str!("v1.sql")).unwrap();
+        for (job, state, since, problems) in
+            [("steady", "ok", t, 0), ("flaky", "failed", t + 200, 2)]
+        {
+            conn.execute(
+                "INSERT INTO jobs (name, state, since_ms, consecutive_problems, problem_notified,
+                    last_notified_ms, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?5)",
+                rusqlite::params![job, state, since, problems, t],
+            )
+            .unwrap();
+        }
+        let runs = [
+            ("steady", "ok", 0, 1),
+            ("steady", "ok", 100, 0),
+            ("steady", "ok", 200, 0),
+            ("flaky", "ok", 0, 1),
+            ("flaky", "ok", 100, 0),
+            ("flaky", "failed", 200, 0),
+            ("flaky", "failed", 300, 0),
+        ];
+        for (i, (job, state, after, notified)) in runs.into_iter().enumerate() {
+            conn.execute(
+                "INSERT INTO runs (id, job, state, started_ms, ended_ms, reason, notified)
+                 VALUES (?1, ?2, ?3, ?4, ?4, 'x', ?5)",
+                rusqlite::params![format!("v1-{i}"), job, state, t + after, notified],
+            )
+            .unwrap();
+        }
+    }
+    let mut s = Store::open(&path).unwrap();
+    let hour = 3_600_000;
+    let beat = event(
+        "steady",
+        "b",
+        State::Ok,
+        Timestamp::from_millis(t + hour),
+        0,
+    );
+    let n = finish(&mut s, &beat, &["a"])
+        .notification
+        .expect("a heartbeat");
+    assert_eq!(n.reason, "heartbeat");
+    let d = n.digest.expect("the OK runs held back");
+    assert_eq!((d.count, d.first), (3, Timestamp::from_millis(t + 100)));
+    // The streak's problems count from its first; the OK runs before it do not.
+    let threshold = Policy {
+        fail_threshold: 3,
+        ..Policy::default()
+    };
+    let third = event(
+        "flaky",
+        "f",
+        State::Failed,
+        Timestamp::from_millis(t + 400),
+        1,
+    );
+    let rec = s
+        .finish_run(
+            &RunEnd {
+                event: &third,
+                output: None,
+                output_bytes: 0,
+            },
+            &threshold,
+            to(&["a"]),
+        )
+        .unwrap();
+    let n = rec.notification.expect("the threshold reached");
+    assert_eq!(n.reason, "threshold_reached");
+    let d = n.digest.expect("the streak");
+    assert_eq!((d.count, d.first), (3, Timestamp::from_millis(t + 200)));
+    assert!(d.states.is_empty(), "only failures: {d:?}");
+}
+
+#[test]
+fn runs_held_back_are_counted_even_when_the_history_no_longer_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let mut s = Store::open(&path).unwrap();
+    s.set_retention(Retention {
+        runs_per_job: 10,
+        notifications_per_job: 5,
+    });
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    // A failure told, then 300 more inside the repeat window (1 s): held back, while the
+    // history keeps only about the last ten runs.
+    for i in 0..=300 {
+        let ev = event("busy", &format!("r{i}"), State::Failed, t0.add_millis(i), 1);
+        let rec = finish(&mut s, &ev, &["a"]);
+        assert_eq!(rec.decision.notify, i == 0, "run {i}");
+    }
+    assert!(count(&path, "SELECT COUNT(*) FROM runs") < 10 + 64);
+    let ok = event("busy", "end", State::Ok, t0.add_millis(400), 0);
+    let n = finish(&mut s, &ok, &["a"])
+        .notification
+        .expect("a recovery");
+    assert_eq!(n.reason, "recovered");
+    assert_eq!(problems_told(&n), 300);
+    assert_eq!(
+        n.digest.map(|d| (d.count, d.first)),
+        Some((301, t0.add_millis(1)))
+    );
+}
+
+#[test]
+fn a_jobs_unreadable_held_runs_are_an_error_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let mut s = Store::open(&path).unwrap();
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    finish(&mut s, &event("j", "r1", State::Failed, t0, 1), &["a"]);
+    finish(
+        &mut s,
+        &event("j", "r2", State::Failed, t0.add_millis(1), 1),
+        &["a"],
+    );
+    let held: String = rusqlite_raw(&path)
+        .query_row("SELECT held FROM jobs WHERE name = 'j'", [], |r| r.get(0))
+        .unwrap();
+    assert!(held.contains(r#""count":1"#), "{held}");
+    rusqlite_raw(&path)
+        .execute("UPDATE jobs SET held = '{\"ok\": 3}' WHERE name = 'j'", [])
+        .unwrap();
+    let err = s.snapshot("j").unwrap_err().to_string();
+    assert!(
+        err.contains("jobs.held") && err.contains("\"j\"") && err.contains("b.db"),
+        "{err}"
+    );
+    let ev = event("j", "r3", State::Failed, t0.add_millis(2), 1);
+    let end = RunEnd {
+        event: &ev,
+        output: None,
+        output_bytes: 0,
+    };
+    assert!(s.finish_run(&end, &Policy::default(), to(&["a"])).is_err());
 }
 
 fn count(path: &std::path::Path, sql: &str) -> i64 {

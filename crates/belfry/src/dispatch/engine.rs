@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use belfry_channels::{BoxFuture, Channel, Context, Message, Outcome, Pace};
 use belfry_core::{Timestamp, instant_after};
-use belfry_store::{Attempt, Claimed, Store};
+use belfry_store::{Attempt, Claim, Claimed, Store};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::lane::{self, Lane};
-use super::outbox::{self, ClaimSettings};
+use super::outbox;
 use super::{DeliveryReport, Failure};
 use crate::config::Config;
 
@@ -171,7 +171,7 @@ impl<'a> Core<'a> {
     fn claim(&mut self, store: &mut Store, p: &mut Pass<'_>) -> Result<(), belfry_store::Error> {
         let claimed = outbox::claim(
             store,
-            &ClaimSettings {
+            &Claim {
                 owner: &self.owner,
                 lease: self.lease,
                 digest_window: self.digest_window,

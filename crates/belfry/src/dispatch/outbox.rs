@@ -8,19 +8,7 @@
 use std::time::Duration;
 
 use belfry_core::Timestamp;
-use belfry_store::{Attempt, Claimed, Error, Store};
-
-/// What a claim takes besides the time: who holds the lease and for how long, the digest
-/// window and the channels it does not hold (the console, which only the process that made
-/// a row can show), and which rows, if not all.
-pub(crate) struct ClaimSettings<'a> {
-    pub owner: &'a str,
-    pub lease: Duration,
-    pub digest_window: Duration,
-    pub window_exempt: &'a [String],
-    pub ids: Option<&'a [i64]>,
-    pub limit: u32,
-}
+use belfry_store::{Attempt, Claim, Claimed, Error, Store};
 
 /// Panics in debug builds when called inside a tokio runtime: the guard that keeps every
 /// store call of the dispatcher out of its async code.
@@ -31,11 +19,11 @@ fn outside_runtime(what: &str) {
     );
 }
 
-pub(crate) fn claim(store: &mut Store, s: &ClaimSettings<'_>) -> Result<Vec<Claimed>, Error> {
+/// Claims due rows as `claim` says: its lease, digest window and console exemption are
+/// arguments of the store call.
+pub(crate) fn claim(store: &mut Store, claim: &Claim<'_>) -> Result<Vec<Claimed>, Error> {
     outside_runtime("claim");
-    store.set_digest_window(s.digest_window);
-    store.set_window_exempt(s.window_exempt.to_vec());
-    store.claim_due(Timestamp::now(), s.lease, s.owner, s.ids, s.limit)
+    store.claim_due(Timestamp::now(), claim)
 }
 
 pub(crate) fn renew(
@@ -86,7 +74,7 @@ mod tests {
     #[cfg(debug_assertions)]
     fn a_store_call_inside_the_runtime_is_caught() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("s.db")).unwrap();
+        let store = Store::open(dir.path().join("s.db")).unwrap();
         // Outside: fine.
         assert_eq!(next_due(&store).unwrap(), None);
         let rt = tokio::runtime::Builder::new_current_thread()
