@@ -108,8 +108,28 @@ impl Waker {
     }
 }
 
-/// Sends what the outbox holds; see the [module documentation](self). One per thread that
-/// sends; it keeps its runtime, its connections and its lanes from one pass to the next.
+/// Sends what the outbox holds, the one way belfry does: claims due rows with a renewed
+/// lease (the claim folds a job's unsent rows for a channel into one message), paces each
+/// channel in its own lane (token bucket, requests in flight, `Retry-After` pauses), records
+/// outcomes in groups and reschedules failures with backoff. Bounded ([`Dispatcher::pass`],
+/// [`Dispatcher::settle`]) or endless ([`Dispatcher::run`], woken or stopped through its
+/// [`Waker`]). One per thread that sends; it keeps its runtime, its connections and its lanes
+/// from one pass to the next. The store is never called inside its runtime.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::{Duration, Instant};
+///
+/// let config = belfry::Config::default();
+/// let home = belfry::home_dir()?;
+/// let mut store = belfry::store::Store::open(belfry::store_path(&home))?;
+/// let mut dispatcher = belfry::Dispatcher::new(&config);
+/// // Send what is due, and what falls due within ten seconds.
+/// let report = dispatcher.settle(&mut store, None, Instant::now() + Duration::from_secs(10))?;
+/// println!("{} delivered, {} failed", report.delivered.len(), report.failed.len());
+/// # Ok(())
+/// # }
+/// ```
 pub struct Dispatcher<'a> {
     core: engine::Core<'a>,
     cx: Context,
