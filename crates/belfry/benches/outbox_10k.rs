@@ -7,6 +7,8 @@
 //!   deliveries per second;
 //! - live: a producer records notifications as fast as the store takes them while a deliverer
 //!   drains: enqueue→delivery latency, p50 and p99.
+//!
+//! Both deliver through `belfry::deliver`, one bounded pass of the dispatcher.
 
 #![allow(missing_docs, clippy::print_stdout, clippy::print_stderr)]
 
@@ -32,9 +34,16 @@ fn wanted(part: &str) -> bool {
     std::env::var("BELFRY_BENCH_PARTS").map_or(true, |v| v.split(',').any(|p| p == part))
 }
 
+/// The webhook's requests in flight: its own default, or `$BELFRY_BENCH_CONCURRENCY` (to see
+/// whether the channel's limit is what holds the rate).
 fn config(url: &str) -> Config {
+    let concurrency = std::env::var("BELFRY_BENCH_CONCURRENCY")
+        .map(|n| format!("concurrency = {n}\n"))
+        .unwrap_or_default();
     Config::parse(
-        &format!("[delivery]\ndigest_window = \"0s\"\n[channels.hook]\nurl = \"{url}\"\n"),
+        &format!(
+            "[delivery]\ndigest_window = \"0s\"\n[channels.hook]\nurl = \"{url}\"\n{concurrency}"
+        ),
         "bench",
     )
     .unwrap()
