@@ -24,7 +24,7 @@ use belfry_store::{RunEnd, Store};
 
 use crate::client::{Belfry, Shared};
 use crate::config::Config;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, Waker};
 use crate::queue::{Batch, Item, Record, Unit};
 use crate::watch::JobOptions;
 
@@ -811,6 +811,9 @@ pub(crate) struct Delivery {
     state: Mutex<DeliveryState>,
     wake: Condvar,
     answered: Condvar,
+    /// Wakes the dispatcher when it sleeps inside a flush (waiting for a retry to fall due),
+    /// so that rows added meanwhile go out without waiting for that retry.
+    dispatcher: Waker,
 }
 
 #[derive(Debug, Default)]
@@ -850,6 +853,7 @@ impl Delivery {
         }
         self.lock().new_rows.extend(ids);
         self.wake.notify_all();
+        self.dispatcher.wake();
     }
 
     fn stop(&self) {
@@ -898,7 +902,7 @@ fn deliver_loop(shared: &Shared) {
     crate::client::mark_belfry_thread();
     let delivery = &shared.delivery;
     let config = &shared.config;
-    let mut dispatcher = Dispatcher::new(config);
+    let mut dispatcher = Dispatcher::with_waker(config, delivery.dispatcher.clone());
     let mut store: Option<Store> = None;
     let mut ours: Vec<i64> = Vec::new();
     let mut outcome = DeliveryOutcome::default();

@@ -173,6 +173,14 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
+    /// A dispatcher that `waker` wakes: for a thread that owns its handle before the
+    /// dispatcher exists (the library's delivery thread, a server's listener).
+    pub fn with_waker(config: &'a Config, waker: Waker) -> Dispatcher<'a> {
+        let mut d = Dispatcher::new(config);
+        d.waker = waker;
+        d
+    }
+
     /// The handle that wakes this dispatcher or stops [`Dispatcher::run`].
     pub fn waker(&self) -> Waker {
         self.waker.clone()
