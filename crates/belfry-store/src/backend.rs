@@ -21,6 +21,11 @@ use crate::{
 /// document each one (the handle only adapts closures and owns the backend).
 pub(crate) trait Backend: Send {
     fn schema_version(&self) -> Result<i64>;
+    /// The clock leases and deadlines are measured by.
+    fn now(&self) -> Result<Timestamp>;
+    /// Waits up to `timeout` for outbox rows to become due; `true` if woken (or if what
+    /// happened meanwhile may have been missed).
+    fn wait_for_work(&mut self, timeout: Duration) -> Result<bool>;
     fn start_run(&mut self, run: &RunStart) -> Result<()>;
     /// Work a backend may do ahead of a run's finish (compiling statements); optional.
     fn prepare_finish(&self) -> Result<()> {

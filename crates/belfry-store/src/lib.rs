@@ -41,6 +41,7 @@
 
 mod backend;
 mod error;
+mod postgres;
 mod sqlite;
 mod types;
 
@@ -50,6 +51,7 @@ use std::time::Duration;
 
 use belfry_core::{Event, JobSnapshot, Notification, Policy, State, Timestamp};
 
+pub use self::postgres::PostgresUrl;
 use backend::Backend;
 pub use error::Error;
 pub use sqlite::WAL_TRIM_BYTES;
@@ -63,6 +65,34 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Location {
     /// A SQLite file (created with its directory if missing).
     Sqlite(PathBuf),
+    /// A PostgreSQL database (the schema of its `schema=` parameter, created if missing).
+    Postgres(PostgresUrl),
+}
+
+impl Location {
+    /// Reads where a store is from what a user wrote: a `postgres://` or `postgresql://` URL
+    /// is a PostgreSQL database, anything else a SQLite file's path. Fails only for a URL the
+    /// PostgreSQL client would not take (the error shows it without its password).
+    pub fn parse(s: &str) -> Result<Location> {
+        if PostgresUrl::is_postgres_url(s) {
+            PostgresUrl::parse(s).map(Location::Postgres)
+        } else {
+            Ok(Location::Sqlite(PathBuf::from(s)))
+        }
+    }
+}
+
+impl std::str::FromStr for Location {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Location> {
+        Location::parse(s)
+    }
+}
+
+impl From<PostgresUrl> for Location {
+    fn from(url: PostgresUrl) -> Location {
+        Location::Postgres(url)
+    }
 }
 
 impl From<&Path> for Location {
@@ -88,6 +118,7 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => write!(f, "{url}"),
         }
     }
 }
@@ -115,6 +146,7 @@ impl Store {
         let location = location.into();
         let backend: Box<dyn Backend> = match &location {
             Location::Sqlite(path) => Box::new(sqlite::Sqlite::open(path)?),
+            Location::Postgres(url) => Box::new(self::postgres::Postgres::open(url)?),
         };
         Ok(Store { backend, location })
     }
@@ -127,6 +159,24 @@ impl Store {
     /// The schema version of the open store.
     pub fn schema_version(&self) -> Result<i64> {
         self.backend.schema_version()
+    }
+
+    /// The store's clock: the time leases and deadlines are measured by. SQLite's is this
+    /// host's; PostgreSQL's is the database server's, so that dispatchers on hosts whose
+    /// clocks disagree still agree on when a lease runs out. Methods that take `now` use what
+    /// they are given (tests pass their own); a dispatcher passes this.
+    pub fn now(&self) -> Result<Timestamp> {
+        self.backend.now()
+    }
+
+    /// Waits up to `timeout` for outbox rows to become due, and says whether it was woken.
+    /// PostgreSQL: listens (on a connection of its own) for the `NOTIFY belfry_outbox` that a
+    /// commit of new, released or revived rows sends; `true` also right after the listening
+    /// connection was (re)made, since what came before it was not heard, so the caller looks
+    /// again. SQLite: nothing tells, so it sleeps `timeout` and returns `false`. Either way
+    /// the caller claims what is due afterwards; a `true` is a hint, not a promise.
+    pub fn wait_for_work(&mut self, timeout: Duration) -> Result<bool> {
+        self.backend.wait_for_work(timeout)
     }
 
     /// Records that a run has started. The job appears in `status` from now on.

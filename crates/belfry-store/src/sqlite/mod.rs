@@ -170,7 +170,11 @@ impl Sqlite {
             return Ok(());
         }
         if version > schema::LATEST {
-            return Err(Error::too_new(&self.path, version, schema::LATEST));
+            return Err(Error::too_new(
+                &self.path.display().to_string(),
+                version,
+                schema::LATEST,
+            ));
         }
         let path = self.path.clone();
         let e = move |err| Error::sqlite(&path, "migrating the schema", err);
@@ -321,6 +325,17 @@ impl Backend for Sqlite {
         self.conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(self.err("reading the schema version"))
+    }
+
+    fn now(&self) -> Result<Timestamp> {
+        // One host's file: its processes share this clock.
+        Ok(Timestamp::now())
+    }
+
+    fn wait_for_work(&mut self, timeout: Duration) -> Result<bool> {
+        // A file tells no one of a commit: the caller looks again after the pause.
+        std::thread::sleep(timeout);
+        Ok(false)
     }
 
     fn start_run(&mut self, run: &RunStart) -> Result<()> {
