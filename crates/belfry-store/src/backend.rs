@@ -1,7 +1,8 @@
 //! The seam between the [`Store`](crate::Store) handle and a database: one trait that each
 //! backend implements whole. A third backend is a module beside `sqlite` and `postgres` that
 //! implements [`Backend`], one arm in [`Store::open`](crate::Store::open), and a run of the
-//! conformance suite (`tests/conformance/`) against it.
+//! conformance suite (`tests/store/conformance.rs`, one `Db` kind in `tests/store/support.rs`)
+//! against it.
 //!
 //! Every method takes the settings it needs as arguments: a backend holds a connection and
 //! nothing that steers it. The rules are applied by `belfry_core::step`; a backend reads the

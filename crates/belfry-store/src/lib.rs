@@ -7,6 +7,24 @@
 //! outbox rows it produces are written in the same transaction as the run that caused them,
 //! so once [`Store::finish_run`] returns, the alert exists and survives any crash.
 //!
+//! A [`Location`] says which: a path is a SQLite file; a `postgres://` or `postgresql://`
+//! URL (libpq's form: `postgres://user:password@host:port/database?option=value`) is a
+//! PostgreSQL database. Its optional `schema=NAME` parameter, which belfry takes out of the URL
+//! before connecting, puts the store's tables in that schema (created if missing; a plain name,
+//! letters, digits and `_`), so that several stores (teams, tests) can share one database;
+//! without it they go in the first schema of the server's search path (usually `public`).
+//! A location shows its URL without the password, and no error message carries it. The
+//! connection is plain TCP or a Unix socket (no TLS yet).
+//!
+//! With a fleet of processes on one PostgreSQL store, [`Store::now`] gives the database's
+//! clock, to which every lease and deadline should be measured, and
+//! [`Store::wait_for_work`] sleeps until another process commits an alert (`LISTEN`/`NOTIFY`).
+//!
+//! A third backend is a module beside `sqlite/` and `postgres/` implementing the crate's
+//! internal `Backend` trait (`backend.rs`) whole, a [`Location`] variant and its arm in
+//! [`Store::open`], and a `Db` kind in the conformance suite (`tests/store/support.rs`), which
+//! then runs every test of `tests/store/conformance.rs` against it.
+//!
 //! A store applies no rules of its own: `belfry_core::step` decides, and the store persists
 //! what it returns. Every setting (the job's policy, where its alerts go, how long a row may
 //! wait, what history to keep, the digest window) is an argument of the call that needs it.

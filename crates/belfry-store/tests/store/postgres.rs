@@ -148,3 +148,11 @@ fn wait_for_work_hears_commits_that_make_rows_due_and_only_its_schemas() {
     }
     assert!(woken, "a reconnect is a wake-up");
 }
+
+#[test]
+fn a_url_that_requires_tls_is_refused_not_sent_in_clear() {
+    let db = Db::postgres();
+    let location = db.location_with("sslmode=require");
+    let err = Store::at(&location).unwrap_err().to_string();
+    assert!(err.contains("connecting"), "{err}");
+}
