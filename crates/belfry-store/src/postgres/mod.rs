@@ -304,7 +304,7 @@ impl Backend for Postgres {
                 duration_ms,
                 exit_code: d.exit_code,
             };
-            let (rec, seq) = rules::apply_event(tx, ev, 1, Some(run), rules)?;
+            let rec = rules::apply_event(tx, ev, 1, Some(run), rules)?;
             let n: i64 = tx
                 .query_one(
                     FINISH_RUN_SQL,
@@ -324,7 +324,6 @@ impl Backend for Postgres {
                         &rec.decision.reason.code(),
                         &rec.decision.reason.to_string(),
                         &rec.decision.notify,
-                        &seq,
                     ],
                 )?
                 .try_get(0)?;
@@ -362,7 +361,7 @@ impl Backend for Postgres {
 
     fn record_events(&mut self, event: &Event, covers: u32, rules: &Rules<'_>) -> Result<Recorded> {
         self.write("recording an event", |tx| {
-            let (rec, _) = rules::apply_event(tx, event, covers, None, rules)?;
+            let rec = rules::apply_event(tx, event, covers, None, rules)?;
             if let Some(n) = &rec.notification {
                 retention::after_notification(tx, &n.job, &n.id, &rules.limits.retention)?;
             }
@@ -395,7 +394,7 @@ impl Backend for Postgres {
     fn snapshot(&self, job: &str) -> Result<Option<JobSnapshot>> {
         self.read("reading a job's state", |c| {
             let row = c.query_opt(rules::SNAPSHOT_SQL, &[&job])?;
-            Ok(rules::snapshot(row.as_ref())?.map(|(snap, _)| snap))
+            rules::snapshot(job, row.as_ref())
         })
     }
 
@@ -418,27 +417,20 @@ impl Backend for Postgres {
         // Both parts come in byte order of the names (as SQLite's), as the running runs do:
         // one cursor into those each. Rows stream from the server; none is held after `f`.
         let running = self.running_since(None)?;
-        let problems =
-            format!("{JOB_ROW_SQL} WHERE j.state = ANY($1) ORDER BY j.name COLLATE \"C\"");
+        let problems = format!("{JOB_ROW_SQL} WHERE {PROBLEMS} ORDER BY j.name COLLATE \"C\"");
         let rest = format!("{JOB_ROW_SQL} ORDER BY j.name COLLATE \"C\"");
         let parts: &[(&str, bool)] = if only_problems {
             &[(&problems, true)]
         } else {
             &[(&problems, true), (&rest, false)]
         };
-        let problem_states = problem_state_names();
         self.read("reading jobs", |c| {
             'parts: for &(sql, problem_part) in parts {
-                let params: Vec<&(dyn postgres::types::ToSql + Sync)> = if problem_part {
-                    vec![&problem_states]
-                } else {
-                    Vec::new()
-                };
-                let mut rows = c.query_raw(sql, params)?;
+                let mut rows = c.query_raw(sql, std::iter::empty::<i64>())?;
                 let mut next_running = 0;
                 while let Some(r) = rows.next()? {
                     let mut job = job_row(&r)?;
-                    if !problem_part && job.state.is_some_and(|s| s.is_problem()) {
+                    if !problem_part && job.consecutive_problems > 0 {
                         continue;
                     }
                     while running
@@ -461,13 +453,14 @@ impl Backend for Postgres {
     }
 
     fn longest_job_name(&self, only_problems: bool) -> Result<usize> {
-        let states = problem_state_names();
         self.read("reading jobs", |c| {
             let n: i64 = c
                 .query_one(
-                    "SELECT COALESCE(MAX(char_length(name)), 0)::bigint FROM jobs
-                     WHERE NOT $1 OR state = ANY($2)",
-                    &[&only_problems, &states],
+                    &format!(
+                        "SELECT COALESCE(MAX(char_length(name)), 0)::bigint FROM jobs j
+                         WHERE NOT $1 OR {PROBLEMS}"
+                    ),
+                    &[&only_problems],
                 )?
                 .try_get(0)?;
             Ok(usize::try_from(n).unwrap_or(0))
@@ -818,14 +811,9 @@ const JOB_ROW_SQL: &str = "SELECT j.name, j.state, j.since_ms, j.consecutive_pro
             j.last_notification_ms, j.last_notification_kind, j.last_notification_reason
      FROM jobs j";
 
-/// The names of the problem states, for `state = ANY($n)`.
-fn problem_state_names() -> Vec<&'static str> {
-    State::NAMES
-        .iter()
-        .copied()
-        .filter(|n| n.parse::<State>().is_ok_and(|s| s.is_problem()))
-        .collect()
-}
+/// A job with a problem, as SQLite's backend says it: exactly those with problems in a row
+/// (the partial index `jobs_problems`).
+const PROBLEMS: &str = "j.consecutive_problems > 0";
 
 /// A row of [`JOB_ROW_SQL`], its strings lent by the row; `running_since` is filled in by the
 /// caller.
@@ -871,16 +859,15 @@ fn job_row(r: &Row) -> Tx<JobRow<&str>> {
 const FINISH_RUN_SQL: &str =
     "INSERT INTO runs (id, job, state, started_ms, ended_ms, duration_ms, exit_code,
                       signal, host, error, output, output_bytes, reason,
-                      reason_text, notified, seq)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                      reason_text, notified)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
     ON CONFLICT (id) DO UPDATE SET
        state = excluded.state, ended_ms = excluded.ended_ms,
        duration_ms = excluded.duration_ms, exit_code = excluded.exit_code,
        signal = excluded.signal, host = COALESCE(excluded.host, runs.host),
        error = excluded.error, output = excluded.output,
        output_bytes = excluded.output_bytes, reason = excluded.reason,
-       reason_text = excluded.reason_text, notified = excluded.notified,
-       seq = excluded.seq
+       reason_text = excluded.reason_text, notified = excluded.notified
     RETURNING n";
 
 fn parse_state(s: &str) -> Tx<State> {

@@ -1,6 +1,7 @@
 //! The alert rules applied inside a PostgreSQL transaction, as the SQLite backend applies them:
-//! the job's row is locked, its snapshot read, `belfry_core` decides, and the job row, the
-//! notification and its outbox rows are written before the transaction commits.
+//! the job's row is locked, its snapshot read, `belfry_core::step` decides, and the job row
+//! (with the runs held back, as JSON), the notification and its outbox rows are written before
+//! the transaction commits.
 //!
 //! The lock is what makes a fleet count right: two hosts recording the same job's runs at
 //! once take turns on its row, so the second reads the state the first wrote (problems in a
@@ -8,13 +9,10 @@
 
 use std::time::Duration;
 
-use belfry_core::{
-    Decision, Digest, DigestCount, Event, JobSnapshot, Kind, Notification, Reason, State,
-    Timestamp, advance, begins_spell, decide,
-};
+use belfry_core::{Event, Held, JobSnapshot, Kind, Notification, Timestamp, step};
 use postgres::{Row, Transaction};
 
-use super::{Tx, compress, count32, notify, parse_state, ts};
+use super::{Fail, Tx, compress, count32, notify, parse_state, ts};
 use crate::{Recorded, Rules};
 
 /// A finished run, as the job row remembers its last one.
@@ -26,52 +24,47 @@ pub(super) struct LastRunFields<'a> {
     pub exit_code: Option<i32>,
 }
 
-/// Where a job's last message and its current spell are in its sequence of events (see the
-/// SQLite backend's migration 3).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Marks {
-    notified: Option<i64>,
-    since: Option<i64>,
-}
-
-/// The rules' memory of a job, with its marks; `FOR UPDATE` is added where the caller is about
-/// to change it.
+/// The rules' memory of a job; `FOR UPDATE` is added where the caller is about to change it.
 pub(super) const SNAPSHOT_SQL: &str =
-    "SELECT state, since_ms, consecutive_problems, problem_notified, last_notified_ms,
-           notified_seq, since_seq
+    "SELECT state, since_ms, consecutive_problems, problem_notified, last_notified_ms, held
     FROM jobs WHERE name = $1";
 
-/// A row of [`SNAPSHOT_SQL`]: `None` for no row, or a job without a state yet.
-pub(super) fn snapshot(row: Option<&Row>) -> Tx<Option<(JobSnapshot, Marks)>> {
+/// A row of [`SNAPSHOT_SQL`] for `job`: `None` for no row, or a job without a state yet.
+pub(super) fn snapshot(job: &str, row: Option<&Row>) -> Tx<Option<JobSnapshot>> {
     let Some(r) = row else {
         return Ok(None);
     };
     let Some(state) = r.try_get::<_, Option<&str>>(0)? else {
         return Ok(None);
     };
-    let snapshot = JobSnapshot {
+    let held = match r.try_get::<_, Option<&str>>(5)? {
+        Some(json) => serde_json::from_str::<Held>(json).map_err(|e| {
+            Fail::Data(format!(
+                "job {job:?}: its held-back runs (`jobs.held`) are not readable: {e}"
+            ))
+        })?,
+        None => Held::default(),
+    };
+    Ok(Some(JobSnapshot {
         state: parse_state(state)?,
         since: ts(r.try_get::<_, Option<i64>>(1)?.unwrap_or(0)),
         consecutive_problems: count32(r.try_get::<_, i64>(2)?),
         problem_notified: r.try_get(3)?,
         last_notified_at: r.try_get::<_, Option<i64>>(4)?.map(ts),
-    };
-    let marks = Marks {
-        notified: r.try_get(5)?,
-        since: r.try_get(6)?,
-    };
-    Ok(Some((snapshot, marks)))
+        held,
+    }))
 }
 
-/// Applies the rules to `ev` (standing for `covers` events) inside `tx`. Returns what was
-/// recorded and the event's number in its job's sequence (for the run's row).
+/// Applies the rules to `ev` (standing for `covers` events) inside `tx`: locks the job's row,
+/// reads its snapshot, calls `belfry_core::step`, and writes what it returns (the job row,
+/// the notification and its outbox rows).
 pub(super) fn apply_event(
     tx: &mut Transaction<'_>,
     ev: &Event,
     covers: u32,
     run: Option<LastRunFields<'_>>,
     rules: &Rules<'_>,
-) -> Tx<(Recorded, i64)> {
+) -> Tx<Recorded> {
     let (policy, route, deadline) = (rules.policy, rules.route, rules.limits.delivery_deadline);
     let at = ev.at.as_millis();
     // The row exists before it is locked: a job's first two events, from two processes, must
@@ -83,82 +76,57 @@ pub(super) fn apply_event(
         &[&ev.job, &created, &at],
     )?;
     let row = tx.query_opt(&format!("{SNAPSHOT_SQL} FOR UPDATE"), &[&ev.job])?;
-    let (previous, marks) = snapshot(row.as_ref())?.unzip();
-    let mut decision = decide(previous.as_ref(), &ev.state, ev.at, policy);
-    let mut next = advance(previous.as_ref(), &ev.state, ev.at, &decision);
-    // The rules saw the first of `covers` problems; the ones after it are in the row too.
-    let more = covers.saturating_sub(1);
-    if more > 0 && ev.state.is_problem() {
-        if let Some(n) = next.as_mut() {
-            n.consecutive_problems += more;
-        }
-        if let Reason::Repeated { count, .. } | Reason::ThresholdReached { count } =
-            &mut decision.reason
-        {
-            *count += more;
-        }
-    }
+    let previous = snapshot(&ev.job, row.as_ref())?;
     let run = run.as_ref();
-    let seq: i64 = tx
-        .query_one(
-            UPDATE_JOB_SQL,
-            &[
-                &ev.job,
-                &next.as_ref().map(|s| s.state.name()),
-                &next.as_ref().map(|s| s.since.as_millis()),
-                &next
-                    .as_ref()
-                    .map_or(0, |s| i64::from(s.consecutive_problems)),
-                &next.as_ref().is_some_and(|s| s.problem_notified),
-                &next
-                    .as_ref()
-                    .and_then(|s| s.last_notified_at)
-                    .map(Timestamp::as_millis),
-                &at,
-                &run.map(|r| r.id),
-                &run.map(|r| r.state),
-                &run.map(|r| r.started_ms),
-                &run.and_then(|r| r.duration_ms),
-                &run.and_then(|r| r.exit_code),
-                &decision.notify,
-                &begins_spell(previous.as_ref(), &ev.state),
-            ],
-        )?
-        .try_get(0)?;
-    let mut rec = Recorded {
-        decision,
+    let step = step(previous.as_ref(), ev, covers, run.is_some(), policy);
+    // `None` only when there was no snapshot either: the columns keep their empty values.
+    let next = step.next.as_ref();
+    let held = next
+        .map(|s| &s.held)
+        .filter(|h| !h.is_empty())
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Fail::Data(format!("the held-back runs do not serialise: {e}")))?;
+    tx.execute(
+        UPDATE_JOB_SQL,
+        &[
+            &ev.job,
+            &next.map(|s| s.state.name()),
+            &next.map(|s| s.since.as_millis()),
+            &next.map_or(0, |s| i64::from(s.consecutive_problems)),
+            &next.is_some_and(|s| s.problem_notified),
+            &next
+                .and_then(|s| s.last_notified_at)
+                .map(Timestamp::as_millis),
+            &at,
+            &run.map(|r| r.id),
+            &run.map(|r| r.state),
+            &run.map(|r| r.started_ms),
+            &run.and_then(|r| r.duration_ms),
+            &run.and_then(|r| r.exit_code),
+            &held,
+        ],
+    )?;
+    let mut n = step.notification(crate::new_id(), ev, previous.as_ref());
+    let mut outbox_ids = Vec::new();
+    if let Some(n) = n.as_mut() {
+        if n.run_id.is_none() {
+            n.run_id = run.map(|r| r.id.to_owned());
+        }
+        let recovered = n.kind == Kind::Recovered;
+        outbox_ids = insert_notification(tx, n, route(&ev.state, recovered), deadline)?;
+    }
+    Ok(Recorded {
+        decision: step.decision,
         previous,
-        next: next.clone(),
-        notification: None,
-        outbox_ids: Vec::new(),
-    };
-    if !rec.decision.notify {
-        return Ok((rec, seq));
-    }
-    let mut event = ev.clone();
-    if event.details.run_id.is_none() {
-        event.details.run_id = run.map(|r| r.id.to_owned());
-    }
-    if run.is_some() && event.details.digest.is_none() {
-        event.details.digest = held_back_runs(tx, ev, rec.previous.as_ref(), marks, &rec.decision)?;
-    }
-    let mut n = Notification::new(
-        crate::new_id(),
-        &event,
-        rec.previous.as_ref(),
-        &rec.decision,
-    );
-    if let Some(after) = rec.next.as_ref().filter(|_| ev.state.is_problem()) {
-        n.consecutive_problems = after.consecutive_problems;
-    }
-    let recovered = n.kind == Kind::Recovered;
-    rec.outbox_ids = insert_notification(tx, &n, route(&ev.state, recovered), deadline)?;
-    rec.notification = Some(n);
-    Ok((rec, seq))
+        next: step.next,
+        notification: n,
+        outbox_ids,
+    })
 }
 
-/// Writes the rules' new memory into the job's (locked) row and takes the job's next event
-/// number. `$8` (the run's id) is NULL for an event that is not a run: the last run stays.
+/// Writes the rules' new memory into the job's (locked) row. `$8` (the run's id) is NULL for
+/// an event that is not a run: the last run stays.
 const UPDATE_JOB_SQL: &str = "UPDATE jobs SET
        state = $2, since_ms = $3, consecutive_problems = $4, problem_notified = $5,
        last_notified_ms = $6, updated_ms = GREATEST(updated_ms, $7),
@@ -168,82 +136,8 @@ const UPDATE_JOB_SQL: &str = "UPDATE jobs SET
        last_run_ended_ms = CASE WHEN $8::text IS NULL THEN last_run_ended_ms ELSE $7 END,
        last_duration_ms = CASE WHEN $8::text IS NULL THEN last_duration_ms ELSE $11 END,
        last_exit_code = CASE WHEN $8::text IS NULL THEN last_exit_code ELSE $12 END,
-       seq = seq + 1,
-       notified_seq = CASE WHEN $13 THEN seq + 1 ELSE notified_seq END,
-       since_seq = CASE WHEN $14 THEN seq + 1 ELSE since_seq END
-    WHERE name = $1
-    RETURNING seq";
-
-/// The runs of `ev`'s job that the rules held back since its last message and that this
-/// message should count, as its digest (see the SQLite backend's function of the same name:
-/// "since" is in the job's sequence of events, numbered in commit order).
-fn held_back_runs(
-    tx: &mut Transaction<'_>,
-    ev: &Event,
-    previous: Option<&JobSnapshot>,
-    marks: Option<Marks>,
-    decision: &Decision,
-) -> Tx<Option<Digest>> {
-    let (Some(prev), Some(marks)) = (previous, marks) else {
-        return Ok(None);
-    };
-    let problems = match decision.reason {
-        Reason::Repeated { .. } | Reason::ThresholdReached { .. } | Reason::Recovered { .. } => {
-            true
-        }
-        Reason::Heartbeat { .. } => false,
-        _ => return Ok(None),
-    };
-    let mut after = marks.notified.unwrap_or(0);
-    if problems && prev.state.is_problem() {
-        after = after.max(marks.since.unwrap_or(0).saturating_sub(1));
-    }
-    let rows = tx.query(
-        "SELECT state, ended_ms, error FROM runs
-         WHERE job = $1 AND seq > $2 AND NOT notified ORDER BY seq",
-        &[&ev.job, &after],
-    )?;
-    let mut count = 0u64;
-    let mut states: Vec<DigestCount> = Vec::new();
-    let mut first: Option<(i64, Option<String>)> = None;
-    for row in &rows {
-        let state = parse_state(row.try_get(0)?)?;
-        let wanted = if problems {
-            state.is_problem()
-        } else {
-            state == State::Ok
-        };
-        if !wanted {
-            continue;
-        }
-        count += 1;
-        DigestCount::add(&mut states, state, 1);
-        let ended_ms = row.try_get::<_, Option<i64>>(1)?.unwrap_or(i64::MAX);
-        if first.as_ref().is_none_or(|(t, _)| ended_ms < *t) {
-            first = Some((ended_ms, row.try_get(2)?));
-        }
-    }
-    let Some((first_ms, first_error)) = first else {
-        return Ok(None);
-    };
-    let this = if ev.state.is_problem() {
-        ev.state
-    } else {
-        State::Ok
-    };
-    DigestCount::add(&mut states, this, 1);
-    let (first_ms, first_error) = if ev.at.as_millis() < first_ms {
-        (ev.at.as_millis(), None)
-    } else {
-        (first_ms, first_error)
-    };
-    Ok(Some(Digest {
-        count: count + 1,
-        states: DigestCount::finish(states),
-        first: ts(first_ms),
-        first_error: first_error.filter(|e| Some(e) != ev.details.error.as_ref()),
-    }))
-}
+       held = $13
+    WHERE name = $1";
 
 /// Writes a notification to the log and one outbox row per channel (each channel once), due
 /// at once, makes sure each row's lane exists, and has listeners woken at the commit.
@@ -255,7 +149,7 @@ pub(super) fn insert_notification(
     deadline: Duration,
 ) -> Tx<Vec<i64>> {
     let json = serde_json::to_string(n)
-        .map_err(|e| super::Fail::Data(format!("a notification does not serialise: {e}")))?;
+        .map_err(|e| Fail::Data(format!("a notification does not serialise: {e}")))?;
     let payload = compress(&json);
     let kind = serde_json::to_value(n.kind)
         .ok()

@@ -10,7 +10,7 @@
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
-    // 1: the first PostgreSQL release, at the level of SQLite's version 4.
+    // 1: the first PostgreSQL release, at the level of SQLite's version 7.
     r#"
     CREATE TABLE jobs (
         name                      TEXT PRIMARY KEY,
@@ -27,13 +27,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         last_exit_code            INTEGER,
         created_ms                BIGINT NOT NULL,
         updated_ms                BIGINT NOT NULL,
-        seq                       BIGINT NOT NULL DEFAULT 0,
-        notified_seq              BIGINT,
-        since_seq                 BIGINT,
+        -- JSON of belfry_core::Held: the runs the rules held back since the last message
+        held                      TEXT,
         last_notification_ms      BIGINT,
         last_notification_kind    TEXT,
         last_notification_reason  TEXT
     );
+    -- the jobs with a problem, in the byte order `status` lists them in
+    CREATE INDEX jobs_problems ON jobs (name COLLATE "C") WHERE consecutive_problems > 0;
 
     CREATE TABLE runs (
         n             BIGSERIAL UNIQUE,
@@ -53,12 +54,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         reason_text   TEXT,
         notified      BOOLEAN NOT NULL DEFAULT FALSE,
         output        BYTEA,
-        output_bytes  BIGINT,
-        seq           BIGINT
+        output_bytes  BIGINT
     );
     CREATE INDEX runs_by_job ON runs (job, started_ms DESC);
     CREATE INDEX runs_running ON runs (job, started_ms) WHERE state = 'running';
-    CREATE INDEX runs_by_seq ON runs (job, seq) WHERE seq IS NOT NULL;
 
     CREATE TABLE notifications (
         n           BIGSERIAL UNIQUE,

@@ -924,6 +924,61 @@ fn jobs_are_listed_problems_first_then_the_others_each_by_name(db: &Db) {
     assert_eq!(s.longest_job_name(false).unwrap(), "e-cancelled".len());
 }
 
+fn runs_held_back_are_counted_even_when_the_history_no_longer_keeps_them(db: &Db) {
+    let mut s = db.open();
+    s.set_retention(Retention {
+        runs_per_job: 10,
+        notifications_per_job: 5,
+    });
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    // A failure told, then 300 more inside the repeat window (1 s): held back, while the
+    // history keeps only about the last ten runs.
+    for i in 0..=300 {
+        let ev = event("busy", &format!("r{i}"), State::Failed, t0.add_millis(i), 1);
+        let rec = finish(&mut s, &ev, &["a"]);
+        assert_eq!(rec.decision.notify, i == 0, "run {i}");
+    }
+    assert!(db.count("SELECT COUNT(*) FROM runs") < 10 + 64);
+    let ok = event("busy", "end", State::Ok, t0.add_millis(400), 0);
+    let n = finish(&mut s, &ok, &["a"])
+        .notification
+        .expect("a recovery");
+    assert_eq!(n.reason, "recovered");
+    assert_eq!(problems_told(&n), 300);
+    assert_eq!(
+        n.digest.map(|d| (d.count, d.first)),
+        Some((301, t0.add_millis(1)))
+    );
+}
+
+fn a_jobs_unreadable_held_runs_are_an_error_that_says_so(db: &Db) {
+    let mut s = db.open();
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    finish(&mut s, &event("j", "r1", State::Failed, t0, 1), &["a"]);
+    finish(
+        &mut s,
+        &event("j", "r2", State::Failed, t0.add_millis(1), 1),
+        &["a"],
+    );
+    let held = db.text("SELECT held FROM jobs WHERE name = 'j'");
+    assert!(held.contains(r#""count":1"#), "{held}");
+    db.execute("UPDATE jobs SET held = '{\"ok\": 3}' WHERE name = 'j'");
+    let err = s.snapshot("j").unwrap_err().to_string();
+    assert!(
+        err.contains("jobs.held")
+            && err.contains("\"j\"")
+            && err.contains(&db.location().to_string()),
+        "{err}"
+    );
+    let ev = event("j", "r3", State::Failed, t0.add_millis(2), 1);
+    let end = RunEnd {
+        event: &ev,
+        output: None,
+        output_bytes: 0,
+    };
+    assert!(s.finish_run(&end, &Policy::default(), to(&["a"])).is_err());
+}
+
 /// Each test above, once against each backend: `sqlite::name` and `postgres::name`.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -969,4 +1024,6 @@ on_both_backends!(
     over_all_messages_the_problems_told_add_up_to_the_problem_runs_in_any_commit_order,
     a_job_that_alerts_every_run_keeps_a_bounded_store_and_every_undelivered_row,
     jobs_are_listed_problems_first_then_the_others_each_by_name,
+    runs_held_back_are_counted_even_when_the_history_no_longer_keeps_them,
+    a_jobs_unreadable_held_runs_are_an_error_that_says_so,
 );

@@ -38,7 +38,7 @@ fn a_store_from_a_newer_belfry_is_refused() {
 fn the_schema_is_versioned_from_the_first_release() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(&dir.path().join("b.db")).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), 7);
 }
 
 #[test]
@@ -51,7 +51,7 @@ fn a_first_release_store_is_migrated_with_its_outbox_intact() {
         conn.execute_batch(include_str!("../v1.sql")).unwrap();
     }
     let mut s = Store::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), 7);
     // The dump's times are those of the day it was made: claim at the row's own due time (2 s
     // after it was recorded, well inside its delivery deadline) rather than at today's date.
     let recorded = Timestamp::from_millis(V1_ROW_RECORDED_MS);
@@ -174,4 +174,89 @@ fn a_jobs_oldest_running_run_is_found_without_reading_its_history() {
         plan.iter().any(|p| p.contains("runs_running (job=?)")),
         "{plan:?}"
     );
+}
+
+#[test]
+fn held_back_ok_runs_and_a_streak_before_an_upgrade_are_counted_as_before_it() {
+    // Two more first-release jobs: "steady" was OK, told at t, then OK twice inside the
+    // heartbeat window; "flaky" was OK (told at t, then once more quietly), then failed twice,
+    // below a threshold of 3.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let t = V1_ROW_RECORDED_MS;
+    {
+        let conn = rusqlite_raw(&path);
+        conn.execute_batch(include_str!("../v1.sql")).unwrap();
+        for (job, state, since, problems) in
+            [("steady", "ok", t, 0), ("flaky", "failed", t + 200, 2)]
+        {
+            conn.execute(
+                "INSERT INTO jobs (name, state, since_ms, consecutive_problems, problem_notified,
+                    last_notified_ms, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?5)",
+                rusqlite::params![job, state, since, problems, t],
+            )
+            .unwrap();
+        }
+        let runs = [
+            ("steady", "ok", 0, 1),
+            ("steady", "ok", 100, 0),
+            ("steady", "ok", 200, 0),
+            ("flaky", "ok", 0, 1),
+            ("flaky", "ok", 100, 0),
+            ("flaky", "failed", 200, 0),
+            ("flaky", "failed", 300, 0),
+        ];
+        for (i, (job, state, after, notified)) in runs.into_iter().enumerate() {
+            conn.execute(
+                "INSERT INTO runs (id, job, state, started_ms, ended_ms, reason, notified)
+                 VALUES (?1, ?2, ?3, ?4, ?4, 'x', ?5)",
+                rusqlite::params![format!("v1-{i}"), job, state, t + after, notified],
+            )
+            .unwrap();
+        }
+    }
+    let mut s = Store::open(&path).unwrap();
+    let hour = 3_600_000;
+    let beat = event(
+        "steady",
+        "b",
+        State::Ok,
+        Timestamp::from_millis(t + hour),
+        0,
+    );
+    let n = finish(&mut s, &beat, &["a"])
+        .notification
+        .expect("a heartbeat");
+    assert_eq!(n.reason, "heartbeat");
+    let d = n.digest.expect("the OK runs held back");
+    assert_eq!((d.count, d.first), (3, Timestamp::from_millis(t + 100)));
+    // The streak's problems count from its first; the OK runs before it do not.
+    let threshold = Policy {
+        fail_threshold: 3,
+        ..Policy::default()
+    };
+    let third = event(
+        "flaky",
+        "f",
+        State::Failed,
+        Timestamp::from_millis(t + 400),
+        1,
+    );
+    let rec = s
+        .finish_run(
+            &RunEnd {
+                event: &third,
+                output: None,
+                output_bytes: 0,
+            },
+            &threshold,
+            to(&["a"]),
+        )
+        .unwrap();
+    let n = rec.notification.expect("the threshold reached");
+    assert_eq!(n.reason, "threshold_reached");
+    let d = n.digest.expect("the streak");
+    assert_eq!((d.count, d.first), (3, Timestamp::from_millis(t + 200)));
+    assert!(d.states.is_empty(), "only failures: {d:?}");
 }

@@ -309,6 +309,30 @@ impl Db {
         }
     }
 
+    /// A text the database answers to `sql`.
+    pub(crate) fn text(&self, sql: &str) -> String {
+        match &self.kind {
+            Kind::Sqlite(dir) => rusqlite::Connection::open(dir.path().join("b.db"))
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+            Kind::Postgres { .. } => self.sql().query_one(sql, &[]).unwrap().get(0),
+        }
+    }
+
+    /// Changes the store behind belfry's back, as a damaged disk or a foreign program would.
+    pub(crate) fn execute(&self, sql: &str) {
+        match &self.kind {
+            Kind::Sqlite(dir) => {
+                rusqlite::Connection::open(dir.path().join("b.db"))
+                    .unwrap()
+                    .execute_batch(sql)
+                    .unwrap();
+            }
+            Kind::Postgres { .. } => self.sql().batch_execute(sql).unwrap(),
+        }
+    }
+
     /// Rows that refer to a row that is gone: an outbox row without its notification, an
     /// attempt without its outbox row.
     pub(crate) fn dangling_references(&self) -> i64 {
