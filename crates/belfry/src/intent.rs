@@ -146,8 +146,12 @@ pub fn adopt(
     boot_id: Option<&str>,
 ) -> belfry_store::Result<Adopted> {
     let mut out = Adopted::default();
-    // Intent files sit beside a SQLite store, in the state directory.
-    let belfry_store::Location::Sqlite(path) = store.location();
+    // Intent files sit beside a SQLite store, in the state directory. A PostgreSQL store has
+    // no directory here: where its intents go is the caller's state directory, which this
+    // function is not told yet (issue 11's configuration wiring).
+    let belfry_store::Location::Sqlite(path) = store.location() else {
+        return Ok(out);
+    };
     let Some(home) = path.parent().map(Path::to_owned) else {
         return Ok(out);
     };

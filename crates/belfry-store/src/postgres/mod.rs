@@ -14,6 +14,7 @@
 //! rows due, the transaction sends `NOTIFY belfry_outbox` (the payload names the schema), which
 //! [`Backend::wait_for_work`] listens for on a connection of its own.
 
+mod conn;
 mod outbox;
 mod retention;
 mod rules;
@@ -26,6 +27,8 @@ use std::time::{Duration, Instant};
 use belfry_core::{Event, JobSnapshot, Kind, Notification, State, Timestamp};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Row, Transaction};
+
+use conn::{Cache, Conn};
 
 use crate::backend::Backend;
 use crate::{
@@ -64,6 +67,8 @@ pub(crate) struct Postgres {
     /// The connection for every call; `RefCell` because reads take `&self` and the client
     /// needs `&mut` for any statement. Replaced when it breaks.
     client: RefCell<Client>,
+    /// The statements prepared on `client`.
+    cache: Cache,
     /// The schema the tables are in (`NOTIFY`'s payload).
     schema: String,
     /// The connection that `LISTEN`s, opened by the first [`Backend::wait_for_work`].
@@ -89,6 +94,7 @@ impl Postgres {
         Ok(Postgres {
             url: url.clone(),
             client: RefCell::new(client),
+            cache: Cache::default(),
             schema,
             listener: None,
         })
@@ -106,6 +112,7 @@ impl Postgres {
         let mut client = self.client.borrow_mut();
         if client.is_closed() {
             *client = connect(&self.url)?;
+            self.cache.borrow_mut().clear();
         }
         Ok(client)
     }
@@ -115,14 +122,17 @@ impl Postgres {
     fn write<T>(
         &self,
         doing: &'static str,
-        mut f: impl FnMut(&mut Transaction<'_>) -> Tx<T>,
+        mut f: impl FnMut(&mut Conn<'_, Transaction<'_>>) -> Tx<T>,
     ) -> Result<T> {
         let mut tries = 0;
         loop {
             let mut client = self.client()?;
             let outcome = (|| {
                 let mut tx = client.transaction()?;
-                let value = f(&mut tx)?;
+                let value = f(&mut Conn {
+                    client: &mut tx,
+                    cache: &self.cache,
+                })?;
                 tx.commit()?;
                 Ok(value)
             })();
@@ -139,9 +149,17 @@ impl Postgres {
 
     /// Runs the reads of `f` on the connection (each statement sees what is committed when it
     /// starts, as in SQLite's autocommit).
-    fn read<T>(&self, doing: &'static str, f: impl FnOnce(&mut Client) -> Tx<T>) -> Result<T> {
+    fn read<T>(
+        &self,
+        doing: &'static str,
+        f: impl FnOnce(&mut Conn<'_, Client>) -> Tx<T>,
+    ) -> Result<T> {
         let mut client = self.client()?;
-        f(&mut client).map_err(self.err(doing))
+        f(&mut Conn {
+            client: &mut client,
+            cache: &self.cache,
+        })
+        .map_err(self.err(doing))
     }
 
     /// The oldest running run of each job that has one (or of `only`), by job name.
@@ -425,13 +443,13 @@ impl Backend for Postgres {
             &[(&problems, true), (&rest, false)]
         };
         self.read("reading jobs", |c| {
-            'parts: for &(sql, problem_part) in parts {
-                let mut rows = c.query_raw(sql, std::iter::empty::<i64>())?;
+            for &(sql, problem_part) in parts {
                 let mut next_running = 0;
-                while let Some(r) = rows.next()? {
-                    let mut job = job_row(&r)?;
+                let mut go_on = true;
+                c.each_row(sql, |r| {
+                    let mut job = job_row(r)?;
                     if !problem_part && job.consecutive_problems > 0 {
-                        continue;
+                        return Ok::<_, Fail>(true);
                     }
                     while running
                         .get(next_running)
@@ -443,9 +461,11 @@ impl Backend for Postgres {
                         .get(next_running)
                         .filter(|(n, _)| n == job.name)
                         .map(|&(_, t)| t);
-                    if !f(&job) {
-                        break 'parts;
-                    }
+                    go_on = f(&job);
+                    Ok(go_on)
+                })?;
+                if !go_on {
+                    break;
                 }
             }
             Ok(())
@@ -799,7 +819,7 @@ impl Backend for Postgres {
 }
 
 /// Tells listeners, when the transaction commits, that outbox rows became due.
-fn notify(tx: &mut Transaction<'_>) -> Tx<()> {
+fn notify(tx: &mut Conn<'_, Transaction<'_>>) -> Tx<()> {
     tx.execute("SELECT pg_notify($1, current_schema())", &[&NOTIFY_CHANNEL])?;
     Ok(())
 }

@@ -14,12 +14,12 @@ use std::time::Duration;
 use belfry_core::{Notification, Timestamp};
 use postgres::{Row, Transaction};
 
-use super::{Fail, Tx, count32, decompress, millis, parse_kind, parse_state, ts};
+use super::{Conn, Fail, Tx, count32, decompress, millis, parse_kind, parse_state, ts};
 use crate::{Attempt, Claim, Claimed, OutboxRow};
 
 /// See [`Store::claim_due`](crate::Store::claim_due).
 pub(super) fn claim_due(
-    tx: &mut Transaction<'_>,
+    tx: &mut Conn<'_, Transaction<'_>>,
     now: Timestamp,
     claim: &Claim<'_>,
 ) -> Tx<Vec<Claimed>> {
@@ -155,7 +155,7 @@ fn lanes(rows: Vec<Row>) -> Tx<Vec<(String, String)>> {
 
 /// Takes the lane's lock for the rest of the transaction, unless another claimer holds it.
 fn lock_lane(
-    tx: &mut Transaction<'_>,
+    tx: &mut Conn<'_, Transaction<'_>>,
     lane: &(String, String),
     locked: &mut HashSet<(String, String)>,
 ) -> Tx<bool> {
@@ -173,7 +173,11 @@ fn lock_lane(
 }
 
 /// Declares dead the lane's rows past their deadline (and the rows they carry).
-fn expire(tx: &mut Transaction<'_>, (job, channel): &(String, String), now_ms: i64) -> Tx<()> {
+fn expire(
+    tx: &mut Conn<'_, Transaction<'_>>,
+    (job, channel): &(String, String),
+    now_ms: i64,
+) -> Tx<()> {
     let dead: Vec<i64> = tx
         .query(
             "UPDATE outbox SET status = 'dead', lease_owner = NULL, lease_until_ms = NULL,
@@ -195,7 +199,7 @@ fn expire(tx: &mut Transaction<'_>, (job, channel): &(String, String), now_ms: i
 
 /// Records one delivery attempt of row `id` and releases its lease.
 pub(super) fn record_one(
-    tx: &mut Transaction<'_>,
+    tx: &mut Conn<'_, Transaction<'_>>,
     id: i64,
     attempt: &Attempt,
     now: Timestamp,
@@ -239,7 +243,7 @@ pub(super) fn record_one(
 }
 
 /// The rows folded into `carrier` take its status once it is delivered or dead.
-pub(super) fn settle_folded(tx: &mut Transaction<'_>, carrier: i64) -> Tx<()> {
+pub(super) fn settle_folded(tx: &mut Conn<'_, Transaction<'_>>, carrier: i64) -> Tx<()> {
     tx.execute(
         "UPDATE outbox o SET status = r.status, delivered_ms = r.delivered_ms,
             last_reason = CASE r.status
@@ -256,7 +260,7 @@ pub(super) fn settle_folded(tx: &mut Transaction<'_>, carrier: i64) -> Tx<()> {
 }
 
 /// The claimed row `id` with its notification, folded with the rows it carries.
-fn self_claimed(tx: &mut Transaction<'_>, id: i64) -> Tx<Option<Claimed>> {
+fn self_claimed(tx: &mut Conn<'_, Transaction<'_>>, id: i64) -> Tx<Option<Claimed>> {
     let row = tx.query_one(
         "SELECT o.channel, o.idempotency_key, o.attempts, n.payload
          FROM outbox o JOIN notifications n ON n.id = o.notification_id WHERE o.id = $1",

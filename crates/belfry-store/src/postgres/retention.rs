@@ -3,7 +3,7 @@
 
 use postgres::Transaction;
 
-use super::Tx;
+use super::{Conn, Tx};
 use crate::Retention;
 
 /// One new row in this many triggers a prune of its job.
@@ -11,7 +11,12 @@ const PRUNE_EVERY: i64 = 64;
 
 /// After the run row `n` of `job` was written: on one in [`PRUNE_EVERY`], deletes the job's
 /// finished runs older than its `runs_per_job` newest.
-pub(super) fn after_run(tx: &mut Transaction<'_>, job: &str, n: i64, keep: &Retention) -> Tx<()> {
+pub(super) fn after_run(
+    tx: &mut Conn<'_, Transaction<'_>>,
+    job: &str,
+    n: i64,
+    keep: &Retention,
+) -> Tx<()> {
     if n % PRUNE_EVERY != 0 {
         return Ok(());
     }
@@ -29,7 +34,7 @@ pub(super) fn after_run(tx: &mut Transaction<'_>, job: &str, n: i64, keep: &Rete
 /// `notifications_per_job` newest, with their outbox rows and attempts, except those still
 /// undelivered (or carrying undelivered rows).
 pub(super) fn after_notification(
-    tx: &mut Transaction<'_>,
+    tx: &mut Conn<'_, Transaction<'_>>,
     job: &str,
     id: &str,
     keep: &Retention,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use belfry_core::{Event, Held, JobSnapshot, Kind, Notification, Timestamp, step};
 use postgres::{Row, Transaction};
 
-use super::{Fail, Tx, compress, count32, notify, parse_state, ts};
+use super::{Conn, Fail, Tx, compress, count32, notify, parse_state, ts};
 use crate::{Recorded, Rules};
 
 /// A finished run, as the job row remembers its last one.
@@ -59,7 +59,7 @@ pub(super) fn snapshot(job: &str, row: Option<&Row>) -> Tx<Option<JobSnapshot>> 
 /// reads its snapshot, calls `belfry_core::step`, and writes what it returns (the job row,
 /// the notification and its outbox rows).
 pub(super) fn apply_event(
-    tx: &mut Transaction<'_>,
+    tx: &mut Conn<'_, Transaction<'_>>,
     ev: &Event,
     covers: u32,
     run: Option<LastRunFields<'_>>,
@@ -143,7 +143,7 @@ const UPDATE_JOB_SQL: &str = "UPDATE jobs SET
 /// at once, makes sure each row's lane exists, and has listeners woken at the commit.
 /// Returns the rows' ids.
 pub(super) fn insert_notification(
-    tx: &mut Transaction<'_>,
+    tx: &mut Conn<'_, Transaction<'_>>,
     n: &Notification,
     mut channels: Vec<String>,
     deadline: Duration,
