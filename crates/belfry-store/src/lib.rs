@@ -91,6 +91,19 @@ impl Location {
     /// Reads where a store is from what a user wrote: a `postgres://` or `postgresql://` URL
     /// is a PostgreSQL database, anything else a SQLite file's path. Fails only for a URL the
     /// PostgreSQL client would not take (the error shows it without its password).
+    ///
+    /// ```
+    /// use belfry_store::Location;
+    ///
+    /// let db = Location::parse("postgres://belfry:s3cret@db.internal/ops?schema=team_a")?;
+    /// assert_eq!(db.to_string(), "postgres://belfry:***@db.internal/ops?schema=team_a");
+    /// let Location::Postgres(url) = &db else { unreachable!() };
+    /// assert_eq!(url.schema(), Some("team_a"));
+    ///
+    /// let file = Location::parse("/var/lib/belfry/belfry.db")?;
+    /// assert!(matches!(file, Location::Sqlite(_)));
+    /// # Ok::<(), belfry_store::Error>(())
+    /// ```
     pub fn parse(s: &str) -> Result<Location> {
         if PostgresUrl::is_postgres_url(s) {
             PostgresUrl::parse(s).map(Location::Postgres)

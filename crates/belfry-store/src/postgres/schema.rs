@@ -96,6 +96,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_folded ON outbox (folded_into) WHERE folded_into IS NOT NULL;
     CREATE INDEX outbox_deadline ON outbox (status, deadline_ms);
     CREATE INDEX outbox_by_notification ON outbox (notification_id);
+    -- one message per lane at a time: what the lane lock makes true, the database enforces
+    CREATE UNIQUE INDEX outbox_one_sending_per_lane ON outbox (job, channel)
+        WHERE status = 'sending' AND folded_into IS NULL;
 
     CREATE TABLE outbox_lanes (
         job      TEXT NOT NULL,

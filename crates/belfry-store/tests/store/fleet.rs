@@ -150,10 +150,30 @@ fn a_fleet_delivers_each_of_5000_alerts_over_500_jobs_exactly_once() {
                 }
             });
         }
-        for k in 0..4 {
-            let (db, producing, sending, tally) = (&db, &producing, &sending, &tally);
-            scope.spawn(move || claimer(db, &format!("claimer-{k}"), producing, sending, tally));
+        let claimers: Vec<_> = (0..4)
+            .map(|k| {
+                let (db, producing, sending, tally) = (&db, &producing, &sending, &tally);
+                scope.spawn(move || claimer(db, &format!("claimer-{k}"), producing, sending, tally))
+            })
+            .collect();
+        // What the database says while they work: never two rows of a lane being sent.
+        let mut watch = db.sql();
+        let mut samples = 0;
+        while !claimers.iter().all(|c| c.is_finished()) {
+            let doubled: i64 = watch
+                .query_one(
+                    "SELECT COUNT(*) FROM (SELECT job, channel FROM outbox
+                     WHERE status = 'sending' GROUP BY job, channel HAVING COUNT(*) > 1) d",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            assert_eq!(doubled, 0, "a lane with two rows being sent");
+            samples += 1;
+            // A sample now and then; the claimers' own check sees every claim.
+            std::thread::sleep(Duration::from_millis(20));
         }
+        assert!(samples > 0);
     });
     let alerts = (JOBS * ALERTS_PER_JOB) as u64;
     assert_eq!(tally.lane_overlaps.load(Ordering::SeqCst), 0);

@@ -260,3 +260,19 @@ fn held_back_ok_runs_and_a_streak_before_an_upgrade_are_counted_as_before_it() {
     assert_eq!((d.count, d.first), (3, Timestamp::from_millis(t + 200)));
     assert!(d.states.is_empty(), "only failures: {d:?}");
 }
+
+#[test]
+fn a_files_clock_is_this_hosts_and_nothing_wakes_a_wait_for_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+    let before = Timestamp::now();
+    let now = s.now().unwrap();
+    assert!(before <= now && now <= Timestamp::now());
+    // A commit by another handle tells no one: the wait is a pause, and says it was not woken.
+    finish(
+        &mut Store::open(&dir.path().join("b.db")).unwrap(),
+        &event("j", "r1", State::Failed, now, 1),
+        &["a"],
+    );
+    assert!(!s.wait_for_work(Duration::from_millis(5)).unwrap());
+}

@@ -373,13 +373,16 @@ impl Drop for Db {
     }
 }
 
-/// A connection to the test server, or a failure that says what to start.
+/// A connection to the test server, or a failure that says what to start (and shows the URL
+/// without its password).
 fn admin(server: &str) -> postgres::Client {
     postgres::Client::connect(server, postgres::NoTls).unwrap_or_else(|e| {
+        let shown = Location::parse(server).map_or_else(|e| e.to_string(), |l| l.to_string());
+        let cause = std::error::Error::source(&e).map_or_else(String::new, |c| format!(": {c}"));
         panic!(
-            "the PostgreSQL tests need a server at {server} (BELFRY_TEST_POSTGRES, default \
-             {DEFAULT_POSTGRES}): {e}. Start one (e.g. `pg_ctlcluster 15 main start`, user \
-             postgres with trust authentication on 127.0.0.1, database `test`), or point \
+            "the PostgreSQL tests need a server at {shown} (BELFRY_TEST_POSTGRES, default \
+             {DEFAULT_POSTGRES}): {e}{cause}. Start one (e.g. `pg_ctlcluster 15 main start`, \
+             user postgres with trust authentication on 127.0.0.1, database `test`), or point \
              BELFRY_TEST_POSTGRES at one."
         )
     })
