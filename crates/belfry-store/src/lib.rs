@@ -28,7 +28,7 @@
 //! A store applies no rules of its own: `belfry_core::step` decides, and the store persists
 //! what it returns. Every setting (the job's policy, where its alerts go, how long a row may
 //! wait, what history to keep, the digest window) is an argument of the call that needs it.
-//! The store knows channels only as names; it never sees a URL or a secret.
+//! The store knows channels only as names; it never sees a channel's URL or secret.
 //!
 //! ```
 //! use belfry_core::{Details, Event, Policy, State, Timestamp};

@@ -932,3 +932,6 @@ fn decompress(blob: &[u8]) -> std::io::Result<String> {
     flate2::read::DeflateDecoder::new(blob).read_to_string(&mut out)?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;
