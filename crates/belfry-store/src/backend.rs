@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use belfry_core::{Event, JobSnapshot, Notification, Timestamp};
 
+use crate::copy::{Copied, Record};
 use crate::{
     Attempt, Claim, Claimed, JobRow, Limits, OutboxCounts, OutboxRow, Recorded, Result, Rules,
     RunEnd, RunRow, RunStart,
@@ -82,4 +83,12 @@ pub(crate) trait Backend: Send {
     fn outbox_row_status(&self, id: i64) -> Result<Option<(String, Option<String>, u32)>>;
     fn outbox_channel(&self, id: i64) -> Result<Option<String>>;
     fn mark_unrouted(&mut self, run_id: &str, notification_id: &str) -> Result<()>;
+    /// Hands every row of the store to `each`: jobs, runs, notifications, outbox rows and
+    /// attempts, in that order (each table in the order its rows were written).
+    fn export(&self, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()>;
+    /// Writes rows copied from another store in one transaction: each unless a row with its
+    /// key is there already (counted in `copied.already_there`). An outbox row or attempt
+    /// whose id is another row's here is an error: ids are kept, so the target must not hold
+    /// another store's rows.
+    fn import(&mut self, records: &[Record], copied: &mut Copied) -> Result<()>;
 }

@@ -58,6 +58,7 @@
 //! ```
 
 mod backend;
+mod copy;
 mod error;
 mod postgres;
 mod sqlite;
@@ -71,6 +72,7 @@ use belfry_core::{Event, JobSnapshot, Notification, Policy, State, Timestamp};
 
 pub use self::postgres::PostgresUrl;
 use backend::Backend;
+pub use copy::Copied;
 pub use error::Error;
 pub use sqlite::WAL_TRIM_BYTES;
 pub use types::*;
@@ -524,6 +526,29 @@ impl Store {
     /// said on standard error instead.
     pub fn mark_unrouted(&mut self, run_id: &str, notification_id: &str) -> Result<()> {
         self.backend.mark_unrouted(run_id, notification_id)
+    }
+
+    /// Copies every row of this store into `to` (`belfry store migrate`): jobs with the rules'
+    /// memory of them, runs with their output, notifications, outbox rows whatever their
+    /// status (a pending row stays pending, with its attempts, lease and deadline), and
+    /// delivery attempts, in batches of a thousand, one transaction each. Rows `to` has
+    /// already are left as they are there, so a copy can be repeated and copies only what is
+    /// missing. Ids are kept: `to` must not hold another store's outbox rows.
+    pub fn copy_into(&self, to: &mut Store) -> Result<Copied> {
+        let mut copied = Copied::default();
+        let mut batch = Vec::with_capacity(copy::BATCH);
+        self.backend.export(&mut |record| {
+            batch.push(record);
+            if batch.len() >= copy::BATCH {
+                to.backend.import(&batch, &mut copied)?;
+                batch.clear();
+            }
+            Ok(())
+        })?;
+        if !batch.is_empty() {
+            to.backend.import(&batch, &mut copied)?;
+        }
+        Ok(copied)
     }
 }
 

@@ -196,6 +196,35 @@ fn quiet_decisions_carry_no_digest() {
 }
 
 #[test]
+fn a_run_kept_quiet_by_a_window_or_by_heartbeats_off_is_held_for_the_next_message() {
+    let p = Policy {
+        ok_heartbeat_after: None,
+        ..Policy::default()
+    };
+    let steps = feed(
+        &p,
+        &[
+            run(State::Failed, 0, None),
+            run(State::Failed, 10, None),
+            run(State::Ok, 20, None),
+            run(State::Ok, 30, None),
+        ],
+    );
+    assert!(matches!(
+        steps[1].decision.reason,
+        Reason::WithinRepeatWindow { .. }
+    ));
+    assert_eq!(steps[1].digest, None);
+    assert_eq!(steps[3].decision.reason, Reason::HeartbeatOff);
+    assert_eq!(steps[3].digest, None);
+    // The recovery told the held failure; the quiet OK run after it waits.
+    assert_eq!(steps[2].digest.as_ref().map(|d| d.count), Some(2));
+    let held = &steps[3].next.as_ref().unwrap().held;
+    assert_eq!((held.problems.count(), held.ok.count()), (0, 1));
+    assert_eq!(held.ok.first, Some(T0.add_millis(30)));
+}
+
+#[test]
 fn a_run_that_ended_before_the_runs_it_counts_is_the_first() {
     // Committed out of the order of their ends: the held one ended after the recovery.
     let p = Policy::default();

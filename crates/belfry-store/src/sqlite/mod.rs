@@ -3,6 +3,7 @@
 //! Every write is a short `BEGIN IMMEDIATE` transaction behind a generous busy timeout, so many
 //! processes recording at once queue up instead of failing with "database is locked".
 
+mod copy;
 mod retention;
 mod schema;
 
@@ -15,6 +16,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::backend::Backend;
+use crate::copy::{Copied, Record};
 use crate::{
     Attempt, Claim, Claimed, Error, JobRow, LastNotification, LastRun, Limits, OutboxCounts,
     OutboxRow, Recorded, Result, Rules, RunEnd, RunRow, RunStart, new_id,
@@ -253,6 +255,14 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
+    fn export(&self, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+        self.export_rows(each)
+    }
+
+    fn import(&mut self, records: &[Record], copied: &mut Copied) -> Result<()> {
+        self.import_rows(records, copied)
+    }
+
     fn finish_run(
         &mut self,
         end: &RunEnd<'_>,
