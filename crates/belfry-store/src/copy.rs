@@ -127,6 +127,18 @@ impl Copied {
         }
     }
 
+    /// Adds what another batch wrote.
+    pub(crate) fn add(&mut self, other: &Copied) {
+        self.jobs += other.jobs;
+        self.runs += other.runs;
+        self.notifications += other.notifications;
+        self.pending += other.pending;
+        self.delivered += other.delivered;
+        self.dead += other.dead;
+        self.attempts += other.attempts;
+        self.already_there += other.already_there;
+    }
+
     /// Whether nothing was written.
     pub fn is_empty(&self) -> bool {
         *self

@@ -10,6 +10,8 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{GenericClient, Row, Statement};
 
+use super::Tx;
+
 /// Prepared statements by their SQL text.
 pub(super) type Cache = RefCell<HashMap<String, Statement>>;
 
@@ -69,11 +71,7 @@ impl<C: GenericClient> Conn<'_, C> {
 
     /// Hands each row of `sql` (which takes no parameters) to `f` as it arrives, until `f`
     /// returns `false`: nothing is held but the current row.
-    pub(super) fn each_row<E: From<postgres::Error>>(
-        &mut self,
-        sql: &str,
-        mut f: impl FnMut(&Row) -> Result<bool, E>,
-    ) -> Result<(), E> {
+    pub(super) fn each_row(&mut self, sql: &str, mut f: impl FnMut(&Row) -> Tx<bool>) -> Tx<()> {
         let s = self.statement(sql)?;
         let mut rows = self.client.query_raw(&s, std::iter::empty::<i64>())?;
         while let Some(row) = rows.next()? {

@@ -15,6 +15,7 @@
 //! [`Backend::wait_for_work`] listens for on a connection of its own.
 
 mod conn;
+mod copy;
 mod outbox;
 mod retention;
 mod rules;
@@ -31,6 +32,7 @@ use postgres::{Client, NoTls, Row, Transaction};
 use conn::{Cache, Conn};
 
 use crate::backend::Backend;
+use crate::copy::{Copied, Record};
 use crate::{
     Attempt, Claim, Claimed, Error, JobRow, LastNotification, LastRun, Limits, OutboxCounts,
     OutboxRow, Recorded, Result, Rules, RunEnd, RunRow, RunStart,
@@ -51,6 +53,8 @@ const TX_TRIES: u32 = 8;
 enum Fail {
     Pg(postgres::Error),
     Data(String),
+    /// A caller's callback failed (a copy's target): passed on as it is.
+    Store(Error),
 }
 
 impl From<postgres::Error> for Fail {
@@ -104,6 +108,7 @@ impl Postgres {
         move |f| match f {
             Fail::Pg(e) => Error::postgres(self.url.shown(), doing, e),
             Fail::Data(what) => Error::bad_data(self.url.shown(), doing, what),
+            Fail::Store(e) => e,
         }
     }
 
@@ -248,6 +253,14 @@ fn is_conflict(e: &postgres::Error) -> bool {
 }
 
 impl Backend for Postgres {
+    fn export(&self, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+        self.export_rows(each)
+    }
+
+    fn import(&mut self, records: &[Record], copied: &mut Copied) -> Result<()> {
+        self.import_rows(records, copied)
+    }
+
     fn schema_version(&self) -> Result<i64> {
         self.read("reading the schema version", |c| {
             Ok(
@@ -893,6 +906,14 @@ const FINISH_RUN_SQL: &str =
 fn parse_state(s: &str) -> Tx<State> {
     s.parse()
         .map_err(|e: belfry_core::UnknownState| Fail::Data(format!("{e}")))
+}
+
+/// A notification kind as the tables keep it (`problem`, `recovered`, `ok`).
+fn kind_name(kind: Kind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn parse_kind(s: &str) -> Tx<Kind> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use belfry_core::{Event, Held, JobSnapshot, Kind, Notification, Timestamp, step};
 use postgres::{Row, Transaction};
 
-use super::{Conn, Fail, Tx, compress, count32, notify, parse_state, ts};
+use super::{Conn, Fail, Tx, compress, count32, kind_name, notify, parse_state, ts};
 use crate::{Recorded, Rules};
 
 /// A finished run, as the job row remembers its last one.
@@ -37,14 +37,7 @@ pub(super) fn snapshot(job: &str, row: Option<&Row>) -> Tx<Option<JobSnapshot>> 
     let Some(state) = r.try_get::<_, Option<&str>>(0)? else {
         return Ok(None);
     };
-    let held = match r.try_get::<_, Option<&str>>(5)? {
-        Some(json) => serde_json::from_str::<Held>(json).map_err(|e| {
-            Fail::Data(format!(
-                "job {job:?}: its held-back runs (`jobs.held`) are not readable: {e}"
-            ))
-        })?,
-        None => Held::default(),
-    };
+    let held = parse_held(job, r.try_get(5)?)?;
     Ok(Some(JobSnapshot {
         state: parse_state(state)?,
         since: ts(r.try_get::<_, Option<i64>>(1)?.unwrap_or(0)),
@@ -53,6 +46,17 @@ pub(super) fn snapshot(job: &str, row: Option<&Row>) -> Tx<Option<JobSnapshot>> 
         last_notified_at: r.try_get::<_, Option<i64>>(4)?.map(ts),
         held,
     }))
+}
+
+/// `job`'s `held` column: JSON of [`Held`], NULL for none.
+pub(super) fn parse_held(job: &str, json: Option<&str>) -> Tx<Held> {
+    json.map_or(Ok(Held::default()), |json| {
+        serde_json::from_str(json).map_err(|e| {
+            Fail::Data(format!(
+                "job {job:?}: its held-back runs (`jobs.held`) are not readable: {e}"
+            ))
+        })
+    })
 }
 
 /// Applies the rules to `ev` (standing for `covers` events) inside `tx`: locks the job's row,
@@ -151,10 +155,7 @@ pub(super) fn insert_notification(
     let json = serde_json::to_string(n)
         .map_err(|e| Fail::Data(format!("a notification does not serialise: {e}")))?;
     let payload = compress(&json);
-    let kind = serde_json::to_value(n.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let kind = kind_name(n.kind);
     tx.execute(
         "INSERT INTO notifications (id, job, run_id, kind, state, reason, created_ms, payload)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
