@@ -14,9 +14,9 @@ use crate::copy::{AttemptRecord, Copied, JobRecord, OutboxRecord, Record, RunRec
 
 impl Postgres {
     /// Hands every row to `each`, table by table in the order a copy writes them, each table in
-    /// the order its rows were written. Rows stream from the server.
+    /// the order its rows were written, all as of one moment. Rows stream from the server.
     pub(super) fn export_rows(&self, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
-        self.read("reading the store to copy it", |c| {
+        self.read_snapshot("reading the store to copy it", |c| {
             let mut hand = |record: Record| each(record).map_err(Fail::Store);
             let jobs = JOB_ROW_SQL.replace(
                 " FROM jobs j",

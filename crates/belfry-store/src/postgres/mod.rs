@@ -167,6 +167,31 @@ impl Postgres {
         .map_err(self.err(doing))
     }
 
+    /// Runs the reads of `f` in one read-only transaction at REPEATABLE READ: every statement
+    /// sees the store as it was when the first began (a copy of a store in use must not find an
+    /// outbox row whose notification it did not see).
+    fn read_snapshot<T>(
+        &self,
+        doing: &'static str,
+        f: impl FnOnce(&mut Conn<'_, Transaction<'_>>) -> Tx<T>,
+    ) -> Result<T> {
+        let mut client = self.client()?;
+        let outcome = (|| {
+            let mut tx = client
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let value = f(&mut Conn {
+                client: &mut tx,
+                cache: &self.cache,
+            })?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        outcome.map_err(self.err(doing))
+    }
+
     /// The oldest running run of each job that has one (or of `only`), by job name.
     fn running_since(&self, only: Option<&str>) -> Result<Vec<(String, Timestamp)>> {
         self.read("reading running runs", |c| {
