@@ -140,8 +140,8 @@ pub mod store {
 
 /// For the `belfry` command and belfry's own tests; not a stable API. What the command needs
 /// beyond the library (recording a run it supervised, finding crashed runs, delivering the
-/// outbox, the background drain) lives here rather than at the crate root,
-/// so that the library's documentation shows only the library.
+/// outbox, the background drain) lives here rather than at the crate root, so that the
+/// library's documentation shows only the library.
 #[doc(hidden)]
 pub mod internal {
     pub use crate::deliver::{

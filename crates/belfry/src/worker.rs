@@ -1,6 +1,8 @@
 //! belfry's two threads in a program: the worker, which alone owns the store and records
 //! what the queue brings, and the delivery thread, which sends the notifications the worker
-//! made.
+//! made; and [`Shared`], what the client and both threads hold in common. `Shared` lives here
+//! rather than in the client so that the threads need nothing of the client: the client starts
+//! them and uses them, never the other way round.
 //!
 //! The worker wakes when the queue is full, when asked (a flush, a panic), and every
 //! [`TICK`] otherwise; it takes what is queued, collapses consecutive events of a job in one
@@ -61,7 +63,7 @@ pub(crate) struct RecordOutcome {
     pub unrecorded: u64,
 }
 
-/// Everything the client's threads share.
+/// Everything the client and its threads share.
 pub(crate) struct Shared {
     pub queue: Queue,
     pub control: mpsc::Sender<Control>,
