@@ -346,7 +346,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             background: true, ..
         } => {
             let home = home.ok_or(belfry::NoHome)?;
-            belfry::drain(&config, &home)?;
+            belfry::internal::drain(&config, &home)?;
             Ok(0)
         }
         Cmd::Deliver { wait, json, .. } => views::deliver(&config, wait, json),

@@ -8,7 +8,7 @@
 //! the wrapper's pid and the boot id): a file create and one write, no fsync, no lock. Once the
 //! run's start (or its end) is in the store, the file is removed.
 //!
-//! Every belfry process that opens the store looks at the intents ([`crate::reap_crashed`]
+//! Every belfry process that opens the store looks at the intents ([`crate::runs::reap_crashed`]
 //! calls [`adopt`]): an intent whose wrapper is gone (its pid no longer exists, or the machine
 //! restarted) becomes a `running` row, inserted only if the run is not in the store already,
 //! and the file is removed; the row is then recorded as `crashed` like any run whose wrapper
