@@ -6,11 +6,14 @@ use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 use crate::{apprise, email, incident, local, sms, webhook};
 
+/// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
+type ParseFn = fn(&str, &str) -> Result<Box<dyn Channel>, UrlError>;
+
 /// A family of channels: the schemes it reads (lowercase), and its parser, which is called only
 /// with one of them.
 struct Family {
     schemes: &'static [&'static str],
-    parse: fn(&str, &str) -> Result<Box<dyn Channel>, UrlError>,
+    parse: ParseFn,
 }
 
 /// belfry's own families, asked before the services that tocsin plans for.

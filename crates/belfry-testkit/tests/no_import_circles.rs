@@ -430,10 +430,9 @@ impl Crate {
                 Tok::Ident(kw) if kw == "mod" => {
                     if let Some(Tok::Ident(name)) = toks.get(i + 1) {
                         match toks.get(i + 2) {
-                            Some(Tok::Punct(';')) => {
-                                if inline.is_empty() {
-                                    children.push(name.clone());
-                                }
+                            // `mod x;` inside an inline module is not followed (none here).
+                            Some(Tok::Punct(';')) if inline.is_empty() => {
+                                children.push(name.clone());
                             }
                             Some(Tok::Punct('{')) => {
                                 let mut m = within.clone();
