@@ -17,9 +17,10 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::backend::Backend;
 use crate::copy::{Copied, Record};
-use crate::{
-    Attempt, Claim, Claimed, Error, JobRow, LastNotification, LastRun, Limits, OutboxCounts,
-    OutboxRow, Recorded, Result, Rules, RunEnd, RunRow, RunStart, new_id,
+use crate::error::{Error, Result};
+use crate::types::{
+    Attempt, Claim, Claimed, JobRow, LastNotification, LastRun, Limits, OutboxCounts, OutboxRow,
+    Recorded, Rules, RunEnd, RunRow, RunStart, new_id,
 };
 
 /// How long a process waits for another one's write transaction before giving up. Writes are a
