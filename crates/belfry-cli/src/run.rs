@@ -174,7 +174,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     let opener = thread::Builder::new().name("belfry-store".into()).spawn(
         move || -> Result<Opened, String> {
             let home = home.ok_or_else(|| belfry::NoHome.to_string())?;
-            let mut store = Store::open(&belfry::store_path(&home)).map_err(|e| e.to_string())?;
+            let mut store = Store::open(belfry::store_path(&home)).map_err(|e| e.to_string())?;
             // A job that is already over needs no `running` row: the finish records it whole
             // (and removes the intent then).
             if !exited_seen.load(Ordering::Acquire) {
@@ -664,7 +664,7 @@ fn send_unrecorded(config: &Config, opts: &RunOptions, event: &Event, why: &str)
 
 fn home_store() -> Result<Store, String> {
     let home = belfry::home_dir().map_err(|e| e.to_string())?;
-    Store::open(&belfry::store_path(&home)).map_err(|e| e.to_string())
+    Store::open(belfry::store_path(&home)).map_err(|e| e.to_string())
 }
 
 /// Says once, on standard error, what could not be delivered.

@@ -20,7 +20,7 @@
 use std::time::{Duration, Instant};
 
 use belfry_core::{Details, Event, Policy, State, Timestamp};
-use belfry_store::{Attempt, RunEnd, Store};
+use belfry_store::{Attempt, Claim, Limits, RunEnd, Store};
 
 fn main() {
     let runs: usize = std::env::var("BELFRY_BENCH_RUNS")
@@ -122,16 +122,21 @@ fn alerting_run(store: &mut Store, policy: &Policy, i: usize, at: Timestamp) {
             },
             policy,
             |_, _| vec!["hook".to_owned()],
+            &Limits::default(),
         )
         .expect("a recorded run");
     assert_eq!(rec.outbox_ids.len(), 1, "every run alerts");
     let claimed = store
         .claim_due(
             at,
-            Duration::from_secs(30),
-            "bench",
-            Some(&rec.outbox_ids),
-            1,
+            &Claim {
+                owner: "bench",
+                lease: Duration::from_secs(30),
+                ids: Some(&rec.outbox_ids),
+                limit: 1,
+                digest_window: Duration::ZERO,
+                window_exempt: &[],
+            },
         )
         .expect("a claim");
     for c in claimed {

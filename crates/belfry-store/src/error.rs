@@ -1,5 +1,4 @@
 use std::fmt;
-use std::path::PathBuf;
 
 /// Something went wrong reading or writing the store.
 ///
@@ -7,7 +6,8 @@ use std::path::PathBuf;
 /// through `source()`. Ask [`Error::is_disk_full`] or [`Error::is_busy`] rather than matching.
 #[derive(Debug, thiserror::Error)]
 pub struct Error {
-    path: PathBuf,
+    /// The store's file, or its database's URL without a password.
+    place: String,
     doing: &'static str,
     kind: ErrorKind,
     #[source]
@@ -55,7 +55,7 @@ impl Error {
         cause: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         Error {
-            path: path.to_owned(),
+            place: path.display().to_string(),
             doing,
             kind,
             detail: cause.to_string(),
@@ -65,7 +65,7 @@ impl Error {
 
     pub(crate) fn too_new(path: &std::path::Path, found: i64, known: i64) -> Self {
         Error {
-            path: path.to_owned(),
+            place: path.display().to_string(),
             doing: "opening the store",
             kind: ErrorKind::TooNew,
             detail: format!(
@@ -78,10 +78,21 @@ impl Error {
 
     pub(crate) fn corrupt(path: &std::path::Path, doing: &'static str, what: String) -> Self {
         Error {
-            path: path.to_owned(),
+            place: path.display().to_string(),
             doing,
             kind: ErrorKind::Corrupt,
             detail: what,
+            source: None,
+        }
+    }
+
+    /// A backend broke its contract (a bug, not a state of the database).
+    pub(crate) fn internal(place: &crate::Location, doing: &'static str) -> Self {
+        Error {
+            place: place.to_string(),
+            doing,
+            kind: ErrorKind::Other,
+            detail: "the store's backend returned no result where one is always made".into(),
             source: None,
         }
     }
@@ -107,9 +118,7 @@ impl fmt::Display for Error {
         write!(
             f,
             "store {}: {} failed: {}",
-            self.path.display(),
-            self.doing,
-            self.detail
+            self.place, self.doing, self.detail
         )
     }
 }

@@ -1,17 +1,20 @@
-//! belfry's durable state, shared by every belfry process on a host: each job's state (what the
-//! alert rules remember), its run history, the notification log and the outbox.
+//! belfry's durable state, shared by every belfry process that uses one store: each job's state
+//! (what the alert rules remember), its run history, the notification log and the outbox.
 //!
-//! The store is one SQLite file in WAL mode. Every write is a short `BEGIN IMMEDIATE`
-//! transaction behind a generous busy timeout, so many processes recording at once queue up
-//! instead of failing with "database is locked". The decision to notify and the outbox rows it
-//! produces are written in the same transaction as the run that caused them: once
-//! [`Store::finish_run`] returns, the alert exists and survives any crash.
+//! [`Store`] is the one handle the command line, the library and the server use. Behind it is
+//! a backend: SQLite (one file in WAL mode, the default; no server to run) or PostgreSQL (for a
+//! fleet of hosts on one database). Both keep the same promises: the decision to notify and the
+//! outbox rows it produces are written in the same transaction as the run that caused them,
+//! so once [`Store::finish_run`] returns, the alert exists and survives any crash.
 //!
+//! A store applies no rules of its own: `belfry_core::step` decides, and the store persists
+//! what it returns. Every setting (the job's policy, where its alerts go, how long a row may
+//! wait, what history to keep, the digest window) is an argument of the call that needs it.
 //! The store knows channels only as names; it never sees a URL or a secret.
 //!
 //! ```
 //! use belfry_core::{Details, Event, Policy, State, Timestamp};
-//! use belfry_store::{RunEnd, RunStart, Store};
+//! use belfry_store::{Limits, RunEnd, RunStart, Store};
 //!
 //! let dir = std::env::temp_dir().join(format!("belfry-doc-{}", std::process::id()));
 //! let mut store = Store::open(&dir.join("belfry.db"))?;
@@ -28,6 +31,7 @@
 //!     &RunEnd { event: &event, output: None, output_bytes: 0 },
 //!     &Policy::default(),
 //!     |_state, _recovered| vec!["console".to_string()],
+//!     &Limits::default(),
 //! )?;
 //! assert!(rec.decision.notify);
 //! assert_eq!(rec.outbox_ids.len(), 1);
@@ -35,528 +39,110 @@
 //! # Ok::<(), belfry_store::Error>(())
 //! ```
 
+mod backend;
 mod error;
-mod retention;
-mod schema;
+mod sqlite;
+mod types;
 
-use std::io::{Read, Write};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use belfry_core::{
-    Decision, Digest, DigestCount, Event, JobSnapshot, Kind, Notification, Policy, Reason, State,
-    Timestamp, advance, begins_spell, decide,
-};
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use belfry_core::{Event, JobSnapshot, Notification, Policy, State, Timestamp};
 
+use backend::Backend;
 pub use error::Error;
-pub use retention::{HISTORY_PER_JOB, NOTIFICATIONS_PER_JOB, Retention};
+pub use sqlite::WAL_TRIM_BYTES;
+pub use types::*;
 
 /// The result of store operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// How long a process waits for another one's write transaction before giving up. Writes are a
-/// few milliseconds each; a minute covers hundreds of processes queueing at once.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Above this size, the WAL is checkpointed and truncated when a process opens the store.
-pub const WAL_TRIM_BYTES: u64 = 256 * 1024;
-
-/// How much of the store's file [`Store::each_job`] maps into memory while it walks the jobs
-/// (address space, not memory: only the pages read are resident, and they are the kernel's
-/// page cache, shared).
-const JOB_WALK_MMAP: i64 = 1 << 30;
-
-/// How long an outbox row may stay undelivered before it is declared dead.
-pub const DEFAULT_DELIVERY_DEADLINE: Duration = Duration::from_secs(24 * 3600);
-
-/// An open store.
-pub struct Store {
-    conn: Connection,
-    path: PathBuf,
-    deadline: Duration,
-    digest_window: Duration,
-    /// Channels the digest window never holds (see [`Store::set_window_exempt`]).
-    window_exempt: Vec<String>,
-    /// What each job keeps (see [`Store::set_retention`]).
-    retention: Retention,
+/// Where a store is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file (created with its directory if missing).
+    Sqlite(PathBuf),
 }
 
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+impl From<&Path> for Location {
+    fn from(path: &Path) -> Location {
+        Location::Sqlite(path.to_owned())
     }
 }
 
-/// A run that has started.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RunStart {
-    /// Unique run id.
-    pub id: String,
-    /// The job's name.
-    pub job: String,
-    /// When it started.
-    pub started: Timestamp,
-    /// The host it runs on.
-    pub host: Option<String>,
-    /// The process that watches it (belfry's own pid for `belfry run`).
-    pub pid: Option<u32>,
-    /// The kernel's boot id, so that a pid from an earlier boot is not mistaken for a live one.
-    pub boot_id: Option<String>,
+impl From<&PathBuf> for Location {
+    fn from(path: &PathBuf) -> Location {
+        Location::Sqlite(path.clone())
+    }
 }
 
-/// A run that has finished: its final event and its output.
-#[derive(Clone, Debug)]
-pub struct RunEnd<'a> {
-    /// The final event; `event.details.run_id` names the run.
-    pub event: &'a Event,
-    /// The output kept (first lines and tail), stored compressed.
-    pub output: Option<&'a str>,
-    /// How many bytes of output the run wrote in all.
-    pub output_bytes: u64,
+impl From<PathBuf> for Location {
+    fn from(path: PathBuf) -> Location {
+        Location::Sqlite(path)
+    }
 }
 
-/// What [`Store::finish_run`] and [`Store::record_event`] recorded.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    /// The rules' verdict.
-    pub decision: Decision,
-    /// The job's snapshot before this event.
-    pub previous: Option<JobSnapshot>,
-    /// The job's snapshot after it, as stored.
-    pub next: Option<JobSnapshot>,
-    /// The notification, if the rules made one.
-    pub notification: Option<Notification>,
-    /// The outbox rows written for it, one per channel.
-    pub outbox_ids: Vec<i64>,
-}
-
-/// An outbox row claimed for delivery.
-#[derive(Clone, Debug)]
-pub struct Claimed {
-    /// Row id.
-    pub id: i64,
-    /// The channel's name.
-    pub channel: String,
-    /// A key unique to this (notification, channel), for services that deduplicate.
-    pub idempotency_key: String,
-    /// Attempts so far, counting this one.
-    pub attempts: u32,
-    /// What to send.
-    pub notification: Notification,
-}
-
-/// The outcome of one delivery attempt, as the store records it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Attempt {
-    /// The channel has it.
-    Delivered,
-    /// Try again at `at`.
-    Retry {
-        /// Not before this time.
-        at: Timestamp,
-        /// Why the attempt failed.
-        reason: String,
-    },
-    /// Do not try again.
-    Permanent {
-        /// Why.
-        reason: String,
-    },
-}
-
-/// One job, as `belfry status` shows it. `S` holds its strings: owned (`String`, the default),
-/// or borrowed from the statement that reads it (`&str`, see [`Store::each_job`]).
-#[derive(Clone, Debug, PartialEq)]
-pub struct JobRow<S = String> {
-    /// The job's name.
-    pub name: S,
-    /// The rules' state (the last OK or problem outcome); `None` before one.
-    pub state: Option<State>,
-    /// Since when the job has been in that state's class.
-    pub since: Option<Timestamp>,
-    /// Problems in a row.
-    pub consecutive_problems: u32,
-    /// The last finished run.
-    pub last_run: Option<LastRun<S>>,
-    /// The oldest run that is still going, if any.
-    pub running_since: Option<Timestamp>,
-    /// The last notification made for this job.
-    pub last_notification: Option<LastNotification<S>>,
-}
-
-impl JobRow<&str> {
-    /// The same row, holding its own strings.
-    pub fn owned(&self) -> JobRow {
-        JobRow {
-            name: self.name.to_owned(),
-            state: self.state,
-            since: self.since,
-            consecutive_problems: self.consecutive_problems,
-            last_run: self.last_run.as_ref().map(|r| LastRun {
-                id: r.id.to_owned(),
-                state: r.state,
-                started: r.started,
-                ended: r.ended,
-                duration: r.duration,
-                exit_code: r.exit_code,
-            }),
-            running_since: self.running_since,
-            last_notification: self.last_notification.as_ref().map(|n| LastNotification {
-                at: n.at,
-                kind: n.kind,
-                reason: n.reason.to_owned(),
-            }),
+impl fmt::Display for Location {
+    /// The file's path, or the database's URL without its password: what messages show.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Sqlite(path) => write!(f, "{}", path.display()),
         }
     }
 }
 
-/// The last finished run of a job.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LastRun<S = String> {
-    /// Run id.
-    pub id: S,
-    /// Its state, including neutral ones (`cancelled`).
-    pub state: State,
-    /// When it started.
-    pub started: Timestamp,
-    /// When it ended.
-    pub ended: Timestamp,
-    /// How long it took.
-    pub duration: Option<Duration>,
-    /// Its exit code.
-    pub exit_code: Option<i32>,
+/// An open store: a handle on one backend.
+pub struct Store {
+    backend: Box<dyn Backend>,
+    location: Location,
 }
 
-/// The last notification made for a job.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LastNotification<S = String> {
-    /// When it was made.
-    pub at: Timestamp,
-    /// Problem, recovered, OK.
-    pub kind: Kind,
-    /// The reason code.
-    pub reason: S,
-}
-
-/// One run, as `belfry history` shows it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunRow {
-    /// Run id.
-    pub id: String,
-    /// The job.
-    pub job: String,
-    /// Its state.
-    pub state: State,
-    /// Start time.
-    pub started: Timestamp,
-    /// End time, if it ended.
-    pub ended: Option<Timestamp>,
-    /// Run time.
-    pub duration: Option<Duration>,
-    /// Exit code.
-    pub exit_code: Option<i32>,
-    /// Fatal signal.
-    pub signal: Option<i32>,
-    /// Host.
-    pub host: Option<String>,
-    /// Error text.
-    pub error: Option<String>,
-    /// The rules' reason code for this run's decision.
-    pub reason: Option<String>,
-    /// The reason in words.
-    pub reason_text: Option<String>,
-    /// Whether it produced a notification.
-    pub notified: bool,
-    /// The kept output, if asked for.
-    pub output: Option<String>,
-    /// Bytes of output written in all.
-    pub output_bytes: Option<u64>,
-}
-
-/// One outbox row, as `belfry outbox` shows it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OutboxRow {
-    /// Row id.
-    pub id: i64,
-    /// The channel's name.
-    pub channel: String,
-    /// `pending`, `sending`, `delivered` or `dead`.
-    pub status: String,
-    /// Attempts so far.
-    pub attempts: u32,
-    /// When the notification was made.
-    pub created: Timestamp,
-    /// When the next attempt is due (pending rows).
-    pub next_attempt: Timestamp,
-    /// When the row is given up.
-    pub deadline: Timestamp,
-    /// Until when a process holds it (sending rows).
-    pub lease_until: Option<Timestamp>,
-    /// Why the last attempt failed.
-    pub last_reason: Option<String>,
-    /// When it was delivered.
-    pub delivered: Option<Timestamp>,
-    /// The notification's job.
-    pub job: String,
-    /// The notification's state.
-    pub state: State,
-    /// Problem, recovered, OK.
-    pub kind: Kind,
-    /// The rules' reason code.
-    pub reason: String,
-    /// The row whose message carried this one, if it was folded into a digest.
-    pub folded_into: Option<i64>,
-    /// How often a sender's lease ran out before it recorded the outcome: each one may have
-    /// been a duplicate delivery.
-    pub reclaims: u32,
-}
-
-/// Counts of outbox rows by status.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct OutboxCounts {
-    /// Waiting for their next attempt.
-    pub pending: u64,
-    /// Claimed by a process that is sending them.
-    pub sending: u64,
-    /// Delivered.
-    pub delivered: u64,
-    /// Given up on.
-    pub dead: u64,
-    /// Sends that may have reached their channel twice: a sender died between sending a row
-    /// and recording it, and the row was sent again.
-    pub possible_duplicates: u64,
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.location.to_string())
+            .finish()
+    }
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path`, and brings its schema up to date.
+    /// Opens (creating if needed) the store at `location`, and brings its schema up to date.
     ///
-    /// The parent directory is created with mode 0700: the history holds job output.
-    pub fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            create_private_dir(dir).map_err(|e| Error::io(path, "creating its directory", e))?;
-        }
-        let conn = Connection::open(path).map_err(|e| Error::sqlite(path, "opening", e))?;
-        let mut store = Store {
-            conn,
-            path: path.to_owned(),
-            deadline: DEFAULT_DELIVERY_DEADLINE,
-            digest_window: Duration::ZERO,
-            window_exempt: Vec::new(),
-            retention: Retention::default(),
+    /// A SQLite file's parent directory is created with mode 0700: the history holds job
+    /// output.
+    pub fn open(location: impl Into<Location>) -> Result<Store> {
+        let location = location.into();
+        let backend: Box<dyn Backend> = match &location {
+            Location::Sqlite(path) => Box::new(sqlite::Sqlite::open(path)?),
         };
-        store.configure()?;
-        store.migrate()?;
-        store.trim_wal()?;
-        Ok(store)
+        Ok(Store { backend, location })
     }
 
-    /// The store's file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The WAL file beside the store's file.
-    fn wal_path(&self) -> PathBuf {
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        wal.into()
-    }
-
-    /// Sets how long new outbox rows may stay undelivered before they are dead.
-    pub fn set_delivery_deadline(&mut self, d: Duration) {
-        self.deadline = d;
-    }
-
-    /// Sets the digest window of [`Store::claim_due`] (zero, the default here: none).
-    pub fn set_digest_window(&mut self, d: Duration) {
-        self.digest_window = d;
-    }
-
-    /// Names the channels whose rows the digest window never holds: the console, which only
-    /// the process that made a row can show (a process that sends it later prints it to no
-    /// one).
-    pub fn set_window_exempt(&mut self, channels: Vec<String>) {
-        self.window_exempt = channels;
-    }
-
-    /// Sets how many runs and notifications each job keeps ([`Retention::default`] until
-    /// then). Pruning happens as new rows are written, a job at a time.
-    pub fn set_retention(&mut self, keep: Retention) {
-        self.retention = keep;
-    }
-
-    fn err(&self, doing: &'static str) -> impl FnOnce(rusqlite::Error) -> Error + '_ {
-        move |e| Error::sqlite(&self.path, doing, e)
-    }
-
-    fn configure(&mut self) -> Result<()> {
-        self.conn
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(self.err("setting the busy timeout"))?;
-        self.ensure_wal()?;
-        // A short-lived process (every `belfry run`) would by default checkpoint the WAL into
-        // the database and delete it when it closes, and the next one recreate it: about a
-        // millisecond a run. Keep the WAL across processes instead, and bound it in `open`
-        // (see `trim_wal`): a first opener's WAL recovery forgets what was checkpointed, so
-        // a WAL that no one truncates grows for ever.
-        self.conn
-            .set_db_config(
-                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
-                true,
-            )
-            .map_err(self.err("configuring checkpoints"))?;
-        // NORMAL: in WAL mode every commit survives the crash of any process; only a power cut
-        // can lose the last ones. The commits that create an alert are synced to disk before
-        // they return (`sync_alert`), so an alert survives a power cut too, and the runs that
-        // alert no one pay no fsync (about 13% of `belfry run -- true`, BENCHMARKS.md).
-        self.conn
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-            .map_err(self.err("setting pragmas"))?;
-        Ok(())
-    }
-
-    /// Puts the database in WAL mode, which lets readers (`status`, `check`) run beside
-    /// writers and keeps commits cheap. The mode is stored in the file, so only the processes
-    /// that create the store switch it; when many of them race to do so, SQLite answers the
-    /// losers "database is locked" without waiting, so they retry until the busy timeout.
-    fn ensure_wal(&mut self) -> Result<()> {
-        let started = std::time::Instant::now();
-        let mut pause = Duration::from_millis(1);
-        loop {
-            // Reading the header first makes `journal_mode` report what the file says.
-            let mode = self
-                .conn
-                .query_row("PRAGMA user_version", [], |_| Ok(()))
-                .and_then(|()| {
-                    self.conn
-                        .query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
-                });
-            let mode = match mode {
-                Ok(m) if m.eq_ignore_ascii_case("wal") => return Ok(()),
-                Ok(_) => self
-                    .conn
-                    .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)),
-                Err(e) => Err(e),
-            };
-            match mode {
-                Ok(m) if m.eq_ignore_ascii_case("wal") => return Ok(()),
-                Ok(m) => {
-                    return Err(Error::corrupt(
-                        &self.path,
-                        "switching to WAL",
-                        format!("the file system refused WAL mode (got {m:?})"),
-                    ));
-                }
-                Err(e)
-                    if matches!(
-                        e.sqlite_error_code(),
-                        Some(rusqlite::ErrorCode::DatabaseBusy)
-                    ) && started.elapsed() < BUSY_TIMEOUT =>
-                {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(50));
-                }
-                Err(e) => return Err(Error::sqlite(&self.path, "switching to WAL", e)),
-            }
-        }
-    }
-
-    /// Checkpoints the WAL into the database and truncates it once it is larger than
-    /// [`WAL_TRIM_BYTES`]. Runs when the store is opened, which `belfry run` does beside the
-    /// job, so the cost (a few milliseconds, every few dozen runs) is off the job's path.
-    fn trim_wal(&mut self) -> Result<()> {
-        let size = std::fs::metadata(self.wal_path()).map_or(0, |m| m.len());
-        if size <= WAL_TRIM_BYTES {
-            return Ok(());
-        }
-        // With another process reading, the truncation waits for it or gives up (busy = 1):
-        // either is fine, the next opener tries again.
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(drop)
-            .map_err(self.err("checkpointing the WAL"))
-    }
-
-    fn migrate(&mut self) -> Result<()> {
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(self.err("reading the schema version"))?;
-        if version == schema::LATEST {
-            return Ok(());
-        }
-        if version > schema::LATEST {
-            return Err(Error::too_new(&self.path, version, schema::LATEST));
-        }
-        let path = self.path.clone();
-        let e = move |err| Error::sqlite(&path, "migrating the schema", err);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&e)?;
-        // Another process may have migrated while this one waited for the lock.
-        let version: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(&e)?;
-        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(sql).map_err(&e)?;
-            tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
-                .map_err(&e)?;
-        }
-        tx.commit().map_err(&e)
+    /// Where the store is.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     /// The schema version of the open store.
     pub fn schema_version(&self) -> Result<i64> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(self.err("reading the schema version"))
+        self.backend.schema_version()
     }
 
     /// Records that a run has started. The job appears in `status` from now on.
-    ///
     pub fn start_run(&mut self, run: &RunStart) -> Result<()> {
-        Self::insert_start(&mut self.conn, run)
-            .map_err(|e| Error::sqlite(&self.path, "recording a run's start", e))
+        self.backend.start_run(run)
     }
 
-    fn insert_start(conn: &mut Connection, run: &RunStart) -> rusqlite::Result<()> {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ms = run.started.as_millis();
-        tx.execute(
-            "INSERT INTO jobs (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
-             ON CONFLICT (name) DO NOTHING",
-            params![run.job, ms],
-        )?;
-        tx.execute(
-            "INSERT INTO runs (id, job, state, started_ms, host, pid, boot_id)
-             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)
-             ON CONFLICT (id) DO NOTHING",
-            params![run.id, run.job, ms, run.host, run.pid, run.boot_id],
-        )?;
-        tx.commit()
-    }
-
-    /// Compiles the statements that [`Store::finish_run`] always uses, ahead of time. `belfry
-    /// run` calls it beside the job, so that recording the end (after the job, on its exit
-    /// path) does not parse SQL. Those that write a notification are left to the runs that
-    /// make one: most runs do not, and for a job as short as `true` this thread's work is on
-    /// the critical path. Optional: the finish prepares what is missing itself.
+    /// Does ahead of time the work that [`Store::finish_run`] always needs (compiling its
+    /// statements). `belfry run` calls it beside the job, so that recording the end (after the
+    /// job, on its exit path) does less. Optional: the finish does what is missing itself.
     pub fn prepare_finish(&self) -> Result<()> {
-        for sql in [SNAPSHOT_SQL, UPSERT_JOB_SQL, FINISH_RUN_SQL] {
-            self.conn
-                .prepare_cached(sql)
-                .map_err(self.err("preparing statements"))?;
-        }
-        Ok(())
+        self.backend.prepare_finish()
     }
 
-    /// Records a finished run, applies the alert rules, and writes the notification and one
-    /// outbox row per channel, all in one transaction.
+    /// Records a finished run, applies the alert rules with `policy`, and writes the
+    /// notification and one outbox row per channel, all in one transaction.
     ///
     /// `route(state, recovered)` names the channels for a notification about `state` (called
     /// only when the rules decide to notify). If the run's start was never recorded (the store
@@ -565,10 +151,17 @@ impl Store {
         &mut self,
         end: &RunEnd<'_>,
         policy: &Policy,
-        route: impl FnOnce(&State, bool) -> Vec<String>,
+        route: impl Fn(&State, bool) -> Vec<String>,
+        limits: &Limits,
     ) -> Result<Recorded> {
-        let rec = self.finish_inner(end, policy, route, false)?;
-        Ok(rec.expect("an unconditional finish always records"))
+        let rules = Rules {
+            policy,
+            route: &route,
+            limits: *limits,
+        };
+        self.backend
+            .finish_run(end, &rules, false)?
+            .ok_or_else(|| Error::internal(&self.location, "recording a finished run"))
     }
 
     /// Like [`Store::finish_run`], but only if the run is still `running` (checked inside the
@@ -578,126 +171,20 @@ impl Store {
         &mut self,
         end: &RunEnd<'_>,
         policy: &Policy,
-        route: impl FnOnce(&State, bool) -> Vec<String>,
+        route: impl Fn(&State, bool) -> Vec<String>,
+        limits: &Limits,
     ) -> Result<Option<Recorded>> {
-        self.finish_inner(end, policy, route, true)
+        let rules = Rules {
+            policy,
+            route: &route,
+            limits: *limits,
+        };
+        self.backend.finish_run(end, &rules, true)
     }
 
-    /// The runs recorded as started and not finished (as their starts were recorded), oldest
-    /// first.
+    /// The runs recorded as started and not finished, oldest first.
     pub fn running_runs(&self) -> Result<Vec<RunStart>> {
-        let read = || -> rusqlite::Result<Vec<RunStart>> {
-            let mut stmt = self.conn.prepare(
-                "SELECT id, job, started_ms, host, pid, boot_id FROM runs
-                 WHERE state = 'running' ORDER BY started_ms",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(RunStart {
-                    id: r.get(0)?,
-                    job: r.get(1)?,
-                    started: ts(r.get(2)?),
-                    host: r.get(3)?,
-                    pid: r.get(4)?,
-                    boot_id: r.get(5)?,
-                })
-            })?;
-            rows.collect()
-        };
-        read().map_err(self.err("reading running runs"))
-    }
-
-    fn finish_inner(
-        &mut self,
-        end: &RunEnd<'_>,
-        policy: &Policy,
-        route: impl FnOnce(&State, bool) -> Vec<String>,
-        only_if_running: bool,
-    ) -> Result<Option<Recorded>> {
-        let ev = end.event;
-        let run_id = ev.details.run_id.clone().unwrap_or_else(new_id);
-        let output = end.output.filter(|o| !o.is_empty()).map(compress);
-        let path = self.path.clone();
-        let e = move |err| Error::sqlite(&path, "recording a finished run", err);
-        let deadline = self.deadline;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&e)?;
-        if only_if_running {
-            let state: Option<String> = tx
-                .query_row("SELECT state FROM runs WHERE id = ?1", [&run_id], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(&e)?;
-            if state.as_deref() != Some("running") {
-                return Ok(None);
-            }
-        }
-        let d = &ev.details;
-        let started = d.started_at.unwrap_or(ev.at).as_millis();
-        let duration_ms = d.duration.map(millis);
-        let run = LastRunFields {
-            id: &run_id,
-            state: ev.state.name(),
-            started_ms: started,
-            duration_ms,
-            exit_code: d.exit_code,
-        };
-        let (rec, seq) = apply_event(&tx, ev, 1, Some(run), policy, route, deadline).map_err(&e)?;
-        // The start may have been recorded (then this completes the row) or not (the store was
-        // unavailable, or the job was over before the store was open): record it whole.
-        let rowid: i64 = tx
-            .prepare_cached(FINISH_RUN_SQL)
-            .and_then(|mut stmt| {
-                stmt.query_row(
-                    params![
-                        run_id,
-                        ev.job,
-                        ev.state.name(),
-                        started,
-                        ev.at.as_millis(),
-                        duration_ms,
-                        d.exit_code,
-                        d.signal,
-                        d.host,
-                        d.error,
-                        output,
-                        end.output_bytes as i64,
-                        rec.decision.reason.code(),
-                        rec.decision.reason.to_string(),
-                        rec.decision.notify,
-                        seq,
-                    ],
-                    |r| r.get(0),
-                )
-            })
-            .map_err(&e)?;
-        // Keep the history bounded (see `retention`).
-        retention::after_run(&tx, &ev.job, rowid, &self.retention).map_err(&e)?;
-        if let Some(n) = &rec.notification {
-            retention::after_notification(&tx, &n.job, &n.id, &self.retention).map_err(&e)?;
-        }
-        tx.commit().map_err(&e)?;
-        if !rec.outbox_ids.is_empty() {
-            self.sync_alert()?;
-        }
-        Ok(Some(rec))
-    }
-
-    /// Makes the last commit durable against power loss: what `synchronous = FULL` would have
-    /// done for it (an fsync of the WAL), and the WAL's directory entry too. Called after every
-    /// commit that wrote outbox rows.
-    fn sync_alert(&self) -> Result<()> {
-        let sync = |p: &Path| std::fs::File::open(p).and_then(|f| f.sync_all());
-        sync(&self.wal_path())
-            .and_then(
-                |()| match self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    Some(dir) => sync(dir),
-                    None => sync(Path::new(".")),
-                },
-            )
-            .map_err(|e| Error::io(&self.path, "syncing a recorded alert to disk", e))
+        self.backend.running_runs()
     }
 
     /// Applies the alert rules to an event that is not a run (from the library, a ping) and
@@ -706,9 +193,10 @@ impl Store {
         &mut self,
         event: &Event,
         policy: &Policy,
-        route: impl FnOnce(&State, bool) -> Vec<String>,
+        route: impl Fn(&State, bool) -> Vec<String>,
+        limits: &Limits,
     ) -> Result<Recorded> {
-        self.record_events(event, 1, policy, route)
+        self.record_events(event, 1, policy, route, limits)
     }
 
     /// Like [`Store::record_event`], for `event` standing for `covers` consecutive events of
@@ -720,25 +208,15 @@ impl Store {
         event: &Event,
         covers: u32,
         policy: &Policy,
-        route: impl FnOnce(&State, bool) -> Vec<String>,
+        route: impl Fn(&State, bool) -> Vec<String>,
+        limits: &Limits,
     ) -> Result<Recorded> {
-        let path = self.path.clone();
-        let e = move |err| Error::sqlite(&path, "recording an event", err);
-        let deadline = self.deadline;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&e)?;
-        let (rec, _) =
-            apply_event(&tx, event, covers, None, policy, route, deadline).map_err(&e)?;
-        if let Some(n) = &rec.notification {
-            retention::after_notification(&tx, &n.job, &n.id, &self.retention).map_err(&e)?;
-        }
-        tx.commit().map_err(&e)?;
-        if !rec.outbox_ids.is_empty() {
-            self.sync_alert()?;
-        }
-        Ok(rec)
+        let rules = Rules {
+            policy,
+            route: &route,
+            limits: *limits,
+        };
+        self.backend.record_events(event, covers, &rules)
     }
 
     /// Writes a notification made outside the alert rules, and its outbox rows, in one
@@ -753,36 +231,15 @@ impl Store {
         n: &Notification,
         channels: Vec<String>,
         restarts_repeat_window: bool,
+        limits: &Limits,
     ) -> Result<Vec<i64>> {
-        let path = self.path.clone();
-        let e = move |err| Error::sqlite(&path, "recording a notification", err);
-        let deadline = self.deadline;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&e)?;
-        let ids = insert_notification(&tx, n, channels, deadline).map_err(&e)?;
-        retention::after_notification(&tx, &n.job, &n.id, &self.retention).map_err(&e)?;
-        if restarts_repeat_window {
-            tx.execute(
-                "UPDATE jobs SET last_notified_ms = MAX(COALESCE(last_notified_ms, ?2), ?2)
-                 WHERE name = ?1 AND state IS NOT NULL",
-                params![n.job, n.time.as_millis()],
-            )
-            .map_err(&e)?;
-        }
-        tx.commit().map_err(&e)?;
-        if !ids.is_empty() {
-            self.sync_alert()?;
-        }
-        Ok(ids)
+        self.backend
+            .record_notification(n, channels, restarts_repeat_window, limits)
     }
 
     /// The rules' memory of one job.
     pub fn snapshot(&self, job: &str) -> Result<Option<JobSnapshot>> {
-        load_snapshot(&self.conn, job)
-            .map(|s| s.map(|(snap, _)| snap))
-            .map_err(self.err("reading a job's state"))
+        self.backend.snapshot(job)
     }
 
     /// Every job, as [`Store::each_job`] orders them.
@@ -797,312 +254,60 @@ impl Store {
 
     /// One job, if belfry has seen it.
     pub fn job(&self, name: &str) -> Result<Option<JobRow>> {
-        let read = || -> rusqlite::Result<Option<JobRow>> {
-            let sql = format!("{JOB_ROW_SQL} WHERE j.name = ?1");
-            self.conn
-                .prepare(&sql)?
-                .query_row([name], |r| job_row(r).map(|j| j.owned()))
-                .optional()
-        };
-        let mut job = read().map_err(self.err("reading jobs"))?;
-        if let Some(j) = &mut job {
-            j.running_since = self.running_since(Some(name))?.first().map(|&(_, t)| t);
-        }
-        Ok(job)
+        self.backend.job(name)
     }
 
     /// Hands every job to `f` as it is read, without holding them all: the jobs in a problem
     /// state first, then the others, each part by name. With `only_problems`, only the first
-    /// part. The problems are sorted by name as they are read (they are few); the others come
-    /// in the order of the jobs' name index, so no sort holds the whole table. Each row lends
-    /// its strings from the statement: nothing is copied that `f` does not keep.
+    /// part. Each row lends its strings from the backend's cursor: nothing is copied that `f`
+    /// does not keep. The first error `f` returns stops the walk and is returned.
     pub fn each_job<E: From<Error>>(
         &self,
         only_problems: bool,
         mut f: impl FnMut(&JobRow<&str>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
-        // Both parts come in name order, as the running runs do: one cursor into those each.
-        let running = self.running_since(None)?;
-        // The pages of the jobs table are read once or twice each: mapped, they cost no
-        // system call apiece (a `pread` a page, about a fifth of the time at 100,000 jobs).
-        self.conn
-            .pragma_update(None, "mmap_size", JOB_WALK_MMAP)
-            .map_err(self.err("mapping the store"))?;
-        // The problems are few: one walk of the table and a sort of what it kept is cheaper
-        // than a walk of the name index that looks up every row. The rest, in index order,
-        // with the problems left out here rather than by a condition SQLite would test on
-        // every row (an `IN` list is a lookup in a temporary index a row).
-        let problems = format!(
-            "{JOB_ROW_SQL} NOT INDEXED WHERE {} ORDER BY j.name",
-            problem_states_sql()
-        );
-        let rest = format!("{JOB_ROW_SQL} ORDER BY j.name");
-        let parts: &[(&str, bool)] = if only_problems {
-            &[(&problems, true)]
-        } else {
-            &[(&problems, true), (&rest, false)]
-        };
-        for &(sql, problem_part) in parts {
-            let mut stmt = self.conn.prepare(sql).map_err(self.err("reading jobs"))?;
-            let mut rows = stmt.query([]).map_err(self.err("reading jobs"))?;
-            let mut next_running = 0;
-            while let Some(r) = rows.next().map_err(self.err("reading jobs"))? {
-                let mut job = job_row(r).map_err(self.err("reading jobs"))?;
-                if !problem_part && job.state.is_some_and(|s| s.is_problem()) {
-                    continue;
+        let mut stopped = None;
+        self.backend
+            .each_job(only_problems, &mut |row| match f(row) {
+                Ok(()) => true,
+                Err(e) => {
+                    stopped = Some(e);
+                    false
                 }
-                while running
-                    .get(next_running)
-                    .is_some_and(|(n, _)| n.as_str() < job.name)
-                {
-                    next_running += 1;
-                }
-                job.running_since = running
-                    .get(next_running)
-                    .filter(|(n, _)| n == job.name)
-                    .map(|&(_, t)| t);
-                f(&job)?;
-            }
-        }
-        self.conn
-            .pragma_update(None, "mmap_size", 0)
-            .map_err(self.err("mapping the store"))?;
-        Ok(())
-    }
-
-    /// The oldest running run of each job that has one (or of `only`), by job name: from the
-    /// partial index `runs_running`, which holds only the runs still going, so this grows with
-    /// what is running now, not with the store.
-    fn running_since(&self, only: Option<&str>) -> Result<Vec<(String, Timestamp)>> {
-        let read = || -> rusqlite::Result<Vec<(String, Timestamp)>> {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT job, MIN(started_ms) FROM runs
-                 WHERE state = 'running' AND (?1 IS NULL OR job = ?1) GROUP BY job ORDER BY job",
-            )?;
-            let rows = stmt.query_map([only], |r| Ok((r.get(0)?, ts(r.get(1)?))))?;
-            rows.collect()
-        };
-        read().map_err(self.err("reading running runs"))
+            })?;
+        stopped.map_or(Ok(()), Err)
     }
 
     /// The length in characters of the longest job name [`Store::each_job`] would read (0 when
     /// there is none), for a table that is printed as it is read.
     pub fn longest_job_name(&self, only_problems: bool) -> Result<usize> {
-        let cond = if only_problems {
-            problem_states_sql()
-        } else {
-            "1".to_owned()
-        };
-        self.conn
-            .query_row(
-                &format!("SELECT COALESCE(MAX(LENGTH(name)), 0) FROM jobs j WHERE {cond}"),
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n.max(0) as usize)
-            .map_err(self.err("reading jobs"))
+        self.backend.longest_job_name(only_problems)
     }
 
     /// The most recent runs of `job`, newest first; with their output if `with_output`.
     pub fn runs(&self, job: &str, limit: u32, with_output: bool) -> Result<Vec<RunRow>> {
-        let read = || -> rusqlite::Result<Vec<RunRow>> {
-            let mut stmt = self.conn.prepare(
-                "SELECT id, job, state, started_ms, ended_ms, duration_ms, exit_code, signal,
-                        host, error, reason, reason_text, notified,
-                        CASE WHEN ?3 THEN output END, output_bytes
-                 FROM runs WHERE job = ?1 ORDER BY started_ms DESC, rowid DESC LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![job, limit, with_output], |r| {
-                let output = r
-                    .get::<_, Option<Vec<u8>>>(13)?
-                    .map(|b| decompress(&b))
-                    .transpose()
-                    .map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            13,
-                            rusqlite::types::Type::Blob,
-                            Box::new(e),
-                        )
-                    })?;
-                Ok(RunRow {
-                    id: r.get(0)?,
-                    job: r.get(1)?,
-                    state: parse_state(&r.get::<_, String>(2)?)?,
-                    started: ts(r.get(3)?),
-                    ended: r.get::<_, Option<i64>>(4)?.map(ts),
-                    duration: r.get::<_, Option<i64>>(5)?.map(ms_duration),
-                    exit_code: r.get(6)?,
-                    signal: r.get(7)?,
-                    host: r.get(8)?,
-                    error: r.get(9)?,
-                    reason: r.get(10)?,
-                    reason_text: r.get(11)?,
-                    notified: r.get(12)?,
-                    output,
-                    output_bytes: r.get::<_, Option<i64>>(14)?.map(|n| n.max(0) as u64),
-                })
-            })?;
-            rows.collect()
-        };
-        read().map_err(self.err("reading run history"))
+        self.backend.runs(job, limit, with_output)
     }
 
     /// Claims outbox rows that are due at `now` (or whose previous holder's lease ran out),
-    /// leasing them to `owner` for `lease`: at most `limit` of them, one per (job, channel).
-    /// With `ids`, only the (job, channel) pairs of those rows.
+    /// leasing them to `claim.owner` for `claim.lease`: at most `claim.limit` of them, one per
+    /// (job, channel). With `claim.ids`, only the (job, channel) pairs of those rows.
     ///
     /// Unsent rows of one job for one channel are folded into the newest of them, which is
     /// the one claimed: the channel learns the current truth, and the message counts what
     /// else happened ([`Notification::fold`]); the folded rows follow its fate. While one row
     /// of a (job, channel) is being sent, none of the others is claimed, so a channel never
-    /// gets an older state after a newer one. Within the digest window after a delivery to
-    /// a channel, a job's next rows for it wait for the window's end and go out as one.
+    /// gets an older state after a newer one. Within `claim.digest_window` after a delivery to
+    /// a channel, a job's next rows for it wait for the window's end and go out as one (except
+    /// on the channels of `claim.window_exempt`).
     ///
     /// Rows past their deadline are declared dead instead of being claimed. A row whose
     /// lease ran out counts a reclaim: its holder may have sent it before it died.
-    pub fn claim_due(
-        &mut self,
-        now: Timestamp,
-        lease: Duration,
-        owner: &str,
-        ids: Option<&[i64]>,
-        limit: u32,
-    ) -> Result<Vec<Claimed>> {
-        if ids.is_some_and(<[i64]>::is_empty) {
+    pub fn claim_due(&mut self, now: Timestamp, claim: &Claim<'_>) -> Result<Vec<Claimed>> {
+        if claim.ids.is_some_and(<[i64]>::is_empty) {
             return Ok(Vec::new());
         }
-        let path = self.path.clone();
-        let e = move |err| Error::sqlite(&path, "claiming outbox rows", err);
-        let now_ms = now.as_millis();
-        let window_ms = millis(self.digest_window);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&e)?;
-        // Both conditions on `status` are index ranges (outbox_deadline, outbox_due): a claim
-        // reads the rows it may take, not every row waiting.
-        let expired: Vec<i64> = tx
-            .prepare(
-                "UPDATE outbox SET status = 'dead', lease_owner = NULL, lease_until_ms = NULL,
-                    last_reason = COALESCE(last_reason || '; ', '') || 'delivery deadline passed'
-                 WHERE folded_into IS NULL AND ((status = 'pending' AND deadline_ms <= ?1)
-                    OR (status = 'sending' AND deadline_ms <= ?1 AND lease_until_ms < ?1))
-                 RETURNING id",
-            )
-            .and_then(|mut st| st.query_map([now_ms], |r| r.get(0))?.collect())
-            .map_err(&e)?;
-        for id in expired {
-            settle_folded(&tx, id).map_err(&e)?;
-        }
-        let id_filter = match ids {
-            Some(ids) => format!(" AND id IN ({})", id_list(ids)),
-            None => String::new(),
-        };
-        // The (job, channel) pairs with something due: rows abandoned by a dead holder, then
-        // the longest due. Enough rows are read to find `limit` pairs in the common case; a
-        // pass that finds fewer claims again.
-        let mut groups: Vec<(String, String)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for sql in [
-            "SELECT job, channel FROM outbox
-             WHERE status = 'sending' AND lease_until_ms < ?1 AND folded_into IS NULL",
-            "SELECT job, channel FROM outbox
-             WHERE status = 'pending' AND next_attempt_ms <= ?1 AND folded_into IS NULL",
-        ] {
-            let sql = format!("{sql}{id_filter} ORDER BY next_attempt_ms, id LIMIT ?2");
-            let mut stmt = tx.prepare(&sql).map_err(&e)?;
-            let rows = stmt
-                .query_map(params![now_ms, i64::from(limit) * 2], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .map_err(&e)?;
-            for row in rows {
-                let pair: (String, String) = row.map_err(&e)?;
-                if seen.insert(pair.clone()) {
-                    groups.push(pair);
-                }
-            }
-        }
-        let lease_until = (now + lease).as_millis();
-        let mut reps = Vec::new();
-        for (job, channel) in groups {
-            if reps.len() >= limit as usize {
-                break;
-            }
-            // (id, whether another process holds it now)
-            let open: Vec<(i64, bool)> = {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "SELECT id, status = 'sending' AND lease_until_ms >= ?3 FROM outbox
-                         WHERE job = ?1 AND channel = ?2 AND folded_into IS NULL
-                           AND status IN ('pending', 'sending')
-                         ORDER BY id",
-                    )
-                    .map_err(&e)?;
-                stmt.query_map(params![job, channel, now_ms], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .map_err(&e)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(&e)?
-            };
-            if open.iter().any(|&(_, held)| held) {
-                continue;
-            }
-            let Some(&(rep, _)) = open.last() else {
-                continue;
-            };
-            for &(id, _) in &open[..open.len() - 1] {
-                tx.execute(
-                    "UPDATE outbox SET folded_into = ?1, status = 'pending', lease_owner = NULL,
-                        lease_until_ms = NULL, reclaims = reclaims + (status = 'sending')
-                     WHERE id = ?2 OR folded_into = ?2",
-                    params![rep, id],
-                )
-                .map_err(&e)?;
-            }
-            if window_ms > 0 && !self.window_exempt.contains(&channel) {
-                let last: Option<i64> = tx
-                    .query_row(
-                        "SELECT MAX(delivered_ms) FROM outbox WHERE job = ?1 AND channel = ?2
-                            AND status = 'delivered' AND folded_into IS NULL",
-                        params![job, channel],
-                        |r| r.get(0),
-                    )
-                    .map_err(&e)?;
-                if let Some(hold) = last.map(|t| t + window_ms).filter(|&h| h > now_ms) {
-                    tx.execute(
-                        "UPDATE outbox SET status = 'pending', next_attempt_ms = MAX(next_attempt_ms, ?2),
-                            lease_owner = NULL, lease_until_ms = NULL,
-                            reclaims = reclaims + (status = 'sending')
-                         WHERE id = ?1",
-                        params![rep, hold],
-                    )
-                    .map_err(&e)?;
-                    continue;
-                }
-            }
-            tx.execute(
-                "UPDATE outbox SET status = 'sending', lease_owner = ?2, lease_until_ms = ?3,
-                    attempts = attempts + 1, reclaims = reclaims + (status = 'sending')
-                 WHERE id = ?1",
-                params![rep, owner, lease_until],
-            )
-            .map_err(&e)?;
-            reps.push(rep);
-        }
-        let mut out = Vec::with_capacity(reps.len());
-        for rep in reps {
-            out.push(self_claimed(&tx, rep).map_err(&e)?.ok_or_else(|| {
-                Error::corrupt(
-                    &self.path,
-                    "claiming outbox rows",
-                    format!("the notification of outbox row {rep} cannot be read back"),
-                )
-            })?);
-        }
-        tx.commit().map_err(&e)?;
-        Ok(out)
+        self.backend.claim_due(now, claim)
     }
 
     /// Extends the leases `owner` holds on `ids` to `until`, so that a long send is not taken
@@ -1112,16 +317,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        let list = id_list(ids);
-        self.conn
-            .execute(
-                &format!(
-                    "UPDATE outbox SET lease_until_ms = MAX(lease_until_ms, ?2)
-                     WHERE lease_owner = ?1 AND status = 'sending' AND id IN ({list})"
-                ),
-                params![owner, until.as_millis()],
-            )
-            .map_err(self.err("renewing leases"))
+        self.backend.renew_leases(owner, ids, until)
     }
 
     /// Gives back rows that `owner` claimed but did not try (its time ran out, or their
@@ -1136,18 +332,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        let list = id_list(ids);
-        self.conn
-            .execute(
-                &format!(
-                    "UPDATE outbox SET status = 'pending', lease_owner = NULL,
-                        lease_until_ms = NULL, attempts = MAX(attempts - 1, 0),
-                        next_attempt_ms = MAX(next_attempt_ms, COALESCE(?2, 0))
-                     WHERE lease_owner = ?1 AND status = 'sending' AND id IN ({list})"
-                ),
-                params![owner, due.map(Timestamp::as_millis)],
-            )
-            .map_err(self.err("releasing outbox rows"))
+        self.backend.release_claims(owner, ids, due)
     }
 
     /// Records one delivery attempt of a claimed row and releases the lease.
@@ -1172,17 +357,7 @@ impl Store {
         if attempts.is_empty() {
             return Ok(());
         }
-        let path = self.path.clone();
-        let e = move |err| Error::sqlite(&path, "recording a delivery attempt", err);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&e)?;
-        for (id, attempt, elapsed) in attempts {
-            record_one(&tx, *id, attempt, now, *elapsed).map_err(&e)?;
-            settle_folded(&tx, *id).map_err(&e)?;
-        }
-        tx.commit().map_err(&e)
+        self.backend.record_attempts(attempts, now)
     }
 
     /// Makes the pending rows among `ids` that have never been tried due at `now`: those
@@ -1193,75 +368,24 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        let list = id_list(ids);
-        self.conn
-            .execute(
-                &format!(
-                    "UPDATE outbox SET next_attempt_ms = ?1
-                     WHERE id IN ({list}) AND status = 'pending' AND attempts = 0
-                       AND folded_into IS NULL AND next_attempt_ms > ?1"
-                ),
-                [now.as_millis()],
-            )
-            .map_err(self.err("making held outbox rows due"))
+        self.backend.expedite_untried(ids, now)
     }
 
     /// When the next outbox row may need work: the earliest next attempt of a pending row, or
     /// the earliest lease expiry of a row being sent. `None` when only delivered or dead rows
     /// remain.
     pub fn next_due(&self) -> Result<Option<Timestamp>> {
-        self.conn
-            .query_row(
-                "SELECT MIN(CASE status WHEN 'pending' THEN next_attempt_ms
-                                        ELSE lease_until_ms END)
-                 FROM outbox WHERE status IN ('pending', 'sending') AND folded_into IS NULL",
-                [],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .map(|ms| ms.map(ts))
-            .map_err(self.err("reading the outbox"))
+        self.backend.next_due()
     }
 
     /// How many outbox rows are in each status.
     pub fn outbox_counts(&self) -> Result<OutboxCounts> {
-        let read = || -> rusqlite::Result<OutboxCounts> {
-            let mut c = OutboxCounts::default();
-            let mut stmt = self
-                .conn
-                .prepare("SELECT status, COUNT(*), SUM(reclaims) FROM outbox GROUP BY status")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (status, n, reclaims) = row?;
-                c.possible_duplicates += reclaims as u64;
-                let n = n as u64;
-                match status.as_str() {
-                    "pending" => c.pending = n,
-                    "sending" => c.sending = n,
-                    "delivered" => c.delivered = n,
-                    _ => c.dead = n,
-                }
-            }
-            Ok(c)
-        };
-        read().map_err(self.err("counting outbox rows"))
+        self.backend.outbox_counts()
     }
 
     /// Outbox rows, newest first: all of them, or only those not yet delivered.
     pub fn outbox_rows(&self, include_delivered: bool, limit: u32) -> Result<Vec<OutboxRow>> {
-        let read = || -> rusqlite::Result<Vec<OutboxRow>> {
-            let mut stmt = self.conn.prepare(&format!(
-                "{OUTBOX_ROW} WHERE ?1 OR o.status != 'delivered' ORDER BY o.id DESC LIMIT ?2"
-            ))?;
-            let rows = stmt.query_map(params![include_delivered, limit], outbox_row)?;
-            rows.collect()
-        };
-        read().map_err(self.err("reading the outbox"))
+        self.backend.outbox_rows(include_delivered, limit)
     }
 
     /// The outbox rows with these ids (those that exist), in the order of their ids.
@@ -1269,28 +393,13 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let read = || -> rusqlite::Result<Vec<OutboxRow>> {
-            let mut stmt = self.conn.prepare(&format!(
-                "{OUTBOX_ROW} WHERE o.id IN ({}) ORDER BY o.id",
-                id_list(ids)
-            ))?;
-            let rows = stmt.query_map([], outbox_row)?;
-            rows.collect()
-        };
-        read().map_err(self.err("reading the outbox"))
+        self.backend.outbox_rows_by_id(ids)
     }
 
     /// The ids of the dead outbox rows, in order: what a delivery pass compares before and
     /// after to tell which rows it gave up on.
     pub fn dead_ids(&self) -> Result<Vec<i64>> {
-        let read = || -> rusqlite::Result<Vec<i64>> {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT id FROM outbox WHERE status = 'dead' ORDER BY id")?;
-            let ids = stmt.query_map([], |r| r.get(0))?;
-            ids.collect()
-        };
-        read().map_err(self.err("reading the outbox"))
+        self.backend.dead_ids()
     }
 
     /// Makes rows due again now: those named (if pending or dead), or every dead row. Their
@@ -1304,80 +413,27 @@ impl Store {
         now: Timestamp,
         give_up_after: Duration,
     ) -> Result<Vec<i64>> {
-        let filter = match ids {
-            Some([]) => return Ok(Vec::new()),
-            Some(ids) => format!("id IN ({}) AND status IN ('pending', 'dead')", id_list(ids)),
-            None => "status = 'dead'".to_owned(),
-        };
-        let sql = format!(
-            "UPDATE outbox SET status = 'pending', next_attempt_ms = ?1,
-                deadline_ms = MAX(deadline_ms, ?2), lease_owner = NULL,
-                lease_until_ms = NULL, folded_into = NULL,
-                last_reason = (SELECT a.reason FROM attempts a WHERE a.outbox_id = outbox.id
-                               ORDER BY a.at_ms DESC, a.id DESC LIMIT 1)
-             WHERE {filter}
-             RETURNING id"
-        );
-        let revive = || -> rusqlite::Result<Vec<i64>> {
-            let mut stmt = self.conn.prepare(&sql)?;
-            let ids = stmt.query_map(
-                params![now.as_millis(), (now + give_up_after).as_millis()],
-                |r| r.get(0),
-            )?;
-            let mut ids = ids.collect::<rusqlite::Result<Vec<i64>>>()?;
-            ids.sort_unstable();
-            Ok(ids)
-        };
-        revive().map_err(self.err("retrying outbox rows"))
+        if ids.is_some_and(<[i64]>::is_empty) {
+            return Ok(Vec::new());
+        }
+        self.backend.retry_outbox(ids, now, give_up_after)
     }
 
     /// Deletes delivered rows (`dead = false`) or dead rows (`dead = true`) created before
     /// `before`, with their attempts. The notification log keeps the notifications. Returns
     /// how many rows went.
     pub fn purge_outbox(&mut self, dead: bool, before: Timestamp) -> Result<usize> {
-        let path = self.path.clone();
-        let e = move |err| Error::sqlite(&path, "purging outbox rows", err);
-        let status = if dead { "dead" } else { "delivered" };
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&e)?;
-        tx.execute(
-            "DELETE FROM attempts WHERE outbox_id IN (
-                SELECT id FROM outbox WHERE status = ?1 AND created_ms < ?2)",
-            params![status, before.as_millis()],
-        )
-        .map_err(&e)?;
-        let n = tx
-            .execute(
-                "DELETE FROM outbox WHERE status = ?1 AND created_ms < ?2",
-                params![status, before.as_millis()],
-            )
-            .map_err(&e)?;
-        tx.commit().map_err(&e)?;
-        Ok(n)
+        self.backend.purge_outbox(dead, before)
     }
 
-    /// The status and last reason of one outbox row.
+    /// The status, last reason and attempts of one outbox row.
     pub fn outbox_row_status(&self, id: i64) -> Result<Option<(String, Option<String>, u32)>> {
-        self.conn
-            .query_row(
-                "SELECT status, last_reason, attempts FROM outbox WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
-            .map_err(self.err("reading an outbox row"))
+        self.backend.outbox_row_status(id)
     }
 
     /// The channel of one outbox row.
     pub fn outbox_channel(&self, id: i64) -> Result<Option<String>> {
-        self.conn
-            .query_row("SELECT channel FROM outbox WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(self.err("reading an outbox row"))
+        self.backend.outbox_channel(id)
     }
 
     /// Records that the notification `notification_id` about run `run_id` reached no channel
@@ -1386,607 +442,18 @@ impl Store {
     /// outbox row. The rules' memory of the job is left as it is: the alert was made, and
     /// said on standard error instead.
     pub fn mark_unrouted(&mut self, run_id: &str, notification_id: &str) -> Result<()> {
-        let path = self.path.clone();
-        let e = move |err| Error::sqlite(&path, "recording an alert that reached no channel", err);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(&e)?;
-        tx.execute(
-            "UPDATE runs SET notified = 0, reason = 'no_channel',
-                    reason_text = COALESCE(reason_text || '; ', '') || 'no channel takes it'
-             WHERE id = ?1 AND notified = 1",
-            [run_id],
-        )
-        .map_err(&e)?;
-        let job: Option<String> = tx
-            .query_row(
-                "DELETE FROM notifications WHERE id = ?1
-                 AND NOT EXISTS (SELECT 1 FROM outbox WHERE notification_id = ?1)
-                 RETURNING job",
-                [notification_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(&e)?;
-        // The job's row names its last notification (what `status` shows): the one before.
-        if let Some(job) = job {
-            tx.execute(
-                "UPDATE jobs SET
-                    (last_notification_ms, last_notification_kind, last_notification_reason) = (
-                    SELECT created_ms, kind, reason FROM notifications n WHERE n.job = jobs.name
-                    ORDER BY created_ms DESC, rowid DESC LIMIT 1)
-                 WHERE name = ?1",
-                [job],
-            )
-            .map_err(&e)?;
-        }
-        tx.commit().map_err(&e)
+        self.backend.mark_unrouted(run_id, notification_id)
     }
 }
 
-/// A finished run, as the job row remembers its last one.
-struct LastRunFields<'a> {
-    id: &'a str,
-    state: &'static str,
-    started_ms: i64,
-    duration_ms: Option<i64>,
-    exit_code: Option<i32>,
-}
-
-/// One job as `status` shows it, for `WHERE` and `ORDER BY` clauses on `j` to follow: one
-/// row of one table (its running runs are read apart, see [`Store::running_since`]), so that
-/// listing every job costs a walk of the jobs, however long their histories.
-const JOB_ROW_SQL: &str = "SELECT j.name, j.state, j.since_ms, j.consecutive_problems,
-            j.last_run_id, j.last_run_state, j.last_run_started_ms, j.last_run_ended_ms,
-            j.last_duration_ms, j.last_exit_code,
-            j.last_notification_ms, j.last_notification_kind, j.last_notification_reason
-     FROM jobs j";
-
-/// `(j.state = … OR …)` for the problem states (1 for a job in one, 0 or NULL otherwise).
-/// Not `IN (…)`: SQLite tests an `IN` list of more than two values by a lookup in a temporary
-/// index, a cost on every row a walk of the table reads.
-fn problem_states_sql() -> String {
-    let names: Vec<String> = State::NAMES
-        .iter()
-        .filter(|n| n.parse::<State>().is_ok_and(|s| s.is_problem()))
-        .map(|n| format!("j.state = '{n}'"))
-        .collect();
-    format!("({})", names.join(" OR "))
-}
-
-/// A row of [`JOB_ROW_SQL`], its strings lent by the statement; `running_since` is filled in
-/// by the caller.
-fn job_row<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<JobRow<&'r str>> {
-    let text = |i: usize| -> rusqlite::Result<Option<&'r str>> {
-        match r.get_ref(i)? {
-            ValueRef::Null => Ok(None),
-            v => v
-                .as_str()
-                .map(Some)
-                .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), e.into())),
-        }
-    };
-    let required = |i: usize| -> rusqlite::Result<&'r str> {
-        text(i)?.ok_or(rusqlite::Error::InvalidColumnType(
-            i,
-            String::new(),
-            rusqlite::types::Type::Null,
-        ))
-    };
-    let last_run = match (text(4)?, text(5)?) {
-        (Some(id), Some(st)) => Some(LastRun {
-            id,
-            state: parse_state(st)?,
-            started: ts(r.get(6)?),
-            ended: ts(r.get(7)?),
-            duration: r.get::<_, Option<i64>>(8)?.map(ms_duration),
-            exit_code: r.get(9)?,
-        }),
-        _ => None,
-    };
-    let last_notification = match r.get::<_, Option<i64>>(10)? {
-        Some(at) => Some(LastNotification {
-            at: ts(at),
-            kind: parse_kind(required(11)?)?,
-            reason: required(12)?,
-        }),
-        None => None,
-    };
-    Ok(JobRow {
-        name: required(0)?,
-        state: text(1)?.map(parse_state).transpose()?,
-        since: r.get::<_, Option<i64>>(2)?.map(ts),
-        consecutive_problems: r.get(3)?,
-        last_run,
-        running_since: None,
-        last_notification,
-    })
-}
-
-// The statements a run's finish uses (`finish_inner`, `apply_event`, `insert_notification`),
-// through the connection's statement cache. `Store::prepare_finish` prepares the first three,
-// which every finish runs, ahead, so that the finish on the job's critical path finds them
-// compiled.
-const SNAPSHOT_SQL: &str =
-    "SELECT state, since_ms, consecutive_problems, problem_notified, last_notified_ms,
-           notified_seq, since_seq
-    FROM jobs WHERE name = ?1 AND state IS NOT NULL";
-const UPSERT_JOB_SQL: &str =
-    "INSERT INTO jobs (name, state, since_ms, consecutive_problems, problem_notified,
-                     last_notified_ms, created_ms, updated_ms, last_run_id, last_run_state,
-                     last_run_started_ms, last_run_ended_ms, last_duration_ms,
-                     last_exit_code, seq, notified_seq, since_seq)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?10, ?7), ?7, ?8, ?9, ?10,
-            CASE WHEN ?8 IS NULL THEN NULL ELSE ?7 END, ?11, ?12,
-            1, CASE WHEN ?13 THEN 1 END, CASE WHEN ?14 THEN 1 END)
-    ON CONFLICT (name) DO UPDATE SET
-       state = excluded.state, since_ms = excluded.since_ms,
-       consecutive_problems = excluded.consecutive_problems,
-       problem_notified = excluded.problem_notified,
-       last_notified_ms = excluded.last_notified_ms,
-       updated_ms = MAX(jobs.updated_ms, excluded.updated_ms),
-       last_run_id = COALESCE(excluded.last_run_id, jobs.last_run_id),
-       last_run_state = COALESCE(excluded.last_run_state, jobs.last_run_state),
-       last_run_started_ms = COALESCE(excluded.last_run_started_ms, jobs.last_run_started_ms),
-       last_run_ended_ms = COALESCE(excluded.last_run_ended_ms, jobs.last_run_ended_ms),
-       last_duration_ms = CASE WHEN excluded.last_run_id IS NULL
-           THEN jobs.last_duration_ms ELSE excluded.last_duration_ms END,
-       last_exit_code = CASE WHEN excluded.last_run_id IS NULL
-           THEN jobs.last_exit_code ELSE excluded.last_exit_code END,
-       seq = jobs.seq + 1,
-       notified_seq = CASE WHEN ?13 THEN jobs.seq + 1 ELSE jobs.notified_seq END,
-       since_seq = CASE WHEN ?14 THEN jobs.seq + 1 ELSE jobs.since_seq END
-    RETURNING seq";
-const FINISH_RUN_SQL: &str =
-    "INSERT INTO runs (id, job, state, started_ms, ended_ms, duration_ms, exit_code,
-                      signal, host, error, output, output_bytes, reason,
-                      reason_text, notified, seq)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-    ON CONFLICT (id) DO UPDATE SET
-       state = excluded.state, ended_ms = excluded.ended_ms,
-       duration_ms = excluded.duration_ms, exit_code = excluded.exit_code,
-       signal = excluded.signal, host = COALESCE(excluded.host, runs.host),
-       error = excluded.error, output = excluded.output,
-       output_bytes = excluded.output_bytes, reason = excluded.reason,
-       reason_text = excluded.reason_text, notified = excluded.notified,
-       seq = excluded.seq
-    RETURNING rowid";
-const INSERT_NOTIFICATION_SQL: &str =
-    "INSERT INTO notifications (id, job, run_id, kind, state, reason, created_ms, payload)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-const INSERT_OUTBOX_SQL: &str =
-    "INSERT INTO outbox (notification_id, job, channel, idempotency_key, status,
-                     created_ms, next_attempt_ms, deadline_ms)
-    VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)";
-
-/// The rules, applied inside the caller's transaction: reads the job's snapshot, decides,
-/// writes the job row (creating it if needed) in one statement, and the notification with its
-/// outbox rows if the rules say so. Returns what was recorded and the event's number in its
-/// job's sequence (for the run's row).
-fn apply_event(
-    tx: &rusqlite::Transaction<'_>,
-    ev: &Event,
-    covers: u32,
-    run: Option<LastRunFields<'_>>,
-    policy: &Policy,
-    route: impl FnOnce(&State, bool) -> Vec<String>,
-    deadline: Duration,
-) -> rusqlite::Result<(Recorded, i64)> {
-    let (previous, marks) = load_snapshot(tx, &ev.job)?.unzip();
-    let mut decision = decide(previous.as_ref(), &ev.state, ev.at, policy);
-    // `None` only when there was no snapshot either: the columns keep their empty values.
-    let mut next = advance(previous.as_ref(), &ev.state, ev.at, &decision);
-    // The rules saw the first of `covers` problems; the ones after it are in the row too.
-    let more = covers.saturating_sub(1);
-    if more > 0 && ev.state.is_problem() {
-        if let Some(n) = next.as_mut() {
-            n.consecutive_problems += more;
-        }
-        if let Reason::Repeated { count, .. } | Reason::ThresholdReached { count } =
-            &mut decision.reason
-        {
-            *count += more;
-        }
-    }
-    let run = run.as_ref();
-    let seq: i64 = tx.prepare_cached(UPSERT_JOB_SQL)?.query_row(
-        params![
-            ev.job,
-            next.as_ref().map(|s| s.state.name()),
-            next.as_ref().map(|s| s.since.as_millis()),
-            next.as_ref().map_or(0, |s| s.consecutive_problems),
-            next.as_ref().is_some_and(|s| s.problem_notified),
-            next.as_ref()
-                .and_then(|s| s.last_notified_at)
-                .map(Timestamp::as_millis),
-            ev.at.as_millis(),
-            run.map(|r| r.id),
-            run.map(|r| r.state),
-            run.map(|r| r.started_ms),
-            run.and_then(|r| r.duration_ms),
-            run.and_then(|r| r.exit_code),
-            decision.notify,
-            begins_spell(previous.as_ref(), &ev.state),
-        ],
-        |r| r.get(0),
-    )?;
-    let mut rec = Recorded {
-        decision,
-        previous,
-        next: next.clone(),
-        notification: None,
-        outbox_ids: Vec::new(),
-    };
-    if !rec.decision.notify {
-        return Ok((rec, seq));
-    }
-    let mut event = ev.clone();
-    if event.details.run_id.is_none() {
-        event.details.run_id = run.map(|r| r.id.to_owned());
-    }
-    if run.is_some() && event.details.digest.is_none() {
-        event.details.digest = held_back_runs(tx, ev, rec.previous.as_ref(), marks, &rec.decision)?;
-    }
-    let mut n = Notification::new(new_id(), &event, rec.previous.as_ref(), &rec.decision);
-    if let Some(after) = rec.next.as_ref().filter(|_| ev.state.is_problem()) {
-        n.consecutive_problems = after.consecutive_problems;
-    }
-    let recovered = n.kind == Kind::Recovered;
-    rec.outbox_ids = insert_notification(tx, &n, route(&ev.state, recovered), deadline)?;
-    rec.notification = Some(n);
-    Ok((rec, seq))
-}
-
-/// The runs of `ev`'s job that the rules held back since its last message and that this
-/// message about a run should count, as the digest it then carries: for a reminder or a
-/// threshold reached, the problem runs of the streak; for a recovery, the problem runs it
-/// ends; for a heartbeat, the OK runs. `None` when there are none.
-///
-/// "Since" is in the job's sequence of events (`seq`, numbered in commit order), not in time:
-/// a run's end time is taken before its process waits for the write lock, so concurrent runs
-/// commit out of the order of their ends, and a window by time would count a run committed
-/// after a message that ended before it never, and one that ended after it twice.
-fn held_back_runs(
-    tx: &rusqlite::Transaction<'_>,
-    ev: &Event,
-    previous: Option<&JobSnapshot>,
-    marks: Option<Marks>,
-    decision: &Decision,
-) -> rusqlite::Result<Option<Digest>> {
-    let (Some(prev), Some(marks)) = (previous, marks) else {
-        return Ok(None);
-    };
-    let problems = match decision.reason {
-        Reason::Repeated { .. } | Reason::ThresholdReached { .. } | Reason::Recovered { .. } => {
-            true
-        }
-        Reason::Heartbeat { .. } => false,
-        _ => return Ok(None),
-    };
-    // Since the last message, and for problems since the streak began (an earlier streak's
-    // runs were told, or ended unannounced, before it). The run being recorded has no number
-    // yet.
-    let mut after = marks.notified.unwrap_or(0);
-    if problems && prev.state.is_problem() {
-        after = after.max(marks.since.unwrap_or(0).saturating_sub(1));
-    }
-    let mut stmt = tx.prepare_cached(
-        "SELECT state, ended_ms, error FROM runs
-         WHERE job = ?1 AND seq > ?2 AND notified = 0 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map(params![ev.job, after], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, Option<i64>>(1)?,
-            r.get::<_, Option<String>>(2)?,
-        ))
-    })?;
-    let mut count = 0u64;
-    let mut states: Vec<DigestCount> = Vec::new();
-    // The earliest end, with its error: the first in commit order among equals.
-    let mut first: Option<(i64, Option<String>)> = None;
-    for row in rows {
-        let (name, ended_ms, error) = row?;
-        let state = parse_state(&name)?;
-        let wanted = if problems {
-            state.is_problem()
-        } else {
-            state == State::Ok
-        };
-        if !wanted {
-            continue;
-        }
-        count += 1;
-        DigestCount::add(&mut states, state, 1);
-        let ended_ms = ended_ms.unwrap_or(i64::MAX);
-        if first.as_ref().is_none_or(|(t, _)| ended_ms < *t) {
-            first = Some((ended_ms, error));
-        }
-    }
-    let Some((first_ms, first_error)) = first else {
-        return Ok(None);
-    };
-    let this = if ev.state.is_problem() {
-        ev.state
-    } else {
-        State::Ok
-    };
-    DigestCount::add(&mut states, this, 1);
-    // This run may have ended before the runs it counts: they committed first.
-    let (first_ms, first_error) = if ev.at.as_millis() < first_ms {
-        (ev.at.as_millis(), None)
-    } else {
-        (first_ms, first_error)
-    };
-    Ok(Some(Digest {
-        count: count + 1,
-        states: DigestCount::finish(states),
-        first: ts(first_ms),
-        first_error: first_error.filter(|e| Some(e) != ev.details.error.as_ref()),
-    }))
-}
-
-/// Row ids as an SQL list (`1,2,3`), for `IN (…)`: integers only, so nothing to escape.
-fn id_list(ids: &[i64]) -> String {
-    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-}
-
-/// Writes a notification to the log and one outbox row per channel (each channel once), due
-/// at once. Returns the rows' ids.
-fn insert_notification(
-    tx: &rusqlite::Transaction<'_>,
-    n: &Notification,
-    mut channels: Vec<String>,
-    deadline: Duration,
-) -> rusqlite::Result<Vec<i64>> {
-    let payload = compress(&serde_json::to_string(n).expect("a notification serialises"));
-    let kind = serde_json::to_value(n.kind).expect("a kind serialises");
-    tx.prepare_cached(INSERT_NOTIFICATION_SQL)?
-        .execute(params![
-            n.id,
-            n.job,
-            n.run_id,
-            kind.as_str(),
-            n.state.name(),
-            n.reason,
-            n.time.as_millis(),
-            payload
-        ])?;
-    channels.sort();
-    channels.dedup();
-    let now = n.time.as_millis();
-    let deadline_ms = (n.time + deadline).as_millis();
-    let mut ids = Vec::with_capacity(channels.len());
-    for ch in channels {
-        tx.prepare_cached(INSERT_OUTBOX_SQL)?.execute(params![
-            n.id,
-            n.job,
-            ch,
-            format!("{}:{ch}", n.id),
-            now,
-            deadline_ms
-        ])?;
-        ids.push(tx.last_insert_rowid());
-    }
-    Ok(ids)
-}
-
-/// Where a job's last message and its current spell (of OK, or of problems) are in its
-/// sequence of events: the numbers of the events that made the message and that began the
-/// spell.
-#[derive(Clone, Copy, Debug)]
-struct Marks {
-    notified: Option<i64>,
-    since: Option<i64>,
-}
-
-fn load_snapshot(conn: &Connection, job: &str) -> rusqlite::Result<Option<(JobSnapshot, Marks)>> {
-    conn.prepare_cached(SNAPSHOT_SQL)?
-        .query_row([job], |r| {
-            let snapshot = JobSnapshot {
-                state: parse_state(&r.get::<_, String>(0)?)?,
-                since: ts(r.get(1)?),
-                consecutive_problems: r.get(2)?,
-                problem_notified: r.get(3)?,
-                last_notified_at: r.get::<_, Option<i64>>(4)?.map(ts),
-            };
-            let marks = Marks {
-                notified: r.get(5)?,
-                since: r.get(6)?,
-            };
-            Ok((snapshot, marks))
-        })
-        .optional()
-}
-
-fn parse_state(s: &str) -> rusqlite::Result<State> {
-    s.parse().map_err(|e: belfry_core::UnknownState| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
-fn parse_kind(s: &str) -> rusqlite::Result<Kind> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
-fn ts(ms: i64) -> Timestamp {
-    Timestamp::from_millis(ms)
-}
-
-/// A duration in the store's milliseconds, saturating (`as i64` would wrap `Duration::MAX`
-/// round to -1).
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn ms_duration(ms: i64) -> Duration {
-    Duration::from_millis(ms.max(0) as u64)
-}
-
-fn record_one(
-    tx: &rusqlite::Transaction<'_>,
-    id: i64,
-    attempt: &Attempt,
-    now: Timestamp,
-    elapsed: Duration,
-) -> rusqlite::Result<()> {
-    let (outcome, reason) = match attempt {
-        Attempt::Delivered => ("delivered", None),
-        Attempt::Retry { reason, .. } => ("retry", Some(reason.as_str())),
-        Attempt::Permanent { reason } => ("permanent", Some(reason.as_str())),
-    };
-    tx.prepare_cached(
-        "INSERT INTO attempts (outbox_id, at_ms, outcome, reason, elapsed_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        id,
-        now.as_millis(),
-        outcome,
-        reason,
-        millis(elapsed)
-    ])?;
-    match attempt {
-        Attempt::Delivered => tx
-            .prepare_cached(
-                "UPDATE outbox SET status = 'delivered', delivered_ms = ?2, lease_owner = NULL,
-                    lease_until_ms = NULL WHERE id = ?1",
-            )?
-            .execute(params![id, now.as_millis()]),
-        Attempt::Retry { at, reason } => tx
-            .prepare_cached(
-                "UPDATE outbox SET
-                    status = CASE WHEN ?2 >= deadline_ms THEN 'dead' ELSE 'pending' END,
-                    next_attempt_ms = ?2, last_reason = ?3, lease_owner = NULL,
-                    lease_until_ms = NULL
-                 WHERE id = ?1 AND status = 'sending'",
-            )?
-            .execute(params![id, at.as_millis(), reason]),
-        Attempt::Permanent { reason } => tx
-            .prepare_cached(
-                "UPDATE outbox SET status = 'dead', last_reason = ?2, lease_owner = NULL,
-                    lease_until_ms = NULL WHERE id = ?1",
-            )?
-            .execute(params![id, reason]),
-    }
-    .map(drop)
-}
-
-/// The columns of an [`OutboxRow`], in the order [`outbox_row`] reads them.
-const OUTBOX_ROW: &str = "SELECT o.id, o.channel, o.status, o.attempts, o.created_ms,
-        o.next_attempt_ms, o.deadline_ms, o.lease_until_ms, o.last_reason, o.delivered_ms,
-        n.job, n.state, n.kind, n.reason, o.folded_into, o.reclaims
-    FROM outbox o JOIN notifications n ON n.id = o.notification_id";
-
-fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
-    Ok(OutboxRow {
-        id: r.get(0)?,
-        channel: r.get(1)?,
-        status: r.get(2)?,
-        attempts: r.get(3)?,
-        created: ts(r.get(4)?),
-        next_attempt: ts(r.get(5)?),
-        deadline: ts(r.get(6)?),
-        lease_until: r.get::<_, Option<i64>>(7)?.map(ts),
-        last_reason: r.get(8)?,
-        delivered: r.get::<_, Option<i64>>(9)?.map(ts),
-        job: r.get(10)?,
-        state: parse_state(&r.get::<_, String>(11)?)?,
-        kind: parse_kind(&r.get::<_, String>(12)?)?,
-        reason: r.get(13)?,
-        folded_into: r.get(14)?,
-        reclaims: r.get(15)?,
-    })
-}
-
-/// The rows folded into `carrier` take its status once it is delivered or dead.
-fn settle_folded(tx: &rusqlite::Transaction<'_>, carrier: i64) -> rusqlite::Result<()> {
-    tx.prepare_cached(
-        "UPDATE outbox SET status = r.status, delivered_ms = r.delivered_ms,
-            last_reason = CASE r.status
-                WHEN 'delivered' THEN 'delivered in the digest of row ' || r.id
-                ELSE 'folded into row ' || r.id || ', which is dead: ' || COALESCE(r.last_reason, '')
-            END
-         FROM outbox r
-         WHERE r.id = ?1 AND outbox.folded_into = ?1 AND outbox.status = 'pending'
-           AND r.status IN ('delivered', 'dead')",
-    )?
-    .execute([carrier])
-    .map(drop)
-}
-
-/// The claimed row `id` with its notification, folded with the rows it carries.
-fn self_claimed(tx: &rusqlite::Transaction<'_>, id: i64) -> rusqlite::Result<Option<Claimed>> {
-    let (nid, channel, key, attempts): (String, String, String, u32) = tx
-        .prepare_cached(
-            "SELECT notification_id, channel, idempotency_key, attempts FROM outbox WHERE id = ?1",
-        )?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-    let blob: Vec<u8> = tx
-        .prepare_cached("SELECT payload FROM notifications WHERE id = ?1")?
-        .query_row([&nid], |r| r.get(0))?;
-    let Some(mut notification) = decompress(&blob)
-        .ok()
-        .and_then(|json| serde_json::from_str::<Notification>(&json).ok())
-    else {
-        return Ok(None);
-    };
-    // The rows folded into this one: their notifications are counted in its digest, each
-    // with the events it stood for itself.
-    let blobs: Vec<Vec<u8>> = tx
-        .prepare_cached(
-            "SELECT n.payload FROM outbox o JOIN notifications n ON n.id = o.notification_id
-             WHERE o.folded_into = ?1 ORDER BY n.created_ms, o.id",
-        )?
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    if !blobs.is_empty() {
-        let carried: Vec<Notification> = blobs
-            .iter()
-            .filter_map(|b| {
-                let json = decompress(b).ok()?;
-                serde_json::from_str(&json).ok()
-            })
-            .collect();
-        notification.fold(&carried);
-    }
-    Ok(Some(Claimed {
-        id,
-        channel,
-        idempotency_key: key,
-        attempts,
-        notification,
-    }))
+/// What a backend needs to apply the rules to one job's event and write what they decide.
+pub(crate) struct Rules<'a> {
+    pub policy: &'a Policy,
+    pub route: &'a dyn Fn(&State, bool) -> Vec<String>,
+    pub limits: Limits,
 }
 
 /// A new unique, time-ordered id (UUID v7).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
-}
-
-fn compress(text: &str) -> Vec<u8> {
-    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(text.as_bytes())
-        .and_then(|()| enc.finish())
-        .expect("writing to memory cannot fail")
-}
-
-fn decompress(blob: &[u8]) -> std::io::Result<String> {
-    let mut out = String::new();
-    flate2::read::DeflateDecoder::new(blob).read_to_string(&mut out)?;
-    Ok(out)
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
 }

@@ -4,8 +4,124 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use belfry_core::{Details, Event, Policy, State, Timestamp};
-use belfry_store::{Attempt, Retention, RunEnd, RunStart, Store};
+use belfry_store::{Attempt, Claim, Claimed, Limits, Recorded, Retention, RunEnd, RunStart};
 use belfry_testkit::Lcg;
+
+/// A store with the settings a test gives it once, as a process's configuration would: the
+/// calls below pass them to each method of the store that takes them.
+#[derive(Debug)]
+struct Store {
+    store: belfry_store::Store,
+    limits: Limits,
+    digest_window: Duration,
+}
+
+impl std::ops::Deref for Store {
+    type Target = belfry_store::Store;
+    fn deref(&self) -> &belfry_store::Store {
+        &self.store
+    }
+}
+
+impl std::ops::DerefMut for Store {
+    fn deref_mut(&mut self) -> &mut belfry_store::Store {
+        &mut self.store
+    }
+}
+
+impl Store {
+    fn open(path: &std::path::Path) -> belfry_store::Result<Store> {
+        Ok(Store {
+            store: belfry_store::Store::open(path)?,
+            limits: Limits::default(),
+            digest_window: Duration::ZERO,
+        })
+    }
+
+    fn set_delivery_deadline(&mut self, d: Duration) {
+        self.limits.delivery_deadline = d;
+    }
+
+    fn set_retention(&mut self, keep: Retention) {
+        self.limits.retention = keep;
+    }
+
+    fn set_digest_window(&mut self, d: Duration) {
+        self.digest_window = d;
+    }
+
+    fn finish_run(
+        &mut self,
+        end: &RunEnd<'_>,
+        policy: &Policy,
+        route: impl Fn(&State, bool) -> Vec<String>,
+    ) -> belfry_store::Result<Recorded> {
+        let limits = self.limits;
+        self.store.finish_run(end, policy, route, &limits)
+    }
+
+    fn finish_stale_run(
+        &mut self,
+        end: &RunEnd<'_>,
+        policy: &Policy,
+        route: impl Fn(&State, bool) -> Vec<String>,
+    ) -> belfry_store::Result<Option<Recorded>> {
+        let limits = self.limits;
+        self.store.finish_stale_run(end, policy, route, &limits)
+    }
+
+    fn record_event(
+        &mut self,
+        event: &Event,
+        policy: &Policy,
+        route: impl Fn(&State, bool) -> Vec<String>,
+    ) -> belfry_store::Result<Recorded> {
+        let limits = self.limits;
+        self.store.record_event(event, policy, route, &limits)
+    }
+
+    fn record_events(
+        &mut self,
+        event: &Event,
+        covers: u32,
+        policy: &Policy,
+        route: impl Fn(&State, bool) -> Vec<String>,
+    ) -> belfry_store::Result<Recorded> {
+        let limits = self.limits;
+        self.store
+            .record_events(event, covers, policy, route, &limits)
+    }
+
+    fn record_notification(
+        &mut self,
+        n: &belfry_core::Notification,
+        channels: Vec<String>,
+        restarts_repeat_window: bool,
+    ) -> belfry_store::Result<Vec<i64>> {
+        let limits = self.limits;
+        self.store
+            .record_notification(n, channels, restarts_repeat_window, &limits)
+    }
+
+    fn claim_due(
+        &mut self,
+        now: Timestamp,
+        lease: Duration,
+        owner: &str,
+        ids: Option<&[i64]>,
+        limit: u32,
+    ) -> belfry_store::Result<Vec<Claimed>> {
+        let claim = Claim {
+            owner,
+            lease,
+            ids,
+            limit,
+            digest_window: self.digest_window,
+            window_exempt: &[],
+        };
+        self.store.claim_due(now, &claim)
+    }
+}
 
 fn event(job: &str, run: &str, state: State, at: Timestamp, code: i32) -> Event {
     Event {
@@ -37,9 +153,9 @@ fn finish(s: &mut Store, ev: &Event, channels: &[&str]) -> belfry_store::Recorde
     .unwrap()
 }
 
-fn to(channels: &[&str]) -> impl FnOnce(&State, bool) -> Vec<String> {
+fn to(channels: &[&str]) -> impl Fn(&State, bool) -> Vec<String> + use<> {
     let v: Vec<String> = channels.iter().map(|s| s.to_string()).collect();
-    move |_, _| v
+    move |_, _| v.clone()
 }
 
 #[test]
@@ -326,7 +442,7 @@ fn a_store_from_a_newer_belfry_is_refused() {
 fn the_schema_is_versioned_from_the_first_release() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(&dir.path().join("b.db")).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), 5);
 }
 
 #[test]
@@ -339,7 +455,7 @@ fn a_first_release_store_is_migrated_with_its_outbox_intact() {
         conn.execute_batch(include_str!("v1.sql")).unwrap();
     }
     let mut s = Store::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), 5);
     // The dump's times are those of the day it was made: claim at the row's own due time (2 s
     // after it was recorded, well inside its delivery deadline) rather than at today's date.
     let recorded = Timestamp::from_millis(V1_ROW_RECORDED_MS);

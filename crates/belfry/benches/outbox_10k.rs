@@ -52,7 +52,12 @@ fn enqueue(store: &mut Store, job: &str) {
         },
     };
     let rec = store
-        .record_event(&ev, &Policy::default(), |_, _| vec!["hook".to_owned()])
+        .record_event(
+            &ev,
+            &Policy::default(),
+            |_, _| vec!["hook".to_owned()],
+            &belfry::store::Limits::default(),
+        )
         .unwrap();
     assert_eq!(rec.outbox_ids.len(), 1);
 }
@@ -67,7 +72,7 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 
 fn backlog(dir: &Path, rx: &Receiver, cfg: &Config) -> f64 {
     let n = n();
-    let mut store = Store::open(&dir.join("backlog.db")).unwrap();
+    let mut store = Store::open(dir.join("backlog.db")).unwrap();
     let t = Instant::now();
     for i in 0..n {
         enqueue(&mut store, &format!("backlog-{i}"));

@@ -677,6 +677,15 @@ impl Config {
         Ok(())
     }
 
+    /// What the store keeps of what this configuration's processes write: how long an alert
+    /// may wait for delivery (`[delivery] give_up_after`) and how much history (`[store]`).
+    pub fn limits(&self) -> belfry_store::Limits {
+        belfry_store::Limits {
+            delivery_deadline: self.delivery.give_up_after,
+            retention: self.store,
+        }
+    }
+
     /// The policy for `job`: the defaults with its overrides.
     pub fn policy_for(&self, job: &str) -> Policy {
         let mut p = self.policy.clone();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use belfry_channels::{BoxFuture, Channel, Context, Message, Outcome, Pace};
 use belfry_core::{Timestamp, duration_from_secs_f64, format_duration, instant_after};
-use belfry_store::{Attempt, Claimed, Store};
+use belfry_store::{Attempt, Claim, Claimed, Store};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
@@ -143,15 +143,12 @@ pub fn deliver(
 ) -> Result<DeliveryReport, belfry_store::Error> {
     let owner = format!("pid-{}-{}", std::process::id(), belfry_store::new_id());
     let lease = config.delivery.lease.max(Duration::from_secs(1));
-    store.set_digest_window(config.delivery.digest_window);
-    store.set_window_exempt(
-        config
-            .channels
-            .iter()
-            .filter(|c| c.is_console())
-            .map(|c| c.name.clone())
-            .collect(),
-    );
+    let consoles: Vec<String> = config
+        .channels
+        .iter()
+        .filter(|c| c.is_console())
+        .map(|c| c.name.clone())
+        .collect();
     let deadline = instant_after(Instant::now(), wait);
     let cx = Context::new(config.delivery.request_timeout);
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -160,6 +157,7 @@ pub fn deliver(
         .expect("a current-thread runtime builds");
     let mut engine = Engine {
         config,
+        consoles: &consoles,
         owner: &owner,
         lease,
         ids,
@@ -185,6 +183,8 @@ type Sent = (Claimed, Outcome, Duration);
 
 struct Engine<'a> {
     config: &'a Config,
+    /// The console channels, which the digest window never holds (see [`Claim`]).
+    consoles: &'a [String],
     owner: &'a str,
     lease: Duration,
     ids: Option<&'a [i64]>,
@@ -292,7 +292,15 @@ impl<'a> Engine<'a> {
     }
 
     fn claim(&mut self, store: &mut Store) -> Result<(), belfry_store::Error> {
-        let claimed = store.claim_due(Timestamp::now(), self.lease, self.owner, self.ids, 256)?;
+        let claim = Claim {
+            owner: self.owner,
+            lease: self.lease,
+            ids: self.ids,
+            limit: 256,
+            digest_window: self.config.delivery.digest_window,
+            window_exempt: self.consoles,
+        };
+        let claimed = store.claim_due(Timestamp::now(), &claim)?;
         self.drained = claimed.is_empty();
         for row in claimed {
             let config = self.config;

@@ -66,7 +66,7 @@ pub fn drain(config: &Config, home: &Path) -> Result<(), DrainError> {
         let Some(lock) = DrainLock::try_acquire(home).map_err(lock_err)? else {
             return Ok(());
         };
-        let mut store = Store::open(&crate::store_path(home))?;
+        let mut store = Store::open(crate::store_path(home))?;
         loop {
             crate::reap_crashed(&mut store, config)?;
             crate::deliver(config, &mut store, None, pass)?;

@@ -146,7 +146,9 @@ pub fn adopt(
     boot_id: Option<&str>,
 ) -> belfry_store::Result<Adopted> {
     let mut out = Adopted::default();
-    let Some(home) = store.path().parent().map(Path::to_owned) else {
+    // Intent files sit beside a SQLite store, in the state directory.
+    let belfry_store::Location::Sqlite(path) = store.location();
+    let Some(home) = path.parent().map(Path::to_owned) else {
         return Ok(out);
     };
     let dir = if home.as_os_str().is_empty() {

@@ -165,15 +165,14 @@ pub fn record_run(
 ) -> Result<Recorded, belfry_store::Error> {
     let job = end.event.job.as_str();
     let policy = config.policy_for(job);
-    store.set_delivery_deadline(config.delivery.give_up_after);
-    store.set_retention(config.store);
-    let rec = store.finish_run(end, &policy, |state, recovered| {
+    let route = |state: &State, recovered| {
         config
             .route(job, state, recovered)
             .into_iter()
             .filter(|name| !(skip_console && config.channel(name).is_some_and(|c| c.is_console())))
             .collect()
-    })?;
+    };
+    let rec = store.finish_run(end, &policy, route, &config.limits())?;
     mark_unrouted(store, config, &rec)?;
     Ok(rec)
 }
@@ -205,8 +204,6 @@ pub fn reap_crashed(
 ) -> Result<Vec<Recorded>, belfry_store::Error> {
     let host = host::host_name();
     let boot = host::boot_id();
-    store.set_delivery_deadline(config.delivery.give_up_after);
-    store.set_retention(config.store);
     intent::adopt(store, &host, boot.as_deref())?;
     let mut out = Vec::new();
     for run in store.running_runs()? {
@@ -248,9 +245,8 @@ pub fn reap_crashed(
         };
         let policy = config.policy_for(&run.job);
         let job = run.job.as_str();
-        if let Some(rec) = store.finish_stale_run(&end, &policy, |state, recovered| {
-            config.route(job, state, recovered)
-        })? {
+        let route = |state: &State, recovered| config.route(job, state, recovered);
+        if let Some(rec) = store.finish_stale_run(&end, &policy, route, &config.limits())? {
             mark_unrouted(store, config, &rec)?;
             out.push(rec);
         }

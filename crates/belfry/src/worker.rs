@@ -220,8 +220,6 @@ impl Worker {
         let path = self.shared.store_path();
         match Store::open(&path) {
             Ok(mut store) => {
-                store.set_delivery_deadline(self.shared.config.delivery.give_up_after);
-                store.set_retention(self.shared.config.store);
                 // As every belfry process does when it opens the store: runs whose watcher
                 // is gone are recorded as crashed.
                 if let Ok(recs) = crate::reap_crashed(&mut store, &self.shared.config) {
@@ -449,9 +447,13 @@ impl Worker {
         };
         let shared = &self.shared;
         let n = u32::try_from(covers).unwrap_or(u32::MAX);
-        let result = store.record_events(&event, n, policy, |st, rec| {
-            route(&shared.config, shared, job, st, rec, opts)
-        });
+        let result = store.record_events(
+            &event,
+            n,
+            policy,
+            |st, rec| route(&shared.config, shared, job, st, rec, opts),
+            &shared.config.limits(),
+        );
         match result {
             Ok(rec) => {
                 let shared = self.shared.clone();
@@ -613,7 +615,7 @@ impl Worker {
             false,
             opts,
         );
-        match store.record_notification(&n, channels, true) {
+        match store.record_notification(&n, channels, true, &self.shared.config.limits()) {
             Ok(ids) => {
                 self.shared
                     .counters
@@ -666,12 +668,15 @@ impl Worker {
             }
             Item::Message(n) => {
                 let channels = shared.config.route(&n.job, &n.state, false);
-                store.record_notification(&n, channels, false).inspect(|_| {
-                    shared
-                        .counters
-                        .notifications
-                        .fetch_add(1, Ordering::Relaxed);
-                })
+                let limits = shared.config.limits();
+                store
+                    .record_notification(&n, channels, false, &limits)
+                    .inspect(|_| {
+                        shared
+                            .counters
+                            .notifications
+                            .fetch_add(1, Ordering::Relaxed);
+                    })
             }
         };
         match result {
@@ -774,15 +779,16 @@ pub(crate) fn record_directly(client: Option<&Belfry>, record: &Record) -> Resul
             (&loaded, crate::home_dir().map_err(|e| e.to_string())?)
         }
     };
-    let mut store = Store::open(&crate::store_path(&home)).map_err(|e| e.to_string())?;
-    store.set_delivery_deadline(config.delivery.give_up_after);
-    store.set_retention(config.store);
+    let mut store = Store::open(crate::store_path(&home)).map_err(|e| e.to_string())?;
     let event = record.to_event(&crate::host::host_name());
     let job = event.job.clone();
     store
-        .record_event(&event, &config.policy_for(&job), |st, rec| {
-            config.route(&job, st, rec)
-        })
+        .record_event(
+            &event,
+            &config.policy_for(&job),
+            |st, rec| config.route(&job, st, rec),
+            &config.limits(),
+        )
         .map(drop)
         .map_err(|e| e.to_string())
 }
@@ -929,7 +935,7 @@ fn deliver_loop(shared: &Shared) {
             continue;
         }
         if store.is_none() {
-            match Store::open(&shared.store_path()) {
+            match Store::open(shared.store_path()) {
                 Ok(s) => store = Some(s),
                 Err(e) => outcome.error = Some(format!("cannot open the store to deliver: {e}")),
             }

@@ -631,7 +631,7 @@ fn job_names_never_panic_over_10000_inputs_and_valid_ones_are_kept_as_given() {
         .unwrap();
     // A sample of the valid ones go through a real store and come back as they were given.
     let dir = tempfile::tempdir().unwrap();
-    let store = std::cell::RefCell::new(Store::open(&dir.path().join("fuzz.db")).unwrap());
+    let store = std::cell::RefCell::new(Store::open(dir.path().join("fuzz.db")).unwrap());
     let valid = prop_oneof![made_of(NAME_PIECES, 20), text()]
         .prop_filter("a valid name", |n| validate_job_name(n).is_ok());
     let t0 = Timestamp::from_millis(1_800_000_000_000);
@@ -654,7 +654,12 @@ fn job_names_never_panic_over_10000_inputs_and_valid_ones_are_kept_as_given() {
             };
             let mut store = store.borrow_mut();
             store
-                .finish_run(&end, &Policy::default(), |_, _| Vec::new())
+                .finish_run(
+                    &end,
+                    &Policy::default(),
+                    |_, _| Vec::new(),
+                    &belfry::store::Limits::default(),
+                )
                 .unwrap();
             let runs = store.runs(&job, 1, false).unwrap();
             prop_assert_eq!(runs.len(), 1, "{:?}", job);

@@ -25,7 +25,7 @@ fn client(dir: &tempfile::TempDir, rx: &Receiver) -> Guard {
 }
 
 fn store(dir: &tempfile::TempDir) -> Store {
-    Store::open(&belfry::store_path(dir.path())).expect("the store")
+    Store::open(belfry::store_path(dir.path())).expect("the store")
 }
 
 /// Every notification the receiver got, as JSON.
@@ -1098,7 +1098,7 @@ fn the_guard_says_what_is_left_when_the_channel_is_down() {
         stderr.contains("belfry: 1 notification not delivered by the flush (it may take 1s; its next try comes later); kept in the outbox"),
         "{stderr}"
     );
-    let counts = Store::open(&belfry::store_path(dir.path()))
+    let counts = Store::open(belfry::store_path(dir.path()))
         .unwrap()
         .outbox_counts()
         .unwrap();
@@ -1133,7 +1133,7 @@ fn the_panic_hook_writes_the_crash_to_the_outbox_before_the_previous_hook_runs()
         stderr.contains("export failed: 3 of 7 tables"),
         "the previous hook still prints: {stderr}"
     );
-    let mut s = Store::open(&belfry::store_path(dir.path())).unwrap();
+    let mut s = Store::open(belfry::store_path(dir.path())).unwrap();
     let jobs = s.jobs().unwrap();
     let crashed: Vec<_> = jobs
         .iter()
@@ -1151,10 +1151,14 @@ fn the_panic_hook_writes_the_crash_to_the_outbox_before_the_previous_hook_runs()
     let n = s
         .claim_due(
             belfry::core::Timestamp::now().add_millis(3_600_000),
-            Duration::from_secs(1),
-            "test",
-            None,
-            1,
+            &belfry::store::Claim {
+                owner: "test",
+                lease: Duration::from_secs(1),
+                ids: None,
+                limit: 1,
+                digest_window: Duration::ZERO,
+                window_exempt: &[],
+            },
         )
         .unwrap();
     let n = &n[0].notification;
@@ -1190,7 +1194,7 @@ fn a_panic_in_a_watched_function_is_one_crash_of_its_job_with_the_hooks_details(
         &[("BELFRY_URLS", &url)],
     );
     assert_eq!(out.status.code(), Some(3));
-    let mut s = Store::open(&belfry::store_path(dir.path())).unwrap();
+    let mut s = Store::open(belfry::store_path(dir.path())).unwrap();
     // Not the program's job too: one panic, one alert.
     let jobs = s.jobs().unwrap();
     let names: Vec<&str> = jobs.iter().map(|j| j.name.as_str()).collect();
@@ -1200,10 +1204,14 @@ fn a_panic_in_a_watched_function_is_one_crash_of_its_job_with_the_hooks_details(
     let n = s
         .claim_due(
             belfry::core::Timestamp::now().add_millis(3_600_000),
-            Duration::from_secs(1),
-            "test",
-            None,
-            10,
+            &belfry::store::Claim {
+                owner: "test",
+                lease: Duration::from_secs(1),
+                ids: None,
+                limit: 10,
+                digest_window: Duration::ZERO,
+                window_exempt: &[],
+            },
         )
         .unwrap();
     assert_eq!(n.len(), 1);

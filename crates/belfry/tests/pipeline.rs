@@ -36,7 +36,7 @@ fn record_failure(store: &mut Store, config: &Config, job: &str) -> Vec<i64> {
 fn retry_after_zero_does_not_turn_deliver_into_a_hammer() {
     let rx = Receiver::start_with_fallback(vec![], Reply::status(503).header("Retry-After", "0"));
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let mut store = Store::open(dir.path().join("b.db")).unwrap();
     let cfg = config(&format!("json://{}/x", rx.addr()));
     record_failure(&mut store, &cfg, "j");
     let t = Instant::now();
@@ -52,7 +52,7 @@ fn retry_after_zero_does_not_turn_deliver_into_a_hammer() {
 fn a_row_for_a_channel_this_process_does_not_know_is_kept_for_a_later_attempt() {
     let rx = Receiver::start(vec![]);
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let mut store = Store::open(dir.path().join("b.db")).unwrap();
     let old = config(&format!("json://{}/x", rx.addr()));
     let ids = record_failure(&mut store, &old, "j");
     // Another process, without that channel (say, $BELFRY_URLS unset): it must not give up.
@@ -75,7 +75,7 @@ fn a_row_for_a_channel_this_process_does_not_know_is_kept_for_a_later_attempt() 
 fn a_429_is_answered_by_waiting_as_long_as_it_says() {
     let rx = Receiver::start(vec![Reply::status(429).header("Retry-After", "3")]);
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let mut store = Store::open(dir.path().join("b.db")).unwrap();
     let cfg = config(&format!("json://{}/x", rx.addr()));
     let ids = record_failure(&mut store, &cfg, "j");
     let report = belfry::deliver(&cfg, &mut store, Some(&ids), Duration::from_secs(5)).unwrap();
@@ -107,7 +107,7 @@ fn start(store: &mut Store, id: &str, host: &str, pid: u32, boot: Option<&str>) 
 #[test]
 fn runs_from_an_earlier_boot_are_crashed_and_other_hosts_runs_are_left_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let mut store = Store::open(dir.path().join("b.db")).unwrap();
     let cfg = Config::parse("[channels.c]\nurl = \"console://\"\n", "test").unwrap();
     let here = belfry::host::host_name();
     let boot = belfry::host::boot_id();
@@ -212,7 +212,7 @@ fn a_run_whose_wrapper_died_before_the_store_knew_it_is_recorded_once_by_many_lo
 fn intents_of_live_wrappers_other_hosts_and_recorded_runs_are_not_crashes() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let mut store = Store::open(&belfry::store_path(home)).unwrap();
+    let mut store = Store::open(belfry::store_path(home)).unwrap();
     let cfg = Config::parse("[channels.c]\nurl = \"console://\"\n", "test").unwrap();
     let here = belfry::host::host_name();
     let boot = belfry::host::boot_id();
@@ -287,7 +287,7 @@ fn a_429_with_an_http_date_is_answered_by_waiting_until_that_date() {
         Reply::status(429).header("Retry-After", &httpdate::fmt_http_date(until)),
     ]);
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let mut store = Store::open(dir.path().join("b.db")).unwrap();
     let cfg = config(&format!("json://{}/x", rx.addr()));
     record_failure(&mut store, &cfg, "j");
     let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
@@ -315,7 +315,7 @@ fn permanent_failures_are_not_retried_and_are_dead_with_their_reason() {
     for (status, body) in [(400, "invalid_payload"), (401, "bad credentials")] {
         let rx = Receiver::start(vec![Reply::status(status).body(body)]);
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+        let mut store = Store::open(dir.path().join("b.db")).unwrap();
         let cfg = config(&format!("json://{}/x", rx.addr()));
         let ids = record_failure(&mut store, &cfg, "j");
         let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
@@ -338,7 +338,7 @@ fn a_paced_destination_gets_its_rate_and_does_not_hold_up_another() {
     let paced = Receiver::start(vec![]);
     let free = Receiver::start(vec![]);
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let mut store = Store::open(dir.path().join("b.db")).unwrap();
     let cfg = Config::parse(
         &format!(
             "[channels.paced]\nurl = \"json://{}/x\"\nrate = 4.0\nburst = 1\n\
@@ -380,7 +380,7 @@ fn configured_command_and_file_channels_deliver_from_the_outbox() {
         lines.display()
     );
     let cfg = Config::parse(&text, "test").unwrap();
-    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let mut store = Store::open(dir.path().join("b.db")).unwrap();
     record_failure(&mut store, &cfg, "nightly; rm -rf ~");
     let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(10)).unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
@@ -403,7 +403,7 @@ fn a_429_with_only_a_rate_limit_header_waits_as_long_as_that_says() {
         Reply::status(429).header("X-RateLimit-Reset-After", "2.5"),
     ]);
     let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    let mut store = Store::open(dir.path().join("b.db")).unwrap();
     let cfg = config(&format!("json://{}/x", rx.addr()));
     record_failure(&mut store, &cfg, "j");
     let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();

@@ -12,31 +12,7 @@
 
 use rusqlite::{Transaction, params};
 
-/// How much of each job's past the store keeps (`[store]` in belfry.toml).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Retention {
-    /// Finished runs kept per job, the newest (`keep_runs`). A run still going is never
-    /// pruned.
-    pub runs_per_job: u32,
-    /// Notifications kept per job, the newest, each with its outbox rows and their attempts
-    /// (`keep_notifications`). Older ones go unless one of their rows is still undelivered.
-    pub notifications_per_job: u32,
-}
-
-/// How many runs of each job the history keeps by default.
-pub const HISTORY_PER_JOB: u32 = 1000;
-
-/// How many notifications of each job the store keeps by default.
-pub const NOTIFICATIONS_PER_JOB: u32 = 100;
-
-impl Default for Retention {
-    fn default() -> Self {
-        Retention {
-            runs_per_job: HISTORY_PER_JOB,
-            notifications_per_job: NOTIFICATIONS_PER_JOB,
-        }
-    }
-}
+use crate::Retention;
 
 /// One new row in this many triggers a prune of its job. The tables then hold at most about
 /// this many rows per job more than they keep.

@@ -41,7 +41,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         reason        TEXT,
         reason_text   TEXT,
         notified      INTEGER NOT NULL DEFAULT 0,
-        output        BLOB,      -- deflate-compressed UTF-8: first lines and tail
+        output        BLOB,      -- first lines and tail: UTF-8 text, deflated when long
         output_bytes  INTEGER    -- everything the run wrote, kept or not
     ) STRICT;
     CREATE INDEX runs_by_job ON runs (job, started_ms DESC);
@@ -55,7 +55,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         state       TEXT NOT NULL,
         reason      TEXT NOT NULL,
         created_ms  INTEGER NOT NULL,
-        payload     BLOB NOT NULL  -- deflate-compressed JSON of belfry_core::Notification
+        payload     BLOB NOT NULL  -- JSON of belfry_core::Notification, deflated when long
     ) STRICT;
     CREATE INDEX notifications_by_job ON notifications (job, created_ms DESC);
 
@@ -143,6 +143,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     DROP INDEX runs_running;
     CREATE INDEX runs_running ON runs (job, started_ms) WHERE state = 'running';
     CREATE INDEX outbox_by_notification ON outbox (notification_id);
+    "#,
+    // 5: the jobs with a problem, by name, so that `status` lists them first without reading
+    // every job (a job has a problem exactly when it has problems in a row).
+    r#"
+    CREATE INDEX jobs_problems ON jobs (name) WHERE consecutive_problems > 0;
     "#,
 ];
 
