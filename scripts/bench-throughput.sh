@@ -191,13 +191,16 @@ belfry_round() {
 }
 
 echo "store: ${BELFRY_STORE:-SQLite (a fresh copy of one recorded state directory each round)}"
-echo "$(prometheus-alertmanager --version 2>&1 | head -1)"
+echo "$(prometheus-alertmanager --version 2>&1 | head -1); belfry at $(git rev-parse --short HEAD 2>/dev/null || echo "?")"
 if [ -z "${BELFRY_STORE:-}" ]; then
   echo "recording $N failing runs of $N jobs for belfry (once) …"
   t=$(date +%s)
   record "$work/template" r0
   echo "recorded in $(( $(date +%s) - t )) s"
 fi
+# The receiver's CPU time so far, in clock ticks (all its threads).
+counter_cpu() { awk '{ print $14 + $15 }' "/proc/$counter_pid/stat"; }
+counter0=$(counter_cpu)
 for r in $(seq 1 "$ROUNDS"); do
   am_round "$r"
   belfry_round "$r"
@@ -205,10 +208,10 @@ for r in $(seq 1 "$ROUNDS"); do
     >> "$work/raw"
 done
 
-"$PY" - "$work" "$ROUNDS" "$N" "$(getconf CLK_TCK)" <<'PY'
+"$PY" - "$work" "$ROUNDS" "$N" "$(getconf CLK_TCK)" "$(( $(counter_cpu) - counter0 ))" <<'PY'
 import statistics as st, sys
 work, rounds, n, tick = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-rows = []
+rows, split = [], []
 print("| round | Alertmanager deliveries/s | its CPU µs/delivery | belfry deliveries/s "
       "| its CPU µs/delivery | belfry ÷ Alertmanager |")
 print("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -220,7 +223,12 @@ for r in range(1, rounds + 1):
     b = n / (int(b_ns) / 1e9)
     b_cpu = (float(b_user) + float(b_sys)) / n * 1e6
     rows.append((am, am_cpu, b, b_cpu, b / am))
+    split.append((float(b_user) / n * 1e6, float(b_sys) / n * 1e6))
     print("| %d | %.0f | %.0f | %.0f | %.0f | %.2f× |" % ((r,) + rows[-1]))
 med = [st.median(col) for col in zip(*rows)]
 print("| median | %.0f | %.0f | %.0f | %.0f | %.2f× |" % tuple(med))
+print("belfry's CPU a delivery (median): user %.0f µs, system %.0f µs" % tuple(
+    st.median(col) for col in zip(*split)))
+print("the receiver's CPU a request, both senders: %.1f µs" % (
+    int(sys.argv[5]) / tick / (2 * rounds * n) * 1e6))
 PY
