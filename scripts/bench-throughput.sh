@@ -145,6 +145,7 @@ am_round() {
   for i in $(seq 1 500); do
     curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && break
     kill -0 "$am_pid" 2>/dev/null || { cat "$work/am$r.log" >&2; exit 1; }
+    [ "$i" -lt 500 ] || { echo "Alertmanager not ready on port $port after 10 s" >&2; exit 1; }
     sleep 0.02
   done
   "$PY" "$work/am_round.py" "$port" "$hook" "$N" "$BATCH" "$am_pid" "r$r" > "$work/am$r.out"
