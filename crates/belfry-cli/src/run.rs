@@ -174,7 +174,8 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     let opener = thread::Builder::new().name("belfry-store".into()).spawn(
         move || -> Result<Opened, String> {
             let home = home.ok_or_else(|| belfry::NoHome.to_string())?;
-            let mut store = Store::open(belfry::store_path(&home)).map_err(|e| e.to_string())?;
+            let mut store =
+                Store::open(reaper_config.store_location(&home)).map_err(|e| e.to_string())?;
             // A job that is already over needs no `running` row: the finish records it whole
             // (and removes the intent then).
             if !exited_seen.load(Ordering::Acquire) {
@@ -549,7 +550,7 @@ fn finish(
     let opened = match opener.map(thread::JoinHandle::join) {
         Some(Ok(Ok(o))) => Ok(o),
         // The store was unavailable at the start; it may be back. One more try.
-        Some(Ok(Err(_)) | Err(_)) | None => home_store().map(|store| Opened {
+        Some(Ok(Err(_)) | Err(_)) | None => home_store(config).map(|store| Opened {
             store,
             reaped: Vec::new(),
         }),
@@ -662,9 +663,9 @@ fn send_unrecorded(config: &Config, opts: &RunOptions, event: &Event, why: &str)
     told
 }
 
-fn home_store() -> Result<Store, String> {
+fn home_store(config: &Config) -> Result<Store, String> {
     let home = belfry::home_dir().map_err(|e| e.to_string())?;
-    Store::open(belfry::store_path(&home)).map_err(|e| e.to_string())
+    Store::open(config.store_location(&home)).map_err(|e| e.to_string())
 }
 
 /// Says once, on standard error, what could not be delivered.

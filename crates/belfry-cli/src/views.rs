@@ -30,7 +30,7 @@ pub(crate) fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// rows their alerts made.
 fn open_and_reap(config: &Config) -> anyhow::Result<(Store, Vec<i64>)> {
     let home = belfry::home_dir()?;
-    let mut store = Store::open(belfry::store_path(&home))?;
+    let mut store = Store::open(config.store_location(&home))?;
     let found = match belfry::reap_crashed(&mut store, config) {
         Ok(recs) => crate::unrouted::rows_of(config, recs),
         Err(e) => {

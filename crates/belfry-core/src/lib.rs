@@ -1,9 +1,10 @@
 //! The heart of belfry, free of I/O: what happened to a job ([`Event`], [`State`]), what belfry
 //! remembers about it ([`JobSnapshot`]), the alert rules that decide whether to tell anyone
-//! ([`decide`]), where a notification goes ([`Route`]), what it says ([`Notification`]) and how
-//! it reads on each kind of channel ([`render`] for chat and push services: colours, emoji,
-//! markup and length limits; [`sms`], [`email`], and the [`placeholders`] of argument
-//! templates).
+//! ([`decide`]; [`step`], all that a store applies: the new snapshot, the decision, and what the
+//! message counts of the runs held back), where a notification goes ([`Route`]), what it says
+//! ([`Notification`]) and how it reads on each kind of channel ([`render`] for chat and push
+//! services: colours, emoji, markup and length limits; [`sms`], [`email`], and the
+//! [`placeholders`] of argument templates).
 //!
 //! Everything here is a pure function of its arguments, including the clock: callers pass `now`.
 //! That keeps the rules testable and lets the store apply them inside one transaction.
@@ -38,6 +39,7 @@ pub mod placeholders;
 mod policy;
 pub mod render;
 mod routing;
+mod rules;
 pub mod sms;
 mod state;
 mod time;
@@ -53,5 +55,6 @@ pub use message::{
 pub use name::{NameError, derive_job_name, stable_hash, validate_job_name};
 pub use policy::{Decision, JobSnapshot, Policy, Reason, advance, begins_spell, decide};
 pub use routing::{Refusal, Route, StateFilter, glob_match};
+pub use rules::{Held, Step, Tally, step};
 pub use state::{Class, State, UnknownState};
 pub use time::{Rfc3339, Timestamp};

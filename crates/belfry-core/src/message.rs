@@ -174,7 +174,8 @@ impl DigestCount {
     /// appeared.
     pub fn add(tally: &mut Vec<DigestCount>, state: State, n: u64) {
         match tally.iter_mut().find(|c| c.state == state) {
-            Some(c) => c.count += n,
+            // Saturating: a count read back from a store is not trusted to leave room.
+            Some(c) => c.count = c.count.saturating_add(n),
             None => tally.push(DigestCount { state, count: n }),
         }
     }
@@ -341,6 +342,18 @@ impl Notification {
         previous: Option<&JobSnapshot>,
         decision: &Decision,
     ) -> Self {
+        Self::with_digest(id, event, event.details.digest.as_ref(), previous, decision)
+    }
+
+    /// [`Notification::new`] with `digest` in place of the event's own: the rule step's count
+    /// of the runs held back, which the event itself does not carry.
+    pub(crate) fn with_digest(
+        id: String,
+        event: &Event,
+        digest: Option<&Digest>,
+        previous: Option<&JobSnapshot>,
+        decision: &Decision,
+    ) -> Self {
         let kind = if matches!(decision.reason, Reason::Recovered { .. }) {
             Kind::Recovered
         } else if event.state.is_problem() {
@@ -356,7 +369,9 @@ impl Notification {
         };
         let title = format!("{}: {label}", event.job);
         let consecutive_problems = if event.state.is_problem() {
-            previous.map_or(0, |p| p.consecutive_problems) + 1
+            previous
+                .map_or(0, |p| p.consecutive_problems)
+                .saturating_add(1)
         } else {
             0
         };
@@ -384,7 +399,7 @@ impl Notification {
             output_tail: d.output_tail.clone(),
             backtrace: d.backtrace.clone(),
             fields: d.fields.clone(),
-            digest: d.digest.clone().filter(|g| g.count > 1),
+            digest: digest.filter(|g| g.count > 1).cloned(),
             attachments: d.attachments.clone(),
         };
         n.message = n.summary();
@@ -410,7 +425,11 @@ impl Notification {
                 Some(g) => add(n.state, g.count),
                 None => add(n.state, 1),
             }
-            count += n.digest.as_ref().map_or(1, |g| g.count);
+            count = n
+                .digest
+                .as_ref()
+                .map_or(1, |g| g.count)
+                .saturating_add(count);
             let start = n.digest.as_ref().map_or(n.time, |g| g.first);
             if first.as_ref().is_none_or(|(t, _)| start < *t) {
                 let error = n

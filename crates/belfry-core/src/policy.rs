@@ -2,6 +2,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::duration::format_duration;
+use crate::rules::Held;
 use crate::{Class, State, Timestamp};
 
 /// The alert rules' settings for one job (DESIGN §3).
@@ -41,6 +42,9 @@ pub struct JobSnapshot {
     pub problem_notified: bool,
     /// When the last notification for this job was made (committed to the outbox).
     pub last_notified_at: Option<Timestamp>,
+    /// The runs the rules held back since the last message, which the next message about a
+    /// run counts (see [`step`](crate::step)).
+    pub held: Held,
 }
 
 /// The rules' verdict on one event, with the reason either way.
@@ -203,7 +207,9 @@ pub fn decide(
         Class::Neutral => no(Reason::Neutral),
         Class::Problem => {
             let threshold = policy.fail_threshold.max(1);
-            let count = previous.map_or(0, |p| p.consecutive_problems) + 1;
+            let count = previous
+                .map_or(0, |p| p.consecutive_problems)
+                .saturating_add(1);
             if count < threshold {
                 return no(Reason::BelowThreshold { count, threshold });
             }
@@ -258,6 +264,11 @@ pub fn decide(
 ///
 /// `decision` must be the one [`decide`] returned for the same arguments. Neutral and
 /// in-progress states leave the snapshot as it was (so `None` stays `None`).
+///
+/// `held` keeps what this event leaves of the runs held back before it: nothing after a
+/// notification (it told them), and no problems once their spell has ended (a later message
+/// about problems counts only its own streak's). The event itself is not added: only
+/// [`step`](crate::step) knows whether it is a run.
 pub fn advance(
     previous: Option<&JobSnapshot>,
     state: &State,
@@ -270,14 +281,28 @@ pub fn advance(
         previous.and_then(|p| p.last_notified_at)
     };
     let spell = continued_spell(previous, state);
+    let held = |problems_continue: bool| match previous {
+        Some(p) if !decision.notify => Held {
+            problems: if problems_continue {
+                p.held.problems.clone()
+            } else {
+                Default::default()
+            },
+            ok: p.held.ok.clone(),
+        },
+        _ => Held::default(),
+    };
     match state.class() {
         Class::InProgress | Class::Neutral => previous.cloned(),
         Class::Problem => Some(JobSnapshot {
             state: *state,
             since: spell.map_or(now, |p| p.since),
-            consecutive_problems: previous.map_or(0, |p| p.consecutive_problems) + 1,
+            consecutive_problems: previous
+                .map_or(0, |p| p.consecutive_problems)
+                .saturating_add(1),
             problem_notified: spell.is_some_and(|p| p.problem_notified) || decision.notify,
             last_notified_at,
+            held: held(spell.is_some()),
         }),
         Class::Ok => Some(JobSnapshot {
             state: State::Ok,
@@ -285,6 +310,7 @@ pub fn advance(
             consecutive_problems: 0,
             problem_notified: false,
             last_notified_at,
+            held: held(false),
         }),
     }
 }

@@ -1,7 +1,8 @@
 //! The seam between the [`Store`](crate::Store) handle and a database: one trait that each
 //! backend implements whole. A third backend is a module beside `sqlite` and `postgres` that
 //! implements [`Backend`], one arm in [`Store::open`](crate::Store::open), and a run of the
-//! conformance suite (`tests/conformance/`) against it.
+//! conformance suite (`tests/store/conformance.rs`, one `Db` kind in `tests/store/support.rs`)
+//! against it.
 //!
 //! Every method takes the settings it needs as arguments: a backend holds a connection and
 //! nothing that steers it. The rules are applied by `belfry_core::step`; a backend reads the
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use belfry_core::{Event, JobSnapshot, Notification, Timestamp};
 
+use crate::copy::{Copied, Record};
 use crate::{
     Attempt, Claim, Claimed, JobRow, Limits, OutboxCounts, OutboxRow, Recorded, Result, Rules,
     RunEnd, RunRow, RunStart,
@@ -21,6 +23,11 @@ use crate::{
 /// document each one (the handle only adapts closures and owns the backend).
 pub(crate) trait Backend: Send {
     fn schema_version(&self) -> Result<i64>;
+    /// The clock leases and deadlines are measured by.
+    fn now(&self) -> Result<Timestamp>;
+    /// Waits up to `timeout` for outbox rows to become due; `true` if woken (or if what
+    /// happened meanwhile may have been missed).
+    fn wait_for_work(&mut self, timeout: Duration) -> Result<bool>;
     fn start_run(&mut self, run: &RunStart) -> Result<()>;
     /// Work a backend may do ahead of a run's finish (compiling statements); optional.
     fn prepare_finish(&self) -> Result<()> {
@@ -76,4 +83,12 @@ pub(crate) trait Backend: Send {
     fn outbox_row_status(&self, id: i64) -> Result<Option<(String, Option<String>, u32)>>;
     fn outbox_channel(&self, id: i64) -> Result<Option<String>>;
     fn mark_unrouted(&mut self, run_id: &str, notification_id: &str) -> Result<()>;
+    /// Hands every row of the store to `each`: jobs, runs, notifications, outbox rows and
+    /// attempts, in that order (each table in the order its rows were written).
+    fn export(&self, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()>;
+    /// Writes rows copied from another store in one transaction: each unless a row with its
+    /// key is there already (counted in `copied.already_there`). An outbox row or attempt
+    /// whose id is another row's here is an error: ids are kept, so the target must not hold
+    /// another store's rows.
+    fn import(&mut self, records: &[Record], copied: &mut Copied) -> Result<()>;
 }

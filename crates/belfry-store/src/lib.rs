@@ -7,10 +7,28 @@
 //! outbox rows it produces are written in the same transaction as the run that caused them,
 //! so once [`Store::finish_run`] returns, the alert exists and survives any crash.
 //!
+//! A [`Location`] says which: a path is a SQLite file; a `postgres://` or `postgresql://`
+//! URL (libpq's form: `postgres://user:password@host:port/database?option=value`) is a
+//! PostgreSQL database. Its optional `schema=NAME` parameter, which belfry takes out of the URL
+//! before connecting, puts the store's tables in that schema (created if missing; a plain name,
+//! letters, digits and `_`), so that several stores (teams, tests) can share one database;
+//! without it they go in the first schema of the server's search path (usually `public`).
+//! A location shows its URL without the password, and no error message carries it. The
+//! connection is plain TCP or a Unix socket (no TLS yet).
+//!
+//! With a fleet of processes on one PostgreSQL store, [`Store::now`] gives the database's
+//! clock, to which every lease and deadline should be measured, and
+//! [`Store::wait_for_work`] sleeps until another process commits an alert (`LISTEN`/`NOTIFY`).
+//!
+//! A third backend is a module beside `sqlite/` and `postgres/` implementing the crate's
+//! internal `Backend` trait (`backend.rs`) whole, a [`Location`] variant and its arm in
+//! [`Store::open`], and a `Db` kind in the conformance suite (`tests/store/support.rs`), which
+//! then runs every test of `tests/store/conformance.rs` against it.
+//!
 //! A store applies no rules of its own: `belfry_core::step` decides, and the store persists
 //! what it returns. Every setting (the job's policy, where its alerts go, how long a row may
 //! wait, what history to keep, the digest window) is an argument of the call that needs it.
-//! The store knows channels only as names; it never sees a URL or a secret.
+//! The store knows channels only as names; it never sees a channel's URL or secret.
 //!
 //! ```
 //! use belfry_core::{Details, Event, Policy, State, Timestamp};
@@ -40,7 +58,9 @@
 //! ```
 
 mod backend;
+mod copy;
 mod error;
+mod postgres;
 mod sqlite;
 mod types;
 
@@ -50,7 +70,9 @@ use std::time::Duration;
 
 use belfry_core::{Event, JobSnapshot, Notification, Policy, State, Timestamp};
 
+pub use self::postgres::PostgresUrl;
 use backend::Backend;
+pub use copy::Copied;
 pub use error::Error;
 pub use sqlite::WAL_TRIM_BYTES;
 pub use types::*;
@@ -63,6 +85,47 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Location {
     /// A SQLite file (created with its directory if missing).
     Sqlite(PathBuf),
+    /// A PostgreSQL database (the schema of its `schema=` parameter, created if missing).
+    Postgres(PostgresUrl),
+}
+
+impl Location {
+    /// Reads where a store is from what a user wrote: a `postgres://` or `postgresql://` URL
+    /// is a PostgreSQL database, anything else a SQLite file's path. Fails only for a URL the
+    /// PostgreSQL client would not take (the error shows it without its password).
+    ///
+    /// ```
+    /// use belfry_store::Location;
+    ///
+    /// let db = Location::parse("postgres://belfry:s3cret@db.internal/ops?schema=team_a")?;
+    /// assert_eq!(db.to_string(), "postgres://belfry:***@db.internal/ops?schema=team_a");
+    /// let Location::Postgres(url) = &db else { unreachable!() };
+    /// assert_eq!(url.schema(), Some("team_a"));
+    ///
+    /// let file = Location::parse("/var/lib/belfry/belfry.db")?;
+    /// assert!(matches!(file, Location::Sqlite(_)));
+    /// # Ok::<(), belfry_store::Error>(())
+    /// ```
+    pub fn parse(s: &str) -> Result<Location> {
+        if PostgresUrl::is_postgres_url(s) {
+            PostgresUrl::parse(s).map(Location::Postgres)
+        } else {
+            Ok(Location::Sqlite(PathBuf::from(s)))
+        }
+    }
+}
+
+impl std::str::FromStr for Location {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Location> {
+        Location::parse(s)
+    }
+}
+
+impl From<PostgresUrl> for Location {
+    fn from(url: PostgresUrl) -> Location {
+        Location::Postgres(url)
+    }
 }
 
 impl From<&Path> for Location {
@@ -88,6 +151,7 @@ impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Location::Sqlite(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => write!(f, "{url}"),
         }
     }
 }
@@ -115,6 +179,7 @@ impl Store {
         let location = location.into();
         let backend: Box<dyn Backend> = match &location {
             Location::Sqlite(path) => Box::new(sqlite::Sqlite::open(path)?),
+            Location::Postgres(url) => Box::new(self::postgres::Postgres::open(url)?),
         };
         Ok(Store { backend, location })
     }
@@ -127,6 +192,24 @@ impl Store {
     /// The schema version of the open store.
     pub fn schema_version(&self) -> Result<i64> {
         self.backend.schema_version()
+    }
+
+    /// The store's clock: the time leases and deadlines are measured by. SQLite's is this
+    /// host's; PostgreSQL's is the database server's, so that dispatchers on hosts whose
+    /// clocks disagree still agree on when a lease runs out. Methods that take `now` use what
+    /// they are given (tests pass their own); a dispatcher passes this.
+    pub fn now(&self) -> Result<Timestamp> {
+        self.backend.now()
+    }
+
+    /// Waits up to `timeout` for outbox rows to become due, and says whether it was woken.
+    /// PostgreSQL: listens (on a connection of its own) for the `NOTIFY belfry_outbox` that a
+    /// commit of new, released or revived rows sends; `true` also right after the listening
+    /// connection was (re)made, since what came before it was not heard, so the caller looks
+    /// again. SQLite: nothing tells, so it sleeps `timeout` and returns `false`. Either way
+    /// the caller claims what is due afterwards; a `true` is a hint, not a promise.
+    pub fn wait_for_work(&mut self, timeout: Duration) -> Result<bool> {
+        self.backend.wait_for_work(timeout)
     }
 
     /// Records that a run has started. The job appears in `status` from now on.
@@ -443,6 +526,29 @@ impl Store {
     /// said on standard error instead.
     pub fn mark_unrouted(&mut self, run_id: &str, notification_id: &str) -> Result<()> {
         self.backend.mark_unrouted(run_id, notification_id)
+    }
+
+    /// Copies every row of this store into `to` (`belfry store migrate`): jobs with the rules'
+    /// memory of them, runs with their output, notifications, outbox rows whatever their
+    /// status (a pending row stays pending, with its attempts, lease and deadline), and
+    /// delivery attempts, in batches of a thousand, one transaction each. Rows `to` has
+    /// already are left as they are there, so a copy can be repeated and copies only what is
+    /// missing. Ids are kept: `to` must not hold another store's outbox rows.
+    pub fn copy_into(&self, to: &mut Store) -> Result<Copied> {
+        let mut copied = Copied::default();
+        let mut batch = Vec::with_capacity(copy::BATCH);
+        self.backend.export(&mut |record| {
+            batch.push(record);
+            if batch.len() >= copy::BATCH {
+                to.backend.import(&batch, &mut copied)?;
+                batch.clear();
+            }
+            Ok(())
+        })?;
+        if !batch.is_empty() {
+            to.backend.import(&batch, &mut copied)?;
+        }
+        Ok(copied)
     }
 }
 

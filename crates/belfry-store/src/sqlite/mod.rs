@@ -3,6 +3,7 @@
 //! Every write is a short `BEGIN IMMEDIATE` transaction behind a generous busy timeout, so many
 //! processes recording at once queue up instead of failing with "database is locked".
 
+mod copy;
 mod retention;
 mod schema;
 
@@ -10,14 +11,12 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use belfry_core::{
-    Decision, Digest, DigestCount, Event, JobSnapshot, Kind, Notification, Reason, State,
-    Timestamp, advance, begins_spell, decide,
-};
+use belfry_core::{Event, Held, JobSnapshot, Kind, Notification, State, Timestamp, step};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::backend::Backend;
+use crate::copy::{Copied, Record};
 use crate::{
     Attempt, Claim, Claimed, Error, JobRow, LastNotification, LastRun, Limits, OutboxCounts,
     OutboxRow, Recorded, Result, Rules, RunEnd, RunRow, RunStart, new_id,
@@ -182,7 +181,11 @@ impl Sqlite {
             return Ok(());
         }
         if version > schema::LATEST {
-            return Err(Error::too_new(&self.path, version, schema::LATEST));
+            return Err(Error::too_new(
+                &self.path.display().to_string(),
+                version,
+                schema::LATEST,
+            ));
         }
         let path = self.path.clone();
         let e = move |err| Error::sqlite(&path, "migrating the schema", err);
@@ -196,6 +199,7 @@ impl Sqlite {
             .map_err(&e)?;
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(version as usize) {
             tx.execute_batch(sql).map_err(&e)?;
+            schema::after(i + 1, &tx).map_err(&e)?;
             tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
                 .map_err(&e)?;
         }
@@ -251,6 +255,14 @@ impl Sqlite {
 }
 
 impl Backend for Sqlite {
+    fn export(&self, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+        self.export_rows(each)
+    }
+
+    fn import(&mut self, records: &[Record], copied: &mut Copied) -> Result<()> {
+        self.import_rows(records, copied)
+    }
+
     fn finish_run(
         &mut self,
         end: &RunEnd<'_>,
@@ -287,7 +299,7 @@ impl Backend for Sqlite {
             duration_ms,
             exit_code: d.exit_code,
         };
-        let (rec, seq) = apply_event(&tx, ev, 1, Some(run), rules).map_err(&e)?;
+        let rec = apply_event(&tx, ev, 1, Some(run), rules).map_err(&e)?;
         // The start may have been recorded (then this completes the row) or not (the store was
         // unavailable, or the job was over before the store was open): record it whole.
         let rowid: i64 = tx
@@ -310,7 +322,6 @@ impl Backend for Sqlite {
                         rec.decision.reason.code(),
                         rec.decision.reason.to_string(),
                         rec.decision.notify,
-                        seq,
                     ],
                     |r| r.get(0),
                 )
@@ -333,6 +344,17 @@ impl Backend for Sqlite {
         self.conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(self.err("reading the schema version"))
+    }
+
+    fn now(&self) -> Result<Timestamp> {
+        // One host's file: its processes share this clock.
+        Ok(Timestamp::now())
+    }
+
+    fn wait_for_work(&mut self, timeout: Duration) -> Result<bool> {
+        // A file tells no one of a commit: the caller looks again after the pause.
+        std::thread::sleep(timeout);
+        Ok(false)
     }
 
     fn start_run(&mut self, run: &RunStart) -> Result<()> {
@@ -377,7 +399,7 @@ impl Backend for Sqlite {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
-        let (rec, _) = apply_event(&tx, event, covers, None, rules).map_err(&e)?;
+        let rec = apply_event(&tx, event, covers, None, rules).map_err(&e)?;
         if let Some(n) = &rec.notification {
             retention::after_notification(&tx, &n.job, &n.id, &rules.limits.retention)
                 .map_err(&e)?;
@@ -420,9 +442,7 @@ impl Backend for Sqlite {
     }
 
     fn snapshot(&self, job: &str) -> Result<Option<JobSnapshot>> {
-        load_snapshot(&self.conn, job)
-            .map(|s| s.map(|(snap, _)| snap))
-            .map_err(self.err("reading a job's state"))
+        load_snapshot(&self.conn, job).map_err(self.err("reading a job's state"))
     }
 
     fn job(&self, name: &str) -> Result<Option<JobRow>> {
@@ -1072,17 +1092,15 @@ fn job_row<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<JobRow<&'r str>> {
 // which every finish runs, ahead, so that the finish on the job's critical path finds them
 // compiled.
 const SNAPSHOT_SQL: &str =
-    "SELECT state, since_ms, consecutive_problems, problem_notified, last_notified_ms,
-           notified_seq, since_seq
+    "SELECT state, since_ms, consecutive_problems, problem_notified, last_notified_ms, held
     FROM jobs WHERE name = ?1 AND state IS NOT NULL";
 const UPSERT_JOB_SQL: &str =
     "INSERT INTO jobs (name, state, since_ms, consecutive_problems, problem_notified,
                      last_notified_ms, created_ms, updated_ms, last_run_id, last_run_state,
                      last_run_started_ms, last_run_ended_ms, last_duration_ms,
-                     last_exit_code, seq, notified_seq, since_seq)
+                     last_exit_code, held)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?10, ?7), ?7, ?8, ?9, ?10,
-            CASE WHEN ?8 IS NULL THEN NULL ELSE ?7 END, ?11, ?12,
-            1, CASE WHEN ?13 THEN 1 END, CASE WHEN ?14 THEN 1 END)
+            CASE WHEN ?8 IS NULL THEN NULL ELSE ?7 END, ?11, ?12, ?13)
     ON CONFLICT (name) DO UPDATE SET
        state = excluded.state, since_ms = excluded.since_ms,
        consecutive_problems = excluded.consecutive_problems,
@@ -1097,23 +1115,19 @@ const UPSERT_JOB_SQL: &str =
            THEN jobs.last_duration_ms ELSE excluded.last_duration_ms END,
        last_exit_code = CASE WHEN excluded.last_run_id IS NULL
            THEN jobs.last_exit_code ELSE excluded.last_exit_code END,
-       seq = jobs.seq + 1,
-       notified_seq = CASE WHEN ?13 THEN jobs.seq + 1 ELSE jobs.notified_seq END,
-       since_seq = CASE WHEN ?14 THEN jobs.seq + 1 ELSE jobs.since_seq END
-    RETURNING seq";
+       held = excluded.held";
 const FINISH_RUN_SQL: &str =
     "INSERT INTO runs (id, job, state, started_ms, ended_ms, duration_ms, exit_code,
                       signal, host, error, output, output_bytes, reason,
-                      reason_text, notified, seq)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                      reason_text, notified)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
     ON CONFLICT (id) DO UPDATE SET
        state = excluded.state, ended_ms = excluded.ended_ms,
        duration_ms = excluded.duration_ms, exit_code = excluded.exit_code,
        signal = excluded.signal, host = COALESCE(excluded.host, runs.host),
        error = excluded.error, output = excluded.output,
        output_bytes = excluded.output_bytes, reason = excluded.reason,
-       reason_text = excluded.reason_text, notified = excluded.notified,
-       seq = excluded.seq
+       reason_text = excluded.reason_text, notified = excluded.notified
     RETURNING rowid";
 const INSERT_NOTIFICATION_SQL: &str =
     "INSERT INTO notifications (id, job, run_id, kind, state, reason, created_ms, payload)
@@ -1123,170 +1137,57 @@ const INSERT_OUTBOX_SQL: &str =
                      created_ms, next_attempt_ms, deadline_ms)
     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)";
 
-/// The rules, applied inside the caller's transaction: reads the job's snapshot, decides,
-/// writes the job row (creating it if needed) in one statement, and the notification with its
-/// outbox rows if the rules say so. Returns what was recorded and the event's number in its
-/// job's sequence (for the run's row).
+/// The rules, applied inside the caller's transaction: reads the job's snapshot, takes core's
+/// rule [`step`], writes the job row (creating it if needed) in one statement with what the
+/// step returned, and the notification with its outbox rows if the rules say so. Returns what
+/// was recorded.
 fn apply_event(
     tx: &rusqlite::Transaction<'_>,
     ev: &Event,
     covers: u32,
     run: Option<LastRunFields<'_>>,
     rules: &Rules<'_>,
-) -> rusqlite::Result<(Recorded, i64)> {
+) -> rusqlite::Result<Recorded> {
     let (policy, route, deadline) = (rules.policy, rules.route, rules.limits.delivery_deadline);
-    let (previous, marks) = load_snapshot(tx, &ev.job)?.unzip();
-    let mut decision = decide(previous.as_ref(), &ev.state, ev.at, policy);
-    // `None` only when there was no snapshot either: the columns keep their empty values.
-    let mut next = advance(previous.as_ref(), &ev.state, ev.at, &decision);
-    // The rules saw the first of `covers` problems; the ones after it are in the row too.
-    let more = covers.saturating_sub(1);
-    if more > 0 && ev.state.is_problem() {
-        if let Some(n) = next.as_mut() {
-            n.consecutive_problems += more;
-        }
-        if let Reason::Repeated { count, .. } | Reason::ThresholdReached { count } =
-            &mut decision.reason
-        {
-            *count += more;
-        }
-    }
+    let previous = load_snapshot(tx, &ev.job)?;
     let run = run.as_ref();
-    let seq: i64 = tx.prepare_cached(UPSERT_JOB_SQL)?.query_row(
-        params![
-            ev.job,
-            next.as_ref().map(|s| s.state.name()),
-            next.as_ref().map(|s| s.since.as_millis()),
-            next.as_ref().map_or(0, |s| s.consecutive_problems),
-            next.as_ref().is_some_and(|s| s.problem_notified),
-            next.as_ref()
-                .and_then(|s| s.last_notified_at)
-                .map(Timestamp::as_millis),
-            ev.at.as_millis(),
-            run.map(|r| r.id),
-            run.map(|r| r.state),
-            run.map(|r| r.started_ms),
-            run.and_then(|r| r.duration_ms),
-            run.and_then(|r| r.exit_code),
-            decision.notify,
-            begins_spell(previous.as_ref(), &ev.state),
-        ],
-        |r| r.get(0),
-    )?;
-    let mut rec = Recorded {
-        decision,
+    let step = step(previous.as_ref(), ev, covers, run.is_some(), policy);
+    // `None` only when there was no snapshot either: the columns keep their empty values.
+    let next = step.next.as_ref();
+    tx.prepare_cached(UPSERT_JOB_SQL)?.execute(params![
+        ev.job,
+        next.map(|s| s.state.name()),
+        next.map(|s| s.since.as_millis()),
+        next.map_or(0, |s| s.consecutive_problems),
+        next.is_some_and(|s| s.problem_notified),
+        next.and_then(|s| s.last_notified_at)
+            .map(Timestamp::as_millis),
+        ev.at.as_millis(),
+        run.map(|r| r.id),
+        run.map(|r| r.state),
+        run.map(|r| r.started_ms),
+        run.and_then(|r| r.duration_ms),
+        run.and_then(|r| r.exit_code),
+        next.map(|s| &s.held)
+            .filter(|h| !h.is_empty())
+            .map(|h| serde_json::to_string(h).expect("held runs serialise")),
+    ])?;
+    let mut n = step.notification(new_id(), ev, previous.as_ref());
+    let mut outbox_ids = Vec::new();
+    if let Some(n) = n.as_mut() {
+        if n.run_id.is_none() {
+            n.run_id = run.map(|r| r.id.to_owned());
+        }
+        let recovered = n.kind == Kind::Recovered;
+        outbox_ids = insert_notification(tx, n, route(&ev.state, recovered), deadline)?;
+    }
+    Ok(Recorded {
+        decision: step.decision,
         previous,
-        next: next.clone(),
-        notification: None,
-        outbox_ids: Vec::new(),
-    };
-    if !rec.decision.notify {
-        return Ok((rec, seq));
-    }
-    let mut event = ev.clone();
-    if event.details.run_id.is_none() {
-        event.details.run_id = run.map(|r| r.id.to_owned());
-    }
-    if run.is_some() && event.details.digest.is_none() {
-        event.details.digest = held_back_runs(tx, ev, rec.previous.as_ref(), marks, &rec.decision)?;
-    }
-    let mut n = Notification::new(new_id(), &event, rec.previous.as_ref(), &rec.decision);
-    if let Some(after) = rec.next.as_ref().filter(|_| ev.state.is_problem()) {
-        n.consecutive_problems = after.consecutive_problems;
-    }
-    let recovered = n.kind == Kind::Recovered;
-    rec.outbox_ids = insert_notification(tx, &n, route(&ev.state, recovered), deadline)?;
-    rec.notification = Some(n);
-    Ok((rec, seq))
-}
-
-/// The runs of `ev`'s job that the rules held back since its last message and that this
-/// message about a run should count, as the digest it then carries: for a reminder or a
-/// threshold reached, the problem runs of the streak; for a recovery, the problem runs it
-/// ends; for a heartbeat, the OK runs. `None` when there are none.
-///
-/// "Since" is in the job's sequence of events (`seq`, numbered in commit order), not in time:
-/// a run's end time is taken before its process waits for the write lock, so concurrent runs
-/// commit out of the order of their ends, and a window by time would count a run committed
-/// after a message that ended before it never, and one that ended after it twice.
-fn held_back_runs(
-    tx: &rusqlite::Transaction<'_>,
-    ev: &Event,
-    previous: Option<&JobSnapshot>,
-    marks: Option<Marks>,
-    decision: &Decision,
-) -> rusqlite::Result<Option<Digest>> {
-    let (Some(prev), Some(marks)) = (previous, marks) else {
-        return Ok(None);
-    };
-    let problems = match decision.reason {
-        Reason::Repeated { .. } | Reason::ThresholdReached { .. } | Reason::Recovered { .. } => {
-            true
-        }
-        Reason::Heartbeat { .. } => false,
-        _ => return Ok(None),
-    };
-    // Since the last message, and for problems since the streak began (an earlier streak's
-    // runs were told, or ended unannounced, before it). The run being recorded has no number
-    // yet.
-    let mut after = marks.notified.unwrap_or(0);
-    if problems && prev.state.is_problem() {
-        after = after.max(marks.since.unwrap_or(0).saturating_sub(1));
-    }
-    let mut stmt = tx.prepare_cached(
-        "SELECT state, ended_ms, error FROM runs
-         WHERE job = ?1 AND seq > ?2 AND notified = 0 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map(params![ev.job, after], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, Option<i64>>(1)?,
-            r.get::<_, Option<String>>(2)?,
-        ))
-    })?;
-    let mut count = 0u64;
-    let mut states: Vec<DigestCount> = Vec::new();
-    // The earliest end, with its error: the first in commit order among equals.
-    let mut first: Option<(i64, Option<String>)> = None;
-    for row in rows {
-        let (name, ended_ms, error) = row?;
-        let state = parse_state(&name)?;
-        let wanted = if problems {
-            state.is_problem()
-        } else {
-            state == State::Ok
-        };
-        if !wanted {
-            continue;
-        }
-        count += 1;
-        DigestCount::add(&mut states, state, 1);
-        let ended_ms = ended_ms.unwrap_or(i64::MAX);
-        if first.as_ref().is_none_or(|(t, _)| ended_ms < *t) {
-            first = Some((ended_ms, error));
-        }
-    }
-    let Some((first_ms, first_error)) = first else {
-        return Ok(None);
-    };
-    let this = if ev.state.is_problem() {
-        ev.state
-    } else {
-        State::Ok
-    };
-    DigestCount::add(&mut states, this, 1);
-    // This run may have ended before the runs it counts: they committed first.
-    let (first_ms, first_error) = if ev.at.as_millis() < first_ms {
-        (ev.at.as_millis(), None)
-    } else {
-        (first_ms, first_error)
-    };
-    Ok(Some(Digest {
-        count: count + 1,
-        states: DigestCount::finish(states),
-        first: ts(first_ms),
-        first_error: first_error.filter(|e| Some(e) != ev.details.error.as_ref()),
-    }))
+        next: step.next,
+        notification: n,
+        outbox_ids,
+    })
 }
 
 /// Row ids as an SQL list (`1,2,3`), for `IN (…)`: integers only, so nothing to escape.
@@ -1334,32 +1235,33 @@ fn insert_notification(
     Ok(ids)
 }
 
-/// Where a job's last message and its current spell (of OK, or of problems) are in its
-/// sequence of events: the numbers of the events that made the message and that began the
-/// spell.
-#[derive(Clone, Copy, Debug)]
-struct Marks {
-    notified: Option<i64>,
-    since: Option<i64>,
-}
-
-fn load_snapshot(conn: &Connection, job: &str) -> rusqlite::Result<Option<(JobSnapshot, Marks)>> {
+fn load_snapshot(conn: &Connection, job: &str) -> rusqlite::Result<Option<JobSnapshot>> {
     conn.prepare_cached(SNAPSHOT_SQL)?
         .query_row([job], |r| {
-            let snapshot = JobSnapshot {
+            Ok(JobSnapshot {
                 state: parse_state(&r.get::<_, String>(0)?)?,
                 since: ts(r.get(1)?),
                 consecutive_problems: r.get(2)?,
                 problem_notified: r.get(3)?,
                 last_notified_at: r.get::<_, Option<i64>>(4)?.map(ts),
-            };
-            let marks = Marks {
-                notified: r.get(5)?,
-                since: r.get(6)?,
-            };
-            Ok((snapshot, marks))
+                held: parse_held(job, r.get_ref(5)?.as_str_or_null()?, 5)?,
+            })
         })
         .optional()
+}
+
+/// `job`'s `held` column: JSON of [`Held`], NULL for none.
+fn parse_held(job: &str, json: Option<&str>, column: usize) -> rusqlite::Result<Held> {
+    json.map_or(Ok(Held::default()), |text| {
+        serde_json::from_str(text).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                column,
+                rusqlite::types::Type::Text,
+                format!("job {job:?}: its held-back runs (`jobs.held`) are not readable: {e}")
+                    .into(),
+            )
+        })
+    })
 }
 
 fn parse_state(s: &str) -> rusqlite::Result<State> {

@@ -1,6 +1,10 @@
 //! Versioned schema migrations. The store's `PRAGMA user_version` is the number of migrations
 //! applied; each migration runs once, in order, inside the transaction that bumps the version.
-//! Never edit a released migration: add a new one.
+//! Never edit a released migration: add a new one. A migration that needs more than SQL (a
+//! count only Rust can make) does the rest in [`after`].
+
+use belfry_core::{Class, Held, State, Timestamp};
+use rusqlite::{Transaction, params};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -149,7 +153,79 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX jobs_problems ON jobs (name) WHERE consecutive_problems > 0;
     "#,
+    // 6: the runs the rules held back since a job's last message are kept in the job's row
+    // (`held`: JSON of belfry_core::Held, written by the rule step), so that a message counts
+    // them without reading the run history. `after` fills it from the history, counting what
+    // the numbers of migration 3 counted.
+    r#"
+    ALTER TABLE jobs ADD COLUMN held TEXT;
+    "#,
+    // 7: the numbers are no longer read. `runs.seq` stays, unwritten: dropping a column
+    // rewrites its table, and the runs table holds every kept run's output.
+    r#"
+    DROP INDEX runs_by_seq;
+    ALTER TABLE jobs DROP COLUMN seq;
+    ALTER TABLE jobs DROP COLUMN notified_seq;
+    ALTER TABLE jobs DROP COLUMN since_seq;
+    "#,
 ];
+
+/// What a migration needs besides its SQL, run right after it in the same transaction:
+/// `version` is the schema version the SQL brought the store to.
+pub(crate) fn after(version: usize, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    match version {
+        6 => fill_held(tx),
+        _ => Ok(()),
+    }
+}
+
+/// Fills `jobs.held` from the run history for a store from before it: each job's runs that did
+/// not notify and are numbered after its last message (OK runs), and for a job in a streak of
+/// problems also not before the streak began (problem runs), as the messages of schemas 3 to 5
+/// counted them. Runs whose state this build does not know are in no message's count.
+fn fill_held(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let jobs: Vec<(String, String, Option<i64>, Option<i64>)> = tx
+        .prepare("SELECT name, state, notified_seq, since_seq FROM jobs WHERE state IS NOT NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut runs = tx.prepare(
+        "SELECT seq, state, ended_ms, error FROM runs
+         WHERE job = ?1 AND seq > ?2 AND notified = 0 ORDER BY seq",
+    )?;
+    let mut write = tx.prepare("UPDATE jobs SET held = ?2 WHERE name = ?1")?;
+    for (job, state, notified, since) in jobs {
+        let Ok(state) = state.parse::<State>() else {
+            continue;
+        };
+        let ok_after = notified.unwrap_or(0);
+        // The streak began with the event numbered `since`: its runs count from that one on.
+        let problems_after = state
+            .is_problem()
+            .then(|| ok_after.max(since.unwrap_or(0).saturating_sub(1)));
+        let mut held = Held::default();
+        // Problem runs are counted from at least as late as OK runs.
+        let mut rows = runs.query(params![job, ok_after])?;
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            let Ok(run_state) = r.get::<_, String>(1)?.parse::<State>() else {
+                continue;
+            };
+            let ended = Timestamp::from_millis(r.get::<_, Option<i64>>(2)?.unwrap_or(i64::MAX));
+            let error: Option<String> = r.get(3)?;
+            let tally = match run_state.class() {
+                Class::Problem if problems_after.is_some_and(|a| seq > a) => &mut held.problems,
+                Class::Ok if seq > ok_after => &mut held.ok,
+                _ => continue,
+            };
+            tally.add(run_state, ended, error.as_deref(), 1);
+        }
+        if !held.is_empty() {
+            let json = serde_json::to_string(&held).expect("held runs serialise");
+            write.execute(params![job, json])?;
+        }
+    }
+    Ok(())
+}
 
 /// The schema version this build writes.
 pub(crate) const LATEST: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,375 @@
+//! Reading every row out of a SQLite store, and writing rows copied from another store.
+
+use rusqlite::types::ValueRef;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::{
+    JOB_ROW_SQL, Sqlite, job_row, millis, ms_duration, pack, parse_held, parse_state,
+    read_notification, ts, unpack,
+};
+use crate::copy::{AttemptRecord, Copied, JobRecord, OutboxRecord, Record, RunRecord};
+use crate::{Error, Result};
+use belfry_core::{JobSnapshot, Timestamp};
+
+/// The columns of [`JOB_ROW_SQL`] and after them the rest of the rules' memory and the row's
+/// times, read back by [`job_record`].
+fn job_records_sql() -> String {
+    JOB_ROW_SQL.replace(
+        " FROM jobs j",
+        ", j.problem_notified, j.last_notified_ms, j.held, j.created_ms, j.updated_ms
+         FROM jobs j ORDER BY j.name",
+    )
+}
+
+fn job_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+    let row = job_row(r)?.owned();
+    let snapshot = match (row.state, row.since) {
+        (Some(state), Some(since)) => Some(JobSnapshot {
+            state,
+            since,
+            consecutive_problems: row.consecutive_problems,
+            problem_notified: r.get(13)?,
+            last_notified_at: r.get::<_, Option<i64>>(14)?.map(ts),
+            held: parse_held(&row.name, r.get_ref(15)?.as_str_or_null()?, 15)?,
+        }),
+        _ => None,
+    };
+    Ok(JobRecord {
+        name: row.name,
+        snapshot,
+        last_run: row.last_run,
+        last_notification: row.last_notification,
+        created: ts(r.get(16)?),
+        updated: ts(r.get(17)?),
+    })
+}
+
+impl Sqlite {
+    /// Hands every row to `each`, table by table in the order a copy writes them.
+    pub(super) fn export_rows(&self, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+        let read = |sql: &str,
+                    each: &mut dyn FnMut(Record) -> Result<()>,
+                    f: &dyn Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Record>|
+         -> Result<()> {
+            let mut stmt = self
+                .conn
+                .prepare(sql)
+                .map_err(self.err("reading the store to copy it"))?;
+            let mut rows = stmt
+                .query([])
+                .map_err(self.err("reading the store to copy it"))?;
+            while let Some(r) = rows
+                .next()
+                .map_err(self.err("reading the store to copy it"))?
+            {
+                each(f(r).map_err(self.err("reading the store to copy it"))?)?;
+            }
+            Ok(())
+        };
+        read(&job_records_sql(), each, &|r| {
+            job_record(r).map(Record::Job)
+        })?;
+        read(
+            "SELECT id, job, state, started_ms, ended_ms, duration_ms, exit_code, signal, host,
+                    pid, boot_id, error, reason, reason_text, notified, output, output_bytes
+             FROM runs ORDER BY rowid",
+            each,
+            &|r| {
+                let output = match r.get_ref(15)? {
+                    ValueRef::Null => None,
+                    v => Some(unpack(v).map_err(|err| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            15,
+                            rusqlite::types::Type::Blob,
+                            Box::new(err),
+                        )
+                    })?),
+                };
+                Ok(Record::Run(RunRecord {
+                    id: r.get(0)?,
+                    job: r.get(1)?,
+                    state: parse_state(&r.get::<_, String>(2)?)?,
+                    started: ts(r.get(3)?),
+                    ended: r.get::<_, Option<i64>>(4)?.map(ts),
+                    duration: r.get::<_, Option<i64>>(5)?.map(ms_duration),
+                    exit_code: r.get(6)?,
+                    signal: r.get(7)?,
+                    host: r.get(8)?,
+                    pid: r.get(9)?,
+                    boot_id: r.get(10)?,
+                    error: r.get(11)?,
+                    reason: r.get(12)?,
+                    reason_text: r.get(13)?,
+                    notified: r.get(14)?,
+                    output,
+                    output_bytes: r.get::<_, Option<i64>>(16)?.map(|n| n.max(0) as u64),
+                }))
+            },
+        )?;
+        read(
+            "SELECT id, payload FROM notifications ORDER BY rowid",
+            each,
+            &|r| {
+                let id: String = r.get(0)?;
+                read_notification(r.get_ref(1)?)
+                    .map(|n| Record::Notification(Box::new(n)))
+                    .ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            rusqlite::types::Type::Blob,
+                            format!("notification {id} cannot be read back").into(),
+                        )
+                    })
+            },
+        )?;
+        read(
+            "SELECT id, notification_id, job, channel, idempotency_key, status, attempts,
+                    created_ms, next_attempt_ms, deadline_ms, lease_until_ms, lease_owner,
+                    last_reason, delivered_ms, folded_into, reclaims
+             FROM outbox ORDER BY id",
+            each,
+            &|r| {
+                Ok(Record::Outbox(OutboxRecord {
+                    id: r.get(0)?,
+                    notification_id: r.get(1)?,
+                    job: r.get(2)?,
+                    channel: r.get(3)?,
+                    idempotency_key: r.get(4)?,
+                    status: r.get(5)?,
+                    attempts: r.get(6)?,
+                    created: ts(r.get(7)?),
+                    next_attempt: ts(r.get(8)?),
+                    deadline: ts(r.get(9)?),
+                    lease_until: r.get::<_, Option<i64>>(10)?.map(ts),
+                    lease_owner: r.get(11)?,
+                    last_reason: r.get(12)?,
+                    delivered: r.get::<_, Option<i64>>(13)?.map(ts),
+                    folded_into: r.get(14)?,
+                    reclaims: r.get(15)?,
+                }))
+            },
+        )?;
+        read(
+            "SELECT id, outbox_id, at_ms, outcome, reason, elapsed_ms FROM attempts ORDER BY id",
+            each,
+            &|r| {
+                Ok(Record::Attempt(AttemptRecord {
+                    id: r.get(0)?,
+                    outbox_id: r.get(1)?,
+                    at: ts(r.get(2)?),
+                    outcome: r.get(3)?,
+                    reason: r.get(4)?,
+                    elapsed: r.get::<_, Option<i64>>(5)?.map(ms_duration),
+                }))
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Writes `records` in one transaction, each unless its key is there already.
+    pub(super) fn import_rows(&mut self, records: &[Record], copied: &mut Copied) -> Result<()> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "writing copied rows", err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        for record in records {
+            let written = import_one(&tx, record).map_err(&e)?;
+            if let Some(clash) = written.clash {
+                return Err(Error::corrupt(
+                    &self.path,
+                    "writing copied rows",
+                    format!(
+                        "{clash}: this store holds another store's rows; copy into an empty store"
+                    ),
+                ));
+            }
+            copied.count(record, written.inserted);
+        }
+        tx.commit().map_err(&e)?;
+        Ok(())
+    }
+}
+
+/// What became of one copied record.
+struct Written {
+    inserted: bool,
+    /// The record's id is taken by a different row.
+    clash: Option<String>,
+}
+
+fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Result<Written> {
+    let done = |n: usize| Written {
+        inserted: n > 0,
+        clash: None,
+    };
+    match record {
+        Record::Job(j) => {
+            let snap = j.snapshot.as_ref();
+            let held = snap
+                .filter(|s| !s.held.is_empty())
+                .map(|s| serde_json::to_string(&s.held).expect("held counts serialise"));
+            let last = j.last_run.as_ref();
+            let note = j.last_notification.as_ref();
+            let kind = note.map(|n| serde_json::to_value(n.kind).expect("a kind serialises"));
+            tx.prepare_cached(
+                "INSERT INTO jobs (name, state, since_ms, consecutive_problems, problem_notified,
+                    last_notified_ms, held, last_run_id, last_run_state, last_run_started_ms,
+                    last_run_ended_ms, last_duration_ms, last_exit_code, last_notification_ms,
+                    last_notification_kind, last_notification_reason, created_ms, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                j.name,
+                snap.map(|s| s.state.name()),
+                snap.map(|s| s.since.as_millis()),
+                snap.map_or(0, |s| s.consecutive_problems),
+                snap.is_some_and(|s| s.problem_notified),
+                snap.and_then(|s| s.last_notified_at)
+                    .map(Timestamp::as_millis),
+                held,
+                last.map(|l| l.id.as_str()),
+                last.map(|l| l.state.name()),
+                last.map(|l| l.started.as_millis()),
+                last.map(|l| l.ended.as_millis()),
+                last.and_then(|l| l.duration).map(millis),
+                last.and_then(|l| l.exit_code),
+                note.map(|n| n.at.as_millis()),
+                kind.as_ref().and_then(|k| k.as_str()),
+                note.map(|n| n.reason.as_str()),
+                j.created.as_millis(),
+                j.updated.as_millis(),
+            ])
+            .map(done)
+        }
+        Record::Run(r) => tx
+            .prepare_cached(
+                "INSERT INTO runs (id, job, state, started_ms, ended_ms, duration_ms, exit_code,
+                    signal, host, pid, boot_id, error, reason, reason_text, notified, output,
+                    output_bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                r.id,
+                r.job,
+                r.state.name(),
+                r.started.as_millis(),
+                r.ended.map(Timestamp::as_millis),
+                r.duration.map(millis),
+                r.exit_code,
+                r.signal,
+                r.host,
+                r.pid,
+                r.boot_id,
+                r.error,
+                r.reason,
+                r.reason_text,
+                r.notified,
+                r.output.as_deref().map(pack),
+                r.output_bytes.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+            ])
+            .map(done),
+        Record::Notification(n) => {
+            let payload = pack(&serde_json::to_string(n).expect("a notification serialises"));
+            let kind = serde_json::to_value(n.kind).expect("a kind serialises");
+            tx.prepare_cached(
+                "INSERT INTO notifications (id, job, run_id, kind, state, reason, created_ms,
+                    payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                n.id,
+                n.job,
+                n.run_id,
+                kind.as_str(),
+                n.state.name(),
+                n.reason,
+                n.time.as_millis(),
+                payload
+            ])
+            .map(done)
+        }
+        Record::Outbox(o) => {
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (id, notification_id, job, channel, idempotency_key,
+                        status, attempts, created_ms, next_attempt_ms, deadline_ms,
+                        lease_until_ms, lease_owner, last_reason, delivered_ms, folded_into,
+                        reclaims)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                        ?16)
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![
+                    o.id,
+                    o.notification_id,
+                    o.job,
+                    o.channel,
+                    o.idempotency_key,
+                    o.status,
+                    o.attempts,
+                    o.created.as_millis(),
+                    o.next_attempt.as_millis(),
+                    o.deadline.as_millis(),
+                    o.lease_until.map(Timestamp::as_millis),
+                    o.lease_owner,
+                    o.last_reason,
+                    o.delivered.map(Timestamp::as_millis),
+                    o.folded_into,
+                    o.reclaims,
+                ])?;
+            if n > 0 {
+                return Ok(done(n));
+            }
+            let there: Option<String> = tx
+                .query_row(
+                    "SELECT idempotency_key FROM outbox WHERE id = ?1",
+                    [o.id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(Written {
+                inserted: false,
+                clash: (there.as_deref() != Some(o.idempotency_key.as_str()))
+                    .then(|| format!("outbox row {} is another row here", o.id)),
+            })
+        }
+        Record::Attempt(a) => {
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO attempts (id, outbox_id, at_ms, outcome, reason, elapsed_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![
+                    a.id,
+                    a.outbox_id,
+                    a.at.as_millis(),
+                    a.outcome,
+                    a.reason,
+                    a.elapsed.map(millis),
+                ])?;
+            if n > 0 {
+                return Ok(done(n));
+            }
+            let there: Option<i64> = tx
+                .query_row(
+                    "SELECT outbox_id FROM attempts WHERE id = ?1",
+                    [a.id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(Written {
+                inserted: false,
+                clash: (there != Some(a.outbox_id))
+                    .then(|| format!("delivery attempt {} is another attempt here", a.id)),
+            })
+        }
+    }
+}
