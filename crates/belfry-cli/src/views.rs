@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use belfry::Config;
 use belfry::core::{Class, Timestamp, format_duration};
-use belfry::store::{JobRow, OutboxRow, RunRow, Store};
+use belfry_store::{JobRow, OutboxRow, RunRow, Store};
 use serde_json::{Value, json};
 
 /// Nagios's UNKNOWN.
@@ -30,8 +30,8 @@ pub(crate) fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// rows their alerts made.
 fn open_and_reap(config: &Config) -> anyhow::Result<(Store, Vec<i64>)> {
     let home = belfry::home_dir()?;
-    let mut store = Store::open(belfry::store_path(&home))?;
-    let found = match belfry::reap_crashed(&mut store, config) {
+    let mut store = Store::open(config.store_location(&home))?;
+    let found = match belfry::internal::reap_crashed(&mut store, config) {
         Ok(recs) => crate::unrouted::rows_of(config, recs),
         Err(e) => {
             crate::warn(&format!("could not check for crashed runs: {e}"));
@@ -61,7 +61,11 @@ pub fn deliver(config: &Config, wait: Duration, as_json: bool) -> anyhow::Result
     let dead_before: HashSet<i64> = store.dead_ids()?.into_iter().collect();
     // A row due again (a retry, a digest window ending, a lease running out) before the time
     // is up is waited for: `--wait` is how long this command may take.
-    let report = belfry::Dispatcher::new(config).settle(&mut store, None, Instant::now() + wait)?;
+    let report = belfry::internal::Dispatcher::new(config).settle(
+        &mut store,
+        None,
+        Instant::now() + wait,
+    )?;
     let delivered = report.delivered.len();
     let mut tried: BTreeSet<i64> = report.failed.iter().map(|f| f.row).collect();
     let died = store

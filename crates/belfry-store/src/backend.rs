@@ -1,7 +1,8 @@
 //! The seam between the [`Store`](crate::Store) handle and a database: one trait that each
 //! backend implements whole. A third backend is a module beside `sqlite` and `postgres` that
 //! implements [`Backend`], one arm in [`Store::open`](crate::Store::open), and a run of the
-//! conformance suite (`tests/conformance/`) against it.
+//! conformance suite (`tests/store/conformance.rs`, one `Db` kind in `tests/store/support.rs`)
+//! against it.
 //!
 //! Every method takes the settings it needs as arguments: a backend holds a connection and
 //! nothing that steers it. The rules are applied by `belfry_core::step`; a backend reads the
@@ -13,15 +14,21 @@ use std::time::Duration;
 use belfry_core::{Event, JobSnapshot, Notification, Timestamp};
 
 use crate::copy::{Copied, Record};
-use crate::{
-    Attempt, Claim, Claimed, JobRow, Limits, OutboxCounts, OutboxRow, Recorded, Result, Rules,
-    RunEnd, RunRow, RunStart,
+use crate::error::Result;
+use crate::types::{
+    Attempt, Claim, Claimed, JobRow, Limits, OutboxCounts, OutboxRow, Recorded, Rules, RunEnd,
+    RunRow, RunStart,
 };
 
 /// What a store must do; see the methods of the same names on [`Store`](crate::Store), which
 /// document each one (the handle only adapts closures and owns the backend).
 pub(crate) trait Backend: Send {
     fn schema_version(&self) -> Result<i64>;
+    /// The clock leases and deadlines are measured by.
+    fn now(&self) -> Result<Timestamp>;
+    /// Waits up to `timeout` for outbox rows to become due; `true` if woken (or if what
+    /// happened meanwhile may have been missed).
+    fn wait_for_work(&mut self, timeout: Duration) -> Result<bool>;
     fn start_run(&mut self, run: &RunStart) -> Result<()>;
     /// Work a backend may do ahead of a run's finish (compiling statements); optional.
     fn prepare_finish(&self) -> Result<()> {

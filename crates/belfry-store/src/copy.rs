@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use belfry_core::{JobSnapshot, Notification, State, Timestamp};
 
-use crate::{LastNotification, LastRun};
+use crate::types::{LastNotification, LastRun};
 
 /// One row of a store.
 #[derive(Clone, Debug)]
@@ -125,6 +125,18 @@ impl Copied {
             },
             Record::Attempt(_) => self.attempts += 1,
         }
+    }
+
+    /// Adds what another batch wrote.
+    pub(crate) fn add(&mut self, other: &Copied) {
+        self.jobs += other.jobs;
+        self.runs += other.runs;
+        self.notifications += other.notifications;
+        self.pending += other.pending;
+        self.delivered += other.delivered;
+        self.dead += other.dead;
+        self.attempts += other.attempts;
+        self.already_there += other.already_there;
     }
 
     /// Whether nothing was written.

@@ -1,5 +1,8 @@
 use std::fmt;
 
+/// The result of store operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Something went wrong reading or writing the store.
 ///
 /// The message names the store's file and what belfry was doing; the cause is available
@@ -21,6 +24,7 @@ enum ErrorKind {
     Busy,
     Corrupt,
     TooNew,
+    Unavailable,
     Other,
 }
 
@@ -37,6 +41,65 @@ impl Error {
             _ => ErrorKind::Other,
         };
         Error::caused(path, doing, kind, e)
+    }
+
+    /// A PostgreSQL error while doing `doing` at `place` (the database's URL, already without
+    /// its password): the SQLSTATE decides what the caller is told. The server's message never
+    /// holds the connection string, so it is kept as the detail.
+    pub(crate) fn postgres(place: &str, doing: &'static str, e: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        let kind = match e.code() {
+            Some(c) if *c == SqlState::DISK_FULL || *c == SqlState::OUT_OF_MEMORY => {
+                ErrorKind::DiskFull
+            }
+            Some(c)
+                if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::LOCK_NOT_AVAILABLE
+                    || *c == SqlState::TOO_MANY_CONNECTIONS =>
+            {
+                ErrorKind::Busy
+            }
+            Some(c) if *c == SqlState::DATA_CORRUPTED || *c == SqlState::INDEX_CORRUPTED => {
+                ErrorKind::Corrupt
+            }
+            Some(c)
+                if *c == SqlState::ADMIN_SHUTDOWN
+                    || *c == SqlState::CRASH_SHUTDOWN
+                    || *c == SqlState::CANNOT_CONNECT_NOW
+                    || c.code().starts_with("08") =>
+            {
+                ErrorKind::Unavailable
+            }
+            Some(_) => ErrorKind::Other,
+            // No SQLSTATE, and the connection is gone or could not be made: not a statement's
+            // fault. (Without one either, a value the client could not convert is a bug.)
+            None if e.is_closed()
+                || std::error::Error::source(&e).is_some_and(|c| c.is::<std::io::Error>()) =>
+            {
+                ErrorKind::Unavailable
+            }
+            None => ErrorKind::Other,
+        };
+        Error {
+            place: place.to_owned(),
+            doing,
+            kind,
+            detail: postgres_detail(&e),
+            source: Some(Box::new(e)),
+        }
+    }
+
+    /// A store that cannot be used as asked, for a reason belfry found itself (not a database
+    /// error): a malformed URL, a schema name it will not quote.
+    pub(crate) fn invalid(place: &str, doing: &'static str, what: String) -> Self {
+        Error {
+            place: place.to_owned(),
+            doing,
+            kind: ErrorKind::Other,
+            detail: what,
+            source: None,
+        }
     }
 
     pub(crate) fn io(path: &std::path::Path, doing: &'static str, e: std::io::Error) -> Self {
@@ -63,9 +126,9 @@ impl Error {
         }
     }
 
-    pub(crate) fn too_new(path: &std::path::Path, found: i64, known: i64) -> Self {
+    pub(crate) fn too_new(place: &str, found: i64, known: i64) -> Self {
         Error {
-            place: path.display().to_string(),
+            place: place.to_owned(),
             doing: "opening the store",
             kind: ErrorKind::TooNew,
             detail: format!(
@@ -86,10 +149,21 @@ impl Error {
         }
     }
 
-    /// A backend broke its contract (a bug, not a state of the database).
-    pub(crate) fn internal(place: &crate::Location, doing: &'static str) -> Self {
+    /// Data in a database that belfry cannot read back (a damaged or foreign row).
+    pub(crate) fn bad_data(place: &str, doing: &'static str, what: String) -> Self {
         Error {
-            place: place.to_string(),
+            place: place.to_owned(),
+            doing,
+            kind: ErrorKind::Corrupt,
+            detail: what,
+            source: None,
+        }
+    }
+
+    /// A backend broke its contract (a bug, not a state of the database).
+    pub(crate) fn internal(place: &str, doing: &'static str) -> Self {
+        Error {
+            place: place.to_owned(),
             doing,
             kind: ErrorKind::Other,
             detail: "the store's backend returned no result where one is always made".into(),
@@ -110,6 +184,50 @@ impl Error {
     /// The file is not a belfry store, or is damaged.
     pub fn is_corrupt(&self) -> bool {
         self.kind == ErrorKind::Corrupt
+    }
+
+    /// The database server could not be reached, or the connection to it broke (PostgreSQL).
+    /// The handle connects again on its next call; what the failed call wrote may or may not
+    /// have been committed.
+    pub fn is_unavailable(&self) -> bool {
+        self.kind == ErrorKind::Unavailable
+    }
+
+    /// Whether trying the same call again may succeed: the database was busy (a lock, a
+    /// serialization conflict, too many connections) or could not be reached.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Busy | ErrorKind::Unavailable)
+    }
+}
+
+/// A PostgreSQL error in one line: the server's message (with its detail, if any) for a
+/// statement that failed, or the client's for a connection that did.
+fn postgres_detail(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!(
+                "{} ({}; SQLSTATE {})",
+                db.message(),
+                detail,
+                db.code().code()
+            ),
+            None => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        },
+        None => {
+            // The client's own text, with its cause: "error connecting to server: Connection
+            // refused (os error 111)". It names no host or password.
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                let more = c.to_string();
+                if !text.contains(&more) {
+                    text.push_str(": ");
+                    text.push_str(&more);
+                }
+                cause = c.source();
+            }
+            text
+        }
     }
 }
 

@@ -7,10 +7,28 @@
 //! outbox rows it produces are written in the same transaction as the run that caused them,
 //! so once [`Store::finish_run`] returns, the alert exists and survives any crash.
 //!
+//! A [`Location`] says which: a path is a SQLite file; a `postgres://` or `postgresql://`
+//! URL (libpq's form: `postgres://user:password@host:port/database?option=value`) is a
+//! PostgreSQL database. Its optional `schema=NAME` parameter, which belfry takes out of the URL
+//! before connecting, puts the store's tables in that schema (created if missing; a plain name,
+//! letters, digits and `_`), so that several stores (teams, tests) can share one database;
+//! without it they go in the first schema of the server's search path (usually `public`).
+//! A location shows its URL without the password, and no error message carries it. The
+//! connection is plain TCP or a Unix socket (no TLS yet).
+//!
+//! With a fleet of processes on one PostgreSQL store, [`Store::now`] gives the database's
+//! clock, to which every lease and deadline should be measured, and
+//! [`Store::wait_for_work`] sleeps until another process commits an alert (`LISTEN`/`NOTIFY`).
+//!
+//! A third backend is a module beside `sqlite/` and `postgres/` implementing the crate's
+//! internal `Backend` trait (`backend.rs`) whole, a [`Location`] variant and its arm in
+//! [`Store::open`], and a `Db` kind in the conformance suite (`tests/store/support.rs`), which
+//! then runs every test of `tests/store/conformance.rs` against it.
+//!
 //! A store applies no rules of its own: `belfry_core::step` decides, and the store persists
 //! what it returns. Every setting (the job's policy, where its alerts go, how long a row may
 //! wait, what history to keep, the digest window) is an argument of the call that needs it.
-//! The store knows channels only as names; it never sees a URL or a secret.
+//! The store knows channels only as names; it never sees a channel's URL or secret.
 //!
 //! ```
 //! use belfry_core::{Details, Event, Policy, State, Timestamp};
@@ -42,57 +60,24 @@
 mod backend;
 mod copy;
 mod error;
+mod location;
+mod postgres;
 mod sqlite;
 mod types;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+
 use std::time::Duration;
 
 use belfry_core::{Event, JobSnapshot, Notification, Policy, State, Timestamp};
 
+pub use self::postgres::PostgresUrl;
 use backend::Backend;
 pub use copy::Copied;
-pub use error::Error;
+pub use error::{Error, Result};
+pub use location::Location;
 pub use sqlite::WAL_TRIM_BYTES;
 pub use types::*;
-
-/// The result of store operations.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Where a store is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Location {
-    /// A SQLite file (created with its directory if missing).
-    Sqlite(PathBuf),
-}
-
-impl From<&Path> for Location {
-    fn from(path: &Path) -> Location {
-        Location::Sqlite(path.to_owned())
-    }
-}
-
-impl From<&PathBuf> for Location {
-    fn from(path: &PathBuf) -> Location {
-        Location::Sqlite(path.clone())
-    }
-}
-
-impl From<PathBuf> for Location {
-    fn from(path: PathBuf) -> Location {
-        Location::Sqlite(path)
-    }
-}
-
-impl fmt::Display for Location {
-    /// The file's path, or the database's URL without its password: what messages show.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Location::Sqlite(path) => write!(f, "{}", path.display()),
-        }
-    }
-}
 
 /// An open store: a handle on one backend.
 pub struct Store {
@@ -117,6 +102,7 @@ impl Store {
         let location = location.into();
         let backend: Box<dyn Backend> = match &location {
             Location::Sqlite(path) => Box::new(sqlite::Sqlite::open(path)?),
+            Location::Postgres(url) => Box::new(self::postgres::Postgres::open(url)?),
         };
         Ok(Store { backend, location })
     }
@@ -129,6 +115,24 @@ impl Store {
     /// The schema version of the open store.
     pub fn schema_version(&self) -> Result<i64> {
         self.backend.schema_version()
+    }
+
+    /// The store's clock: the time leases and deadlines are measured by. SQLite's is this
+    /// host's; PostgreSQL's is the database server's, so that dispatchers on hosts whose
+    /// clocks disagree still agree on when a lease runs out. Methods that take `now` use what
+    /// they are given (tests pass their own); a dispatcher passes this.
+    pub fn now(&self) -> Result<Timestamp> {
+        self.backend.now()
+    }
+
+    /// Waits up to `timeout` for outbox rows to become due, and says whether it was woken.
+    /// PostgreSQL: listens (on a connection of its own) for the `NOTIFY belfry_outbox` that a
+    /// commit of new, released or revived rows sends; `true` also right after the listening
+    /// connection was (re)made, since what came before it was not heard, so the caller looks
+    /// again. SQLite: nothing tells, so it sleeps `timeout` and returns `false`. Either way
+    /// the caller claims what is due afterwards; a `true` is a hint, not a promise.
+    pub fn wait_for_work(&mut self, timeout: Duration) -> Result<bool> {
+        self.backend.wait_for_work(timeout)
     }
 
     /// Records that a run has started. The job appears in `status` from now on.
@@ -163,7 +167,7 @@ impl Store {
         };
         self.backend
             .finish_run(end, &rules, false)?
-            .ok_or_else(|| Error::internal(&self.location, "recording a finished run"))
+            .ok_or_else(|| Error::internal(&self.location.to_string(), "recording a finished run"))
     }
 
     /// Like [`Store::finish_run`], but only if the run is still `running` (checked inside the
@@ -469,16 +473,4 @@ impl Store {
         }
         Ok(copied)
     }
-}
-
-/// What a backend needs to apply the rules to one job's event and write what they decide.
-pub(crate) struct Rules<'a> {
-    pub policy: &'a Policy,
-    pub route: &'a dyn Fn(&State, bool) -> Vec<String>,
-    pub limits: Limits,
-}
-
-/// A new unique, time-ordered id (UUID v7).
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
 }

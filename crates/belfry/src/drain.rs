@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use belfry_core::instant_after;
 use belfry_store::Store;
 
-use crate::{Config, Dispatcher};
+use crate::config::Config;
+use crate::dispatch::Dispatcher;
 
 /// The longest a drainer sleeps between looks at the outbox, so that rows added by other
 /// processes while it sleeps are not left waiting long.
@@ -68,13 +69,13 @@ pub fn drain(config: &Config, home: &Path) -> Result<(), DrainError> {
         let Some(lock) = DrainLock::try_acquire(home).map_err(lock_err)? else {
             return Ok(());
         };
-        let mut store = Store::open(crate::store_path(home))?;
+        let mut store = Store::open(crate::home::store_path(home))?;
         loop {
-            crate::reap_crashed(&mut store, config)?;
+            crate::runs::reap_crashed(&mut store, config)?;
             dispatcher.pass(&mut store, None, instant_after(Instant::now(), pass))?;
             // Someone removed the state directory (a test's temporary one, an uninstall):
             // there is nothing left to drain for.
-            if !crate::store_path(home).exists() {
+            if !crate::home::store_path(home).exists() {
                 return Ok(());
             }
             if !dispatcher.wait_for_due(&store, DRAIN_TICK)? {

@@ -123,7 +123,7 @@ impl Waker {
 /// let config = belfry::Config::default();
 /// let home = belfry::home_dir()?;
 /// let mut store = belfry::store::Store::open(belfry::store_path(&home))?;
-/// let mut dispatcher = belfry::Dispatcher::new(&config);
+/// let mut dispatcher = belfry::internal::Dispatcher::new(&config);
 /// // Send what is due, and what falls due within ten seconds.
 /// let report = dispatcher.settle(&mut store, None, Instant::now() + Duration::from_secs(10))?;
 /// println!("{} delivered, {} failed", report.delivered.len(), report.failed.len());

@@ -1,167 +1,18 @@
-//! The store's guarantees, against real SQLite files.
+//! The store's guarantees, one body each, run against both backends (see the macro at the
+//! end): every promise `Store` makes holds for a SQLite file and a PostgreSQL schema alike.
+//! A third backend adds a `Db` kind in `support.rs` and an arm to the macro.
 
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use belfry_core::{Details, Event, Policy, State, Timestamp};
-use belfry_store::{Attempt, Claim, Claimed, Limits, Recorded, Retention, RunEnd, RunStart};
+use belfry_store::{Attempt, Retention, RunEnd, RunStart};
 use belfry_testkit::Lcg;
 
-/// A store with the settings a test gives it once, as a process's configuration would: the
-/// calls below pass them to each method of the store that takes them.
-#[derive(Debug)]
-struct Store {
-    store: belfry_store::Store,
-    limits: Limits,
-    digest_window: Duration,
-}
+use crate::support::*;
 
-impl std::ops::Deref for Store {
-    type Target = belfry_store::Store;
-    fn deref(&self) -> &belfry_store::Store {
-        &self.store
-    }
-}
-
-impl std::ops::DerefMut for Store {
-    fn deref_mut(&mut self) -> &mut belfry_store::Store {
-        &mut self.store
-    }
-}
-
-impl Store {
-    fn open(path: &std::path::Path) -> belfry_store::Result<Store> {
-        Ok(Store {
-            store: belfry_store::Store::open(path)?,
-            limits: Limits::default(),
-            digest_window: Duration::ZERO,
-        })
-    }
-
-    fn set_delivery_deadline(&mut self, d: Duration) {
-        self.limits.delivery_deadline = d;
-    }
-
-    fn set_retention(&mut self, keep: Retention) {
-        self.limits.retention = keep;
-    }
-
-    fn set_digest_window(&mut self, d: Duration) {
-        self.digest_window = d;
-    }
-
-    fn finish_run(
-        &mut self,
-        end: &RunEnd<'_>,
-        policy: &Policy,
-        route: impl Fn(&State, bool) -> Vec<String>,
-    ) -> belfry_store::Result<Recorded> {
-        let limits = self.limits;
-        self.store.finish_run(end, policy, route, &limits)
-    }
-
-    fn finish_stale_run(
-        &mut self,
-        end: &RunEnd<'_>,
-        policy: &Policy,
-        route: impl Fn(&State, bool) -> Vec<String>,
-    ) -> belfry_store::Result<Option<Recorded>> {
-        let limits = self.limits;
-        self.store.finish_stale_run(end, policy, route, &limits)
-    }
-
-    fn record_event(
-        &mut self,
-        event: &Event,
-        policy: &Policy,
-        route: impl Fn(&State, bool) -> Vec<String>,
-    ) -> belfry_store::Result<Recorded> {
-        let limits = self.limits;
-        self.store.record_event(event, policy, route, &limits)
-    }
-
-    fn record_events(
-        &mut self,
-        event: &Event,
-        covers: u32,
-        policy: &Policy,
-        route: impl Fn(&State, bool) -> Vec<String>,
-    ) -> belfry_store::Result<Recorded> {
-        let limits = self.limits;
-        self.store
-            .record_events(event, covers, policy, route, &limits)
-    }
-
-    fn record_notification(
-        &mut self,
-        n: &belfry_core::Notification,
-        channels: Vec<String>,
-        restarts_repeat_window: bool,
-    ) -> belfry_store::Result<Vec<i64>> {
-        let limits = self.limits;
-        self.store
-            .record_notification(n, channels, restarts_repeat_window, &limits)
-    }
-
-    fn claim_due(
-        &mut self,
-        now: Timestamp,
-        lease: Duration,
-        owner: &str,
-        ids: Option<&[i64]>,
-        limit: u32,
-    ) -> belfry_store::Result<Vec<Claimed>> {
-        let claim = Claim {
-            owner,
-            lease,
-            ids,
-            limit,
-            digest_window: self.digest_window,
-            window_exempt: &[],
-        };
-        self.store.claim_due(now, &claim)
-    }
-}
-
-fn event(job: &str, run: &str, state: State, at: Timestamp, code: i32) -> Event {
-    Event {
-        job: job.into(),
-        state,
-        at,
-        details: Details {
-            run_id: Some(run.into()),
-            started_at: Some(at.add_millis(-100)),
-            exit_code: Some(code),
-            duration: Some(Duration::from_millis(100)),
-            host: Some("h".into()),
-            ..Details::default()
-        },
-    }
-}
-
-/// Records `ev` as a finished run without output, with the default policy, to `channels`.
-fn finish(s: &mut Store, ev: &Event, channels: &[&str]) -> belfry_store::Recorded {
-    s.finish_run(
-        &RunEnd {
-            event: ev,
-            output: None,
-            output_bytes: 0,
-        },
-        &Policy::default(),
-        to(channels),
-    )
-    .unwrap()
-}
-
-fn to(channels: &[&str]) -> impl Fn(&State, bool) -> Vec<String> + use<> {
-    let v: Vec<String> = channels.iter().map(|s| s.to_string()).collect();
-    move |_, _| v.clone()
-}
-
-#[test]
-fn a_run_and_its_alert_are_recorded_together() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn a_run_and_its_alert_are_recorded_together(db: &Db) {
+    let mut s = db.open();
     let t0 = Timestamp::from_millis(1_800_000_000_000);
     s.start_run(&RunStart {
         id: "r1".into(),
@@ -206,10 +57,8 @@ fn a_run_and_its_alert_are_recorded_together() {
     assert_eq!(without[0].output, None);
 }
 
-#[test]
-fn a_duration_longer_than_milliseconds_can_count_is_kept_as_the_longest_not_wrapped() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn a_duration_longer_than_milliseconds_can_count_is_kept_as_the_longest_not_wrapped(db: &Db) {
+    let mut s = db.open();
     let mut ev = event(
         "long",
         "r1",
@@ -228,10 +77,7 @@ fn a_duration_longer_than_milliseconds_can_count_is_kept_as_the_longest_not_wrap
     );
 }
 
-#[test]
-fn the_rules_see_what_the_store_remembers_across_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
+fn the_rules_see_what_the_store_remembers_across_reopening(db: &Db) {
     let t0 = Timestamp::from_millis(1_800_000_000_000);
     let steps = [
         (State::Failed, 0, true),
@@ -242,12 +88,12 @@ fn the_rules_see_what_the_store_remembers_across_reopening() {
     ];
     for (i, (st, at, notify)) in steps.into_iter().enumerate() {
         // A new process each time: open the store afresh.
-        let mut s = Store::open(&path).unwrap();
+        let mut s = db.open();
         let ev = event("j", &format!("r{i}"), st, t0.add_millis(at), 0);
         let rec = finish(&mut s, &ev, &["c"]);
         assert_eq!(rec.decision.notify, notify, "step {i}: {:?}", rec.decision);
     }
-    let s = Store::open(&path).unwrap();
+    let s = db.open();
     let kinds: Vec<_> = s
         .runs("j", 10, false)
         .unwrap()
@@ -266,19 +112,17 @@ fn the_rules_see_what_the_store_remembers_across_reopening() {
     );
 }
 
-#[test]
-fn forty_concurrent_writers_lose_no_run_and_never_see_a_locked_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = Arc::new(dir.path().join("b.db"));
+fn forty_concurrent_writers_lose_no_run_and_never_see_a_locked_database(db: &Db) {
+    let location = Arc::new(db.location());
     let n = 40;
     let barrier = Arc::new(Barrier::new(n));
     let handles: Vec<_> = (0..n)
         .map(|i| {
-            let (path, barrier) = (path.clone(), barrier.clone());
+            let (location, barrier) = (location.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
                 // Open inside the thread: forty connections racing to create and migrate.
-                let mut s = Store::open(&path).expect("open");
+                let mut s = Store::at(&location).expect("open");
                 let t = Timestamp::now();
                 let id = format!("run-{i}");
                 s.start_run(&RunStart {
@@ -308,16 +152,14 @@ fn forty_concurrent_writers_lose_no_run_and_never_see_a_locked_database() {
     for h in handles {
         h.join().expect("a writer failed");
     }
-    let s = Store::open(&path).unwrap();
+    let s = db.open();
     let runs = s.runs("same-job", 100, false).unwrap();
     assert_eq!(runs.len(), n);
     assert!(runs.iter().all(|r| r.state != State::Running));
 }
 
-#[test]
-fn outbox_rows_are_claimed_once_and_follow_their_outcomes() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn outbox_rows_are_claimed_once_and_follow_their_outcomes(db: &Db) {
+    let mut s = db.open();
     let t0 = Timestamp::now();
     let ev = event("j", "r1", State::Failed, t0, 1);
     let rec = finish(&mut s, &ev, &["a", "b", "c"]);
@@ -374,10 +216,8 @@ fn outbox_rows_are_claimed_once_and_follow_their_outcomes() {
     assert_eq!(again[0].attempts, 2);
 }
 
-#[test]
-fn a_crashed_holders_lease_expires_and_the_row_is_claimed_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn a_crashed_holders_lease_expires_and_the_row_is_claimed_again(db: &Db) {
+    let mut s = db.open();
     let t0 = Timestamp::now();
     let ev = event("j", "r1", State::Failed, t0, 1);
     finish(&mut s, &ev, &["a"]);
@@ -396,10 +236,8 @@ fn a_crashed_holders_lease_expires_and_the_row_is_claimed_again() {
     );
 }
 
-#[test]
-fn rows_past_their_deadline_are_dead_not_sent() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn rows_past_their_deadline_are_dead_not_sent(db: &Db) {
+    let mut s = db.open();
     s.set_delivery_deadline(Duration::from_secs(60));
     let t0 = Timestamp::now();
     let ev = event("j", "r1", State::Failed, t0, 1);
@@ -413,82 +251,8 @@ fn rows_past_their_deadline_are_dead_not_sent() {
     assert!(reason.unwrap().contains("deadline"));
 }
 
-#[test]
-fn a_file_that_is_not_a_store_is_refused_and_left_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
-    let junk = b"this is not a database, it is somebody's notes\n".repeat(100);
-    std::fs::write(&path, &junk).unwrap();
-    let err = Store::open(&path).unwrap_err();
-    assert!(err.is_corrupt(), "{err}");
-    assert!(err.to_string().contains("b.db"), "{err}");
-    assert_eq!(std::fs::read(&path).unwrap(), junk);
-}
-
-#[test]
-fn a_store_from_a_newer_belfry_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
-    drop(Store::open(&path).unwrap());
-    {
-        let conn = rusqlite_raw(&path);
-        conn.execute_batch("PRAGMA user_version = 99").unwrap();
-    }
-    let err = Store::open(&path).unwrap_err().to_string();
-    assert!(err.contains("version 99") && err.contains("newer"), "{err}");
-}
-
-#[test]
-fn the_schema_is_versioned_from_the_first_release() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(&dir.path().join("b.db")).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 7);
-}
-
-#[test]
-fn a_first_release_store_is_migrated_with_its_outbox_intact() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
-    {
-        // What version 1 wrote: one notification waiting for channel "a".
-        let conn = rusqlite_raw(&path);
-        conn.execute_batch(include_str!("v1.sql")).unwrap();
-    }
-    let mut s = Store::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 7);
-    // The dump's times are those of the day it was made: claim at the row's own due time (2 s
-    // after it was recorded, well inside its delivery deadline) rather than at today's date.
-    let recorded = Timestamp::from_millis(V1_ROW_RECORDED_MS);
-    let claimed = s
-        .claim_due(
-            recorded.add_millis(2_000),
-            Duration::from_secs(30),
-            "p",
-            None,
-            10,
-        )
-        .unwrap();
-    assert_eq!(claimed.len(), 1);
-    assert_eq!(claimed[0].notification.job, "old-job");
-    assert_eq!(s.outbox_rows(true, 10).unwrap()[0].job, "old-job");
-    // The job's row learnt its last notification from the log.
-    let job = s.job("old-job").unwrap().unwrap();
-    let last = job.last_notification.unwrap();
-    assert_eq!((last.reason.as_str(), last.at), ("first_run", recorded));
-}
-
-/// When `tests/v1.sql`'s pending row was written (`outbox.created_ms`); its delivery deadline
-/// is a day later.
-const V1_ROW_RECORDED_MS: i64 = 1_795_310_878_445;
-
-fn rusqlite_raw(path: &std::path::Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(path).unwrap()
-}
-
-#[test]
-fn an_event_without_a_run_applies_the_rules_and_leaves_the_last_run_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn an_event_without_a_run_applies_the_rules_and_leaves_the_last_run_alone(db: &Db) {
+    let mut s = db.open();
     let t0 = Timestamp::from_millis(1_800_000_000_000);
     let ev = event("lib-job", "r1", State::Ok, t0, 0);
     finish(&mut s, &ev, &["c"]);
@@ -530,10 +294,8 @@ fn an_event_without_a_run_applies_the_rules_and_leaves_the_last_run_alone() {
     assert_eq!(s.job("only-events").unwrap().unwrap().last_run, None);
 }
 
-#[test]
-fn collapsed_events_count_as_that_many_problems_in_a_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn collapsed_events_count_as_that_many_problems_in_a_row(db: &Db) {
+    let mut s = db.open();
     let t0 = Timestamp::from_millis(1_800_000_000_000);
     let ok = Event {
         job: "lib".into(),
@@ -580,41 +342,8 @@ fn collapsed_events_count_as_that_many_problems_in_a_row() {
     assert!(n.reason_text.contains('4'), "{}", n.reason_text);
 }
 
-#[test]
-fn many_short_lived_processes_do_not_grow_the_wal() {
-    // Each `belfry run` of a short job opens the store, writes once (the job was over before
-    // the store was open, so there is no start to record), and closes it. A WAL that is never
-    // reset grows with every run and makes every later open slower: it must stay small.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
-    let t0 = Timestamp::from_millis(1_800_000_000_000);
-    for i in 0..300 {
-        let mut s = Store::open(&path).unwrap();
-        let id = format!("r{i}");
-        let ev = event("j", &id, State::Ok, t0.add_millis(i * 1000 + 10), 0);
-        s.finish_run(
-            &RunEnd {
-                event: &ev,
-                output: Some("some output\n"),
-                output_bytes: 12,
-            },
-            &Policy::default(),
-            to(&["c"]),
-        )
-        .unwrap();
-    }
-    let wal = std::fs::metadata(dir.path().join("b.db-wal")).map_or(0, |m| m.len());
-    assert!(
-        wal < belfry_store::WAL_TRIM_BYTES + 128 * 1024,
-        "the WAL grew to {wal} bytes"
-    );
-}
-
-#[test]
-fn an_abandoned_run_is_recorded_once_however_many_notice_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
-    let mut s = Store::open(&path).unwrap();
+fn an_abandoned_run_is_recorded_once_however_many_notice_it(db: &Db) {
+    let mut s = db.open();
     let t0 = Timestamp::from_millis(1_800_000_000_000);
     s.start_run(&RunStart {
         id: "r1".into(),
@@ -636,7 +365,7 @@ fn an_abandoned_run_is_recorded_once_however_many_notice_it() {
         output: None,
         output_bytes: 0,
     };
-    let mut other = Store::open(&path).unwrap();
+    let mut other = db.open();
     let first = s
         .finish_stale_run(&end, &Policy::default(), to(&["c"]))
         .unwrap();
@@ -650,31 +379,8 @@ fn an_abandoned_run_is_recorded_once_however_many_notice_it() {
     assert_eq!(s.outbox_counts().unwrap().pending, 1);
 }
 
-/// Failed, recovered, failed again: three notifications of `j` waiting for channel `a`.
-fn three_alerts(s: &mut Store, t0: Timestamp) -> Vec<i64> {
-    let mut ids = Vec::new();
-    for (i, (state, code)) in [(State::Failed, 1), (State::Ok, 0), (State::Failed, 2)]
-        .into_iter()
-        .enumerate()
-    {
-        let ev = event(
-            "j",
-            &format!("r{i}"),
-            state,
-            t0.add_millis(10 * i as i64),
-            code,
-        );
-        let rec = finish(s, &ev, &["a"]);
-        assert!(rec.decision.notify, "run {i} notifies");
-        ids.extend(rec.outbox_ids);
-    }
-    ids
-}
-
-#[test]
-fn a_backlog_for_one_job_and_channel_goes_out_as_its_latest_state_with_exact_counts() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn a_backlog_for_one_job_and_channel_goes_out_as_its_latest_state_with_exact_counts(db: &Db) {
+    let mut s = db.open();
     let t0 = Timestamp::now();
     let ids = three_alerts(&mut s, t0);
     let now = Timestamp::now();
@@ -707,10 +413,8 @@ fn a_backlog_for_one_job_and_channel_goes_out_as_its_latest_state_with_exact_cou
     );
 }
 
-#[test]
-fn a_newer_alert_waits_while_an_older_one_for_the_same_channel_is_being_sent() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn a_newer_alert_waits_while_an_older_one_for_the_same_channel_is_being_sent(db: &Db) {
+    let mut s = db.open();
     let t0 = Timestamp::now();
     let first = finish(&mut s, &event("j", "r1", State::Failed, t0, 1), &["a"]);
     let lease = Duration::from_secs(30);
@@ -739,10 +443,8 @@ fn a_newer_alert_waits_while_an_older_one_for_the_same_channel_is_being_sent() {
     assert!(next[0].notification.digest.is_none());
 }
 
-#[test]
-fn inside_the_digest_window_a_burst_waits_for_its_end_and_goes_out_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn inside_the_digest_window_a_burst_waits_for_its_end_and_goes_out_once(db: &Db) {
+    let mut s = db.open();
     s.set_digest_window(Duration::from_secs(5));
     let t0 = Timestamp::now();
     let first = finish(&mut s, &event("j", "r1", State::Failed, t0, 1), &["a"]);
@@ -791,10 +493,8 @@ fn inside_the_digest_window_a_burst_waits_for_its_end_and_goes_out_once() {
     );
 }
 
-#[test]
-fn a_lease_that_runs_out_counts_a_possible_duplicate_and_a_renewed_one_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn a_lease_that_runs_out_counts_a_possible_duplicate_and_a_renewed_one_holds(db: &Db) {
+    let mut s = db.open();
     let t0 = Timestamp::now();
     finish(&mut s, &event("j", "r1", State::Failed, t0, 1), &["a", "b"]);
     let lease = Duration::from_secs(1);
@@ -821,10 +521,8 @@ fn a_lease_that_runs_out_counts_a_possible_duplicate_and_a_renewed_one_holds() {
     assert_eq!((c.sending, c.possible_duplicates), (2, 1));
 }
 
-#[test]
-fn a_dead_digest_takes_its_folded_rows_with_it_and_a_retry_revives_them_all() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn a_dead_digest_takes_its_folded_rows_with_it_and_a_retry_revives_them_all(db: &Db) {
+    let mut s = db.open();
     let t0 = Timestamp::now();
     let ids = three_alerts(&mut s, t0);
     let now = Timestamp::now();
@@ -854,10 +552,8 @@ fn a_dead_digest_takes_its_folded_rows_with_it_and_a_retry_revives_them_all() {
     assert_eq!(again[0].notification.digest.as_ref().unwrap().count, 3);
 }
 
-#[test]
-fn a_row_that_dies_again_after_a_retry_says_why_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn a_row_that_dies_again_after_a_retry_says_why_once(db: &Db) {
+    let mut s = db.open();
     s.set_delivery_deadline(Duration::from_secs(3600));
     let t0 = Timestamp::now();
     let id = finish(&mut s, &event("j", "r1", State::Failed, t0, 1), &["a"]).outbox_ids[0];
@@ -904,10 +600,8 @@ fn a_row_that_dies_again_after_a_retry_says_why_once() {
     );
 }
 
-#[test]
-fn a_notification_made_outside_the_rules_is_queued_and_can_restart_the_repeat_window() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn a_notification_made_outside_the_rules_is_queued_and_can_restart_the_repeat_window(db: &Db) {
+    let mut s = db.open();
     let t0 = Timestamp::from_millis(1_800_000_000_000);
     let policy = Policy::default();
     let first = Event {
@@ -993,10 +687,8 @@ fn a_notification_made_outside_the_rules_is_queued_and_can_restart_the_repeat_wi
     assert!(s.job("nightly").unwrap().is_none());
 }
 
-#[test]
-fn an_alert_that_reached_no_channel_is_recorded_as_sent_nowhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn an_alert_that_reached_no_channel_is_recorded_as_sent_nowhere(db: &Db) {
+    let mut s = db.open();
     let ev = event("other", "r1", State::Failed, Timestamp::now(), 1);
     let rec = finish(&mut s, &ev, &[]);
     assert!(rec.decision.notify && rec.outbox_ids.is_empty());
@@ -1025,49 +717,11 @@ fn an_alert_that_reached_no_channel_is_recorded_as_sent_nowhere() {
     assert!(!finish(&mut s, &next, &[]).decision.notify);
 }
 
-/// The problem runs a message tells of: those its digest counts, or itself without one.
-fn problems_told(n: &belfry_core::Notification) -> u64 {
-    match &n.digest {
-        Some(d) if !d.states.is_empty() => d
-            .states
-            .iter()
-            .filter(|c| c.state.is_problem())
-            .map(|c| c.count)
-            .sum(),
-        Some(d) if n.state.is_problem() => d.count,
-        None if n.state.is_problem() => 1,
-        _ => 0,
-    }
-}
-
-/// Records the end of `run` (started earlier) through `s`: the message made, if any, as
-/// (reason, problems told).
-fn end_run(
-    s: &mut Store,
-    run: &str,
-    state: State,
-    at: Timestamp,
-    policy: &Policy,
-) -> Option<(String, u64)> {
-    let ev = event("j", run, state, at, i32::from(state.is_problem()));
-    let end = RunEnd {
-        event: &ev,
-        output: None,
-        output_bytes: 0,
-    };
-    let rec = s.finish_run(&end, policy, to(&["hook"])).unwrap();
-    rec.notification
-        .map(|n| (n.reason.clone(), problems_told(&n)))
-}
-
-#[test]
-fn a_run_committed_after_a_message_that_ended_before_it_is_told_once_by_the_next() {
+fn a_run_committed_after_a_message_that_ended_before_it_is_told_once_by_the_next(db: &Db) {
     // Runs that end in one order and commit in another, as under `xargs -P 16`: two processes
     // (two connections to one file) race for the write lock after their jobs end. The times
     // are milliseconds after t0, the rules the defaults (reminders after 1 s).
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
-    let mut procs = [Store::open(&path).unwrap(), Store::open(&path).unwrap()];
+    let mut procs = [db.open(), db.open()];
     let t0 = Timestamp::from_millis(1_800_000_000_000);
     let p = Policy::default();
     let runs: [(i64, State); 8] = [
@@ -1119,8 +773,7 @@ fn a_run_committed_after_a_message_that_ended_before_it_is_told_once_by_the_next
     );
 }
 
-#[test]
-fn over_all_messages_the_problems_told_add_up_to_the_problem_runs_in_any_commit_order() {
+fn over_all_messages_the_problems_told_add_up_to_the_problem_runs_in_any_commit_order(db: &Db) {
     // Runs end about every 100 ms but commit up to 0.8 s out of the order of their ends; a
     // closing OK run ends the last streak. The problems the messages tell must be exactly the
     // problem runs of the streaks the rules announced (with fail_threshold, a streak that
@@ -1140,9 +793,8 @@ fn over_all_messages_the_problems_told_add_up_to_the_problem_runs_in_any_commit_
     let t0 = Timestamp::from_millis(1_800_000_000_000);
     for (k, policy) in policies.iter().enumerate() {
         for seed in 0..12u64 {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("b.db");
-            let mut procs = [Store::open(&path).unwrap(), Store::open(&path).unwrap()];
+            let db = db.another();
+            let mut procs = [db.open(), db.open()];
             let mut rng = Lcg(seed * 7919 + k as u64);
             let (mut told, mut expected) = (0u64, 0u64);
             let (mut streak, mut announced) = (0u64, false);
@@ -1180,204 +832,8 @@ fn over_all_messages_the_problems_told_add_up_to_the_problem_runs_in_any_commit_
     }
 }
 
-#[test]
-fn runs_held_back_before_an_upgrade_are_counted_by_the_first_message_after_it() {
-    // A first-release store whose job failed (announced), then failed twice more inside the
-    // repeat window: the recovery after the upgrade counts all three.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
-    let t = V1_ROW_RECORDED_MS;
-    {
-        let conn = rusqlite_raw(&path);
-        conn.execute_batch(include_str!("v1.sql")).unwrap();
-        for (i, ended) in [(1, t + 300), (2, t + 600)] {
-            conn.execute(
-                "INSERT INTO runs (id, job, state, started_ms, ended_ms, exit_code, reason,
-                    notified)
-                 VALUES (?1, 'old-job', 'failed', ?2, ?3, 1, 'within_repeat_window', 0)",
-                rusqlite::params![format!("held-{i}"), ended - 2, ended],
-            )
-            .unwrap();
-        }
-        conn.execute(
-            "UPDATE jobs SET consecutive_problems = 3 WHERE name = 'old-job'",
-            [],
-        )
-        .unwrap();
-    }
-    let mut s = Store::open(&path).unwrap();
-    let ev = event(
-        "old-job",
-        "after",
-        State::Ok,
-        Timestamp::from_millis(t + 900),
-        0,
-    );
-    let n = finish(&mut s, &ev, &["a"])
-        .notification
-        .expect("a recovery");
-    assert_eq!(n.reason, "recovered");
-    assert_eq!(problems_told(&n), 2, "{:?}", n.digest);
-    assert_eq!(n.digest.as_ref().map(|d| d.count), Some(3));
-}
-
-#[test]
-fn held_back_ok_runs_and_a_streak_before_an_upgrade_are_counted_as_before_it() {
-    // Two more first-release jobs: "steady" was OK, told at t, then OK twice inside the
-    // heartbeat window; "flaky" was OK (told at t, then once more quietly), then failed twice,
-    // below a threshold of 3.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
-    let t = V1_ROW_RECORDED_MS;
-    {
-        let conn = rusqlite_raw(&path);
-        conn.execute_batch(include_str!("v1.sql")).unwrap();
-        for (job, state, since, problems) in
-            [("steady", "ok", t, 0), ("flaky", "failed", t + 200, 2)]
-        {
-            conn.execute(
-                "INSERT INTO jobs (name, state, since_ms, consecutive_problems, problem_notified,
-                    last_notified_ms, created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, 0, ?5, ?5, ?5)",
-                rusqlite::params![job, state, since, problems, t],
-            )
-            .unwrap();
-        }
-        let runs = [
-            ("steady", "ok", 0, 1),
-            ("steady", "ok", 100, 0),
-            ("steady", "ok", 200, 0),
-            ("flaky", "ok", 0, 1),
-            ("flaky", "ok", 100, 0),
-            ("flaky", "failed", 200, 0),
-            ("flaky", "failed", 300, 0),
-        ];
-        for (i, (job, state, after, notified)) in runs.into_iter().enumerate() {
-            conn.execute(
-                "INSERT INTO runs (id, job, state, started_ms, ended_ms, reason, notified)
-                 VALUES (?1, ?2, ?3, ?4, ?4, 'x', ?5)",
-                rusqlite::params![format!("v1-{i}"), job, state, t + after, notified],
-            )
-            .unwrap();
-        }
-    }
-    let mut s = Store::open(&path).unwrap();
-    let hour = 3_600_000;
-    let beat = event(
-        "steady",
-        "b",
-        State::Ok,
-        Timestamp::from_millis(t + hour),
-        0,
-    );
-    let n = finish(&mut s, &beat, &["a"])
-        .notification
-        .expect("a heartbeat");
-    assert_eq!(n.reason, "heartbeat");
-    let d = n.digest.expect("the OK runs held back");
-    assert_eq!((d.count, d.first), (3, Timestamp::from_millis(t + 100)));
-    // The streak's problems count from its first; the OK runs before it do not.
-    let threshold = Policy {
-        fail_threshold: 3,
-        ..Policy::default()
-    };
-    let third = event(
-        "flaky",
-        "f",
-        State::Failed,
-        Timestamp::from_millis(t + 400),
-        1,
-    );
-    let rec = s
-        .finish_run(
-            &RunEnd {
-                event: &third,
-                output: None,
-                output_bytes: 0,
-            },
-            &threshold,
-            to(&["a"]),
-        )
-        .unwrap();
-    let n = rec.notification.expect("the threshold reached");
-    assert_eq!(n.reason, "threshold_reached");
-    let d = n.digest.expect("the streak");
-    assert_eq!((d.count, d.first), (3, Timestamp::from_millis(t + 200)));
-    assert!(d.states.is_empty(), "only failures: {d:?}");
-}
-
-#[test]
-fn runs_held_back_are_counted_even_when_the_history_no_longer_keeps_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
-    let mut s = Store::open(&path).unwrap();
-    s.set_retention(Retention {
-        runs_per_job: 10,
-        notifications_per_job: 5,
-    });
-    let t0 = Timestamp::from_millis(1_800_000_000_000);
-    // A failure told, then 300 more inside the repeat window (1 s): held back, while the
-    // history keeps only about the last ten runs.
-    for i in 0..=300 {
-        let ev = event("busy", &format!("r{i}"), State::Failed, t0.add_millis(i), 1);
-        let rec = finish(&mut s, &ev, &["a"]);
-        assert_eq!(rec.decision.notify, i == 0, "run {i}");
-    }
-    assert!(count(&path, "SELECT COUNT(*) FROM runs") < 10 + 64);
-    let ok = event("busy", "end", State::Ok, t0.add_millis(400), 0);
-    let n = finish(&mut s, &ok, &["a"])
-        .notification
-        .expect("a recovery");
-    assert_eq!(n.reason, "recovered");
-    assert_eq!(problems_told(&n), 300);
-    assert_eq!(
-        n.digest.map(|d| (d.count, d.first)),
-        Some((301, t0.add_millis(1)))
-    );
-}
-
-#[test]
-fn a_jobs_unreadable_held_runs_are_an_error_that_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
-    let mut s = Store::open(&path).unwrap();
-    let t0 = Timestamp::from_millis(1_800_000_000_000);
-    finish(&mut s, &event("j", "r1", State::Failed, t0, 1), &["a"]);
-    finish(
-        &mut s,
-        &event("j", "r2", State::Failed, t0.add_millis(1), 1),
-        &["a"],
-    );
-    let held: String = rusqlite_raw(&path)
-        .query_row("SELECT held FROM jobs WHERE name = 'j'", [], |r| r.get(0))
-        .unwrap();
-    assert!(held.contains(r#""count":1"#), "{held}");
-    rusqlite_raw(&path)
-        .execute("UPDATE jobs SET held = '{\"ok\": 3}' WHERE name = 'j'", [])
-        .unwrap();
-    let err = s.snapshot("j").unwrap_err().to_string();
-    assert!(
-        err.contains("jobs.held") && err.contains("\"j\"") && err.contains("b.db"),
-        "{err}"
-    );
-    let ev = event("j", "r3", State::Failed, t0.add_millis(2), 1);
-    let end = RunEnd {
-        event: &ev,
-        output: None,
-        output_bytes: 0,
-    };
-    assert!(s.finish_run(&end, &Policy::default(), to(&["a"])).is_err());
-}
-
-fn count(path: &std::path::Path, sql: &str) -> i64 {
-    rusqlite_raw(path).query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
-#[test]
-fn a_job_that_alerts_every_run_keeps_a_bounded_store_and_every_undelivered_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
-    let mut s = Store::open(&path).unwrap();
+fn a_job_that_alerts_every_run_keeps_a_bounded_store_and_every_undelivered_row(db: &Db) {
+    let mut s = db.open();
     s.set_retention(Retention {
         runs_per_job: 10,
         notifications_per_job: 5,
@@ -1404,44 +860,36 @@ fn a_job_that_alerts_every_run_keeps_a_bounded_store_and_every_undelivered_row()
             .unwrap();
     }
     drop(s);
-    let runs = count(&path, "SELECT COUNT(*) FROM runs");
+    let runs = db.count("SELECT COUNT(*) FROM runs");
     assert!((10..10 + 64).contains(&runs), "{runs} runs kept");
-    let notes = count(&path, "SELECT COUNT(*) FROM notifications");
+    let notes = db.count("SELECT COUNT(*) FROM notifications");
     assert!(
         (5..5 + 64 + 4).contains(&notes),
         "{notes} notifications kept"
     );
-    let rows = count(&path, "SELECT COUNT(*) FROM outbox");
+    let rows = db.count("SELECT COUNT(*) FROM outbox");
     assert!(rows < 5 + 64 + 8, "{rows} outbox rows kept");
-    let attempts = count(&path, "SELECT COUNT(*) FROM attempts");
+    let attempts = db.count("SELECT COUNT(*) FROM attempts");
     assert!(attempts < 5 + 64 + 8, "{attempts} attempts kept");
     // Nothing undelivered went, nor what it needs: its notification (the foreign key holds
     // the rest: no row or attempt outlives what it belongs to).
     for id in undelivered {
-        let pending = count(
-            &path,
-            &format!(
-                "SELECT COUNT(*) FROM outbox o JOIN notifications n ON n.id = o.notification_id
+        let pending = db.count(&format!(
+            "SELECT COUNT(*) FROM outbox o JOIN notifications n ON n.id = o.notification_id
                  WHERE o.id = {id} AND o.status = 'pending'"
-            ),
-        );
+        ));
         assert_eq!(pending, 1, "row {id}");
     }
-    assert_eq!(
-        count(&path, "SELECT COUNT(*) FROM pragma_foreign_key_check"),
-        0
-    );
+    assert_eq!(db.dangling_references(), 0);
     // The newest is what `status` shows.
-    let s = Store::open(&path).unwrap();
+    let s = db.open();
     let job = s.job("loud").unwrap().unwrap();
     let last = job.last_notification.unwrap();
     assert_eq!(last.at, t0.add_millis(399 * 2_000));
 }
 
-#[test]
-fn jobs_are_listed_problems_first_then_the_others_each_by_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("b.db")).unwrap();
+fn jobs_are_listed_problems_first_then_the_others_each_by_name(db: &Db) {
+    let mut s = db.open();
     let t0 = Timestamp::from_millis(1_800_000_000_000);
     for (job, state) in [
         ("a-ok", State::Ok),
@@ -1476,26 +924,106 @@ fn jobs_are_listed_problems_first_then_the_others_each_by_name() {
     assert_eq!(s.longest_job_name(false).unwrap(), "e-cancelled".len());
 }
 
-#[test]
-fn a_jobs_oldest_running_run_is_found_without_reading_its_history() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("b.db");
-    drop(Store::open(&path).unwrap());
-    // The index `status` needs: running runs by job, so that a job's finished runs are never
-    // read to find its running ones.
-    let conn = rusqlite_raw(&path);
-    let plan: Vec<String> = conn
-        .prepare(
-            "EXPLAIN QUERY PLAN SELECT MIN(started_ms) FROM runs
-             WHERE job = 'j' AND state = 'running'",
-        )
-        .unwrap()
-        .query_map([], |r| r.get::<_, String>(3))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert!(
-        plan.iter().any(|p| p.contains("runs_running (job=?)")),
-        "{plan:?}"
+fn runs_held_back_are_counted_even_when_the_history_no_longer_keeps_them(db: &Db) {
+    let mut s = db.open();
+    s.set_retention(Retention {
+        runs_per_job: 10,
+        notifications_per_job: 5,
+    });
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    // A failure told, then 300 more inside the repeat window (1 s): held back, while the
+    // history keeps only about the last ten runs.
+    for i in 0..=300 {
+        let ev = event("busy", &format!("r{i}"), State::Failed, t0.add_millis(i), 1);
+        let rec = finish(&mut s, &ev, &["a"]);
+        assert_eq!(rec.decision.notify, i == 0, "run {i}");
+    }
+    assert!(db.count("SELECT COUNT(*) FROM runs") < 10 + 64);
+    let ok = event("busy", "end", State::Ok, t0.add_millis(400), 0);
+    let n = finish(&mut s, &ok, &["a"])
+        .notification
+        .expect("a recovery");
+    assert_eq!(n.reason, "recovered");
+    assert_eq!(problems_told(&n), 300);
+    assert_eq!(
+        n.digest.map(|d| (d.count, d.first)),
+        Some((301, t0.add_millis(1)))
     );
 }
+
+fn a_jobs_unreadable_held_runs_are_an_error_that_says_so(db: &Db) {
+    let mut s = db.open();
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    finish(&mut s, &event("j", "r1", State::Failed, t0, 1), &["a"]);
+    finish(
+        &mut s,
+        &event("j", "r2", State::Failed, t0.add_millis(1), 1),
+        &["a"],
+    );
+    let held = db.text("SELECT held FROM jobs WHERE name = 'j'");
+    assert!(held.contains(r#""count":1"#), "{held}");
+    db.execute("UPDATE jobs SET held = '{\"ok\": 3}' WHERE name = 'j'");
+    let err = s.snapshot("j").unwrap_err().to_string();
+    assert!(
+        err.contains("jobs.held")
+            && err.contains("\"j\"")
+            && err.contains(&db.location().to_string()),
+        "{err}"
+    );
+    let ev = event("j", "r3", State::Failed, t0.add_millis(2), 1);
+    let end = RunEnd {
+        event: &ev,
+        output: None,
+        output_bytes: 0,
+    };
+    assert!(s.finish_run(&end, &Policy::default(), to(&["a"])).is_err());
+}
+
+/// Each test above, once against each backend: `sqlite::name` and `postgres::name`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&crate::support::Db::sqlite());
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&crate::support::Db::postgres());
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_run_and_its_alert_are_recorded_together,
+    a_duration_longer_than_milliseconds_can_count_is_kept_as_the_longest_not_wrapped,
+    the_rules_see_what_the_store_remembers_across_reopening,
+    forty_concurrent_writers_lose_no_run_and_never_see_a_locked_database,
+    outbox_rows_are_claimed_once_and_follow_their_outcomes,
+    a_crashed_holders_lease_expires_and_the_row_is_claimed_again,
+    rows_past_their_deadline_are_dead_not_sent,
+    an_event_without_a_run_applies_the_rules_and_leaves_the_last_run_alone,
+    collapsed_events_count_as_that_many_problems_in_a_row,
+    an_abandoned_run_is_recorded_once_however_many_notice_it,
+    a_backlog_for_one_job_and_channel_goes_out_as_its_latest_state_with_exact_counts,
+    a_newer_alert_waits_while_an_older_one_for_the_same_channel_is_being_sent,
+    inside_the_digest_window_a_burst_waits_for_its_end_and_goes_out_once,
+    a_lease_that_runs_out_counts_a_possible_duplicate_and_a_renewed_one_holds,
+    a_dead_digest_takes_its_folded_rows_with_it_and_a_retry_revives_them_all,
+    a_row_that_dies_again_after_a_retry_says_why_once,
+    a_notification_made_outside_the_rules_is_queued_and_can_restart_the_repeat_window,
+    an_alert_that_reached_no_channel_is_recorded_as_sent_nowhere,
+    a_run_committed_after_a_message_that_ended_before_it_is_told_once_by_the_next,
+    over_all_messages_the_problems_told_add_up_to_the_problem_runs_in_any_commit_order,
+    a_job_that_alerts_every_run_keeps_a_bounded_store_and_every_undelivered_row,
+    jobs_are_listed_problems_first_then_the_others_each_by_name,
+    runs_held_back_are_counted_even_when_the_history_no_longer_keeps_them,
+    a_jobs_unreadable_held_runs_are_an_error_that_says_so,
+);
