@@ -11,9 +11,8 @@ use belfry_store::Store;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 
-/// The longest a drainer sleeps between looks at the outbox, so that rows added by other
-/// processes while it sleeps are not left waiting long.
-pub const DRAIN_TICK: Duration = Duration::from_secs(5);
+/// The longest a drainer sleeps between looks at the outbox: the dispatcher's poll.
+pub use crate::dispatch::DRAIN_TICK;
 
 /// Holds `deliver.lock` in a state directory: one drainer per directory. Released when
 /// dropped (or when the process ends, however it ends).

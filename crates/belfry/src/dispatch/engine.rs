@@ -17,7 +17,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::lane::{self, Lane};
 use super::outbox;
-use super::{DeliveryReport, Failure};
+use super::report::{DeliveryReport, Failure};
 use crate::config::Config;
 
 /// Rows claimed in one go, and the number queued in lanes below which more are claimed:

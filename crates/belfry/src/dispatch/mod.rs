@@ -25,6 +25,7 @@
 mod engine;
 mod lane;
 mod outbox;
+mod report;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,46 +36,10 @@ use belfry_core::{Timestamp, instant_after};
 use belfry_store::Store;
 
 use crate::config::Config;
-use crate::drain::DRAIN_TICK;
 
 pub use lane::{MIN_RETRY, backoff, jittered_backoff};
 pub(crate) use lane::{attempt, retry_wait, scrubbed};
-
-/// What one delivery pass did.
-#[derive(Clone, Debug, Default)]
-pub struct DeliveryReport {
-    /// Rows delivered, by channel name.
-    pub delivered: Vec<String>,
-    /// Rows that failed.
-    pub failed: Vec<Failure>,
-}
-
-/// One failed delivery.
-#[derive(Clone, Debug)]
-pub struct Failure {
-    /// The outbox row.
-    pub row: i64,
-    /// The channel's name.
-    pub channel: String,
-    /// The channel's URL, redacted.
-    pub destination: String,
-    /// What went wrong (no secrets).
-    pub reason: String,
-    /// `None`: permanent, the row is dead. `Some(t)`: it will be tried again from `t`.
-    pub retry_at: Option<Timestamp>,
-}
-
-impl DeliveryReport {
-    /// Whether nothing failed.
-    pub fn all_delivered(&self) -> bool {
-        self.failed.is_empty()
-    }
-
-    fn extend(&mut self, more: DeliveryReport) {
-        self.delivered.extend(more.delivered);
-        self.failed.extend(more.failed);
-    }
-}
+pub use report::{DeliveryReport, Failure};
 
 /// A handle through which other threads wake an idle [`Dispatcher`] ("new rows") or stop
 /// [`Dispatcher::run`]. Cheap to clone. A wake-up given while the dispatcher is busy is
@@ -284,6 +249,10 @@ impl Drop for Dispatcher<'_> {
         self.rt.block_on(self.cx.close());
     }
 }
+
+/// The longest an idle dispatcher (or the drain) sleeps between looks at the outbox, so that
+/// rows added by other processes without a wake-up are not left waiting long.
+pub const DRAIN_TICK: Duration = Duration::from_secs(5);
 
 /// The shortest sleep between looks at the outbox: a row due "now" that another process
 /// holds must not make a dispatcher spin.
