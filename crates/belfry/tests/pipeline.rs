@@ -148,6 +148,59 @@ fn an_endless_dispatcher_sends_rows_added_later_and_stops_when_told() {
     }
 }
 
+/// Drops a test's PostgreSQL schema when the test ends, passed or failed (through `psql`,
+/// which the machines that run these tests have; without it the schema stays, named for the
+/// process).
+struct Schema {
+    server: String,
+    name: String,
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("psql")
+            .args([
+                self.server.as_str(),
+                "-q",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+            ])
+            .output();
+    }
+}
+
+#[test]
+fn a_dispatcher_on_postgresql_calls_the_store_only_outside_its_runtime() {
+    // The PostgreSQL client blocks on a runtime of its own and panics when called from inside
+    // another: a dispatcher that touched the store inside its runtime could not deliver here.
+    let server = std::env::var("BELFRY_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let schema = Schema {
+        name: format!("belfry_dispatch_test_{}", std::process::id()),
+        server: server.clone(),
+    };
+    let sep = if server.contains('?') { '&' } else { '?' };
+    let location =
+        belfry::store::Location::parse(&format!("{server}{sep}schema={}", schema.name)).unwrap();
+    let mut store = Store::open(location)
+        .unwrap_or_else(|e| panic!("PostgreSQL at {server} is needed for this test: {e}"));
+    let rx = Receiver::start(vec![Reply::status(503).header("Retry-After", "1")]);
+    let cfg = config(&format!("json://{}/x", rx.addr()));
+    let mut ids = record_failure(&mut store, &cfg, "a");
+    ids.extend(record_failure(&mut store, &cfg, "b"));
+    let report = belfry::internal::Dispatcher::new(&cfg)
+        .settle(&mut store, None, Instant::now() + Duration::from_secs(10))
+        .unwrap();
+    // One of the two met the 503 and went through on its retry.
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.delivered.len(), 2, "{report:?}");
+    assert_eq!(rx.requests().len(), 3);
+    for id in ids {
+        let (status, _, _) = store.outbox_row_status(id).unwrap().unwrap();
+        assert_eq!(status, "delivered");
+    }
+}
+
 fn start(store: &mut Store, id: &str, host: &str, pid: u32, boot: Option<&str>) {
     store
         .start_run(&belfry_store::RunStart {
