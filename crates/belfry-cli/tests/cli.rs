@@ -1598,3 +1598,6 @@ mod reach;
 /// Secrets quoted back by receivers, through every output and the store.
 #[path = "cli/secrets.rs"]
 mod secrets;
+
+#[path = "cli/store.rs"]
+mod store;
