@@ -1,8 +1,11 @@
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use crate::Outcome;
-use crate::outcome::classify_http;
+use crate::outcome::{Outcome, classify_http, rate_limit_hint};
 
 /// An HTTP request a channel wants sent: planned without I/O, so that it can be inspected,
 /// tested, and sent by one shared client with one set of timeouts.
@@ -109,7 +112,16 @@ pub struct Context {
     unverified: OnceLock<Result<reqwest::Client, String>>,
     timeout: Duration,
     origins: Vec<(String, String)>,
-    smtp: crate::smtp::SmtpPool,
+    kept: OnceLock<Box<dyn Kept>>,
+}
+
+/// Connections a family of channels keeps open between sends (today the e-mail channels' SMTP
+/// sessions), which [`Context::close`] ends. The context holds them without knowing their
+/// type, so that this shared file names no family: the family creates its pool on first use
+/// ([`Context::kept`]).
+pub(crate) trait Kept: Any + Send + Sync + fmt::Debug {
+    /// Ends every kept connection.
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
 /// The `User-Agent` belfry sends.
@@ -145,20 +157,25 @@ impl Context {
             unverified: OnceLock::new(),
             timeout,
             origins: Vec::new(),
-            smtp: crate::smtp::SmtpPool::default(),
+            kept: OnceLock::new(),
         }
     }
 
-    /// The SMTP connections kept open between mails (see [`Context::close`]).
-    pub(crate) fn smtp_pool(&self) -> &crate::smtp::SmtpPool {
-        &self.smtp
+    /// The connections of type `K` kept open between sends, created empty on first use (see
+    /// [`Context::close`]). `None` only if another type took the slot first, which no family
+    /// does: one family keeps connections.
+    pub(crate) fn kept<K: Kept + Default>(&self) -> Option<&K> {
+        let kept: &dyn Kept = self.kept.get_or_init(|| Box::new(K::default())).as_ref();
+        (kept as &dyn Any).downcast_ref::<K>()
     }
 
     /// Closes what this context keeps open between sends: the e-mail channels' connections,
     /// each with a QUIT (a server that does not answer within a second is left). Call it when
     /// nothing more will be sent through this context, on the runtime that sent.
     pub async fn close(&self) {
-        self.smtp.close().await;
+        if let Some(kept) = self.kept.get() {
+            kept.close().await;
+        }
     }
 
     /// Sends the requests addressed to `from` (an origin: `https://api.telegram.org`) to `to`
@@ -265,7 +282,7 @@ impl Context {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
             .or_else(|| {
-                crate::rate_limit_hint(
+                rate_limit_hint(
                     status,
                     |name| headers.get(name).and_then(|v| v.to_str().ok()),
                     SystemTime::now(),
@@ -364,6 +381,34 @@ fn transport_reason(e: &reqwest::Error, describe: &str) -> String {
     } else {
         format!("{what} to {describe}: {cause}")
     }
+}
+
+/// Sends every planned request of an HTTP channel in order, stopping at the first failure;
+/// the outcome is the first failure's, or delivered.
+pub(crate) async fn send_planned(
+    requests: Vec<HttpRequest>,
+    describe: &str,
+    cx: &Context,
+    classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
+) -> Outcome {
+    send_planned_checking(requests, describe, cx, true, classify).await
+}
+
+/// Like [`send_planned`]; `verify_tls: false` accepts any certificate.
+pub(crate) async fn send_planned_checking(
+    requests: Vec<HttpRequest>,
+    describe: &str,
+    cx: &Context,
+    verify_tls: bool,
+    classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
+) -> Outcome {
+    for req in &requests {
+        let o = cx.send_checking(req, describe, verify_tls, &classify).await;
+        if !o.is_delivered() {
+            return o;
+        }
+    }
+    Outcome::Delivered
 }
 
 #[cfg(test)]

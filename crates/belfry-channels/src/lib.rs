@@ -56,143 +56,40 @@
 //! assert_eq!(cmd.describe(), "cmd://notify-send {title} {body}");
 //! ```
 
-mod apprise;
-mod command;
-mod console;
-mod desktop;
-mod file;
+// The layout: shared parts at the top of `src` (no file among them names a family), one folder
+// per family of channels, and `registry.rs` on top, the one place where a URL's scheme picks
+// its family. A new channel is a folder (or a file in a family's folder) and a line in
+// `registry.rs`. See docs/architecture.md.
+
+// Shared parts, below every family.
+mod channel;
 mod http;
-mod mail;
-mod opsgenie;
 mod outcome;
-mod own;
 mod secrets;
-mod sendgrid;
-mod smtp;
-mod twilio;
 mod url_parse;
 mod url_parts;
+
+// The families, each with its parsing, request building, sending and outcome side by side.
+mod apprise;
+mod email;
+mod incident;
+mod local;
+mod sms;
 mod webhook;
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
+// From a URL's scheme to its family.
+mod registry;
 
 pub use belfry_core::Notification;
-pub use command::Command;
-pub use console::Console;
-#[cfg(feature = "desktop")]
-pub use desktop::Desktop;
-pub use file::File;
+pub use channel::{BoxFuture, Channel, Message, Pace};
+pub use email::{Security, SendGrid, Smtp};
 pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};
-pub use opsgenie::Opsgenie;
+pub use incident::Opsgenie;
+#[cfg(feature = "desktop")]
+pub use local::Desktop;
+pub use local::{Command, Console, File};
 pub use outcome::{Outcome, classify_http, parse_retry_after, rate_limit_hint, shorten};
-pub use own::parse_with_api_base;
+pub use registry::{parse, parse_with_api_base};
 pub use secrets::{MIN_SCRUBBED_LEN, Secrets};
-pub use sendgrid::SendGrid;
-pub use smtp::{Security, Smtp};
-pub use twilio::Twilio;
-pub use url_parse::{UrlError, parse, redact_url};
-
-/// A boxed future, as channels return them (the trait must stay object-safe: belfry holds its
-/// channels as `Box<dyn Channel>`).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// One notification to deliver through one channel.
-#[derive(Clone, Copy, Debug)]
-pub struct Message<'a> {
-    /// What to say.
-    pub notification: &'a Notification,
-    /// Unique to this (notification, channel); passed to services that deduplicate.
-    pub idempotency_key: &'a str,
-}
-
-/// A destination for notifications.
-///
-/// Implementations render the message for their service, send it, and judge the outcome
-/// themselves ([`Outcome`]); they must never panic on a bad answer, and never put a secret in
-/// a reason or a description.
-pub trait Channel: Send + Sync + fmt::Debug {
-    /// The URL scheme that made this channel (`"json"`, `"slack"`, `"console"`).
-    fn scheme(&self) -> &'static str;
-
-    /// The destination, safe to print: secrets replaced by `***`, paths by `…`.
-    fn describe(&self) -> String;
-
-    /// The HTTP requests this channel would send for `msg`, if it is an HTTP channel.
-    fn plan(&self, msg: &Message<'_>) -> Option<Vec<HttpRequest>> {
-        let _ = msg;
-        None
-    }
-
-    /// How fast this destination may be sent to. The default suits a service that states no
-    /// limit: no rate limit, 8 requests at a time.
-    fn pace(&self) -> Pace {
-        Pace::default()
-    }
-
-    /// Sends `msg` and classifies the outcome.
-    fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome>;
-}
-
-/// How fast one destination may be sent to: a token bucket (`per_second` tokens a second, at
-/// most `burst` saved up) and a limit on requests in flight. The delivery engine keeps one per
-/// destination, so a slow or rate-limited channel never holds up the others.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Pace {
-    /// Sustained sends per second; `None`: no limit.
-    pub per_second: Option<f64>,
-    /// Sends allowed at once after a quiet spell.
-    pub burst: u32,
-    /// Requests in flight at once.
-    pub concurrency: usize,
-}
-
-impl Default for Pace {
-    fn default() -> Self {
-        Pace {
-            per_second: None,
-            burst: 1,
-            concurrency: 8,
-        }
-    }
-}
-
-impl Pace {
-    /// At most `per_second` sends a second, `burst` at once, one request at a time.
-    pub const fn limited(per_second: f64, burst: u32) -> Self {
-        Pace {
-            per_second: Some(per_second),
-            burst,
-            concurrency: 1,
-        }
-    }
-}
-
-/// Sends every planned request of an HTTP channel in order, stopping at the first failure;
-/// the outcome is the first failure's, or delivered.
-pub(crate) async fn send_planned(
-    requests: Vec<HttpRequest>,
-    describe: &str,
-    cx: &Context,
-    classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
-) -> Outcome {
-    send_planned_checking(requests, describe, cx, true, classify).await
-}
-
-/// Like [`send_planned`]; `verify_tls: false` accepts any certificate.
-pub(crate) async fn send_planned_checking(
-    requests: Vec<HttpRequest>,
-    describe: &str,
-    cx: &Context,
-    verify_tls: bool,
-    classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
-) -> Outcome {
-    for req in &requests {
-        let o = cx.send_checking(req, describe, verify_tls, &classify).await;
-        if !o.is_delivered() {
-            return o;
-        }
-    }
-    Outcome::Delivered
-}
+pub use sms::Twilio;
+pub use url_parse::{UrlError, redact_url};

@@ -1,8 +1,7 @@
-use percent_encoding::percent_decode_str;
+//! The shared URL handling every family parses with: percent-decoding, the query, the
+//! redaction of secrets for messages, and the error for a URL belfry cannot use.
 
-use crate::Channel;
-use crate::console::Console;
-use crate::webhook::JsonWebhook;
+use percent_encoding::percent_decode_str;
 
 /// A channel URL that belfry cannot use. The message shows the URL redacted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,45 +29,6 @@ impl UrlError {
         &self.why
     }
 }
-
-/// The schemes belfry understands, for error messages.
-pub const SCHEMES: &[&str] = &[
-    "console",
-    "json",
-    "jsons",
-    "http",
-    "https", // belfry's own
-    "tgram",
-    "discord",
-    "slack",
-    "mmost",
-    "mmosts",
-    "rocket",
-    "rockets",
-    "workflows",
-    "workflow",
-    "gchat",
-    "zulip",
-    "ntfy",
-    "ntfys",
-    "gotify",
-    "gotifys",
-    "pover",
-    "pbul",
-    "prowl",
-    "pagerduty",
-    "signal",
-    "signals",
-    "hassio",
-    "hassios",
-    "ifttt",
-    "bark",
-    "barks",
-    "xml",
-    "xmls",
-    "form",
-    "forms", // through tocsin
-];
 
 /// Schemes whose host part is a host name, not a token: their host is shown when redacting.
 const HOST_IS_PUBLIC: &[&str] = &[
@@ -102,52 +62,6 @@ const HOST_IS_PUBLIC: &[&str] = &[
 /// Schemes whose user information is a credential through and through (an API key, an
 /// account id): none of it is shown when redacting.
 const USER_IS_SECRET: &[&str] = &["sendgrid", "twilio"];
-
-/// Parses a channel URL into a channel.
-pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
-    let raw = raw.trim();
-    let Some((scheme, _)) = raw.split_once("://") else {
-        if raw == "console" || raw == "console:" {
-            return Ok(Box::new(Console));
-        }
-        return Err(UrlError::new(
-            raw,
-            "it has no scheme (write it as scheme://…, e.g. json://host/path)",
-        ));
-    };
-    let scheme_lc = scheme.to_ascii_lowercase();
-    if let Some(own) = crate::own::parse(&scheme_lc, raw) {
-        return own;
-    }
-    match scheme_lc.as_str() {
-        "console" | "stderr" => Ok(Box::new(Console)),
-        "json" | "jsons" => Ok(Box::new(JsonWebhook::from_apprise(raw)?)),
-        // A service's own web address (a Slack or Discord webhook, a Teams workflow), else
-        // belfry's JSON posted to that address.
-        "http" | "https" => match crate::apprise::parse_address(raw) {
-            Some(service) => service,
-            None => Ok(Box::new(JsonWebhook::from_address(raw)?)),
-        },
-        // Apprise still reads these, but Microsoft has retired the Office 365 connectors they
-        // post to: say what to use instead rather than only "unsupported".
-        "msteams" => Err(UrlError::new(
-            raw,
-            "msteams:// posts to an Office 365 connector, which Microsoft has retired; create a \
-             Teams workflow (\"Post to a channel when a webhook request is received\") and use \
-             its address (https://….logic.azure.com/…) or workflows://…",
-        )),
-        other => crate::apprise::parse(raw, other).unwrap_or_else(|| {
-            Err(UrlError::new(
-                raw,
-                format!(
-                    "unsupported scheme {other:?}; belfry knows: {}, {}",
-                    SCHEMES.join(", "),
-                    crate::own::SCHEMES.join(", ")
-                ),
-            ))
-        }),
-    }
-}
 
 /// A URL with its secrets hidden, safe to print or store: any password becomes `***`, any
 /// user name alone `***`, the host is kept only where it is a host name (not a token), and
@@ -298,32 +212,6 @@ mod tests {
         ] {
             assert!(!redact_url(raw).contains("SECRET"), "{raw}");
         }
-    }
-
-    #[test]
-    fn every_service_scheme_is_listed() {
-        for p in crate::apprise::profiles() {
-            for s in p.schemes {
-                assert!(SCHEMES.contains(s), "{s}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_retired_teams_connector_url_says_what_to_use_instead() {
-        let e = parse("msteams://outlook.office.com/webhook/abc@def/IncomingWebhook/ghi/jkl")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("retired") && e.contains("workflows://"), "{e}");
-        assert!(!e.contains("IncomingWebhook/ghi"), "redacted: {e}");
-    }
-
-    #[test]
-    fn unknown_schemes_are_named_with_the_known_ones() {
-        let e = parse("slck://a/b/c").unwrap_err().to_string();
-        assert!(e.contains("\"slck\"") && e.contains("slack"), "{e}");
-        let e = parse("hooks.example.com/x").unwrap_err().to_string();
-        assert!(e.contains("no scheme"), "{e}");
     }
 
     #[test]

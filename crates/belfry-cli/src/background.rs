@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use belfry::Config;
-use belfry::store::Store;
+use belfry_store::Store;
 
 use crate::warn;
 
@@ -49,7 +49,7 @@ pub fn hand_over(config: &Config, store: &mut Store, ids: &[i64], what: &str) {
             if config.channel(&ch).is_some_and(|c| c.is_console()))
     });
     if !console.is_empty() {
-        match belfry::deliver(config, store, Some(&console), config.delivery.wait) {
+        match belfry::internal::deliver(config, store, Some(&console), config.delivery.wait) {
             Ok(report) => crate::run::report_failures(&report, enabled(config)),
             Err(e) => warn(&format!("could not print {what} ({e})")),
         }

@@ -3,6 +3,7 @@
 mod background;
 mod capture;
 mod config_check;
+mod migrate;
 mod run;
 mod send;
 mod status;
@@ -90,6 +91,11 @@ enum Cmd {
     Config {
         #[command(subcommand)]
         action: ConfigAction,
+    },
+    /// The store: where jobs, runs, notifications and the outbox are kept.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
     },
     /// Send the notifications that are due (those that failed or were not finished before).
     ///
@@ -190,6 +196,27 @@ enum ConfigAction {
         /// The job whose alerts to follow.
         #[arg(long, value_name = "NAME")]
         job: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreAction {
+    /// Copy the store (the state directory's belfry.db, or `[store] url`) into another: every
+    /// job with what the rules remember of it, every run with its output, every notification,
+    /// outbox row (pending ones stay pending) and delivery attempt.
+    ///
+    /// Safe to run again: rows the target has already are left as they are there, so a second
+    /// run copies only what was added since. Stop belfry's writers (cron, services) for the
+    /// last run, then point them at the new store (`[store] url` or $BELFRY_STORE).
+    Migrate {
+        /// Where to copy to: a postgres://user:password@host/database URL (`?schema=NAME` for
+        /// a schema of its own; `${env:VAR}` references are resolved), or a SQLite file's
+        /// path.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// As JSON: `from`, `to` (without password), and the counts of what was copied.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -342,11 +369,14 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
         Cmd::Config {
             action: ConfigAction::Check { job },
         } => config_check::check(&config, job.as_deref()),
+        Cmd::Store {
+            action: StoreAction::Migrate { to, json },
+        } => migrate::migrate(&config, &to, json),
         Cmd::Deliver {
             background: true, ..
         } => {
             let home = home.ok_or(belfry::NoHome)?;
-            belfry::drain(&config, &home)?;
+            belfry::internal::drain(&config, &home)?;
             Ok(0)
         }
         Cmd::Deliver { wait, json, .. } => views::deliver(&config, wait, json),

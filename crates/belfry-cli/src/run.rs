@@ -3,7 +3,7 @@
 //! The child runs directly (no shell) in its own process group. Its output is copied through
 //! live and kept in a bounded [`Capture`]. SIGINT, SIGTERM and SIGHUP are passed on to the
 //! child's group. Before the child is spawned, the run's intent is written to the state
-//! directory (`belfry::intent`), so that a belfry killed at any instant leaves a run that the
+//! directory (`belfry::internal::intent`), so that a belfry killed at any instant leaves a run that the
 //! next belfry records as crashed; the store is opened beside the job, not before it. The run
 //! is recorded in the store before and after, and the notification the rules make is delivered
 //! before belfry exits, within a deadline. Whatever belfry fails to do after the job ran, the
@@ -21,11 +21,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use belfry::Config;
 use belfry::core::{
     Details, Event, State, Timestamp, derive_job_name, format_duration, instant_after,
 };
-use belfry::store::{RunEnd, RunStart, Store};
-use belfry::{Config, DeliveryReport};
+use belfry::internal::DeliveryReport;
+use belfry_store::{RunEnd, RunStart, Store};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGTERM};
 
@@ -109,8 +110,8 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
         opts.tail_bytes.unwrap_or(config.run.tail_bytes),
     );
 
-    let run_id = belfry::store::new_id();
-    let host = belfry::host::host_name();
+    let run_id = belfry_store::new_id();
+    let host = belfry::internal::host::host_name();
     let started_at = Timestamp::now();
     let clock = Instant::now();
 
@@ -123,15 +124,15 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
         started: started_at,
         host: Some(host.clone()),
         pid: Some(std::process::id()),
-        boot_id: belfry::host::boot_id(),
+        boot_id: belfry::internal::host::boot_id(),
     };
     // The run's intent is on disk before the job exists: if belfry is killed from here on,
-    // the next belfry finds the run and records it as crashed (belfry::intent). When it
+    // the next belfry finds the run and records it as crashed (belfry::internal::intent). When it
     // cannot be written, the state directory is unusable and the store fails too, which the
     // finish reports (once), with the alert sent unrecorded.
     let intent = home
         .as_deref()
-        .and_then(|h| belfry::intent::Intent::write(h, &start).ok());
+        .and_then(|h| belfry::internal::intent::Intent::write(h, &start).ok());
     let intent = Arc::new(intent);
 
     // Run by hand on a terminal, the job gets a terminal of its own for each stream that is
@@ -174,7 +175,8 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     let opener = thread::Builder::new().name("belfry-store".into()).spawn(
         move || -> Result<Opened, String> {
             let home = home.ok_or_else(|| belfry::NoHome.to_string())?;
-            let mut store = Store::open(belfry::store_path(&home)).map_err(|e| e.to_string())?;
+            let mut store =
+                Store::open(reaper_config.store_location(&home)).map_err(|e| e.to_string())?;
             // A job that is already over needs no `running` row: the finish records it whole
             // (and removes the intent then).
             if !exited_seen.load(Ordering::Acquire) {
@@ -185,7 +187,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
                 }
             }
             // Runs whose belfry was killed are noticed by the next belfry: this one.
-            let reaped = belfry::reap_crashed(&mut store, &reaper_config)
+            let reaped = belfry::internal::reap_crashed(&mut store, &reaper_config)
                 .map(|recs| crate::unrouted::rows_of(&reaper_config, recs))
                 .map_err(|e| warn(&format!("could not check for crashed runs: {e}")))
                 .unwrap_or_default();
@@ -519,7 +521,7 @@ fn finish(
     opts: &RunOptions,
     opener: Option<thread::JoinHandle<Result<Opened, String>>>,
     run: Finished<'_>,
-    intent: Option<&belfry::intent::Intent>,
+    intent: Option<&belfry::internal::intent::Intent>,
 ) {
     let forget_intent = || {
         if let Some(i) = intent {
@@ -549,7 +551,7 @@ fn finish(
     let opened = match opener.map(thread::JoinHandle::join) {
         Some(Ok(Ok(o))) => Ok(o),
         // The store was unavailable at the start; it may be back. One more try.
-        Some(Ok(Err(_)) | Err(_)) | None => home_store().map(|store| Opened {
+        Some(Ok(Err(_)) | Err(_)) | None => home_store(config).map(|store| Opened {
             store,
             reaped: Vec::new(),
         }),
@@ -576,7 +578,7 @@ fn finish(
         output: output.as_deref(),
         output_bytes,
     };
-    let rec = match belfry::record_run(&mut store, config, &end, opts.quiet) {
+    let rec = match belfry::internal::record_run(&mut store, config, &end, opts.quiet) {
         Ok(r) => {
             forget_intent();
             r
@@ -604,31 +606,32 @@ fn finish(
     }
     let background = crate::background::enabled(config);
     let mut told = 0;
-    let left_over = match belfry::deliver(config, &mut store, Some(&ids), config.delivery.wait) {
-        Ok(report) => {
-            report_failures(&report, background);
-            told = report
-                .failed
-                .iter()
-                .filter(|f| f.retry_at.is_some())
-                .count();
-            // Failed and due again later, or not tried at all: held by the digest window
-            // (this job's last alert went out moments ago), the wait was too short, or being
-            // sent by another process.
-            ids.iter()
-                .filter(|&&id| {
-                    matches!(store.outbox_row_status(id),
+    let left_over =
+        match belfry::internal::deliver(config, &mut store, Some(&ids), config.delivery.wait) {
+            Ok(report) => {
+                report_failures(&report, background);
+                told = report
+                    .failed
+                    .iter()
+                    .filter(|f| f.retry_at.is_some())
+                    .count();
+                // Failed and due again later, or not tried at all: held by the digest window
+                // (this job's last alert went out moments ago), the wait was too short, or being
+                // sent by another process.
+                ids.iter()
+                    .filter(|&&id| {
+                        matches!(store.outbox_row_status(id),
                         Ok(Some((status, _, _))) if status == "pending" || status == "sending")
-                })
-                .count()
-        }
-        Err(e) => {
-            warn(&format!(
-                "the notification for {job} is saved but could not be sent now ({e})"
-            ));
-            ids.len()
-        }
-    };
+                    })
+                    .count()
+            }
+            Err(e) => {
+                warn(&format!(
+                    "the notification for {job} is saved but could not be sent now ({e})"
+                ));
+                ids.len()
+            }
+        };
     // Without a background sender, what the failures above did not mention is said once.
     let what = match found {
         0 => format!("the alert for {job}"),
@@ -646,7 +649,7 @@ fn finish(
 /// sent is said once. Returns whether the console showed the alert (which says why).
 fn send_unrecorded(config: &Config, opts: &RunOptions, event: &Event, why: &str) -> bool {
     let mut told = false;
-    for sent in belfry::send_unrecorded(config, event, why, opts.quiet) {
+    for sent in belfry::internal::send_unrecorded(config, event, why, opts.quiet) {
         let console = config.channel(&sent.label).is_some_and(|c| c.is_console());
         told |= console && sent.outcome.is_delivered();
         if !sent.outcome.is_delivered() {
@@ -662,9 +665,9 @@ fn send_unrecorded(config: &Config, opts: &RunOptions, event: &Event, why: &str)
     told
 }
 
-fn home_store() -> Result<Store, String> {
+fn home_store(config: &Config) -> Result<Store, String> {
     let home = belfry::home_dir().map_err(|e| e.to_string())?;
-    Store::open(belfry::store_path(&home)).map_err(|e| e.to_string())
+    Store::open(config.store_location(&home)).map_err(|e| e.to_string())
 }
 
 /// Says once, on standard error, what could not be delivered.

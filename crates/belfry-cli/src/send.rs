@@ -150,9 +150,9 @@ pub fn send(opts: SendOptions, config: &Config) -> anyhow::Result<u8> {
         )
         .into());
     }
-    let host = belfry::host::host_name();
+    let host = belfry::internal::host::host_name();
     let n = Notification::adhoc(
-        belfry::store::new_id(),
+        belfry_store::new_id(),
         Adhoc {
             job: opts.job,
             title,
@@ -368,9 +368,9 @@ pub fn test(config: &Config, name: &str) -> anyhow::Result<u8> {
         };
         Target::configured(c).map_err(|e| Usage(e.to_string()))?
     };
-    let host = belfry::host::host_name();
+    let host = belfry::internal::host::host_name();
     let n = Notification::adhoc(
-        belfry::store::new_id(),
+        belfry_store::new_id(),
         belfry::template::test_message(&target.label, Some(host)),
         Timestamp::now(),
     );

@@ -7,7 +7,7 @@ use std::io::Write;
 
 use belfry::Config;
 use belfry::core::{Kind, Timestamp, push_duration};
-use belfry::store::JobRow;
+use belfry_store::JobRow;
 use serde_json::Value;
 
 use crate::views::open_store;
@@ -64,7 +64,7 @@ pub(crate) fn job_json(j: &JobRow) -> Value {
         state: j.state,
         since: j.since,
         consecutive_problems: j.consecutive_problems,
-        last_run: j.last_run.as_ref().map(|r| belfry::store::LastRun {
+        last_run: j.last_run.as_ref().map(|r| belfry_store::LastRun {
             id: r.id.as_str(),
             state: r.state,
             started: r.started,
@@ -76,7 +76,7 @@ pub(crate) fn job_json(j: &JobRow) -> Value {
         last_notification: j
             .last_notification
             .as_ref()
-            .map(|n| belfry::store::LastNotification {
+            .map(|n| belfry_store::LastNotification {
                 at: n.at,
                 kind: n.kind,
                 reason: n.reason.as_str(),
@@ -360,7 +360,7 @@ mod tests {
     use std::time::Duration;
 
     use belfry::core::State;
-    use belfry::store::{LastNotification, LastRun};
+    use belfry_store::{LastNotification, LastRun};
     use serde_json::json;
 
     use super::*;

@@ -1,9 +1,9 @@
 //! Alerts that no channel takes: each is said once on standard error (which job, why every
 //! channel refuses it, how to fix it) rather than going nowhere silently. The store records
-//! them as sent to no channel (`belfry::record_run`, `belfry::reap_crashed`).
+//! them as sent to no channel (`belfry::internal::record_run`, `belfry::internal::reap_crashed`).
 
 use belfry::Config;
-use belfry::store::Recorded;
+use belfry_store::Recorded;
 
 /// Says, for each of `recs` whose alert no channel takes, why. Printed even with `--quiet`:
 /// it means an alert is lost.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use belfry::Config;
 use belfry::core::{Class, Timestamp, format_duration};
-use belfry::store::{JobRow, OutboxRow, RunRow, Store};
+use belfry_store::{JobRow, OutboxRow, RunRow, Store};
 use serde_json::{Value, json};
 
 /// Nagios's UNKNOWN.
@@ -30,8 +30,8 @@ pub(crate) fn open_store(config: &Config) -> anyhow::Result<Store> {
 /// rows their alerts made.
 fn open_and_reap(config: &Config) -> anyhow::Result<(Store, Vec<i64>)> {
     let home = belfry::home_dir()?;
-    let mut store = Store::open(belfry::store_path(&home))?;
-    let found = match belfry::reap_crashed(&mut store, config) {
+    let mut store = Store::open(config.store_location(&home))?;
+    let found = match belfry::internal::reap_crashed(&mut store, config) {
         Ok(recs) => crate::unrouted::rows_of(config, recs),
         Err(e) => {
             crate::warn(&format!("could not check for crashed runs: {e}"));
@@ -64,7 +64,7 @@ pub fn deliver(config: &Config, wait: Duration, as_json: bool) -> anyhow::Result
     let mut tried = BTreeSet::new();
     loop {
         let left = until.saturating_duration_since(Instant::now());
-        let report = belfry::deliver(config, &mut store, None, left)?;
+        let report = belfry::internal::deliver(config, &mut store, None, left)?;
         delivered += report.delivered.len();
         tried.extend(report.failed.iter().map(|f| f.row));
         // A row due again (a retry, a digest window ending, a lease running out) before the

@@ -29,6 +29,7 @@
 //! assert_eq!(ok.reason.code(), "recovered");
 //! ```
 
+mod counts;
 mod duration;
 pub mod email;
 #[cfg(test)]
@@ -44,17 +45,17 @@ pub mod sms;
 mod state;
 mod time;
 
+pub use counts::{DigestCount, Held, Tally};
 pub use duration::{
     DurationError, MAX_DURATION, duration_from_secs_f64, format_duration, instant_after,
     parse_duration, push_duration,
 };
 pub use message::{
-    Adhoc, Attachment, Details, Digest, DigestCount, Event, Kind, MessageType, Notification,
-    SCHEMA_VERSION,
+    Adhoc, Attachment, Details, Digest, Event, Kind, MessageType, Notification, SCHEMA_VERSION,
 };
 pub use name::{NameError, derive_job_name, stable_hash, validate_job_name};
 pub use policy::{Decision, JobSnapshot, Policy, Reason, advance, begins_spell, decide};
 pub use routing::{Refusal, Route, StateFilter, glob_match};
-pub use rules::{Held, Step, Tally, step};
+pub use rules::{Step, step};
 pub use state::{Class, State, UnknownState};
 pub use time::{Rfc3339, Timestamp};

@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::counts::DigestCount;
 use crate::duration::{duration_from_secs_f64, format_duration};
 use crate::{Decision, JobSnapshot, Reason, State, Timestamp};
 
@@ -158,35 +159,6 @@ pub struct Digest {
     /// The first one's error text, when it differs from the last one's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
-}
-
-/// One state's share of a [`Digest`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DigestCount {
-    /// The state (`recovered` notifications count under the state they recovered to, `ok`).
-    pub state: State,
-    /// How many events had it.
-    pub count: u64,
-}
-
-impl DigestCount {
-    /// Adds `n` events in `state` to `tally`, which keeps the states in the order they first
-    /// appeared.
-    pub fn add(tally: &mut Vec<DigestCount>, state: State, n: u64) {
-        match tally.iter_mut().find(|c| c.state == state) {
-            // Saturating: a count read back from a store is not trusted to leave room.
-            Some(c) => c.count = c.count.saturating_add(n),
-            None => tally.push(DigestCount { state, count: n }),
-        }
-    }
-
-    /// `tally` as a [`Digest`] carries it: empty when every event had the same state.
-    pub fn finish(mut tally: Vec<DigestCount>) -> Vec<DigestCount> {
-        if tally.len() == 1 {
-            tally.clear();
-        }
-        tally
-    }
 }
 
 /// A file that travels with a notification. Serialised as Apprise's JSON webhook does:

@@ -1,8 +1,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::counts::Held;
 use crate::duration::format_duration;
-use crate::rules::Held;
 use crate::{Class, State, Timestamp};
 
 /// The alert rules' settings for one job (DESIGN §3).

@@ -14,9 +14,10 @@ use std::time::Duration;
 use belfry_core::{Event, JobSnapshot, Notification, Timestamp};
 
 use crate::copy::{Copied, Record};
-use crate::{
-    Attempt, Claim, Claimed, JobRow, Limits, OutboxCounts, OutboxRow, Recorded, Result, Rules,
-    RunEnd, RunRow, RunStart,
+use crate::error::Result;
+use crate::types::{
+    Attempt, Claim, Claimed, JobRow, Limits, OutboxCounts, OutboxRow, Recorded, Rules, RunEnd,
+    RunRow, RunStart,
 };
 
 /// What a store must do; see the methods of the same names on [`Store`](crate::Store), which

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use belfry_core::{JobSnapshot, Notification, State, Timestamp};
 
-use crate::{LastNotification, LastRun};
+use crate::types::{LastNotification, LastRun};
 
 /// One row of a store.
 #[derive(Clone, Debug)]

@@ -1,5 +1,8 @@
 use std::fmt;
 
+/// The result of store operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Something went wrong reading or writing the store.
 ///
 /// The message names the store's file and what belfry was doing; the cause is available
@@ -158,9 +161,9 @@ impl Error {
     }
 
     /// A backend broke its contract (a bug, not a state of the database).
-    pub(crate) fn internal(place: &crate::Location, doing: &'static str) -> Self {
+    pub(crate) fn internal(place: &str, doing: &'static str) -> Self {
         Error {
-            place: place.to_string(),
+            place: place.to_owned(),
             doing,
             kind: ErrorKind::Other,
             detail: "the store's backend returned no result where one is always made".into(),

@@ -60,12 +60,13 @@
 mod backend;
 mod copy;
 mod error;
+mod location;
 mod postgres;
 mod sqlite;
 mod types;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+
 use std::time::Duration;
 
 use belfry_core::{Event, JobSnapshot, Notification, Policy, State, Timestamp};
@@ -73,88 +74,10 @@ use belfry_core::{Event, JobSnapshot, Notification, Policy, State, Timestamp};
 pub use self::postgres::PostgresUrl;
 use backend::Backend;
 pub use copy::Copied;
-pub use error::Error;
+pub use error::{Error, Result};
+pub use location::Location;
 pub use sqlite::WAL_TRIM_BYTES;
 pub use types::*;
-
-/// The result of store operations.
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Where a store is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Location {
-    /// A SQLite file (created with its directory if missing).
-    Sqlite(PathBuf),
-    /// A PostgreSQL database (the schema of its `schema=` parameter, created if missing).
-    Postgres(PostgresUrl),
-}
-
-impl Location {
-    /// Reads where a store is from what a user wrote: a `postgres://` or `postgresql://` URL
-    /// is a PostgreSQL database, anything else a SQLite file's path. Fails only for a URL the
-    /// PostgreSQL client would not take (the error shows it without its password).
-    ///
-    /// ```
-    /// use belfry_store::Location;
-    ///
-    /// let db = Location::parse("postgres://belfry:s3cret@db.internal/ops?schema=team_a")?;
-    /// assert_eq!(db.to_string(), "postgres://belfry:***@db.internal/ops?schema=team_a");
-    /// let Location::Postgres(url) = &db else { unreachable!() };
-    /// assert_eq!(url.schema(), Some("team_a"));
-    ///
-    /// let file = Location::parse("/var/lib/belfry/belfry.db")?;
-    /// assert!(matches!(file, Location::Sqlite(_)));
-    /// # Ok::<(), belfry_store::Error>(())
-    /// ```
-    pub fn parse(s: &str) -> Result<Location> {
-        if PostgresUrl::is_postgres_url(s) {
-            PostgresUrl::parse(s).map(Location::Postgres)
-        } else {
-            Ok(Location::Sqlite(PathBuf::from(s)))
-        }
-    }
-}
-
-impl std::str::FromStr for Location {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Location> {
-        Location::parse(s)
-    }
-}
-
-impl From<PostgresUrl> for Location {
-    fn from(url: PostgresUrl) -> Location {
-        Location::Postgres(url)
-    }
-}
-
-impl From<&Path> for Location {
-    fn from(path: &Path) -> Location {
-        Location::Sqlite(path.to_owned())
-    }
-}
-
-impl From<&PathBuf> for Location {
-    fn from(path: &PathBuf) -> Location {
-        Location::Sqlite(path.clone())
-    }
-}
-
-impl From<PathBuf> for Location {
-    fn from(path: PathBuf) -> Location {
-        Location::Sqlite(path)
-    }
-}
-
-impl fmt::Display for Location {
-    /// The file's path, or the database's URL without its password: what messages show.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Location::Sqlite(path) => write!(f, "{}", path.display()),
-            Location::Postgres(url) => write!(f, "{url}"),
-        }
-    }
-}
 
 /// An open store: a handle on one backend.
 pub struct Store {
@@ -244,7 +167,7 @@ impl Store {
         };
         self.backend
             .finish_run(end, &rules, false)?
-            .ok_or_else(|| Error::internal(&self.location, "recording a finished run"))
+            .ok_or_else(|| Error::internal(&self.location.to_string(), "recording a finished run"))
     }
 
     /// Like [`Store::finish_run`], but only if the run is still `running` (checked inside the
@@ -550,16 +473,4 @@ impl Store {
         }
         Ok(copied)
     }
-}
-
-/// What a backend needs to apply the rules to one job's event and write what they decide.
-pub(crate) struct Rules<'a> {
-    pub policy: &'a Policy,
-    pub route: &'a dyn Fn(&State, bool) -> Vec<String>,
-    pub limits: Limits,
-}
-
-/// A new unique, time-ordered id (UUID v7).
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use belfry_core::{Decision, Event, JobSnapshot, Kind, Notification, State, Timestamp};
+use belfry_core::{Decision, Event, JobSnapshot, Kind, Notification, Policy, State, Timestamp};
 
 /// How long an outbox row may stay undelivered before it is declared dead, by default.
 pub const DEFAULT_DELIVERY_DEADLINE: Duration = Duration::from_secs(24 * 3600);
@@ -27,7 +27,7 @@ impl Default for Limits {
     }
 }
 
-/// A request to claim due outbox rows (see [`Store::claim_due`](crate::Store::claim_due)(crate::Store::claim_due)).
+/// A request to claim due outbox rows (see [`Store::claim_due`](crate::Store::claim_due)).
 #[derive(Clone, Copy, Debug)]
 pub struct Claim<'a> {
     /// Who claims: leases are held in this name.
@@ -310,4 +310,16 @@ pub struct OutboxCounts {
     /// Sends that may have reached their channel twice: a sender died between sending a row
     /// and recording it, and the row was sent again.
     pub possible_duplicates: u64,
+}
+
+/// What a backend needs to apply the rules to one job's event and write what they decide.
+pub(crate) struct Rules<'a> {
+    pub policy: &'a Policy,
+    pub route: &'a dyn Fn(&State, bool) -> Vec<String>,
+    pub limits: Limits,
+}
+
+/// A new unique, time-ordered id (UUID v7).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }

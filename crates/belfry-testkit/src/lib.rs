@@ -481,3 +481,50 @@ fn base64_decode(run: &str) -> Vec<u8> {
     }
     out
 }
+
+/// The PostgreSQL server the tests use: `$BELFRY_TEST_POSTGRES`, or the one this machine kind
+/// runs (`postgres://postgres@127.0.0.1:5432/test`, trust authentication).
+pub fn postgres_server() -> String {
+    std::env::var("BELFRY_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A schema of its own for one test on [`postgres_server`], named for the process, a tag and
+/// a counter; dropped (with everything in it) when this value is. belfry creates it when it
+/// first opens the store's [`PgSchema::url`].
+#[derive(Debug)]
+pub struct PgSchema {
+    name: String,
+}
+
+impl PgSchema {
+    /// A new, unused schema name.
+    pub fn new(tag: &str) -> PgSchema {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        PgSchema {
+            name: format!("belfry_{tag}_{}_{n}", std::process::id()),
+        }
+    }
+
+    /// The schema's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The store URL belfry takes (`[store] url`, `$BELFRY_STORE`) for this schema.
+    pub fn url(&self) -> String {
+        let server = postgres_server();
+        let sep = if server.contains('?') { '&' } else { '?' };
+        format!("{server}{sep}schema={}", self.name)
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        // A server that is gone by now has nothing to clean; the test has failed already.
+        if let Ok(mut c) = postgres::Client::connect(&postgres_server(), postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
+}

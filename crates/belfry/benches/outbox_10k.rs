@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use belfry::Config;
 use belfry::core::{Details, Event, Policy, State, Timestamp};
-use belfry::store::Store;
+use belfry_store::Store;
 use belfry_testkit::Receiver;
 
 /// How many notifications: 10,000, or `$BELFRY_BENCH_N` (for profiling runs).
@@ -56,7 +56,7 @@ fn enqueue(store: &mut Store, job: &str) {
             &ev,
             &Policy::default(),
             |_, _| vec!["hook".to_owned()],
-            &belfry::store::Limits::default(),
+            &belfry_store::Limits::default(),
         )
         .unwrap();
     assert_eq!(rec.outbox_ids.len(), 1);
@@ -85,7 +85,7 @@ fn backlog(dir: &Path, rx: &Receiver, cfg: &Config) -> f64 {
     let before = rx.requests().len();
     let t = Instant::now();
     while delivered(&store) < n as u64 {
-        belfry::deliver(cfg, &mut store, None, Duration::from_secs(60)).unwrap();
+        belfry::internal::deliver(cfg, &mut store, None, Duration::from_secs(60)).unwrap();
     }
     let secs = t.elapsed().as_secs_f64();
     assert_eq!(rx.requests().len() - before, n);
@@ -115,7 +115,7 @@ fn live(dir: &Path, cfg: &Config) {
     };
     let t = Instant::now();
     while delivered(&store) < n as u64 {
-        belfry::deliver(cfg, &mut store, None, Duration::from_secs(60)).unwrap();
+        belfry::internal::deliver(cfg, &mut store, None, Duration::from_secs(60)).unwrap();
         std::thread::sleep(Duration::from_millis(1));
     }
     let produced = producer.join().unwrap();

@@ -1,18 +1,20 @@
 //! The library's client: [`init`], [`Belfry`] and its [`Builder`], and the [`Guard`] that
 //! flushes at exit.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use belfry_core::Policy;
 
 use crate::config::{Config, ConfigError, Sources};
-use crate::queue::{Item, Queue};
-use crate::worker::{self, Control, Delivery};
+use crate::home::{NoHome, home_dir};
+use crate::item::{Item, Record};
+use crate::queue::Queue;
+use crate::worker::{self, Control, Counters, Delivery, Shared};
 
 /// How many items the ring between the program and belfry's worker holds by default.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 8192;
@@ -25,30 +27,13 @@ pub enum InitError {
     Config(#[from] ConfigError),
     /// No state directory could be found.
     #[error(transparent)]
-    NoHome(#[from] crate::NoHome),
+    NoHome(#[from] NoHome),
     /// `init` was called before; the first client stays the global one.
     #[error("belfry is already initialised in this process")]
     AlreadyInitialised,
     /// belfry's threads could not be started.
     #[error("cannot start belfry's worker thread: {0}")]
     Spawn(#[from] std::io::Error),
-}
-
-/// The counters every client keeps.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    /// Events the worker took (collapsed ones counted one by one).
-    pub received: AtomicU64,
-    /// Events that arrived folded into another one because the queue was full.
-    pub collapsed: AtomicU64,
-    /// Events recorded in the store (alert rules applied).
-    pub recorded: AtomicU64,
-    /// Notifications made (each goes to one or more channels).
-    pub notifications: AtomicU64,
-    /// Events lost: the overflow was full, or the store refused them.
-    pub lost: AtomicU64,
-    /// The last store error, for reports.
-    pub store_error: Mutex<Option<String>>,
 }
 
 /// Why a synchronous record did not happen.
@@ -74,46 +59,6 @@ pub struct Stats {
     pub notifications: u64,
     /// Events lost (the overflow was full, or the store failed); reported, never silent.
     pub lost: u64,
-}
-
-/// Everything the client's threads share.
-pub(crate) struct Shared {
-    pub queue: Queue,
-    pub control: mpsc::Sender<Control>,
-    pub config: Config,
-    pub home: PathBuf,
-    pub quiet: bool,
-    pub flush_timeout: Duration,
-    pub counters: Counters,
-    pub delivery: Arc<Delivery>,
-    /// Why `init` fell back to the console, if it did.
-    pub init_error: Option<String>,
-    /// Whether a problem has been printed already (one line per kind of problem).
-    pub said: Mutex<Vec<&'static str>>,
-    /// The tracing layer's per-thread counts of storm events it did not format.
-    pub samplers: thread_local::ThreadLocal<Mutex<crate::sampler::Sampler>>,
-}
-
-impl Shared {
-    /// Says something on standard error once per `kind`, unless the client is quiet. belfry's
-    /// own problems (an alert that may be lost) must reach a person, and the program's logs
-    /// may be the thing being watched, so belfry does not log them through `tracing`.
-    #[allow(clippy::print_stderr)]
-    pub fn say_once(&self, kind: &'static str, msg: &str) {
-        if self.quiet {
-            return;
-        }
-        let mut said = self.said.lock().unwrap_or_else(PoisonError::into_inner);
-        if said.contains(&kind) {
-            return;
-        }
-        said.push(kind);
-        eprintln!("belfry: {msg}");
-    }
-
-    pub fn store_path(&self) -> PathBuf {
-        crate::store_path(&self.home)
-    }
 }
 
 /// The part every clone shares; when the last clone goes, the worker finishes what is queued
@@ -150,7 +95,6 @@ static GLOBAL: OnceLock<Belfry> = OnceLock::new();
 
 thread_local! {
     static SCOPED: RefCell<Vec<Belfry>> = const { RefCell::new(Vec::new()) };
-    static BELFRY_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `f` with the client that events on this thread go to: the innermost
@@ -196,16 +140,32 @@ pub fn unrecorded_events() -> u64 {
     UNRECORDED.load(Ordering::Relaxed)
 }
 
-/// Marks the current thread as one of belfry's own: the tracing layer ignores its events
-/// (a channel's HTTP client logging an error must not become another alert).
-pub(crate) fn mark_belfry_thread() {
-    BELFRY_THREAD.with(|b| b.set(true));
+/// Records `record` by opening the store on this thread, with the configuration of `client`
+/// (or, without one, the configuration and state directory `init` would find): the panic
+/// hook's way when no worker can take the crash (none, it has stopped, or the panic is on
+/// belfry's own thread). The crash must reach the store before the program may end.
+pub(crate) fn record_directly(client: Option<&Belfry>, record: &Record) -> Result<(), String> {
+    let loaded;
+    let (config, home) = match client {
+        Some(c) => (c.config(), c.home().to_owned()),
+        None => {
+            loaded = Config::load(&Sources::from_env(None)).map_err(|e| e.to_string())?;
+            (&loaded, home_dir().map_err(|e| e.to_string())?)
+        }
+    };
+    let mut store =
+        belfry_store::Store::open(crate::home::store_path(&home)).map_err(|e| e.to_string())?;
+    let event = record.to_event(&crate::host::host_name());
+    crate::runs::record_event(&mut store, config, &event).map_err(|e| e.to_string())
 }
 
-/// Whether this is one of belfry's threads.
-#[inline]
-pub(crate) fn on_belfry_thread() -> bool {
-    BELFRY_THREAD.with(Cell::get)
+/// Says something on standard error (once per kind with a client; always without one).
+#[allow(clippy::print_stderr)]
+pub(crate) fn say_direct(client: Option<&Belfry>, msg: &str) {
+    match client {
+        Some(c) => c.shared().say_once("direct", msg),
+        None => eprintln!("belfry: {msg}"),
+    }
 }
 
 impl Belfry {
@@ -496,7 +456,7 @@ pub fn init() -> Guard {
             }
             // With no state directory either, a temporary one keeps the alerts visible for
             // this run at least.
-            let home = crate::home_dir().unwrap_or_else(|_| std::env::temp_dir().join("belfry"));
+            let home = home_dir().unwrap_or_else(|_| std::env::temp_dir().join("belfry"));
             let b = Builder {
                 init_error: Some(why),
                 ..Builder::default()
@@ -516,7 +476,7 @@ pub fn try_init() -> Result<Guard, InitError> {
         return Err(InitError::AlreadyInitialised);
     }
     let config = Config::load(&Sources::from_env(None))?;
-    let home = crate::home_dir()?;
+    let home = home_dir()?;
     Builder::default().config(config).home(home).init()
 }
 
@@ -639,7 +599,7 @@ impl Builder {
         let config = self.finish_config()?;
         let home = match self.home.take() {
             Some(h) => h,
-            None => crate::home_dir()?,
+            None => home_dir()?,
         };
         let timeout = self.flush_timeout.unwrap_or(config.delivery.wait);
         let (control, control_rx) = mpsc::channel();

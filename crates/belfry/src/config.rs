@@ -50,6 +50,8 @@
 //! [store]                       # what each job keeps (1 to 10000; older rows are pruned)
 //! keep_runs = 1000              # finished runs in its history
 //! keep_notifications = 100      # notifications, with their outbox rows (never undelivered ones)
+//! # url = "postgres://belfry:${env:PGPASSWORD}@db1/belfry?schema=ops"  # or $BELFRY_STORE;
+//! #                             # default: belfry.db in the state directory
 //! ```
 
 use std::borrow::Cow;
@@ -276,6 +278,9 @@ pub struct Config {
     pub delivery: DeliverySettings,
     /// What the store keeps of each job (`[store]`).
     pub store: belfry_store::Retention,
+    /// Where the store is, if not the SQLite file in the state directory: `[store] url`, or
+    /// `$BELFRY_STORE` (which wins). Its password is among [`Config::secrets`].
+    pub store_url: Option<belfry_store::Location>,
     /// Every value a secret reference resolved to, in any channel: hidden by
     /// [`Config::scrub`].
     pub secrets: Secrets,
@@ -300,6 +305,8 @@ pub struct Sources {
     pub env_config: Option<PathBuf>,
     /// `$BELFRY_URLS`.
     pub env_urls: Option<String>,
+    /// `$BELFRY_STORE`.
+    pub env_store: Option<String>,
     /// The working directory (for `./belfry.toml`).
     pub cwd: Option<PathBuf>,
     /// `$XDG_CONFIG_HOME`.
@@ -316,6 +323,7 @@ impl Sources {
             explicit,
             env_config: var("BELFRY_CONFIG").map(PathBuf::from),
             env_urls: var("BELFRY_URLS").map(|v| v.to_string_lossy().into_owned()),
+            env_store: var("BELFRY_STORE").map(|v| v.to_string_lossy().into_owned()),
             cwd: std::env::current_dir().ok(),
             xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
             home: var("HOME").map(PathBuf::from),
@@ -375,6 +383,11 @@ impl Config {
         if let Some(urls) = &sources.env_urls {
             config.add_urls(urls, "$BELFRY_URLS")?;
         }
+        if let Some(url) = &sources.env_store {
+            config
+                .set_store_url(url, &Lookup::process(None))
+                .map_err(|why| ConfigError::at("$BELFRY_STORE", why))?;
+        }
         config.check_programs(&text)?;
         config.ensure_a_channel();
         Ok(config)
@@ -414,6 +427,7 @@ impl Config {
             run: RunSettings::default(),
             delivery: DeliverySettings::default(),
             store: belfry_store::Retention::default(),
+            store_url: None,
             secrets: Secrets::default(),
         }
     }
@@ -614,6 +628,15 @@ impl Config {
         if let Some(n) = raw.store.keep_notifications {
             c.store.notifications_per_job = n.0;
         }
+        if let Some(url) = &raw.store.url {
+            c.set_store_url(url.get_ref(), lookup).map_err(|why| {
+                let (line, column) = line_column(text, url.span().start);
+                ConfigError::at(
+                    origin,
+                    format!("line {line}, column {column}, key store.url: {why}"),
+                )
+            })?;
+        }
         Ok(c)
     }
 
@@ -675,6 +698,48 @@ impl Config {
         self.secrets.extend(&ch.secrets);
         self.channels.push(ch);
         Ok(())
+    }
+
+    /// Sets where the store is from a URL as written (secret references resolved through
+    /// `lookup`), and hides its password. The error says why, without the password.
+    fn set_store_url(&mut self, written: &str, lookup: &Lookup<'_>) -> Result<(), String> {
+        let mut secrets = Secrets::default();
+        let url = resolve(written, lookup, &mut secrets).map_err(|e| e.to_string())?;
+        if !belfry_store::PostgresUrl::is_postgres_url(&url) {
+            return Err(format!(
+                "{:?} is not a store URL: give postgres://user:password@host/database \
+                 (the default store, belfry.db in the state directory, needs no url)",
+                secrets.scrub(&url)
+            ));
+        }
+        let location = belfry_store::Location::parse(&url)
+            .map_err(|e| secrets.scrub(&e.to_string()).into_owned())?;
+        // The password, as the URL carries it (`user:password@`, or `password=`).
+        let authority = url.split_once("://").map_or("", |(_, rest)| {
+            &rest[..rest.find(['/', '?']).unwrap_or(rest.len())]
+        });
+        if let Some((userinfo, _)) = authority.rsplit_once('@')
+            && let Some((_, pass)) = userinfo.split_once(':')
+        {
+            secrets.add(pass);
+        }
+        if let Some((_, query)) = url.split_once('?') {
+            for pass in query.split('&').filter_map(|p| p.strip_prefix("password=")) {
+                secrets.add(pass);
+            }
+        }
+        self.secrets.extend(&secrets);
+        self.store_url = Some(location);
+        Ok(())
+    }
+
+    /// Where the store is: [`Config::store_url`], or `belfry.db` in the state directory
+    /// `home`.
+    pub fn store_location(&self, home: &std::path::Path) -> belfry_store::Location {
+        match &self.store_url {
+            Some(location) => location.clone(),
+            None => belfry_store::Location::Sqlite(crate::store_path(home)),
+        }
     }
 
     /// What the store keeps of what this configuration's processes write: how long an alert
@@ -890,6 +955,7 @@ struct RawConfig {
 struct RawStore {
     keep_runs: Option<AtLeastOne>,
     keep_notifications: Option<AtLeastOne>,
+    url: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use belfry_core::Timestamp;
 use belfry_store::Store;
 
-use crate::Config;
+use crate::config::Config;
 
 /// The longest a drainer sleeps between looks at the outbox, so that rows added by other
 /// processes while it sleeps are not left waiting long.
@@ -66,16 +66,16 @@ pub fn drain(config: &Config, home: &Path) -> Result<(), DrainError> {
         let Some(lock) = DrainLock::try_acquire(home).map_err(lock_err)? else {
             return Ok(());
         };
-        let mut store = Store::open(crate::store_path(home))?;
+        let mut store = Store::open(crate::home::store_path(home))?;
         loop {
-            crate::reap_crashed(&mut store, config)?;
-            crate::deliver(config, &mut store, None, pass)?;
+            crate::runs::reap_crashed(&mut store, config)?;
+            crate::deliver::deliver(config, &mut store, None, pass)?;
             let Some(due) = store.next_due()? else {
                 break;
             };
             // Someone removed the state directory (a test's temporary one, an uninstall):
             // there is nothing left to drain for.
-            if !crate::store_path(home).exists() {
+            if !crate::home::store_path(home).exists() {
                 return Ok(());
             }
             let wait = due

@@ -8,7 +8,7 @@
 //! the wrapper's pid and the boot id): a file create and one write, no fsync, no lock. Once the
 //! run's start (or its end) is in the store, the file is removed.
 //!
-//! Every belfry process that opens the store looks at the intents ([`crate::reap_crashed`]
+//! Every belfry process that opens the store looks at the intents ([`crate::runs::reap_crashed`]
 //! calls [`adopt`]): an intent whose wrapper is gone (its pid no longer exists, or the machine
 //! restarted) becomes a `running` row, inserted only if the run is not in the store already,
 //! and the file is removed; the row is then recorded as `crashed` like any run whose wrapper
@@ -137,8 +137,8 @@ pub struct Adopted {
     pub left: usize,
 }
 
-/// Turns the intents in `store`'s directory whose wrapper is gone into `running` rows of this
-/// store, and removes them. A run already in the store (finished, or its start recorded) is
+/// Turns the intents in the state directory whose wrapper is gone into `running` rows of
+/// `store`, and removes them. A run already in the store (finished, or its start recorded) is
 /// left as it is there. `host` and `boot_id` are this machine's.
 pub fn adopt(
     store: &mut Store,
@@ -146,13 +146,13 @@ pub fn adopt(
     boot_id: Option<&str>,
 ) -> belfry_store::Result<Adopted> {
     let mut out = Adopted::default();
-    // Intent files sit beside a SQLite store, in the state directory. A PostgreSQL store has
-    // no directory here: where its intents go is the caller's state directory, which this
-    // function is not told yet (issue 11's configuration wiring).
-    let belfry_store::Location::Sqlite(path) = store.location() else {
-        return Ok(out);
+    // Intent files sit in the state directory: beside a SQLite store, or, for a store
+    // elsewhere (PostgreSQL), in this process's $BELFRY_HOME, where `belfry run` wrote them.
+    let home = match store.location() {
+        belfry_store::Location::Sqlite(path) => path.parent().map(Path::to_owned),
+        _ => crate::home_dir().ok(),
     };
-    let Some(home) = path.parent().map(Path::to_owned) else {
+    let Some(home) = home else {
         return Ok(out);
     };
     let dir = if home.as_os_str().is_empty() {

@@ -11,7 +11,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::client::Belfry;
-use crate::queue::{Item, Record, Traced};
+use crate::item::{Item, Record, Traced};
 use crate::sampler::Verdict;
 
 /// A [`tracing_subscriber::Layer`] that turns events at ERROR (or the level set with
@@ -224,7 +224,7 @@ where
         if *meta.level() > self.level {
             return;
         }
-        if is_belfry_target(meta.target()) || crate::client::on_belfry_thread() {
+        if is_belfry_target(meta.target()) || crate::threads::on_belfry_thread() {
             return;
         }
         match &self.client {

@@ -46,11 +46,11 @@
 //! } // the guard flushes: recorded, delivered, or said what is left
 //! ```
 //!
-//! The facade is also what the `belfry` command is built on: it reads the configuration
-//! ([`Config`]; its secret references in [`secret`], its per-channel templates in
-//! [`template`]), finds the state directory ([`home_dir`]), records runs with the alert rules
-//! ([`record_run`]), delivers what the outbox holds ([`deliver`]), and sends messages written
-//! by hand straight to channels ([`send`]).
+//! A program uses the same configuration as the `belfry` command ([`Config`]; its secret
+//! references in [`secret`], its per-channel templates in [`template`]) and the same state
+//! directory ([`home_dir`]), so `belfry status` and `belfry history` show what the program
+//! recorded. [`store`] opens that store to read it from Rust; which database is behind it is
+//! not part of the API.
 //!
 //! ```
 //! use belfry::{Config, Sources};
@@ -69,29 +69,37 @@
 //! assert_eq!(config.policy_for("any").repeat_failures_after.as_secs(), 600);
 //! ```
 
+// This file only declares, re-exports and documents: every piece of logic lives in a module
+// named for what it does (docs/architecture.md, "The facade", says which). The modules use
+// each other without circles: `item` (what the threads hand on) is below `queue`, `sampler` and
+// `worker`; `worker` (the threads and what they share) is below `client`; `client` is below
+// the ways in (`watch`, `layer`, `panic`, `task`, `supervisor`).
+
 mod client;
 pub mod config;
 mod deliver;
 mod drain;
 mod home;
-pub mod host;
-pub mod intent;
+mod host;
+mod intent;
+mod item;
 mod layer;
 mod panic;
 mod queue;
 mod reach;
+mod runs;
 mod sampler;
 pub mod secret;
 pub mod send;
 mod supervisor;
 mod task;
 pub mod template;
+mod threads;
 mod watch;
 mod worker;
 
 pub use belfry_channels as channels;
 pub use belfry_core as core;
-pub use belfry_store as store;
 
 pub use belfry_core::State;
 pub use client::{
@@ -99,8 +107,6 @@ pub use client::{
     unrecorded_events,
 };
 pub use config::{Config, ConfigError, Sources};
-pub use deliver::{DeliveryReport, Failure, MIN_RETRY, backoff, deliver, jittered_backoff};
-pub use drain::{DRAIN_TICK, DrainError, DrainLock, drain};
 pub use home::{NoHome, home_dir, store_path};
 pub use layer::{Layer, layer};
 pub use panic::{PANIC_RECORD_TIMEOUT, install_panic_hook};
@@ -109,7 +115,52 @@ pub use task::{
     Check, Handler, HandlerResult, IntoHandlerResult, StateHandler, StateSet, Task, TaskError,
     handler, ignore_states, only_states,
 };
-pub use worker::TICK;
+
+/// What belfry has recorded, for reading it: the [`Store`](store::Store) handle on the state
+/// directory's store ([`store_path`]), the rows it returns, and ids as it makes them (a
+/// message sent by hand through [`send`] needs one). Which database is behind the handle is
+/// not part of the API; its calls that write are belfry's own, and the types they take are not
+/// re-exported here.
+///
+/// ```
+/// # let dir = std::env::temp_dir().join(format!("belfry-store-doc-{}", std::process::id()));
+/// use belfry::store::Store;
+///
+/// let store = Store::open(belfry::store_path(&dir))?;
+/// assert!(store.jobs()?.is_empty());
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), belfry::store::Error>(())
+/// ```
+pub mod store {
+    pub use belfry_store::{
+        Error, JobRow, LastNotification, LastRun, Limits, Location, OutboxCounts, OutboxRow,
+        Retention, RunRow, Store, new_id,
+    };
+}
+
+/// For the `belfry` command and belfry's own tests; not a stable API. What the command needs
+/// beyond the library (recording a run it supervised, finding crashed runs, delivering the
+/// outbox, the background drain) lives here rather than at the crate root, so that the
+/// library's documentation shows only the library.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::deliver::{
+        DeliveryReport, Failure, MIN_RETRY, backoff, deliver, jittered_backoff,
+    };
+    pub use crate::drain::{DRAIN_TICK, DrainError, DrainLock, drain};
+    pub use crate::runs::{reap_crashed, record_run, send_unrecorded};
+    pub use crate::worker::TICK;
+
+    /// This host: its name, its boot, its processes.
+    pub mod host {
+        pub use crate::host::*;
+    }
+
+    /// Intent records: a run's start written to a file before the store has it.
+    pub mod intent {
+        pub use crate::intent::*;
+    }
+}
 
 /// Records each call of a function that returns `Result<T, E>`, sync or `async`: `Ok` as
 /// OK, `Err` as `Failed` (with the error's text and its causes), a panic as `Crashed` (the
@@ -145,143 +196,10 @@ pub use belfry_macros::watch;
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::item::JobOptions;
     pub use crate::watch::{
-        Call, CatchUnwind, IsAny, IsBoxed, IsError, IsSendSyncBoxed, JobOptions, Outcome, Probe,
-        ViaAny, ViaBox, ViaDebug, ViaDisplay, ViaError, ViaSendSyncBox, check_describable, outcome,
-        resume, run_sync,
+        Call, CatchUnwind, IsAny, IsBoxed, IsError, IsSendSyncBoxed, Outcome, Probe, ViaAny,
+        ViaBox, ViaDebug, ViaDisplay, ViaError, ViaSendSyncBox, check_describable, outcome, resume,
+        run_sync,
     };
-}
-
-use belfry_core::{Details, Event, Timestamp};
-use belfry_store::{Recorded, RunEnd, Store};
-
-/// Records a finished run with the configured policy and routing for its job, in one store
-/// transaction. With `skip_console`, console channels get no row (`belfry run --quiet`).
-pub fn record_run(
-    store: &mut Store,
-    config: &Config,
-    end: &RunEnd<'_>,
-    skip_console: bool,
-) -> Result<Recorded, belfry_store::Error> {
-    let job = end.event.job.as_str();
-    let policy = config.policy_for(job);
-    let route = |state: &State, recovered| {
-        config
-            .route(job, state, recovered)
-            .into_iter()
-            .filter(|name| !(skip_console && config.channel(name).is_some_and(|c| c.is_console())))
-            .collect()
-    };
-    let rec = store.finish_run(end, &policy, route, &config.limits())?;
-    mark_unrouted(store, config, &rec)?;
-    Ok(rec)
-}
-
-/// A run's notification that no channel's routes take is recorded as sent to no channel
-/// (`--quiet`'s silenced console is not that: the routes took it).
-fn mark_unrouted(
-    store: &mut Store,
-    config: &Config,
-    rec: &Recorded,
-) -> Result<(), belfry_store::Error> {
-    match config.unrouted(rec) {
-        Some(n) => store.mark_unrouted(n.run_id.as_deref().unwrap_or_default(), &n.id),
-        None => Ok(()),
-    }
-}
-
-/// Finds the runs on this host whose watching process is gone (killed with -9, or the machine
-/// restarted: the boot id changed) and records them as `crashed`, which alerts like any
-/// problem. Returns what was recorded; a run that another process records first is skipped.
-///
-/// Every belfry process that opens the store calls this, so an abandoned run does not stay
-/// `running` for long. Runs of other hosts are left to their own host. A run whose start
-/// never reached the store (its `belfry run` was killed first) is found through its
-/// [`intent`] record, and recorded the same way.
-pub fn reap_crashed(
-    store: &mut Store,
-    config: &Config,
-) -> Result<Vec<Recorded>, belfry_store::Error> {
-    let host = host::host_name();
-    let boot = host::boot_id();
-    intent::adopt(store, &host, boot.as_deref())?;
-    let mut out = Vec::new();
-    for run in store.running_runs()? {
-        if run.host.as_deref() != Some(host.as_str()) {
-            continue;
-        }
-        let rebooted = matches!((&run.boot_id, &boot), (Some(then), Some(now)) if then != now);
-        let gone = rebooted || run.pid.is_some_and(|pid| !host::process_alive(pid));
-        if !gone {
-            continue;
-        }
-        let now = Timestamp::now();
-        let why = if rebooted {
-            "the machine restarted while it ran".to_owned()
-        } else {
-            format!(
-                "the belfry process watching it (pid {}) is gone",
-                run.pid.unwrap_or_default()
-            )
-        };
-        let event = Event {
-            job: run.job.clone(),
-            state: State::Crashed,
-            at: now,
-            details: Details {
-                run_id: Some(run.id.clone()),
-                started_at: Some(run.started),
-                duration: Some(now.since(run.started)),
-                host: run.host.clone(),
-                // Messages append "after <duration>": the cause comes last so that it reads on.
-                error: Some(format!("outcome unknown: {why}")),
-                ..Details::default()
-            },
-        };
-        let end = RunEnd {
-            event: &event,
-            output: None,
-            output_bytes: 0,
-        };
-        let policy = config.policy_for(&run.job);
-        let job = run.job.as_str();
-        let route = |state: &State, recovered| config.route(job, state, recovered);
-        if let Some(rec) = store.finish_stale_run(&end, &policy, route, &config.limits())? {
-            mark_unrouted(store, config, &rec)?;
-            out.push(rec);
-        }
-    }
-    Ok(out)
-}
-
-/// When the store cannot take a run (a full disk, a read-only or missing state directory),
-/// the rules cannot be applied and the outbox cannot keep an alert. If the run was a problem,
-/// this sends its alert straight to the job's channels, once, within `[delivery] wait`, so that
-/// the failure that matters most on a broken host is still told. Its `reason` is `unrecorded`
-/// and its text says why (`not recorded, so sent at once: …`). OK runs send nothing. Returns what became of each channel; console
-/// channels are skipped with `skip_console` (`belfry run --quiet`).
-pub fn send_unrecorded(
-    config: &Config,
-    event: &Event,
-    why: &str,
-    skip_console: bool,
-) -> Vec<send::Sent> {
-    if !event.state.is_problem() {
-        return Vec::new();
-    }
-    let policy = config.policy_for(&event.job);
-    let decision = belfry_core::decide(None, &event.state, event.at, &policy);
-    let mut n = belfry_core::Notification::new(belfry_store::new_id(), event, None, &decision);
-    n.reason = "unrecorded".to_owned();
-    n.reason_text = format!("not recorded, so sent at once: {why}");
-    n.message = n.summary();
-    let targets: Vec<send::Target> = config
-        .route(&event.job, &event.state, false)
-        .iter()
-        .filter_map(|name| config.channel(name))
-        .filter(|c| !(skip_console && c.is_console()))
-        .filter_map(|c| send::Target::configured(c).ok())
-        .map(|t| t.also_hiding(&config.secrets))
-        .collect();
-    send::send(&targets, &n, &send::SendSettings::from(config))
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use belfry_core::{Details, State, Timestamp};
 
-use crate::queue::{Item, Record};
+use crate::client::{Belfry, SyncError, record_directly, say_direct, with_current};
+use crate::item::{Item, Record};
+use crate::threads::on_belfry_thread;
 
 /// How long a panicking thread waits for belfry's worker to write the crash to the store.
 pub const PANIC_RECORD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -161,7 +163,6 @@ fn record(info: &PanicHookInfo<'_>) {
 
 /// Records `record` before returning: through the current client's worker, or directly.
 pub(crate) fn record_now(record: Record) {
-    use crate::client::{Belfry, SyncError, on_belfry_thread, with_current};
     enum Next {
         Done,
         Direct(Option<Belfry>, &'static str, Record),
@@ -183,14 +184,14 @@ pub(crate) fn record_now(record: Record) {
     });
     match next {
         Next::Done => {}
-        Next::Late(c) => crate::worker::say_direct(
+        Next::Late(c) => say_direct(
             Some(&c),
             "a crash is queued but was not written within 5s; it may be lost if the program \
              ends now",
         ),
         Next::Direct(client, why, record) => {
-            if let Err(e) = crate::worker::record_directly(client.as_ref(), &record) {
-                crate::worker::say_direct(
+            if let Err(e) = record_directly(client.as_ref(), &record) {
+                say_direct(
                     client.as_ref(),
                     &format!("could not record the crash of {} ({why}): {e}", record.job),
                 );

@@ -5,7 +5,7 @@
 use belfry_core::{Kind, Notification, State};
 use belfry_store::Recorded;
 
-use crate::Config;
+use crate::config::Config;
 
 impl Config {
     /// For each channel that does not receive a notification about `job` in `state`, why

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 
 use belfry_core::{State, Timestamp};
 
-use crate::queue::Record;
+use crate::item::Record;
 
 /// Events formatted per call site and job in each millisecond before the rest are only
 /// counted: below 8,000 a second, every event is formatted.

@@ -39,9 +39,9 @@ use belfry_channels::{Channel, Context, Message, Method, Outcome};
 use belfry_core::{Notification, format_duration};
 
 use crate::config::{ChannelConfig, Config};
+use crate::deliver::{MIN_RETRY, jittered_backoff};
 use crate::secret::{Lookup, Secrets, resolve};
 use crate::template::Templates;
-use crate::{MIN_RETRY, jittered_backoff};
 
 /// A channel to send to: a configured one, or a URL given by hand.
 #[derive(Debug)]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use belfry_core::{Notification, Timestamp};
 
-use crate::queue::Item;
+use crate::item::Item;
 
 /// A file to send with a summary, read when it is made.
 #[derive(Clone, PartialEq, Eq)]

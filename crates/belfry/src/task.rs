@@ -12,8 +12,8 @@ use belfry_core::{Details, Event, State, StateFilter, Timestamp, format_duration
 use belfry_store::RunStart;
 
 use crate::client::dispatch;
+use crate::item::{Item, Record};
 use crate::panic::payload_text;
-use crate::queue::{Item, Record};
 use crate::watch::CatchUnwind;
 
 /// What a state handler returns: `Ok(None)` keeps the new state, `Ok(Some(s))` replaces it

@@ -10,24 +10,11 @@ use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use belfry_core::{Details, State, Timestamp};
 
-use crate::queue::{Item, Record};
-
-/// A watched function's name and its options, as the macro wrote them.
-#[derive(Debug)]
-pub struct JobOptions {
-    /// `module::path::function`, or `name = "…"`.
-    pub job: &'static str,
-    /// `repeat_failures_after = "…"`.
-    pub repeat_failures_after: Option<Duration>,
-    /// `ok_heartbeat_after = "…"` (`Some(None)`: `"off"`).
-    pub ok_heartbeat_after: Option<Option<Duration>>,
-    /// `channels = […]`: only these channels (empty: as configured).
-    pub channels: &'static [&'static str],
-}
+use crate::item::{Item, JobOptions, Record};
 
 /// One call of a watched function, from its start.
 #[derive(Debug)]

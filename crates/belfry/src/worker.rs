@@ -1,6 +1,8 @@
 //! belfry's two threads in a program: the worker, which alone owns the store and records
 //! what the queue brings, and the delivery thread, which sends the notifications the worker
-//! made.
+//! made; and [`Shared`], what the client and both threads hold in common. `Shared` lives here
+//! rather than in the client so that the threads need nothing of the client: the client starts
+//! them and uses them, never the other way round.
 //!
 //! The worker wakes when the queue is full, when asked (a flush, a panic), and every
 //! [`TICK`] otherwise; it takes what is queued, collapses consecutive events of a job in one
@@ -12,7 +14,8 @@
 //! `Worker::make_room`).
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
@@ -22,10 +25,12 @@ use belfry_core::{
 };
 use belfry_store::{RunEnd, Store};
 
-use crate::client::{Belfry, Shared};
 use crate::config::Config;
-use crate::queue::{Batch, Item, Record, Unit};
-use crate::watch::JobOptions;
+use crate::home::store_path;
+use crate::item::{Item, JobOptions, Record};
+use crate::queue::{Batch, Queue, Unit};
+use crate::sampler::Sampler;
+use crate::threads::mark_belfry_thread;
 
 /// How long the worker sleeps when nothing wakes it.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -58,6 +63,63 @@ pub(crate) struct RecordOutcome {
     pub unrecorded: u64,
 }
 
+/// Everything the client and its threads share.
+pub(crate) struct Shared {
+    pub queue: Queue,
+    pub control: mpsc::Sender<Control>,
+    pub config: Config,
+    pub home: PathBuf,
+    pub quiet: bool,
+    pub flush_timeout: Duration,
+    pub counters: Counters,
+    pub delivery: Arc<Delivery>,
+    /// Why `init` fell back to the console, if it did.
+    pub init_error: Option<String>,
+    /// Whether a problem has been printed already (one line per kind of problem).
+    pub said: Mutex<Vec<&'static str>>,
+    /// The tracing layer's per-thread counts of storm events it did not format.
+    pub samplers: thread_local::ThreadLocal<Mutex<Sampler>>,
+}
+
+impl Shared {
+    /// Says something on standard error once per `kind`, unless the client is quiet. belfry's
+    /// own problems (an alert that may be lost) must reach a person, and the program's logs
+    /// may be the thing being watched, so belfry does not log them through `tracing`.
+    #[allow(clippy::print_stderr)]
+    pub fn say_once(&self, kind: &'static str, msg: &str) {
+        if self.quiet {
+            return;
+        }
+        let mut said = self.said.lock().unwrap_or_else(PoisonError::into_inner);
+        if said.contains(&kind) {
+            return;
+        }
+        said.push(kind);
+        eprintln!("belfry: {msg}");
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        store_path(&self.home)
+    }
+}
+
+/// The counters every client keeps.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Events the worker took (collapsed ones counted one by one).
+    pub received: AtomicU64,
+    /// Events that arrived folded into another one because the queue was full.
+    pub collapsed: AtomicU64,
+    /// Events recorded in the store (alert rules applied).
+    pub recorded: AtomicU64,
+    /// Notifications made (each goes to one or more channels).
+    pub notifications: AtomicU64,
+    /// Events lost: the overflow was full, or the store refused them.
+    pub lost: AtomicU64,
+    /// The last store error, for reports.
+    pub store_error: Mutex<Option<String>>,
+}
+
 /// Starts the worker and the delivery thread.
 pub(crate) fn start(shared: Arc<Shared>, control: mpsc::Receiver<Control>) -> std::io::Result<()> {
     let for_delivery = shared.clone();
@@ -68,7 +130,7 @@ pub(crate) fn start(shared: Arc<Shared>, control: mpsc::Receiver<Control>) -> st
     let t = std::thread::Builder::new()
         .name("belfry-worker".into())
         .spawn(move || {
-            crate::client::mark_belfry_thread();
+            mark_belfry_thread();
             Worker::new(for_worker).run(&control);
         })?;
     shared.queue.set_worker(t.thread().clone());
@@ -222,7 +284,7 @@ impl Worker {
             Ok(mut store) => {
                 // As every belfry process does when it opens the store: runs whose watcher
                 // is gone are recorded as crashed.
-                if let Ok(recs) = crate::reap_crashed(&mut store, &self.shared.config) {
+                if let Ok(recs) = crate::runs::reap_crashed(&mut store, &self.shared.config) {
                     let ids: Vec<i64> = recs.into_iter().flat_map(|r| r.outbox_ids).collect();
                     self.shared.delivery.add(ids);
                 }
@@ -655,7 +717,7 @@ impl Worker {
                     output: None,
                     output_bytes: 0,
                 };
-                crate::record_run(store, &shared.config, &end, false).map(|rec| {
+                crate::runs::record_run(store, &shared.config, &end, false).map(|rec| {
                     shared.counters.recorded.fetch_add(1, Ordering::Relaxed);
                     if rec.decision.notify {
                         shared
@@ -768,40 +830,6 @@ fn route_with(
     (chosen, Some(known))
 }
 
-/// Records `record` by opening the store on this thread: for a panic with no worker to ask.
-pub(crate) fn record_directly(client: Option<&Belfry>, record: &Record) -> Result<(), String> {
-    let loaded;
-    let (config, home) = match client {
-        Some(c) => (c.config(), c.home().to_owned()),
-        None => {
-            loaded =
-                Config::load(&crate::config::Sources::from_env(None)).map_err(|e| e.to_string())?;
-            (&loaded, crate::home_dir().map_err(|e| e.to_string())?)
-        }
-    };
-    let mut store = Store::open(crate::store_path(&home)).map_err(|e| e.to_string())?;
-    let event = record.to_event(&crate::host::host_name());
-    let job = event.job.clone();
-    store
-        .record_event(
-            &event,
-            &config.policy_for(&job),
-            |st, rec| config.route(&job, st, rec),
-            &config.limits(),
-        )
-        .map(drop)
-        .map_err(|e| e.to_string())
-}
-
-/// Says something on standard error (once per kind with a client; always without one).
-#[allow(clippy::print_stderr)]
-pub(crate) fn say_direct(client: Option<&Belfry>, msg: &str) {
-    match client {
-        Some(c) => c.shared().say_once("direct", msg),
-        None => eprintln!("belfry: {msg}"),
-    }
-}
-
 // ---- delivery ----
 
 /// The delivery thread's inbox.
@@ -894,7 +922,7 @@ impl Delivery {
 /// to the store. Rows other processes made are theirs to send (`belfry deliver`, the
 /// background drain).
 fn deliver_loop(shared: &Shared) {
-    crate::client::mark_belfry_thread();
+    mark_belfry_thread();
     let delivery = &shared.delivery;
     let config = &shared.config;
     // A flush sends at once what the digest window would hold: it is asked for when more
@@ -984,9 +1012,9 @@ fn deliver_loop(shared: &Shared) {
             let due = st.next_due().ok().flatten();
             Some(
                 Instant::now()
-                    + due.map_or(crate::DRAIN_TICK, |t| {
+                    + due.map_or(crate::drain::DRAIN_TICK, |t| {
                         t.since(Timestamp::now())
-                            .clamp(Duration::from_millis(50), crate::DRAIN_TICK)
+                            .clamp(Duration::from_millis(50), crate::drain::DRAIN_TICK)
                     }),
             )
         };
@@ -1024,7 +1052,7 @@ fn send_due(
         if left.is_zero() {
             break;
         }
-        match crate::deliver(config, store, Some(ours), left) {
+        match crate::deliver::deliver(config, store, Some(ours), left) {
             Ok(report) if report.delivered.is_empty() && report.failed.is_empty() => break,
             Ok(_) => {}
             Err(e) => {
@@ -1067,70 +1095,4 @@ fn forget_finished(store: &Store, ours: &mut Vec<i64>, outcome: &mut DeliveryOut
 }
 
 #[cfg(test)]
-mod tests {
-    use std::borrow::Cow;
-
-    use super::*;
-
-    /// A worker of its own beside a client's (which stays idle: nothing is queued to it),
-    /// remembering at most `cap` jobs.
-    fn worker(dir: &std::path::Path, cap: usize) -> (crate::client::Guard, Worker) {
-        let guard = Belfry::builder()
-            .home(dir)
-            .quiet(true)
-            .channel("log", format!("file://{}/alerts.jsonl", dir.display()))
-            .build()
-            .expect("a client");
-        let mut w = Worker::new(guard.client().shared().clone());
-        w.job_memory = cap;
-        assert!(w.open_store());
-        (guard, w)
-    }
-
-    fn fail(w: &mut Worker, job: &str) {
-        let now = Timestamp::now();
-        let r = Record::new(Cow::Owned(job.to_owned()), State::Failed, now);
-        w.apply_events(job, r, None, 1, now);
-    }
-
-    #[test]
-    fn the_worker_remembers_a_bounded_number_of_jobs_and_loses_no_announced_count() {
-        let dir = tempfile::tempdir().unwrap();
-        let (guard, mut w) = worker(dir.path(), 16);
-        // 40 jobs fail twice each inside the repeat window: the first failure is announced,
-        // the second held back to be counted in the job's next message.
-        for i in 0..40 {
-            let job = format!("job-{i}");
-            fail(&mut w, &job);
-            fail(&mut w, &job);
-            assert!(w.jobs.len() <= 16, "{} jobs remembered", w.jobs.len());
-        }
-        let sent = w.shared.counters.notifications.load(Ordering::Relaxed);
-        let held: u64 = w.jobs.values().map(|m| m.pending).sum();
-        // Every held-back failure is either still counted in memory or went out early as a
-        // digest when room was made: 40 first alerts, and one digest per forgotten job.
-        assert_eq!(sent - 40 + held, 40, "sent {sent}, held {held}");
-        assert!(sent > 40, "room was made by sending digests");
-        // The channel gets them all; the digests each count their one held-back failure.
-        let report = guard.finish();
-        assert_eq!(report.pending + report.dead, 0, "{report:?}");
-        let lines = std::fs::read_to_string(dir.path().join("alerts.jsonl")).unwrap();
-        let alerts: Vec<serde_json::Value> = lines
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        // Per job, what the channel was told (a message counts 1, or its digest's count:
-        // delivery may fold a job's two messages into one) and what is still held back add
-        // up to its two failures.
-        for i in 0..40 {
-            let job = format!("job-{i}");
-            let told: u64 = alerts
-                .iter()
-                .filter(|a| a["job"] == job.as_str())
-                .map(|a| a["digest"]["count"].as_u64().unwrap_or(1))
-                .sum();
-            let held = w.jobs.get(&job).map_or(0, |m| m.pending);
-            assert_eq!(told + held, 2, "{job}: told {told}, held {held}");
-        }
-    }
-}
+mod tests;

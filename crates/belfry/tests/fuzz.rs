@@ -13,7 +13,7 @@ use belfry::core::{
     instant_after, parse_duration, validate_job_name,
 };
 use belfry::secret::Lookup;
-use belfry::store::{RunEnd, Store};
+use belfry_store::{RunEnd, Store};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as Cases, TestRunner};
 
@@ -642,7 +642,7 @@ fn job_names_never_panic_over_10000_inputs_and_valid_ones_are_kept_as_given() {
                 state: State::Ok,
                 at: t0,
                 details: Details {
-                    run_id: Some(belfry::store::new_id()),
+                    run_id: Some(belfry_store::new_id()),
                     duration: Some(Duration::from_millis(5)),
                     ..Details::default()
                 },
@@ -658,7 +658,7 @@ fn job_names_never_panic_over_10000_inputs_and_valid_ones_are_kept_as_given() {
                     &end,
                     &Policy::default(),
                     |_, _| Vec::new(),
-                    &belfry::store::Limits::default(),
+                    &belfry_store::Limits::default(),
                 )
                 .unwrap();
             let runs = store.runs(&job, 1, false).unwrap();

@@ -1151,7 +1151,7 @@ fn the_panic_hook_writes_the_crash_to_the_outbox_before_the_previous_hook_runs()
     let n = s
         .claim_due(
             belfry::core::Timestamp::now().add_millis(3_600_000),
-            &belfry::store::Claim {
+            &belfry_store::Claim {
                 owner: "test",
                 lease: Duration::from_secs(1),
                 ids: None,
@@ -1204,7 +1204,7 @@ fn a_panic_in_a_watched_function_is_one_crash_of_its_job_with_the_hooks_details(
     let n = s
         .claim_due(
             belfry::core::Timestamp::now().add_millis(3_600_000),
-            &belfry::store::Claim {
+            &belfry_store::Claim {
                 owner: "test",
                 lease: Duration::from_secs(1),
                 ids: None,

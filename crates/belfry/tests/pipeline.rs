@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use belfry::Config;
 use belfry::core::{Details, Event, State, Timestamp};
-use belfry::store::{RunEnd, Store};
+use belfry_store::{RunEnd, Store};
 use belfry_testkit::{Receiver, Reply};
 
 fn config(url: &str) -> Config {
@@ -27,7 +27,7 @@ fn record_failure(store: &mut Store, config: &Config, job: &str) -> Vec<i64> {
         output: None,
         output_bytes: 0,
     };
-    belfry::record_run(store, config, &end, false)
+    belfry::internal::record_run(store, config, &end, false)
         .unwrap()
         .outbox_ids
 }
@@ -40,7 +40,7 @@ fn retry_after_zero_does_not_turn_deliver_into_a_hammer() {
     let cfg = config(&format!("json://{}/x", rx.addr()));
     record_failure(&mut store, &cfg, "j");
     let t = Instant::now();
-    let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
+    let report = belfry::internal::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!(report.failed.len(), 1);
     assert_eq!(rx.requests().len(), 1, "one attempt per pass");
@@ -57,7 +57,8 @@ fn a_row_for_a_channel_this_process_does_not_know_is_kept_for_a_later_attempt() 
     let ids = record_failure(&mut store, &old, "j");
     // Another process, without that channel (say, $BELFRY_URLS unset): it must not give up.
     let other = Config::parse("[channels.other]\nurl = \"console://\"\n", "test").unwrap();
-    let report = belfry::deliver(&other, &mut store, None, Duration::from_secs(5)).unwrap();
+    let report =
+        belfry::internal::deliver(&other, &mut store, None, Duration::from_secs(5)).unwrap();
     assert_eq!(report.failed.len(), 1);
     assert!(report.failed[0].retry_at.is_some());
     let (status, reason, _) = store.outbox_row_status(ids[0]).unwrap().unwrap();
@@ -66,7 +67,7 @@ fn a_row_for_a_channel_this_process_does_not_know_is_kept_for_a_later_attempt() 
     assert!(rx.requests().is_empty());
     // The process that knows the channel delivers it once the retry is due.
     std::thread::sleep(Duration::from_millis(1100));
-    let report = belfry::deliver(&old, &mut store, None, Duration::from_secs(5)).unwrap();
+    let report = belfry::internal::deliver(&old, &mut store, None, Duration::from_secs(5)).unwrap();
     assert_eq!(report.delivered, ["hook"]);
     assert_eq!(rx.requests().len(), 1);
 }
@@ -78,7 +79,8 @@ fn a_429_is_answered_by_waiting_as_long_as_it_says() {
     let mut store = Store::open(dir.path().join("b.db")).unwrap();
     let cfg = config(&format!("json://{}/x", rx.addr()));
     let ids = record_failure(&mut store, &cfg, "j");
-    let report = belfry::deliver(&cfg, &mut store, Some(&ids), Duration::from_secs(5)).unwrap();
+    let report =
+        belfry::internal::deliver(&cfg, &mut store, Some(&ids), Duration::from_secs(5)).unwrap();
     let retry_at = report.failed[0].retry_at.unwrap();
     let wait = retry_at.since(Timestamp::now());
     assert!(
@@ -86,14 +88,14 @@ fn a_429_is_answered_by_waiting_as_long_as_it_says() {
         "{wait:?}"
     );
     // Nothing is due before then.
-    let again = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
+    let again = belfry::internal::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
     assert!(again.delivered.is_empty() && again.failed.is_empty());
     assert_eq!(rx.requests().len(), 1);
 }
 
 fn start(store: &mut Store, id: &str, host: &str, pid: u32, boot: Option<&str>) {
     store
-        .start_run(&belfry::store::RunStart {
+        .start_run(&belfry_store::RunStart {
             id: id.into(),
             job: format!("job-{id}"),
             started: Timestamp::now(),
@@ -109,8 +111,8 @@ fn runs_from_an_earlier_boot_are_crashed_and_other_hosts_runs_are_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("b.db")).unwrap();
     let cfg = Config::parse("[channels.c]\nurl = \"console://\"\n", "test").unwrap();
-    let here = belfry::host::host_name();
-    let boot = belfry::host::boot_id();
+    let here = belfry::internal::host::host_name();
+    let boot = belfry::internal::host::boot_id();
     let me = std::process::id();
     // A live pid, but recorded in another boot: the machine restarted since.
     start(&mut store, "rebooted", &here, me, Some("another-boot"));
@@ -125,7 +127,7 @@ fn runs_from_an_earlier_boot_are_crashed_and_other_hosts_runs_are_left_alone() {
         Some("x"),
     );
 
-    let recs = belfry::reap_crashed(&mut store, &cfg).unwrap();
+    let recs = belfry::internal::reap_crashed(&mut store, &cfg).unwrap();
     assert_eq!(recs.len(), 1);
     let n = recs[0].notification.as_ref().unwrap();
     assert_eq!((n.job.as_str(), n.state), ("job-rebooted", State::Crashed));
@@ -139,7 +141,11 @@ fn runs_from_an_earlier_boot_are_crashed_and_other_hosts_runs_are_left_alone() {
         .collect();
     assert_eq!(still, ["alive", "elsewhere"]);
     // Noticing again records nothing more.
-    assert!(belfry::reap_crashed(&mut store, &cfg).unwrap().is_empty());
+    assert!(
+        belfry::internal::reap_crashed(&mut store, &cfg)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A pid that no process has any more: a child that has exited and been waited for.
@@ -150,8 +156,8 @@ fn dead_pid() -> u32 {
     pid
 }
 
-fn intent_of(id: &str, host: &str, pid: u32, boot: Option<&str>) -> belfry::store::RunStart {
-    belfry::store::RunStart {
+fn intent_of(id: &str, host: &str, pid: u32, boot: Option<&str>) -> belfry_store::RunStart {
+    belfry_store::RunStart {
         id: id.into(),
         job: format!("job-{id}"),
         started: Timestamp::now(),
@@ -177,9 +183,9 @@ fn a_run_whose_wrapper_died_before_the_store_knew_it_is_recorded_once_by_many_lo
     let db = dir.path().join("belfry.db");
     Store::open(&db).unwrap();
     let cfg = Config::parse("[channels.c]\nurl = \"console://\"\n", "test").unwrap();
-    let here = belfry::host::host_name();
-    let boot = belfry::host::boot_id();
-    let intent = belfry::intent::Intent::write(
+    let here = belfry::internal::host::host_name();
+    let boot = belfry::internal::host::boot_id();
+    let intent = belfry::internal::intent::Intent::write(
         dir.path(),
         &intent_of("lost", &here, dead_pid(), boot.as_deref()),
     )
@@ -192,7 +198,9 @@ fn a_run_whose_wrapper_died_before_the_store_knew_it_is_recorded_once_by_many_lo
             .map(|_| {
                 s.spawn(|| {
                     let mut store = Store::open(&db).unwrap();
-                    belfry::reap_crashed(&mut store, &cfg).unwrap().len()
+                    belfry::internal::reap_crashed(&mut store, &cfg)
+                        .unwrap()
+                        .len()
                 })
             })
             .collect();
@@ -214,10 +222,10 @@ fn intents_of_live_wrappers_other_hosts_and_recorded_runs_are_not_crashes() {
     let home = dir.path();
     let mut store = Store::open(belfry::store_path(home)).unwrap();
     let cfg = Config::parse("[channels.c]\nurl = \"console://\"\n", "test").unwrap();
-    let here = belfry::host::host_name();
-    let boot = belfry::host::boot_id();
+    let here = belfry::internal::host::host_name();
+    let boot = belfry::internal::host::boot_id();
     let me = std::process::id();
-    let write = |run| belfry::intent::Intent::write(home, &run).unwrap();
+    let write = |run| belfry::internal::intent::Intent::write(home, &run).unwrap();
     // A wrapper that is alive (this process): its run is starting.
     write(intent_of("alive", &here, me, boot.as_deref()));
     // Another host's wrapper, whatever its pid: not this host's to judge.
@@ -245,7 +253,7 @@ fn intents_of_live_wrappers_other_hosts_and_recorded_runs_are_not_crashes() {
         output: None,
         output_bytes: 0,
     };
-    belfry::record_run(&mut store, &cfg, &end, false).unwrap();
+    belfry::internal::record_run(&mut store, &cfg, &end, false).unwrap();
     // A live pid, but written in an earlier boot: the machine restarted since.
     write(intent_of("rebooted", &here, me, Some("another-boot")));
     // Torn records (belfry killed while writing; the job was never spawned): one whose writer
@@ -257,7 +265,7 @@ fn intents_of_live_wrappers_other_hosts_and_recorded_runs_are_not_crashes() {
     std::fs::write(home.join("notes.txt"), b"hello").unwrap();
     std::fs::write(home.join("intent-of-mine"), b"hello").unwrap();
 
-    let recs = belfry::reap_crashed(&mut store, &cfg).unwrap();
+    let recs = belfry::internal::reap_crashed(&mut store, &cfg).unwrap();
     let crashed: Vec<&str> = recs
         .iter()
         .map(|r| r.notification.as_ref().unwrap().job.as_str())
@@ -277,7 +285,11 @@ fn intents_of_live_wrappers_other_hosts_and_recorded_runs_are_not_crashes() {
     assert!(left.contains(&"intent-of-mine".to_owned()), "{left:?}");
     assert!(left.iter().any(|n| n.ends_with("-elsewhere")), "{left:?}");
     // Looking again finds nothing more.
-    assert!(belfry::reap_crashed(&mut store, &cfg).unwrap().is_empty());
+    assert!(
+        belfry::internal::reap_crashed(&mut store, &cfg)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -290,7 +302,7 @@ fn a_429_with_an_http_date_is_answered_by_waiting_until_that_date() {
     let mut store = Store::open(dir.path().join("b.db")).unwrap();
     let cfg = config(&format!("json://{}/x", rx.addr()));
     record_failure(&mut store, &cfg, "j");
-    let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
+    let report = belfry::internal::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
     // An HTTP date counts whole seconds: the wait ends within the second before `until`.
     let wait = report.failed[0].retry_at.unwrap().since(Timestamp::now());
     assert!(
@@ -300,12 +312,12 @@ fn a_429_with_an_http_date_is_answered_by_waiting_until_that_date() {
     // Deliver as often as anyone likes: no attempt before the date.
     let t = Instant::now();
     while t.elapsed() < Duration::from_millis(2500) {
-        belfry::deliver(&cfg, &mut store, None, Duration::from_secs(1)).unwrap();
+        belfry::internal::deliver(&cfg, &mut store, None, Duration::from_secs(1)).unwrap();
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(rx.requests().len(), 1);
     std::thread::sleep(wait.saturating_sub(t.elapsed()) + Duration::from_millis(50));
-    let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
+    let report = belfry::internal::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
     assert_eq!(report.delivered, ["hook"]);
     assert_eq!(rx.requests().len(), 2);
 }
@@ -318,7 +330,8 @@ fn permanent_failures_are_not_retried_and_are_dead_with_their_reason() {
         let mut store = Store::open(dir.path().join("b.db")).unwrap();
         let cfg = config(&format!("json://{}/x", rx.addr()));
         let ids = record_failure(&mut store, &cfg, "j");
-        let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
+        let report =
+            belfry::internal::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
         assert_eq!(report.failed[0].retry_at, None, "{status} is permanent");
         let (state, reason, attempts) = store.outbox_row_status(ids[0]).unwrap().unwrap();
         assert_eq!((state.as_str(), attempts), ("dead", 1));
@@ -328,7 +341,7 @@ fn permanent_failures_are_not_retried_and_are_dead_with_their_reason() {
             "{reason}"
         );
         std::thread::sleep(Duration::from_millis(1100));
-        belfry::deliver(&cfg, &mut store, None, Duration::from_secs(2)).unwrap();
+        belfry::internal::deliver(&cfg, &mut store, None, Duration::from_secs(2)).unwrap();
         assert_eq!(rx.requests().len(), 1, "{status} was not retried");
     }
 }
@@ -352,7 +365,8 @@ fn a_paced_destination_gets_its_rate_and_does_not_hold_up_another() {
     for j in 0..5 {
         record_failure(&mut store, &cfg, &format!("job-{j}"));
     }
-    let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(10)).unwrap();
+    let report =
+        belfry::internal::deliver(&cfg, &mut store, None, Duration::from_secs(10)).unwrap();
     assert_eq!(report.delivered.len(), 10);
     let p = paced.requests();
     let f = free.requests();
@@ -382,7 +396,8 @@ fn configured_command_and_file_channels_deliver_from_the_outbox() {
     let cfg = Config::parse(&text, "test").unwrap();
     let mut store = Store::open(dir.path().join("b.db")).unwrap();
     record_failure(&mut store, &cfg, "nightly; rm -rf ~");
-    let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(10)).unwrap();
+    let report =
+        belfry::internal::deliver(&cfg, &mut store, None, Duration::from_secs(10)).unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(report.delivered.len(), 2);
 
@@ -406,7 +421,7 @@ fn a_429_with_only_a_rate_limit_header_waits_as_long_as_that_says() {
     let mut store = Store::open(dir.path().join("b.db")).unwrap();
     let cfg = config(&format!("json://{}/x", rx.addr()));
     record_failure(&mut store, &cfg, "j");
-    let report = belfry::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
+    let report = belfry::internal::deliver(&cfg, &mut store, None, Duration::from_secs(5)).unwrap();
     let wait = report.failed[0].retry_at.unwrap().since(Timestamp::now());
     assert!(
         wait > Duration::from_millis(2000) && wait <= Duration::from_millis(2500),

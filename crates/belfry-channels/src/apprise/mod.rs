@@ -47,6 +47,40 @@ impl std::fmt::Debug for AppriseChannel {
     }
 }
 
+/// The schemes of the services tocsin plans for, for error messages.
+pub(crate) const SCHEMES: &[&str] = &[
+    "tgram",
+    "discord",
+    "slack",
+    "mmost",
+    "mmosts",
+    "rocket",
+    "rockets",
+    "workflows",
+    "workflow",
+    "gchat",
+    "zulip",
+    "ntfy",
+    "ntfys",
+    "gotify",
+    "gotifys",
+    "pover",
+    "pbul",
+    "prowl",
+    "pagerduty",
+    "signal",
+    "signals",
+    "hassio",
+    "hassios",
+    "ifttt",
+    "bark",
+    "barks",
+    "xml",
+    "xmls",
+    "form",
+    "forms",
+];
+
 /// Every service, for checks.
 #[cfg(test)]
 pub(crate) fn profiles() -> &'static [Profile] {
@@ -463,6 +497,15 @@ impl Channel for AppriseChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_service_scheme_is_listed() {
+        for p in profiles() {
+            for s in p.schemes {
+                assert!(SCHEMES.contains(s), "{s}");
+            }
+        }
+    }
 
     fn channel(raw: &str) -> AppriseChannel {
         let scheme = raw.split("://").next().unwrap();

@@ -41,6 +41,7 @@ impl World {
             .env("XDG_CONFIG_HOME", self.dir.path().join("xdg"))
             .env_remove("BELFRY_CONFIG")
             .env_remove("BELFRY_URLS")
+            .env_remove("BELFRY_STORE")
             // No detached drainers outliving a test, except where a test asks for one.
             .env("BELFRY_BACKGROUND", "0")
             .stdin(Stdio::null());

@@ -3,7 +3,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
-use crate::Details;
+use crate::{Class, Details, Held, Tally, Timestamp};
 
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 

@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
-use postgres::{GenericClient, Row, Statement};
+use postgres::{GenericClient, Row, Statement, Transaction};
 
-use super::Tx;
+use super::sql::Tx;
 
 /// Prepared statements by their SQL text.
 pub(super) type Cache = RefCell<HashMap<String, Statement>>;
@@ -81,4 +81,13 @@ impl<C: GenericClient> Conn<'_, C> {
         }
         Ok(())
     }
+}
+
+/// The channel `NOTIFY` wakes waiting dispatchers on; the payload is the store's schema.
+pub(super) const NOTIFY_CHANNEL: &str = "belfry_outbox";
+
+/// Tells listeners, when the transaction commits, that outbox rows became due.
+pub(super) fn notify(tx: &mut Conn<'_, Transaction<'_>>) -> Tx<()> {
+    tx.execute("SELECT pg_notify($1, current_schema())", &[&NOTIFY_CHANNEL])?;
+    Ok(())
 }

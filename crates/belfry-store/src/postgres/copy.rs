@@ -4,13 +4,15 @@
 use belfry_core::{JobSnapshot, Notification, Timestamp};
 use postgres::Transaction;
 
+use super::Postgres;
+use super::conn::{Conn, notify};
 use super::rules::parse_held;
-use super::{
-    Conn, Fail, JOB_ROW_SQL, Postgres, Tx, compress, count32, decompress, job_row, kind_name,
-    millis, ms_duration, notify, parse_state, ts,
+use super::sql::{
+    Fail, JOB_ROW_SQL, Tx, compress, count32, decompress, job_row, kind_name, millis, ms_duration,
+    parse_state, ts,
 };
-use crate::Result;
 use crate::copy::{AttemptRecord, Copied, JobRecord, OutboxRecord, Record, RunRecord};
+use crate::error::Result;
 
 impl Postgres {
     /// Hands every row to `each`, table by table in the order a copy writes them, each table in

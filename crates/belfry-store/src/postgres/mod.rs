@@ -20,50 +20,35 @@ mod outbox;
 mod retention;
 mod rules;
 mod schema;
+mod sql;
 mod url;
 
 use std::cell::{Cell, RefCell, RefMut};
 use std::time::{Duration, Instant};
 
-use belfry_core::{Event, JobSnapshot, Kind, Notification, State, Timestamp};
+use belfry_core::{Event, JobSnapshot, Notification, Timestamp};
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, NoTls, Row, Transaction};
+use postgres::{Client, NoTls, Transaction};
 
-use conn::{Cache, Conn};
+use conn::{Cache, Conn, NOTIFY_CHANNEL, notify};
+use sql::{
+    Fail, JOB_ROW_SQL, PROBLEMS, Tx, compress, count32, decompress, job_row, millis, ms_duration,
+    parse_state, ts,
+};
 
 use crate::backend::Backend;
 use crate::copy::{Copied, Record};
-use crate::{
-    Attempt, Claim, Claimed, Error, JobRow, LastNotification, LastRun, Limits, OutboxCounts,
-    OutboxRow, Recorded, Result, Rules, RunEnd, RunRow, RunStart,
+use crate::error::{Error, Result};
+use crate::types::{
+    Attempt, Claim, Claimed, JobRow, Limits, OutboxCounts, OutboxRow, Recorded, Rules, RunEnd,
+    RunRow, RunStart,
 };
 
 pub use url::PostgresUrl;
 
-/// The channel `NOTIFY` wakes waiting dispatchers on; the payload is the store's schema.
-const NOTIFY_CHANNEL: &str = "belfry_outbox";
-
 /// How often a transaction aborted as a deadlock or a serialization failure is run again
 /// before its error is returned.
 const TX_TRIES: u32 = 8;
-
-/// What went wrong inside a transaction: the database's error, or data that belfry cannot read
-/// back (a notification that does not decode).
-#[derive(Debug)]
-enum Fail {
-    Pg(postgres::Error),
-    Data(String),
-    /// A caller's callback failed (a copy's target): passed on as it is.
-    Store(Error),
-}
-
-impl From<postgres::Error> for Fail {
-    fn from(e: postgres::Error) -> Self {
-        Fail::Pg(e)
-    }
-}
-
-type Tx<T> = std::result::Result<T, Fail>;
 
 /// An open PostgreSQL store.
 pub(crate) struct Postgres {
@@ -346,7 +331,11 @@ impl Backend for Postgres {
         only_if_running: bool,
     ) -> Result<Option<Recorded>> {
         let ev = end.event;
-        let run_id = ev.details.run_id.clone().unwrap_or_else(crate::new_id);
+        let run_id = ev
+            .details
+            .run_id
+            .clone()
+            .unwrap_or_else(crate::types::new_id);
         let output = end.output.filter(|o| !o.is_empty()).map(compress);
         self.write("recording a finished run", |tx| {
             if only_if_running {
@@ -869,62 +858,6 @@ impl Backend for Postgres {
     }
 }
 
-/// Tells listeners, when the transaction commits, that outbox rows became due.
-fn notify(tx: &mut Conn<'_, Transaction<'_>>) -> Tx<()> {
-    tx.execute("SELECT pg_notify($1, current_schema())", &[&NOTIFY_CHANNEL])?;
-    Ok(())
-}
-
-/// One job as `status` shows it, for `WHERE` and `ORDER BY` clauses on `j` to follow.
-const JOB_ROW_SQL: &str = "SELECT j.name, j.state, j.since_ms, j.consecutive_problems,
-            j.last_run_id, j.last_run_state, j.last_run_started_ms, j.last_run_ended_ms,
-            j.last_duration_ms, j.last_exit_code,
-            j.last_notification_ms, j.last_notification_kind, j.last_notification_reason
-     FROM jobs j";
-
-/// A job with a problem, as SQLite's backend says it: exactly those with problems in a row
-/// (the partial index `jobs_problems`).
-const PROBLEMS: &str = "j.consecutive_problems > 0";
-
-/// A row of [`JOB_ROW_SQL`], its strings lent by the row; `running_since` is filled in by the
-/// caller.
-fn job_row(r: &Row) -> Tx<JobRow<&str>> {
-    let last_run = match (
-        r.try_get::<_, Option<&str>>(4)?,
-        r.try_get::<_, Option<&str>>(5)?,
-    ) {
-        (Some(id), Some(st)) => Some(LastRun {
-            id,
-            state: parse_state(st)?,
-            started: ts(r.try_get(6)?),
-            ended: ts(r.try_get(7)?),
-            duration: r.try_get::<_, Option<i64>>(8)?.map(ms_duration),
-            exit_code: r.try_get(9)?,
-        }),
-        _ => None,
-    };
-    let last_notification = match r.try_get::<_, Option<i64>>(10)? {
-        Some(at) => Some(LastNotification {
-            at: ts(at),
-            kind: parse_kind(r.try_get(11)?)?,
-            reason: r.try_get(12)?,
-        }),
-        None => None,
-    };
-    Ok(JobRow {
-        name: r.try_get(0)?,
-        state: r
-            .try_get::<_, Option<&str>>(1)?
-            .map(parse_state)
-            .transpose()?,
-        since: r.try_get::<_, Option<i64>>(2)?.map(ts),
-        consecutive_problems: count32(r.try_get::<_, i64>(3)?),
-        last_run,
-        running_since: None,
-        last_notification,
-    })
-}
-
 /// Records a run's end: completes the row its start wrote, or writes it whole. Returns the
 /// row's `n` (its place in insertion order, for the pruning cadence).
 const FINISH_RUN_SQL: &str =
@@ -940,57 +873,6 @@ const FINISH_RUN_SQL: &str =
        output_bytes = excluded.output_bytes, reason = excluded.reason,
        reason_text = excluded.reason_text, notified = excluded.notified
     RETURNING n";
-
-fn parse_state(s: &str) -> Tx<State> {
-    s.parse()
-        .map_err(|e: belfry_core::UnknownState| Fail::Data(format!("{e}")))
-}
-
-/// A notification kind as the tables keep it (`problem`, `recovered`, `ok`).
-fn kind_name(kind: Kind) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-fn parse_kind(s: &str) -> Tx<Kind> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|e| Fail::Data(format!("unknown notification kind {s:?}: {e}")))
-}
-
-fn ts(ms: i64) -> Timestamp {
-    Timestamp::from_millis(ms)
-}
-
-/// A count kept as a database integer, as the `u32` the types hold (saturating).
-fn count32(n: impl Into<i64>) -> u32 {
-    u32::try_from(n.into().max(0)).unwrap_or(u32::MAX)
-}
-
-/// A duration in the store's milliseconds, saturating.
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn ms_duration(ms: i64) -> Duration {
-    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-}
-
-fn compress(text: &str) -> Vec<u8> {
-    use std::io::Write;
-    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(text.as_bytes())
-        .and_then(|()| enc.finish())
-        .expect("writing to memory cannot fail")
-}
-
-fn decompress(blob: &[u8]) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut out = String::new();
-    flate2::read::DeflateDecoder::new(blob).read_to_string(&mut out)?;
-    Ok(out)
-}
 
 #[cfg(test)]
 mod tests;

@@ -14,8 +14,9 @@ use std::time::Duration;
 use belfry_core::{Notification, Timestamp};
 use postgres::{Row, Transaction};
 
-use super::{Conn, Fail, Tx, count32, decompress, millis, parse_kind, parse_state, ts};
-use crate::{Attempt, Claim, Claimed, OutboxRow};
+use super::conn::Conn;
+use super::sql::{Fail, Tx, count32, decompress, millis, parse_kind, parse_state, ts};
+use crate::types::{Attempt, Claim, Claimed, OutboxRow};
 
 /// See [`Store::claim_due`](crate::Store::claim_due).
 pub(super) fn claim_due(
@@ -237,7 +238,7 @@ pub(super) fn record_one(
     }?;
     if matches!(attempt, Attempt::Retry { .. }) {
         // A row that waits for a later attempt is work a dispatcher must come back to.
-        super::notify(tx)?;
+        super::conn::notify(tx)?;
     }
     Ok(())
 }

@@ -3,8 +3,9 @@
 
 use postgres::Transaction;
 
-use super::{Conn, Tx};
-use crate::Retention;
+use super::conn::Conn;
+use super::sql::Tx;
+use crate::types::Retention;
 
 /// One new row in this many triggers a prune of its job.
 const PRUNE_EVERY: i64 = 64;

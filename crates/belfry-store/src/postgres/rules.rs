@@ -12,8 +12,9 @@ use std::time::Duration;
 use belfry_core::{Event, Held, JobSnapshot, Kind, Notification, Timestamp, step};
 use postgres::{Row, Transaction};
 
-use super::{Conn, Fail, Tx, compress, count32, kind_name, notify, parse_state, ts};
-use crate::{Recorded, Rules};
+use super::conn::{Conn, notify};
+use super::sql::{Fail, Tx, compress, count32, kind_name, parse_state, ts};
+use crate::types::{Recorded, Rules};
 
 /// A finished run, as the job row remembers its last one.
 pub(super) struct LastRunFields<'a> {
@@ -111,7 +112,7 @@ pub(super) fn apply_event(
             &held,
         ],
     )?;
-    let mut n = step.notification(crate::new_id(), ev, previous.as_ref());
+    let mut n = step.notification(crate::types::new_id(), ev, previous.as_ref());
     let mut outbox_ids = Vec::new();
     if let Some(n) = n.as_mut() {
         if n.run_id.is_none() {

@@ -5,7 +5,7 @@ use std::fmt;
 
 use percent_encoding::percent_decode_str;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Where a PostgreSQL store is: a `postgres://` or `postgresql://` URL, as libpq reads it,
 /// plus an optional `schema=NAME` query parameter that belfry takes out before connecting.

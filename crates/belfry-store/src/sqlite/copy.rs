@@ -8,7 +8,7 @@ use super::{
     read_notification, ts, unpack,
 };
 use crate::copy::{AttemptRecord, Copied, JobRecord, OutboxRecord, Record, RunRecord};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 use belfry_core::{JobSnapshot, Timestamp};
 
 /// The columns of [`JOB_ROW_SQL`] and after them the rest of the rules' memory and the row's

@@ -12,7 +12,7 @@
 
 use rusqlite::{Transaction, params};
 
-use crate::Retention;
+use crate::types::Retention;
 
 /// One new row in this many triggers a prune of its job. The tables then hold at most about
 /// this many rows per job more than they keep.

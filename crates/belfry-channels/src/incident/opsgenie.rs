@@ -296,14 +296,15 @@ impl Channel for Opsgenie {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
             let closing = msg.notification.kind != Kind::Problem;
-            let o = crate::send_planned(reqs, &self.describe, cx, |status, retry_after, body| {
-                // Nothing open under this alias: nothing to close.
-                if closing && status == 404 {
-                    return Outcome::Delivered;
-                }
-                classify_http(status, retry_after, body, SystemTime::now())
-            })
-            .await;
+            let o =
+                crate::http::send_planned(reqs, &self.describe, cx, |status, retry_after, body| {
+                    // Nothing open under this alias: nothing to close.
+                    if closing && status == 404 {
+                        return Outcome::Delivered;
+                    }
+                    classify_http(status, retry_after, body, SystemTime::now())
+                })
+                .await;
             self.secrets.scrub_outcome(o)
         })
     }

@@ -206,7 +206,7 @@ impl Channel for JsonWebhook {
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            let o = crate::send_planned_checking(
+            let o = crate::http::send_planned_checking(
                 reqs,
                 &self.describe,
                 cx,

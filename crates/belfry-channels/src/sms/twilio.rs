@@ -263,7 +263,8 @@ impl Channel for Twilio {
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            let o = crate::send_planned(reqs, &self.describe, cx, crate::default_classify).await;
+            let o =
+                crate::http::send_planned(reqs, &self.describe, cx, crate::default_classify).await;
             self.secrets.scrub_outcome(o)
         })
     }

@@ -16,11 +16,12 @@ use lettre::transport::smtp::client::{
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailParameter};
 
-use crate::mail::{self, is_address, mailbox, split_addresses};
-use crate::outcome::shorten;
+use super::mail::{self, is_address, mailbox, split_addresses};
+use crate::channel::{BoxFuture, Channel, Message};
+use crate::http::{Context, Kept};
+use crate::outcome::{Outcome, shorten};
 use crate::url_parse::UrlError;
 use crate::url_parts::{Parts, parse_bool};
-use crate::{BoxFuture, Channel, Context, Message, Outcome};
 
 /// How the connection to the SMTP server is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -846,13 +847,15 @@ impl Channel for Smtp {
                 return Outcome::permanent("the mail is not 7-bit text; not sent");
             };
             let envelope = mail.envelope();
-            let pool = cx.smtp_pool();
+            let pool = cx.kept::<SmtpPool>();
             // A kept connection first. One the server has closed meanwhile fails at MAIL,
             // before anything of the message was accepted: then on a new one.
-            if let Some(mut conn) = pool.take(&self.key) {
+            if let Some(mut conn) = pool.and_then(|p| p.take(&self.key)) {
                 match transact(&mut conn, envelope, data).await {
                     Ok(()) => {
-                        pool.keep(&self.key, conn);
+                        if let Some(pool) = pool {
+                            pool.keep(&self.key, conn);
+                        }
                         return Outcome::Delivered;
                     }
                     Err(Failed::AtMail(e)) if !e.is_permanent() => {}
@@ -874,7 +877,9 @@ impl Channel for Smtp {
             };
             match transact(&mut conn, envelope, data).await {
                 Ok(()) => {
-                    pool.keep(&self.key, conn);
+                    if let Some(pool) = pool {
+                        pool.keep(&self.key, conn);
+                    }
                     Outcome::Delivered
                 }
                 Err(e) => self.judge(e),
@@ -1022,7 +1027,7 @@ impl SmtpPool {
     }
 
     /// Ends every kept connection with QUIT, all at once, giving servers a second to answer.
-    pub(crate) async fn close(&self) {
+    async fn close_all(&self) {
         let kept: Vec<Connection> = {
             let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
             idle.drain()
@@ -1039,6 +1044,12 @@ impl SmtpPool {
             });
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), quits.join_all()).await;
+    }
+}
+
+impl Kept for SmtpPool {
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.close_all())
     }
 }
 

@@ -4,7 +4,7 @@ use base64::Engine as _;
 use lettre::message::Mailbox;
 use serde_json::{Map, Value, json};
 
-use crate::mail::{self, mailbox, split_addresses};
+use super::mail::{self, mailbox, split_addresses};
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
 use crate::url_parts::Parts;
@@ -221,7 +221,8 @@ impl Channel for SendGrid {
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            let o = crate::send_planned(reqs, &self.describe, cx, crate::default_classify).await;
+            let o =
+                crate::http::send_planned(reqs, &self.describe, cx, crate::default_classify).await;
             self.secrets.scrub_outcome(o)
         })
     }

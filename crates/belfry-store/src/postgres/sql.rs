@@ -1,0 +1,129 @@
+//! Values as the tables keep them, and what goes wrong reading them: the helpers every part
+//! of the backend shares, below all of them.
+
+use std::time::Duration;
+
+use belfry_core::{Kind, State, Timestamp};
+use postgres::Row;
+
+use crate::error::Error;
+use crate::types::{JobRow, LastNotification, LastRun};
+
+/// What went wrong inside a transaction: the database's error, or data that belfry cannot read
+/// back (a notification that does not decode).
+#[derive(Debug)]
+pub(super) enum Fail {
+    Pg(postgres::Error),
+    Data(String),
+    /// A caller's callback failed (a copy's target): passed on as it is.
+    Store(Error),
+}
+
+impl From<postgres::Error> for Fail {
+    fn from(e: postgres::Error) -> Self {
+        Fail::Pg(e)
+    }
+}
+
+pub(super) type Tx<T> = std::result::Result<T, Fail>;
+
+/// One job as `status` shows it, for `WHERE` and `ORDER BY` clauses on `j` to follow.
+pub(super) const JOB_ROW_SQL: &str = "SELECT j.name, j.state, j.since_ms, j.consecutive_problems,
+            j.last_run_id, j.last_run_state, j.last_run_started_ms, j.last_run_ended_ms,
+            j.last_duration_ms, j.last_exit_code,
+            j.last_notification_ms, j.last_notification_kind, j.last_notification_reason
+     FROM jobs j";
+
+/// A job with a problem, as SQLite's backend says it: exactly those with problems in a row
+/// (the partial index `jobs_problems`).
+pub(super) const PROBLEMS: &str = "j.consecutive_problems > 0";
+
+/// A row of [`JOB_ROW_SQL`], its strings lent by the row; `running_since` is filled in by the
+/// caller.
+pub(super) fn job_row(r: &Row) -> Tx<JobRow<&str>> {
+    let last_run = match (
+        r.try_get::<_, Option<&str>>(4)?,
+        r.try_get::<_, Option<&str>>(5)?,
+    ) {
+        (Some(id), Some(st)) => Some(LastRun {
+            id,
+            state: parse_state(st)?,
+            started: ts(r.try_get(6)?),
+            ended: ts(r.try_get(7)?),
+            duration: r.try_get::<_, Option<i64>>(8)?.map(ms_duration),
+            exit_code: r.try_get(9)?,
+        }),
+        _ => None,
+    };
+    let last_notification = match r.try_get::<_, Option<i64>>(10)? {
+        Some(at) => Some(LastNotification {
+            at: ts(at),
+            kind: parse_kind(r.try_get(11)?)?,
+            reason: r.try_get(12)?,
+        }),
+        None => None,
+    };
+    Ok(JobRow {
+        name: r.try_get(0)?,
+        state: r
+            .try_get::<_, Option<&str>>(1)?
+            .map(parse_state)
+            .transpose()?,
+        since: r.try_get::<_, Option<i64>>(2)?.map(ts),
+        consecutive_problems: count32(r.try_get::<_, i64>(3)?),
+        last_run,
+        running_since: None,
+        last_notification,
+    })
+}
+
+pub(super) fn parse_state(s: &str) -> Tx<State> {
+    s.parse()
+        .map_err(|e: belfry_core::UnknownState| Fail::Data(format!("{e}")))
+}
+
+/// A notification kind as the tables keep it (`problem`, `recovered`, `ok`).
+pub(super) fn kind_name(kind: Kind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+pub(super) fn parse_kind(s: &str) -> Tx<Kind> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|e| Fail::Data(format!("unknown notification kind {s:?}: {e}")))
+}
+
+pub(super) fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+/// A count kept as a database integer, as the `u32` the types hold (saturating).
+pub(super) fn count32(n: impl Into<i64>) -> u32 {
+    u32::try_from(n.into().max(0)).unwrap_or(u32::MAX)
+}
+
+/// A duration in the store's milliseconds, saturating.
+pub(super) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub(super) fn ms_duration(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+pub(super) fn compress(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(text.as_bytes())
+        .and_then(|()| enc.finish())
+        .expect("writing to memory cannot fail")
+}
+
+pub(super) fn decompress(blob: &[u8]) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut out = String::new();
+    flate2::read::DeflateDecoder::new(blob).read_to_string(&mut out)?;
+    Ok(out)
+}
