@@ -27,7 +27,7 @@ impl DigestCount {
         }
     }
 
-    /// `tally` as a [`Digest`] carries it: empty when every event had the same state.
+    /// `tally` as a [`Digest`](crate::Digest) carries it: empty when every event had the same state.
     pub fn finish(mut tally: Vec<DigestCount>) -> Vec<DigestCount> {
         if tally.len() == 1 {
             tally.clear();
