@@ -23,7 +23,7 @@ mod schema;
 mod sql;
 mod url;
 
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::time::{Duration, Instant};
 
 use belfry_core::{Event, JobSnapshot, Notification, Timestamp};
@@ -58,6 +58,8 @@ pub(crate) struct Postgres {
     client: RefCell<Client>,
     /// The statements prepared on `client`.
     cache: Cache,
+    /// Whether `client` failed as a connection does when it is gone.
+    broken: Cell<bool>,
     /// The schema the tables are in (`NOTIFY`'s payload).
     schema: String,
     /// The connection that `LISTEN`s, opened by the first [`Backend::wait_for_work`].
@@ -84,25 +86,36 @@ impl Postgres {
             url: url.clone(),
             client: RefCell::new(client),
             cache: Cache::default(),
+            broken: Cell::new(false),
             schema,
             listener: None,
         })
     }
 
+    /// How a failure of `doing` is reported. One that says the connection is gone also marks
+    /// it to be replaced: the client may not have noticed yet (`is_closed` lags the server's
+    /// goodbye), and the next call must not meet the same dead connection.
     fn err(&self, doing: &'static str) -> impl Fn(Fail) -> Error + '_ {
-        move |f| match f {
-            Fail::Pg(e) => Error::postgres(self.url.shown(), doing, e),
-            Fail::Data(what) => Error::bad_data(self.url.shown(), doing, what),
-            Fail::Store(e) => e,
+        move |f| {
+            let e = match f {
+                Fail::Pg(e) => Error::postgres(self.url.shown(), doing, e),
+                Fail::Data(what) => Error::bad_data(self.url.shown(), doing, what),
+                Fail::Store(e) => return e,
+            };
+            if e.is_unavailable() {
+                self.broken.set(true);
+            }
+            e
         }
     }
 
     /// The connection, connecting again first if the last one broke.
     fn client(&self) -> Result<RefMut<'_, Client>> {
         let mut client = self.client.borrow_mut();
-        if client.is_closed() {
+        if self.broken.get() || client.is_closed() {
             *client = connect(&self.url)?;
             self.cache.borrow_mut().clear();
+            self.broken.set(false);
         }
         Ok(client)
     }

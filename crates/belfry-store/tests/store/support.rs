@@ -285,10 +285,10 @@ impl Db {
     }
 
     /// Ends the server connections whose `application_name` is `name`, as a network failure or
-    /// a restarted server would; returns how many.
+    /// a restarted server would, and waits until they are gone; returns how many.
     pub(crate) fn cut_connections(&self, name: &str) -> i64 {
         self.count(&format!(
-            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid, 60000) FROM pg_stat_activity
              WHERE application_name = '{name}') t"
         ))
     }
