@@ -154,7 +154,7 @@ pub(crate) fn record_directly(client: Option<&Belfry>, record: &Record) -> Resul
         }
     };
     let mut store =
-        belfry_store::Store::open(crate::home::store_path(&home)).map_err(|e| e.to_string())?;
+        belfry_store::Store::open(config.store_location(&home)).map_err(|e| e.to_string())?;
     let event = record.to_event(&crate::host::host_name());
     crate::runs::record_event(&mut store, config, &event).map_err(|e| e.to_string())
 }
@@ -250,7 +250,7 @@ impl Belfry {
         let deadline = belfry_core::instant_after(started, timeout);
         let shared = self.shared();
         let mut report = FlushReport {
-            store: shared.store_path(),
+            store: shared.store_location().to_string(),
             timeout,
             ..FlushReport::default()
         };
@@ -288,8 +288,9 @@ impl Belfry {
 /// What [`Belfry::flush`] achieved, and what is left.
 #[derive(Clone, Debug, Default)]
 pub struct FlushReport {
-    /// The store the notifications are kept in.
-    pub store: PathBuf,
+    /// Where the notifications are kept: the store's file, or its database's URL without a
+    /// password.
+    pub store: String,
     /// The time the flush was given.
     pub timeout: Duration,
     /// Notifications of this client delivered (over its whole life).
@@ -355,7 +356,7 @@ impl fmt::Display for FlushReport {
                 if self.pending == 1 { "" } else { "s" },
                 belfry_core::format_duration(self.timeout),
                 if self.pending == 1 { "its" } else { "their" },
-                self.store.display(),
+                self.store,
                 if self.pending == 1 { "it" } else { "them" }
             ));
         }

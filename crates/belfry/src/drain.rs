@@ -68,16 +68,19 @@ pub fn drain(config: &Config, home: &Path) -> Result<(), DrainError> {
         let Some(lock) = DrainLock::try_acquire(home).map_err(lock_err)? else {
             return Ok(());
         };
-        let mut store = Store::open(crate::home::store_path(home))?;
+        let location = config.store_location(home);
+        let mut store = Store::open(location.clone())?;
         loop {
             crate::runs::reap_crashed(&mut store, config)?;
             dispatcher.pass(&mut store, None, instant_after(Instant::now(), pass))?;
             // Someone removed the state directory (a test's temporary one, an uninstall):
             // there is nothing left to drain for.
-            if !crate::home::store_path(home).exists() {
+            if let belfry_store::Location::Sqlite(path) = &location
+                && !path.exists()
+            {
                 return Ok(());
             }
-            if !dispatcher.wait_for_due(&store, DRAIN_TICK)? {
+            if !dispatcher.wait_for_due(&mut store, DRAIN_TICK)? {
                 break;
             }
         }

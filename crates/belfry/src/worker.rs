@@ -27,7 +27,6 @@ use belfry_store::{RunEnd, Store};
 
 use crate::config::Config;
 use crate::dispatch::{Dispatcher, Waker};
-use crate::home::store_path;
 use crate::item::{Item, JobOptions, Record};
 use crate::queue::{Batch, Queue, Unit};
 use crate::sampler::Sampler;
@@ -99,8 +98,9 @@ impl Shared {
         eprintln!("belfry: {msg}");
     }
 
-    pub fn store_path(&self) -> PathBuf {
-        store_path(&self.home)
+    /// Where this client's store is (`[store] url`, or the state directory's file).
+    pub fn store_location(&self) -> belfry_store::Location {
+        self.config.store_location(&self.home)
     }
 }
 
@@ -280,8 +280,7 @@ impl Worker {
             return false;
         }
         self.last_open_try = Some(Instant::now());
-        let path = self.shared.store_path();
-        match Store::open(&path) {
+        match Store::open(self.shared.store_location()) {
             Ok(mut store) => {
                 // As every belfry process does when it opens the store: runs whose watcher
                 // is gone are recorded as crashed.
@@ -965,7 +964,7 @@ fn deliver_loop(shared: &Shared) {
             continue;
         }
         if store.is_none() {
-            match Store::open(shared.store_path()) {
+            match Store::open(shared.store_location()) {
                 Ok(s) => store = Some(s),
                 Err(e) => outcome.error = Some(format!("cannot open the store to deliver: {e}")),
             }

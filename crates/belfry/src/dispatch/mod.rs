@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use belfry_channels::Context;
-use belfry_core::{Timestamp, instant_after};
+use belfry_core::instant_after;
 use belfry_store::Store;
 
 use crate::config::Config;
@@ -181,15 +181,14 @@ impl<'a> Dispatcher<'a> {
         let mut report = DeliveryReport::default();
         loop {
             report.extend(self.pass(store, ids, deadline)?);
-            let Some(due) = outbox::next_due(store)? else {
+            let Some(due_in) = outbox::next_due(store)? else {
                 break;
             };
             let left = deadline.saturating_duration_since(Instant::now());
-            let due_in = due.since(Timestamp::now());
             if due_in >= left {
                 break;
             }
-            self.sleep(due_in.max(MIN_POLL).min(left));
+            self.idle(store, due_in.max(MIN_POLL).min(left))?;
         }
         Ok(report)
     }
@@ -202,27 +201,36 @@ impl<'a> Dispatcher<'a> {
         while !self.waker.is_stopped() {
             self.pass(store, None, instant_after(Instant::now(), pass))?;
             if !self.wait_for_due(store, DRAIN_TICK)? {
-                self.sleep(DRAIN_TICK);
+                self.idle(store, DRAIN_TICK)?;
             }
         }
         Ok(())
     }
 
-    /// Sleeps until the next row is due (at least [`MIN_POLL`] from now, at most `max`) or a
+    /// Waits until the next row is due (at least [`MIN_POLL`] from now, at most `max`) or a
     /// wake-up. Returns at once with `false` when no row waits.
     pub fn wait_for_due(
         &mut self,
-        store: &Store,
+        store: &mut Store,
         max: Duration,
     ) -> Result<bool, belfry_store::Error> {
-        let Some(due) = outbox::next_due(store)? else {
+        let Some(due_in) = outbox::next_due(store)? else {
             return Ok(false);
         };
-        self.sleep(
-            due.since(Timestamp::now())
-                .clamp(MIN_POLL, max.max(MIN_POLL)),
-        );
+        self.idle(store, due_in.clamp(MIN_POLL, max.max(MIN_POLL)))?;
         Ok(true)
+    }
+
+    /// Waits `wait` between passes. A store that can tell when rows become due
+    /// (PostgreSQL's `LISTEN/NOTIFY`: another host's run made an alert) ends the wait early
+    /// itself; otherwise the dispatcher sleeps, or until a [`Waker`] wakes it.
+    fn idle(&mut self, store: &mut Store, wait: Duration) -> Result<(), belfry_store::Error> {
+        if outbox::can_wake(store) {
+            outbox::wait_for_work(store, wait).map(drop)
+        } else {
+            self.sleep(wait);
+            Ok(())
+        }
     }
 
     /// Sleeps for `wait` or until a wake-up.

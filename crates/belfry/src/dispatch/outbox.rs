@@ -1,6 +1,10 @@
 //! Every store call the dispatcher makes, in one place: claiming due rows, renewing and
 //! giving back leases, recording outcomes, and looking for the next due row.
 //!
+//! Times come from the store's clock ([`Store::now`]): the system's for SQLite, the database
+//! server's for PostgreSQL, so that dispatchers on hosts whose clocks disagree agree on when a
+//! lease runs out and a row falls due.
+//!
 //! A store backend may block the thread it runs on (PostgreSQL's client does, and refuses to
 //! run inside an async runtime), so the dispatcher calls these only from its plain sync
 //! frame, never while its runtime is entered; each call checks that in debug builds.
@@ -23,7 +27,8 @@ fn outside_runtime(what: &str) {
 /// arguments of the store call.
 pub(crate) fn claim(store: &mut Store, claim: &Claim<'_>) -> Result<Vec<Claimed>, Error> {
     outside_runtime("claim");
-    store.claim_due(Timestamp::now(), claim)
+    let now = store.now()?;
+    store.claim_due(now, claim)
 }
 
 pub(crate) fn renew(
@@ -33,9 +38,8 @@ pub(crate) fn renew(
     lease: Duration,
 ) -> Result<(), Error> {
     outside_runtime("renew");
-    store
-        .renew_leases(owner, ids, Timestamp::now() + lease)
-        .map(drop)
+    let now = store.now()?;
+    store.renew_leases(owner, ids, now + lease).map(drop)
 }
 
 pub(crate) fn release(
@@ -53,17 +57,37 @@ pub(crate) fn record(
     outcomes: &[(i64, Attempt, Duration)],
 ) -> Result<(), Error> {
     outside_runtime("record");
-    store.record_attempts(outcomes, Timestamp::now())
+    let now = store.now()?;
+    store.record_attempts(outcomes, now)
 }
 
 pub(crate) fn expedite(store: &mut Store, ids: &[i64]) -> Result<(), Error> {
     outside_runtime("expedite");
-    store.expedite_untried(ids, Timestamp::now()).map(drop)
+    let now = store.now()?;
+    store.expedite_untried(ids, now).map(drop)
 }
 
-pub(crate) fn next_due(store: &Store) -> Result<Option<Timestamp>, Error> {
+/// How long until the next row is due, by the store's clock (zero if it is due already);
+/// `None` when no row waits.
+pub(crate) fn next_due(store: &Store) -> Result<Option<Duration>, Error> {
     outside_runtime("next_due");
-    store.next_due()
+    let Some(due) = store.next_due()? else {
+        return Ok(None);
+    };
+    Ok(Some(due.since(store.now()?)))
+}
+
+/// Whether the store can wake a waiting dispatcher itself (PostgreSQL's `LISTEN/NOTIFY`)
+/// rather than be looked at again after a sleep.
+pub(crate) fn can_wake(store: &Store) -> bool {
+    matches!(store.location(), belfry_store::Location::Postgres(_))
+}
+
+/// Waits up to `wait` for the store to say that rows became due (see
+/// [`Store::wait_for_work`]).
+pub(crate) fn wait_for_work(store: &mut Store, wait: Duration) -> Result<bool, Error> {
+    outside_runtime("wait_for_work");
+    store.wait_for_work(wait)
 }
 
 #[cfg(test)]
