@@ -7,9 +7,10 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use belfry::Config;
+use belfry::internal::DeliveryReport;
 use belfry_store::Store;
 
-use crate::warn;
+use crate::tell::warn;
 
 /// Whether undelivered notifications are left to a background `belfry deliver`.
 pub fn enabled(config: &Config) -> bool {
@@ -50,7 +51,7 @@ pub fn hand_over(config: &Config, store: &mut Store, ids: &[i64], what: &str) {
     });
     if !console.is_empty() {
         match belfry::internal::deliver(config, store, Some(&console), config.delivery.wait) {
-            Ok(report) => crate::run::report_failures(&report, enabled(config)),
+            Ok(report) => report_failures(&report, enabled(config)),
             Err(e) => warn(&format!("could not print {what} ({e})")),
         }
     }
@@ -80,5 +81,20 @@ pub fn spawn_drainer(config: &Config) {
         .process_group(0);
     if let Err(e) = cmd.spawn() {
         warn(&format!("cannot start the background delivery: {e}"));
+    }
+}
+
+/// Says once, on standard error, what could not be delivered.
+pub fn report_failures(report: &DeliveryReport, background: bool) {
+    for f in &report.failed {
+        let what = match f.retry_at {
+            Some(_) if background => "kept in the outbox; retrying in the background",
+            Some(_) => "kept in the outbox; `belfry deliver` will retry it",
+            None => "given up (permanent failure)",
+        };
+        warn(&format!(
+            "could not notify {} ({}): {}; {what}",
+            f.channel, f.destination, f.reason
+        ));
     }
 }

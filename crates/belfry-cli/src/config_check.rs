@@ -10,7 +10,7 @@ use std::io::Write;
 use belfry::Config;
 use belfry::core::State;
 
-use crate::Usage;
+use crate::tell::Usage;
 
 /// The kinds of alert a job can send, as `--job` shows them: the problem states, a recovery,
 /// and an OK (a first run, a "still OK").

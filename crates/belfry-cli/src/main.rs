@@ -1,12 +1,15 @@
 //! The `belfry` command.
 
+mod args;
 mod background;
 mod capture;
 mod config_check;
 mod migrate;
+mod open;
 mod run;
 mod send;
 mod status;
+mod tell;
 mod unrouted;
 mod views;
 
@@ -17,6 +20,7 @@ use std::time::Duration;
 
 use belfry::{Config, Sources};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use tell::{Usage, warn};
 
 /// The exit codes, as the README's table has them: shown after every command's help, the
 /// same block everywhere (see [`with_exit_codes`]).
@@ -104,7 +108,7 @@ enum Cmd {
     Deliver {
         /// How long this may take: what is due is sent, and what comes due within this time
         /// (a retry, the end of a digest window) is waited for and sent too.
-        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_dur, default_value = "60s")]
+        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = args::parse_dur, default_value = "60s")]
         wait: Duration,
         /// As JSON: `delivered` (how many), `failed` (the rows, as `outbox --json` shows
         /// them) and `outbox` (`pending`, `dead`, `next_due`).
@@ -171,10 +175,10 @@ enum Cmd {
         /// The job's name.
         name: String,
         /// CRITICAL if the last run ended longer ago than this.
-        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_dur)]
+        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = args::parse_dur)]
         max_age: Option<Duration>,
         /// WARNING if the last run ended longer ago than this.
-        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_dur)]
+        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = args::parse_dur)]
         warn_age: Option<Duration>,
         /// As JSON: `name`, `status` (OK, WARNING, CRITICAL, UNKNOWN), `code`, `message`,
         /// `age_seconds` and `job` (as `status --json` shows it, or null).
@@ -247,47 +251,9 @@ enum OutboxAction {
         #[arg(long)]
         dead: bool,
         /// Only rows older than this.
-        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = parse_dur, default_value = "0s")]
+        #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = args::parse_dur, default_value = "0s")]
         older_than: Duration,
     },
-}
-
-fn parse_dur(s: &str) -> Result<Duration, String> {
-    belfry::core::parse_duration(s).map_err(|e| e.to_string())
-}
-
-/// A duration that is more than zero (a time limit of nothing would stop every job at once).
-fn parse_limit(s: &str) -> Result<Duration, String> {
-    match parse_dur(s)? {
-        d if d.is_zero() => Err("a time limit must be more than 0".into()),
-        d => Ok(d),
-    }
-}
-
-/// A usage error: bad options or configuration. Exit code 2.
-#[derive(Debug)]
-pub struct Usage(pub String);
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Usage {}
-
-/// Prints one of belfry's own messages unless quiet.
-pub fn say(quiet: bool, msg: &str) {
-    if !quiet {
-        warn(msg);
-    }
-}
-
-/// Prints a problem on standard error, once. A closed standard error (`2>&1 | head`) is no
-/// reason to stop: the message is dropped.
-pub fn warn(msg: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr().lock(), "belfry: {msg}");
 }
 
 /// `cmd` and every subcommand in it, however deep, with the exit codes after their help

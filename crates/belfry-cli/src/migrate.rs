@@ -8,7 +8,7 @@ use belfry::secret::{Lookup, resolve};
 use belfry_store::{Location, Store};
 use serde_json::json;
 
-use crate::Usage;
+use crate::tell::Usage;
 
 /// Copies the configured store (`[store] url`, `$BELFRY_STORE`, or the state directory's file)
 /// into the store at `to`, and says what it copied. Idempotent: a second run copies only what

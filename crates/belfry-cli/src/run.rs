@@ -25,13 +25,12 @@ use belfry::Config;
 use belfry::core::{
     Details, Event, State, Timestamp, derive_job_name, format_duration, instant_after,
 };
-use belfry::internal::DeliveryReport;
 use belfry_store::{RunEnd, RunStart, Store};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGTERM};
 
 use crate::capture::Capture;
-use crate::{Usage, say, warn};
+use crate::tell::{Usage, say, warn};
 
 /// Exit code when the job ran past `--timeout`.
 pub const EXIT_TIMEOUT: u8 = 124;
@@ -50,10 +49,10 @@ pub struct RunOptions {
     /// Stop the command after this long (TERM to its process group, then KILL after
     /// --kill-after, or as soon as the command itself has exited) and record it as timed out.
     /// E.g. 30s, 10m, 1h30m; at most 100 years.
-    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = crate::parse_limit)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = crate::args::parse_limit)]
     pub timeout: Option<Duration>,
     /// After the timeout's TERM, send KILL this much later [default: 10s].
-    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = crate::parse_dur)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = crate::args::parse_dur)]
     pub kill_after: Option<Duration>,
     /// The exit codes that count as success, in place of the default 0 (list 0 too to keep it:
     /// 0,1).
@@ -609,7 +608,7 @@ fn finish(
     let left_over =
         match belfry::internal::deliver(config, &mut store, Some(&ids), config.delivery.wait) {
             Ok(report) => {
-                report_failures(&report, background);
+                crate::background::report_failures(&report, background);
                 told = report
                     .failed
                     .iter()
@@ -668,21 +667,6 @@ fn send_unrecorded(config: &Config, opts: &RunOptions, event: &Event, why: &str)
 fn home_store(config: &Config) -> Result<Store, String> {
     let home = belfry::home_dir().map_err(|e| e.to_string())?;
     Store::open(config.store_location(&home)).map_err(|e| e.to_string())
-}
-
-/// Says once, on standard error, what could not be delivered.
-pub fn report_failures(report: &DeliveryReport, background: bool) {
-    for f in &report.failed {
-        let what = match f.retry_at {
-            Some(_) if background => "kept in the outbox; retrying in the background",
-            Some(_) => "kept in the outbox; `belfry deliver` will retry it",
-            None => "given up (permanent failure)",
-        };
-        warn(&format!(
-            "could not notify {} ({}): {}; {what}",
-            f.channel, f.destination, f.reason
-        ));
-    }
 }
 
 /// If `stream` is a terminal, a pseudo-terminal for the job's output to it: belfry's end

@@ -9,7 +9,7 @@ use belfry::core::{Adhoc, Attachment, MessageType, Notification, Timestamp};
 use belfry::send::{Preview, SendSettings, Sent, Target};
 use serde_json::{Value, json};
 
-use crate::{Usage, warn};
+use crate::tell::{Usage, warn};
 
 /// What `belfry send` was asked to do.
 #[derive(Debug, clap::Args)]
@@ -54,7 +54,7 @@ pub struct SendOptions {
     pub json: bool,
     /// Retry a passing failure (network, 429, 5xx) in place, with backoff, for up to this
     /// long; by default one attempt.
-    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = crate::parse_dur)]
+    #[arg(long, value_name = "DUR", allow_hyphen_values = true, value_parser = crate::args::parse_dur)]
     pub retry_for: Option<Duration>,
     /// Channel URLs in Apprise's syntax (json://host/path, slack://A/B/C, …). They may hold
     /// ${env:NAME} and ${file:PATH} references (quote them from the shell), which keeps

@@ -10,7 +10,7 @@ use belfry::core::{Kind, Timestamp, push_duration};
 use belfry_store::JobRow;
 use serde_json::Value;
 
-use crate::views::open_store;
+use crate::open::open_store;
 
 /// How many rows the table reads before it fixes its column widths: every table of up to this
 /// many jobs is aligned as a whole. The job column is always as wide as the longest name (the

@@ -10,7 +10,7 @@ use belfry_store::Recorded;
 pub fn report(config: &Config, recs: &[Recorded]) {
     for rec in recs {
         if let Some(n) = config.unrouted(rec) {
-            crate::warn(&config.unrouted_message(n));
+            crate::tell::warn(&config.unrouted_message(n));
         }
     }
 }

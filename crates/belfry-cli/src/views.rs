@@ -8,38 +8,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use belfry::Config;
 use belfry::core::{Class, Timestamp, format_duration};
-use belfry_store::{JobRow, OutboxRow, RunRow, Store};
+use belfry_store::{JobRow, OutboxRow, RunRow};
 use serde_json::{Value, json};
+
+use crate::open::{open_and_reap, open_store};
 
 /// Nagios's UNKNOWN.
 pub const UNKNOWN: u8 = 3;
-
-/// Opens the store, and records as crashed the runs whose belfry is gone. Their alerts are
-/// left to the background sender (started here if need be), so that a command that only looks
-/// leaves no alert unsent, and never waits for the network itself.
-pub(crate) fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let (mut store, found) = open_and_reap(config)?;
-    if !found.is_empty() {
-        let what = "the alerts of runs found crashed";
-        crate::background::hand_over(config, &mut store, &found, what);
-    }
-    Ok(store)
-}
-
-/// Opens the store and records as crashed the runs whose belfry is gone; returns the outbox
-/// rows their alerts made.
-fn open_and_reap(config: &Config) -> anyhow::Result<(Store, Vec<i64>)> {
-    let home = belfry::home_dir()?;
-    let mut store = Store::open(config.store_location(&home))?;
-    let found = match belfry::internal::reap_crashed(&mut store, config) {
-        Ok(recs) => crate::unrouted::rows_of(config, recs),
-        Err(e) => {
-            crate::warn(&format!("could not check for crashed runs: {e}"));
-            Vec::new()
-        }
-    };
-    Ok((store, found))
-}
 
 pub(crate) fn ago(t: Timestamp, now: Timestamp) -> String {
     format!("{} ago", format_duration(now.since(t)))
@@ -83,7 +58,7 @@ pub fn deliver(config: &Config, wait: Duration, as_json: bool) -> anyhow::Result
     for r in &failed {
         let reason = config.scrub(r.last_reason.as_deref().unwrap_or("no reason recorded"));
         let row = format!("outbox row {} ({} to {})", r.id, r.job, r.channel);
-        crate::warn(&match r.status.as_str() {
+        crate::tell::warn(&match r.status.as_str() {
             "dead" => format!(
                 "{row} is dead: {reason}; `belfry outbox retry {}` revives it",
                 r.id
@@ -461,7 +436,7 @@ pub fn outbox_retry(config: &Config, ids: Option<&[i64]>) -> anyhow::Result<u8> 
             continue;
         }
         code = 1;
-        crate::warn(&match store.outbox_row_status(id)? {
+        crate::tell::warn(&match store.outbox_row_status(id)? {
             None => format!("there is no outbox row {id} (see `belfry outbox --all`)"),
             Some((status, ..)) if status == "delivered" => {
                 format!("outbox row {id} was delivered; there is nothing to retry")
