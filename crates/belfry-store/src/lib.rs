@@ -61,6 +61,7 @@ mod backend;
 mod copy;
 mod error;
 mod location;
+mod packed;
 mod postgres;
 mod sqlite;
 mod types;

@@ -94,7 +94,7 @@ pub struct RunStart {
 pub struct RunEnd<'a> {
     /// The final event; `event.details.run_id` names the run.
     pub event: &'a Event,
-    /// The output kept (first lines and tail), stored compressed.
+    /// The output kept (first lines and tail); stored deflated when long.
     pub output: Option<&'a str>,
     /// How many bytes of output the run wrote in all.
     pub output_bytes: u64,

@@ -8,8 +8,7 @@ use super::Postgres;
 use super::conn::{Conn, notify};
 use super::rules::parse_held;
 use super::sql::{
-    Fail, JOB_ROW_SQL, Tx, compress, count32, decompress, job_row, kind_name, millis, ms_duration,
-    parse_state, ts,
+    Fail, JOB_ROW_SQL, Tx, count32, job_row, kind_name, millis, ms_duration, parse_state, ts,
 };
 use crate::copy::{AttemptRecord, Copied, JobRecord, OutboxRecord, Record, RunRecord};
 use crate::error::Result;
@@ -56,9 +55,9 @@ impl Postgres {
                 |r| {
                     let output = r
                         .try_get::<_, Option<&[u8]>>(15)?
-                        .map(decompress)
+                        .map(crate::packed::unpack)
                         .transpose()
-                        .map_err(|e| Fail::Data(format!("a run's output does not decompress: {e}")))?;
+                        .map_err(|e| Fail::Data(format!("a run's output cannot be read back: {e}")))?;
                     hand(Record::Run(RunRecord {
                         id: r.try_get(0)?,
                         job: r.try_get(1)?,
@@ -87,7 +86,7 @@ impl Postgres {
             )?;
             c.each_row("SELECT id, payload FROM notifications ORDER BY n", |r| {
                 let id: &str = r.try_get(0)?;
-                let n = decompress(r.try_get(1)?)
+                let n = crate::packed::unpack(r.try_get(1)?)
                     .ok()
                     .and_then(|json| serde_json::from_str::<Notification>(&json).ok())
                     .ok_or_else(|| Fail::Data(format!("notification {id} cannot be read back")))?;
@@ -243,7 +242,7 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                 &r.reason,
                 &r.reason_text,
                 &r.notified,
-                &r.output.as_deref().map(compress),
+                &r.output.as_deref().map(crate::packed::pack),
                 &r.output_bytes.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
             ],
         )?,
@@ -263,7 +262,7 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                     &n.state.name(),
                     &n.reason,
                     &n.time.as_millis(),
-                    &compress(&json),
+                    &crate::packed::pack(&json),
                 ],
             )?
         }

@@ -15,7 +15,7 @@ use belfry_core::{Notification, Timestamp};
 use postgres::{Row, Transaction};
 
 use super::conn::Conn;
-use super::sql::{Fail, Tx, count32, decompress, millis, parse_kind, parse_state, ts};
+use super::sql::{Fail, Tx, count32, millis, parse_kind, parse_state, ts};
 use crate::types::{Attempt, Claim, Claimed, OutboxRow};
 
 /// See [`Store::claim_due`](crate::Store::claim_due).
@@ -42,15 +42,42 @@ pub(super) fn claim_due(
                 OR (status = 'sending' AND deadline_ms <= $1 AND lease_until_ms < $1))",
         &[&now_ms],
     )?)?;
+    let mut locked = HashSet::new();
+    for lane in &expired {
+        if lock_lane(tx, lane, &mut locked)? {
+            expire(tx, lane, now_ms)?;
+        }
+    }
+    let lease_until = (now + lease).as_millis();
+    let mut reps = Vec::new();
     // The lanes with something due: rows abandoned by a dead holder, then the longest due.
+    // Between the two, the lanes that need no more than a claim are claimed in one statement
+    // (`claim_lone_rows`); the lanes left are looked at one by one.
     let mut groups: Vec<(String, String)> = Vec::new();
     let mut seen = HashSet::new();
-    for sql in [
+    for (i, sql) in [
         "SELECT job, channel FROM outbox
          WHERE status = 'sending' AND lease_until_ms < $1 AND folded_into IS NULL",
         "SELECT job, channel FROM outbox
          WHERE status = 'pending' AND next_attempt_ms <= $1 AND folded_into IS NULL",
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i == 1 {
+            let room = (limit as usize).saturating_sub(groups.len());
+            let lone = claim_lone_rows(
+                tx,
+                (now_ms, ids),
+                (owner, lease_until),
+                (window_ms, window_exempt),
+                room,
+            )?;
+            reps.extend(lone);
+            if reps.len() + groups.len() >= limit as usize {
+                break;
+            }
+        }
         let sql = format!(
             "{sql} AND ($3::bigint[] IS NULL OR id = ANY($3))
              ORDER BY next_attempt_ms, id LIMIT $2"
@@ -62,14 +89,6 @@ pub(super) fn claim_due(
             }
         }
     }
-    let mut locked = HashSet::new();
-    for lane in &expired {
-        if lock_lane(tx, lane, &mut locked)? {
-            expire(tx, lane, now_ms)?;
-        }
-    }
-    let lease_until = (now + lease).as_millis();
-    let mut reps = Vec::new();
     for lane in &groups {
         if reps.len() >= limit as usize {
             break;
@@ -137,15 +156,62 @@ pub(super) fn claim_due(
             reps.push(rep);
         }
     }
-    let mut out = Vec::with_capacity(reps.len());
-    for rep in reps {
-        out.push(self_claimed(tx, rep)?.ok_or_else(|| {
-            Fail::Data(format!(
-                "the notification of outbox row {rep} cannot be read back"
-            ))
-        })?);
+    claimed(tx, &reps)
+}
+
+/// Claims, in one statement, up to `room` due rows that are alone in their (job, channel) lane
+/// (no other row of it pending or being sent: nothing to fold, nothing to wait for), whose
+/// lane had no delivery inside the digest window, and whose lane no other claimer holds
+/// (`FOR UPDATE OF` the lane's row, `SKIP LOCKED`): the common case, a backlog of alerts for
+/// distinct jobs. Returns their ids. Every other lane is left to `claim_due`'s look at one
+/// lane at a time, which folds and holds.
+fn claim_lone_rows(
+    tx: &mut Conn<'_, Transaction<'_>>,
+    (now_ms, ids): (i64, Option<&[i64]>),
+    (owner, lease_until): (&str, i64),
+    (window_ms, window_exempt): (i64, &[String]),
+    room: usize,
+) -> Tx<Vec<i64>> {
+    if room == 0 {
+        return Ok(Vec::new());
     }
-    Ok(out)
+    let room = i64::try_from(room).unwrap_or(i64::MAX);
+    let rows = tx.query(
+        "WITH lone AS (
+            SELECT o.id FROM outbox o
+            JOIN outbox_lanes l ON l.job = o.job AND l.channel = o.channel
+            WHERE o.status = 'pending' AND o.next_attempt_ms <= $1 AND o.folded_into IS NULL
+              AND ($2::bigint[] IS NULL OR o.id = ANY($2))
+              AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.job = o.job
+                    AND x.channel = o.channel AND x.folded_into IS NULL
+                    AND x.status IN ('pending', 'sending') AND x.id <> o.id)
+              AND ($3::bigint <= 0 OR o.channel = ANY($4)
+                   OR NOT EXISTS (SELECT 1 FROM outbox d WHERE d.job = o.job
+                        AND d.channel = o.channel AND d.status = 'delivered'
+                        AND d.folded_into IS NULL AND d.delivered_ms + $3 > $1))
+            ORDER BY o.next_attempt_ms, o.id
+            LIMIT $5
+            FOR UPDATE OF l SKIP LOCKED)
+         UPDATE outbox SET status = 'sending', lease_owner = $6, lease_until_ms = $7,
+             attempts = attempts + 1
+         FROM lone WHERE outbox.id = lone.id AND outbox.status = 'pending'
+         RETURNING outbox.id",
+        &[
+            &now_ms,
+            &ids,
+            &window_ms,
+            &window_exempt,
+            &room,
+            &owner,
+            &lease_until,
+        ],
+    )?;
+    let mut ids: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 fn lanes(rows: Vec<Row>) -> Tx<Vec<(String, String)>> {
@@ -260,45 +326,91 @@ pub(super) fn settle_folded(tx: &mut Conn<'_, Transaction<'_>>, carrier: i64) ->
     Ok(())
 }
 
-/// The claimed row `id` with its notification, folded with the rows it carries.
-fn self_claimed(tx: &mut Conn<'_, Transaction<'_>>, id: i64) -> Tx<Option<Claimed>> {
-    let row = tx.query_one(
-        "SELECT o.channel, o.idempotency_key, o.attempts, n.payload
-         FROM outbox o JOIN notifications n ON n.id = o.notification_id WHERE o.id = $1",
-        &[&id],
-    )?;
-    let (channel, key, attempts): (String, String, i32) =
-        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    let Some(mut notification) = decode(row.try_get(3)?) else {
-        return Ok(None);
-    };
-    // The rows folded into this one: their notifications are counted in its digest.
-    let carried: Vec<Notification> = tx
-        .query(
-            "SELECT n.payload FROM outbox o JOIN notifications n ON n.id = o.notification_id
-             WHERE o.folded_into = $1 ORDER BY n.created_ms, o.id",
-            &[&id],
-        )?
-        .iter()
-        .map(|r| Ok(decode(r.try_get(0)?)))
-        .collect::<Tx<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect();
-    if !carried.is_empty() {
-        notification.fold(&carried);
+/// The claimed rows `ids`, each with its notification folded with the rows it carries, read
+/// in two statements for all of them.
+fn claimed(tx: &mut Conn<'_, Transaction<'_>>, ids: &[i64]) -> Tx<Vec<Claimed>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(Some(Claimed {
-        id,
-        channel,
-        idempotency_key: key,
-        attempts: count32(attempts),
-        notification,
-    }))
+    // The rows folded into these: their notifications are counted in their carrier's digest.
+    let mut carried: std::collections::HashMap<i64, Vec<Notification>> =
+        std::collections::HashMap::new();
+    for r in tx.query(
+        "SELECT o.folded_into, n.payload FROM outbox o
+         JOIN notifications n ON n.id = o.notification_id
+         WHERE o.folded_into = ANY($1) ORDER BY o.folded_into, n.created_ms, o.id",
+        &[&ids],
+    )? {
+        if let Some(n) = decode(r.try_get(1)?) {
+            carried.entry(r.try_get(0)?).or_default().push(n);
+        }
+    }
+    let rows = tx.query(
+        "SELECT o.id, o.channel, o.idempotency_key, o.attempts, n.payload
+         FROM outbox o JOIN notifications n ON n.id = o.notification_id
+         WHERE o.id = ANY($1) ORDER BY o.id",
+        &[&ids],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.try_get(0)?;
+        let Some(mut notification) = decode(row.try_get(4)?) else {
+            return Err(Fail::Data(format!(
+                "the notification of outbox row {id} cannot be read back"
+            )));
+        };
+        if let Some(folded) = carried.get(&id) {
+            notification.fold(folded);
+        }
+        out.push(Claimed {
+            id,
+            channel: row.try_get(1)?,
+            idempotency_key: row.try_get(2)?,
+            attempts: count32(row.try_get::<_, i32>(3)?),
+            notification,
+        });
+    }
+    Ok(out)
+}
+
+/// Records the delivery of each `(row, milliseconds it took)` at `now`, and the rows folded
+/// into them follow: what [`record_one`] and [`settle_folded`] do for one row, for a batch in
+/// three statements.
+pub(super) fn record_deliveries(
+    tx: &mut Conn<'_, Transaction<'_>>,
+    delivered: &[(i64, i64)],
+    now: Timestamp,
+) -> Tx<()> {
+    if delivered.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = delivered.iter().map(|d| d.0).collect();
+    let elapsed: Vec<i64> = delivered.iter().map(|d| d.1).collect();
+    let now_ms = now.as_millis();
+    tx.execute(
+        "INSERT INTO attempts (outbox_id, at_ms, outcome, reason, elapsed_ms)
+         SELECT u.id, $2, 'delivered', NULL, u.elapsed
+         FROM unnest($1::bigint[], $3::bigint[]) AS u(id, elapsed)",
+        &[&ids, &now_ms, &elapsed],
+    )?;
+    tx.execute(
+        "UPDATE outbox SET status = 'delivered', delivered_ms = $2, lease_owner = NULL,
+            lease_until_ms = NULL WHERE id = ANY($1)",
+        &[&ids, &now_ms],
+    )?;
+    tx.execute(
+        "UPDATE outbox o SET status = 'delivered', delivered_ms = r.delivered_ms,
+            last_reason = 'delivered in the digest of row ' || r.id
+         FROM outbox r
+         WHERE o.folded_into = ANY($1) AND r.id = o.folded_into AND o.status = 'pending'
+           AND r.status = 'delivered'",
+        &[&ids],
+    )?;
+    Ok(())
 }
 
 fn decode(blob: &[u8]) -> Option<Notification> {
-    let json = decompress(blob).ok()?;
+    let json = crate::packed::unpack(blob).ok()?;
     serde_json::from_str(&json).ok()
 }
 

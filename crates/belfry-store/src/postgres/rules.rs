@@ -13,7 +13,7 @@ use belfry_core::{Event, Held, JobSnapshot, Kind, Notification, Timestamp, step}
 use postgres::{Row, Transaction};
 
 use super::conn::{Conn, notify};
-use super::sql::{Fail, Tx, compress, count32, kind_name, parse_state, ts};
+use super::sql::{Fail, Tx, count32, kind_name, parse_state, ts};
 use crate::types::{Recorded, Rules};
 
 /// A finished run, as the job row remembers its last one.
@@ -155,7 +155,7 @@ pub(super) fn insert_notification(
 ) -> Tx<Vec<i64>> {
     let json = serde_json::to_string(n)
         .map_err(|e| Fail::Data(format!("a notification does not serialise: {e}")))?;
-    let payload = compress(&json);
+    let payload = crate::packed::pack(&json);
     let kind = kind_name(n.kind);
     tx.execute(
         "INSERT INTO notifications (id, job, run_id, kind, state, reason, created_ms, payload)

@@ -112,18 +112,3 @@ pub(super) fn millis(d: Duration) -> i64 {
 pub(super) fn ms_duration(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
-
-pub(super) fn compress(text: &str) -> Vec<u8> {
-    use std::io::Write;
-    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(text.as_bytes())
-        .and_then(|()| enc.finish())
-        .expect("writing to memory cannot fail")
-}
-
-pub(super) fn decompress(blob: &[u8]) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut out = String::new();
-    flate2::read::DeflateDecoder::new(blob).read_to_string(&mut out)?;
-    Ok(out)
-}

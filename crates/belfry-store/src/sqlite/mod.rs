@@ -7,7 +7,6 @@ mod copy;
 mod retention;
 mod schema;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use crate::backend::Backend;
 use crate::copy::{Copied, Record};
 use crate::error::{Error, Result};
+use crate::packed::{self, pack};
 use crate::types::{
     Attempt, Claim, Claimed, JobRow, LastNotification, LastRun, Limits, OutboxCounts, OutboxRow,
     Recorded, Rules, RunEnd, RunRow, RunStart, new_id,
@@ -1527,53 +1527,15 @@ fn read_notification(payload: ValueRef<'_>) -> Option<Notification> {
     serde_json::from_str(&json).ok()
 }
 
-/// Text up to this many bytes is stored as it is; longer text is deflated.
-const PACK_ABOVE: usize = 4096;
-
-/// The first byte of text stored as it is. Read as the start of a deflate stream, its block
-/// type bits are 3, which deflate reserves and no compressor writes: so a stored value is
-/// plain when it starts with this byte, and a deflate stream (every value before plain ones
-/// existed) when it does not.
-const PLAIN: u8 = 0x07;
-
-/// Text (a notification's JSON, a run's output) as the store keeps it: as it is when short,
-/// deflated when longer. Setting up a compressor's state costs more than compressing a few
-/// hundred bytes saves (about 0.1 ms a notification, most of an alert's recording).
-fn pack(text: &str) -> Vec<u8> {
-    if text.len() <= PACK_ABOVE {
-        let mut out = Vec::with_capacity(text.len() + 1);
-        out.push(PLAIN);
-        out.extend_from_slice(text.as_bytes());
-        out
-    } else {
-        compress(text)
-    }
-}
-
-/// What [`pack`] kept, as text.
+/// What [`packed::pack`] kept, read from a column (a BLOB).
 fn unpack(value: ValueRef<'_>) -> std::io::Result<String> {
     match value {
-        ValueRef::Blob([PLAIN, text @ ..]) => String::from_utf8(text.to_vec())
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
-        ValueRef::Blob(b) => decompress(b),
+        ValueRef::Blob(b) => packed::unpack(b),
         other => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("stored text has the type {:?}", other.data_type()),
         )),
     }
-}
-
-fn compress(text: &str) -> Vec<u8> {
-    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(text.as_bytes())
-        .and_then(|()| enc.finish())
-        .expect("writing to memory cannot fail")
-}
-
-fn decompress(blob: &[u8]) -> std::io::Result<String> {
-    let mut out = String::new();
-    flate2::read::DeflateDecoder::new(blob).read_to_string(&mut out)?;
-    Ok(out)
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
