@@ -147,8 +147,22 @@ fn a_postgresql_store_copied_into_sqlite_reads_the_same_and_goes_on() {
 }
 
 #[test]
+fn a_sqlite_store_copied_into_another_reads_the_same_and_goes_on() {
+    copy_and_compare(&Db::sqlite(), &Db::sqlite());
+}
+
+#[test]
 fn a_copy_into_a_postgresql_schema_with_other_rows_is_refused_and_changes_nothing() {
-    let (from_db, to_db) = (Db::sqlite(), Db::postgres());
+    refused_into(&Db::postgres());
+}
+
+#[test]
+fn a_copy_into_a_sqlite_file_with_other_rows_is_refused_and_changes_nothing() {
+    refused_into(&Db::sqlite());
+}
+
+fn refused_into(to_db: &Db) {
+    let from_db = Db::sqlite();
     let t0 = Timestamp::now().add_millis(-120_000);
     let mut from = from_db.open();
     filled(&mut from, t0);
