@@ -10,13 +10,12 @@ use crate::common::{World, code, stderr};
 /// A world whose belfry uses `schema`'s store, alerting `rx` once per problem spell (no
 /// reminder within the test).
 fn host(rx: &Receiver, schema: &PgSchema) -> World {
-    let w = World::with_config(&format!(
+    World::with_config(&format!(
         "[policy]\nrepeat_failures_after = \"1h\"\n\n[delivery]\ndigest_window = \"0s\"\n\n\
          [channels.hook]\nurl = \"json://{}/belfry\"\n\n[store]\nurl = \"{}\"\n",
         rx.addr(),
         schema.url()
-    ));
-    w
+    ))
 }
 
 #[test]
