@@ -57,7 +57,8 @@ status says whether it arrived (below). --retry-for retries passing failures in 
 #[command(name = "belfry", version)]
 struct Cli {
     /// The configuration file (default: $BELFRY_CONFIG, ./belfry.toml, then
-    /// $XDG_CONFIG_HOME/belfry/belfry.toml). Channels can also come from $BELFRY_URLS.
+    /// $XDG_CONFIG_HOME/belfry/belfry.toml). Channels can also come from $BELFRY_URLS, and the
+    /// store's URL from $BELFRY_STORE.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
 
