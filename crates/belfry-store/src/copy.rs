@@ -7,9 +7,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use belfry_core::{JobSnapshot, Notification, State, Timestamp};
+use belfry_core::{JobSnapshot, Notification, Timestamp};
 
-use crate::types::{LastNotification, LastRun};
+use crate::types::{LastNotification, LastRun, RunRow};
 
 /// One row of a store.
 #[derive(Clone, Debug)]
@@ -32,26 +32,13 @@ pub(crate) struct JobRecord {
     pub updated: Timestamp,
 }
 
-/// A run, finished or not, with its kept output.
+/// A run, finished or not, with its kept output, and the watcher's process (what `belfry
+/// history` does not show but crashed-run detection reads).
 #[derive(Clone, Debug)]
 pub(crate) struct RunRecord {
-    pub id: String,
-    pub job: String,
-    pub state: State,
-    pub started: Timestamp,
-    pub ended: Option<Timestamp>,
-    pub duration: Option<Duration>,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub host: Option<String>,
+    pub run: RunRow,
     pub pid: Option<u32>,
     pub boot_id: Option<String>,
-    pub error: Option<String>,
-    pub reason: Option<String>,
-    pub reason_text: Option<String>,
-    pub notified: bool,
-    pub output: Option<String>,
-    pub output_bytes: Option<u64>,
 }
 
 /// An outbox row, whatever its status.

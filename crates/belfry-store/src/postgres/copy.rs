@@ -8,7 +8,7 @@ use super::Postgres;
 use super::conn::{Conn, notify};
 use super::rules::parse_held;
 use super::sql::{
-    Fail, JOB_ROW_SQL, Tx, count32, job_row, kind_name, millis, ms_duration, parse_state, ts,
+    Fail, JOB_ROW_SQL, Tx, count32, job_row, kind_name, millis, ms_duration, run_row, ts,
 };
 use crate::copy::{AttemptRecord, Copied, JobRecord, OutboxRecord, Record, RunRecord};
 use crate::error::Result;
@@ -49,37 +49,16 @@ impl Postgres {
             })?;
             c.each_row(
                 "SELECT id, job, state, started_ms, ended_ms, duration_ms, exit_code, signal,
-                        host, pid, boot_id, error, reason, reason_text, notified, output,
-                        output_bytes
+                        host, error, reason, reason_text, notified, output, output_bytes,
+                        pid, boot_id
                  FROM runs ORDER BY n",
                 |r| {
-                    let output = r
-                        .try_get::<_, Option<&[u8]>>(15)?
-                        .map(crate::packed::unpack)
-                        .transpose()
-                        .map_err(|e| Fail::Data(format!("a run's output cannot be read back: {e}")))?;
                     hand(Record::Run(RunRecord {
-                        id: r.try_get(0)?,
-                        job: r.try_get(1)?,
-                        state: parse_state(r.try_get(2)?)?,
-                        started: ts(r.try_get(3)?),
-                        ended: r.try_get::<_, Option<i64>>(4)?.map(ts),
-                        duration: r.try_get::<_, Option<i64>>(5)?.map(ms_duration),
-                        exit_code: r.try_get(6)?,
-                        signal: r.try_get(7)?,
-                        host: r.try_get(8)?,
+                        run: run_row(r)?,
                         pid: r
-                            .try_get::<_, Option<i64>>(9)?
+                            .try_get::<_, Option<i64>>(15)?
                             .and_then(|p| u32::try_from(p).ok()),
-                        boot_id: r.try_get(10)?,
-                        error: r.try_get(11)?,
-                        reason: r.try_get(12)?,
-                        reason_text: r.try_get(13)?,
-                        notified: r.try_get(14)?,
-                        output,
-                        output_bytes: r
-                            .try_get::<_, Option<i64>>(16)?
-                            .map(|n| u64::try_from(n).unwrap_or(0)),
+                        boot_id: r.try_get(16)?,
                     }))?;
                     Ok(true)
                 },
@@ -220,7 +199,11 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                 ],
             )?
         }
-        Record::Run(r) => tx.execute(
+        Record::Run(RunRecord {
+            run: r,
+            pid,
+            boot_id,
+        }) => tx.execute(
             "INSERT INTO runs (id, job, state, started_ms, ended_ms, duration_ms, exit_code,
                 signal, host, pid, boot_id, error, reason, reason_text, notified, output,
                 output_bytes)
@@ -236,8 +219,8 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                 &r.exit_code,
                 &r.signal,
                 &r.host,
-                &r.pid.map(i64::from),
-                &r.boot_id,
+                &pid.map(i64::from),
+                boot_id,
                 &r.error,
                 &r.reason,
                 &r.reason_text,

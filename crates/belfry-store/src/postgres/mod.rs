@@ -31,9 +31,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Transaction};
 
 use conn::{Cache, Conn, NOTIFY_CHANNEL, notify};
-use sql::{
-    Fail, JOB_ROW_SQL, PROBLEMS, Tx, count32, job_row, millis, ms_duration, parse_state, ts,
-};
+use sql::{Fail, JOB_ROW_SQL, PROBLEMS, Tx, count32, job_row, millis, run_row, ts};
 
 use crate::backend::Backend;
 use crate::copy::{Copied, Record};
@@ -539,32 +537,7 @@ impl Backend for Postgres {
                 &[&job, &i64::from(limit), &with_output],
             )?
             .iter()
-            .map(|r| {
-                let output = r
-                    .try_get::<_, Option<Vec<u8>>>(13)?
-                    .map(|b| crate::packed::unpack(&b))
-                    .transpose()
-                    .map_err(|e| Fail::Data(format!("a run's output cannot be read back: {e}")))?;
-                Ok(RunRow {
-                    id: r.try_get(0)?,
-                    job: r.try_get(1)?,
-                    state: parse_state(r.try_get(2)?)?,
-                    started: ts(r.try_get(3)?),
-                    ended: r.try_get::<_, Option<i64>>(4)?.map(ts),
-                    duration: r.try_get::<_, Option<i64>>(5)?.map(ms_duration),
-                    exit_code: r.try_get(6)?,
-                    signal: r.try_get(7)?,
-                    host: r.try_get(8)?,
-                    error: r.try_get(9)?,
-                    reason: r.try_get(10)?,
-                    reason_text: r.try_get(11)?,
-                    notified: r.try_get(12)?,
-                    output,
-                    output_bytes: r
-                        .try_get::<_, Option<i64>>(14)?
-                        .map(|n| u64::try_from(n).unwrap_or(0)),
-                })
-            })
+            .map(run_row)
             .collect()
         })
     }

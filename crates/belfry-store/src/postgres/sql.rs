@@ -7,7 +7,7 @@ use belfry_core::{Kind, State, Timestamp};
 use postgres::Row;
 
 use crate::error::Error;
-use crate::types::{JobRow, LastNotification, LastRun};
+use crate::types::{JobRow, LastNotification, LastRun, RunRow};
 
 /// What went wrong inside a transaction: the database's error, or data that belfry cannot read
 /// back (a notification that does not decode).
@@ -111,4 +111,34 @@ pub(super) fn millis(d: Duration) -> i64 {
 
 pub(super) fn ms_duration(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// A run as `belfry history` shows it, from the columns `id, job, state, started_ms, ended_ms,
+/// duration_ms, exit_code, signal, host, error, reason, reason_text, notified, output,
+/// output_bytes` in that order (the output may be NULL: not asked for, or none kept).
+pub(super) fn run_row(r: &Row) -> Tx<RunRow> {
+    let output = r
+        .try_get::<_, Option<&[u8]>>(13)?
+        .map(crate::packed::unpack)
+        .transpose()
+        .map_err(|e| Fail::Data(format!("a run's output cannot be read back: {e}")))?;
+    Ok(RunRow {
+        id: r.try_get(0)?,
+        job: r.try_get(1)?,
+        state: parse_state(r.try_get(2)?)?,
+        started: ts(r.try_get(3)?),
+        ended: r.try_get::<_, Option<i64>>(4)?.map(ts),
+        duration: r.try_get::<_, Option<i64>>(5)?.map(ms_duration),
+        exit_code: r.try_get(6)?,
+        signal: r.try_get(7)?,
+        host: r.try_get(8)?,
+        error: r.try_get(9)?,
+        reason: r.try_get(10)?,
+        reason_text: r.try_get(11)?,
+        notified: r.try_get(12)?,
+        output,
+        output_bytes: r
+            .try_get::<_, Option<i64>>(14)?
+            .map(|n| u64::try_from(n).unwrap_or(0)),
+    })
 }

@@ -1,11 +1,10 @@
 //! Reading every row out of a SQLite store, and writing rows copied from another store.
 
-use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    JOB_ROW_SQL, Sqlite, job_row, millis, ms_duration, pack, parse_held, parse_state,
-    read_notification, ts, unpack,
+    JOB_ROW_SQL, Sqlite, job_row, millis, ms_duration, pack, parse_held, read_notification,
+    run_row, ts,
 };
 use crate::copy::{AttemptRecord, Copied, JobRecord, OutboxRecord, Record, RunRecord};
 use crate::error::{Error, Result};
@@ -71,38 +70,14 @@ impl Sqlite {
         })?;
         read(
             "SELECT id, job, state, started_ms, ended_ms, duration_ms, exit_code, signal, host,
-                    pid, boot_id, error, reason, reason_text, notified, output, output_bytes
+                    error, reason, reason_text, notified, output, output_bytes, pid, boot_id
              FROM runs ORDER BY rowid",
             each,
             &|r| {
-                let output = match r.get_ref(15)? {
-                    ValueRef::Null => None,
-                    v => Some(unpack(v).map_err(|err| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            15,
-                            rusqlite::types::Type::Blob,
-                            Box::new(err),
-                        )
-                    })?),
-                };
                 Ok(Record::Run(RunRecord {
-                    id: r.get(0)?,
-                    job: r.get(1)?,
-                    state: parse_state(&r.get::<_, String>(2)?)?,
-                    started: ts(r.get(3)?),
-                    ended: r.get::<_, Option<i64>>(4)?.map(ts),
-                    duration: r.get::<_, Option<i64>>(5)?.map(ms_duration),
-                    exit_code: r.get(6)?,
-                    signal: r.get(7)?,
-                    host: r.get(8)?,
-                    pid: r.get(9)?,
-                    boot_id: r.get(10)?,
-                    error: r.get(11)?,
-                    reason: r.get(12)?,
-                    reason_text: r.get(13)?,
-                    notified: r.get(14)?,
-                    output,
-                    output_bytes: r.get::<_, Option<i64>>(16)?.map(|n| n.max(0) as u64),
+                    run: run_row(r)?,
+                    pid: r.get(15)?,
+                    boot_id: r.get(16)?,
                 }))
             },
         )?;
@@ -245,7 +220,11 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
             ])
             .map(done)
         }
-        Record::Run(r) => tx
+        Record::Run(RunRecord {
+            run: r,
+            pid,
+            boot_id,
+        }) => tx
             .prepare_cached(
                 "INSERT INTO runs (id, job, state, started_ms, ended_ms, duration_ms, exit_code,
                     signal, host, pid, boot_id, error, reason, reason_text, notified, output,
@@ -264,8 +243,8 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
                 r.exit_code,
                 r.signal,
                 r.host,
-                r.pid,
-                r.boot_id,
+                pid,
+                boot_id,
                 r.error,
                 r.reason,
                 r.reason_text,

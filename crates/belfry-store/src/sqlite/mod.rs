@@ -534,36 +534,7 @@ impl Backend for Sqlite {
                         CASE WHEN ?3 THEN output END, output_bytes
                  FROM runs WHERE job = ?1 ORDER BY started_ms DESC, rowid DESC LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![job, limit, with_output], |r| {
-                let output = Some(r.get_ref(13)?)
-                    .filter(|v| *v != ValueRef::Null)
-                    .map(unpack)
-                    .transpose()
-                    .map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            13,
-                            rusqlite::types::Type::Blob,
-                            Box::new(e),
-                        )
-                    })?;
-                Ok(RunRow {
-                    id: r.get(0)?,
-                    job: r.get(1)?,
-                    state: parse_state(&r.get::<_, String>(2)?)?,
-                    started: ts(r.get(3)?),
-                    ended: r.get::<_, Option<i64>>(4)?.map(ts),
-                    duration: r.get::<_, Option<i64>>(5)?.map(ms_duration),
-                    exit_code: r.get(6)?,
-                    signal: r.get(7)?,
-                    host: r.get(8)?,
-                    error: r.get(9)?,
-                    reason: r.get(10)?,
-                    reason_text: r.get(11)?,
-                    notified: r.get(12)?,
-                    output,
-                    output_bytes: r.get::<_, Option<i64>>(14)?.map(|n| n.max(0) as u64),
-                })
-            })?;
+            let rows = stmt.query_map(params![job, limit, with_output], run_row)?;
             rows.collect()
         };
         read().map_err(self.err("reading run history"))
@@ -627,7 +598,7 @@ impl Backend for Sqlite {
                 let room = (limit as usize).saturating_sub(groups.len());
                 let lone = claim_lone_rows(
                     &tx,
-                    &id_filter,
+                    ids,
                     now_ms,
                     (owner, lease_until),
                     (window_ms, window_exempt),
@@ -1340,6 +1311,36 @@ fn record_one(
     .map(drop)
 }
 
+/// A run as `belfry history` shows it, from the columns `id, job, state, started_ms, ended_ms,
+/// duration_ms, exit_code, signal, host, error, reason, reason_text, notified, output,
+/// output_bytes` in that order (the output may be NULL: not asked for, or none kept).
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    let output = Some(r.get_ref(13)?)
+        .filter(|v| *v != ValueRef::Null)
+        .map(unpack)
+        .transpose()
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Blob, Box::new(e))
+        })?;
+    Ok(RunRow {
+        id: r.get(0)?,
+        job: r.get(1)?,
+        state: parse_state(&r.get::<_, String>(2)?)?,
+        started: ts(r.get(3)?),
+        ended: r.get::<_, Option<i64>>(4)?.map(ts),
+        duration: r.get::<_, Option<i64>>(5)?.map(ms_duration),
+        exit_code: r.get(6)?,
+        signal: r.get(7)?,
+        host: r.get(8)?,
+        error: r.get(9)?,
+        reason: r.get(10)?,
+        reason_text: r.get(11)?,
+        notified: r.get(12)?,
+        output,
+        output_bytes: r.get::<_, Option<i64>>(14)?.map(|n| n.max(0) as u64),
+    })
+}
+
 /// The columns of an [`OutboxRow`], in the order [`outbox_row`] reads them.
 const OUTBOX_ROW: &str = "SELECT o.id, o.channel, o.status, o.attempts, o.created_ms,
         o.next_attempt_ms, o.deadline_ms, o.lease_until_ms, o.last_reason, o.delivered_ms,
@@ -1374,7 +1375,7 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
 /// to `claim_due`'s look at one lane at a time, which folds and holds.
 fn claim_lone_rows(
     tx: &rusqlite::Transaction<'_>,
-    id_filter: &str,
+    ids: Option<&[i64]>,
     now_ms: i64,
     (owner, lease_until): (&str, i64),
     (window_ms, window_exempt): (i64, &[String]),
@@ -1385,15 +1386,17 @@ fn claim_lone_rows(
     }
     // The exempt channels go in as one JSON array, read by `json_each`: names need no
     // escaping that way.
+    // The ids likewise, so that the statement's text is the same whatever they are, and its
+    // compiled form is reused.
     let exempt = serde_json::to_string(window_exempt).expect("strings serialise");
-    let id_filter = id_filter.replace(" id IN", " o.id IN");
-    let sql = format!(
+    let ids = ids.map(|ids| serde_json::to_string(ids).expect("integers serialise"));
+    let mut stmt = tx.prepare_cached(
         "UPDATE outbox SET status = 'sending', lease_owner = ?2, lease_until_ms = ?3,
             attempts = attempts + 1
          WHERE id IN (
             SELECT o.id FROM outbox o
             WHERE o.status = 'pending' AND o.next_attempt_ms <= ?1 AND o.folded_into IS NULL
-              {id_filter}
+              AND (?7 IS NULL OR o.id IN (SELECT value FROM json_each(?7)))
               AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.job = o.job AND x.channel = o.channel
                     AND x.status IN ('pending', 'sending') AND x.folded_into IS NULL
                     AND x.id != o.id)
@@ -1402,9 +1405,8 @@ fn claim_lone_rows(
                         AND d.channel = o.channel AND d.status = 'delivered'
                         AND d.folded_into IS NULL AND d.delivered_ms + ?4 > ?1))
             ORDER BY o.next_attempt_ms, o.id LIMIT ?6)
-         RETURNING id"
-    );
-    let mut stmt = tx.prepare_cached(&sql)?;
+         RETURNING id",
+    )?;
     let rows = stmt.query_map(
         params![
             now_ms,
@@ -1412,7 +1414,8 @@ fn claim_lone_rows(
             lease_until,
             window_ms,
             exempt,
-            i64::try_from(room).unwrap_or(i64::MAX)
+            i64::try_from(room).unwrap_or(i64::MAX),
+            ids
         ],
         |r| r.get(0),
     )?;
