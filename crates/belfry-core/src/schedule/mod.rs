@@ -331,6 +331,9 @@ mod opt_millis {
 }
 
 #[cfg(test)]
+mod cron_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
