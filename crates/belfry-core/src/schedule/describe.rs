@@ -84,13 +84,17 @@ pub(super) fn describe(f: &Fields) -> String {
     let doms = members(f.doms, 1, 31);
     let months = members(f.months, 1, 12);
     let dows = members(f.dows, 0, 6);
-    let dom_text = (doms.len() < 31).then(|| match doms.len() {
+    // Both restricted: a day matches if either does, so a full one means every day.
+    let either = !f.dom_star && !f.dow_star;
+    let every_day = either && (doms.len() == 31 || dows.len() == 7);
+    let dom_text = (doms.len() < 31 && !every_day).then(|| match doms.len() {
         1 => format!("day {}", doms[0]),
         _ => format!("days {}", ranges(&doms)),
     });
-    let dow_text = (dows.len() < 7).then(|| named_ranges(&dows, 0, &WEEKDAYS));
+    let dow_text = (dows.len() < 7 && !every_day).then(|| named_ranges(&dows, 0, &WEEKDAYS));
     let month_text = (months.len() < 12).then(|| named_ranges(&months, 1, &MONTHS));
 
+    let day_text_empty = dom_text.is_none() && dow_text.is_none();
     match (dom_text, dow_text) {
         (None, None) => {}
         (None, Some(dow)) => {
@@ -102,7 +106,7 @@ pub(super) fn describe(f: &Fields) -> String {
         (Some(dom), None) => {
             let _ = write!(out, " on {dom} of the month");
         }
-        (Some(dom), Some(dow)) if !f.dom_star && !f.dow_star => {
+        (Some(dom), Some(dow)) if either => {
             let _ = write!(out, " on {dom} of the month or on {dow}");
         }
         (Some(dom), Some(dow)) => {
@@ -113,7 +117,7 @@ pub(super) fn describe(f: &Fields) -> String {
         Some(m) => {
             let _ = write!(out, " in {m}");
         }
-        None if clock_times && doms.len() == 31 && dows.len() == 7 => out.push_str(" every day"),
+        None if clock_times && day_text_empty => out.push_str(" every day"),
         None => {}
     }
     out
