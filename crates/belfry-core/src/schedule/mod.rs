@@ -63,7 +63,8 @@ pub enum Schedule {
 /// The dialect is Vixie cron's, as Debian ships it: `*`, lists (`1,15`), ranges (`1-5`), steps
 /// (`*/5`, `1-30/2`), month and weekday names (`jan`, `mon`, any case), 7 for Sunday, and the
 /// nicknames `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`).
-/// When both day fields are restricted (neither starts with `*`), a day matches if either does.
+/// When both day fields are restricted (neither starts with `*`), a day matches if either does;
+/// otherwise it must match both (Vixie's rule: `0 12 */2 * mon` is odd days that are Mondays).
 ///
 /// Across a change of offset (daylight saving time) it behaves like Debian's cron: an expression
 /// whose minute and hour are fixed (no `*`, no step) runs by the wall clock, once at the first
