@@ -27,10 +27,10 @@ const CLAIM_BATCH: u32 = 1024;
 const CLAIM_LOW: usize = 256;
 
 /// Outcomes written in one transaction at most.
-const RECORD_BATCH: usize = 256;
+const RECORD_BATCH: usize = 1024;
 
 /// The longest an outcome waits to be written with others.
-const RECORD_DELAY: Duration = Duration::from_millis(2);
+const RECORD_DELAY: Duration = Duration::from_millis(10);
 
 /// What a send future gives back: the row, its outcome, and how long it took.
 type Sent = (Claimed, Outcome, Duration);
