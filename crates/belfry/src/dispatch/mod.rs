@@ -24,6 +24,7 @@
 
 mod engine;
 mod lane;
+mod link;
 mod outbox;
 mod report;
 
