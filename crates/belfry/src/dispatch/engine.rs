@@ -3,7 +3,9 @@
 //! give back what was not tried when the time is up.
 //!
 //! The loop lives in plain sync code and enters the runtime only to wait for the next
-//! finished send or timer; the store is called between those waits (see `outbox.rs`).
+//! finished send, answer of the store or timer; the store is asked between those waits,
+//! through a [`Link`] (`link.rs`): at once, or on the store's own thread once there is a
+//! backlog.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
