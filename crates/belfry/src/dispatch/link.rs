@@ -169,33 +169,26 @@ impl<'s, 'p> Link<'s, 'p> {
     }
 
     /// Ends the store's thread after it has carried out every ask, and returns the first
-    /// error it met. Rows claimed and not yet taken are returned too.
-    pub fn close(mut self) -> Result<Vec<Claimed>, Error> {
+    /// error it met. (A pass waits for its last claim before it closes, so no claimed row is
+    /// left among the answers.)
+    pub fn close(mut self) -> Result<(), Error> {
         drop(self.asks.take());
-        let mut late = Vec::new();
         let mut failed = None;
+        let mut keep = |a: Answer| {
+            if let Answer::Failed(e) = a {
+                failed.get_or_insert(e);
+            }
+        };
         while let Some(a) = self.try_answer() {
-            keep(a, &mut late, &mut failed);
+            keep(a);
         }
         if let Some(mut rx) = self.from_thread.take() {
             // Outside the runtime: this thread may block.
             while let Some(a) = rx.blocking_recv() {
-                keep(a, &mut late, &mut failed);
+                keep(a);
             }
         }
-        match failed {
-            Some(e) => Err(e),
-            None => Ok(late),
-        }
-    }
-}
-
-fn keep(a: Answer, late: &mut Vec<Claimed>, failed: &mut Option<Error>) {
-    match a {
-        Answer::Claimed(rows) => late.extend(rows),
-        Answer::Failed(e) => {
-            failed.get_or_insert(e);
-        }
+        failed.map_or(Ok(()), Err)
     }
 }
 
