@@ -5,7 +5,7 @@
 //! The loop lives in plain sync code and enters the runtime only to wait for the next
 //! finished send, answer of the store or timer; the store is asked between those waits,
 //! through a [`Link`] (`link.rs`): at once, or on the store's own thread once there is a
-//! backlog.
+//! backlog (SQLite only).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -212,7 +212,8 @@ impl<'a> Core<'a> {
 
     /// Takes in what the store answered: claimed rows go to their lanes. A first claim with a
     /// backlog (at least [`CLAIM_LOW`] rows) moves the store's calls to a thread of their own
-    /// for the rest of the pass; a pass of a few rows (a `belfry run`) starts no thread.
+    /// for the rest of the pass (on SQLite); a pass of a few rows (a `belfry run`) starts no
+    /// thread.
     fn take_answer<'s, 'p, 'scope>(
         &mut self,
         answer: Answer,

@@ -1,7 +1,7 @@
 //! A pass's way to the store: its claims, records, renewals and releases, made at once on the
-//! dispatcher's thread, or, once the pass has a backlog to send, handed in order to a thread of
-//! their own, so that the store's work (SQLite's stepping and commits, PostgreSQL's round
-//! trips) runs on another core while this thread goes on sending.
+//! dispatcher's thread, or, once the pass has a backlog to send on SQLite, handed in order to
+//! a thread of their own, so that SQLite's stepping and commits run on another core while this
+//! thread goes on sending.
 //!
 //! Asks are carried out in the order they are made, on either path, so a record asked before
 //! a claim is written before that claim reads the outbox. Only a claim answers (with its rows);
@@ -80,6 +80,9 @@ pub(crate) struct Link<'s, 'p> {
     store: Option<&'s mut Store>,
     /// Answers of calls made on this thread, not yet taken.
     answers: VecDeque<Answer>,
+    /// Whether the calls may move to a thread of their own: SQLite only (see
+    /// [`Link::go_threaded`]).
+    threadable: bool,
     /// The way to the store's thread, once it runs.
     asks: Option<std::sync::mpsc::Sender<Ask>>,
     from_thread: Option<UnboundedReceiver<Answer>>,
@@ -87,8 +90,10 @@ pub(crate) struct Link<'s, 'p> {
 
 impl<'s, 'p> Link<'s, 'p> {
     pub fn new(store: &'s mut Store, args: ClaimArgs<'p>) -> Self {
+        let threadable = matches!(store.location(), belfry_store::Location::Sqlite(_));
         Link {
             args,
+            threadable,
             store: Some(store),
             answers: VecDeque::new(),
             asks: None,
@@ -134,13 +139,19 @@ impl<'s, 'p> Link<'s, 'p> {
     }
 
     /// From now on, makes the store's calls on a thread of `scope`, in the order asked. Does
-    /// nothing if that thread runs already or the machine has one core.
+    /// nothing if that thread runs already, the machine has one core, or the store is
+    /// PostgreSQL: there each call is a round trip to a server on the same cores, and the
+    /// thread measured slower (two rounds each of `scripts/bench-throughput.sh`: 5,078 and
+    /// 3,633/s with it, 5,537 and 5,368/s without).
     pub fn go_threaded<'scope>(&mut self, scope: &'scope Scope<'scope, '_>)
     where
         's: 'scope,
         'p: 'scope,
     {
-        if self.is_threaded() || std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+        if !self.threadable
+            || self.is_threaded()
+            || std::thread::available_parallelism().map_or(1, usize::from) < 2
+        {
             return;
         }
         // The store goes to the thread once it runs: if it cannot be started, the calls stay

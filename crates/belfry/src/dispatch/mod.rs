@@ -18,7 +18,7 @@
 //!
 //! The store is only ever called from plain sync code, never inside the dispatcher's
 //! runtime (a store backend may block, and PostgreSQL's client refuses to run there); all
-//! its calls are in `outbox.rs`. A pass with a backlog makes them on a thread of their own
+//! its calls are in `outbox.rs`. A pass with a backlog on SQLite makes them on a thread of their own
 //! (`link.rs`), so that it goes on sending while the store works.
 //!
 //! [`Pace`]: belfry_channels::Pace
