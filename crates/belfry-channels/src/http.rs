@@ -2,7 +2,7 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use crate::outcome::{Outcome, classify_http, rate_limit_hint};
@@ -113,7 +113,14 @@ pub struct Context {
     timeout: Duration,
     origins: Vec<(String, String)>,
     kept: OnceLock<Box<dyn Kept>>,
+    /// Addresses already parsed, so that a channel's URL is parsed once rather than once a
+    /// request (see [`Context::parsed`]).
+    urls: Mutex<Vec<(String, reqwest::Url)>>,
 }
+
+/// The most parsed addresses a [`Context`] keeps: a few per channel is the common case; past
+/// this, addresses (a per-message URL) are parsed each time and not kept.
+const URLS_KEPT: usize = 64;
 
 /// Connections a family of channels keeps open between sends (today the e-mail channels' SMTP
 /// sessions), which [`Context::close`] ends. The context holds them without knowing their
@@ -158,6 +165,7 @@ impl Context {
             timeout,
             origins: Vec::new(),
             kept: OnceLock::new(),
+            urls: Mutex::new(Vec::new()),
         }
     }
 
@@ -243,6 +251,21 @@ impl Context {
         url.into()
     }
 
+    /// `url` parsed, from the addresses parsed before if it is one of them: a channel sends
+    /// to the same few addresses again and again. `None` if it does not parse (reqwest then
+    /// says why, as it always has).
+    fn parsed(&self, url: &str) -> Option<reqwest::Url> {
+        let mut kept = self.urls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, parsed)) = kept.iter().find(|(raw, _)| raw == url) {
+            return Some(parsed.clone());
+        }
+        let parsed = reqwest::Url::parse(url).ok()?;
+        if kept.len() < URLS_KEPT {
+            kept.push((url.to_owned(), parsed.clone()));
+        }
+        Some(parsed)
+    }
+
     /// Sends one request and returns the answer: its status, `Retry-After` and the start of
     /// its body. A transport failure (refused, timed out, TLS) is an `Err` with a reason that
     /// names the destination as `describe` (no secrets). `verify_tls: false` skips the
@@ -250,6 +273,16 @@ impl Context {
     pub async fn exchange(
         &self,
         req: &HttpRequest,
+        describe: &str,
+        verify_tls: bool,
+    ) -> Result<Answer, String> {
+        self.exchange_owned(req.clone(), describe, verify_tls).await
+    }
+
+    /// [`Context::exchange`] of a request given away: its body goes out without a copy.
+    async fn exchange_owned(
+        &self,
+        req: HttpRequest,
         describe: &str,
         verify_tls: bool,
     ) -> Result<Answer, String> {
@@ -267,7 +300,11 @@ impl Context {
                 reqwest::Method::from_bytes(b"UPDATE").expect("UPDATE is a valid method token")
             }
         };
-        let mut rb = client.request(method, url.as_ref()).body(req.body.clone());
+        let rb = match self.parsed(&url) {
+            Some(parsed) => client.request(method, parsed),
+            None => client.request(method, url.as_ref()),
+        };
+        let mut rb = rb.body(req.body);
         for (k, v) in &req.headers {
             rb = rb.header(k, v);
         }
@@ -339,7 +376,19 @@ impl Context {
         verify_tls: bool,
         classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
     ) -> Outcome {
-        match self.exchange(req, describe, verify_tls).await {
+        self.send_owned(req.clone(), describe, verify_tls, classify)
+            .await
+    }
+
+    /// [`Context::send_checking`] of a request given away: its body goes out without a copy.
+    async fn send_owned(
+        &self,
+        req: HttpRequest,
+        describe: &str,
+        verify_tls: bool,
+        classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
+    ) -> Outcome {
+        match self.exchange_owned(req, describe, verify_tls).await {
             Ok(answer) => {
                 let text = answer.text();
                 let cut = match text.char_indices().nth(4096) {
@@ -402,8 +451,8 @@ pub(crate) async fn send_planned_checking(
     verify_tls: bool,
     classify: impl Fn(u16, Option<&str>, &str) -> Outcome,
 ) -> Outcome {
-    for req in &requests {
-        let o = cx.send_checking(req, describe, verify_tls, &classify).await;
+    for req in requests {
+        let o = cx.send_owned(req, describe, verify_tls, &classify).await;
         if !o.is_delivered() {
             return o;
         }
@@ -430,6 +479,21 @@ mod tests {
             plain,
             "no TLS, nothing to verify"
         );
+    }
+
+    #[test]
+    fn addresses_are_parsed_once_and_kept_up_to_a_bound() {
+        let cx = Context::new(Duration::from_secs(1));
+        let a = cx.parsed("http://127.0.0.1:9/hook?x=1").unwrap();
+        assert_eq!(a.as_str(), "http://127.0.0.1:9/hook?x=1");
+        assert_eq!(cx.parsed("http://127.0.0.1:9/hook?x=1"), Some(a));
+        assert_eq!(cx.urls.lock().unwrap().len(), 1);
+        assert_eq!(cx.parsed("not a url"), None);
+        for i in 0..2 * URLS_KEPT {
+            let u = format!("http://127.0.0.1:9/{i}");
+            assert_eq!(cx.parsed(&u).unwrap().as_str(), u);
+        }
+        assert_eq!(cx.urls.lock().unwrap().len(), URLS_KEPT);
     }
 
     #[test]

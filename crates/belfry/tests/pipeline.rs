@@ -536,3 +536,63 @@ fn a_429_with_only_a_rate_limit_header_waits_as_long_as_that_says() {
         "{wait:?}"
     );
 }
+
+/// A backlog big enough that the pass moves its store calls to a thread of their own: every
+/// row is sent once and recorded, the failures with theirs, nothing left claimed.
+#[test]
+fn a_backlog_is_sent_once_each_with_every_outcome_recorded() {
+    // Every seventh request is refused for good (a retry could come back within the pass); the
+    // rest are delivered.
+    let mut replies = Vec::new();
+    for i in 0..700 {
+        replies.push(if i % 7 == 3 {
+            Reply::status(400)
+        } else {
+            Reply::status(200)
+        });
+    }
+    let rx = Receiver::start_with_fallback(replies, Reply::status(200));
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("b.db")).unwrap();
+    let cfg = config(&format!("json://{}/x", rx.addr()));
+    let mut ids = Vec::new();
+    for i in 0..700 {
+        ids.extend(record_failure(&mut store, &cfg, &format!("job-{i}")));
+    }
+    assert_eq!(ids.len(), 700);
+    let report =
+        belfry::internal::deliver(&cfg, &mut store, None, Duration::from_secs(120)).unwrap();
+    let requests = rx.requests();
+    assert_eq!(requests.len(), 700, "one request a row");
+    let keys: std::collections::HashSet<&str> = requests
+        .iter()
+        .map(|r| r.header("Idempotency-Key").unwrap())
+        .collect();
+    assert_eq!(keys.len(), 700, "no row sent twice");
+    assert_eq!(report.delivered.len() + report.failed.len(), 700);
+    assert_eq!(report.failed.len(), 100);
+    let counts = store.outbox_counts().unwrap();
+    assert_eq!(counts.delivered, 600);
+    assert_eq!(counts.dead, 100, "the refused ones are dead");
+    assert_eq!(counts.pending + counts.sending, 0, "{counts:?}");
+}
+
+/// A pass whose time runs out in the middle of a backlog gives back what it did not try.
+#[test]
+fn a_backlog_cut_short_by_the_deadline_leaves_no_row_claimed() {
+    let rx =
+        Receiver::start_with_fallback(vec![], Reply::status(200).delay(Duration::from_millis(5)));
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("b.db")).unwrap();
+    let cfg = config(&format!("json://{}/x", rx.addr()));
+    for i in 0..600 {
+        record_failure(&mut store, &cfg, &format!("job-{i}"));
+    }
+    let report =
+        belfry::internal::deliver(&cfg, &mut store, None, Duration::from_millis(300)).unwrap();
+    let counts = store.outbox_counts().unwrap();
+    assert!(report.delivered.len() < 600, "{}", report.delivered.len());
+    assert_eq!(counts.sending, 0, "no lease left held: {counts:?}");
+    assert_eq!(counts.delivered, report.delivered.len() as u64);
+    assert_eq!(counts.delivered + counts.pending, 600, "{counts:?}");
+}

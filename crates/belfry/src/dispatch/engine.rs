@@ -3,7 +3,9 @@
 //! give back what was not tried when the time is up.
 //!
 //! The loop lives in plain sync code and enters the runtime only to wait for the next
-//! finished send or timer; the store is called between those waits (see `outbox.rs`).
+//! finished send, answer of the store or timer; the store is asked between those waits,
+//! through a [`Link`] (`link.rs`): at once, or on the store's own thread once there is a
+//! backlog (SQLite only).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -11,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use belfry_channels::{BoxFuture, Channel, Context, Message, Outcome, Pace};
 use belfry_core::{Timestamp, instant_after};
-use belfry_store::{Attempt, Claim, Claimed, Store};
+use belfry_store::{Attempt, Claimed, Store};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::lane::{self, Lane};
-use super::outbox;
+use super::link::{Answer, Ask, ClaimArgs, Link};
 use super::report::{DeliveryReport, Failure};
 use crate::config::Config;
 
@@ -27,10 +29,10 @@ const CLAIM_BATCH: u32 = 1024;
 const CLAIM_LOW: usize = 256;
 
 /// Outcomes written in one transaction at most.
-const RECORD_BATCH: usize = 256;
+const RECORD_BATCH: usize = 1024;
 
 /// The longest an outcome waits to be written with others.
-const RECORD_DELAY: Duration = Duration::from_millis(2);
+const RECORD_DELAY: Duration = Duration::from_millis(10);
 
 /// What a send future gives back: the row, its outcome, and how long it took.
 type Sent = (Claimed, Outcome, Duration);
@@ -47,12 +49,13 @@ pub(crate) struct Core<'a> {
 }
 
 /// One pass's own state.
-struct Pass<'p> {
-    ids: Option<&'p [i64]>,
+struct Pass {
     deadline: Instant,
     report: DeliveryReport,
     /// The last claim found nothing due.
     drained: bool,
+    /// A claim was asked and has not answered yet.
+    claiming: bool,
     /// Rows being sent, or sent and not yet recorded: the rows whose leases to renew.
     flying: HashSet<i64>,
     /// Outcomes not yet written.
@@ -74,32 +77,68 @@ impl<'a> Core<'a> {
         ids: Option<&[i64]>,
         deadline: Instant,
     ) -> Result<DeliveryReport, belfry_store::Error> {
-        let config = self.config;
-        let mut p = Pass {
+        let args = ClaimArgs {
+            owner: self.owner.clone(),
+            lease: self.lease,
+            digest_window: self.digest_window,
+            window_exempt: self.window_exempt.clone(),
             ids,
-            deadline,
-            report: DeliveryReport::default(),
-            drained: false,
-            flying: HashSet::new(),
-            unrecorded: Vec::new(),
-            unrecorded_since: None,
-            pauses: Vec::new(),
+            limit: CLAIM_BATCH,
         };
+        // The store's thread, if the pass starts one, lives in this scope: it borrows the store.
+        std::thread::scope(|scope| {
+            let mut link = Link::new(store, args);
+            let mut p = Pass {
+                deadline,
+                report: DeliveryReport::default(),
+                drained: false,
+                claiming: false,
+                flying: HashSet::new(),
+                unrecorded: Vec::new(),
+                unrecorded_since: None,
+                pauses: Vec::new(),
+            };
+            self.run_pass(rt, cx, &mut link, &mut p, scope)?;
+            link.close()?;
+            Ok(p.report)
+        })
+    }
+
+    fn run_pass<'s, 'p, 'scope>(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        cx: &Context,
+        link: &mut Link<'s, 'p>,
+        p: &mut Pass,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+    ) -> Result<(), belfry_store::Error>
+    where
+        's: 'scope,
+        'p: 'scope,
+    {
+        let config = self.config;
         // Futures borrow only the configuration and the context, never `self`, so the lanes
         // can be updated while they run.
         let mut in_flight: FuturesUnordered<BoxFuture<'_, Sent>> = FuturesUnordered::new();
         let renew_every = self.lease / 3;
         let mut next_renewal = instant_after(Instant::now(), renew_every);
         loop {
+            while let Some(answer) = link.try_answer() {
+                self.take_answer(answer, p, link, scope)?;
+            }
             let now = Instant::now();
             if now >= p.deadline {
                 break;
             }
-            if !p.drained && self.queued() < CLAIM_LOW {
-                self.claim(store, &mut p)?;
+            if !p.drained && !p.claiming && self.queued() < CLAIM_LOW {
+                p.claiming = true;
+                link.ask(Ask::Claim)?;
+                if !link.is_threaded() {
+                    continue;
+                }
             }
-            let wake = self.start_sends(&mut in_flight, &mut p, config, cx, now);
-            if in_flight.is_empty() && self.queued() == 0 && p.drained {
+            let wake = self.start_sends(&mut in_flight, p, config, cx, now);
+            if in_flight.is_empty() && self.queued() == 0 && p.drained && !p.claiming {
                 break;
             }
             let mut wake = wake.unwrap_or(p.deadline).min(p.deadline).min(next_renewal);
@@ -107,80 +146,94 @@ impl<'a> Core<'a> {
                 wake = wake.min(t + RECORD_DELAY);
             }
             // The only place the runtime is entered while the pass runs: wait for sends to
-            // finish (all those finished by then) or for the next timer.
-            let done = rt.block_on(async {
+            // finish (all those finished by then), for the store's thread to answer, or for
+            // the next timer.
+            let woke = rt.block_on(async {
                 tokio::select! {
                     Some(first) = in_flight.next() => {
                         let mut batch = vec![first];
                         while let Some(Some(more)) = in_flight.next().now_or_never() {
                             batch.push(more);
                         }
-                        batch
+                        Woke::Sent(batch)
                     }
-                    () = tokio::time::sleep_until(wake.into()) => Vec::new(),
+                    Some(answer) = link.next_answer() => Woke::Answer(answer),
+                    () = tokio::time::sleep_until(wake.into()) => Woke::Timer,
                 }
             });
-            if !done.is_empty() {
-                self.finish(&mut p, done);
-                // A lane freed up, or rows of the same job and channel are now claimable.
-                p.drained = false;
+            match woke {
+                Woke::Sent(done) => {
+                    self.finish(p, done);
+                    // A lane freed up, or rows of the same job and channel are now claimable.
+                    p.drained = false;
+                }
+                Woke::Answer(answer) => self.take_answer(answer, p, link, scope)?,
+                Woke::Timer => {}
             }
             // Outcomes are written in groups: when enough have gathered, when the oldest has
-            // waited a couple of milliseconds, or when nothing else is being sent.
+            // waited a few milliseconds, or when nothing else is being sent.
             if p.unrecorded.len() >= RECORD_BATCH
                 || in_flight.is_empty()
                 || p.unrecorded_since
                     .is_some_and(|t| t.elapsed() >= RECORD_DELAY)
             {
-                self.flush(store, &mut p)?;
+                self.flush(link, p)?;
             }
             if Instant::now() >= next_renewal {
-                let held = self.held_ids(&p);
-                outbox::renew(store, &self.owner, &held, self.lease)?;
+                let held = self.held_ids(p);
+                link.ask(Ask::Renew(held))?;
                 next_renewal = instant_after(Instant::now(), renew_every);
             }
         }
-        // Time is up: rows not tried go back. Requests still running end now too (each is
-        // bounded by the same deadline) and are recorded as failed tries.
+        // Time is up. A claim still being made is waited for, so that its rows go back with
+        // the others not tried. Requests still running end now too (each is bounded by the
+        // same deadline) and are recorded as failed tries.
+        while p.claiming {
+            let answer = match link.try_answer() {
+                Some(a) => a,
+                None => match rt.block_on(link.next_answer()) {
+                    Some(a) => a,
+                    None => break,
+                },
+            };
+            self.take_answer(answer, p, link, scope)?;
+        }
         let untried: Vec<i64> = self
             .lanes
             .values_mut()
             .flat_map(|l| l.queue.drain(..))
             .map(|c| c.id)
             .collect();
-        outbox::release(store, &self.owner, &untried, None)?;
+        link.ask(Ask::Release(untried, None))?;
         let last: Vec<Sent> = rt.block_on(in_flight.collect());
-        self.finish(&mut p, last);
-        self.flush(store, &mut p)?;
-        Ok(p.report)
+        self.finish(p, last);
+        self.flush(link, p)
     }
 
-    fn queued(&self) -> usize {
-        self.lanes.values().map(|l| l.queue.len()).sum()
-    }
-
-    /// Every row this dispatcher holds: waiting in a lane, or being sent.
-    fn held_ids(&self, p: &Pass<'_>) -> Vec<i64> {
-        self.lanes
-            .values()
-            .flat_map(|l| l.queue.iter().map(|c| c.id))
-            .chain(p.flying.iter().copied())
-            .collect()
-    }
-
-    fn claim(&mut self, store: &mut Store, p: &mut Pass<'_>) -> Result<(), belfry_store::Error> {
-        let claimed = outbox::claim(
-            store,
-            &Claim {
-                owner: &self.owner,
-                lease: self.lease,
-                digest_window: self.digest_window,
-                window_exempt: &self.window_exempt,
-                ids: p.ids,
-                limit: CLAIM_BATCH,
-            },
-        )?;
+    /// Takes in what the store answered: claimed rows go to their lanes. A first claim with a
+    /// backlog (at least [`CLAIM_LOW`] rows) moves the store's calls to a thread of their own
+    /// for the rest of the pass (on SQLite); a pass of a few rows (a `belfry run`) starts no
+    /// thread.
+    fn take_answer<'s, 'p, 'scope>(
+        &mut self,
+        answer: Answer,
+        p: &mut Pass,
+        link: &mut Link<'s, 'p>,
+        scope: &'scope std::thread::Scope<'scope, '_>,
+    ) -> Result<(), belfry_store::Error>
+    where
+        's: 'scope,
+        'p: 'scope,
+    {
+        let claimed = match answer {
+            Answer::Claimed(rows) => rows,
+            Answer::Failed(e) => return Err(e),
+        };
+        p.claiming = false;
         p.drained = claimed.is_empty();
+        if claimed.len() >= CLAIM_LOW {
+            link.go_threaded(scope);
+        }
         let config = self.config;
         for row in claimed {
             let lane = match self.lanes.get_mut(&row.channel) {
@@ -195,11 +248,24 @@ impl<'a> Core<'a> {
         Ok(())
     }
 
+    fn queued(&self) -> usize {
+        self.lanes.values().map(|l| l.queue.len()).sum()
+    }
+
+    /// Every row this dispatcher holds: waiting in a lane, or being sent.
+    fn held_ids(&self, p: &Pass) -> Vec<i64> {
+        self.lanes
+            .values()
+            .flat_map(|l| l.queue.iter().map(|c| c.id))
+            .chain(p.flying.iter().copied())
+            .collect()
+    }
+
     /// Starts every send the lanes allow now; returns when a waiting lane can go next.
     fn start_sends<'f>(
         &mut self,
         in_flight: &mut FuturesUnordered<BoxFuture<'f, Sent>>,
-        p: &mut Pass<'_>,
+        p: &mut Pass,
         config: &'f Config,
         cx: &'f Context,
         now: Instant,
@@ -226,7 +292,7 @@ impl<'a> Core<'a> {
 
     /// Takes note of finished sends: frees their lanes' slots, pauses lanes whose service
     /// named a time to wait, and keeps the outcomes for [`Core::flush`].
-    fn finish(&mut self, p: &mut Pass<'_>, batch: Vec<Sent>) {
+    fn finish(&mut self, p: &mut Pass, batch: Vec<Sent>) {
         let now = Timestamp::now();
         let config = self.config;
         for (row, outcome, elapsed) in batch {
@@ -285,23 +351,32 @@ impl<'a> Core<'a> {
     }
 
     /// Writes the outcomes noted so far in one transaction, then gives back the rows queued
-    /// for destinations that asked for a pause, due when the pause ends.
-    fn flush(&mut self, store: &mut Store, p: &mut Pass<'_>) -> Result<(), belfry_store::Error> {
+    /// for destinations that asked for a pause, due when the pause ends. (Asked in turn of
+    /// the store: the rows count as settled here once asked, since later asks come after.)
+    fn flush(&mut self, link: &mut Link<'_, '_>, p: &mut Pass) -> Result<(), belfry_store::Error> {
         if !p.unrecorded.is_empty() {
-            outbox::record(store, &p.unrecorded)?;
-            for (id, _, _) in p.unrecorded.drain(..) {
-                p.flying.remove(&id);
+            let outcomes = std::mem::take(&mut p.unrecorded);
+            for (id, _, _) in &outcomes {
+                p.flying.remove(id);
             }
+            link.ask(Ask::Record(outcomes))?;
         }
         p.unrecorded_since = None;
         for (channel, until) in std::mem::take(&mut p.pauses) {
             if let Some(lane) = self.lanes.get_mut(&channel) {
                 let ids: Vec<i64> = lane.queue.drain(..).map(|c| c.id).collect();
-                outbox::release(store, &self.owner, &ids, Some(until))?;
+                link.ask(Ask::Release(ids, Some(until)))?;
             }
         }
         Ok(())
     }
+}
+
+/// What ended a wait of the pass.
+enum Woke {
+    Sent(Vec<Sent>),
+    Answer(Answer),
+    Timer,
 }
 
 /// A lane for the channel named `name`: its pace as the channel says, with the

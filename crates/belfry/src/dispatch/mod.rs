@@ -18,12 +18,14 @@
 //!
 //! The store is only ever called from plain sync code, never inside the dispatcher's
 //! runtime (a store backend may block, and PostgreSQL's client refuses to run there); all
-//! its calls are in `outbox.rs`.
+//! its calls are in `outbox.rs`. A pass with a backlog on SQLite makes them on a thread of their own
+//! (`link.rs`), so that it goes on sending while the store works.
 //!
 //! [`Pace`]: belfry_channels::Pace
 
 mod engine;
 mod lane;
+mod link;
 mod outbox;
 mod report;
 
