@@ -388,6 +388,14 @@ macro_rules! on_both_backends {
                 }
             )*
         }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&crate::support::Db::postgres());
+                }
+            )*
+        }
     };
 }
 
