@@ -6,72 +6,18 @@ use belfry_core::{Details, Event, Expect, Timestamp};
 use postgres::{Client, Transaction};
 
 use super::conn::Conn;
+use super::late::{oldest_running, refresh_late, report};
 use super::sql::{Fail, Tx, parse_state, ts};
-use super::{finish_in, rules, start_in};
+use super::{Postgres, finish_in, rules, start_in};
 use crate::checks::{
     self, CheckRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RIDLESS_PREFIX,
     RuleBook,
 };
+use crate::error::Result;
 use crate::packed::{pack, unpack};
 use crate::types::{Recorded, RunEnd, RunStart};
 
 type Wtx<'a, 'b> = Conn<'a, Transaction<'b>>;
-
-/// Recomputes `job`'s `late_at` from what its row holds (none when it has no schedule or is
-/// paused), inside the caller's transaction.
-pub(super) fn refresh_late(tx: &mut Wtx<'_, '_>, job: &str) -> Tx<()> {
-    let row = tx.query_opt(
-        "SELECT expect, expect_set_ms, last_report_ms, paused FROM jobs WHERE name = $1",
-        &[&job],
-    )?;
-    let (json, watched, last, paused): (Option<String>, Option<i64>, Option<i64>, bool) = match &row
-    {
-        Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?),
-        None => return Ok(()),
-    };
-    let late = match json {
-        Some(json) if !paused => {
-            let expect = checks::parse_expect(job, &json).map_err(Fail::Data)?;
-            let running = match expect.max_runtime {
-                Some(_) => oldest_running(tx, job)?.map(|(_, t)| t),
-                None => None,
-            };
-            checks::late_at(&expect, watched.map(ts), last.map(ts), running)
-        }
-        _ => None,
-    };
-    tx.execute(
-        "UPDATE jobs SET late_at_ms = $2 WHERE name = $1 AND late_at_ms IS DISTINCT FROM $2",
-        &[&job, &late.map(Timestamp::as_millis)],
-    )?;
-    Ok(())
-}
-
-/// Counts `at` as `job`'s last report (if later than the one it has) and moves its `late_at`
-/// on. One statement for a job without a schedule.
-pub(super) fn report(tx: &mut Wtx<'_, '_>, job: &str, at: Timestamp) -> Tx<()> {
-    let scheduled = tx.query_opt(
-        "UPDATE jobs SET last_report_ms = GREATEST(COALESCE(last_report_ms, $2), $2)
-         WHERE name = $1 RETURNING expect IS NOT NULL",
-        &[&job, &at.as_millis()],
-    )?;
-    if let Some(r) = scheduled
-        && r.try_get::<_, bool>(0)?
-    {
-        refresh_late(tx, job)?;
-    }
-    Ok(())
-}
-
-fn oldest_running(tx: &mut Wtx<'_, '_>, job: &str) -> Tx<Option<(String, Timestamp)>> {
-    tx.query_opt(
-        "SELECT id, started_ms FROM runs WHERE job = $1 AND state = 'running'
-         ORDER BY started_ms, n LIMIT 1",
-        &[&job],
-    )?
-    .map(|r| Ok((r.try_get(0)?, ts(r.try_get(1)?))))
-    .transpose()
-}
 
 fn ensure_job(tx: &mut Wtx<'_, '_>, job: &str, now: Timestamp) -> Tx<bool> {
     Ok(tx.execute(
@@ -82,7 +28,7 @@ fn ensure_job(tx: &mut Wtx<'_, '_>, job: &str, now: Timestamp) -> Tx<bool> {
 }
 
 /// One ping, inside the group's transaction.
-pub(super) fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOutcome> {
+fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOutcome> {
     let found: Option<String> = match p.job {
         JobRef::Uuid(u) => tx
             .query_opt("SELECT name FROM jobs WHERE uuid = $1", &[&u.to_string()])?
@@ -204,7 +150,7 @@ pub(super) fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -
 }
 
 /// Marks the due jobs late; the ones another process is marking are skipped (it has them).
-pub(super) fn mark_late(
+fn mark_late(
     tx: &mut Wtx<'_, '_>,
     now: Timestamp,
     limit: u32,
@@ -250,7 +196,7 @@ pub(super) fn mark_late(
     Ok(out)
 }
 
-pub(super) fn next_late(c: &mut Conn<'_, Client>) -> Tx<Option<Timestamp>> {
+fn next_late(c: &mut Conn<'_, Client>) -> Tx<Option<Timestamp>> {
     Ok(c.query_one(
         "SELECT MIN(late_at_ms) FROM jobs WHERE late_at_ms IS NOT NULL AND NOT paused",
         &[],
@@ -259,12 +205,7 @@ pub(super) fn next_late(c: &mut Conn<'_, Client>) -> Tx<Option<Timestamp>> {
     .map(ts))
 }
 
-pub(super) fn set_expect(
-    tx: &mut Wtx<'_, '_>,
-    job: &str,
-    expect: Option<&Expect>,
-    now: Timestamp,
-) -> Tx<()> {
+fn set_expect(tx: &mut Wtx<'_, '_>, job: &str, expect: Option<&Expect>, now: Timestamp) -> Tx<()> {
     ensure_job(tx, job, now)?;
     tx.execute(
         "UPDATE jobs SET expect = $2, expect_set_ms = $3 WHERE name = $1",
@@ -277,12 +218,7 @@ pub(super) fn set_expect(
     refresh_late(tx, job)
 }
 
-pub(super) fn set_paused(
-    tx: &mut Wtx<'_, '_>,
-    job: &str,
-    paused: bool,
-    now: Timestamp,
-) -> Tx<bool> {
+fn set_paused(tx: &mut Wtx<'_, '_>, job: &str, paused: bool, now: Timestamp) -> Tx<bool> {
     // Resuming restarts the watch: silence counts from now (or a later report).
     let n = tx.execute(
         "UPDATE jobs SET paused = $2,
@@ -298,7 +234,7 @@ pub(super) fn set_paused(
     Ok(true)
 }
 
-pub(super) fn check(c: &mut Conn<'_, Client>, job: JobRef<'_>) -> Tx<Option<CheckRow>> {
+fn check(c: &mut Conn<'_, Client>, job: JobRef<'_>) -> Tx<Option<CheckRow>> {
     const COLS: &str = "SELECT name, uuid, expect, expect_set_ms, paused, late_at_ms,
                                last_report_ms, created_ms, state FROM jobs";
     let row = match job {
@@ -335,7 +271,7 @@ pub(super) fn check(c: &mut Conn<'_, Client>, job: JobRef<'_>) -> Tx<Option<Chec
     }))
 }
 
-pub(super) fn pings(c: &mut Conn<'_, Client>, job: &str, limit: u32) -> Tx<Vec<PingRow>> {
+fn pings(c: &mut Conn<'_, Client>, job: &str, limit: u32) -> Tx<Vec<PingRow>> {
     c.query(
         "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent
          FROM pings WHERE job = $1 ORDER BY id DESC LIMIT $2",
@@ -369,4 +305,63 @@ pub(super) fn pings(c: &mut Conn<'_, Client>, job: &str, limit: u32) -> Tx<Vec<P
         })
     })
     .collect()
+}
+
+impl Postgres {
+    pub(super) fn record_pings_in(
+        &mut self,
+        pings: &[Ping<'_>],
+        rules: &dyn RuleBook,
+    ) -> Result<Vec<PingOutcome>> {
+        self.write("recording pings", |tx| {
+            pings.iter().map(|p| ping_in(tx, p, rules)).collect()
+        })
+    }
+
+    pub(super) fn mark_late_in(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+        rules: &dyn RuleBook,
+    ) -> Result<Vec<Recorded>> {
+        self.write("marking late jobs", |tx| mark_late(tx, now, limit, rules))
+    }
+
+    pub(super) fn next_late_in(&self) -> Result<Option<Timestamp>> {
+        self.read("reading the next late time", next_late)
+    }
+
+    pub(super) fn set_expect_in(
+        &mut self,
+        job: &str,
+        expect: Option<&Expect>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.write("setting a job's schedule", |tx| {
+            set_expect(tx, job, expect, now)
+        })
+    }
+
+    pub(super) fn set_paused_in(
+        &mut self,
+        job: &str,
+        paused: bool,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.write("pausing or resuming a job", |tx| {
+            set_paused(tx, job, paused, now)
+        })
+    }
+
+    pub(super) fn check_of(&self, job: JobRef<'_>) -> Result<Option<CheckRow>> {
+        let mut row = self.read("reading a check", |c| check(c, job))?;
+        if let Some(c) = &mut row {
+            c.running_since = self.running_since(Some(&c.name))?.first().map(|&(_, t)| t);
+        }
+        Ok(row)
+    }
+
+    pub(super) fn pings_of(&self, job: &str, limit: u32) -> Result<Vec<PingRow>> {
+        self.read("reading pings", |c| pings(c, job, limit))
+    }
 }

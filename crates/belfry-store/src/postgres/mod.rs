@@ -17,6 +17,7 @@
 mod checks;
 mod conn;
 mod copy;
+mod late;
 mod outbox;
 mod retention;
 mod rules;
@@ -280,7 +281,7 @@ fn start_in(tx: &mut Conn<'_, Transaction<'_>>, run: &RunStart) -> Tx<()> {
          ON CONFLICT (id) DO NOTHING",
         &[&run.id, &run.job, &ms, &run.host, &pid, &run.boot_id],
     )?;
-    checks::report(tx, &run.job, run.started)
+    late::report(tx, &run.job, run.started)
 }
 
 /// A run's finish, inside the caller's transaction: the rule step, the run's row (completed,
@@ -353,7 +354,7 @@ fn finish_in(
     if let Some(note) = &rec.notification {
         retention::after_notification(tx, &note.job, &note.id, &rules.limits.retention)?;
     }
-    checks::report(tx, &ev.job, ev.at)?;
+    late::report(tx, &ev.job, ev.at)?;
     Ok(Some(rec))
 }
 
@@ -438,7 +439,7 @@ impl Backend for Postgres {
     fn record_events(&mut self, event: &Event, covers: u32, rules: &Rules<'_>) -> Result<Recorded> {
         self.write("recording an event", |tx| {
             let rec = rules::apply_event(tx, event, covers, None, rules)?;
-            checks::report(tx, &event.job, event.at)?;
+            late::report(tx, &event.job, event.at)?;
             if let Some(n) = &rec.notification {
                 retention::after_notification(tx, &n.job, &n.id, &rules.limits.retention)?;
             }
@@ -473,12 +474,7 @@ impl Backend for Postgres {
         pings: &[crate::checks::Ping<'_>],
         rules: &dyn crate::checks::RuleBook,
     ) -> Result<Vec<crate::checks::PingOutcome>> {
-        self.write("recording pings", |tx| {
-            pings
-                .iter()
-                .map(|p| checks::ping_in(tx, p, rules))
-                .collect()
-        })
+        self.record_pings_in(pings, rules)
     }
 
     fn mark_late(
@@ -487,13 +483,11 @@ impl Backend for Postgres {
         limit: u32,
         rules: &dyn crate::checks::RuleBook,
     ) -> Result<Vec<Recorded>> {
-        self.write("marking late jobs", |tx| {
-            checks::mark_late(tx, now, limit, rules)
-        })
+        self.mark_late_in(now, limit, rules)
     }
 
     fn next_late(&self) -> Result<Option<Timestamp>> {
-        self.read("reading the next late time", checks::next_late)
+        self.next_late_in()
     }
 
     fn set_expect(
@@ -502,27 +496,19 @@ impl Backend for Postgres {
         expect: Option<&belfry_core::Expect>,
         now: Timestamp,
     ) -> Result<()> {
-        self.write("setting a job's schedule", |tx| {
-            checks::set_expect(tx, job, expect, now)
-        })
+        self.set_expect_in(job, expect, now)
     }
 
     fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool> {
-        self.write("pausing or resuming a job", |tx| {
-            checks::set_paused(tx, job, paused, now)
-        })
+        self.set_paused_in(job, paused, now)
     }
 
     fn check(&self, job: crate::checks::JobRef<'_>) -> Result<Option<crate::checks::CheckRow>> {
-        let mut row = self.read("reading a check", |c| checks::check(c, job))?;
-        if let Some(c) = &mut row {
-            c.running_since = self.running_since(Some(&c.name))?.first().map(|&(_, t)| t);
-        }
-        Ok(row)
+        self.check_of(job)
     }
 
     fn pings(&self, job: &str, limit: u32) -> Result<Vec<crate::checks::PingRow>> {
-        self.read("reading pings", |c| checks::pings(c, job, limit))
+        self.pings_of(job, limit)
     }
 
     fn snapshot(&self, job: &str) -> Result<Option<JobSnapshot>> {

@@ -5,6 +5,7 @@
 
 mod checks;
 mod copy;
+mod late;
 mod retention;
 mod schema;
 
@@ -345,7 +346,7 @@ impl Backend for Sqlite {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
         let rec = apply_event(&tx, event, covers, None, rules).map_err(&e)?;
-        checks::report(&tx, &event.job, event.at).map_err(&e)?;
+        late::report(&tx, &event.job, event.at).map_err(&e)?;
         if let Some(n) = &rec.notification {
             retention::after_notification(&tx, &n.job, &n.id, &rules.limits.retention)
                 .map_err(&e)?;
@@ -1209,7 +1210,7 @@ fn finish_in(
     if let Some(n) = &rec.notification {
         retention::after_notification(tx, &n.job, &n.id, &rules.limits.retention)?;
     }
-    checks::report(tx, &ev.job, ev.at)?;
+    late::report(tx, &ev.job, ev.at)?;
     Ok(rec)
 }
 
@@ -1228,7 +1229,7 @@ fn start_in(tx: &rusqlite::Transaction<'_>, run: &RunStart) -> rusqlite::Result<
          ON CONFLICT (id) DO NOTHING",
     )?
     .execute(params![run.id, run.job, ms, run.host, run.pid, run.boot_id])?;
-    checks::report(tx, &run.job, run.started)
+    late::report(tx, &run.job, run.started)
 }
 
 /// Row ids as an SQL list (`1,2,3`), for `IN (…)`: integers only, so nothing to escape.
