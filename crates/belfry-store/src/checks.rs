@@ -126,7 +126,8 @@ pub struct CheckRow {
     pub uuid: uuid::Uuid,
     /// When it is expected to report, if it is.
     pub expect: Option<Expect>,
-    /// When the expectation was last set.
+    /// When the job began to be watched: its schedule was set, or it was resumed. Silence
+    /// counts from this or its last report, whichever is later.
     pub expect_set: Option<Timestamp>,
     /// Paused: never late until it reports again.
     pub paused: bool,
