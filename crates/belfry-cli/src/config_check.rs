@@ -48,6 +48,20 @@ pub fn check(config: &Config, job: Option<&str>) -> anyhow::Result<u8> {
         "{} channel(s); URLs, templates, secret references and command programs are valid",
         config.channels.len()
     )?;
+    let scheduled: Vec<[String; 2]> = config
+        .jobs
+        .iter()
+        .filter_map(|(name, j)| Some([name.clone(), j.expect.as_ref()?.to_string()]))
+        .collect();
+    if !scheduled.is_empty() {
+        writeln!(
+            out,
+            "\nschedules (belfry serve marks these jobs late when silent):"
+        )?;
+        let mut rows = vec![["JOB".to_owned(), "EXPECTED".into()]];
+        rows.extend(scheduled);
+        crate::views::print_table(&mut out, &rows)?;
+    }
     let Some(job) = job else {
         return Ok(0);
     };

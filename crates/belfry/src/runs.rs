@@ -53,7 +53,7 @@ pub(crate) fn record_event(
 
 /// A run's notification that no channel's routes take is recorded as sent to no channel
 /// (`--quiet`'s silenced console is not that: the routes took it).
-fn mark_unrouted(
+pub fn mark_unrouted(
     store: &mut Store,
     config: &Config,
     rec: &Recorded,
