@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use belfry_core::{Event, JobSnapshot, Notification, Timestamp};
 
+use crate::checks::{CheckRow, JobRef, Ping, PingOutcome, PingRow, RuleBook};
 use crate::copy::{Copied, Record};
 use crate::error::Result;
 use crate::types::{
@@ -51,6 +52,27 @@ pub(crate) trait Backend: Send {
         restarts_repeat_window: bool,
         limits: &Limits,
     ) -> Result<Vec<i64>>;
+    fn record_pings(
+        &mut self,
+        pings: &[Ping<'_>],
+        rules: &dyn RuleBook,
+    ) -> Result<Vec<PingOutcome>>;
+    fn mark_late(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+        rules: &dyn RuleBook,
+    ) -> Result<Vec<Recorded>>;
+    fn next_late(&self) -> Result<Option<Timestamp>>;
+    fn set_expect(
+        &mut self,
+        job: &str,
+        expect: Option<&belfry_core::Expect>,
+        now: Timestamp,
+    ) -> Result<()>;
+    fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool>;
+    fn check(&self, job: JobRef<'_>) -> Result<Option<CheckRow>>;
+    fn pings(&self, job: &str, limit: u32) -> Result<Vec<PingRow>>;
     fn snapshot(&self, job: &str) -> Result<Option<JobSnapshot>>;
     fn job(&self, name: &str) -> Result<Option<JobRow>>;
     /// Hands each job to `f` in [`Store::each_job`](crate::Store::each_job)'s order until `f`

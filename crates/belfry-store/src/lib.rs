@@ -58,6 +58,7 @@
 //! ```
 
 mod backend;
+mod checks;
 mod copy;
 mod error;
 mod location;
@@ -74,11 +75,13 @@ use belfry_core::{Event, JobSnapshot, Notification, Policy, State, Timestamp};
 
 pub use self::postgres::PostgresUrl;
 use backend::Backend;
+pub use checks::{CheckRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RuleBook};
 pub use copy::Copied;
 pub use error::{Error, Result};
 pub use location::Location;
 pub use sqlite::WAL_TRIM_BYTES;
 pub use types::*;
+pub use uuid::Uuid;
 
 /// An open store: a handle on one backend.
 pub struct Store {
@@ -187,6 +190,74 @@ impl Store {
             limits: *limits,
         };
         self.backend.finish_run(end, &rules, true)
+    }
+
+    /// Records pings in one transaction (the server's group commit), in order; one outcome
+    /// per ping.
+    ///
+    /// Every ping is kept (the newest [`PINGS_PER_JOB`] per job), counts as the job's last
+    /// report (its `late_at` moves on) and resumes a paused job. `start` begins a run (its id
+    /// the ping's `rid`, or a new one; a start without `rid` replaces the job's earlier
+    /// rid-less running run). `success`/`exit 0` and `fail`/`exit n` finish one: the run of
+    /// the same `rid`, else the job's latest rid-less running run, else a run of no duration;
+    /// it goes through the alert rules as any run does, and the ping's body is its output.
+    /// `log` changes no state. A job named by uuid that does not exist, or by name without
+    /// `create`, is [`PingOutcome::NotFound`].
+    pub fn record_pings(
+        &mut self,
+        pings: &[Ping<'_>],
+        rules: &dyn RuleBook,
+    ) -> Result<Vec<PingOutcome>> {
+        if pings.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.backend.record_pings(pings, rules)
+    }
+
+    /// Marks late every job whose `late_at` is at or before `now` (at most `limit`, the
+    /// earliest first) and that is not paused: each gets a [`State::Late`] event through the
+    /// rules, and its next `late_at` (the following due time plus grace), in one
+    /// transaction. On PostgreSQL the jobs are locked with `SKIP LOCKED`, so that several
+    /// processes sweeping at once mark each job once. Returns what was recorded.
+    pub fn mark_late(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+        rules: &dyn RuleBook,
+    ) -> Result<Vec<Recorded>> {
+        self.backend.mark_late(now, limit, rules)
+    }
+
+    /// The earliest `late_at` of any job that is not paused, for a sweeper's sleep.
+    pub fn next_late(&self) -> Result<Option<Timestamp>> {
+        self.backend.next_late()
+    }
+
+    /// Sets (`Some`) or clears (`None`) a job's schedule, creating the job if needed, and
+    /// recomputes its `late_at` (from its last report, or from `now` if it never reported).
+    pub fn set_expect(
+        &mut self,
+        job: &str,
+        expect: Option<&belfry_core::Expect>,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.backend.set_expect(job, expect, now)
+    }
+
+    /// Pauses or resumes a job. A paused job is never marked late; resuming it counts its
+    /// silence from `now`. Returns whether the job exists (nothing is created).
+    pub fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool> {
+        self.backend.set_paused(job, paused, now)
+    }
+
+    /// A job's identity and check fields, if the job exists.
+    pub fn check(&self, job: JobRef<'_>) -> Result<Option<CheckRow>> {
+        self.backend.check(job)
+    }
+
+    /// A job's kept pings, newest first, at most `limit`.
+    pub fn pings(&self, job: &str, limit: u32) -> Result<Vec<PingRow>> {
+        self.backend.pings(job, limit)
     }
 
     /// The runs recorded as started and not finished, oldest first.

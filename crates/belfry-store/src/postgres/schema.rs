@@ -116,6 +116,33 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX attempts_by_row ON attempts (outbox_id);
     "#,
+    // 2: checks (`belfry serve`), as SQLite's version 8. A volatile default fills every
+    // existing row with its own uuid, and every row inserted later by any path.
+    r#"
+    ALTER TABLE jobs ADD COLUMN uuid TEXT NOT NULL DEFAULT gen_random_uuid()::text;
+    ALTER TABLE jobs ADD COLUMN expect TEXT;
+    ALTER TABLE jobs ADD COLUMN expect_set_ms BIGINT;
+    ALTER TABLE jobs ADD COLUMN late_at_ms BIGINT;
+    ALTER TABLE jobs ADD COLUMN last_report_ms BIGINT;
+    ALTER TABLE jobs ADD COLUMN paused BOOLEAN NOT NULL DEFAULT FALSE;
+    UPDATE jobs SET last_report_ms = GREATEST(updated_ms, COALESCE(last_run_ended_ms, updated_ms));
+    CREATE UNIQUE INDEX jobs_by_uuid ON jobs (uuid);
+    CREATE INDEX jobs_late ON jobs (late_at_ms) WHERE late_at_ms IS NOT NULL AND NOT paused;
+
+    CREATE TABLE pings (
+        id           BIGSERIAL PRIMARY KEY,
+        job          TEXT NOT NULL,
+        at_ms        BIGINT NOT NULL,
+        kind         TEXT NOT NULL CHECK (kind IN ('start', 'success', 'fail', 'log', 'exit')),
+        exit_status  INTEGER,
+        rid          TEXT,
+        body         BYTEA,
+        remote       TEXT,
+        method       TEXT NOT NULL,
+        user_agent   TEXT
+    );
+    CREATE INDEX pings_by_job ON pings (job, id DESC);
+    "#,
 ];
 
 /// The schema version this build writes.

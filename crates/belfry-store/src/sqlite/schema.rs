@@ -168,6 +168,52 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs DROP COLUMN notified_seq;
     ALTER TABLE jobs DROP COLUMN since_seq;
     "#,
+    // 8: checks (`belfry serve`). Every job gets a random uuid (version 4) when its row is
+    // first written, whichever path writes it: a trigger, so that no insert can forget it;
+    // existing jobs get theirs here. A job may be expected on a schedule (`expect`: JSON of
+    // belfry_core::Expect, set when `expect_set_ms`); `late_at_ms` is when its silence becomes
+    // a problem, kept current by every write that counts as a report (`last_report_ms`).
+    // `pings` keeps the newest pings of each job.
+    r#"
+    ALTER TABLE jobs ADD COLUMN uuid TEXT;
+    ALTER TABLE jobs ADD COLUMN expect TEXT;
+    ALTER TABLE jobs ADD COLUMN expect_set_ms INTEGER;
+    ALTER TABLE jobs ADD COLUMN late_at_ms INTEGER;
+    ALTER TABLE jobs ADD COLUMN last_report_ms INTEGER;
+    ALTER TABLE jobs ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
+    UPDATE jobs SET last_report_ms = MAX(updated_ms, COALESCE(last_run_ended_ms, updated_ms));
+    CREATE TRIGGER jobs_uuid AFTER INSERT ON jobs WHEN NEW.uuid IS NULL BEGIN
+        UPDATE jobs SET uuid = (SELECT
+            lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||
+            substr(lower(hex(randomblob(2))), 2) || '-' ||
+            substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2)
+            || '-' || lower(hex(randomblob(6))))
+        WHERE rowid = NEW.rowid;
+    END;
+    UPDATE jobs SET uuid = (SELECT
+            lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||
+            substr(lower(hex(randomblob(2))), 2) || '-' ||
+            substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2)
+            || '-' || lower(hex(randomblob(6))))
+        WHERE uuid IS NULL;
+    CREATE UNIQUE INDEX jobs_by_uuid ON jobs (uuid);
+    -- the sweep: the jobs due to be late, earliest first, without reading the others
+    CREATE INDEX jobs_late ON jobs (late_at_ms) WHERE late_at_ms IS NOT NULL AND paused = 0;
+
+    CREATE TABLE pings (
+        id           INTEGER PRIMARY KEY,
+        job          TEXT NOT NULL,
+        at_ms        INTEGER NOT NULL,
+        kind         TEXT NOT NULL CHECK (kind IN ('start', 'success', 'fail', 'log', 'exit')),
+        exit_status  INTEGER,
+        rid          TEXT,
+        body         BLOB,      -- UTF-8 text (lossy), packed like a run's output
+        remote       TEXT,
+        method       TEXT NOT NULL,
+        user_agent   TEXT
+    ) STRICT;
+    CREATE INDEX pings_by_job ON pings (job, id DESC);
+    "#,
 ];
 
 /// What a migration needs besides its SQL, run right after it in the same transaction:

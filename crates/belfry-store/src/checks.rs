@@ -1,0 +1,166 @@
+//! The values of checks: jobs that report by ping (`belfry serve`) and are expected on a
+//! schedule, so that silence becomes a problem (`late`).
+
+use belfry_core::{Expect, Policy, State, Timestamp};
+
+use crate::types::{Limits, Recorded};
+
+/// How many pings each job keeps, the newest.
+pub const PINGS_PER_JOB: u32 = 100;
+
+/// The rules a store applies to a job's event, per job: what the configuration says.
+pub trait RuleBook {
+    /// The alert policy of `job`.
+    fn policy(&self, job: &str) -> Policy;
+    /// Channels for a notification about `state` of `job` (`recovered`: it ends a problem).
+    fn route(&self, job: &str, state: &State, recovered: bool) -> Vec<String>;
+    /// What the writes keep.
+    fn limits(&self) -> Limits;
+}
+
+/// What a ping says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PingKind {
+    /// A run has started.
+    Start,
+    /// A run has finished well (or the job just says it is alive).
+    Success,
+    /// A run has failed.
+    Fail,
+    /// A message only: kept, and counts as a report, but changes no state.
+    Log,
+    /// A run ended with this exit status: 0 is [`PingKind::Success`], any other a failure
+    /// with that exit code.
+    Exit(u8),
+}
+
+impl PingKind {
+    /// The name the pings table keeps (`start`, `success`, `fail`, `log`, `exit`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            PingKind::Start => "start",
+            PingKind::Success => "success",
+            PingKind::Fail => "fail",
+            PingKind::Log => "log",
+            PingKind::Exit(_) => "exit",
+        }
+    }
+
+    /// The kind from its [`PingKind::name`] and exit status, as the pings table keeps it.
+    pub fn from_parts(name: &str, exit_status: Option<i64>) -> Option<PingKind> {
+        Some(match name {
+            "start" => PingKind::Start,
+            "success" => PingKind::Success,
+            "fail" => PingKind::Fail,
+            "log" => PingKind::Log,
+            "exit" => PingKind::Exit(u8::try_from(exit_status?).ok()?),
+            _ => return None,
+        })
+    }
+
+    /// The exit status kept with an [`PingKind::Exit`].
+    pub fn exit_status(&self) -> Option<u8> {
+        match self {
+            PingKind::Exit(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+/// How a ping names its job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobRef<'a> {
+    /// By the uuid the store gave the job.
+    Uuid(uuid::Uuid),
+    /// By name (a belfry job's name is its slug).
+    Name(&'a str),
+}
+
+/// One ping, as the server received it.
+#[derive(Clone, Copy, Debug)]
+pub struct Ping<'a> {
+    /// The job it is for.
+    pub job: JobRef<'a>,
+    /// What it says.
+    pub kind: PingKind,
+    /// Pairs a start with its finish (the run's id).
+    pub rid: Option<uuid::Uuid>,
+    /// When it came.
+    pub at: Timestamp,
+    /// Its body, already cut to the server's limit: kept (packed), and a finish's body becomes
+    /// the run's output (as lossy UTF-8).
+    pub body: &'a [u8],
+    /// Create the job by name if it does not exist (`?create=1`).
+    pub create: bool,
+    /// The client's address.
+    pub remote: Option<&'a str>,
+    /// The HTTP method (`GET`, `POST`, `HEAD`).
+    pub method: &'a str,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<&'a str>,
+}
+
+/// What recording one ping did.
+#[derive(Clone, Debug)]
+pub enum PingOutcome {
+    /// The ping was kept.
+    Recorded {
+        /// The job's name.
+        job: String,
+        /// Whether this ping created the job.
+        created: bool,
+        /// What the rules recorded, when the ping finished a run (`success`, `fail`, `exit`);
+        /// boxed, since it is large.
+        recorded: Option<Box<Recorded>>,
+    },
+    /// No such job (and not created).
+    NotFound,
+}
+
+/// A job's identity and its check fields.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckRow {
+    /// The job's name.
+    pub name: String,
+    /// Its uuid (random, assigned when the job was first written).
+    pub uuid: uuid::Uuid,
+    /// When it is expected to report, if it is.
+    pub expect: Option<Expect>,
+    /// When the expectation was last set.
+    pub expect_set: Option<Timestamp>,
+    /// Paused: never late until it reports again.
+    pub paused: bool,
+    /// When it becomes late (next), if it is expected and not paused.
+    pub late_at: Option<Timestamp>,
+    /// Its last report: a ping, a run's start or end, an event.
+    pub last_report: Option<Timestamp>,
+    /// When belfry first saw it.
+    pub created: Timestamp,
+    /// The rules' state, if one was reached.
+    pub state: Option<State>,
+    /// The oldest run still going, if any.
+    pub running_since: Option<Timestamp>,
+}
+
+/// One kept ping.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PingRow {
+    /// Its number (increasing in the order pings were kept).
+    pub id: i64,
+    /// The job's name.
+    pub job: String,
+    /// When it came.
+    pub at: Timestamp,
+    /// What it said.
+    pub kind: PingKind,
+    /// Its run id, if it had one.
+    pub rid: Option<uuid::Uuid>,
+    /// Its body (lossy UTF-8).
+    pub body: String,
+    /// The client's address.
+    pub remote: Option<String>,
+    /// The HTTP method.
+    pub method: String,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
+}
