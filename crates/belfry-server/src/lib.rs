@@ -30,7 +30,6 @@ mod log;
 mod metrics;
 pub mod ping;
 mod server;
-pub mod shim;
 mod sweeper;
 mod writer;
 

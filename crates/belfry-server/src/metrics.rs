@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::shim::PingKind;
+use belfry_store::PingKind;
 
 /// What the server has done since it started, and what the outbox held at the last look.
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@
 //! `/ping/<ping-key>/<name>[/<action>]`, where the action is `start`, `fail`, `log` or an exit
 //! status `0` to `255` (nothing: success).
 
-use crate::shim::PingKind;
+use belfry_store::PingKind;
 use percent_encoding::percent_decode_str;
 use uuid::Uuid;
 

@@ -10,8 +10,6 @@ use belfry::config::Config;
 use belfry::internal::{Dispatcher, Waker};
 use belfry_core::Timestamp;
 use belfry_store::Store;
-
-use crate::shim::StoreExt;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{Notify, mpsc};

@@ -14,8 +14,6 @@ use belfry::internal::Waker;
 use belfry_core::Timestamp;
 use belfry_store::Store;
 
-use crate::shim::StoreExt;
-
 use crate::metrics::Metrics;
 
 /// The longest the sweeper sleeps between looks at the store.

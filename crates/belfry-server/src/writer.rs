@@ -10,9 +10,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use belfry::config::Config;
 use belfry::internal::Waker;
 use belfry_core::Timestamp;
-use belfry_store::Store;
-
-use crate::shim::{JobRef, Ping, PingKind, PingOutcome, StoreExt};
+use belfry_store::{JobRef, Ping, PingKind, PingOutcome, Store};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -84,7 +82,7 @@ pub(crate) fn run(
                     Who::Uuid(u) => JobRef::Uuid(*u),
                     Who::Name(n) => JobRef::Name(n),
                 },
-                kind: j.kind.clone(),
+                kind: j.kind,
                 rid: j.rid,
                 at: j.at,
                 body: &j.body,
