@@ -53,6 +53,18 @@ pub fn check(config: &Config, job: Option<&str>) -> anyhow::Result<u8> {
         .iter()
         .filter_map(|(name, j)| Some([name.clone(), j.expect.as_ref()?.to_string()]))
         .collect();
+    let s = &config.server;
+    writeln!(
+        out,
+        "\nbelfry serve: listens on {}, ping key {}, keeps {} bytes of a ping's body",
+        s.listen,
+        if s.ping_key.is_some() {
+            "set (not shown)"
+        } else {
+            "not set (pings by UUID only)"
+        },
+        s.ping_body_limit
+    )?;
     if !scheduled.is_empty() {
         writeln!(
             out,
