@@ -3,7 +3,8 @@
 //! wakes the dispatcher. It sleeps until the next deadline (`Store::next_late`), but never
 //! longer than [`POLL`]: another replica, a `belfry run` on the same store or a ping may
 //! have moved the deadlines since it looked. Between looks it also reads the outbox's
-//! figures for `/metrics`.
+//! figures for `/metrics`, and now and then records as crashed the runs of this host whose
+//! `belfry run` is gone (as the detached drain does, which a server makes unneeded).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex};
@@ -24,6 +25,10 @@ const BATCH: u32 = 1000;
 
 /// How often the outbox's figures are read for `/metrics`.
 const FIGURES_EVERY: Duration = Duration::from_secs(1);
+
+/// How often runs of this host whose `belfry run` is gone are looked for (and recorded as
+/// crashed), as the detached drain does between its passes.
+const REAP_EVERY: Duration = Duration::from_secs(5);
 
 /// Tells the sweeper to stop, and wakes it.
 #[derive(Debug, Default)]
@@ -58,6 +63,7 @@ pub(crate) fn run(
     waker: Waker,
 ) {
     let mut figures_at = Instant::now();
+    let mut reaped_at: Option<Instant> = None;
     let mut failing = false;
     loop {
         let wait = match sweep(&mut store, &config, &metrics, &waker) {
@@ -78,6 +84,24 @@ pub(crate) fn run(
                 POLL
             }
         };
+        if reaped_at.is_none_or(|t| t.elapsed() >= REAP_EVERY) {
+            reaped_at = Some(Instant::now());
+            match belfry::internal::reap_crashed(&mut store, &config) {
+                Ok(recs) => {
+                    if recs.iter().any(|r| r.notification.is_some()) {
+                        metrics.alerts.fetch_add(
+                            recs.iter().filter(|r| r.notification.is_some()).count() as u64,
+                            Relaxed,
+                        );
+                        waker.wake();
+                    }
+                }
+                Err(e) => crate::log::warn(&format!(
+                    "could not look for crashed runs: {}",
+                    config.scrub(&e.to_string())
+                )),
+            }
+        }
         if figures_at.elapsed() >= FIGURES_EVERY {
             figures_at = Instant::now();
             if let Ok(c) = store.outbox_counts() {
