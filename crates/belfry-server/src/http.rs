@@ -185,3 +185,87 @@ fn preflight() -> Response {
     );
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower_service::Service;
+
+    /// A writer that knows one job, `known`, and creates others when asked.
+    fn fake_writer(mut rx: mpsc::Receiver<Job>) {
+        std::thread::spawn(move || {
+            while let Some(job) = rx.blocking_recv() {
+                let answer = match (&job.who, job.create) {
+                    (Who::Name(n), _) if n == "known" => Answer::Ok,
+                    (Who::Name(_), true) => Answer::Created,
+                    _ => Answer::NotFound,
+                };
+                let _ = job.reply.send(answer);
+            }
+        });
+    }
+
+    async fn call(
+        app: &mut Router,
+        method: &str,
+        uri: &str,
+        body: &'static [u8],
+    ) -> (u16, String, Response) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .body(Body::from(body))
+            .unwrap();
+        let r = app.call(req).await.unwrap();
+        let status = r.status().as_u16();
+        let (parts, body) = r.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        let r = Response::from_parts(parts, Body::empty());
+        (status, String::from_utf8_lossy(&bytes).into_owned(), r)
+    }
+
+    #[tokio::test]
+    async fn answers_with_healthchecks_texts_and_headers() {
+        let config =
+            Config::parse("[server]\nping_key = \"pk\"\nping_body_limit = 3\n", "t").unwrap();
+        let (tx, rx) = mpsc::channel(16);
+        fake_writer(rx);
+        let metrics = Arc::new(Metrics::default());
+        let mut app = app(Arc::new(App {
+            config: Arc::new(config),
+            tx,
+            metrics: Arc::clone(&metrics),
+        }));
+        let (s, t, r) = call(&mut app, "POST", "/ping/pk/known", b"abcdef").await;
+        assert_eq!((s, t.as_str()), (200, "OK"));
+        assert_eq!(r.headers()["ping-body-limit"], "3");
+        assert_eq!(r.headers()["access-control-allow-origin"], "*");
+        assert_eq!(
+            (call(&mut app, "GET", "/ping/pk/new?create=1", b"").await.0),
+            201
+        );
+        assert_eq!(
+            call(&mut app, "GET", "/ping/pk/new", b"").await.1,
+            "not found"
+        );
+        assert_eq!(call(&mut app, "GET", "/ping/wrong/known", b"").await.0, 404);
+        assert_eq!(
+            call(&mut app, "GET", "/ping/pk/known/300", b"").await.1,
+            "invalid url format"
+        );
+        assert_eq!(
+            call(&mut app, "GET", "/ping/pk/known?rid=1", b"").await.1,
+            "invalid uuid format"
+        );
+        assert_eq!(call(&mut app, "PUT", "/ping/pk/known", b"").await.0, 405);
+        let (s, _, r) = call(&mut app, "OPTIONS", "/ping/pk/known", b"").await;
+        assert_eq!(s, 204);
+        assert_eq!(
+            r.headers()["access-control-allow-methods"],
+            "GET, POST, HEAD"
+        );
+        assert_eq!(call(&mut app, "GET", "/healthz", b"").await.1, "OK");
+        let text = call(&mut app, "GET", "/metrics", b"").await.1;
+        assert!(text.contains("belfry_ping_refusals_total 5\n"), "{text}");
+    }
+}
