@@ -95,10 +95,10 @@ enum Cmd {
     },
     /// Serve healthchecks.io's ping API, and alert when a job with a schedule goes silent.
     ///
-    /// Pings: /ping/<uuid> and /ping/<ping_key>/<job>, each with /start, /fail, /log or
-    /// /<exit status>, ?rid=<uuid> and ?create=1 (by name), GET, POST or HEAD; the body
-    /// (up to `[server] ping_body_limit` bytes) becomes the run's output. Also /healthz and
-    /// /metrics (Prometheus). Jobs with `period` or `cron` in belfry.toml are marked late
+    /// Pings: `/ping/<uuid>` and `/ping/<ping_key>/<job>`, each with `/start`, `/fail`, `/log`
+    /// or `/<exit status>`, `?rid=<uuid>` and `?create=1` (by name), GET, POST or HEAD; the body
+    /// (up to `[server] ping_body_limit` bytes) becomes the run's output. Also `/healthz` and
+    /// `/metrics` (Prometheus). Jobs with `period` or `cron` in belfry.toml are marked late
     /// when silent past their slot plus grace; alerts go out through the outbox, delivered
     /// by this process. Uses the store belfry.toml names (`[store] url`; default belfry.db
     /// in the state directory); several servers may share one PostgreSQL store. Stops on
