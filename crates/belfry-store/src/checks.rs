@@ -164,3 +164,109 @@ pub struct PingRow {
     /// The client's `User-Agent`.
     pub user_agent: Option<String>,
 }
+
+/// When a job expected by `expect` becomes late: its next due time plus grace, counted from
+/// its last report or from when it began to be watched (`watched_from`: the schedule was set,
+/// or the job resumed), whichever is later; and, with a longest run time, no later than that
+/// time after the start of its oldest run still going.
+pub(crate) fn late_at(
+    expect: &Expect,
+    watched_from: Option<Timestamp>,
+    last_report: Option<Timestamp>,
+    oldest_running: Option<Timestamp>,
+) -> Option<Timestamp> {
+    let from = watched_from.max(last_report)?;
+    let silent = expect.late_after(from);
+    let overdue = oldest_running.and_then(|s| expect.overdue_after(s));
+    match (silent, overdue) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A job's next `late_at` once it has been marked late at `now`: the due time that follows,
+/// plus grace (each missed due time is another problem). Counted from `now`, so that a
+/// sweeper that was away does not go through every slot it missed.
+pub(crate) fn late_again(expect: &Expect, now: Timestamp) -> Option<Timestamp> {
+    expect.late_after(now - expect.grace)
+}
+
+/// The event of a job found late at `now`. `overdue`: its oldest running run (id, start) has
+/// been going past the longest run time, which is the reason given; else its silence.
+pub(crate) fn late_event(
+    job: &str,
+    expect: &Expect,
+    last_report: Option<Timestamp>,
+    overdue: Option<(String, Timestamp)>,
+    now: Timestamp,
+) -> belfry_core::Event {
+    let mut details = belfry_core::Details::default();
+    let error = match (&overdue, expect.max_runtime) {
+        (Some((id, started)), Some(max)) => {
+            details.run_id = Some(id.clone());
+            details.started_at = Some(*started);
+            format!(
+                "run {id} started at {started} and has not finished within its longest run \
+                 time ({}); expected {expect}",
+                belfry_core::format_duration(max)
+            )
+        }
+        _ => match last_report {
+            Some(last) => format!("no report since {last}; expected {expect}"),
+            None => format!("never reported; expected {expect}"),
+        },
+    };
+    details.error = Some(error);
+    belfry_core::Event {
+        job: job.to_owned(),
+        state: State::Late,
+        at: now,
+        details,
+    }
+}
+
+/// The run id of a start that carried no `rid`: recognisable, so that the job's next such
+/// start replaces it and a finish without `rid` finds it.
+pub(crate) fn ridless_run_id() -> String {
+    format!("{RIDLESS_PREFIX}{}", crate::types::new_id())
+}
+
+/// What every rid-less ping run's id begins with.
+pub(crate) const RIDLESS_PREFIX: &str = "ping-";
+
+/// `expect` as the store keeps it.
+pub(crate) fn expect_json(expect: &Expect) -> String {
+    serde_json::to_string(expect).expect("a schedule serialises")
+}
+
+/// A kept schedule, read back; the error names the job.
+pub(crate) fn parse_expect(job: &str, json: &str) -> std::result::Result<Expect, String> {
+    serde_json::from_str(json)
+        .map_err(|e| format!("job {job:?}: its schedule (`jobs.expect`) is not readable: {e}"))
+}
+
+/// The state and exit code a finishing ping gives its run (`None` for start and log).
+pub(crate) fn finish_of(kind: PingKind) -> Option<(State, Option<i32>)> {
+    match kind {
+        PingKind::Success => Some((State::Ok, None)),
+        PingKind::Fail => Some((State::Failed, None)),
+        PingKind::Exit(0) => Some((State::Ok, Some(0))),
+        PingKind::Exit(n) => Some((State::Failed, Some(i32::from(n)))),
+        PingKind::Start | PingKind::Log => None,
+    }
+}
+
+/// The rules of one job, from a rule book: what a backend's rule step takes.
+pub(crate) fn with_rules<T>(
+    book: &dyn RuleBook,
+    job: &str,
+    f: impl FnOnce(&crate::types::Rules<'_>) -> T,
+) -> T {
+    let policy = book.policy(job);
+    let route = |s: &State, recovered: bool| book.route(job, s, recovered);
+    f(&crate::types::Rules {
+        policy: &policy,
+        route: &route,
+        limits: book.limits(),
+    })
+}

@@ -3,6 +3,7 @@
 //! Every write is a short `BEGIN IMMEDIATE` transaction behind a generous busy timeout, so many
 //! processes recording at once queue up instead of failing with "database is locked".
 
+mod checks;
 mod copy;
 mod retention;
 mod schema;
@@ -208,18 +209,7 @@ impl Sqlite {
 
     fn insert_start(conn: &mut Connection, run: &RunStart) -> rusqlite::Result<()> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ms = run.started.as_millis();
-        tx.execute(
-            "INSERT INTO jobs (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
-             ON CONFLICT (name) DO NOTHING",
-            params![run.job, ms],
-        )?;
-        tx.execute(
-            "INSERT INTO runs (id, job, state, started_ms, host, pid, boot_id)
-             VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)
-             ON CONFLICT (id) DO NOTHING",
-            params![run.id, run.job, ms, run.host, run.pid, run.boot_id],
-        )?;
+        start_in(&tx, run)?;
         tx.commit()
     }
 
@@ -252,15 +242,6 @@ impl Sqlite {
         };
         read().map_err(self.err("reading running runs"))
     }
-
-    /// Not written yet for this backend (checks are being built).
-    fn not_yet(&self, doing: &'static str) -> Error {
-        Error::invalid(
-            &self.path.display().to_string(),
-            doing,
-            "not supported by this backend yet".into(),
-        )
-    }
 }
 
 impl Backend for Sqlite {
@@ -278,9 +259,7 @@ impl Backend for Sqlite {
         rules: &Rules<'_>,
         only_if_running: bool,
     ) -> Result<Option<Recorded>> {
-        let ev = end.event;
-        let run_id = ev.details.run_id.clone().unwrap_or_else(new_id);
-        let output = end.output.filter(|o| !o.is_empty()).map(pack);
+        let run_id = end.event.details.run_id.as_deref();
         let path = self.path.clone();
         let e = move |err| Error::sqlite(&path, "recording a finished run", err);
         let tx = self
@@ -289,7 +268,7 @@ impl Backend for Sqlite {
             .map_err(&e)?;
         if only_if_running {
             let state: Option<String> = tx
-                .query_row("SELECT state FROM runs WHERE id = ?1", [&run_id], |r| {
+                .query_row("SELECT state FROM runs WHERE id = ?1", [run_id], |r| {
                     r.get(0)
                 })
                 .optional()
@@ -298,50 +277,7 @@ impl Backend for Sqlite {
                 return Ok(None);
             }
         }
-        let d = &ev.details;
-        let started = d.started_at.unwrap_or(ev.at).as_millis();
-        let duration_ms = d.duration.map(millis);
-        let run = LastRunFields {
-            id: &run_id,
-            state: ev.state.name(),
-            started_ms: started,
-            duration_ms,
-            exit_code: d.exit_code,
-        };
-        let rec = apply_event(&tx, ev, 1, Some(run), rules).map_err(&e)?;
-        // The start may have been recorded (then this completes the row) or not (the store was
-        // unavailable, or the job was over before the store was open): record it whole.
-        let rowid: i64 = tx
-            .prepare_cached(FINISH_RUN_SQL)
-            .and_then(|mut stmt| {
-                stmt.query_row(
-                    params![
-                        run_id,
-                        ev.job,
-                        ev.state.name(),
-                        started,
-                        ev.at.as_millis(),
-                        duration_ms,
-                        d.exit_code,
-                        d.signal,
-                        d.host,
-                        d.error,
-                        output,
-                        end.output_bytes as i64,
-                        rec.decision.reason.code(),
-                        rec.decision.reason.to_string(),
-                        rec.decision.notify,
-                    ],
-                    |r| r.get(0),
-                )
-            })
-            .map_err(&e)?;
-        // Keep the history bounded (see `retention`).
-        retention::after_run(&tx, &ev.job, rowid, &rules.limits.retention).map_err(&e)?;
-        if let Some(n) = &rec.notification {
-            retention::after_notification(&tx, &n.job, &n.id, &rules.limits.retention)
-                .map_err(&e)?;
-        }
+        let rec = finish_in(&tx, end, rules).map_err(&e)?;
         tx.commit().map_err(&e)?;
         if !rec.outbox_ids.is_empty() {
             self.sync_alert()?;
@@ -409,6 +345,7 @@ impl Backend for Sqlite {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
         let rec = apply_event(&tx, event, covers, None, rules).map_err(&e)?;
+        checks::report(&tx, &event.job, event.at).map_err(&e)?;
         if let Some(n) = &rec.notification {
             retention::after_notification(&tx, &n.job, &n.id, &rules.limits.retention)
                 .map_err(&e)?;
@@ -452,44 +389,44 @@ impl Backend for Sqlite {
 
     fn record_pings(
         &mut self,
-        _pings: &[crate::checks::Ping<'_>],
-        _rules: &dyn crate::checks::RuleBook,
+        pings: &[crate::checks::Ping<'_>],
+        rules: &dyn crate::checks::RuleBook,
     ) -> Result<Vec<crate::checks::PingOutcome>> {
-        Err(self.not_yet("recording pings"))
+        self.record_pings_in(pings, rules)
     }
 
     fn mark_late(
         &mut self,
-        _now: Timestamp,
-        _limit: u32,
-        _rules: &dyn crate::checks::RuleBook,
+        now: Timestamp,
+        limit: u32,
+        rules: &dyn crate::checks::RuleBook,
     ) -> Result<Vec<Recorded>> {
-        Err(self.not_yet("marking late jobs"))
+        self.mark_late_in(now, limit, rules)
     }
 
     fn next_late(&self) -> Result<Option<Timestamp>> {
-        Err(self.not_yet("reading the next late time"))
+        self.next_late_in()
     }
 
     fn set_expect(
         &mut self,
-        _job: &str,
-        _expect: Option<&belfry_core::Expect>,
-        _now: Timestamp,
+        job: &str,
+        expect: Option<&belfry_core::Expect>,
+        now: Timestamp,
     ) -> Result<()> {
-        Err(self.not_yet("setting a schedule"))
+        self.set_expect_in(job, expect, now)
     }
 
-    fn set_paused(&mut self, _job: &str, _paused: bool, _now: Timestamp) -> Result<bool> {
-        Err(self.not_yet("pausing a job"))
+    fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool> {
+        self.set_paused_in(job, paused, now)
     }
 
-    fn check(&self, _job: crate::checks::JobRef<'_>) -> Result<Option<crate::checks::CheckRow>> {
-        Err(self.not_yet("reading a check"))
+    fn check(&self, job: crate::checks::JobRef<'_>) -> Result<Option<crate::checks::CheckRow>> {
+        self.check_of(job)
     }
 
-    fn pings(&self, _job: &str, _limit: u32) -> Result<Vec<crate::checks::PingRow>> {
-        Err(self.not_yet("reading pings"))
+    fn pings(&self, job: &str, limit: u32) -> Result<Vec<crate::checks::PingRow>> {
+        self.pings_of(job, limit)
     }
 
     fn snapshot(&self, job: &str) -> Result<Option<JobSnapshot>> {
@@ -1210,6 +1147,78 @@ fn apply_event(
         notification: n,
         outbox_ids,
     })
+}
+
+/// A run's finish, inside the caller's transaction: the rule step, the run's row (completed,
+/// or written whole if its start was never recorded), pruning, and the job's last report.
+fn finish_in(
+    tx: &rusqlite::Transaction<'_>,
+    end: &RunEnd<'_>,
+    rules: &Rules<'_>,
+) -> rusqlite::Result<Recorded> {
+    let ev = end.event;
+    let run_id = ev.details.run_id.clone().unwrap_or_else(new_id);
+    let output = end.output.filter(|o| !o.is_empty()).map(pack);
+    let d = &ev.details;
+    let started = d.started_at.unwrap_or(ev.at).as_millis();
+    let duration_ms = d.duration.map(millis);
+    let run = LastRunFields {
+        id: &run_id,
+        state: ev.state.name(),
+        started_ms: started,
+        duration_ms,
+        exit_code: d.exit_code,
+    };
+    let rec = apply_event(tx, ev, 1, Some(run), rules)?;
+    // The start may have been recorded (then this completes the row) or not (the store was
+    // unavailable, or the job was over before the store was open): record it whole.
+    let rowid: i64 = tx.prepare_cached(FINISH_RUN_SQL).and_then(|mut stmt| {
+        stmt.query_row(
+            params![
+                run_id,
+                ev.job,
+                ev.state.name(),
+                started,
+                ev.at.as_millis(),
+                duration_ms,
+                d.exit_code,
+                d.signal,
+                d.host,
+                d.error,
+                output,
+                end.output_bytes as i64,
+                rec.decision.reason.code(),
+                rec.decision.reason.to_string(),
+                rec.decision.notify,
+            ],
+            |r| r.get(0),
+        )
+    })?;
+    // Keep the history bounded (see `retention`).
+    retention::after_run(tx, &ev.job, rowid, &rules.limits.retention)?;
+    if let Some(n) = &rec.notification {
+        retention::after_notification(tx, &n.job, &n.id, &rules.limits.retention)?;
+    }
+    checks::report(tx, &ev.job, ev.at)?;
+    Ok(rec)
+}
+
+/// A run's start, inside the caller's transaction (the job's row made if needed); it counts
+/// as the job's last report.
+fn start_in(tx: &rusqlite::Transaction<'_>, run: &RunStart) -> rusqlite::Result<()> {
+    let ms = run.started.as_millis();
+    tx.prepare_cached(
+        "INSERT INTO jobs (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
+         ON CONFLICT (name) DO NOTHING",
+    )?
+    .execute(params![run.job, ms])?;
+    tx.prepare_cached(
+        "INSERT INTO runs (id, job, state, started_ms, host, pid, boot_id)
+         VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6)
+         ON CONFLICT (id) DO NOTHING",
+    )?
+    .execute(params![run.id, run.job, ms, run.host, run.pid, run.boot_id])?;
+    checks::report(tx, &run.job, run.started)
 }
 
 /// Row ids as an SQL list (`1,2,3`), for `IN (…)`: integers only, so nothing to escape.

@@ -183,14 +183,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE jobs ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
     UPDATE jobs SET last_report_ms = MAX(updated_ms, COALESCE(last_run_ended_ms, updated_ms));
     CREATE TRIGGER jobs_uuid AFTER INSERT ON jobs WHEN NEW.uuid IS NULL BEGIN
-        UPDATE jobs SET uuid = (SELECT
+        UPDATE jobs SET uuid = (
             lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||
             substr(lower(hex(randomblob(2))), 2) || '-' ||
             substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2)
             || '-' || lower(hex(randomblob(6))))
         WHERE rowid = NEW.rowid;
     END;
-    UPDATE jobs SET uuid = (SELECT
+    UPDATE jobs SET uuid = (
             lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' ||
             substr(lower(hex(randomblob(2))), 2) || '-' ||
             substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2)

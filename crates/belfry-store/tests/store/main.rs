@@ -7,6 +7,7 @@
 //! tests use `$BELFRY_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`), a
 //! fresh schema each, and fail when the server cannot be reached.
 
+mod checks;
 mod conformance;
 mod copy;
 mod fleet;

@@ -1,0 +1,476 @@
+//! Checks on SQLite: pings, schedules, and the sweep that marks silent jobs late.
+
+use belfry_core::{Details, Event, Expect, Timestamp};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::{Sqlite, apply_event, finish_in, start_in, ts};
+use crate::checks::{
+    self, CheckRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RIDLESS_PREFIX,
+    RuleBook,
+};
+use crate::error::{Error, Result};
+use crate::packed::{pack, unpack};
+use crate::types::{Recorded, RunEnd, RunStart};
+
+/// A read or write whose failure is a database error or a row belfry cannot read.
+fn bad(job: &str, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("job {job:?}: {what}").into(),
+    )
+}
+
+/// A job's `expect`, `expect_set_ms`, `last_report_ms` and `paused`.
+type WatchRow = (Option<String>, Option<i64>, Option<i64>, bool);
+
+/// Recomputes `job`'s `late_at` from what its row holds (none when it has no schedule or is
+/// paused), inside the caller's transaction.
+pub(super) fn refresh_late(tx: &Transaction<'_>, job: &str) -> rusqlite::Result<()> {
+    let row: Option<WatchRow> = tx
+        .prepare_cached(
+            "SELECT expect, expect_set_ms, last_report_ms, paused FROM jobs WHERE name = ?1",
+        )?
+        .query_row([job], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let Some((Some(json), watched, last, false)) = row else {
+        tx.prepare_cached(
+            "UPDATE jobs SET late_at_ms = NULL WHERE name = ?1 AND late_at_ms IS NOT NULL",
+        )?
+        .execute([job])?;
+        return Ok(());
+    };
+    let expect = checks::parse_expect(job, &json).map_err(|e| bad(job, e))?;
+    let running = match expect.max_runtime {
+        Some(_) => oldest_running(tx, job)?.map(|(_, t)| t),
+        None => None,
+    };
+    let late = checks::late_at(&expect, watched.map(ts), last.map(ts), running);
+    tx.prepare_cached("UPDATE jobs SET late_at_ms = ?2 WHERE name = ?1")?
+        .execute(params![job, late.map(Timestamp::as_millis)])?;
+    Ok(())
+}
+
+/// Counts `at` as `job`'s last report (if later than the one it has) and moves its `late_at`
+/// on. One statement for a job without a schedule.
+pub(super) fn report(tx: &Transaction<'_>, job: &str, at: Timestamp) -> rusqlite::Result<()> {
+    let scheduled: Option<bool> = tx
+        .prepare_cached(
+            "UPDATE jobs SET last_report_ms = MAX(COALESCE(last_report_ms, ?2), ?2)
+             WHERE name = ?1 RETURNING expect IS NOT NULL",
+        )?
+        .query_row(params![job, at.as_millis()], |r| r.get(0))
+        .optional()?;
+    if scheduled == Some(true) {
+        refresh_late(tx, job)?;
+    }
+    Ok(())
+}
+
+/// The oldest run of `job` still going: its id and start.
+fn oldest_running(
+    tx: &Transaction<'_>,
+    job: &str,
+) -> rusqlite::Result<Option<(String, Timestamp)>> {
+    tx.prepare_cached(
+        "SELECT id, started_ms FROM runs WHERE job = ?1 AND state = 'running'
+         ORDER BY started_ms LIMIT 1",
+    )?
+    .query_row([job], |r| Ok((r.get(0)?, ts(r.get(1)?))))
+    .optional()
+}
+
+/// Creates `job`'s row if it has none; `true` if it did.
+fn ensure_job(tx: &Transaction<'_>, job: &str, now: Timestamp) -> rusqlite::Result<bool> {
+    Ok(tx
+        .prepare_cached(
+            "INSERT INTO jobs (name, created_ms, updated_ms) VALUES (?1, ?2, ?2)
+             ON CONFLICT (name) DO NOTHING",
+        )?
+        .execute(params![job, now.as_millis()])?
+        == 1)
+}
+
+/// One ping, inside the group's transaction.
+fn ping_in(
+    tx: &Transaction<'_>,
+    p: &Ping<'_>,
+    book: &dyn RuleBook,
+) -> rusqlite::Result<PingOutcome> {
+    let found: Option<String> = match p.job {
+        JobRef::Uuid(u) => tx
+            .prepare_cached("SELECT name FROM jobs WHERE uuid = ?1")?
+            .query_row([u.to_string()], |r| r.get(0))
+            .optional()?,
+        JobRef::Name(n) => tx
+            .prepare_cached("SELECT name FROM jobs WHERE name = ?1")?
+            .query_row([n], |r| r.get(0))
+            .optional()?,
+    };
+    let (job, created) = match (found, p.job) {
+        (Some(name), _) => (name, false),
+        (None, JobRef::Name(n)) if p.create => {
+            ensure_job(tx, n, p.at)?;
+            (n.to_owned(), true)
+        }
+        (None, _) => return Ok(PingOutcome::NotFound),
+    };
+    let body = String::from_utf8_lossy(p.body);
+    let rid = p.rid.map(|r| r.to_string());
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO pings (job, at_ms, kind, exit_status, rid, body, remote, method,
+                                user_agent)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+        )?
+        .query_row(
+            params![
+                job,
+                p.at.as_millis(),
+                p.kind.name(),
+                p.kind.exit_status(),
+                rid,
+                (!body.is_empty()).then(|| pack(&body)),
+                p.remote,
+                p.method,
+                p.user_agent
+            ],
+            |r| r.get(0),
+        )?;
+    tx.prepare_cached(
+        "DELETE FROM pings WHERE job = ?1 AND id < ?2 AND id <= (
+             SELECT id FROM pings WHERE job = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+    )?
+    .execute(params![job, id, PINGS_PER_JOB])?;
+    tx.prepare_cached("UPDATE jobs SET paused = 0 WHERE name = ?1 AND paused = 1")?
+        .execute([&job])?;
+    let mut recorded = None;
+    match (p.kind, checks::finish_of(p.kind)) {
+        (PingKind::Start, _) => {
+            let id = match &rid {
+                Some(r) => r.clone(),
+                None => {
+                    tx.prepare_cached(
+                        "DELETE FROM runs WHERE job = ?1 AND state = 'running'
+                         AND id LIKE ?2 || '%'",
+                    )?
+                    .execute(params![job, RIDLESS_PREFIX])?;
+                    checks::ridless_run_id()
+                }
+            };
+            let run = RunStart {
+                id,
+                job: job.clone(),
+                started: p.at,
+                host: p.remote.map(str::to_owned),
+                pid: None,
+                boot_id: None,
+            };
+            start_in(tx, &run)?;
+        }
+        (_, Some((state, exit_code))) => {
+            let running: Option<(String, i64)> = match &rid {
+                Some(r) => tx
+                    .prepare_cached(
+                        "SELECT id, started_ms FROM runs
+                         WHERE id = ?1 AND job = ?2 AND state = 'running'",
+                    )?
+                    .query_row(params![r, job], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?,
+                None => tx
+                    .prepare_cached(
+                        "SELECT id, started_ms FROM runs WHERE job = ?1 AND state = 'running'
+                         AND id LIKE ?2 || '%' ORDER BY started_ms DESC LIMIT 1",
+                    )?
+                    .query_row(params![job, RIDLESS_PREFIX], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?,
+            };
+            let (run_id, started) = match running {
+                Some((id, started)) => (id, ts(started)),
+                None => (checks::ridless_run_id(), p.at),
+            };
+            let event = Event {
+                job: job.clone(),
+                state,
+                at: p.at,
+                details: Details {
+                    run_id: Some(run_id),
+                    started_at: Some(started),
+                    duration: Some(p.at.since(started)),
+                    exit_code,
+                    host: p.remote.map(str::to_owned),
+                    ..Details::default()
+                },
+            };
+            let end = RunEnd {
+                event: &event,
+                output: Some(&body),
+                output_bytes: p.body.len() as u64,
+            };
+            let rec = checks::with_rules(book, &job, |rules| finish_in(tx, &end, rules))?;
+            recorded = Some(Box::new(rec));
+        }
+        _ => {}
+    }
+    report(tx, &job, p.at)?;
+    Ok(PingOutcome::Recorded {
+        job,
+        created,
+        recorded,
+    })
+}
+
+impl Sqlite {
+    pub(super) fn record_pings_in(
+        &mut self,
+        pings: &[Ping<'_>],
+        book: &dyn RuleBook,
+    ) -> Result<Vec<PingOutcome>> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "recording pings", err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        let mut out = Vec::with_capacity(pings.len());
+        for p in pings {
+            out.push(ping_in(&tx, p, book).map_err(&e)?);
+        }
+        tx.commit().map_err(&e)?;
+        let alerted = out.iter().any(|o| {
+            matches!(o, PingOutcome::Recorded { recorded: Some(r), .. } if !r.outbox_ids.is_empty())
+        });
+        if alerted {
+            self.sync_alert()?;
+        }
+        Ok(out)
+    }
+
+    pub(super) fn mark_late_in(
+        &mut self,
+        now: Timestamp,
+        limit: u32,
+        book: &dyn RuleBook,
+    ) -> Result<Vec<Recorded>> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "marking late jobs", err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        let due: Vec<(String, Option<String>, Option<i64>)> = tx
+            .prepare_cached(
+                "SELECT name, expect, last_report_ms FROM jobs
+                 WHERE late_at_ms <= ?1 AND late_at_ms IS NOT NULL AND paused = 0
+                 ORDER BY late_at_ms LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![now.as_millis(), limit], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?
+                .collect()
+            })
+            .map_err(&e)?;
+        let mut out = Vec::with_capacity(due.len());
+        for (job, json, last) in due {
+            let rec = late_one(&tx, &job, json.as_deref(), last.map(ts), now, book).map_err(&e)?;
+            out.extend(rec);
+        }
+        tx.commit().map_err(&e)?;
+        if out.iter().any(|r| !r.outbox_ids.is_empty()) {
+            self.sync_alert()?;
+        }
+        Ok(out)
+    }
+
+    pub(super) fn next_late_in(&self) -> Result<Option<Timestamp>> {
+        self.conn
+            .prepare_cached(
+                "SELECT MIN(late_at_ms) FROM jobs WHERE late_at_ms IS NOT NULL AND paused = 0",
+            )
+            .and_then(|mut s| s.query_row([], |r| r.get::<_, Option<i64>>(0)))
+            .map(|t| t.map(ts))
+            .map_err(self.err("reading the next late time"))
+    }
+
+    pub(super) fn set_expect_in(
+        &mut self,
+        job: &str,
+        expect: Option<&Expect>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "setting a job's schedule", err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        ensure_job(&tx, job, now).map_err(&e)?;
+        tx.prepare_cached("UPDATE jobs SET expect = ?2, expect_set_ms = ?3 WHERE name = ?1")
+            .and_then(|mut s| {
+                s.execute(params![
+                    job,
+                    expect.map(checks::expect_json),
+                    expect.map(|_| now.as_millis())
+                ])
+            })
+            .map_err(&e)?;
+        refresh_late(&tx, job).map_err(&e)?;
+        tx.commit().map_err(&e)
+    }
+
+    pub(super) fn set_paused_in(
+        &mut self,
+        job: &str,
+        paused: bool,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "pausing or resuming a job", err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        // Resuming restarts the watch: silence counts from now (or a later report).
+        let n = tx
+            .execute(
+                "UPDATE jobs SET paused = ?2,
+                    expect_set_ms = CASE WHEN ?2 = 0 AND paused = 1 AND expect IS NOT NULL
+                                         THEN ?3 ELSE expect_set_ms END
+                 WHERE name = ?1",
+                params![job, paused, now.as_millis()],
+            )
+            .map_err(&e)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        refresh_late(&tx, job).map_err(&e)?;
+        tx.commit().map_err(&e)?;
+        Ok(true)
+    }
+
+    pub(super) fn check_of(&self, job: JobRef<'_>) -> Result<Option<CheckRow>> {
+        const COLS: &str = "SELECT name, uuid, expect, expect_set_ms, paused, late_at_ms,
+                                   last_report_ms, created_ms, state FROM jobs";
+        let read = || -> rusqlite::Result<Option<CheckRow>> {
+            let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<CheckRow> {
+                let name: String = r.get(0)?;
+                let uuid: String = r.get(1)?;
+                let uuid = uuid
+                    .parse()
+                    .map_err(|e| bad(&name, format!("its uuid {uuid:?} is not readable: {e}")))?;
+                let expect = r
+                    .get::<_, Option<String>>(2)?
+                    .map(|j| checks::parse_expect(&name, &j).map_err(|e| bad(&name, e)))
+                    .transpose()?;
+                let state = r
+                    .get::<_, Option<String>>(8)?
+                    .map(|s| super::parse_state(&s))
+                    .transpose()?;
+                Ok(CheckRow {
+                    uuid,
+                    expect,
+                    expect_set: r.get::<_, Option<i64>>(3)?.map(ts),
+                    paused: r.get(4)?,
+                    late_at: r.get::<_, Option<i64>>(5)?.map(ts),
+                    last_report: r.get::<_, Option<i64>>(6)?.map(ts),
+                    created: ts(r.get(7)?),
+                    state,
+                    running_since: None,
+                    name,
+                })
+            };
+            match job {
+                JobRef::Uuid(u) => self
+                    .conn
+                    .prepare_cached(&format!("{COLS} WHERE uuid = ?1"))?
+                    .query_row([u.to_string()], map)
+                    .optional(),
+                JobRef::Name(n) => self
+                    .conn
+                    .prepare_cached(&format!("{COLS} WHERE name = ?1"))?
+                    .query_row([n], map)
+                    .optional(),
+            }
+        };
+        let mut row = read().map_err(self.err("reading a check"))?;
+        if let Some(c) = &mut row {
+            c.running_since = self.running_since(Some(&c.name))?.first().map(|&(_, t)| t);
+        }
+        Ok(row)
+    }
+
+    pub(super) fn pings_of(&self, job: &str, limit: u32) -> Result<Vec<PingRow>> {
+        let read = || -> rusqlite::Result<Vec<PingRow>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent
+                 FROM pings WHERE job = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![job, limit], |r| {
+                let kind: String = r.get(3)?;
+                let kind = PingKind::from_parts(&kind, r.get(4)?)
+                    .ok_or_else(|| bad(job, format!("a ping of unknown kind {kind:?}")))?;
+                let rid = r
+                    .get::<_, Option<String>>(5)?
+                    .map(|s| {
+                        s.parse()
+                            .map_err(|e| bad(job, format!("a ping's rid: {e}")))
+                    })
+                    .transpose()?;
+                let body = match r.get::<_, Option<Vec<u8>>>(6)? {
+                    Some(b) => unpack(&b).map_err(|e| bad(job, format!("a ping's body: {e}")))?,
+                    None => String::new(),
+                };
+                Ok(PingRow {
+                    id: r.get(0)?,
+                    job: r.get(1)?,
+                    at: ts(r.get(2)?),
+                    kind,
+                    rid,
+                    body,
+                    remote: r.get(7)?,
+                    method: r.get(8)?,
+                    user_agent: r.get(9)?,
+                })
+            })?;
+            rows.collect()
+        };
+        read().map_err(self.err("reading pings"))
+    }
+}
+
+/// Marks one due job late: the Late event through its rules, and its next `late_at`.
+fn late_one(
+    tx: &Transaction<'_>,
+    job: &str,
+    json: Option<&str>,
+    last: Option<Timestamp>,
+    now: Timestamp,
+    book: &dyn RuleBook,
+) -> rusqlite::Result<Option<Recorded>> {
+    let Some(json) = json else {
+        // No schedule: nothing to be late for (a stale deadline).
+        tx.prepare_cached("UPDATE jobs SET late_at_ms = NULL WHERE name = ?1")?
+            .execute([job])?;
+        return Ok(None);
+    };
+    let expect = checks::parse_expect(job, json).map_err(|e| bad(job, e))?;
+    let overdue = match expect.max_runtime {
+        Some(max) => oldest_running(tx, job)?.filter(|(_, started)| *started + max <= now),
+        None => None,
+    };
+    let event = checks::late_event(job, &expect, last, overdue, now);
+    let rec = checks::with_rules(book, job, |rules| {
+        let rec = apply_event(tx, &event, 1, None, rules)?;
+        if let Some(n) = &rec.notification {
+            super::retention::after_notification(tx, &n.job, &n.id, &rules.limits.retention)?;
+        }
+        Ok::<_, rusqlite::Error>(rec)
+    })?;
+    tx.prepare_cached("UPDATE jobs SET late_at_ms = ?2 WHERE name = ?1")?
+        .execute(params![
+            job,
+            checks::late_again(&expect, now).map(Timestamp::as_millis)
+        ])?;
+    Ok(Some(rec))
+}
