@@ -71,7 +71,6 @@ fn term(child: &mut Child) -> i32 {
 }
 
 #[test]
-#[ignore = "needs the store's ping API, still stubbed on branch store"]
 fn curl_pings_a_real_server_and_term_stops_it_with_exit_0() {
     let w = World::with_config(
         "[server]\nping_key = \"curl-key\"\n[jobs.nightly]\nperiod = \"1d\"\n\

@@ -262,6 +262,9 @@ async fn accept_loop(listener: TcpListener, app: axum::Router, shutdown: Arc<Not
                 async move { app.call(req.map(axum::body::Body::new)).await }
             });
         let conn = http1::Builder::new()
+            // A client that closes its side after the request (`printf … | nc -N`) still
+            // gets its answer.
+            .half_close(true)
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
             .max_buf_size(64 * 1024)

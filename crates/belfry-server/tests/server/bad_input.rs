@@ -20,7 +20,6 @@ fn random_bytes(rng: &mut Lcg, n: usize, alphabet: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "needs the store's ping API, still stubbed on branch store"]
 fn fuzzed_paths_bodies_and_headers_get_4xx_and_harm_nothing() {
     let server = TestServer::start(TOML);
     assert_eq!(
@@ -126,7 +125,6 @@ fn fuzzed_paths_bodies_and_headers_get_4xx_and_harm_nothing() {
 }
 
 #[test]
-#[ignore = "needs the store's ping API, still stubbed on branch store"]
 fn slow_clients_hold_no_worker() {
     let server = TestServer::start(TOML);
     // Many connections that send half a request and then nothing.

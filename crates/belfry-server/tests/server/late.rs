@@ -33,7 +33,6 @@ fn wait_for_json(
 }
 
 #[test]
-#[ignore = "needs the store's ping API, still stubbed on branch store"]
 fn a_silent_job_alerts_late_after_its_grace_and_recovers_on_the_next_ping() {
     let hook = Receiver::start(vec![]);
     let toml = format!(

@@ -209,3 +209,14 @@ pub fn uuid_of(store: &Store, name: &str) -> uuid::Uuid {
         .unwrap_or_else(|| panic!("no job {name}"))
         .uuid
 }
+
+/// The ids of the job's runs that are going.
+pub fn running(store: &Store, name: &str) -> Vec<String> {
+    store
+        .running_runs()
+        .expect("the store lists running runs")
+        .into_iter()
+        .filter(|r| r.job == name)
+        .map(|r| r.id)
+        .collect()
+}
