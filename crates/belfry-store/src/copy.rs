@@ -1,6 +1,6 @@
 //! Copying a whole store into another (`belfry store migrate`): every row of every table, as
 //! records that no backend's column types leak into, in an order a copy can write them in
-//! (jobs, then runs, notifications, outbox rows, attempts). Writing a record whose key the
+//! (jobs, then runs, notifications, outbox rows, attempts, pings). Writing a record whose key the
 //! target already has changes nothing, so a copy can be run again, after an interruption or
 //! to pick up what was added since, and copies only what is missing.
 
@@ -19,6 +19,7 @@ pub(crate) enum Record {
     Notification(Box<Notification>),
     Outbox(OutboxRecord),
     Attempt(AttemptRecord),
+    Ping(PingRecord),
 }
 
 /// A job's row: the rules' memory of it and what `status` shows.
@@ -30,6 +31,33 @@ pub(crate) struct JobRecord {
     pub last_notification: Option<LastNotification>,
     pub created: Timestamp,
     pub updated: Timestamp,
+    pub checks: JobChecks,
+}
+
+/// A job's check columns, as the store keeps them (the schedule as its JSON).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct JobChecks {
+    pub uuid: Option<String>,
+    pub expect: Option<String>,
+    pub expect_set: Option<Timestamp>,
+    pub late_at: Option<Timestamp>,
+    pub last_report: Option<Timestamp>,
+    pub paused: bool,
+}
+
+/// A kept ping, its body as stored (packed).
+#[derive(Clone, Debug)]
+pub(crate) struct PingRecord {
+    pub id: i64,
+    pub job: String,
+    pub at: Timestamp,
+    pub kind: String,
+    pub exit_status: Option<i64>,
+    pub rid: Option<String>,
+    pub body: Option<Vec<u8>>,
+    pub remote: Option<String>,
+    pub method: String,
+    pub user_agent: Option<String>,
 }
 
 /// A run, finished or not, with its kept output, and the watcher's process (what `belfry
@@ -90,6 +118,8 @@ pub struct Copied {
     pub dead: u64,
     /// Delivery attempts.
     pub attempts: u64,
+    /// Pings kept.
+    pub pings: u64,
     /// Records the target had already, left as they were there.
     pub already_there: u64,
 }
@@ -111,6 +141,7 @@ impl Copied {
                 _ => self.pending += 1,
             },
             Record::Attempt(_) => self.attempts += 1,
+            Record::Ping(_) => self.pings += 1,
         }
     }
 
@@ -123,6 +154,7 @@ impl Copied {
         self.delivered += other.delivered;
         self.dead += other.dead;
         self.attempts += other.attempts;
+        self.pings += other.pings;
         self.already_there += other.already_there;
     }
 
@@ -153,6 +185,9 @@ impl fmt::Display for Copied {
             self.dead,
             plural(self.attempts, "delivery attempt", "delivery attempts"),
         )?;
+        if self.pings > 0 {
+            write!(f, ", {}", plural(self.pings, "ping", "pings"))?;
+        }
         if self.already_there > 0 {
             write!(
                 f,

@@ -12,7 +12,6 @@ use crate::support::TestServer;
 const JOBS: usize = 200;
 
 #[test]
-#[ignore = "needs the store's ping API, still stubbed on branch store"]
 fn two_replicas_on_one_postgres_schema_alert_each_late_job_once() {
     let schema = PgSchema::new("serve_replicas");
     let hook = Receiver::start(vec![]);

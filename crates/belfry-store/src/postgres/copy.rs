@@ -10,7 +10,9 @@ use super::rules::parse_held;
 use super::sql::{
     Fail, JOB_ROW_SQL, Tx, count32, job_row, kind_name, millis, ms_duration, run_row, ts,
 };
-use crate::copy::{AttemptRecord, Copied, JobRecord, OutboxRecord, Record, RunRecord};
+use crate::copy::{
+    AttemptRecord, Copied, JobChecks, JobRecord, OutboxRecord, PingRecord, Record, RunRecord,
+};
 use crate::error::Result;
 
 impl Postgres {
@@ -21,7 +23,9 @@ impl Postgres {
             let mut hand = |record: Record| each(record).map_err(Fail::Store);
             let jobs = JOB_ROW_SQL.replace(
                 " FROM jobs j",
-                ", j.problem_notified, j.last_notified_ms, j.held, j.created_ms, j.updated_ms
+                ", j.problem_notified, j.last_notified_ms, j.held, j.created_ms, j.updated_ms,
+                        j.uuid, j.expect, j.expect_set_ms, j.late_at_ms, j.last_report_ms,
+                        j.paused
                  FROM jobs j ORDER BY j.name COLLATE \"C\"",
             );
             c.each_row(&jobs, |r| {
@@ -44,6 +48,14 @@ impl Postgres {
                     last_notification: row.last_notification,
                     created: ts(r.try_get(16)?),
                     updated: ts(r.try_get(17)?),
+                    checks: JobChecks {
+                        uuid: r.try_get(18)?,
+                        expect: r.try_get(19)?,
+                        expect_set: r.try_get::<_, Option<i64>>(20)?.map(ts),
+                        late_at: r.try_get::<_, Option<i64>>(21)?.map(ts),
+                        last_report: r.try_get::<_, Option<i64>>(22)?.map(ts),
+                        paused: r.try_get(23)?,
+                    },
                 }))?;
                 Ok(true)
             })?;
@@ -113,6 +125,25 @@ impl Postgres {
                     Ok(true)
                 },
             )?;
+            c.each_row(
+                "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent
+                 FROM pings ORDER BY id",
+                |r| {
+                    hand(Record::Ping(PingRecord {
+                        id: r.try_get(0)?,
+                        job: r.try_get(1)?,
+                        at: ts(r.try_get(2)?),
+                        kind: r.try_get(3)?,
+                        exit_status: r.try_get::<_, Option<i32>>(4)?.map(i64::from),
+                        rid: r.try_get(5)?,
+                        body: r.try_get(6)?,
+                        remote: r.try_get(7)?,
+                        method: r.try_get(8)?,
+                        user_agent: r.try_get(9)?,
+                    }))?;
+                    Ok(true)
+                },
+            )?;
             Ok(())
         })
     }
@@ -128,7 +159,7 @@ impl Postgres {
                 let inserted = import_one(tx, record)?;
                 batch.count(record, inserted);
             }
-            for (table, column) in [("outbox", "id"), ("attempts", "id")] {
+            for (table, column) in [("outbox", "id"), ("attempts", "id"), ("pings", "id")] {
                 tx.execute(
                     &format!(
                         "SELECT setval(pg_get_serial_sequence('{table}', '{column}'),
@@ -167,7 +198,7 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
             let last = j.last_run.as_ref();
             let note = j.last_notification.as_ref();
             let kind = note.map(|n| kind_name(n.kind));
-            tx.execute(
+            let n = tx.execute(
                 "INSERT INTO jobs (name, state, since_ms, consecutive_problems, problem_notified,
                     last_notified_ms, held, last_run_id, last_run_state, last_run_started_ms,
                     last_run_ended_ms, last_duration_ms, last_exit_code, last_notification_ms,
@@ -197,7 +228,25 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                     &j.created.as_millis(),
                     &j.updated.as_millis(),
                 ],
-            )?
+            )?;
+            if n > 0 {
+                let c = &j.checks;
+                tx.execute(
+                    "UPDATE jobs SET uuid = COALESCE($2, uuid), expect = $3, expect_set_ms = $4,
+                        late_at_ms = $5, last_report_ms = $6, paused = $7
+                     WHERE name = $1",
+                    &[
+                        &j.name,
+                        &c.uuid,
+                        &c.expect,
+                        &c.expect_set.map(Timestamp::as_millis),
+                        &c.late_at.map(Timestamp::as_millis),
+                        &c.last_report.map(Timestamp::as_millis),
+                        &c.paused,
+                    ],
+                )?;
+            }
+            n
         }
         Record::Run(RunRecord {
             run: r,
@@ -315,6 +364,36 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                         "delivery attempt {} is another attempt here",
                         a.id
                     )));
+                }
+            }
+            n
+        }
+        Record::Ping(p) => {
+            let n = tx.execute(
+                "INSERT INTO pings (id, job, at_ms, kind, exit_status, rid, body, remote, method,
+                    user_agent)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT DO NOTHING",
+                &[
+                    &p.id,
+                    &p.job,
+                    &p.at.as_millis(),
+                    &p.kind,
+                    &p.exit_status.and_then(|s| i32::try_from(s).ok()),
+                    &p.rid,
+                    &p.body,
+                    &p.remote,
+                    &p.method,
+                    &p.user_agent,
+                ],
+            )?;
+            if n == 0 {
+                let there = tx
+                    .query_opt("SELECT job, at_ms FROM pings WHERE id = $1", &[&p.id])?
+                    .map(|r| Ok::<_, Fail>((r.try_get::<_, String>(0)?, r.try_get::<_, i64>(1)?)))
+                    .transpose()?;
+                if there != Some((p.job.clone(), p.at.as_millis())) {
+                    return Err(clash(format!("ping {} is another ping here", p.id)));
                 }
             }
             n

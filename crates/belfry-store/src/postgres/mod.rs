@@ -14,6 +14,7 @@
 //! rows due, the transaction sends `NOTIFY belfry_outbox` (the payload names the schema), which
 //! [`Backend::wait_for_work`] listens for on a connection of its own.
 
+mod checks;
 mod conn;
 mod copy;
 mod outbox;
@@ -263,6 +264,99 @@ fn migrate(client: &mut Client, url: &PostgresUrl) -> Result<()> {
     tx.commit().map_err(e)
 }
 
+/// A run's start, inside the caller's transaction (the job's row made if needed); it counts
+/// as the job's last report.
+fn start_in(tx: &mut Conn<'_, Transaction<'_>>, run: &RunStart) -> Tx<()> {
+    let ms = run.started.as_millis();
+    let pid = run.pid.map(i64::from);
+    tx.execute(
+        "INSERT INTO jobs (name, created_ms, updated_ms) VALUES ($1, $2, $2)
+         ON CONFLICT (name) DO NOTHING",
+        &[&run.job, &ms],
+    )?;
+    tx.execute(
+        "INSERT INTO runs (id, job, state, started_ms, host, pid, boot_id)
+         VALUES ($1, $2, 'running', $3, $4, $5, $6)
+         ON CONFLICT (id) DO NOTHING",
+        &[&run.id, &run.job, &ms, &run.host, &pid, &run.boot_id],
+    )?;
+    checks::report(tx, &run.job, run.started)
+}
+
+/// A run's finish, inside the caller's transaction: the rule step, the run's row (completed,
+/// or written whole if its start was never recorded), pruning, and the job's last report.
+/// With `only_if_running`, nothing (`None`) unless the run is still going.
+fn finish_in(
+    tx: &mut Conn<'_, Transaction<'_>>,
+    end: &RunEnd<'_>,
+    rules: &Rules<'_>,
+    only_if_running: bool,
+) -> Tx<Option<Recorded>> {
+    let ev = end.event;
+    let run_id = ev
+        .details
+        .run_id
+        .clone()
+        .unwrap_or_else(crate::types::new_id);
+    let output = end
+        .output
+        .filter(|o| !o.is_empty())
+        .map(crate::packed::pack);
+    if only_if_running {
+        // The lock makes a second process that noticed the same abandoned run wait,
+        // then read the state the first one wrote.
+        let state: Option<String> = tx
+            .query_opt(
+                "SELECT state FROM runs WHERE id = $1 FOR UPDATE",
+                &[&run_id],
+            )?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        if state.as_deref() != Some("running") {
+            return Ok(None);
+        }
+    }
+    let d = &ev.details;
+    let started = d.started_at.unwrap_or(ev.at).as_millis();
+    let duration_ms = d.duration.map(millis);
+    let run = rules::LastRunFields {
+        id: &run_id,
+        state: ev.state.name(),
+        started_ms: started,
+        duration_ms,
+        exit_code: d.exit_code,
+    };
+    let rec = rules::apply_event(tx, ev, 1, Some(run), rules)?;
+    let n: i64 = tx
+        .query_one(
+            FINISH_RUN_SQL,
+            &[
+                &run_id,
+                &ev.job,
+                &ev.state.name(),
+                &started,
+                &ev.at.as_millis(),
+                &duration_ms,
+                &d.exit_code,
+                &d.signal,
+                &d.host,
+                &d.error,
+                &output,
+                &i64::try_from(end.output_bytes).unwrap_or(i64::MAX),
+                &rec.decision.reason.code(),
+                &rec.decision.reason.to_string(),
+                &rec.decision.notify,
+            ],
+        )?
+        .try_get(0)?;
+    retention::after_run(tx, &ev.job, n, &rules.limits.retention)?;
+    if let Some(note) = &rec.notification {
+        retention::after_notification(tx, &note.job, &note.id, &rules.limits.retention)?;
+    }
+    checks::report(tx, &ev.job, ev.at)?;
+    Ok(Some(rec))
+}
+
 /// A deadlock or a serialization failure: PostgreSQL aborted the transaction so that another
 /// could go on, and running it again is what it asks.
 fn is_conflict(e: &postgres::Error) -> bool {
@@ -270,17 +364,6 @@ fn is_conflict(e: &postgres::Error) -> bool {
     e.code().is_some_and(|c| {
         *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
     })
-}
-
-impl Postgres {
-    /// Not written yet for this backend (checks are being built).
-    fn not_yet(&self, doing: &'static str) -> Error {
-        Error::invalid(
-            self.url.shown(),
-            doing,
-            "not supported by this backend yet".into(),
-        )
-    }
 }
 
 impl Backend for Postgres {
@@ -314,22 +397,7 @@ impl Backend for Postgres {
     }
 
     fn start_run(&mut self, run: &RunStart) -> Result<()> {
-        let ms = run.started.as_millis();
-        let pid = run.pid.map(i64::from);
-        self.write("recording a run's start", |tx| {
-            tx.execute(
-                "INSERT INTO jobs (name, created_ms, updated_ms) VALUES ($1, $2, $2)
-                 ON CONFLICT (name) DO NOTHING",
-                &[&run.job, &ms],
-            )?;
-            tx.execute(
-                "INSERT INTO runs (id, job, state, started_ms, host, pid, boot_id)
-                 VALUES ($1, $2, 'running', $3, $4, $5, $6)
-                 ON CONFLICT (id) DO NOTHING",
-                &[&run.id, &run.job, &ms, &run.host, &pid, &run.boot_id],
-            )?;
-            Ok(())
-        })
+        self.write("recording a run's start", |tx| start_in(tx, run))
     }
 
     fn finish_run(
@@ -338,69 +406,8 @@ impl Backend for Postgres {
         rules: &Rules<'_>,
         only_if_running: bool,
     ) -> Result<Option<Recorded>> {
-        let ev = end.event;
-        let run_id = ev
-            .details
-            .run_id
-            .clone()
-            .unwrap_or_else(crate::types::new_id);
-        let output = end
-            .output
-            .filter(|o| !o.is_empty())
-            .map(crate::packed::pack);
         self.write("recording a finished run", |tx| {
-            if only_if_running {
-                // The lock makes a second process that noticed the same abandoned run wait,
-                // then read the state the first one wrote.
-                let state: Option<String> = tx
-                    .query_opt(
-                        "SELECT state FROM runs WHERE id = $1 FOR UPDATE",
-                        &[&run_id],
-                    )?
-                    .map(|r| r.try_get(0))
-                    .transpose()?;
-                if state.as_deref() != Some("running") {
-                    return Ok(None);
-                }
-            }
-            let d = &ev.details;
-            let started = d.started_at.unwrap_or(ev.at).as_millis();
-            let duration_ms = d.duration.map(millis);
-            let run = rules::LastRunFields {
-                id: &run_id,
-                state: ev.state.name(),
-                started_ms: started,
-                duration_ms,
-                exit_code: d.exit_code,
-            };
-            let rec = rules::apply_event(tx, ev, 1, Some(run), rules)?;
-            let n: i64 = tx
-                .query_one(
-                    FINISH_RUN_SQL,
-                    &[
-                        &run_id,
-                        &ev.job,
-                        &ev.state.name(),
-                        &started,
-                        &ev.at.as_millis(),
-                        &duration_ms,
-                        &d.exit_code,
-                        &d.signal,
-                        &d.host,
-                        &d.error,
-                        &output,
-                        &i64::try_from(end.output_bytes).unwrap_or(i64::MAX),
-                        &rec.decision.reason.code(),
-                        &rec.decision.reason.to_string(),
-                        &rec.decision.notify,
-                    ],
-                )?
-                .try_get(0)?;
-            retention::after_run(tx, &ev.job, n, &rules.limits.retention)?;
-            if let Some(note) = &rec.notification {
-                retention::after_notification(tx, &note.job, &note.id, &rules.limits.retention)?;
-            }
-            Ok(Some(rec))
+            finish_in(tx, end, rules, only_if_running)
         })
     }
 
@@ -431,6 +438,7 @@ impl Backend for Postgres {
     fn record_events(&mut self, event: &Event, covers: u32, rules: &Rules<'_>) -> Result<Recorded> {
         self.write("recording an event", |tx| {
             let rec = rules::apply_event(tx, event, covers, None, rules)?;
+            checks::report(tx, &event.job, event.at)?;
             if let Some(n) = &rec.notification {
                 retention::after_notification(tx, &n.job, &n.id, &rules.limits.retention)?;
             }
@@ -462,44 +470,59 @@ impl Backend for Postgres {
 
     fn record_pings(
         &mut self,
-        _pings: &[crate::checks::Ping<'_>],
-        _rules: &dyn crate::checks::RuleBook,
+        pings: &[crate::checks::Ping<'_>],
+        rules: &dyn crate::checks::RuleBook,
     ) -> Result<Vec<crate::checks::PingOutcome>> {
-        Err(self.not_yet("recording pings"))
+        self.write("recording pings", |tx| {
+            pings
+                .iter()
+                .map(|p| checks::ping_in(tx, p, rules))
+                .collect()
+        })
     }
 
     fn mark_late(
         &mut self,
-        _now: Timestamp,
-        _limit: u32,
-        _rules: &dyn crate::checks::RuleBook,
+        now: Timestamp,
+        limit: u32,
+        rules: &dyn crate::checks::RuleBook,
     ) -> Result<Vec<Recorded>> {
-        Err(self.not_yet("marking late jobs"))
+        self.write("marking late jobs", |tx| {
+            checks::mark_late(tx, now, limit, rules)
+        })
     }
 
     fn next_late(&self) -> Result<Option<Timestamp>> {
-        Err(self.not_yet("reading the next late time"))
+        self.read("reading the next late time", checks::next_late)
     }
 
     fn set_expect(
         &mut self,
-        _job: &str,
-        _expect: Option<&belfry_core::Expect>,
-        _now: Timestamp,
+        job: &str,
+        expect: Option<&belfry_core::Expect>,
+        now: Timestamp,
     ) -> Result<()> {
-        Err(self.not_yet("setting a schedule"))
+        self.write("setting a job's schedule", |tx| {
+            checks::set_expect(tx, job, expect, now)
+        })
     }
 
-    fn set_paused(&mut self, _job: &str, _paused: bool, _now: Timestamp) -> Result<bool> {
-        Err(self.not_yet("pausing a job"))
+    fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool> {
+        self.write("pausing or resuming a job", |tx| {
+            checks::set_paused(tx, job, paused, now)
+        })
     }
 
-    fn check(&self, _job: crate::checks::JobRef<'_>) -> Result<Option<crate::checks::CheckRow>> {
-        Err(self.not_yet("reading a check"))
+    fn check(&self, job: crate::checks::JobRef<'_>) -> Result<Option<crate::checks::CheckRow>> {
+        let mut row = self.read("reading a check", |c| checks::check(c, job))?;
+        if let Some(c) = &mut row {
+            c.running_since = self.running_since(Some(&c.name))?.first().map(|&(_, t)| t);
+        }
+        Ok(row)
     }
 
-    fn pings(&self, _job: &str, _limit: u32) -> Result<Vec<crate::checks::PingRow>> {
-        Err(self.not_yet("reading pings"))
+    fn pings(&self, job: &str, limit: u32) -> Result<Vec<crate::checks::PingRow>> {
+        self.read("reading pings", |c| checks::pings(c, job, limit))
     }
 
     fn snapshot(&self, job: &str) -> Result<Option<JobSnapshot>> {

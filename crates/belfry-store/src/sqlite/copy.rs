@@ -6,7 +6,9 @@ use super::{
     JOB_ROW_SQL, Sqlite, job_row, millis, ms_duration, pack, parse_held, read_notification,
     run_row, ts,
 };
-use crate::copy::{AttemptRecord, Copied, JobRecord, OutboxRecord, Record, RunRecord};
+use crate::copy::{
+    AttemptRecord, Copied, JobChecks, JobRecord, OutboxRecord, PingRecord, Record, RunRecord,
+};
 use crate::error::{Error, Result};
 use belfry_core::{JobSnapshot, Timestamp};
 
@@ -15,7 +17,8 @@ use belfry_core::{JobSnapshot, Timestamp};
 fn job_records_sql() -> String {
     JOB_ROW_SQL.replace(
         " FROM jobs j",
-        ", j.problem_notified, j.last_notified_ms, j.held, j.created_ms, j.updated_ms
+        ", j.problem_notified, j.last_notified_ms, j.held, j.created_ms, j.updated_ms,
+                j.uuid, j.expect, j.expect_set_ms, j.late_at_ms, j.last_report_ms, j.paused
          FROM jobs j ORDER BY j.name",
     )
 }
@@ -40,6 +43,14 @@ fn job_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         last_notification: row.last_notification,
         created: ts(r.get(16)?),
         updated: ts(r.get(17)?),
+        checks: JobChecks {
+            uuid: r.get(18)?,
+            expect: r.get(19)?,
+            expect_set: r.get::<_, Option<i64>>(20)?.map(ts),
+            late_at: r.get::<_, Option<i64>>(21)?.map(ts),
+            last_report: r.get::<_, Option<i64>>(22)?.map(ts),
+            paused: r.get(23)?,
+        },
     })
 }
 
@@ -138,6 +149,25 @@ impl Sqlite {
                 }))
             },
         )?;
+        read(
+            "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent
+             FROM pings ORDER BY id",
+            each,
+            &|r| {
+                Ok(Record::Ping(PingRecord {
+                    id: r.get(0)?,
+                    job: r.get(1)?,
+                    at: ts(r.get(2)?),
+                    kind: r.get(3)?,
+                    exit_status: r.get(4)?,
+                    rid: r.get(5)?,
+                    body: r.get(6)?,
+                    remote: r.get(7)?,
+                    method: r.get(8)?,
+                    user_agent: r.get(9)?,
+                }))
+            },
+        )?;
         Ok(())
     }
 
@@ -218,6 +248,26 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
                 j.created.as_millis(),
                 j.updated.as_millis(),
             ])
+            .and_then(|n| {
+                if n > 0 {
+                    let c = &j.checks;
+                    tx.prepare_cached(
+                        "UPDATE jobs SET uuid = COALESCE(?2, uuid), expect = ?3,
+                            expect_set_ms = ?4, late_at_ms = ?5, last_report_ms = ?6, paused = ?7
+                         WHERE name = ?1",
+                    )?
+                    .execute(params![
+                        j.name,
+                        c.uuid,
+                        c.expect,
+                        c.expect_set.map(Timestamp::as_millis),
+                        c.late_at.map(Timestamp::as_millis),
+                        c.last_report.map(Timestamp::as_millis),
+                        c.paused,
+                    ])?;
+                }
+                Ok(n)
+            })
             .map(done)
         }
         Record::Run(RunRecord {
@@ -348,6 +398,40 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
                 inserted: false,
                 clash: (there != Some(a.outbox_id))
                     .then(|| format!("delivery attempt {} is another attempt here", a.id)),
+            })
+        }
+        Record::Ping(p) => {
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO pings (id, job, at_ms, kind, exit_status, rid, body, remote,
+                        method, user_agent)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![
+                    p.id,
+                    p.job,
+                    p.at.as_millis(),
+                    p.kind,
+                    p.exit_status,
+                    p.rid,
+                    p.body,
+                    p.remote,
+                    p.method,
+                    p.user_agent,
+                ])?;
+            if n > 0 {
+                return Ok(done(n));
+            }
+            let there: Option<(String, i64)> = tx
+                .query_row("SELECT job, at_ms FROM pings WHERE id = ?1", [p.id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            Ok(Written {
+                inserted: false,
+                clash: (there != Some((p.job.clone(), p.at.as_millis())))
+                    .then(|| format!("ping {} is another ping here", p.id)),
             })
         }
     }

@@ -377,6 +377,128 @@ fn the_sweep_takes_the_earliest_due_jobs_up_to_its_limit(db: &Db) {
     assert_eq!(late.len(), 1, "j2 is due at 4s, j3 at 5s");
 }
 
+/// The sweep's query, as the backends write it (the plan checks below read its plan).
+const SWEEP_SQL: &str = "SELECT name, expect, last_report_ms FROM jobs
+     WHERE late_at_ms <= 1000 AND late_at_ms IS NOT NULL AND paused = 0
+     ORDER BY late_at_ms LIMIT 100";
+
+#[test]
+fn a_sweep_over_100000_scheduled_jobs_reads_the_due_ones_through_the_index_sqlite() {
+    let db = Db::sqlite();
+    let mut s = db.open();
+    let t0 = Timestamp::now() - Duration::from_secs(3600);
+    let expect = serde_json::to_string(&every(60_000, 1000, None)).unwrap();
+    let (due, later) = (t0.as_millis(), t0.as_millis() + 86_400_000);
+    db.execute(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+         INSERT INTO jobs (name, created_ms, updated_ms, expect, expect_set_ms, late_at_ms)
+         SELECT 'job' || i, 0, 0, '{expect}', 0,
+                CASE WHEN i % 10000 = 0 THEN {due} ELSE {later} END
+         FROM n;
+         ANALYZE;"
+    ));
+    let belfry_store::Location::Sqlite(path) = db.location() else {
+        unreachable!()
+    };
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let plan: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {SWEEP_SQL}"))
+        .unwrap()
+        .query_map([], |r| r.get(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let plan = plan.join("; ");
+    assert!(plan.contains("USING INDEX jobs_late"), "{plan}");
+    assert!(!plan.contains("SCAN jobs"), "{plan}");
+    let late = s.mark_late(t0, 100, &Book).unwrap();
+    assert_eq!(late.len(), 10);
+    assert!(s.mark_late(t0, 100, &Book).unwrap().is_empty());
+    assert_eq!(db.count("SELECT COUNT(DISTINCT uuid) FROM jobs"), 100_000);
+}
+
+#[test]
+fn a_sweep_over_100000_scheduled_jobs_reads_the_due_ones_through_the_index_postgres() {
+    let db = Db::postgres();
+    let mut s = db.open();
+    let t0 = Timestamp::now() - Duration::from_secs(3600);
+    let expect = serde_json::to_string(&every(60_000, 1000, None)).unwrap();
+    let (due, later) = (t0.as_millis(), t0.as_millis() + 86_400_000);
+    db.execute(&format!(
+        "INSERT INTO jobs (name, created_ms, updated_ms, expect, expect_set_ms, late_at_ms)
+         SELECT 'job' || i, 0, 0, '{expect}', 0,
+                CASE WHEN i % 10000 = 0 THEN {due} ELSE {later} END
+         FROM generate_series(1, 100000) i;
+         ANALYZE jobs;
+         CREATE FUNCTION sweep_plan() RETURNS text LANGUAGE plpgsql AS $$
+         DECLARE line text; plan text := '';
+         BEGIN
+             FOR line IN EXPLAIN {sweep} LOOP plan := plan || line || E'\\n'; END LOOP;
+             RETURN plan;
+         END $$;",
+        sweep = SWEEP_SQL.replace("paused = 0", "NOT paused"),
+    ));
+    let plan = db.text("SELECT sweep_plan()");
+    assert!(plan.contains("jobs_late"), "{plan}");
+    assert!(!plan.contains("Seq Scan"), "{plan}");
+    let late = s.mark_late(t0, 100, &Book).unwrap();
+    assert_eq!(late.len(), 10);
+    assert!(s.mark_late(t0, 100, &Book).unwrap().is_empty());
+    assert_eq!(db.count("SELECT COUNT(DISTINCT uuid) FROM jobs"), 100_000);
+}
+
+/// Several processes sweeping one PostgreSQL store at once mark each late job once.
+#[test]
+fn replicas_sweeping_at_once_alert_each_late_job_exactly_once() {
+    const JOBS: usize = 300;
+    let db = Db::postgres();
+    let t0 = Timestamp::now() - Duration::from_secs(3600);
+    {
+        let mut s = db.open();
+        for i in 0..JOBS {
+            s.set_expect(&format!("job{i}"), Some(&every(60_000, 1000, None)), t0)
+                .unwrap();
+        }
+    }
+    let now = t0.add_millis(600_000);
+    let marked = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let mut s = db.open();
+                loop {
+                    let late = match s.mark_late(now, 7, &Book) {
+                        Ok(l) => l,
+                        Err(e) if e.is_retryable() => continue,
+                        Err(e) => panic!("{e}"),
+                    };
+                    let none = late.is_empty();
+                    marked.lock().unwrap().extend(
+                        late.into_iter()
+                            .map(|r| r.notification.expect("a first late is told").job),
+                    );
+                    // Empty may mean the rest are locked by the others: done only when no
+                    // job is due any more.
+                    if none && s.next_late().unwrap().is_some_and(|t| t > now) {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let mut marked = marked.into_inner().unwrap();
+    marked.sort();
+    let before = marked.len();
+    marked.dedup();
+    assert_eq!(before, JOBS, "each late job marked once");
+    assert_eq!(marked.len(), JOBS);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM notifications WHERE state = 'late'"),
+        JOBS as i64
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM outbox"), JOBS as i64);
+}
+
 /// Each test above, once against each backend.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -385,6 +507,14 @@ macro_rules! on_both_backends {
                 #[test]
                 fn $name() {
                     super::$name(&crate::support::Db::sqlite());
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&crate::support::Db::postgres());
                 }
             )*
         }

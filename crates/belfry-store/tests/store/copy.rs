@@ -70,6 +70,46 @@ fn filled(s: &mut Store, t0: Timestamp) {
     let decision = belfry_core::decide(None, &State::Ok, ev.at, &Policy::default());
     let n = Notification::new("summary-1".into(), &ev, None, &decision);
     s.record_notification(&n, vec!["a".into()], false).unwrap();
+    // Checks: a schedule, a pause, kept pings.
+    let expect = belfry_core::Expect::new(
+        belfry_core::Schedule::period(Duration::from_secs(60)).unwrap(),
+        Duration::from_secs(5),
+        Some(Duration::from_secs(600)),
+    )
+    .unwrap();
+    s.set_expect("nightly", Some(&expect), t0.add_millis(70))
+        .unwrap();
+    s.set_expect("backup", Some(&expect), t0.add_millis(70))
+        .unwrap();
+    s.set_paused("backup", true, t0.add_millis(80)).unwrap();
+    let log = |at: i64, body: &'static [u8]| belfry_store::Ping {
+        job: belfry_store::JobRef::Name("report"),
+        kind: belfry_store::PingKind::Log,
+        rid: None,
+        at: t0.add_millis(at),
+        body,
+        create: false,
+        remote: Some("10.0.0.1"),
+        method: "POST",
+        user_agent: None,
+    };
+    s.record_pings(&[log(90, b"one"), log(91, b"")], &NoRules)
+        .unwrap();
+}
+
+/// Rules for pings that never reach them (log pings).
+struct NoRules;
+
+impl belfry_store::RuleBook for NoRules {
+    fn policy(&self, _job: &str) -> Policy {
+        Policy::default()
+    }
+    fn route(&self, _job: &str, _state: &State, _recovered: bool) -> Vec<String> {
+        Vec::new()
+    }
+    fn limits(&self) -> belfry_store::Limits {
+        belfry_store::Limits::default()
+    }
 }
 
 /// Fills `from`, copies it into `to`, and checks that both read the same, that a second copy
@@ -90,6 +130,7 @@ fn copy_and_compare(from_db: &Db, to_db: &Db) {
         (3, 4, 4, 4),
         "{copied:?}"
     );
+    assert_eq!(copied.pings, 2, "{copied:?}");
     let counts = from.outbox_counts().unwrap();
     assert_eq!(to.outbox_counts().unwrap(), counts);
     assert_eq!(to.jobs().unwrap(), from.jobs().unwrap());
@@ -99,6 +140,9 @@ fn copy_and_compare(from_db: &Db, to_db: &Db) {
             from.runs(job, 10, true).unwrap()
         );
         assert_eq!(to.snapshot(job).unwrap(), from.snapshot(job).unwrap());
+        let check = |s: &Store| s.check(belfry_store::JobRef::Name(job)).unwrap();
+        assert_eq!(check(&to), check(&from));
+        assert_eq!(to.pings(job, 10).unwrap(), from.pings(job, 10).unwrap());
     }
     assert_eq!(
         to.outbox_rows(true, 100).unwrap(),

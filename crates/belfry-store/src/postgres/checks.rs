@@ -1,0 +1,372 @@
+//! Checks on PostgreSQL: pings, schedules, and the sweep that marks silent jobs late, the
+//! same as SQLite's (`sqlite/checks.rs`), with the sweep's jobs locked `SKIP LOCKED` so that
+//! processes sweeping at once mark each job once.
+
+use belfry_core::{Details, Event, Expect, Timestamp};
+use postgres::{Client, Transaction};
+
+use super::conn::Conn;
+use super::sql::{Fail, Tx, parse_state, ts};
+use super::{finish_in, rules, start_in};
+use crate::checks::{
+    self, CheckRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RIDLESS_PREFIX,
+    RuleBook,
+};
+use crate::packed::{pack, unpack};
+use crate::types::{Recorded, RunEnd, RunStart};
+
+type Wtx<'a, 'b> = Conn<'a, Transaction<'b>>;
+
+/// Recomputes `job`'s `late_at` from what its row holds (none when it has no schedule or is
+/// paused), inside the caller's transaction.
+pub(super) fn refresh_late(tx: &mut Wtx<'_, '_>, job: &str) -> Tx<()> {
+    let row = tx.query_opt(
+        "SELECT expect, expect_set_ms, last_report_ms, paused FROM jobs WHERE name = $1",
+        &[&job],
+    )?;
+    let (json, watched, last, paused): (Option<String>, Option<i64>, Option<i64>, bool) = match &row
+    {
+        Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?),
+        None => return Ok(()),
+    };
+    let late = match json {
+        Some(json) if !paused => {
+            let expect = checks::parse_expect(job, &json).map_err(Fail::Data)?;
+            let running = match expect.max_runtime {
+                Some(_) => oldest_running(tx, job)?.map(|(_, t)| t),
+                None => None,
+            };
+            checks::late_at(&expect, watched.map(ts), last.map(ts), running)
+        }
+        _ => None,
+    };
+    tx.execute(
+        "UPDATE jobs SET late_at_ms = $2 WHERE name = $1 AND late_at_ms IS DISTINCT FROM $2",
+        &[&job, &late.map(Timestamp::as_millis)],
+    )?;
+    Ok(())
+}
+
+/// Counts `at` as `job`'s last report (if later than the one it has) and moves its `late_at`
+/// on. One statement for a job without a schedule.
+pub(super) fn report(tx: &mut Wtx<'_, '_>, job: &str, at: Timestamp) -> Tx<()> {
+    let scheduled = tx.query_opt(
+        "UPDATE jobs SET last_report_ms = GREATEST(COALESCE(last_report_ms, $2), $2)
+         WHERE name = $1 RETURNING expect IS NOT NULL",
+        &[&job, &at.as_millis()],
+    )?;
+    if let Some(r) = scheduled
+        && r.try_get::<_, bool>(0)?
+    {
+        refresh_late(tx, job)?;
+    }
+    Ok(())
+}
+
+fn oldest_running(tx: &mut Wtx<'_, '_>, job: &str) -> Tx<Option<(String, Timestamp)>> {
+    tx.query_opt(
+        "SELECT id, started_ms FROM runs WHERE job = $1 AND state = 'running'
+         ORDER BY started_ms, n LIMIT 1",
+        &[&job],
+    )?
+    .map(|r| Ok((r.try_get(0)?, ts(r.try_get(1)?))))
+    .transpose()
+}
+
+fn ensure_job(tx: &mut Wtx<'_, '_>, job: &str, now: Timestamp) -> Tx<bool> {
+    Ok(tx.execute(
+        "INSERT INTO jobs (name, created_ms, updated_ms) VALUES ($1, $2, $2)
+         ON CONFLICT (name) DO NOTHING",
+        &[&job, &now.as_millis()],
+    )? == 1)
+}
+
+/// One ping, inside the group's transaction.
+pub(super) fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOutcome> {
+    let found: Option<String> = match p.job {
+        JobRef::Uuid(u) => tx
+            .query_opt("SELECT name FROM jobs WHERE uuid = $1", &[&u.to_string()])?
+            .map(|r| r.try_get(0))
+            .transpose()?,
+        JobRef::Name(n) => tx
+            .query_opt("SELECT name FROM jobs WHERE name = $1", &[&n])?
+            .map(|r| r.try_get(0))
+            .transpose()?,
+    };
+    let (job, created) = match (found, p.job) {
+        (Some(name), _) => (name, false),
+        (None, JobRef::Name(n)) if p.create => {
+            let made = ensure_job(tx, n, p.at)?;
+            (n.to_owned(), made)
+        }
+        (None, _) => return Ok(PingOutcome::NotFound),
+    };
+    let body = String::from_utf8_lossy(p.body);
+    let rid = p.rid.map(|r| r.to_string());
+    let packed = (!body.is_empty()).then(|| pack(&body));
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO pings (job, at_ms, kind, exit_status, rid, body, remote, method,
+                                user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            &[
+                &job,
+                &p.at.as_millis(),
+                &p.kind.name(),
+                &p.kind.exit_status().map(i32::from),
+                &rid,
+                &packed,
+                &p.remote,
+                &p.method,
+                &p.user_agent,
+            ],
+        )?
+        .try_get(0)?;
+    tx.execute(
+        "DELETE FROM pings WHERE job = $1 AND id < $2 AND id <= (
+             SELECT id FROM pings WHERE job = $1 ORDER BY id DESC LIMIT 1 OFFSET $3)",
+        &[&job, &id, &i64::from(PINGS_PER_JOB)],
+    )?;
+    tx.execute(
+        "UPDATE jobs SET paused = FALSE WHERE name = $1 AND paused",
+        &[&job],
+    )?;
+    let mut recorded = None;
+    match (p.kind, checks::finish_of(p.kind)) {
+        (PingKind::Start, _) => {
+            let id = match &rid {
+                Some(r) => r.clone(),
+                None => {
+                    tx.execute(
+                        "DELETE FROM runs WHERE job = $1 AND state = 'running'
+                         AND id LIKE $2 || '%'",
+                        &[&job, &RIDLESS_PREFIX],
+                    )?;
+                    checks::ridless_run_id()
+                }
+            };
+            let run = RunStart {
+                id,
+                job: job.clone(),
+                started: p.at,
+                host: p.remote.map(str::to_owned),
+                pid: None,
+                boot_id: None,
+            };
+            start_in(tx, &run)?;
+        }
+        (_, Some((state, exit_code))) => {
+            let running = match &rid {
+                Some(r) => tx.query_opt(
+                    "SELECT id, started_ms FROM runs
+                     WHERE id = $1 AND job = $2 AND state = 'running'",
+                    &[r, &job],
+                )?,
+                None => tx.query_opt(
+                    "SELECT id, started_ms FROM runs WHERE job = $1 AND state = 'running'
+                     AND id LIKE $2 || '%' ORDER BY started_ms DESC, n DESC LIMIT 1",
+                    &[&job, &RIDLESS_PREFIX],
+                )?,
+            };
+            let (run_id, started) = match running {
+                Some(r) => (r.try_get::<_, String>(0)?, ts(r.try_get(1)?)),
+                None => (checks::ridless_run_id(), p.at),
+            };
+            let event = Event {
+                job: job.clone(),
+                state,
+                at: p.at,
+                details: Details {
+                    run_id: Some(run_id),
+                    started_at: Some(started),
+                    duration: Some(p.at.since(started)),
+                    exit_code,
+                    host: p.remote.map(str::to_owned),
+                    ..Details::default()
+                },
+            };
+            let end = RunEnd {
+                event: &event,
+                output: Some(&body),
+                output_bytes: p.body.len() as u64,
+            };
+            let rec = checks::with_rules(book, &job, |rules| finish_in(tx, &end, rules, false))?;
+            recorded = rec.map(Box::new);
+        }
+        _ => {}
+    }
+    report(tx, &job, p.at)?;
+    Ok(PingOutcome::Recorded {
+        job,
+        created,
+        recorded,
+    })
+}
+
+/// Marks the due jobs late; the ones another process is marking are skipped (it has them).
+pub(super) fn mark_late(
+    tx: &mut Wtx<'_, '_>,
+    now: Timestamp,
+    limit: u32,
+    book: &dyn RuleBook,
+) -> Tx<Vec<Recorded>> {
+    let due = tx.query(
+        "SELECT name, expect, last_report_ms FROM jobs
+         WHERE late_at_ms <= $1 AND late_at_ms IS NOT NULL AND NOT paused
+         ORDER BY late_at_ms LIMIT $2 FOR UPDATE SKIP LOCKED",
+        &[&now.as_millis(), &i64::from(limit)],
+    )?;
+    let mut out = Vec::with_capacity(due.len());
+    for r in due {
+        let job: String = r.try_get(0)?;
+        let json: Option<String> = r.try_get(1)?;
+        let last: Option<i64> = r.try_get(2)?;
+        let Some(json) = json else {
+            tx.execute("UPDATE jobs SET late_at_ms = NULL WHERE name = $1", &[&job])?;
+            continue;
+        };
+        let expect = checks::parse_expect(&job, &json).map_err(Fail::Data)?;
+        let overdue = match expect.max_runtime {
+            Some(max) => oldest_running(tx, &job)?.filter(|(_, started)| *started + max <= now),
+            None => None,
+        };
+        let event = checks::late_event(&job, &expect, last.map(ts), overdue, now);
+        let rec = checks::with_rules(book, &job, |rules| {
+            let rec = rules::apply_event(tx, &event, 1, None, rules)?;
+            if let Some(n) = &rec.notification {
+                super::retention::after_notification(tx, &n.job, &n.id, &rules.limits.retention)?;
+            }
+            Ok::<_, Fail>(rec)
+        })?;
+        tx.execute(
+            "UPDATE jobs SET late_at_ms = $2 WHERE name = $1",
+            &[
+                &job,
+                &checks::late_again(&expect, now).map(Timestamp::as_millis),
+            ],
+        )?;
+        out.push(rec);
+    }
+    Ok(out)
+}
+
+pub(super) fn next_late(c: &mut Conn<'_, Client>) -> Tx<Option<Timestamp>> {
+    Ok(c.query_one(
+        "SELECT MIN(late_at_ms) FROM jobs WHERE late_at_ms IS NOT NULL AND NOT paused",
+        &[],
+    )?
+    .try_get::<_, Option<i64>>(0)?
+    .map(ts))
+}
+
+pub(super) fn set_expect(
+    tx: &mut Wtx<'_, '_>,
+    job: &str,
+    expect: Option<&Expect>,
+    now: Timestamp,
+) -> Tx<()> {
+    ensure_job(tx, job, now)?;
+    tx.execute(
+        "UPDATE jobs SET expect = $2, expect_set_ms = $3 WHERE name = $1",
+        &[
+            &job,
+            &expect.map(checks::expect_json),
+            &expect.map(|_| now.as_millis()),
+        ],
+    )?;
+    refresh_late(tx, job)
+}
+
+pub(super) fn set_paused(
+    tx: &mut Wtx<'_, '_>,
+    job: &str,
+    paused: bool,
+    now: Timestamp,
+) -> Tx<bool> {
+    // Resuming restarts the watch: silence counts from now (or a later report).
+    let n = tx.execute(
+        "UPDATE jobs SET paused = $2,
+            expect_set_ms = CASE WHEN NOT $2 AND paused AND expect IS NOT NULL
+                                 THEN $3 ELSE expect_set_ms END
+         WHERE name = $1",
+        &[&job, &paused, &now.as_millis()],
+    )?;
+    if n == 0 {
+        return Ok(false);
+    }
+    refresh_late(tx, job)?;
+    Ok(true)
+}
+
+pub(super) fn check(c: &mut Conn<'_, Client>, job: JobRef<'_>) -> Tx<Option<CheckRow>> {
+    const COLS: &str = "SELECT name, uuid, expect, expect_set_ms, paused, late_at_ms,
+                               last_report_ms, created_ms, state FROM jobs";
+    let row = match job {
+        JobRef::Uuid(u) => c.query_opt(&format!("{COLS} WHERE uuid = $1"), &[&u.to_string()])?,
+        JobRef::Name(n) => c.query_opt(&format!("{COLS} WHERE name = $1"), &[&n])?,
+    };
+    let Some(r) = row else { return Ok(None) };
+    let name: String = r.try_get(0)?;
+    let uuid: String = r.try_get(1)?;
+    let uuid = uuid.parse().map_err(|e| {
+        Fail::Data(format!(
+            "job {name:?}: its uuid {uuid:?} is not readable: {e}"
+        ))
+    })?;
+    let expect = r
+        .try_get::<_, Option<String>>(2)?
+        .map(|j| checks::parse_expect(&name, &j).map_err(Fail::Data))
+        .transpose()?;
+    let state = r
+        .try_get::<_, Option<&str>>(8)?
+        .map(parse_state)
+        .transpose()?;
+    Ok(Some(CheckRow {
+        uuid,
+        expect,
+        expect_set: r.try_get::<_, Option<i64>>(3)?.map(ts),
+        paused: r.try_get(4)?,
+        late_at: r.try_get::<_, Option<i64>>(5)?.map(ts),
+        last_report: r.try_get::<_, Option<i64>>(6)?.map(ts),
+        created: ts(r.try_get(7)?),
+        state,
+        running_since: None,
+        name,
+    }))
+}
+
+pub(super) fn pings(c: &mut Conn<'_, Client>, job: &str, limit: u32) -> Tx<Vec<PingRow>> {
+    c.query(
+        "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent
+         FROM pings WHERE job = $1 ORDER BY id DESC LIMIT $2",
+        &[&job, &i64::from(limit)],
+    )?
+    .iter()
+    .map(|r| {
+        let bad = |what: String| Fail::Data(format!("job {job:?}: {what}"));
+        let kind: &str = r.try_get(3)?;
+        let status: Option<i32> = r.try_get(4)?;
+        let kind = PingKind::from_parts(kind, status.map(i64::from))
+            .ok_or_else(|| bad(format!("a ping of unknown kind {kind:?}")))?;
+        let rid = r
+            .try_get::<_, Option<&str>>(5)?
+            .map(|s| s.parse().map_err(|e| bad(format!("a ping's rid: {e}"))))
+            .transpose()?;
+        let body = match r.try_get::<_, Option<&[u8]>>(6)? {
+            Some(b) => unpack(b).map_err(|e| bad(format!("a ping's body: {e}")))?,
+            None => String::new(),
+        };
+        Ok(PingRow {
+            id: r.try_get(0)?,
+            job: r.try_get(1)?,
+            at: ts(r.try_get(2)?),
+            kind,
+            rid,
+            body,
+            remote: r.try_get(7)?,
+            method: r.try_get(8)?,
+            user_agent: r.try_get(9)?,
+        })
+    })
+    .collect()
+}
