@@ -82,15 +82,25 @@ impl Server {
         let mut writer_store = open()?;
         let now = Timestamp::now();
         for (name, job) in &config.jobs {
-            if let Some(expect) = &job.expect {
+            let Some(expect) = &job.expect else {
+                continue;
+            };
+            let failed = |e: belfry_store::Error| {
+                StartError::Store(format!(
+                    "setting the schedule of {name}: {}",
+                    config.scrub(&e.to_string())
+                ))
+            };
+            // Only a schedule that changed is set: setting one restarts the job's watch
+            // (silence counts from then), so a restart, or another replica starting, would
+            // otherwise put off the alert of a job that is already late.
+            let stored = writer_store
+                .check(belfry_store::JobRef::Name(name))
+                .map_err(failed)?;
+            if stored.as_ref().and_then(|c| c.expect.as_ref()) != Some(expect) {
                 writer_store
                     .set_expect(name, Some(expect), now)
-                    .map_err(|e| {
-                        StartError::Store(format!(
-                            "setting the schedule of {name}: {}",
-                            config.scrub(&e.to_string())
-                        ))
-                    })?;
+                    .map_err(failed)?;
             }
         }
         let sweeper_store = open()?;

@@ -74,3 +74,33 @@ fn a_silent_job_alerts_late_after_its_grace_and_recovers_on_the_next_ping() {
         "{text}"
     );
 }
+
+#[test]
+fn a_restart_does_not_put_off_a_deadline() {
+    let toml = "[server]\nping_key = \"k\"\n[jobs.nightly]\nperiod = \"1h\"\ngrace = \"1h\"\n";
+    let mut server = TestServer::start(toml);
+    assert_eq!(server.request("GET", "/ping/k/nightly", b"").status, 200);
+    let late_at = |s: &TestServer| {
+        s.store()
+            .check(belfry_store::JobRef::Name("nightly"))
+            .unwrap()
+            .expect("the job")
+            .late_at
+            .expect("a deadline")
+    };
+    let before = late_at(&server);
+    server.stop();
+    // Some time passes (any will do: the deadline must not move with the restart).
+    std::thread::sleep(Duration::from_millis(50));
+    let home = std::mem::replace(&mut server.home, tempfile::tempdir().unwrap());
+    let again = TestServer::start_in(toml, home);
+    assert_eq!(late_at(&again), before);
+    // A changed schedule is a new watch: its deadline is set anew.
+    let home = {
+        let mut again = again;
+        again.stop();
+        std::mem::replace(&mut again.home, tempfile::tempdir().unwrap())
+    };
+    let changed = TestServer::start_in(&toml.replace("grace = \"1h\"", "grace = \"2h\""), home);
+    assert!(late_at(&changed) > before);
+}
