@@ -129,3 +129,27 @@ fn term_while_idle_exits_0_and_int_too() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn a_busy_address_is_exit_1_and_a_bad_one_exit_2() {
+    let w = World::with_config("");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = w.run(&["serve", "--listen", &addr]);
+    assert_eq!(common::code(&out), 1, "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains(&format!("cannot listen on {addr}")),
+        "{}",
+        common::stderr(&out)
+    );
+    let out = w.run(&["serve", "--listen", "nowhere"]);
+    assert_eq!(common::code(&out), 2, "{}", common::stderr(&out));
+    let w = World::with_config("[server]\nlisten = \"nowhere\"\n");
+    let out = w.run(&["serve"]);
+    assert_eq!(common::code(&out), 2, "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("server.listen"),
+        "{}",
+        common::stderr(&out)
+    );
+}
