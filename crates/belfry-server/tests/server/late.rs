@@ -104,3 +104,29 @@ fn a_restart_does_not_put_off_a_deadline() {
     let changed = TestServer::start_in(&toml.replace("grace = \"1h\"", "grace = \"2h\""), home);
     assert!(late_at(&changed) > before);
 }
+
+#[test]
+fn a_start_with_no_finish_within_max_runtime_alerts_late() {
+    let hook = Receiver::start(vec![]);
+    let toml = format!(
+        "[delivery]\ndigest_window = \"0s\"\n[server]\nping_key = \"k\"\n\
+         [channels.hook]\nurl = \"json://{}/belfry\"\n\
+         [jobs.slow]\nperiod = \"1h\"\ngrace = \"1h\"\nmax_runtime = \"1s\"\n",
+        hook.addr()
+    );
+    let server = TestServer::start(&toml);
+    assert_eq!(server.request("GET", "/ping/k/slow/start", b"").status, 200);
+    let started = Instant::now();
+    let (late, at) = wait_for_json(&hook, "state", "late", Duration::from_secs(30))
+        .expect("a late alert within 30 s of the run's longest time");
+    assert_eq!(late["job"], "slow", "{late}");
+    assert!(
+        at >= started + Duration::from_secs(1),
+        "alerted before max_runtime had passed"
+    );
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "max_runtime alert arrived {:?} after the start + max_runtime",
+        at - started - Duration::from_secs(1)
+    );
+}

@@ -742,3 +742,23 @@ fn check(store: &belfry_store::Store, job: &str, t: &Then) -> Option<String> {
         _ => None,
     }
 }
+
+#[test]
+fn a_ping_resumes_a_paused_job_as_healthchecks_does() {
+    let server = TestServer::start("[server]\nping_key = \"k\"\n[jobs.p]\nperiod = \"1h\"\n");
+    let mut store = server.store();
+    assert!(
+        store
+            .set_paused("p", true, belfry_core::Timestamp::now())
+            .unwrap()
+    );
+    let paused = |s: &belfry_store::Store| {
+        s.check(belfry_store::JobRef::Name("p"))
+            .unwrap()
+            .expect("the job")
+            .paused
+    };
+    assert!(paused(&store));
+    assert_eq!(server.request("GET", "/ping/k/p/log", b"").status, 200);
+    assert!(!paused(&store), "a ping resumes the job");
+}
