@@ -55,19 +55,7 @@ fn term(child: &mut Child) -> i32 {
             .unwrap()
             .success()
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status
-                .code()
-                .expect("belfry serve exits, it is not killed by TERM");
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "belfry serve did not stop within 60 s of TERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    term_wait(child)
 }
 
 #[test]
@@ -152,4 +140,53 @@ fn a_busy_address_is_exit_1_and_a_bad_one_exit_2() {
         "{}",
         common::stderr(&out)
     );
+}
+
+#[test]
+fn a_request_in_flight_when_term_comes_is_finished_and_recorded() {
+    use std::io::{Read, Write};
+    let w = World::with_config("[server]\nping_key = \"pk\"\n[jobs.nightly]\nperiod = \"1d\"\n");
+    let (mut child, addr) = serve(&w);
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    // Half the body now: the request is in the server's hands, waiting for the rest.
+    s.write_all(
+        b"POST /ping/pk/nightly/fail HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\ndisk ",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(b"full").unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
+    assert!(answer.ends_with("OK"), "{answer:?}");
+    assert_eq!(term_wait(&mut child), 0);
+    let runs = w.history("nightly");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["state"], "failed", "{runs:?}");
+}
+
+fn term_wait(child: &mut Child) -> i32 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status
+                .code()
+                .expect("belfry serve exits, it is not killed by TERM");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "belfry serve did not stop within 60 s of TERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
