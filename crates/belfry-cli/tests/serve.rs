@@ -190,3 +190,29 @@ fn term_wait(child: &mut Child) -> i32 {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn the_ping_key_is_never_shown() {
+    let w = World::with_config("[server]\nping_key = \"${env:PK}\"\n");
+    let mut c = w.cmd(&["config", "check"]);
+    c.env("PK", "s3cret-ping-key");
+    let out = c.output().unwrap();
+    assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        common::stderr(&out)
+    );
+    assert!(text.contains("ping key set (not shown)"), "{text}");
+    assert!(!belfry_testkit::reveals(&text, "s3cret-ping-key"), "{text}");
+    // A key that cannot be one is refused without showing it.
+    let mut c = w.cmd(&["config", "check"]);
+    c.env("PK", "s3cret/ping/key");
+    let out = c.output().unwrap();
+    assert_eq!(common::code(&out), 2);
+    assert!(
+        !belfry_testkit::reveals(&common::stderr(&out), "s3cret/ping/key"),
+        "{}",
+        common::stderr(&out)
+    );
+}
