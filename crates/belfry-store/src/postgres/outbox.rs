@@ -97,25 +97,35 @@ pub(super) fn claim_due(
             continue;
         }
         let (job, channel) = lane;
-        // (id, whether another process holds it now)
-        let open: Vec<(i64, bool)> = tx
+        // (id, being sent, whether another process holds it now)
+        let open: Vec<(i64, bool, bool)> = tx
             .query(
-                "SELECT id, status = 'sending' AND lease_until_ms >= $3 FROM outbox
+                "SELECT id, status = 'sending', status = 'sending' AND lease_until_ms >= $3
+                 FROM outbox
                  WHERE job = $1 AND channel = $2 AND folded_into IS NULL
                    AND status IN ('pending', 'sending')
                  ORDER BY id",
                 &[job, channel, &now_ms],
             )?
             .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .collect::<Tx<_>>()?;
-        if open.iter().any(|&(_, held)| held) {
+        if open.iter().any(|&(_, _, held)| held) {
             continue;
         }
-        let Some(&(rep, _)) = open.last() else {
+        let Some(&(rep, _, _)) = open.last() else {
             continue;
         };
-        for &(id, _) in &open[..open.len() - 1] {
+        // A row whose holder's lease ran out may have gone out with every row folded into
+        // it: each of those is a possible duplicate too, as the row itself is (below).
+        let reclaimed: Vec<i64> = open.iter().filter(|o| o.1).map(|o| o.0).collect();
+        if !reclaimed.is_empty() {
+            tx.execute(
+                "UPDATE outbox SET reclaims = reclaims + 1 WHERE folded_into = ANY($1)",
+                &[&reclaimed],
+            )?;
+        }
+        for &(id, _, _) in &open[..open.len() - 1] {
             tx.execute(
                 "UPDATE outbox SET folded_into = $1, status = 'pending', lease_owner = NULL,
                     lease_until_ms = NULL,

@@ -615,30 +615,40 @@ impl Backend for Sqlite {
             if reps.len() >= limit as usize {
                 break;
             }
-            // (id, whether another process holds it now)
-            let open: Vec<(i64, bool)> = {
+            // (id, being sent, whether another process holds it now)
+            let open: Vec<(i64, bool, bool)> = {
                 let mut stmt = tx
                     .prepare_cached(
-                        "SELECT id, status = 'sending' AND lease_until_ms >= ?3 FROM outbox
+                        "SELECT id, status = 'sending', status = 'sending' AND lease_until_ms >= ?3
+                         FROM outbox
                          WHERE job = ?1 AND channel = ?2 AND folded_into IS NULL
                            AND status IN ('pending', 'sending')
                          ORDER BY id",
                     )
                     .map_err(&e)?;
                 stmt.query_map(params![job, channel, now_ms], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })
                 .map_err(&e)?
                 .collect::<rusqlite::Result<_>>()
                 .map_err(&e)?
             };
-            if open.iter().any(|&(_, held)| held) {
+            if open.iter().any(|&(_, _, held)| held) {
                 continue;
             }
-            let Some(&(rep, _)) = open.last() else {
+            let Some(&(rep, _, _)) = open.last() else {
                 continue;
             };
-            for &(id, _) in &open[..open.len() - 1] {
+            // A row whose holder's lease ran out may have gone out with every row folded into
+            // it: each of those is a possible duplicate too, as the row itself is (below).
+            for &(id, _, _) in open.iter().filter(|o| o.1) {
+                tx.execute(
+                    "UPDATE outbox SET reclaims = reclaims + 1 WHERE folded_into = ?1",
+                    params![id],
+                )
+                .map_err(&e)?;
+            }
+            for &(id, _, _) in &open[..open.len() - 1] {
                 tx.execute(
                     "UPDATE outbox SET folded_into = ?1, status = 'pending', lease_owner = NULL,
                         lease_until_ms = NULL, reclaims = reclaims + (status = 'sending')

@@ -521,6 +521,27 @@ fn a_lease_that_runs_out_counts_a_possible_duplicate_and_a_renewed_one_holds(db:
     assert_eq!((c.sending, c.possible_duplicates), (2, 1));
 }
 
+fn a_reclaimed_digest_counts_each_alert_it_carries_as_a_possible_duplicate(db: &Db) {
+    let mut s = db.open();
+    let t0 = Timestamp::now();
+    three_alerts(&mut s, t0);
+    let lease = Duration::from_secs(1);
+    let held = s.claim_due(t0, lease, "p1", None, 10).unwrap();
+    assert_eq!(held.len(), 1, "the lane's three alerts go as one digest");
+    assert_eq!(held[0].notification.digest.as_ref().unwrap().count, 3);
+    // p1 dies after sending it; p2 takes the digest over once the lease has run out.
+    let taken = s
+        .claim_due(t0.add_millis(2_000), lease, "p2", None, 10)
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].id, held[0].id);
+    let c = s.outbox_counts().unwrap();
+    assert_eq!(
+        c.possible_duplicates, 3,
+        "the message may have gone out twice, and it told of three alerts: {c:?}"
+    );
+}
+
 fn a_dead_digest_takes_its_folded_rows_with_it_and_a_retry_revives_them_all(db: &Db) {
     let mut s = db.open();
     let t0 = Timestamp::now();
@@ -1007,6 +1028,7 @@ on_both_backends!(
     the_rules_see_what_the_store_remembers_across_reopening,
     forty_concurrent_writers_lose_no_run_and_never_see_a_locked_database,
     outbox_rows_are_claimed_once_and_follow_their_outcomes,
+    a_reclaimed_digest_counts_each_alert_it_carries_as_a_possible_duplicate,
     a_crashed_holders_lease_expires_and_the_row_is_claimed_again,
     rows_past_their_deadline_are_dead_not_sent,
     an_event_without_a_run_applies_the_rules_and_leaves_the_last_run_alone,

@@ -4,7 +4,14 @@
 //!
 //! Pure, like the rest of this crate: a store keeps an [`Expect`] per job (as JSON) and asks it,
 //! in the transaction that records a report, when the job becomes late
-//! ([`Expect::late_after`]); a sweeper marks the jobs whose time has come.
+//! ([`Expect::late_after`]); a sweeper marks the jobs whose time has come. Time zones come from
+//! the copy of the IANA database bundled into the binary, so no file is read.
+//!
+//! Cron is Vixie cron's dialect as Debian ships it, daylight-saving behaviour included (see
+//! [`Cron`]).
+
+mod cron;
+mod describe;
 
 use std::fmt;
 use std::time::Duration;
@@ -52,13 +59,84 @@ pub enum Schedule {
 
 /// A five-field cron expression (minute, hour, day of month, month, day of week) read in an
 /// IANA time zone.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The dialect is Vixie cron's, as Debian ships it: `*`, lists (`1,15`), ranges (`1-5`), steps
+/// (`*/5`, `1-30/2`), month and weekday names (`jan`, `mon`, any case), 7 for Sunday, and the
+/// nicknames `@hourly`, `@daily` (`@midnight`), `@weekly`, `@monthly`, `@yearly` (`@annually`).
+/// When both day fields are restricted (neither starts with `*`), a day matches if either does;
+/// otherwise it must match both (Vixie's rule: `0 12 */2 * mon` is odd days that are Mondays).
+///
+/// Across a change of offset (daylight saving time) it behaves like Debian's cron: an expression
+/// whose minute and hour are fixed (no `*`, no step) runs by the wall clock, once at the first
+/// occurrence of a repeated time and at the moment of the jump for a skipped one; any other
+/// expression runs in real time, so skipped minutes do not happen and repeated ones happen twice.
+///
+/// ```
+/// use belfry_core::{Cron, Timestamp};
+///
+/// let cron = Cron::parse("30 2 * * *", "Europe/Berlin").unwrap();
+/// // 2026-03-29 02:30 does not exist in Berlin (02:00 jumps to 03:00): the job runs at the jump.
+/// let before = Timestamp::parse_rfc3339("2026-03-28T23:00:00Z").unwrap();
+/// let next = cron.next_after(before).unwrap();
+/// assert_eq!(next.to_rfc3339(), "2026-03-29T01:00:00.000Z");
+/// assert_eq!(cron.describe(), "at 02:30 every day");
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "CronText", into = "CronText")]
 pub struct Cron {
-    /// The expression as written.
-    #[serde(rename = "cron")]
+    /// The expression as written (trimmed).
     expr: String,
-    /// The IANA time zone it is read in (`"UTC"` by default).
+    /// The IANA name of the time zone it is read in.
     tz: String,
+    fields: cron::Fields,
+    zone: jiff::tz::TimeZone,
+}
+
+/// How a [`Cron`] is kept: `{"cron": "0 3 * * *", "tz": "Europe/Berlin"}`; read back through
+/// [`Cron::parse`], so a stored expression is checked again.
+#[derive(Serialize, Deserialize)]
+struct CronText {
+    cron: String,
+    #[serde(default = "utc")]
+    tz: String,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
+impl TryFrom<CronText> for Cron {
+    type Error = ScheduleError;
+
+    fn try_from(t: CronText) -> Result<Cron, ScheduleError> {
+        Cron::parse(&t.cron, &t.tz)
+    }
+}
+
+impl From<Cron> for CronText {
+    fn from(c: Cron) -> CronText {
+        CronText {
+            cron: c.expr,
+            tz: c.tz,
+        }
+    }
+}
+
+impl PartialEq for Cron {
+    fn eq(&self, other: &Cron) -> bool {
+        self.expr == other.expr && self.tz == other.tz
+    }
+}
+
+impl Eq for Cron {}
+
+impl fmt::Debug for Cron {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cron")
+            .field("expr", &self.expr)
+            .field("tz", &self.tz)
+            .finish()
+    }
 }
 
 /// A schedule that belfry cannot use: what was wrong, in words that name the value.
@@ -86,15 +164,39 @@ impl Schedule {
             Schedule::Cron(c) => c.next_after(t),
         }
     }
+
+    /// The first `n` due times after `after`, in order ("the next five times"); fewer if the
+    /// schedule names fewer.
+    pub fn next_times(&self, after: Timestamp, n: usize) -> Vec<Timestamp> {
+        let mut out = Vec::with_capacity(n.min(1000));
+        let mut t = after;
+        while out.len() < n {
+            match self.next_after(t) {
+                Some(next) if next > t => {
+                    out.push(next);
+                    t = next;
+                }
+                _ => break,
+            }
+        }
+        out
+    }
 }
 
 impl Cron {
-    /// Parses `expr` in the time zone `tz`.
+    /// Parses `expr` in the IANA time zone `tz`. The error names the field and the value:
+    /// `cron "61 * * * *": minute 61 is out of range 0-59`.
     pub fn parse(expr: &str, tz: &str) -> Result<Cron, ScheduleError> {
-        let _ = (expr, tz);
-        Err(ScheduleError(
-            "cron schedules are not supported yet; use period".to_owned(),
-        ))
+        let expr = expr.trim();
+        let fields = cron::parse(expr)
+            .map_err(|e| ScheduleError(format!("cron {:?}: {e}", shorten(expr))))?;
+        let (zone, tz) = cron::zone(tz).map_err(ScheduleError)?;
+        Ok(Cron {
+            expr: expr.to_owned(),
+            tz,
+            fields,
+            zone,
+        })
     }
 
     /// The expression as written.
@@ -102,15 +204,32 @@ impl Cron {
         &self.expr
     }
 
-    /// The time zone it is read in.
+    /// The IANA name of the time zone it is read in.
     pub fn tz(&self) -> &str {
         &self.tz
     }
 
-    /// The first time the expression names strictly after `t`.
+    /// The first time strictly after `t` the expression names (daylight saving time handled as
+    /// the type's documentation says). `None` if it names no time in the eight years after `t`'s
+    /// year (the 31st of February), or none that belfry's time range holds.
     pub fn next_after(&self, t: Timestamp) -> Option<Timestamp> {
-        let _ = t;
-        None
+        let t = jiff::Timestamp::from_millisecond(t.as_millis()).ok()?;
+        let next = self.fields.next_after(&self.zone, t)?;
+        Some(Timestamp::from_millis(next.as_millisecond()))
+    }
+
+    /// The expression in plain words, such as `at 03:00 every day`, `every 5 minutes` or
+    /// `at minute 0 past every 2nd hour on Monday-Friday` (local times; the zone is not named).
+    pub fn describe(&self) -> String {
+        describe::describe(&self.fields)
+    }
+}
+
+/// At most 100 characters of what the user wrote, for an error message.
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(100) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
     }
 }
 
@@ -211,6 +330,9 @@ mod opt_millis {
         Option::<u64>::deserialize(d).map(|ms| ms.map(Duration::from_millis))
     }
 }
+
+#[cfg(test)]
+mod cron_tests;
 
 #[cfg(test)]
 mod tests {
