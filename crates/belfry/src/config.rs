@@ -1849,6 +1849,14 @@ mod tests {
         assert_eq!(b.grace, Duration::from_secs(1));
         assert_eq!(b.max_runtime, Some(Duration::from_secs(300)));
         assert_eq!(c.jobs["c"].expect, None);
+        let c = Config::parse(
+            "[jobs.d]\ncron = \"0 3 * * *\"\ntz = \"Europe/Berlin\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let d = c.jobs["d"].expect.clone().unwrap();
+        assert!(matches!(&d.schedule, Schedule::Cron(c) if c.tz() == "Europe/Berlin"));
+        assert_eq!(d.grace, DEFAULT_GRACE);
     }
 
     #[test]
@@ -1870,6 +1878,11 @@ mod tests {
                 "jobs.a.max_runtime",
             ),
             ("[jobs.a]\nperiod = 5\n", "period"),
+            ("[jobs.a]\ncron = \"0 3 * *\"\n", "jobs.a.cron"),
+            (
+                "[jobs.a]\ncron = \"0 3 * * *\"\ntz = \"Mars/Base\"\n",
+                "jobs.a.tz",
+            ),
         ] {
             let e = Config::parse(text, "t.toml").unwrap_err().to_string();
             assert!(e.contains("t.toml") && e.contains(key), "{text:?}: {e}");
