@@ -48,6 +48,32 @@ pub fn check(config: &Config, job: Option<&str>) -> anyhow::Result<u8> {
         "{} channel(s); URLs, templates, secret references and command programs are valid",
         config.channels.len()
     )?;
+    let scheduled: Vec<[String; 2]> = config
+        .jobs
+        .iter()
+        .filter_map(|(name, j)| Some([name.clone(), j.expect.as_ref()?.to_string()]))
+        .collect();
+    let s = &config.server;
+    writeln!(
+        out,
+        "\nbelfry serve: listens on {}, ping key {}, keeps {} bytes of a ping's body",
+        s.listen,
+        if s.ping_key.is_some() {
+            "set (not shown)"
+        } else {
+            "not set (pings by UUID only)"
+        },
+        s.ping_body_limit
+    )?;
+    if !scheduled.is_empty() {
+        writeln!(
+            out,
+            "\nschedules (belfry serve marks these jobs late when silent):"
+        )?;
+        let mut rows = vec![["JOB".to_owned(), "EXPECTED".into()]];
+        rows.extend(scheduled);
+        crate::views::print_table(&mut out, &rows)?;
+    }
     let Some(job) = job else {
         return Ok(0);
     };

@@ -8,6 +8,7 @@ mod migrate;
 mod open;
 mod run;
 mod send;
+mod serve;
 mod status;
 mod tell;
 mod unrouted;
@@ -91,6 +92,21 @@ enum Cmd {
     Test {
         /// The channel's name (see `belfry channels`), or a channel URL.
         name: String,
+    },
+    /// Serve healthchecks.io's ping API, and alert when a job with a schedule goes silent.
+    ///
+    /// Pings: `/ping/<uuid>` and `/ping/<ping_key>/<job>`, each with `/start`, `/fail`, `/log`
+    /// or `/<exit status>`, `?rid=<uuid>` and `?create=1` (by name), GET, POST or HEAD; the body
+    /// (up to `[server] ping_body_limit` bytes) becomes the run's output. Also `/healthz` and
+    /// `/metrics` (Prometheus). Jobs with `period` or `cron` in belfry.toml are marked late
+    /// when silent past their slot plus grace; alerts go out through the outbox, delivered
+    /// by this process. Uses the store belfry.toml names (`[store] url`; default belfry.db
+    /// in the state directory); several servers may share one PostgreSQL store. Stops on
+    /// TERM or INT: requests in flight finish, then it exits 0.
+    Serve {
+        /// The address to listen on [default: `[server] listen`, else 127.0.0.1:8000].
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
     },
     /// Check the configuration: its channels, and with --job where a job's alerts go.
     Config {
@@ -333,6 +349,7 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
         Cmd::Send(opts) => send::send(opts, &config),
         Cmd::Channels { json } => send::channels(&config, json),
         Cmd::Test { name } => send::test(&config, &name),
+        Cmd::Serve { listen } => serve::serve(&config, listen),
         Cmd::Config {
             action: ConfigAction::Check { job },
         } => config_check::check(&config, job.as_deref()),

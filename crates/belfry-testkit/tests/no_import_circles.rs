@@ -39,6 +39,7 @@ const MUST_BE_FREE: &[&str] = &[
     "belfry-store",
     "belfry-channels",
     "belfry-macros",
+    "belfry-server",
     "belfry-testkit",
 ];
 

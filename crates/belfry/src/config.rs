@@ -33,6 +33,14 @@
 //! channels = ["ops"]            # only these channels for this job
 //! timeout = "2h"                # `belfry run` time limit for this job
 //! ok_codes = [0, 24]            # exit codes that count as success
+//! period = "1d"                 # `belfry serve`: expected every day (or cron = "0 3 * * *",
+//! grace = "1h"                  #   tz = "Europe/Berlin"); late after the slot + grace (default 1h)
+//! max_runtime = "3h"            # optional: a start with no finish within this is late
+//!
+//! [server]                      # `belfry serve`
+//! listen = "127.0.0.1:8000"     # the address to listen on (default; --listen overrides)
+//! ping_key = "${env:BELFRY_PING_KEY}"  # /ping/<ping_key>/<job> (letters, digits, - and _)
+//! ping_body_limit = 10000       # bytes of a ping's body kept; longer bodies are cut
 //!
 //! [run]
 //! tail_bytes = 65536            # output kept per run: the last bytes…
@@ -60,7 +68,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use belfry_core::{Notification, Policy, Route, State, StateFilter, parse_duration, stable_hash};
+use belfry_core::{
+    Expect, Notification, Policy, Route, Schedule, State, StateFilter, parse_duration, stable_hash,
+};
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
@@ -205,6 +215,63 @@ pub struct JobConfig {
     pub timeout: Option<Duration>,
     /// Default `--ok-codes` for `belfry run`.
     pub ok_codes: Option<Vec<i32>>,
+    /// When the job is expected to report (`period` or `cron` + `tz`, `grace`,
+    /// `max_runtime`): `belfry serve` marks it late when it is silent past that.
+    pub expect: Option<Expect>,
+}
+
+/// The grace time of a schedule that does not give one: an hour, as healthchecks.io's default.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+
+/// The address `belfry serve` listens on by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+
+/// The bytes of a ping's body kept by default (healthchecks.io keeps as many).
+pub const DEFAULT_PING_BODY_LIMIT: usize = 10_000;
+
+/// `belfry serve`'s settings, from `[server]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// The address to listen on.
+    pub listen: std::net::SocketAddr,
+    /// The key of `/ping/<key>/<job>` URLs, if pings by name are allowed.
+    pub ping_key: Option<PingKey>,
+    /// The bytes of a ping's body kept; the rest is cut.
+    pub ping_body_limit: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: DEFAULT_LISTEN.parse().expect("the default address parses"),
+            ping_key: None,
+            ping_body_limit: DEFAULT_PING_BODY_LIMIT,
+        }
+    }
+}
+
+/// A ping key: a secret, so it is never shown (its `Debug` says `PingKey(***)`); compare it
+/// with [`PingKey::matches`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct PingKey(String);
+
+impl PingKey {
+    /// Whether `given` is this key. Takes as long whatever `given` is, up to its length.
+    pub fn matches(&self, given: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), given.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    /// The key itself, for building ping URLs (never for showing).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PingKey(***)")
+    }
 }
 
 /// How `belfry run` keeps output and stops jobs.
@@ -278,6 +345,8 @@ pub struct Config {
     pub delivery: DeliverySettings,
     /// What the store keeps of each job (`[store]`).
     pub store: belfry_store::Retention,
+    /// `belfry serve`'s settings (`[server]`).
+    pub server: ServerSettings,
     /// Where the store is, if not the SQLite file in the state directory: `[store] url`, or
     /// `$BELFRY_STORE` (which wins). Its password is among [`Config::secrets`].
     pub store_url: Option<belfry_store::Location>,
@@ -427,6 +496,7 @@ impl Config {
             run: RunSettings::default(),
             delivery: DeliverySettings::default(),
             store: belfry_store::Retention::default(),
+            server: ServerSettings::default(),
             store_url: None,
             secrets: Secrets::default(),
         }
@@ -583,9 +653,11 @@ impl Config {
                     }
                 }
             }
+            let expect = job_expect(&j, text, origin, &name)?;
             c.jobs.insert(
                 name,
                 JobConfig {
+                    expect,
                     repeat_failures_after: j.repeat_failures_after.map(|d| d.0),
                     ok_heartbeat_after: j.ok_heartbeat_after.map(|h| h.0),
                     fail_threshold: j.fail_threshold.map(|t| t.0),
@@ -628,6 +700,7 @@ impl Config {
         if let Some(n) = raw.store.keep_notifications {
             c.store.notifications_per_job = n.0;
         }
+        c.server = server_settings(&raw.server, text, origin, lookup, &mut c.secrets)?;
         if let Some(url) = &raw.store.url {
             c.set_store_url(url.get_ref(), lookup).map_err(|why| {
                 let (line, column) = line_column(text, url.span().start);
@@ -948,6 +1021,16 @@ struct RawConfig {
     delivery: RawDelivery,
     #[serde(default)]
     store: RawStore,
+    #[serde(default)]
+    server: RawServer,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<toml::Spanned<String>>,
+    ping_key: Option<toml::Spanned<String>>,
+    ping_body_limit: Option<toml::Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1021,6 +1104,159 @@ struct RawJob {
     channels: Option<toml::Spanned<Vec<String>>>,
     timeout: Option<Dur>,
     ok_codes: Option<Vec<ExitCode>>,
+    period: Option<toml::Spanned<Dur>>,
+    cron: Option<toml::Spanned<String>>,
+    tz: Option<toml::Spanned<String>>,
+    grace: Option<toml::Spanned<Dur>>,
+    max_runtime: Option<toml::Spanned<Dur>>,
+}
+
+/// A job's schedule from its `period` or `cron` (+ `tz`), `grace` and `max_runtime`; `None`
+/// when it has none. Errors name the file, the line and the key.
+fn job_expect(
+    j: &RawJob,
+    text: &str,
+    origin: &str,
+    name: &str,
+) -> Result<Option<Expect>, ConfigError> {
+    let at = |key: &str, span: std::ops::Range<usize>, msg: &dyn fmt::Display| {
+        let (line, column) = line_column(text, span.start);
+        ConfigError::at(
+            origin,
+            format!("line {line}, column {column}, key jobs.{name}.{key}: {msg}"),
+        )
+    };
+    let schedule = match (&j.period, &j.cron) {
+        (Some(p), None) => {
+            if let Some(tz) = &j.tz {
+                return Err(at("tz", tz.span(), &"tz goes with cron, not with period"));
+            }
+            Schedule::period(p.get_ref().0).map_err(|e| at("period", p.span(), &e))?
+        }
+        (None, Some(c)) => {
+            let tz = j.tz.as_ref();
+            Schedule::cron(c.get_ref(), tz.map(|t| t.get_ref().as_str())).map_err(|e| {
+                // A time zone the expression could be read in is the cron's own error unless
+                // it names the zone.
+                match tz {
+                    Some(t) if e.to_string().contains(t.get_ref().as_str()) => {
+                        at("tz", t.span(), &e)
+                    }
+                    _ => at("cron", c.span(), &e),
+                }
+            })?
+        }
+        (Some(_), Some(c)) => {
+            return Err(at("cron", c.span(), &"give period or cron, not both"));
+        }
+        (None, None) => {
+            for (key, span) in [
+                ("grace", j.grace.as_ref().map(toml::Spanned::span)),
+                (
+                    "max_runtime",
+                    j.max_runtime.as_ref().map(toml::Spanned::span),
+                ),
+                ("tz", j.tz.as_ref().map(toml::Spanned::span)),
+            ] {
+                if let Some(span) = span {
+                    return Err(at(
+                        key,
+                        span,
+                        &format!(
+                            "{key} needs a schedule: give period = \"1d\" or cron = \"0 3 * * *\""
+                        ),
+                    ));
+                }
+            }
+            return Ok(None);
+        }
+    };
+    let grace = j.grace.as_ref().map_or(DEFAULT_GRACE, |g| g.get_ref().0);
+    let max_runtime = j.max_runtime.as_ref().map(|m| m.get_ref().0);
+    Expect::new(schedule, grace, max_runtime)
+        .map(Some)
+        .map_err(|e| {
+            let text_of = e.to_string();
+            let (key, span) = if text_of.starts_with("max_runtime") {
+                (
+                    "max_runtime",
+                    j.max_runtime.as_ref().map(toml::Spanned::span),
+                )
+            } else {
+                ("grace", j.grace.as_ref().map(toml::Spanned::span))
+            };
+            at(key, span.unwrap_or(0..0), &e)
+        })
+}
+
+/// `[server]`: the listening address, the ping key (a secret reference is resolved, and the
+/// key is added to `secrets`) and the body limit.
+fn server_settings(
+    raw: &RawServer,
+    text: &str,
+    origin: &str,
+    lookup: &Lookup<'_>,
+    secrets: &mut Secrets,
+) -> Result<ServerSettings, ConfigError> {
+    let at = |key: &str, span: std::ops::Range<usize>, msg: &dyn fmt::Display| {
+        let (line, column) = line_column(text, span.start);
+        ConfigError::at(
+            origin,
+            format!("line {line}, column {column}, key server.{key}: {msg}"),
+        )
+    };
+    let mut s = ServerSettings::default();
+    if let Some(l) = &raw.listen {
+        s.listen = l.get_ref().trim().parse().map_err(|_| {
+            at(
+                "listen",
+                l.span(),
+                &format!(
+                    "{:?} is not an address and port, such as \"127.0.0.1:8000\" or \"[::]:8000\"",
+                    l.get_ref()
+                ),
+            )
+        })?;
+    }
+    if let Some(k) = &raw.ping_key {
+        let mut found = Secrets::default();
+        let key =
+            resolve(k.get_ref(), lookup, &mut found).map_err(|e| at("ping_key", k.span(), &e))?;
+        found.add(&key);
+        secrets.extend(&found);
+        check_ping_key(&key).map_err(|why| at("ping_key", k.span(), &why))?;
+        s.ping_key = Some(PingKey(key));
+    }
+    if let Some(n) = &raw.ping_body_limit {
+        let v = *n.get_ref();
+        if !(0..=100_000_000).contains(&v) {
+            return Err(at(
+                "ping_body_limit",
+                n.span(),
+                &format!("must be between 0 and 100000000 bytes, not {v}"),
+            ));
+        }
+        s.ping_body_limit = v as usize;
+    }
+    Ok(s)
+}
+
+/// A ping key goes in a URL's path: 1 to 128 letters, digits, `-` and `_` (healthchecks.io's
+/// keys are 22 of them). The message never shows the key.
+fn check_ping_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.len() > 128 {
+        return Err(format!(
+            "a ping key is 1 to 128 characters, not {}",
+            key.len()
+        ));
+    }
+    if !key
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err("a ping key may hold only letters, digits, - and _".to_owned());
+    }
+    Ok(())
 }
 
 #[derive(Deserialize, Default)]
@@ -1156,7 +1392,11 @@ mod tests {
             .map(|l| l.trim_start_matches("//!").strip_prefix(' ').unwrap_or(""))
             .collect::<Vec<_>>()
             .join("\n");
-        let env = |k: &str| (k == "PAGER_TOKEN").then(|| "pager-secret-1".into());
+        let env = |k: &str| match k {
+            "PAGER_TOKEN" => Some("pager-secret-1".into()),
+            "BELFRY_PING_KEY" => Some("ping-key-1".into()),
+            _ => None,
+        };
         let c = Config::parse_with(&example, "example", &Lookup::with_env(&env, None)).unwrap();
         assert_eq!(c.channels.len(), 4);
         let p = c.policy_for("backup-db");
@@ -1586,5 +1826,101 @@ mod tests {
         .unwrap();
         assert_eq!(c.channels.len(), 1);
         assert!(c.channels[0].name.starts_with("urls-"));
+    }
+
+    #[test]
+    fn schedules_are_read_per_job_with_an_hour_of_grace_by_default() {
+        let c = Config::parse(
+            "[jobs.a]\nperiod = \"1d\"\n[jobs.b]\nperiod = \"2s\"\ngrace = \"1s\"\n\
+             max_runtime = \"5m\"\n[jobs.c]\nfail_threshold = 2\n",
+            "t.toml",
+        )
+        .unwrap();
+        let a = c.jobs["a"].expect.clone().unwrap();
+        assert_eq!(
+            a.schedule,
+            Schedule::Period {
+                period: Duration::from_secs(86_400)
+            }
+        );
+        assert_eq!(a.grace, DEFAULT_GRACE);
+        assert_eq!(a.max_runtime, None);
+        let b = c.jobs["b"].expect.clone().unwrap();
+        assert_eq!(b.grace, Duration::from_secs(1));
+        assert_eq!(b.max_runtime, Some(Duration::from_secs(300)));
+        assert_eq!(c.jobs["c"].expect, None);
+        let c = Config::parse(
+            "[jobs.d]\ncron = \"0 3 * * *\"\ntz = \"Europe/Berlin\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let d = c.jobs["d"].expect.clone().unwrap();
+        assert!(matches!(&d.schedule, Schedule::Cron(c) if c.tz() == "Europe/Berlin"));
+        assert_eq!(d.grace, DEFAULT_GRACE);
+    }
+
+    #[test]
+    fn bad_schedules_name_the_file_line_and_key() {
+        for (text, key) in [
+            (
+                "[jobs.a]\nperiod = \"1d\"\ncron = \"0 3 * * *\"\n",
+                "jobs.a.cron",
+            ),
+            ("[jobs.a]\ngrace = \"1h\"\n", "jobs.a.grace"),
+            ("[jobs.a]\nperiod = \"500ms\"\n", "jobs.a.period"),
+            (
+                "[jobs.a]\nperiod = \"1d\"\ngrace = \"0s\"\n",
+                "jobs.a.grace",
+            ),
+            ("[jobs.a]\nperiod = \"1d\"\ntz = \"UTC\"\n", "jobs.a.tz"),
+            (
+                "[jobs.a]\nperiod = \"1d\"\nmax_runtime = \"0s\"\n",
+                "jobs.a.max_runtime",
+            ),
+            ("[jobs.a]\nperiod = 5\n", "period"),
+            ("[jobs.a]\ncron = \"0 3 * *\"\n", "jobs.a.cron"),
+            (
+                "[jobs.a]\ncron = \"0 3 * * *\"\ntz = \"Mars/Base\"\n",
+                "jobs.a.tz",
+            ),
+        ] {
+            let e = Config::parse(text, "t.toml").unwrap_err().to_string();
+            assert!(e.contains("t.toml") && e.contains(key), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn server_settings_are_read_and_the_ping_key_is_a_secret() {
+        let env = |k: &str| (k == "PK").then(|| "k3y-from_env".into());
+        let c = Config::parse_with(
+            "[server]\nlisten = \"127.0.0.1:9999\"\nping_key = \"${env:PK}\"\n\
+             ping_body_limit = 20\n",
+            "t.toml",
+            &Lookup::with_env(&env, None),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 9999);
+        assert_eq!(c.server.ping_body_limit, 20);
+        let key = c.server.ping_key.clone().unwrap();
+        assert!(key.matches("k3y-from_env") && !key.matches("k3y-from_en"));
+        assert!(!format!("{c:?}").contains("k3y-from_env"));
+        assert_eq!(c.scrub("the key is k3y-from_env"), "the key is ***");
+        let d = Config::parse("", "t.toml").unwrap();
+        assert_eq!(d.server, ServerSettings::default());
+        assert_eq!(d.server.listen.to_string(), DEFAULT_LISTEN);
+        for (text, key) in [
+            ("[server]\nlisten = \"nowhere\"\n", "server.listen"),
+            ("[server]\nping_key = \"a/b\"\n", "server.ping_key"),
+            ("[server]\nping_key = \"\"\n", "server.ping_key"),
+            ("[server]\nping_body_limit = -1\n", "server.ping_body_limit"),
+            ("[server]\nport = 1\n", "port"),
+        ] {
+            let e = Config::parse(text, "t.toml").unwrap_err().to_string();
+            assert!(e.contains("t.toml") && e.contains(key), "{text:?}: {e}");
+        }
+        let e = Config::parse("[server]\nping_key = \"s3cr3t/x\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("s3cr3t"), "{e}");
     }
 }

@@ -149,7 +149,7 @@ pub mod internal {
         jittered_backoff,
     };
     pub use crate::drain::{DRAIN_TICK, DrainError, DrainLock, drain};
-    pub use crate::runs::{reap_crashed, record_run, send_unrecorded};
+    pub use crate::runs::{mark_unrouted, reap_crashed, record_run, send_unrecorded};
     pub use crate::worker::TICK;
 
     /// This host: its name, its boot, its processes.

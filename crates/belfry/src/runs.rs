@@ -7,13 +7,29 @@
 //! here, under all of them: the configuration says which policy and which channels, the store
 //! applies the rules and keeps the outbox. Nothing here knows about the library's client.
 
-use belfry_core::{Details, Event, State, Timestamp};
-use belfry_store::{Recorded, RunEnd, Store};
+use belfry_core::{Details, Event, Policy, State, Timestamp};
+use belfry_store::{Limits, Recorded, RuleBook, RunEnd, Store};
 
 use crate::config::Config;
 use crate::host;
 use crate::intent;
 use crate::send;
+
+/// The configuration is the rule book the store applies to pings and late jobs: each job's
+/// policy, its routes, and what the store keeps.
+impl RuleBook for Config {
+    fn policy(&self, job: &str) -> Policy {
+        self.policy_for(job)
+    }
+
+    fn route(&self, job: &str, state: &State, recovered: bool) -> Vec<String> {
+        Config::route(self, job, state, recovered)
+    }
+
+    fn limits(&self) -> Limits {
+        Config::limits(self)
+    }
+}
 
 /// Records a finished run with the configured policy and routing for its job, in one store
 /// transaction. With `skip_console`, console channels get no row (`belfry run --quiet`).
@@ -53,7 +69,7 @@ pub(crate) fn record_event(
 
 /// A run's notification that no channel's routes take is recorded as sent to no channel
 /// (`--quiet`'s silenced console is not that: the routes took it).
-fn mark_unrouted(
+pub fn mark_unrouted(
     store: &mut Store,
     config: &Config,
     rec: &Recorded,

@@ -1,0 +1,290 @@
+//! Starting and stopping the server: its threads, and the accept loop with its limits.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use belfry::config::Config;
+use belfry::internal::{Dispatcher, Waker};
+use belfry_core::Timestamp;
+use belfry_store::Store;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::{Notify, mpsc};
+use tower_service::Service;
+
+use crate::http::{App, Peer};
+use crate::metrics::Metrics;
+use crate::sweeper::Stop;
+
+/// How long a client may take to send a request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long requests in flight may take to finish once the server is told to stop.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The HTTP runtime's worker threads.
+const WORKERS: usize = 2;
+
+/// The server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store could not be opened or prepared.
+    #[error("the store: {0}")]
+    Store(String),
+    /// The address could not be listened on.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A thread or the runtime could not be started.
+    #[error("cannot start: {0}")]
+    Start(std::io::Error),
+}
+
+/// `belfry serve`: the ping API on an HTTP listener, a writer thread that records pings in
+/// groups, a sweeper that marks silent jobs late, and the dispatcher that sends the alerts.
+#[derive(Debug)]
+pub struct Server;
+
+/// A running server: its address, and [`Running::stop`].
+#[derive(Debug)]
+#[must_use = "a server that is dropped keeps running until the process ends; call stop()"]
+pub struct Running {
+    addr: SocketAddr,
+    shutdown: Arc<Notify>,
+    http: Option<JoinHandle<()>>,
+    writer: Option<JoinHandle<()>>,
+    sweeper: Option<JoinHandle<()>>,
+    dispatcher: Option<JoinHandle<()>>,
+    sweeper_stop: Arc<Stop>,
+    waker: Waker,
+    metrics: Arc<Metrics>,
+}
+
+impl Server {
+    /// Opens the configured store (in the state directory `home` unless `[store] url` says
+    /// otherwise), sets every configured job's schedule, listens on `listen` (port 0: any
+    /// free port, see [`Running::addr`]) and starts the threads. Call it from a plain thread,
+    /// not from inside an async runtime: it opens the store, which may block.
+    pub fn start(config: Config, home: &Path, listen: SocketAddr) -> Result<Running, StartError> {
+        let config = Arc::new(config);
+        let location = config.store_location(home);
+        let open = || {
+            Store::open(location.clone())
+                .map_err(|e| StartError::Store(config.scrub(&e.to_string()).into_owned()))
+        };
+        let mut writer_store = open()?;
+        let now = Timestamp::now();
+        for (name, job) in &config.jobs {
+            let Some(expect) = &job.expect else {
+                continue;
+            };
+            let failed = |e: belfry_store::Error| {
+                StartError::Store(format!(
+                    "setting the schedule of {name}: {}",
+                    config.scrub(&e.to_string())
+                ))
+            };
+            // Only a schedule that changed is set: setting one restarts the job's watch
+            // (silence counts from then), so a restart, or another replica starting, would
+            // otherwise put off the alert of a job that is already late.
+            let stored = writer_store
+                .check(belfry_store::JobRef::Name(name))
+                .map_err(failed)?;
+            if stored.as_ref().and_then(|c| c.expect.as_ref()) != Some(expect) {
+                writer_store
+                    .set_expect(name, Some(expect), now)
+                    .map_err(failed)?;
+            }
+        }
+        let sweeper_store = open()?;
+        let dispatcher_store = open()?;
+        let listener = TcpListener::bind(listen).map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: listen,
+            source,
+        })?;
+        listener.set_nonblocking(true).map_err(StartError::Start)?;
+
+        let metrics = Arc::new(Metrics::default());
+        let waker = Waker::default();
+        let (tx, rx) = mpsc::channel(crate::writer::QUEUE);
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(f)
+                .map_err(StartError::Start)
+        };
+
+        let dispatcher = {
+            let config = Arc::clone(&config);
+            let waker = waker.clone();
+            let mut store = dispatcher_store;
+            spawn(
+                "belfry-dispatch",
+                Box::new(move || {
+                    let mut d = Dispatcher::with_waker(&config, waker);
+                    // A store that fails now and then (a locked file, a lost connection)
+                    // must not end delivery: say so and go on after a pause.
+                    while let Err(e) = d.run(&mut store) {
+                        crate::log::warn(&format!("delivery: {}", config.scrub(&e.to_string())));
+                        if d.waker().is_stopped() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                }),
+            )?
+        };
+        let writer = {
+            let config = Arc::clone(&config);
+            let metrics = Arc::clone(&metrics);
+            let waker = waker.clone();
+            spawn(
+                "belfry-writer",
+                Box::new(move || crate::writer::run(writer_store, config, rx, metrics, waker)),
+            )?
+        };
+        let sweeper_stop = Arc::new(Stop::default());
+        let sweeper = {
+            let config = Arc::clone(&config);
+            let metrics = Arc::clone(&metrics);
+            let waker = waker.clone();
+            let stop = Arc::clone(&sweeper_stop);
+            spawn(
+                "belfry-sweeper",
+                Box::new(move || crate::sweeper::run(sweeper_store, config, stop, metrics, waker)),
+            )?
+        };
+
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(WORKERS)
+            .thread_name("belfry-http")
+            .enable_all()
+            .build()
+            .map_err(StartError::Start)?;
+        let shutdown = Arc::new(Notify::new());
+        let app = crate::http::app(Arc::new(App {
+            config: Arc::clone(&config),
+            tx,
+            metrics: Arc::clone(&metrics),
+        }));
+        let http = {
+            let shutdown = Arc::clone(&shutdown);
+            spawn(
+                "belfry-serve",
+                Box::new(move || {
+                    rt.block_on(accept_loop(listener, app, shutdown));
+                    // Handlers still running past the drain time are dropped with the
+                    // runtime; their pings, if queued, are still recorded by the writer.
+                    rt.shutdown_timeout(Duration::from_secs(1));
+                }),
+            )?
+        };
+        Ok(Running {
+            addr,
+            shutdown,
+            http: Some(http),
+            writer: Some(writer),
+            sweeper: Some(sweeper),
+            dispatcher: Some(dispatcher),
+            sweeper_stop,
+            waker,
+            metrics,
+        })
+    }
+}
+
+impl Running {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `/metrics`' text, as the server would answer it now.
+    pub fn metrics(&self) -> String {
+        self.metrics.render()
+    }
+
+    /// Stops: no new connections, requests in flight finish (for at most
+    /// [`DRAIN_TIMEOUT`]), the pings they queued are recorded, the sweeper stops, and the
+    /// dispatcher ends its pass and gives back the rows it held. Returns when all have.
+    pub fn stop(mut self) {
+        self.shutdown.notify_one();
+        join(self.http.take());
+        // Every sender of the writer's channel went with the HTTP runtime: it records what
+        // is queued and returns.
+        join(self.writer.take());
+        self.sweeper_stop.stop();
+        join(self.sweeper.take());
+        self.waker.stop();
+        join(self.dispatcher.take());
+    }
+}
+
+fn join(h: Option<JoinHandle<()>>) {
+    if let Some(h) = h
+        && h.join().is_err()
+    {
+        crate::log::warn("a server thread panicked");
+    }
+}
+
+/// Accepts connections until `shutdown`, each served by hyper with a time limit on its
+/// headers, then waits (at most [`DRAIN_TIMEOUT`]) for the requests in flight.
+async fn accept_loop(listener: TcpListener, app: axum::Router, shutdown: Arc<Notify>) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            crate::log::warn(&format!("cannot listen: {e}"));
+            return;
+        }
+    };
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, most often: wait a little rather than spin.
+                    crate::log::warn(&format!("accept: {e}"));
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.notified() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let svc =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(Peer(peer));
+                let mut app = app.clone();
+                async move { app.call(req.map(axum::body::Body::new)).await }
+            });
+        let conn = http1::Builder::new()
+            // A client that closes its side after the request (`printf … | nc -N`) still
+            // gets its answer.
+            .half_close(true)
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .max_buf_size(64 * 1024)
+            .serve_connection(TokioIo::new(stream), svc);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // A client that goes away mid-request is its own business.
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await;
+}

@@ -1,0 +1,8 @@
+//! belfry-server's tests, over real HTTP on loopback against a server started in-process
+//! (or, for signals, a real `belfry serve` child process), with a temporary state directory.
+
+mod bad_input;
+mod late;
+mod ping_table;
+mod replicas;
+mod support;
