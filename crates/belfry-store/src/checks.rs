@@ -3,7 +3,7 @@
 
 use belfry_core::{Expect, Policy, State, Timestamp};
 
-use crate::types::{Limits, Recorded};
+use crate::types::{Limits, Recorded, RunStart};
 
 /// How many pings each job keeps, the newest.
 pub const PINGS_PER_JOB: u32 = 100;
@@ -230,6 +230,42 @@ pub(crate) fn late_event(
 /// start replaces it and a finish without `rid` finds it.
 pub(crate) fn ridless_run_id() -> String {
     format!("{RIDLESS_PREFIX}{}", crate::types::new_id())
+}
+
+/// The run a `start` ping of `job` begins, with id `id`.
+pub(crate) fn ping_start(job: &str, p: &Ping<'_>, id: String) -> RunStart {
+    RunStart {
+        id,
+        job: job.to_owned(),
+        started: p.at,
+        host: p.remote.map(str::to_owned),
+        pid: None,
+        boot_id: None,
+    }
+}
+
+/// The final event of the run a finishing ping of `job` ends in `state` (with `exit_code`):
+/// the run `running` (its id and start) it pairs with, or else a new one of no duration.
+pub(crate) fn ping_finish(
+    job: &str,
+    p: &Ping<'_>,
+    (state, exit_code): (State, Option<i32>),
+    running: Option<(String, Timestamp)>,
+) -> belfry_core::Event {
+    let (run_id, started) = running.unwrap_or_else(|| (ridless_run_id(), p.at));
+    belfry_core::Event {
+        job: job.to_owned(),
+        state,
+        at: p.at,
+        details: belfry_core::Details {
+            run_id: Some(run_id),
+            started_at: Some(started),
+            duration: Some(p.at.since(started)),
+            exit_code,
+            host: p.remote.map(str::to_owned),
+            ..belfry_core::Details::default()
+        },
+    }
 }
 
 /// What every rid-less ping run's id begins with.

@@ -2,7 +2,7 @@
 //! same as SQLite's (`sqlite/checks.rs`), with the sweep's jobs locked `SKIP LOCKED` so that
 //! processes sweeping at once mark each job once.
 
-use belfry_core::{Details, Event, Expect, Timestamp};
+use belfry_core::{Expect, Timestamp};
 use postgres::{Client, Transaction};
 
 use super::conn::Conn;
@@ -15,7 +15,7 @@ use crate::checks::{
 };
 use crate::error::Result;
 use crate::packed::{pack, unpack};
-use crate::types::{Recorded, RunEnd, RunStart};
+use crate::types::{Recorded, RunEnd};
 
 type Wtx<'a, 'b> = Conn<'a, Transaction<'b>>;
 
@@ -91,15 +91,7 @@ fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOu
                     checks::ridless_run_id()
                 }
             };
-            let run = RunStart {
-                id,
-                job: job.clone(),
-                started: p.at,
-                host: p.remote.map(str::to_owned),
-                pid: None,
-                boot_id: None,
-            };
-            start_in(tx, &run)?;
+            start_in(tx, &checks::ping_start(&job, p, id))?;
         }
         (_, Some((state, exit_code))) => {
             let running = match &rid {
@@ -114,23 +106,11 @@ fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOu
                     &[&job, &RIDLESS_PREFIX],
                 )?,
             };
-            let (run_id, started) = match running {
-                Some(r) => (r.try_get::<_, String>(0)?, ts(r.try_get(1)?)),
-                None => (checks::ridless_run_id(), p.at),
+            let running = match running {
+                Some(r) => Some((r.try_get::<_, String>(0)?, ts(r.try_get(1)?))),
+                None => None,
             };
-            let event = Event {
-                job: job.clone(),
-                state,
-                at: p.at,
-                details: Details {
-                    run_id: Some(run_id),
-                    started_at: Some(started),
-                    duration: Some(p.at.since(started)),
-                    exit_code,
-                    host: p.remote.map(str::to_owned),
-                    ..Details::default()
-                },
-            };
+            let event = checks::ping_finish(&job, p, (state, exit_code), running);
             let end = RunEnd {
                 event: &event,
                 output: Some(&body),

@@ -1,6 +1,6 @@
 //! Checks on SQLite: pings, schedules, and the sweep that marks silent jobs late.
 
-use belfry_core::{Details, Event, Expect, Timestamp};
+use belfry_core::{Expect, Timestamp};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::late::{bad, oldest_running, refresh_late, report};
@@ -11,7 +11,7 @@ use crate::checks::{
 };
 use crate::error::{Error, Result};
 use crate::packed::{pack, unpack};
-use crate::types::{Recorded, RunEnd, RunStart};
+use crate::types::{Recorded, RunEnd};
 
 /// Creates `job`'s row if it has none; `true` if it did.
 fn ensure_job(tx: &Transaction<'_>, job: &str, now: Timestamp) -> rusqlite::Result<bool> {
@@ -91,15 +91,7 @@ fn ping_in(
                     checks::ridless_run_id()
                 }
             };
-            let run = RunStart {
-                id,
-                job: job.clone(),
-                started: p.at,
-                host: p.remote.map(str::to_owned),
-                pid: None,
-                boot_id: None,
-            };
-            start_in(tx, &run)?;
+            start_in(tx, &checks::ping_start(&job, p, id))?;
         }
         (_, Some((state, exit_code))) => {
             let running: Option<(String, i64)> = match &rid {
@@ -118,23 +110,8 @@ fn ping_in(
                     .query_row(params![job, RIDLESS_PREFIX], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?,
             };
-            let (run_id, started) = match running {
-                Some((id, started)) => (id, ts(started)),
-                None => (checks::ridless_run_id(), p.at),
-            };
-            let event = Event {
-                job: job.clone(),
-                state,
-                at: p.at,
-                details: Details {
-                    run_id: Some(run_id),
-                    started_at: Some(started),
-                    duration: Some(p.at.since(started)),
-                    exit_code,
-                    host: p.remote.map(str::to_owned),
-                    ..Details::default()
-                },
-            };
+            let running = running.map(|r| (r.0, ts(r.1)));
+            let event = checks::ping_finish(&job, p, (state, exit_code), running);
             let end = RunEnd {
                 event: &event,
                 output: Some(&body),
