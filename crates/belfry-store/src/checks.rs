@@ -232,6 +232,14 @@ pub(crate) fn ridless_run_id() -> String {
     format!("{RIDLESS_PREFIX}{}", crate::types::new_id())
 }
 
+/// The id of the run that pings of `job` with run id `rid` start and finish: a UUID made from
+/// both (version 5, the rid its namespace), since run ids are unique across the store and two
+/// jobs' clients may use one rid. The same pair always gives the same id; the pings keep the
+/// rid itself.
+pub fn ping_run_id(job: &str, rid: uuid::Uuid) -> String {
+    uuid::Uuid::new_v5(&rid, job.as_bytes()).to_string()
+}
+
 /// The run a `start` ping of `job` begins, with id `id`.
 pub(crate) fn ping_start(job: &str, p: &Ping<'_>, id: String) -> RunStart {
     RunStart {

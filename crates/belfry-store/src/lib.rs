@@ -75,7 +75,9 @@ use belfry_core::{Event, JobSnapshot, Notification, Policy, State, Timestamp};
 
 pub use self::postgres::PostgresUrl;
 use backend::Backend;
-pub use checks::{CheckRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RuleBook};
+pub use checks::{
+    CheckRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RuleBook, ping_run_id,
+};
 pub use copy::Copied;
 pub use error::{Error, Result};
 pub use location::Location;

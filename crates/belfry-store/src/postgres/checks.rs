@@ -49,6 +49,8 @@ fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOu
     };
     let body = String::from_utf8_lossy(p.body);
     let rid = p.rid.map(|r| r.to_string());
+    // The run the ping's rid names, kept apart from other jobs' runs of the same rid.
+    let run_id = p.rid.map(|r| checks::ping_run_id(&job, r));
     let packed = (!body.is_empty()).then(|| pack(&body));
     let id: i64 = tx
         .query_one(
@@ -80,7 +82,7 @@ fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOu
     let mut recorded = None;
     match (p.kind, checks::finish_of(p.kind)) {
         (PingKind::Start, _) => {
-            let id = match &rid {
+            let id = match &run_id {
                 Some(r) => r.clone(),
                 None => {
                     tx.execute(
@@ -94,7 +96,7 @@ fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOu
             start_in(tx, &checks::ping_start(&job, p, id))?;
         }
         (_, Some((state, exit_code))) => {
-            let running = match &rid {
+            let running = match &run_id {
                 Some(r) => tx.query_opt(
                     "SELECT id, started_ms FROM runs
                      WHERE id = $1 AND job = $2 AND state = 'running'",

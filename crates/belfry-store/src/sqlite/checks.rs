@@ -50,6 +50,8 @@ fn ping_in(
     };
     let body = String::from_utf8_lossy(p.body);
     let rid = p.rid.map(|r| r.to_string());
+    // The run the ping's rid names, kept apart from other jobs' runs of the same rid.
+    let run_id = p.rid.map(|r| checks::ping_run_id(&job, r));
     let id: i64 = tx
         .prepare_cached(
             "INSERT INTO pings (job, at_ms, kind, exit_status, rid, body, remote, method,
@@ -80,7 +82,7 @@ fn ping_in(
     let mut recorded = None;
     match (p.kind, checks::finish_of(p.kind)) {
         (PingKind::Start, _) => {
-            let id = match &rid {
+            let id = match &run_id {
                 Some(r) => r.clone(),
                 None => {
                     tx.prepare_cached(
@@ -94,7 +96,7 @@ fn ping_in(
             start_in(tx, &checks::ping_start(&job, p, id))?;
         }
         (_, Some((state, exit_code))) => {
-            let running: Option<(String, i64)> = match &rid {
+            let running: Option<(String, i64)> = match &run_id {
                 Some(r) => tx
                     .prepare_cached(
                         "SELECT id, started_ms FROM runs

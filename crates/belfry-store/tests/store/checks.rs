@@ -5,6 +5,7 @@ use std::time::Duration;
 use belfry_core::{Expect, Kind, Policy, Schedule, State, Timestamp};
 use belfry_store::{
     JobRef, Limits, PINGS_PER_JOB, Ping, PingKind, PingOutcome, RuleBook, RunEnd, RunStart, Uuid,
+    ping_run_id,
 };
 
 use crate::support::*;
@@ -156,6 +157,37 @@ fn a_paused_job_is_never_late_and_a_ping_resumes_it(db: &Db) {
     assert_eq!(s.next_late().unwrap(), Some(t2.add_millis(3000)));
 }
 
+fn two_jobs_whose_clients_use_one_rid_keep_a_run_each(db: &Db) {
+    let mut s = db.open();
+    let t0 = Timestamp::now() - Duration::from_secs(3600);
+    let rid = Uuid::now_v7();
+    for (job, at) in [("a", 0), ("b", 1000)] {
+        let mut p = ping(JobRef::Name(job), PingKind::Start, t0.add_millis(at));
+        p.create = true;
+        p.rid = Some(rid);
+        one(&mut s, p);
+    }
+    assert_eq!(
+        s.running_runs().unwrap().len(),
+        2,
+        "one running run per job"
+    );
+    for (job, at) in [("a", 4000), ("b", 9000)] {
+        let mut fin = ping(JobRef::Name(job), PingKind::Success, t0.add_millis(at));
+        fin.rid = Some(rid);
+        one(&mut s, fin);
+    }
+    assert!(s.running_runs().unwrap().is_empty());
+    for (job, secs) in [("a", 4), ("b", 8)] {
+        let runs = s.runs(job, 10, false).unwrap();
+        assert_eq!(runs.len(), 1, "{job}: {runs:?}");
+        assert_eq!(runs[0].id, ping_run_id(job, rid));
+        assert_eq!(runs[0].duration, Some(Duration::from_secs(secs)), "{job}");
+    }
+    // The pings keep the rid the client sent.
+    assert_eq!(s.pings("b", 10).unwrap()[0].rid, Some(rid));
+}
+
 fn starts_and_finishes_pair_by_rid_and_rid_less_ones_by_the_latest_start(db: &Db) {
     let mut s = db.open();
     let t0 = Timestamp::now() - Duration::from_secs(3600);
@@ -180,8 +212,8 @@ fn starts_and_finishes_pair_by_rid_and_rid_less_ones_by_the_latest_start(db: &Db
     fin.body = b"it broke\n";
     one(&mut s, fin);
     let runs = s.runs("j", 10, true).unwrap();
-    let run_a = runs.iter().find(|r| r.id == a.to_string()).unwrap();
-    let run_b = runs.iter().find(|r| r.id == b.to_string()).unwrap();
+    let run_a = runs.iter().find(|r| r.id == ping_run_id("j", a)).unwrap();
+    let run_b = runs.iter().find(|r| r.id == ping_run_id("j", b)).unwrap();
     assert_eq!(run_a.duration, Some(Duration::from_secs(5)));
     assert_eq!((run_b.state, run_b.exit_code), (State::Failed, Some(3)));
     assert_eq!(run_b.duration, Some(Duration::from_secs(6)));
@@ -526,6 +558,7 @@ on_both_backends!(
     a_late_jobs_error_says_since_when_and_what_was_expected,
     a_paused_job_is_never_late_and_a_ping_resumes_it,
     starts_and_finishes_pair_by_rid_and_rid_less_ones_by_the_latest_start,
+    two_jobs_whose_clients_use_one_rid_keep_a_run_each,
     a_log_ping_is_kept_and_changes_no_state,
     jobs_are_found_by_uuid_or_name_and_created_by_name_only_when_asked,
     a_job_keeps_its_newest_pings_only,
