@@ -81,6 +81,7 @@ pub(crate) fn job_json(j: &JobRow) -> Value {
                 kind: n.kind,
                 reason: n.reason.as_str(),
             }),
+        uuid: j.uuid.as_deref(),
     };
     let mut buf = Vec::new();
     write_job_json(&mut buf, &borrowed);
@@ -148,6 +149,11 @@ fn write_job_json(b: &mut Vec<u8>, j: &JobRow<&str>) {
             b.extend_from_slice(s.name().as_bytes());
             b.push(b'"');
         }
+        None => b.extend_from_slice(b"null"),
+    }
+    b.extend_from_slice(b",\n    \"uuid\": ");
+    match j.uuid {
+        Some(u) => push_str(b, u),
         None => b.extend_from_slice(b"null"),
     }
     b.extend_from_slice(b"\n  }");
@@ -385,6 +391,7 @@ mod tests {
             "running_since": j.running_since,
             "since": j.since,
             "state": j.state.map(|s| s.name()),
+            "uuid": j.uuid,
         });
         serde_json::to_string_pretty(&v)
             .unwrap()
@@ -413,6 +420,7 @@ mod tests {
                 kind: Kind::Problem,
                 reason: "first_run\u{1f}",
             }),
+            uuid: Some("0b5c1a52-3f0e-4d8e-9a55-2f6c0e9d7b11"),
         };
         let bare = JobRow {
             name: "plain",
@@ -429,6 +437,7 @@ mod tests {
             }),
             running_since: None,
             last_notification: None,
+            uuid: None,
         };
         let none = JobRow {
             last_run: None,

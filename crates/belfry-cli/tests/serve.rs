@@ -94,6 +94,28 @@ fn curl_pings_a_real_server_and_term_stops_it_with_exit_0() {
         body.contains("belfry_pings_total{kind=\"fail\"} 1"),
         "{body}"
     );
+    // `belfry status --json` shows each job's uuid, and a ping by it reaches the job.
+    let out = w.run(&["status", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let uuid = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "made-by-curl")
+        .and_then(|j| j["uuid"].as_str())
+        .unwrap_or_else(|| panic!("no uuid for made-by-curl in {jobs}"))
+        .to_owned();
+    assert_eq!(uuid.len(), 36, "{uuid}");
+    let (body, code) = curl(&[
+        "--data-binary",
+        "exit 3",
+        &format!("http://{addr}/ping/{uuid}/3"),
+    ]);
+    assert_eq!(format!("{code} {body}"), "200 OK");
+    let out = w.run(&["history", "made-by-curl", "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs[0]["exit_code"], 3, "{runs}");
     assert_eq!(term(&mut child), 0);
 }
 

@@ -167,6 +167,8 @@ pub struct JobRow<S = String> {
     pub running_since: Option<Timestamp>,
     /// The last notification made for this job.
     pub last_notification: Option<LastNotification<S>>,
+    /// The uuid a ping may name it by (`/ping/<uuid>`), given when belfry first saw it.
+    pub uuid: Option<S>,
 }
 
 impl JobRow<&str> {
@@ -191,6 +193,7 @@ impl JobRow<&str> {
                 kind: n.kind,
                 reason: n.reason.to_owned(),
             }),
+            uuid: self.uuid.map(str::to_owned),
         }
     }
 }

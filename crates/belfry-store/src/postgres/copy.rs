@@ -24,7 +24,7 @@ impl Postgres {
             let jobs = JOB_ROW_SQL.replace(
                 " FROM jobs j",
                 ", j.problem_notified, j.last_notified_ms, j.held, j.created_ms, j.updated_ms,
-                        j.uuid, j.expect, j.expect_set_ms, j.late_at_ms, j.last_report_ms,
+                        j.expect, j.expect_set_ms, j.late_at_ms, j.last_report_ms,
                         j.paused
                  FROM jobs j ORDER BY j.name COLLATE \"C\"",
             );
@@ -35,9 +35,9 @@ impl Postgres {
                         state,
                         since,
                         consecutive_problems: row.consecutive_problems,
-                        problem_notified: r.try_get(13)?,
-                        last_notified_at: r.try_get::<_, Option<i64>>(14)?.map(ts),
-                        held: parse_held(&row.name, r.try_get(15)?)?,
+                        problem_notified: r.try_get(14)?,
+                        last_notified_at: r.try_get::<_, Option<i64>>(15)?.map(ts),
+                        held: parse_held(&row.name, r.try_get(16)?)?,
                     }),
                     _ => None,
                 };
@@ -46,10 +46,10 @@ impl Postgres {
                     snapshot,
                     last_run: row.last_run,
                     last_notification: row.last_notification,
-                    created: ts(r.try_get(16)?),
-                    updated: ts(r.try_get(17)?),
+                    created: ts(r.try_get(17)?),
+                    updated: ts(r.try_get(18)?),
                     checks: JobChecks {
-                        uuid: r.try_get(18)?,
+                        uuid: row.uuid.clone(),
                         expect: r.try_get(19)?,
                         expect_set: r.try_get::<_, Option<i64>>(20)?.map(ts),
                         late_at: r.try_get::<_, Option<i64>>(21)?.map(ts),

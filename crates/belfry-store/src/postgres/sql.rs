@@ -31,7 +31,8 @@ pub(super) type Tx<T> = std::result::Result<T, Fail>;
 pub(super) const JOB_ROW_SQL: &str = "SELECT j.name, j.state, j.since_ms, j.consecutive_problems,
             j.last_run_id, j.last_run_state, j.last_run_started_ms, j.last_run_ended_ms,
             j.last_duration_ms, j.last_exit_code,
-            j.last_notification_ms, j.last_notification_kind, j.last_notification_reason
+            j.last_notification_ms, j.last_notification_kind, j.last_notification_reason,
+            j.uuid
      FROM jobs j";
 
 /// A job with a problem, as SQLite's backend says it: exactly those with problems in a row
@@ -74,6 +75,7 @@ pub(super) fn job_row(r: &Row) -> Tx<JobRow<&str>> {
         last_run,
         running_since: None,
         last_notification,
+        uuid: r.try_get(13)?,
     })
 }
 

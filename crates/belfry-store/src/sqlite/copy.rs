@@ -18,7 +18,7 @@ fn job_records_sql() -> String {
     JOB_ROW_SQL.replace(
         " FROM jobs j",
         ", j.problem_notified, j.last_notified_ms, j.held, j.created_ms, j.updated_ms,
-                j.uuid, j.expect, j.expect_set_ms, j.late_at_ms, j.last_report_ms, j.paused
+                j.expect, j.expect_set_ms, j.late_at_ms, j.last_report_ms, j.paused
          FROM jobs j ORDER BY j.name",
     )
 }
@@ -30,9 +30,9 @@ fn job_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
             state,
             since,
             consecutive_problems: row.consecutive_problems,
-            problem_notified: r.get(13)?,
-            last_notified_at: r.get::<_, Option<i64>>(14)?.map(ts),
-            held: parse_held(&row.name, r.get_ref(15)?.as_str_or_null()?, 15)?,
+            problem_notified: r.get(14)?,
+            last_notified_at: r.get::<_, Option<i64>>(15)?.map(ts),
+            held: parse_held(&row.name, r.get_ref(16)?.as_str_or_null()?, 16)?,
         }),
         _ => None,
     };
@@ -41,10 +41,10 @@ fn job_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         snapshot,
         last_run: row.last_run,
         last_notification: row.last_notification,
-        created: ts(r.get(16)?),
-        updated: ts(r.get(17)?),
+        created: ts(r.get(17)?),
+        updated: ts(r.get(18)?),
         checks: JobChecks {
-            uuid: r.get(18)?,
+            uuid: row.uuid.clone(),
             expect: r.get(19)?,
             expect_set: r.get::<_, Option<i64>>(20)?.map(ts),
             late_at: r.get::<_, Option<i64>>(21)?.map(ts),

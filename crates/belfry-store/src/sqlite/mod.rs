@@ -1000,7 +1000,8 @@ struct LastRunFields<'a> {
 const JOB_ROW_SQL: &str = "SELECT j.name, j.state, j.since_ms, j.consecutive_problems,
             j.last_run_id, j.last_run_state, j.last_run_started_ms, j.last_run_ended_ms,
             j.last_duration_ms, j.last_exit_code,
-            j.last_notification_ms, j.last_notification_kind, j.last_notification_reason
+            j.last_notification_ms, j.last_notification_kind, j.last_notification_reason,
+            j.uuid
      FROM jobs j";
 
 /// The jobs in a problem state: those with problems in a row, since the rules count one for
@@ -1054,6 +1055,7 @@ fn job_row<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<JobRow<&'r str>> {
         last_run,
         running_since: None,
         last_notification,
+        uuid: text(13)?,
     })
 }
 
