@@ -46,15 +46,20 @@ fn curl(args: &[&str]) -> (String, String) {
     (body.to_owned(), code.to_owned())
 }
 
-fn term(child: &mut Child) -> i32 {
+/// Sends `child` the signal named `sig` (`"TERM"`, `"INT"`) with kill(1).
+fn signal(child: &Child, sig: &str) {
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{sig}"), &pid])
             .status()
             .unwrap()
             .success()
     );
+}
+
+fn term(child: &mut Child) -> i32 {
+    signal(child, "TERM");
     term_wait(child)
 }
 
@@ -128,14 +133,7 @@ fn term_while_idle_exits_0_and_int_too() {
     assert_eq!(term(&mut child), 0);
 
     let (mut child, _) = serve(&w);
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&child, "INT");
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
@@ -177,14 +175,7 @@ fn a_request_in_flight_when_term_comes_is_finished_and_recorded() {
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal(&child, "TERM");
     std::thread::sleep(Duration::from_millis(300));
     s.write_all(b"full").unwrap();
     let mut answer = String::new();

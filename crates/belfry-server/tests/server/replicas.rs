@@ -11,6 +11,21 @@ use crate::support::TestServer;
 
 const JOBS: usize = 200;
 
+/// The late alerts `hook` received, per job: how many each message stands for, summed.
+fn late_alerts_per_job(hook: &Receiver) -> BTreeMap<String, u64> {
+    let mut per_job = BTreeMap::new();
+    for r in hook.requests() {
+        let v = r.json();
+        if v["state"] == "late" {
+            let n = v["digest"]["count"].as_u64().unwrap_or(1);
+            *per_job
+                .entry(v["job"].as_str().unwrap_or_default().to_owned())
+                .or_default() += n;
+        }
+    }
+    per_job
+}
+
 #[test]
 fn two_replicas_on_one_postgres_schema_alert_each_late_job_once() {
     let schema = PgSchema::new("serve_replicas");
@@ -45,18 +60,9 @@ fn two_replicas_on_one_postgres_schema_alert_each_late_job_once() {
     let a = TestServer::start(&toml);
     let b = TestServer::start(&toml);
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut per_job: BTreeMap<String, u64> = BTreeMap::new();
+    let mut per_job = BTreeMap::new();
     while Instant::now() < deadline {
-        per_job.clear();
-        for r in hook.requests() {
-            let v = r.json();
-            if v["state"] == "late" {
-                let n = v["digest"]["count"].as_u64().unwrap_or(1);
-                *per_job
-                    .entry(v["job"].as_str().unwrap_or_default().to_owned())
-                    .or_default() += n;
-            }
-        }
+        per_job = late_alerts_per_job(&hook);
         if per_job.len() == JOBS {
             break;
         }
@@ -70,16 +76,7 @@ fn two_replicas_on_one_postgres_schema_alert_each_late_job_once() {
     );
     // Let any second alert (a job marked by both replicas) arrive before counting.
     std::thread::sleep(Duration::from_secs(2));
-    per_job.clear();
-    for r in hook.requests() {
-        let v = r.json();
-        if v["state"] == "late" {
-            let n = v["digest"]["count"].as_u64().unwrap_or(1);
-            *per_job
-                .entry(v["job"].as_str().unwrap_or_default().to_owned())
-                .or_default() += n;
-        }
-    }
+    per_job = late_alerts_per_job(&hook);
     let twice: Vec<_> = per_job.iter().filter(|(_, n)| **n != 1).collect();
     assert!(
         twice.is_empty(),
