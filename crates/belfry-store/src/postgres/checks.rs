@@ -121,9 +121,10 @@ fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOu
             let rec = checks::with_rules(book, &job, |rules| finish_in(tx, &end, rules, false))?;
             recorded = rec.map(Box::new);
         }
-        _ => {}
+        // A start or a finish counted as the job's report where it was recorded; a log ping
+        // is a report of its own.
+        _ => report(tx, &job, p.at)?,
     }
-    report(tx, &job, p.at)?;
     Ok(PingOutcome::Recorded {
         job,
         created,

@@ -122,9 +122,10 @@ fn ping_in(
             let rec = checks::with_rules(book, &job, |rules| finish_in(tx, &end, rules))?;
             recorded = Some(Box::new(rec));
         }
-        _ => {}
+        // A start or a finish counted as the job's report where it was recorded; a log ping
+        // is a report of its own.
+        _ => report(tx, &job, p.at)?,
     }
-    report(tx, &job, p.at)?;
     Ok(PingOutcome::Recorded {
         job,
         created,
