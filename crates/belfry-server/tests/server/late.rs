@@ -43,9 +43,11 @@ fn a_silent_job_alerts_late_after_its_grace_and_recovers_on_the_next_ping() {
         hook.addr()
     );
     let server = TestServer::start(&toml);
+    // Taken before the ping is sent: the server's clock read the ping's time after this, so
+    // the deadline is no earlier than this plus period and grace.
+    let pinged = Instant::now();
     let ping = server.request("GET", "/ping/k/nightly", b"");
     assert_eq!(ping.status, 200, "{}", ping.text());
-    let pinged = Instant::now();
     // The first report is a first run (belfry's rule: it notifies).
     let (first, _) = wait_for_json(&hook, "reason", "first_run", Duration::from_secs(30))
         .expect("the first run's message within 30 s");
@@ -58,7 +60,7 @@ fn a_silent_job_alerts_late_after_its_grace_and_recovers_on_the_next_ping() {
     assert!(at >= due, "alerted before period + grace had passed");
     let _ = writeln!(
         std::io::stderr().lock(),
-        "late alert arrived {:?} after period + grace (measured from the ping's answer)",
+        "late alert arrived {:?} after period + grace (measured from the ping's sending)",
         at - due
     );
 
@@ -115,8 +117,9 @@ fn a_start_with_no_finish_within_max_runtime_alerts_late() {
         hook.addr()
     );
     let server = TestServer::start(&toml);
-    assert_eq!(server.request("GET", "/ping/k/slow/start", b"").status, 200);
+    // Before the start is sent, for the same reason as above.
     let started = Instant::now();
+    assert_eq!(server.request("GET", "/ping/k/slow/start", b"").status, 200);
     let (late, at) = wait_for_json(&hook, "state", "late", Duration::from_secs(30))
         .expect("a late alert within 30 s of the run's longest time");
     assert_eq!(late["job"], "slow", "{late}");
