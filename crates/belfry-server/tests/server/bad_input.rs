@@ -2,7 +2,7 @@
 //! clients. Nothing panics, every answer is a 4xx (or the connection is closed for a request
 //! that is not HTTP), nothing already stored is harmed, and a slow client holds no worker.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -147,5 +147,24 @@ fn slow_clients_hold_no_worker() {
         started.elapsed() < Duration::from_secs(30),
         "a ping waited behind slow clients"
     );
-    drop(idle);
+    // And the server lets go of them: the half-sent headers hit the header timeout, the
+    // half-sent bodies the body timeout, and each connection is closed (after a 408 for a
+    // body). A read that times out here means a connection the server would keep forever.
+    for (i, mut s) in idle.into_iter().enumerate() {
+        s.set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("read timeout");
+        let mut got = Vec::new();
+        match s.read_to_end(&mut got) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("slow connection {i} was not closed by the server: {e}"),
+        }
+        let got = String::from_utf8_lossy(&got);
+        if i % 2 == 1 {
+            assert!(
+                got.is_empty() || got.starts_with("HTTP/1.1 408"),
+                "slow body {i}: {got}"
+            );
+        }
+    }
 }
