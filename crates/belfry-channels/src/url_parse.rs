@@ -137,8 +137,9 @@ pub(crate) fn query_pairs(raw: &str) -> Vec<(String, String)> {
     let Some(q) = raw.split_once('?').map(|(_, q)| q) else {
         return Vec::new();
     };
-    let q = q.split('#').next().unwrap_or("");
-    q.split('&')
+    // As Apprise reads a query: everything after the `?` (a `#` is a character of it, as in
+    // `?to=#team`, not the start of a fragment), pairs split at `&` and at `;`.
+    q.split(['&', ';'])
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));

@@ -24,12 +24,22 @@ use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
 /// - `priority=` takes Opsgenie's own `1`…`5` / `P1`…`P5` (P1 most urgent), or the words
 ///   `emergency`, `high`, `normal` (the default, P3), `moderate`, `low`.
 /// - `region=eu` uses Opsgenie's EU API.
+/// - `action=` fixes what every notification does to the job's alert: `new` (create),
+///   `close`, `acknowledge`, `note` (add the message as a note) or `delete`; `map` (the
+///   default) chooses by the notification's Apprise type, `failure`/`warning` → `new`,
+///   `success` → `close`, `info` → `close`, and `:failure=…`, `:success=…`, `:info=…`,
+///   `:warning=…` change one entry (Apprise's syntax; a value may be shortened to its start,
+///   matched in Apprise's order, so `:info=n` is `new` and `:info=no` is `note`). Apprise notes on `info`; belfry closes, since its `info`
+///   notifications (a first success, a still-OK heartbeat) say the job is fine. An action on
+///   an alert that is not open (Opsgenie answers 404) is delivered: there is nothing to do.
 #[derive(Clone)]
 pub struct Opsgenie {
     pub(crate) base: String,
     api_key: String,
     responders: Vec<Value>,
     priority: u8,
+    /// What a notification of each Apprise type does: failure, warning, success, info.
+    actions: [Action; 4],
     alias: Option<String>,
     entity: Option<String>,
     tags: Vec<String>,
@@ -55,6 +65,70 @@ fn is_uuid(s: &str) -> bool {
             .iter()
             .zip([8, 4, 4, 4, 12])
             .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// What a notification does to the job's alert in Opsgenie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    New,
+    Close,
+    Acknowledge,
+    Note,
+    Delete,
+}
+
+/// The actions by name, in the order Apprise matches a shortened value against them.
+const ACTIONS: [(&str, Action); 5] = [
+    ("new", Action::New),
+    ("close", Action::Close),
+    ("delete", Action::Delete),
+    ("acknowledge", Action::Acknowledge),
+    ("note", Action::Note),
+];
+
+/// Apprise's notification types, in the order of [`Opsgenie::actions`].
+const TYPES: [&str; 4] = ["failure", "warning", "success", "info"];
+
+/// An action by its name or the start of it (`ack`, `n`), as Apprise reads one.
+fn parse_action(raw: &str, key: &str, v: &str) -> Result<Action, UrlError> {
+    let l = v.trim().to_ascii_lowercase();
+    ACTIONS
+        .iter()
+        .find(|(name, _)| !l.is_empty() && name.starts_with(&l))
+        .map(|(_, a)| *a)
+        .ok_or_else(|| {
+            UrlError::new(
+                raw,
+                format!("{key}={v:?} is not one of new, close, acknowledge, note, delete"),
+            )
+        })
+}
+
+/// The action of each notification type from `action=` and the `:type=action` keys.
+fn parse_actions(raw: &str, p: &Parts) -> Result<[Action; 4], UrlError> {
+    let mut actions = [Action::New, Action::New, Action::Close, Action::Close];
+    match p.get("action").map(str::trim).filter(|a| !a.is_empty()) {
+        None => {}
+        Some(a) if "map".starts_with(&a.to_ascii_lowercase()) => {}
+        Some(a) => actions = [parse_action(raw, "action", a)?; 4],
+    }
+    for (k, v) in &p.query {
+        let Some(t) = k.strip_prefix(':') else {
+            continue;
+        };
+        let lt = t.to_ascii_lowercase();
+        let i = TYPES
+            .iter()
+            .position(|name| !lt.is_empty() && name.starts_with(&lt))
+            .ok_or_else(|| {
+                UrlError::new(
+                    raw,
+                    format!("{k:?} names no notification type (failure, warning, success, info)"),
+                )
+            })?;
+        actions[i] = parse_action(raw, k, v)?;
+    }
+    Ok(actions)
 }
 
 fn responder(raw: &str, target: &str) -> Result<Value, UrlError> {
@@ -111,9 +185,9 @@ impl Opsgenie {
         p.check_keys(
             raw,
             &[
-                "region", "priority", "alias", "entity", "tags", "batch", "to", "apikey",
+                "region", "priority", "alias", "entity", "tags", "batch", "to", "apikey", "action",
             ],
-            &['+'],
+            &['+', ':'],
             "opsgenie",
         )?;
         let api_key = p.get("apikey").map(str::to_owned).unwrap_or(p.host.clone());
@@ -150,6 +224,7 @@ impl Opsgenie {
             Some(v) if !v.is_empty() => parse_priority(raw, v)?,
             _ => 3,
         };
+        let actions = parse_actions(raw, &p)?;
         let alias = p.get("alias").filter(|a| !a.is_empty()).map(str::to_owned);
         if alias.as_ref().is_some_and(|a| a.chars().count() > 512) {
             return Err(UrlError::new(raw, "alias= is longer than 512 characters"));
@@ -168,6 +243,7 @@ impl Opsgenie {
             api_key,
             responders,
             priority,
+            actions,
             alias,
             entity: p.get("entity").filter(|e| !e.is_empty()).map(str::to_owned),
             tags: p
@@ -185,6 +261,20 @@ impl Opsgenie {
             describe,
             secrets: Secrets::of_url(raw),
         })
+    }
+
+    /// What `n` does to its job's alert, by its Apprise type (a type belfry does not know
+    /// counts as its kind's).
+    fn action(&self, n: &Notification) -> Action {
+        let t = match TYPES.iter().position(|t| *t == n.apprise_type) {
+            Some(i) => i,
+            None => match n.kind {
+                Kind::Problem => 0,
+                Kind::Recovered => 2,
+                Kind::Ok => 3,
+            },
+        };
+        self.actions[t]
     }
 
     /// The alias of the alert for `n`'s job: `belfry:JOB`, or the URL's `alias=`.
@@ -265,41 +355,70 @@ impl Channel for Opsgenie {
             ),
             ("Content-Type".to_owned(), "application/json".to_owned()),
         ];
-        let (url, body) = match n.kind {
-            Kind::Problem => (format!("{}/v2/alerts", self.base), self.create(msg)),
-            Kind::Recovered | Kind::Ok => {
-                let alias: String =
-                    url::form_urlencoded::byte_serialize(self.alias(n).as_bytes()).collect();
-                (
-                    format!(
-                        "{}/v2/alerts/{}/close?identifierType=alias",
-                        self.base,
-                        alias.replace('+', "%20")
-                    ),
-                    json!({
-                        "source": "belfry",
-                        "user": "belfry",
-                        "note": shorten_exact(&format!("{}: {}", n.title, n.message), 25_000),
-                    }),
-                )
-            }
+        if self.action(n) == Action::New {
+            return Some(vec![HttpRequest {
+                method: Method::Post,
+                url: format!("{}/v2/alerts", self.base),
+                headers,
+                body: serde_json::to_vec(&self.create(msg)).expect("a JSON value serialises"),
+            }]);
+        }
+        let alias: String = url::form_urlencoded::byte_serialize(self.alias(n).as_bytes())
+            .collect::<String>()
+            .replace('+', "%20");
+        let alert = format!("{}/v2/alerts/{alias}", self.base);
+        let note = json!({
+            "source": "belfry",
+            "user": "belfry",
+            "note": shorten_exact(&format!("{}: {}", n.title, n.message), 25_000),
+        });
+        let (method, url, body) = match self.action(n) {
+            Action::Close => (
+                Method::Post,
+                format!("{alert}/close?identifierType=alias"),
+                Some(note),
+            ),
+            Action::Acknowledge => (
+                Method::Post,
+                format!("{alert}/acknowledge?identifierType=alias"),
+                Some(note),
+            ),
+            Action::Note => (
+                Method::Post,
+                format!("{alert}/notes?identifierType=alias"),
+                Some(note),
+            ),
+            Action::Delete | Action::New => (
+                Method::Delete,
+                format!("{alert}?identifierType=alias&source=belfry&user=belfry"),
+                None,
+            ),
+        };
+        let body = match body {
+            Some(b) => serde_json::to_vec(&b).expect("a JSON value serialises"),
+            None => Vec::new(),
+        };
+        let headers = if body.is_empty() {
+            headers.into_iter().take(1).collect()
+        } else {
+            headers
         };
         Some(vec![HttpRequest {
-            method: Method::Post,
+            method,
             url,
             headers,
-            body: serde_json::to_vec(&body).expect("a JSON value serialises"),
+            body,
         }])
     }
 
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            let closing = msg.notification.kind != Kind::Problem;
+            let on_open_alert = self.action(msg.notification) != Action::New;
             let o =
                 crate::http::send_planned(reqs, &self.describe, cx, |status, retry_after, body| {
-                    // Nothing open under this alias: nothing to close.
-                    if closing && status == 404 {
+                    // Nothing open under this alias: nothing to close, note or delete.
+                    if on_open_alert && status == 404 {
                         return Outcome::Delivered;
                     }
                     classify_http(status, retry_after, body, SystemTime::now())

@@ -259,6 +259,120 @@ fn opsgenie_closing_nothing_is_delivered_and_a_refused_alert_is_permanent() {
 }
 
 #[test]
+fn opsgenie_actions_and_type_mappings_act_on_the_alert_by_alias() {
+    let problem = notification(State::Failed, Reason::FirstRun);
+    let recovery = notification(State::Ok, Reason::Recovered { after: 1 });
+    let ok = notification(State::Ok, Reason::FirstRun);
+    // (URL options, notification) -> (method, path) of the request.
+    let alert = "/v2/alerts/belfry%3Anightly-backup";
+    let cases: [(&str, &belfry_core::Notification, &str, String); 9] = [
+        ("", &problem, "POST", "/v2/alerts".into()),
+        (
+            "",
+            &recovery,
+            "POST",
+            format!("{alert}/close?identifierType=alias"),
+        ),
+        (
+            "",
+            &ok,
+            "POST",
+            format!("{alert}/close?identifierType=alias"),
+        ),
+        (
+            "?action=ack",
+            &problem,
+            "POST",
+            format!("{alert}/acknowledge?identifierType=alias"),
+        ),
+        (
+            "?action=note",
+            &recovery,
+            "POST",
+            format!("{alert}/notes?identifierType=alias"),
+        ),
+        (
+            "?action=map&:info=no",
+            &ok,
+            "POST",
+            format!("{alert}/notes?identifierType=alias"),
+        ),
+        (
+            "?:success=delete",
+            &recovery,
+            "DELETE",
+            format!("{alert}?identifierType=alias&source=belfry&user=belfry"),
+        ),
+        (
+            "?:fail=close",
+            &problem,
+            "POST",
+            format!("{alert}/close?identifierType=alias"),
+        ),
+        ("?action=new", &ok, "POST", "/v2/alerts".into()),
+    ];
+    let rx = Receiver::start(vec![Reply::status(202); cases.len()]);
+    for (opts, n, _, _) in &cases {
+        let ch = parse_with_api_base(&format!("opsgenie://{OG_KEY}{opts}"), &rx.url("")).unwrap();
+        assert_eq!(send(ch.as_ref(), n), Outcome::Delivered, "{opts}");
+    }
+    let reqs = rx.requests();
+    for ((opts, _, method, target), req) in cases.iter().zip(&reqs) {
+        assert_eq!(
+            (req.method.as_str(), req.target.as_str()),
+            (*method, target.as_str()),
+            "{opts}"
+        );
+        if req.target.contains("/notes?") {
+            assert!(
+                req.json()["note"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("nightly-backup"),
+                "{opts}"
+            );
+        }
+    }
+    // A note, an acknowledgement or a delete with no open alert has nothing to do.
+    let rx = Receiver::start(vec![Reply::status(404)]);
+    let ch =
+        parse_with_api_base(&format!("opsgenie://{OG_KEY}?action=delete"), &rx.url("")).unwrap();
+    assert_eq!(send(ch.as_ref(), &problem), Outcome::Delivered);
+
+    for (bad, says) in [
+        ("?action=explode", "action=\"explode\""),
+        ("?:info=explode", ":info=\"explode\""),
+        ("?:nonsense=close", "names no notification type"),
+    ] {
+        let e = parse(&format!("opsgenie://{OG_KEY}{bad}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(says) && !e.contains("S3CRET"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn opsgenie_reads_a_team_after_a_hash_in_the_query_as_apprise_does() {
+    let rx = Receiver::start(vec![Reply::status(202)]);
+    let ch = parse_with_api_base(
+        &format!("opsgenie://{OG_KEY}?to=#infra,@ada;tags=a"),
+        &rx.url(""),
+    )
+    .unwrap();
+    assert_eq!(ch.describe(), "opsgenie://***/2 responders");
+    assert_eq!(
+        send(ch.as_ref(), &notification(State::Failed, Reason::FirstRun)),
+        Outcome::Delivered
+    );
+    let v = rx.requests()[0].json();
+    assert_eq!(
+        v["responders"],
+        serde_json::json!([{"type": "team", "name": "infra"}, {"type": "user", "username": "ada"}])
+    );
+    assert_eq!(v["tags"], serde_json::json!(["a"]));
+}
+
+#[test]
 fn api_bases_are_only_for_services_that_have_one() {
     let e = parse_with_api_base("mailto://u:p@example.com", "http://127.0.0.1:1")
         .unwrap_err()
