@@ -19,9 +19,11 @@
 //!   (`workflows://`), Google Chat (`gchat://`), Zulip (`zulip://`), ntfy (`ntfy://`), Gotify
 //!   (`gotify://`), Pushover (`pover://`), Pushbullet (`pbul://`), Prowl (`prowl://`), PagerDuty
 //!   (`pagerduty://`), Signal (`signal://`), Home Assistant (`hassio://`), IFTTT (`ifttt://`),
-//!   Bark (`bark://`), and the XML and form webhooks (`xml://`, `form://`); the secure variants
-//!   (`mmosts://`, `ntfys://`, …) too; and the web addresses services show (Slack and Discord
-//!   webhooks, Teams workflows, Google Chat spaces, IFTTT, ntfy.sh topics). belfry renders each
+//!   Bark (`bark://`), DingTalk (`dingtalk://`), Feishu (`feishu://`), Lark (`lark://`), WeCom
+//!   group robots (`wecombot://`), ServerChan (`schan://`), and the XML and form webhooks
+//!   (`xml://`, `form://`); the secure variants (`mmosts://`, `ntfys://`, …) too; and the web
+//!   addresses services show (Slack and Discord webhooks, Teams workflows, Google Chat spaces,
+//!   IFTTT, ntfy.sh topics, Lark and WeCom robots). belfry renders each
 //!   message for its service ([`belfry_core::render`]), sends the planned requests through
 //!   [`Context`], and judges each answer by the service's rules (Telegram's and Slack's
 //!   refusals inside a `200`, `Retry-After`, Telegram's `retry_after`);

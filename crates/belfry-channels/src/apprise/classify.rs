@@ -192,6 +192,75 @@ pub(crate) fn pushover(status: u16, retry_after: Option<&str>, body: &str) -> Ou
     }
 }
 
+/// DingTalk's robots and WeCom's group robots answer `200` with `{"errcode": 0, "errmsg":
+/// "ok"}`, or a non-zero `errcode`. Sending too fast (DingTalk's 130101, WeCom's 45009) is
+/// retried after a minute, the window both count in; any other code is permanent.
+pub(crate) fn errcode(status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
+    let Some(v) = json(body) else {
+        return default(status, retry_after, body);
+    };
+    match v.get("errcode").and_then(Value::as_i64) {
+        Some(0) | None => default(status, retry_after, body),
+        Some(code) => {
+            let what = v.get("errmsg").and_then(Value::as_str).unwrap_or("refused");
+            let reason = format!("errcode {code}: {}", shorten(what, 200));
+            if matches!(code, 130_101 | 45_009) || transient(status) {
+                retry(Some(Duration::from_secs(60)), retry_after, reason)
+            } else {
+                Outcome::permanent(reason)
+            }
+        }
+    }
+}
+
+/// Feishu's and Lark's custom bots answer `{"code": 0, …}` (older ones `{"StatusCode": 0}`),
+/// or a non-zero code with `msg`. Their rate limit (9499, 11232) is retried; any other code is
+/// permanent.
+pub(crate) fn feishu(status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
+    let Some(v) = json(body) else {
+        return default(status, retry_after, body);
+    };
+    let code = v
+        .get("code")
+        .or_else(|| v.get("StatusCode"))
+        .and_then(Value::as_i64);
+    match code {
+        Some(0) | None => default(status, retry_after, body),
+        Some(code) => {
+            let what = v
+                .get("msg")
+                .or_else(|| v.get("StatusMessage"))
+                .and_then(Value::as_str)
+                .unwrap_or("refused");
+            let reason = format!("code {code}: {}", shorten(what, 200));
+            if matches!(code, 9499 | 11_232) || transient(status) {
+                retry(None, retry_after, reason)
+            } else {
+                Outcome::permanent(reason)
+            }
+        }
+    }
+}
+
+/// ServerChan answers `{"code": 0, …}`, or a non-zero code with `message` (a wrong SendKey, the
+/// day's quota used up); those are permanent.
+pub(crate) fn serverchan(status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
+    match json(body).and_then(|v| {
+        let code = v.get("code").and_then(Value::as_i64)?;
+        let what = v
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("refused")
+            .to_owned();
+        Some((code, what))
+    }) {
+        Some((code, what)) if code != 0 && !transient(status) => {
+            Outcome::permanent(format!("code {code}: {}", shorten(&what, 200)))
+        }
+        _ => default(status, retry_after, body),
+    }
+}
+
 /// Prowl refuses with 406 once the hour's API calls are used up, and says in `resetdate`
 /// (Unix seconds) when they come back.
 pub(crate) fn prowl(status: u16, retry_after: Option<&str>, body: &str) -> Outcome {

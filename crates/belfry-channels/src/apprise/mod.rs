@@ -1,7 +1,7 @@
 //! The services that the `tocsin` crate parses and plans for: Telegram, Discord, Slack,
 //! Mattermost, Rocket.Chat, Microsoft Teams workflows, Google Chat, Zulip, ntfy, Gotify,
-//! Pushover, Pushbullet, Prowl, PagerDuty, Signal, Home Assistant, IFTTT, Bark, and the XML and
-//! form webhooks.
+//! Pushover, Pushbullet, Prowl, PagerDuty, Signal, Home Assistant, IFTTT, Bark, DingTalk,
+//! Feishu, Lark, WeCom group robots, ServerChan, and the XML and form webhooks.
 //!
 //! tocsin reads the Apprise URL (checked against Apprise field by field) and builds each
 //! service's requests without I/O; belfry renders the message ([`belfry_core::render`]),
@@ -75,6 +75,11 @@ pub(crate) const SCHEMES: &[&str] = &[
     "ifttt",
     "bark",
     "barks",
+    "dingtalk",
+    "feishu",
+    "lark",
+    "wecombot",
+    "schan",
     "xml",
     "xmls",
     "form",
@@ -145,6 +150,17 @@ fn known_address(raw: &str) -> Option<&'static Profile> {
         "gchat"
     } else if host == "maker.ifttt.com" {
         "ifttt"
+    } else if host == "open.larksuite.com" && path.starts_with("/open-apis/bot/") {
+        "lark"
+    } else if host == "qyapi.weixin.qq.com" && path.starts_with("/cgi-bin/webhook/") {
+        "wecombot"
+    } else if host == "open.feishu.cn" {
+        // Apprise reads no Feishu web address: refused with the form to use.
+        "feishu"
+    } else if host == "oapi.dingtalk.com" {
+        "dingtalk"
+    } else if host == "sctapi.ftqq.com" {
+        "serverchan"
     } else if host == "ntfy.sh" {
         "ntfy"
     } else if host.starts_with("mattermost.") && path.contains("/hooks/") {

@@ -660,3 +660,191 @@ fn services_with_published_limits_are_paced() {
     assert_eq!(pace("discord://1/token"), Pace::limited(0.5, 5));
     assert_eq!(pace("gotify://h.example.com/tok"), Pace::default());
 }
+
+// --- the Chinese chat robots and ServerChan: sent to the receiver standing in for the service ---
+
+/// Sends `n` through `url` to a receiver standing in for `origin`, which answers `reply`.
+fn deliver_via(
+    url: &str,
+    origin: &str,
+    reply: Reply,
+    n: &belfry_core::Notification,
+) -> (Outcome, belfry_testkit::Request) {
+    let rx = Receiver::start(vec![reply]);
+    let ch = parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+    let o = send_with(ch.as_ref(), n, via(origin, &rx));
+    let mut reqs = rx.requests();
+    assert_eq!(reqs.len(), 1, "{url}");
+    (o, reqs.remove(0))
+}
+
+#[test]
+fn dingtalk_posts_to_its_robot_signed_and_mentioning_phones() {
+    let ok = || Reply::ok().body(r#"{"errcode":0,"errmsg":"ok"}"#);
+    let (o, r) = deliver_via(
+        "dingtalk://SeCrEt123@tokenABC123/13800000000",
+        "https://oapi.dingtalk.com",
+        ok(),
+        &problem(),
+    );
+    assert_eq!(o, Outcome::Delivered);
+    assert!(
+        r.target
+            .starts_with("/robot/send?access_token=tokenABC123&timestamp="),
+        "{}",
+        r.target
+    );
+    assert!(r.target.contains("&sign="), "signed: {}", r.target);
+    let v = r.json();
+    assert_eq!(v["msgtype"], "text");
+    assert_eq!(v["at"]["atMobiles"], serde_json::json!(["13800000000"]));
+    let text = v["text"]["content"].as_str().unwrap();
+    assert!(text.starts_with("🔴 nightly-backup: Failed\r\n"), "{text}");
+    assert!(text.contains("exit code 2"), "{text}");
+
+    let (_, r) = deliver_via(
+        "dingtalk://tokenABC123?format=markdown",
+        "https://oapi.dingtalk.com",
+        ok(),
+        &problem(),
+    );
+    assert_eq!(r.json()["msgtype"], "markdown");
+
+    // Sending too fast is retried after a minute; a bad token is permanent.
+    let (o, _) = deliver_via(
+        "dingtalk://tokenABC123",
+        "https://oapi.dingtalk.com",
+        Reply::ok().body(r#"{"errcode":130101,"errmsg":"send too fast"}"#),
+        &problem(),
+    );
+    assert!(
+        matches!(&o, Outcome::Retry { after: Some(a), reason } if a.as_secs() == 60 && reason.contains("too fast")),
+        "{o:?}"
+    );
+    let (o, _) = deliver_via(
+        "dingtalk://tokenABC123",
+        "https://oapi.dingtalk.com",
+        Reply::ok().body(r#"{"errcode":300001,"errmsg":"token is not exist"}"#),
+        &problem(),
+    );
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("300001")),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn feishu_and_lark_post_text_to_their_bots_from_either_address() {
+    let ok = || Reply::ok().body(r#"{"code":0,"msg":"success","data":{}}"#);
+    let (o, r) = deliver_via(
+        "feishu://hookTOKEN-1",
+        "https://open.feishu.cn",
+        ok(),
+        &problem(),
+    );
+    assert_eq!(o, Outcome::Delivered);
+    assert_eq!(r.target, "/open-apis/bot/v2/hook/hookTOKEN-1/");
+    let v = r.json();
+    assert_eq!(v["msg_type"], "text");
+    let text = v["content"]["text"].as_str().unwrap();
+    assert!(text.starts_with("🔴 nightly-backup: Failed"), "{text}");
+
+    for url in [
+        "lark://hookTOKEN-2",
+        "https://open.larksuite.com/open-apis/bot/v2/hook/hookTOKEN-2",
+    ] {
+        let (o, r) = deliver_via(url, "https://open.larksuite.com", ok(), &recovery());
+        assert_eq!(o, Outcome::Delivered, "{url}");
+        assert_eq!(r.target, "/open-apis/bot/v2/hook/hookTOKEN-2", "{url}");
+        assert_eq!(parse(url).unwrap().scheme(), "lark");
+    }
+    let (o, _) = deliver_via(
+        "lark://hookTOKEN-2",
+        "https://open.larksuite.com",
+        Reply::ok().body(r#"{"code":11232,"msg":"frequency limited"}"#),
+        &problem(),
+    );
+    assert!(matches!(&o, Outcome::Retry { .. }), "{o:?}");
+    let (o, _) = deliver_via(
+        "feishu://hookTOKEN-1",
+        "https://open.feishu.cn",
+        Reply::ok().body(r#"{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}"#),
+        &problem(),
+    );
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("19021")),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn wecom_robots_get_text_within_their_2048_bytes() {
+    let ok = || Reply::ok().body(r#"{"errcode":0,"errmsg":"ok"}"#);
+    for url in [
+        "wecombot://robotKEY-9",
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=robotKEY-9",
+    ] {
+        let (o, r) = deliver_via(url, "https://qyapi.weixin.qq.com", ok(), &problem());
+        assert_eq!(o, Outcome::Delivered, "{url}");
+        assert_eq!(r.target, "/cgi-bin/webhook/send?key=robotKEY-9", "{url}");
+        let v = r.json();
+        assert_eq!(v["msgtype"], "text");
+        let text = v["text"]["content"].as_str().unwrap();
+        assert!(text.len() <= 2048, "{} bytes", text.len());
+        assert!(text.contains("nightly-backup"), "{text}");
+    }
+    let (o, _) = deliver_via(
+        "wecombot://robotKEY-9",
+        "https://qyapi.weixin.qq.com",
+        Reply::ok().body(r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#),
+        &problem(),
+    );
+    assert!(matches!(&o, Outcome::Retry { .. }), "{o:?}");
+}
+
+#[test]
+fn serverchan_posts_a_title_and_text_with_its_sendkey() {
+    let (o, r) = deliver_via(
+        "schan://SCT12345abc",
+        "https://sctapi.ftqq.com",
+        Reply::ok().body(r#"{"code":0,"message":"","data":{"pushid":"1"}}"#),
+        &problem(),
+    );
+    assert_eq!(o, Outcome::Delivered);
+    assert_eq!(r.target, "/SCT12345abc.send");
+    let f = form(&r.body);
+    assert_eq!(field(&f, "title"), Some("🔴 nightly-backup: Failed"));
+    assert!(field(&f, "desp").unwrap().contains("exit code 2"));
+    let (o, _) = deliver_via(
+        "schan://SCT12345abc",
+        "https://sctapi.ftqq.com",
+        Reply::ok().body(r#"{"code":40001,"message":"bad pushkey"}"#),
+        &problem(),
+    );
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("bad pushkey")),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn service_addresses_apprise_does_not_read_are_refused_with_the_url_to_use() {
+    for (address, says) in [
+        (
+            "https://open.feishu.cn/open-apis/bot/v2/hook/abc",
+            "feishu://TOKEN",
+        ),
+        (
+            "https://oapi.dingtalk.com/robot/send?access_token=abc",
+            "dingtalk://",
+        ),
+        ("https://sctapi.ftqq.com/SCT123.send", "schan://SENDKEY"),
+    ] {
+        let e = parse(address).unwrap_err().to_string();
+        assert!(e.contains(says), "{address}: {e}");
+        assert!(
+            !e.contains("abc") && !e.contains("SCT123"),
+            "a token in the error: {e}"
+        );
+    }
+}
