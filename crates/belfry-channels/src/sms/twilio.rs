@@ -20,6 +20,8 @@ const API: &str = "https://api.twilio.com";
 ///   authenticates with an API key (its secret as the token) instead of the account.
 /// - The text is [`belfry_core::sms::render`]: state, job, host and the one-line reason, cut
 ///   to one segment (160 GSM-7 characters, or 70 in UCS-2).
+/// - `method=call` phones each recipient instead (Twilio's Calls API) and reads the same text
+///   out (`<Say>` in the call's TwiML); a call needs a recipient and is not WhatsApp.
 #[derive(Clone)]
 pub struct Twilio {
     pub(crate) base: String,
@@ -28,6 +30,8 @@ pub struct Twilio {
     token: String,
     from: String,
     to: Vec<(bool, String)>,
+    /// Phone the recipients (`method=call`) rather than message them.
+    call: bool,
     describe: String,
     /// What may be secret in the URL, scrubbed from failure reasons (an error page may echo
     /// the request).
@@ -70,15 +74,21 @@ fn mode_prefix(s: &str) -> (Option<bool>, &str) {
 impl Twilio {
     pub(crate) fn from_apprise(raw: &str) -> Result<Self, UrlError> {
         let p = Parts::parse(raw)?;
-        if let Some(m) = p.get("method")
-            && !m.is_empty()
-            && !"sms".starts_with(&m.to_ascii_lowercase())
-        {
-            return Err(UrlError::new(
-                raw,
-                format!("method={m:?}: belfry sends Twilio messages only (method=sms)"),
-            ));
-        }
+        // Apprise's methods, matched by their start as Apprise does (`c` is `call`).
+        let call = match p.get("method").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") => false,
+            Some(m) if "sms".starts_with(m) => false,
+            Some(m) if "call".starts_with(m) => true,
+            Some(_) => {
+                return Err(UrlError::new(
+                    raw,
+                    format!(
+                        "method={:?} is not sms or call",
+                        p.get("method").unwrap_or_default()
+                    ),
+                ));
+            }
+        };
         p.check_keys(
             raw,
             &["to", "from", "source", "sid", "token", "apikey", "method"],
@@ -154,6 +164,12 @@ impl Twilio {
         if short_code && whatsapp_default {
             return Err(UrlError::new(raw, "WhatsApp cannot send from a short code"));
         }
+        if call && whatsapp_default {
+            return Err(UrlError::new(
+                raw,
+                "method=call cannot place a WhatsApp call",
+            ));
+        }
         let mut to = Vec::new();
         let targets = p
             .path
@@ -177,9 +193,21 @@ impl Twilio {
             if wa && short_code {
                 return Err(UrlError::new(raw, "WhatsApp cannot send from a short code"));
             }
+            if wa && call {
+                return Err(UrlError::new(
+                    raw,
+                    format!("method=call cannot place a WhatsApp call ({t:?})"),
+                ));
+            }
             to.push((wa, format!("+{d}")));
         }
         if to.is_empty() {
+            if call {
+                return Err(UrlError::new(
+                    raw,
+                    "method=call needs at least one recipient",
+                ));
+            }
             if short_code {
                 return Err(UrlError::new(
                     raw,
@@ -189,11 +217,12 @@ impl Twilio {
             to.push((whatsapp_default, from.clone()));
         }
         let describe = format!(
-            "twilio://***:***@{from}/{}",
+            "twilio://***:***@{from}/{}{}",
             to.iter()
                 .map(|(wa, n)| if *wa { format!("w:{n}") } else { n.clone() })
                 .collect::<Vec<_>>()
-                .join("/")
+                .join("/"),
+            if call { "?method=call" } else { "" }
         );
         Ok(Twilio {
             base: API.to_owned(),
@@ -202,10 +231,28 @@ impl Twilio {
             token,
             from,
             to,
+            call,
             describe,
             secrets: Secrets::of_url(raw),
         })
     }
+}
+
+/// The TwiML of a call that reads `text` out once.
+fn twiml_say(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            c if c.is_control() => escaped.push(' '),
+            c => escaped.push(c),
+        }
+    }
+    format!("<Response><Say>{escaped}</Say></Response>")
 }
 
 impl Channel for Twilio {
@@ -219,8 +266,10 @@ impl Channel for Twilio {
 
     fn plan(&self, msg: &Message<'_>) -> Option<Vec<HttpRequest>> {
         let url = format!(
-            "{}/2010-04-01/Accounts/{}/Messages.json",
-            self.base, self.sid
+            "{}/2010-04-01/Accounts/{}/{}.json",
+            self.base,
+            self.sid,
+            if self.call { "Calls" } else { "Messages" }
         );
         let auth = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", self.auth_user, self.token));
@@ -237,11 +286,14 @@ impl Channel for Twilio {
                     } else {
                         (self.from.clone(), number.clone())
                     };
-                    let body = url::form_urlencoded::Serializer::new(String::new())
-                        .append_pair("To", &to)
-                        .append_pair("From", &from)
-                        .append_pair("Body", &text)
-                        .finish();
+                    let mut form = url::form_urlencoded::Serializer::new(String::new());
+                    form.append_pair("To", &to).append_pair("From", &from);
+                    if self.call {
+                        form.append_pair("Twiml", &twiml_say(&text));
+                    } else {
+                        form.append_pair("Body", &text);
+                    }
+                    let body = form.finish();
                     HttpRequest {
                         method: Method::Post,
                         url: url.clone(),
@@ -307,6 +359,14 @@ mod tests {
     }
 
     #[test]
+    fn a_calls_text_is_escaped_into_its_twiml() {
+        assert_eq!(
+            twiml_say("FAILED <job> & \"it's\"\nbroken"),
+            "<Response><Say>FAILED &lt;job&gt; &amp; &quot;it&apos;s&quot; broken</Say></Response>"
+        );
+    }
+
+    #[test]
     fn bad_twilio_urls_are_refused_without_quoting_secrets() {
         for (raw, needle) in [
             (format!("twilio://XX123:{TOKEN}@15551234567"), "Account SID"),
@@ -326,8 +386,16 @@ mod tests {
             ),
             (format!("twilio://{SID}:{TOKEN}@12345"), "short code needs"),
             (
+                format!("twilio://{SID}:{TOKEN}@15551234567?method=fax"),
+                "method=\"fax\" is not sms or call",
+            ),
+            (
                 format!("twilio://{SID}:{TOKEN}@15551234567?method=call"),
-                "method=",
+                "needs at least one recipient",
+            ),
+            (
+                format!("twilio://{SID}:{TOKEN}@15551234567/w:15557654321?method=call"),
+                "WhatsApp call",
             ),
             (
                 format!("twilio://{SID}:{TOKEN}@15551234567?colour=red"),

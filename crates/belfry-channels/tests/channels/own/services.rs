@@ -174,6 +174,39 @@ fn twilio_sends_one_segment_to_each_number_with_basic_auth() {
 }
 
 #[test]
+fn twilio_method_call_phones_each_number_and_reads_the_text_out() {
+    let url =
+        format!("twilio://{TW_SID}:{TW_TOKEN}@+15551234567/+15557654321/+447700900123?method=call");
+    let n = notification(State::Failed, Reason::FirstRun);
+    let rx = Receiver::start(vec![Reply::status(201), Reply::status(201)]);
+    let ch = parse_with_api_base(&url, &rx.url("")).unwrap();
+    assert_eq!(
+        ch.describe(),
+        "twilio://***:***@+15551234567/+15557654321/+447700900123?method=call"
+    );
+    assert_eq!(send(ch.as_ref(), &n), Outcome::Delivered);
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(
+        reqs[0].target,
+        format!("/2010-04-01/Accounts/{TW_SID}/Calls.json")
+    );
+    let call = form(&reqs[1].body);
+    assert_eq!(field(&call, "To"), "+447700900123");
+    assert_eq!(field(&call, "From"), "+15551234567");
+    let twiml = field(&call, "Twiml");
+    assert!(
+        twiml.starts_with("<Response><Say>FAILED nightly-backup on db1"),
+        "{twiml}"
+    );
+    assert!(twiml.ends_with("</Say></Response>"), "{twiml}");
+    assert!(
+        call.iter().all(|(k, _)| k != "Body"),
+        "a call carries no SMS body"
+    );
+}
+
+#[test]
 fn twilio_errors_are_classified_and_stop_at_the_first_failure() {
     let rx = Receiver::start(vec![Reply::status(400).body(
         r#"{"code": 21211, "message": "The 'To' number is not a valid phone number."}"#,
