@@ -79,8 +79,12 @@ impl Parts {
         prefixed: &[char],
         scheme_name: &str,
     ) -> Result<(), UrlError> {
-        for (k, _) in &self.query {
+        for (k, v) in &self.query {
             let lk = k.to_ascii_lowercase();
+            // Apprise refuses a URL whose `tz=` names no time zone, whatever the service.
+            if lk == "tz" && !v.trim().is_empty() {
+                belfry_core::time_zone(v).map_err(|e| UrlError::new(raw, format!("tz=: {e}")))?;
+            }
             if known.contains(&lk.as_str())
                 || crate::url_parse::APPRISE_GLOBAL_OPTIONS.contains(&lk.as_str())
                 || k.chars().next().is_some_and(|c| prefixed.contains(&c))

@@ -58,6 +58,6 @@ pub use name::{NameError, derive_job_name, stable_hash, validate_job_name};
 pub use policy::{Decision, JobSnapshot, Policy, Reason, advance, begins_spell, decide};
 pub use routing::{Refusal, Route, StateFilter, glob_match};
 pub use rules::{Step, step};
-pub use schedule::{Cron, Expect, MIN_PERIOD, Schedule, ScheduleError};
+pub use schedule::{Cron, Expect, MIN_PERIOD, Schedule, ScheduleError, time_zone};
 pub use state::{Class, State, UnknownState};
 pub use time::{Rfc3339, Timestamp};

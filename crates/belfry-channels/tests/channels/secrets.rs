@@ -235,6 +235,14 @@ fn url_errors_name_the_url_redacted_and_what_is_wrong() {
         ),
         ("gotify://bad host/FAKESECRETapp", "expected gotify://HOST"),
         ("slck://FAKESECRET/x", "unsupported scheme \"slck\""),
+        (
+            "mailto://u:FAKESECRETpw@example.com?tz=Mars/Olympus",
+            "tz=: time zone \"Mars/Olympus\" is not an IANA time zone name",
+        ),
+        (
+            "opsgenie://FAKESECRETkey?tz=nowhere",
+            "tz=: time zone \"nowhere\"",
+        ),
     ] {
         let e = parse(bad).expect_err(bad);
         let text = e.to_string();

@@ -183,6 +183,12 @@ impl Schedule {
     }
 }
 
+/// The canonical IANA name of the time zone called `name` (any case), from the database bundled
+/// into belfry; the error says what an IANA name looks like.
+pub fn time_zone(name: &str) -> Result<String, ScheduleError> {
+    cron::zone(name).map(|(_, n)| n).map_err(ScheduleError)
+}
+
 impl Cron {
     /// Parses `expr` in the IANA time zone `tz`. The error names the field and the value:
     /// `cron "61 * * * *": minute 61 is out of range 0-59`.
