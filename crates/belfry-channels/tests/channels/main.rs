@@ -6,6 +6,7 @@
 //! [`Context::with_origin`] where their answers matter.
 
 mod answers;
+mod corpus;
 mod secrets;
 mod services;
 
