@@ -152,10 +152,11 @@ pub(crate) fn decode(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
-/// Apprise's options that apply to every service; belfry accepts them where they make sense
-/// and ignores the rest rather than reject a URL that works with Apprise.
+/// The options Apprise (2.3) reads for every service; belfry accepts them where they make
+/// sense and ignores the rest rather than reject a URL that works with Apprise.
 pub(crate) const APPRISE_GLOBAL_OPTIONS: &[&str] = &[
-    "format", "overflow", "emojis", "rto", "cto", "verify", "tz", "store",
+    "format", "overflow", "emojis", "rto", "cto", "verify", "tz", "store", "redirect", "retry",
+    "wait", "optional", "user", "pass", "password", "port",
 ];
 
 #[cfg(test)]

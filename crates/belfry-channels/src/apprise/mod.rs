@@ -22,7 +22,7 @@ use tocsin::{ParseError, TransportError};
 use self::profile::{Feed, Profile};
 use crate::outcome::shorten;
 use crate::secrets::Secrets;
-use crate::url_parse::{UrlError, decode, query_pairs, redact_url};
+use crate::url_parse::{APPRISE_GLOBAL_OPTIONS, UrlError, decode, query_pairs, redact_url};
 use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome, Pace};
 
 /// One service behind an Apprise URL.
@@ -101,12 +101,47 @@ pub(crate) fn parse(raw: &str, scheme: &str) -> Option<Result<Box<dyn Channel>, 
         .find(|s| **s == scheme)
         .copied()
         .unwrap_or(profile.schemes[0]);
+    if let Err(e) = check_options(raw, profile, scheme) {
+        return Some(Err(e));
+    }
     Some(
         tocsin::Service::parse(raw)
             .map_err(|e| explain(raw, e, Some(profile)))
             .and_then(|service| AppriseChannel::new(raw, profile, scheme, service))
             .map(|c| Box::new(c) as Box<dyn Channel>),
     )
+}
+
+/// Refuses a query option that is neither one every Apprise service takes nor one Apprise
+/// reads for this service: Apprise ignores what it does not know, so a misspelt option would
+/// silently do nothing (docs/decisions.md, "One rule for unknown options").
+fn check_options(raw: &str, profile: &Profile, scheme: &str) -> Result<(), UrlError> {
+    for (k, _) in query_pairs(raw) {
+        let lk = k.to_ascii_lowercase();
+        if profile.options.contains(&lk.as_str())
+            || APPRISE_GLOBAL_OPTIONS.contains(&lk.as_str())
+            || k.chars()
+                .next()
+                .is_some_and(|c| profile.prefixes.contains(&c))
+        {
+            continue;
+        }
+        let known = if profile.options.is_empty() {
+            "none of its own".to_owned()
+        } else {
+            profile.options.join(", ")
+        };
+        return Err(UrlError::new(
+            raw,
+            format!(
+                "unknown option {k:?} for {} ({scheme}://); its options are {known}, besides \
+                 the ones every service takes ({})",
+                profile.label,
+                APPRISE_GLOBAL_OPTIONS.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The channel for a service's own web address (`https://discord.com/api/webhooks/…`, a
@@ -201,10 +236,6 @@ fn explain(raw: &str, e: ParseError, profile: Option<&'static Profile>) -> UrlEr
 /// The query option whose removal makes the URL parse, if there is one.
 fn culprit_option(raw: &str) -> Option<String> {
     let (base, query) = raw.split_once('?')?;
-    let (query, fragment) = match query.split_once('#') {
-        Some((q, f)) => (q, Some(f)),
-        None => (query, None),
-    };
     let pairs: Vec<&str> = query.split(['&', ';']).filter(|p| !p.is_empty()).collect();
     (0..pairs.len()).find_map(|skip| {
         let rest: Vec<&str> = pairs
@@ -213,11 +244,7 @@ fn culprit_option(raw: &str) -> Option<String> {
             .filter(|(i, _)| *i != skip)
             .map(|(_, p)| *p)
             .collect();
-        let mut candidate = format!("{base}?{}", rest.join("&"));
-        if let Some(f) = fragment {
-            candidate.push('#');
-            candidate.push_str(f);
-        }
+        let candidate = format!("{base}?{}", rest.join("&"));
         tocsin::Service::parse(&candidate).ok().map(|_| {
             let key = pairs[skip].split('=').next().unwrap_or("");
             decode(key)

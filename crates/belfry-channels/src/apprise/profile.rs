@@ -82,6 +82,13 @@ pub(crate) struct Profile {
     /// The service's published rate limit, as sends a second and a burst; `None` where it
     /// states none (self-hosted servers).
     pub pace: Option<(f64, u32)>,
+    /// The query options Apprise reads for the service, beyond the ones every service takes
+    /// (`url_parse::APPRISE_GLOBAL_OPTIONS`): any other is refused. From Apprise 2.3's
+    /// `template_args` and the keys its `parse_url` reads.
+    pub options: &'static [&'static str],
+    /// The key prefixes the service takes (`+` headers or details, `-` parameters, `:` payload
+    /// fields or tokens).
+    pub prefixes: &'static [char],
 }
 
 use tocsin::Format as F;
@@ -108,6 +115,11 @@ pub(crate) static PROFILES: &[Profile] = &[
         classify: classify::telegram,
         // Telegram asks bots for at most one message a second in a chat.
         pace: Some((1.0, 3)),
+        options: &[
+            "album", "content", "detect", "image", "mdv", "preview", "silent", "template",
+            "thread", "to", "topic",
+        ],
+        prefixes: &[':'],
     },
     Profile {
         name: "discord",
@@ -127,6 +139,24 @@ pub(crate) static PROFILES: &[Profile] = &[
         classify: classify::discord,
         // Discord takes about 30 messages a minute in a channel.
         pace: Some((0.5, 5)),
+        options: &[
+            "avatar",
+            "avatar_url",
+            "batch",
+            "botname",
+            "fields",
+            "flags",
+            "footer",
+            "footer_logo",
+            "href",
+            "image",
+            "ping",
+            "template",
+            "thread",
+            "tts",
+            "url",
+        ],
+        prefixes: &[':'],
     },
     Profile {
         name: "slack",
@@ -149,6 +179,17 @@ pub(crate) static PROFILES: &[Profile] = &[
         classify: classify::slack,
         // Slack allows about one message a second per webhook, with short bursts.
         pace: Some((1.0, 3)),
+        options: &[
+            "blocks",
+            "footer",
+            "image",
+            "mode",
+            "template",
+            "timestamp",
+            "to",
+            "token",
+        ],
+        prefixes: &[':'],
     },
     Profile {
         name: "mattermost",
@@ -165,6 +206,10 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::Mattermost,
         classify: classify::default,
         pace: None,
+        options: &[
+            "botname", "channel", "channels", "icon_url", "image", "mode", "team", "to",
+        ],
+        prefixes: &[],
     },
     Profile {
         name: "rocketchat",
@@ -183,6 +228,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::rocketchat,
         pace: None,
+        options: &["avatar", "mode", "to", "webhook"],
+        prefixes: &[],
     },
     Profile {
         name: "workflows",
@@ -202,6 +249,22 @@ pub(crate) static PROFILES: &[Profile] = &[
         classify: classify::default,
         // Teams and Power Automate throttle webhooks at a few a second.
         pace: Some((1.0, 4)),
+        options: &[
+            "api-version",
+            "id",
+            "image",
+            "pa",
+            "powerautomate",
+            "route",
+            "routeid",
+            "sig",
+            "signature",
+            "template",
+            "ver",
+            "workflow",
+            "wrap",
+        ],
+        prefixes: &[':'],
     },
     Profile {
         name: "gchat",
@@ -220,6 +283,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         classify: classify::default,
         // Google Chat takes 60 messages a minute per space.
         pace: Some((1.0, 3)),
+        options: &["key", "thread", "threadkey", "token", "workspace"],
+        prefixes: &[],
     },
     Profile {
         name: "zulip",
@@ -237,6 +302,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::zulip,
         pace: None,
+        options: &["to", "token"],
+        prefixes: &[],
     },
     Profile {
         name: "ntfy",
@@ -254,6 +321,24 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::Ntfy,
         classify: classify::default,
         pace: None,
+        options: &[
+            "actions",
+            "attach",
+            "auth",
+            "avatar_url",
+            "click",
+            "delay",
+            "email",
+            "filename",
+            "image",
+            "mode",
+            "priority",
+            "tags",
+            "to",
+            "token",
+            "xtags",
+        ],
+        prefixes: &[],
     },
     Profile {
         name: "gotify",
@@ -270,6 +355,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::default,
         pace: None,
+        options: &["priority"],
+        prefixes: &[],
     },
     Profile {
         name: "pushover",
@@ -286,6 +373,18 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::pushover,
         pace: None,
+        options: &[
+            "e2ee",
+            "expire",
+            "interval",
+            "key",
+            "priority",
+            "sound",
+            "to",
+            "url",
+            "url_title",
+        ],
+        prefixes: &[],
     },
     Profile {
         name: "pushbullet",
@@ -302,6 +401,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::default,
         pace: None,
+        options: &["to"],
+        prefixes: &[],
     },
     Profile {
         name: "prowl",
@@ -318,6 +419,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::Prowl,
         classify: classify::prowl,
         pace: None,
+        options: &["priority"],
+        prefixes: &[],
     },
     Profile {
         name: "pagerduty",
@@ -336,6 +439,21 @@ pub(crate) static PROFILES: &[Profile] = &[
         classify: classify::default,
         // The Events API takes about 120 events a minute per integration.
         pace: Some((2.0, 10)),
+        options: &[
+            "action",
+            "apikey",
+            "class",
+            "click",
+            "component",
+            "dedup",
+            "group",
+            "image",
+            "integrationkey",
+            "region",
+            "severity",
+            "source",
+        ],
+        prefixes: &['+'],
     },
     Profile {
         name: "signal",
@@ -352,6 +470,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::default,
         pace: None,
+        options: &["batch", "from", "status", "to"],
+        prefixes: &[],
     },
     Profile {
         name: "homeassistant",
@@ -368,6 +488,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::default,
         pace: None,
+        options: &["accesstoken", "batch", "nid", "prefix", "to", "token"],
+        prefixes: &[],
     },
     Profile {
         name: "ifttt",
@@ -384,6 +506,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::default,
         pace: None,
+        options: &["to"],
+        prefixes: &['+', '-'],
     },
     Profile {
         name: "bark",
@@ -401,6 +525,11 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::bark,
         pace: None,
+        options: &[
+            "action", "archive", "badge", "call", "category", "click", "copy", "delete", "group",
+            "icon", "id", "image", "key", "level", "sound", "subtitle", "to", "ttl", "volume",
+        ],
+        prefixes: &[],
     },
     Profile {
         name: "dingtalk",
@@ -422,6 +551,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         classify: classify::errcode,
         // A robot may send 20 messages a minute.
         pace: Some((0.33, 5)),
+        options: &["secret", "to", "token"],
+        prefixes: &[],
     },
     Profile {
         name: "feishu",
@@ -440,6 +571,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         classify: classify::feishu,
         // A custom bot may send 100 messages a minute and 5 a second.
         pace: Some((1.6, 5)),
+        options: &["token"],
+        prefixes: &[],
     },
     Profile {
         name: "lark",
@@ -456,6 +589,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::feishu,
         pace: Some((1.6, 5)),
+        options: &["token"],
+        prefixes: &[],
     },
     Profile {
         name: "wecombot",
@@ -475,6 +610,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         classify: classify::errcode,
         // A robot may send 20 messages a minute.
         pace: Some((0.33, 5)),
+        options: &["key"],
+        prefixes: &[],
     },
     Profile {
         name: "serverchan",
@@ -491,6 +628,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::serverchan,
         pace: None,
+        options: &[],
+        prefixes: &[],
     },
     Profile {
         name: "xml",
@@ -507,6 +646,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::default,
         pace: None,
+        options: &["method"],
+        prefixes: &['+', '-', ':'],
     },
     Profile {
         name: "form",
@@ -523,6 +664,8 @@ pub(crate) static PROFILES: &[Profile] = &[
         finish: Finish::None,
         classify: classify::default,
         pace: None,
+        options: &["attach-as", "method"],
+        prefixes: &['+', '-', ':'],
     },
 ];
 
