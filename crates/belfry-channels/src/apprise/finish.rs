@@ -10,9 +10,58 @@ use serde_json::{Map, Value, json};
 use super::profile::Finish;
 use crate::HttpRequest;
 
+/// What PagerDuty's `action=` asks of every notification.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum IncidentAction {
+    /// Trigger on a problem, resolve otherwise (Apprise's `map`, belfry's default).
+    #[default]
+    Map,
+    /// Always trigger (or update) the incident.
+    Trigger,
+    /// Always resolve it.
+    Resolve,
+}
+
+/// What a URL says about finishing that tocsin's payload does not carry in a form belfry can
+/// tell apart from tocsin's defaults: PagerDuty's `action=` and `dedup=`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct UrlFinish {
+    pub action: IncidentAction,
+    pub dedup: Option<String>,
+}
+
+impl UrlFinish {
+    /// Reads the URL's query for `finish`; the error names the value.
+    pub(crate) fn read(query: &[(String, String)], finish: Finish) -> Result<Self, String> {
+        let mut out = UrlFinish::default();
+        if finish != Finish::PagerDuty {
+            return Ok(out);
+        }
+        for (k, v) in query {
+            let v = v.trim();
+            if k.eq_ignore_ascii_case("action") && !v.is_empty() {
+                // Apprise takes the start of a name (`r` is `resolve`).
+                let l = v.to_ascii_lowercase();
+                out.action = [
+                    ("trigger", IncidentAction::Trigger),
+                    ("map", IncidentAction::Map),
+                    ("resolve", IncidentAction::Resolve),
+                ]
+                .into_iter()
+                .find(|(name, _)| name.starts_with(&l))
+                .map(|(_, a)| a)
+                .ok_or_else(|| format!("action={v:?} is not trigger, map or resolve"))?;
+            } else if k.eq_ignore_ascii_case("dedup") && !v.is_empty() {
+                out.dedup = Some(truncate(v, Limit::chars(255)));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Applies `finish` to one planned request. Requests that are not the message (a lookup, a
 /// login, a file) are left alone: only a body of the expected shape is changed.
-pub(crate) fn apply(finish: Finish, req: &mut HttpRequest, n: &Notification) {
+pub(crate) fn apply(finish: Finish, url: &UrlFinish, req: &mut HttpRequest, n: &Notification) {
     match finish {
         Finish::None => {}
         Finish::Prowl => prowl(req),
@@ -25,7 +74,7 @@ pub(crate) fn apply(finish: Finish, req: &mut HttpRequest, n: &Notification) {
                 Finish::Slack => slack(&mut body, n),
                 Finish::Discord => discord(&mut body, n),
                 Finish::Teams => teams(&mut body, n),
-                Finish::PagerDuty => pagerduty(&mut body, n),
+                Finish::PagerDuty => pagerduty(&mut body, url, n),
                 Finish::Ntfy => ntfy(&mut body, n, req),
                 Finish::Mattermost => mattermost(&mut body),
                 Finish::None | Finish::Prowl => false,
@@ -253,13 +302,18 @@ pub(crate) fn pagerduty_dedup_key(n: &Notification) -> String {
 }
 
 /// PagerDuty's Events API v2: a problem triggers (or updates) the job's incident, anything
-/// else resolves it.
-fn pagerduty(body: &mut Map<String, Value>, n: &Notification) -> bool {
+/// else resolves it; `action=trigger` or `resolve` fixes one, and `dedup=` names the incident.
+fn pagerduty(body: &mut Map<String, Value>, url: &UrlFinish, n: &Notification) -> bool {
     let Some(routing_key) = body.get("routing_key").cloned() else {
         return false;
     };
-    let key = pagerduty_dedup_key(n);
-    if n.kind != Kind::Problem {
+    let key = url.dedup.clone().unwrap_or_else(|| pagerduty_dedup_key(n));
+    let trigger = match url.action {
+        IncidentAction::Map => n.kind == Kind::Problem,
+        IncidentAction::Trigger => true,
+        IncidentAction::Resolve => false,
+    };
+    if !trigger {
         body.clear();
         body.insert("routing_key".into(), routing_key);
         body.insert("event_action".into(), json!("resolve"));

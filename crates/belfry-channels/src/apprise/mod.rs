@@ -32,6 +32,8 @@ pub(crate) struct AppriseChannel {
     service: tocsin::Service,
     markup: Markup,
     verify_tls: bool,
+    /// What the URL says about finishing the payload (PagerDuty's `action=`, `dedup=`).
+    url_finish: finish::UrlFinish,
     describe: String,
     /// Parts of the URL that may be secret, scrubbed from every failure reason in case a
     /// service quotes them back.
@@ -281,9 +283,12 @@ impl AppriseChannel {
         scheme: &'static str,
         service: tocsin::Service,
     ) -> Result<Self, UrlError> {
-        let markdown = query_pairs(raw)
+        let query = query_pairs(raw);
+        let markdown = query
             .iter()
             .any(|(k, v)| k.eq_ignore_ascii_case("format") && v.eq_ignore_ascii_case("markdown"));
+        let url_finish =
+            finish::UrlFinish::read(&query, profile.finish).map_err(|e| UrlError::new(raw, e))?;
         let describe = redact_url(raw);
         let channel = AppriseChannel {
             profile,
@@ -294,6 +299,7 @@ impl AppriseChannel {
                 profile.markup
             },
             verify_tls: service.options().verify_tls(),
+            url_finish,
             service,
             secrets: Secrets::of_url(raw),
             describe,
@@ -396,7 +402,7 @@ impl AppriseChannel {
                 .collect(),
             body: req.body.expose().to_vec(),
         };
-        finish::apply(self.profile.finish, &mut out, n);
+        finish::apply(self.profile.finish, &self.url_finish, &mut out, n);
         Ok(out)
     }
 

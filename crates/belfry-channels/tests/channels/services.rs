@@ -482,6 +482,46 @@ fn pagerduty_triggers_on_a_problem_and_resolves_the_same_incident_on_recovery() 
     assert_eq!(eu.url, "https://events.eu.pagerduty.com/v2/enqueue");
 }
 
+#[test]
+fn pagerduty_action_and_dedup_from_the_url_are_honoured_and_a_bad_action_refused() {
+    let base = "pagerduty://integrationkey1@apikey2";
+    let action = |url: &str, n: &belfry_core::Notification| {
+        let v = json(&planned(url, n)[0]);
+        (
+            v["event_action"].as_str().unwrap().to_owned(),
+            v["dedup_key"].as_str().unwrap().to_owned(),
+        )
+    };
+    let job = "belfry/nightly-backup".to_owned();
+    assert_eq!(
+        action(&format!("{base}?action=map"), &recovery()),
+        ("resolve".into(), job.clone())
+    );
+    assert_eq!(
+        action(&format!("{base}?action=trigger"), &recovery()),
+        ("trigger".into(), job.clone())
+    );
+    assert_eq!(
+        action(&format!("{base}?action=r"), &problem()),
+        ("resolve".into(), job)
+    );
+    assert_eq!(
+        action(&format!("{base}?dedup=db-incident"), &problem()),
+        ("trigger".into(), "db-incident".into())
+    );
+    assert_eq!(
+        action(&format!("{base}?dedup=db-incident"), &recovery()),
+        ("resolve".into(), "db-incident".into())
+    );
+    let e = parse(&format!("{base}?action=explode"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("action=\"explode\" is not trigger, map or resolve"),
+        "{e}"
+    );
+}
+
 // --- rendering limits, after rendering ---
 
 #[test]
