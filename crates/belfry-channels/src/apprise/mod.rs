@@ -312,6 +312,21 @@ impl AppriseChannel {
         if channel.service.prepare(&sample).is_empty()
             && channel.service.plan(&sample).next_request().is_none()
         {
+            // Bark's and Pushover's end-to-end encryption: tocsin plans nothing rather than
+            // send in the clear what the URL asked to encrypt.
+            let encrypted = query
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("key") && !v.is_empty());
+            if encrypted && matches!(profile.name, "bark" | "pushover") {
+                return Err(UrlError::new(
+                    raw,
+                    format!(
+                        "{}'s end-to-end encryption (key=, e2ee=) is not supported by belfry; \
+                         without it the message still goes over HTTPS",
+                        profile.label
+                    ),
+                ));
+            }
             return Err(UrlError::new(
                 raw,
                 format!(
