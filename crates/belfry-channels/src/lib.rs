@@ -74,6 +74,7 @@ mod url_parts;
 // The families, each with its parsing, request building, sending and outcome side by side.
 mod apprise;
 mod email;
+mod foreign;
 mod incident;
 mod local;
 mod sms;

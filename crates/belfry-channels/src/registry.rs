@@ -4,7 +4,7 @@
 
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
-use crate::{apprise, email, incident, local, sms, webhook};
+use crate::{apprise, email, foreign, incident, local, sms, webhook};
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
 type ParseFn = fn(&str, &str) -> Result<Box<dyn Channel>, UrlError>;
@@ -64,7 +64,10 @@ pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
         // belfry's JSON posted to that address.
         "http" | "https" => match apprise::parse_address(raw) {
             Some(service) => service,
-            None => webhook::parse_address(raw),
+            None => match foreign::refuse(raw) {
+                Some(refusal) => Err(refusal),
+                None => webhook::parse_address(raw),
+            },
         },
         // Apprise still reads these, but Microsoft has retired the Office 365 connectors they
         // post to: say what to use instead rather than only "unsupported".
