@@ -92,7 +92,7 @@ pub use incident::Opsgenie;
 pub use local::Desktop;
 pub use local::{Command, Console, File};
 pub use outcome::{Outcome, classify_http, parse_retry_after, rate_limit_hint, shorten};
-pub use registry::{parse, parse_with_api_base};
+pub use registry::{SchemeInfo, parse, parse_with_api_base, schemes};
 pub use secrets::{MIN_SCRUBBED_LEN, Secrets};
 pub use sms::Twilio;
 pub use url_parse::{UrlError, redact_url};

@@ -94,6 +94,78 @@ pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
     }
 }
 
+/// A scheme belfry reads, for `belfry channels --schemes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchemeInfo {
+    /// The scheme, lowercase, without `://`.
+    pub scheme: &'static str,
+    /// The service or kind of channel, for people.
+    pub service: &'static str,
+    /// Whether the scheme is Apprise's (read with Apprise's syntax), rather than belfry's own.
+    pub from_apprise: bool,
+}
+
+const fn own(scheme: &'static str, service: &'static str, from_apprise: bool) -> SchemeInfo {
+    SchemeInfo {
+        scheme,
+        service,
+        from_apprise,
+    }
+}
+
+/// The schemes of belfry's own families, with their service. A test checks that it names
+/// exactly the schemes of [`FAMILIES`].
+const OWN: &[SchemeInfo] = &[
+    own(
+        "console",
+        "standard error, one line per notification",
+        false,
+    ),
+    own("stderr", "standard error, one line per notification", false),
+    own(
+        "cmd",
+        "a program run with the notification as arguments",
+        false,
+    ),
+    own("file", "a file of JSON lines", false),
+    own("desktop", "a desktop notification (D-Bus)", false),
+    own("dbus", "a desktop notification (D-Bus)", true),
+    own("kde", "a desktop notification (D-Bus)", true),
+    own("qt", "a desktop notification (D-Bus)", true),
+    own("glib", "a desktop notification (D-Bus)", true),
+    own("gnome", "a desktop notification (D-Bus)", true),
+    own("json", "a JSON webhook (belfry's schema)", true),
+    own("jsons", "a JSON webhook (belfry's schema)", true),
+    own("mailto", "e-mail over SMTP", true),
+    own("mailtos", "e-mail over SMTP", true),
+    own("sendgrid", "SendGrid (e-mail)", true),
+    own("twilio", "Twilio (SMS, WhatsApp, calls)", true),
+    own("opsgenie", "Opsgenie", true),
+];
+
+/// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans
+/// for; `http` and `https` (a service's own address, else a JSON webhook) too.
+pub fn schemes() -> Vec<SchemeInfo> {
+    let mut all: Vec<SchemeInfo> = OWN.to_vec();
+    all.push(own(
+        "http",
+        "a JSON webhook, or a service's own address",
+        false,
+    ));
+    all.push(own(
+        "https",
+        "a JSON webhook, or a service's own address",
+        false,
+    ));
+    for p in apprise::profiles() {
+        for scheme in p.schemes {
+            all.push(own(scheme, p.label, true));
+        }
+    }
+    all.sort_by_key(|s| s.scheme);
+    all
+}
+
 /// Parses `raw` like [`crate::parse`], then points the channel's API at `base` (scheme, host
 /// and port, e.g. `http://127.0.0.1:8080`) instead of the service's own address.
 ///
@@ -128,6 +200,32 @@ pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, Ur
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_scheme_list_names_every_scheme_once_and_each_parses_as_its_family() {
+        let mut own: Vec<&str> = OWN.iter().map(|s| s.scheme).collect();
+        let mut families: Vec<&str> = FAMILIES.iter().flat_map(|f| f.schemes).copied().collect();
+        own.sort_unstable();
+        families.sort_unstable();
+        assert_eq!(own, families);
+        let all = schemes();
+        let mut names: Vec<&str> = all.iter().map(|s| s.scheme).collect();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "a scheme listed twice");
+        for s in apprise::SCHEMES {
+            assert!(names.contains(s), "{s} is read but not listed");
+        }
+        // Every listed scheme reaches a parser: none is "unsupported".
+        for s in &all {
+            if let Err(e) = parse(&format!("{}://x", s.scheme)) {
+                assert!(
+                    !e.to_string().contains("unsupported scheme"),
+                    "{}: {e}",
+                    s.scheme
+                );
+            }
+        }
+    }
 
     #[test]
     fn no_scheme_belongs_to_two_families() {

@@ -87,6 +87,10 @@ enum Cmd {
         /// As JSON.
         #[arg(long)]
         json: bool,
+        /// List every scheme belfry reads instead (the service behind it, and whether it is
+        /// Apprise's), whatever is configured.
+        #[arg(long)]
+        schemes: bool,
     },
     /// Send a test message to one channel: a configured channel's name, or a URL.
     Test {
@@ -347,7 +351,11 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Cmd::Run(opts) => run::run(opts, &config, home),
         Cmd::Send(opts) => send::send(opts, &config),
-        Cmd::Channels { json } => send::channels(&config, json),
+        Cmd::Channels {
+            json,
+            schemes: true,
+        } => send::schemes(json),
+        Cmd::Channels { json, .. } => send::channels(&config, json),
         Cmd::Test { name } => send::test(&config, &name),
         Cmd::Serve { listen } => serve::serve(&config, listen),
         Cmd::Config {

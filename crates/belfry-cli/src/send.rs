@@ -353,6 +353,31 @@ pub fn channels(config: &Config, as_json: bool) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// `belfry channels --schemes`: every scheme belfry reads, its service, and whether it is
+/// Apprise's.
+pub fn schemes(as_json: bool) -> anyhow::Result<u8> {
+    let mut out = out();
+    let all = belfry::channels::schemes();
+    if as_json {
+        let v: Vec<Value> = all
+            .iter()
+            .map(|s| json!({"scheme": s.scheme, "service": s.service, "apprise": s.from_apprise}))
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(0);
+    }
+    let mut rows = vec![["SCHEME".to_owned(), "SERVICE".into(), "FROM".into()]];
+    for s in &all {
+        rows.push([
+            format!("{}://", s.scheme),
+            s.service.to_owned(),
+            if s.from_apprise { "Apprise" } else { "belfry" }.to_owned(),
+        ]);
+    }
+    crate::views::print_table(&mut out, &rows)?;
+    Ok(0)
+}
+
 /// `belfry test NAME`: a test message to one channel (a configured one, or a URL).
 pub fn test(config: &Config, name: &str) -> anyhow::Result<u8> {
     let target = if name.contains("://") {

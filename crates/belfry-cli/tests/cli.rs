@@ -1389,6 +1389,7 @@ fn a_reader_that_goes_away_is_not_an_error_for_any_command() {
         &["history", "j", "--json"],
         &["channels"],
         &["channels", "--json"],
+        &["channels", "--schemes"],
         &["check", "j"],
         &["deliver"],
         &["send", "--dry-run", "-b", "hi"],

@@ -88,8 +88,7 @@ pub(crate) const SCHEMES: &[&str] = &[
     "forms",
 ];
 
-/// Every service, for checks.
-#[cfg(test)]
+/// Every service tocsin plans for.
 pub(crate) fn profiles() -> &'static [Profile] {
     profile::PROFILES
 }

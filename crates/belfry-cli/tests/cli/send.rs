@@ -560,3 +560,45 @@ fn retry_for_retries_a_passing_failure_in_place() {
         [503, 503, 200]
     );
 }
+
+#[test]
+fn channels_schemes_lists_every_scheme_with_its_service_and_origin() {
+    let w = World::new();
+    let o = w.run(&["channels", "--schemes"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text = stdout(&o);
+    let line = |scheme: &str| {
+        text.lines()
+            .find(|l| l.starts_with(scheme))
+            .unwrap_or_else(|| panic!("{scheme} missing:\n{text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(line("tgram://"), "tgram:// Telegram Apprise");
+    assert_eq!(
+        line("cmd://"),
+        "cmd:// a program run with the notification as arguments belfry"
+    );
+    assert_eq!(line("opsgenie://"), "opsgenie:// Opsgenie Apprise");
+
+    let o = w.run(&["channels", "--schemes", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let all = v.as_array().unwrap();
+    assert!(all.len() >= 50, "{} schemes", all.len());
+    let wecom = all.iter().find(|s| s["scheme"] == "wecombot").unwrap();
+    assert_eq!(
+        (wecom["service"].as_str(), wecom["apprise"].as_bool()),
+        (Some("WeCom group robot"), Some(true))
+    );
+    // Every listed scheme is one belfry reads: a dry run with it is never "unsupported".
+    for s in all {
+        let url = format!("{}://x", s["scheme"].as_str().unwrap());
+        let o = w.run(&["send", "--dry-run", "-b", "hi", &url]);
+        assert!(
+            !stderr(&o).contains("unsupported scheme"),
+            "{url}: {}",
+            stderr(&o)
+        );
+    }
+}
