@@ -36,9 +36,10 @@ pub struct SendOptions {
     /// console, Slack webhooks) send the message without it.
     #[arg(short, long = "attach", value_name = "FILE")]
     pub attach: Vec<PathBuf>,
-    /// A configured channel to send to (repeatable). Without --channel and without URLs, every
-    /// configured channel gets the message.
-    #[arg(long = "channel", value_name = "NAME")]
+    /// A configured channel to send to (repeatable), by its name or a tag (every channel with
+    /// the tag; `all` is every channel). Without --channel and without URLs, every configured
+    /// channel without a tag gets the message (and those tagged `always`), as with Apprise.
+    #[arg(long = "channel", visible_alias = "tag", value_name = "NAME")]
     pub channels: Vec<String>,
     /// The job name the message goes under (`job` in the JSON and in templates).
     #[arg(long, value_name = "NAME", default_value = "send")]
@@ -74,23 +75,35 @@ fn out() -> std::io::StdoutLock<'static> {
 /// The configured channels named, or all of them, plus the URLs.
 fn targets(config: &Config, names: &[String], urls: &[String]) -> anyhow::Result<Vec<Target>> {
     let mut targets = Vec::new();
+    let tagged =
+        |c: &belfry::config::ChannelConfig, tag: &str| c.route.tags.iter().any(|t| t == tag);
     let configured: Vec<&belfry::config::ChannelConfig> = if names.is_empty() && urls.is_empty() {
-        config.channels.iter().collect()
+        config
+            .channels
+            .iter()
+            .filter(|c| c.route.tags.is_empty() || tagged(c, belfry::core::TAG_ALWAYS))
+            .collect()
     } else {
         let mut chosen: Vec<&belfry::config::ChannelConfig> = Vec::new();
         for name in names {
-            if chosen.iter().any(|c| c.name == *name) {
-                continue;
-            }
-            let Some(c) = config.channel(name) else {
+            let matching: Vec<&belfry::config::ChannelConfig> = config
+                .channels
+                .iter()
+                .filter(|c| c.name == *name || tagged(c, name) || name == belfry::core::TAG_ALL)
+                .collect();
+            if matching.is_empty() {
                 let known: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
                 return Err(Usage(format!(
-                    "--channel {name}: no channel named {name:?} (configured: {})",
+                    "--channel {name}: no channel named {name:?} and none tagged so (configured: {})",
                     known.join(", ")
                 ))
                 .into());
-            };
-            chosen.push(c);
+            }
+            for c in matching {
+                if !chosen.iter().any(|k| k.name == c.name) {
+                    chosen.push(c);
+                }
+            }
         }
         chosen
     };
@@ -290,6 +303,9 @@ pub(crate) fn receives(c: &belfry::config::ChannelConfig) -> String {
     if !c.route.jobs.is_empty() {
         parts.push(format!("jobs {}", c.route.jobs.join(",")));
     }
+    if !c.route.tags.is_empty() {
+        parts.push(format!("tags {}", c.route.tags.join(",")));
+    }
     if parts.is_empty() {
         "everything".into()
     } else {
@@ -320,6 +336,7 @@ pub fn channels(config: &Config, as_json: bool) -> anyhow::Result<u8> {
                     "destination": c.describe(),
                     "states": c.route.states.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "jobs": c.route.jobs,
+                    "tags": c.route.tags,
                     "templates": templates(c),
                 })
             })

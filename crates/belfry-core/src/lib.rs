@@ -56,7 +56,7 @@ pub use message::{
 };
 pub use name::{NameError, derive_job_name, stable_hash, validate_job_name};
 pub use policy::{Decision, JobSnapshot, Policy, Reason, advance, begins_spell, decide};
-pub use routing::{Refusal, Route, StateFilter, glob_match};
+pub use routing::{Refusal, Route, StateFilter, TAG_ALL, TAG_ALWAYS, glob_match};
 pub use rules::{Step, step};
 pub use schedule::{Cron, Expect, MIN_PERIOD, Schedule, ScheduleError, time_zone};
 pub use state::{Class, State, UnknownState};

@@ -10,9 +10,20 @@ pub struct Route {
     pub channel: String,
     /// Glob patterns (`*`, `?`) over job names; empty means every job.
     pub jobs: Vec<String>,
+    /// Apprise-style tags. A tagged channel takes only the jobs whose own `channels` list
+    /// names one of its tags (or `all`), unless one of its tags is `always`; an untagged one
+    /// takes every job its `jobs` patterns admit (Apprise's rule: a notification with no tag
+    /// goes to the services with none).
+    pub tags: Vec<String>,
     /// State filters; empty means every state.
     pub states: Vec<StateFilter>,
 }
+
+/// The tag Apprise matches every service with, when a notification names it.
+pub const TAG_ALL: &str = "all";
+
+/// The tag that makes a service take every notification, tagged or not (Apprise's).
+pub const TAG_ALWAYS: &str = "always";
 
 /// One entry of a route's `states` list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +81,7 @@ impl Route {
         Route {
             channel: channel.into(),
             jobs: Vec::new(),
+            tags: Vec::new(),
             states: Vec::new(),
         }
     }
@@ -111,9 +123,18 @@ impl Route {
         recovered: bool,
         only: Option<&[String]>,
     ) -> Option<Refusal> {
+        let always = self.tags.iter().any(|t| t == TAG_ALWAYS);
         match only {
-            Some(names) if !names.contains(&self.channel) => return Some(Refusal::NotListed),
+            Some(names)
+                if !always
+                    && !names
+                        .iter()
+                        .any(|n| *n == self.channel || n == TAG_ALL || self.tags.contains(n)) =>
+            {
+                return Some(Refusal::NotListed);
+            }
             Some(_) => {}
+            None if !self.tags.is_empty() && !always => return Some(Refusal::Tagged),
             None if !self.admits_job(job) => return Some(Refusal::Jobs),
             None => {}
         }
@@ -128,6 +149,8 @@ pub enum Refusal {
     NotListed,
     /// The route's `jobs` patterns do not match the job.
     Jobs,
+    /// The channel has tags, and the job names none of them (it has no `channels` list).
+    Tagged,
     /// The route's `states` filters do not take this state.
     States,
 }
@@ -137,7 +160,19 @@ impl Refusal {
     pub fn describe(self, route: &Route, job: &str) -> String {
         let list = |items: Vec<String>| items.join(", ");
         match self {
-            Refusal::NotListed => format!("{job}'s own channels do not include {}", route.channel),
+            Refusal::NotListed => format!(
+                "{job}'s own channels do not include {}{}",
+                route.channel,
+                if route.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" or its tags ({})", list(route.tags.clone()))
+                }
+            ),
+            Refusal::Tagged => format!(
+                "it is tagged ({}) and {job} names none of its tags in its channels",
+                list(route.tags.clone())
+            ),
             Refusal::Jobs => format!("its jobs ({}) do not match {job}", list(route.jobs.clone())),
             Refusal::States => format!(
                 "its states ({}) do not take it",
@@ -195,11 +230,13 @@ mod tests {
             Route {
                 channel: "pager".into(),
                 jobs: vec!["prod-*".into()],
+                tags: vec![],
                 states: vec![StateFilter::Problem, StateFilter::Recovered],
             },
             Route {
                 channel: "chat".into(),
                 jobs: vec![],
+                tags: vec![],
                 states: vec![StateFilter::Named("ok")],
             },
         ];
@@ -225,6 +262,7 @@ mod tests {
         let pager = Route {
             channel: "pager".into(),
             jobs: vec!["prod-*".into()],
+            tags: vec![],
             states: vec![StateFilter::Problem],
         };
         let refusal = |job, st, rec, only: Option<&[String]>| pager.refusal(job, &st, rec, only);
@@ -258,5 +296,42 @@ mod tests {
         assert_eq!("timed_out".parse(), Ok(StateFilter::Named("timed_out")));
         let e = "broken".parse::<StateFilter>().unwrap_err();
         assert!(e.contains("\"broken\"") && e.contains("recovered"), "{e}");
+    }
+
+    #[test]
+    fn tagged_channels_take_only_the_jobs_that_name_a_tag_as_apprise_does() {
+        let tagged = |name: &str, tags: &[&str]| Route {
+            channel: name.into(),
+            jobs: vec![],
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            states: vec![],
+        };
+        let routes = vec![
+            Route::all("console"),
+            tagged("apprise-1", &["devops", "admin"]),
+            tagged("apprise-2", &["finance"]),
+            tagged("apprise-3", &["always"]),
+        ];
+        let sel =
+            |only: Option<&[String]>| Route::select(&routes, "j", &State::Failed, false, only);
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // No channels list: the untagged and the `always` ones (Apprise without --tag).
+        assert_eq!(sel(None), ["console", "apprise-3"]);
+        // A tag selects every channel carrying it; a channel's name still works; `all` is all.
+        assert_eq!(sel(Some(&names(&["devops"]))), ["apprise-1", "apprise-3"]);
+        assert_eq!(
+            sel(Some(&names(&["console", "finance"]))),
+            ["console", "apprise-2", "apprise-3"]
+        );
+        assert_eq!(
+            sel(Some(&names(&["all"]))),
+            ["console", "apprise-1", "apprise-2", "apprise-3"]
+        );
+        let why = routes[2].refusal("j", &State::Failed, false, None).unwrap();
+        assert_eq!(why, Refusal::Tagged);
+        assert_eq!(
+            why.describe(&routes[2], "j"),
+            "it is tagged (finance) and j names none of its tags in its channels"
+        );
     }
 }

@@ -382,6 +382,11 @@ pub struct Sources {
     pub xdg_config_home: Option<PathBuf>,
     /// `$HOME`.
     pub home: Option<PathBuf>,
+    /// `$APPRISE_URLS`: used when belfry's own configuration names no channel.
+    pub env_apprise_urls: Option<String>,
+    /// `$APPRISE_CONFIG_PATH` (Apprise's files, `;`-separated), else Apprise's own places:
+    /// used when belfry's own configuration names no channel and `$APPRISE_URLS` is unset.
+    pub env_apprise_config: Option<String>,
 }
 
 impl Sources {
@@ -396,6 +401,10 @@ impl Sources {
             cwd: std::env::current_dir().ok(),
             xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
             home: var("HOME").map(PathBuf::from),
+            env_apprise_urls: var("APPRISE_URLS").map(|v| v.to_string_lossy().into_owned()),
+            env_apprise_config: var("APPRISE_CONFIG_PATH")
+                .or_else(|| var("APPRISE_CONFIG"))
+                .map(|v| v.to_string_lossy().into_owned()),
         }
     }
 
@@ -438,6 +447,15 @@ impl Config {
     pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         let mut text = String::new();
         let mut config = match sources.find()? {
+            // A file named by --config or $BELFRY_CONFIG that is Apprise's configuration (TEXT
+            // or YAML) rather than belfry's TOML.
+            Some(path) if crate::apprise_config::is_apprise_file(&path) => {
+                let entries = crate::apprise_config::read_file(&path).map_err(ConfigError)?;
+                let mut c = Config::empty();
+                c.add_apprise(&entries, &path.display().to_string())?;
+                c.source = Some(path);
+                c
+            }
             Some(path) => {
                 text = std::fs::read_to_string(&path).map_err(|e| {
                     ConfigError::at(&path.display().to_string(), format!("cannot read: {e}"))
@@ -452,6 +470,20 @@ impl Config {
         if let Some(urls) = &sources.env_urls {
             config.add_urls(urls, "$BELFRY_URLS")?;
         }
+        if config.channels.is_empty() {
+            config.add_apprise_sources(sources)?;
+        }
+        if let Some((job, name)) = config.jobs.iter().find_map(|(job, j)| {
+            let list = j.channels.as_deref()?;
+            list.iter()
+                .find(|n| config.unknown_channel(n))
+                .map(|n| (job, n))
+        }) {
+            return Err(ConfigError(format!(
+                "[jobs.{job}] channels: no channel or tag named {name:?} (defined: {})",
+                names(&config.channels)
+            )));
+        }
         if let Some(url) = &sources.env_store {
             config
                 .set_store_url(url, &Lookup::process(None))
@@ -460,6 +492,75 @@ impl Config {
         config.check_programs(&text)?;
         config.ensure_a_channel();
         Ok(config)
+    }
+
+    /// Whether `name`, in a job's `channels` list, names no channel and no channel's tag
+    /// (`all` names every channel).
+    fn unknown_channel(&self, name: &str) -> bool {
+        name != belfry_core::TAG_ALL
+            && !self
+                .channels
+                .iter()
+                .any(|c| c.name == name || c.route.tags.iter().any(|t| t == name))
+    }
+
+    /// Apprise's configuration, when belfry's names no channel: `$APPRISE_URLS`, else the
+    /// files of `$APPRISE_CONFIG_PATH`, else those of Apprise's own places that exist.
+    fn add_apprise_sources(&mut self, sources: &Sources) -> Result<(), ConfigError> {
+        if let Some(urls) = &sources.env_apprise_urls {
+            let entries: Vec<crate::apprise_config::Entry> = split_urls(urls)
+                .into_iter()
+                .map(|url| crate::apprise_config::Entry {
+                    url,
+                    tags: Vec::new(),
+                })
+                .collect();
+            return self.add_apprise(&entries, "$APPRISE_URLS");
+        }
+        let paths = match &sources.env_apprise_config {
+            Some(list) => crate::apprise_config::split_paths(list),
+            None => crate::apprise_config::default_paths(sources.home.as_deref())
+                .into_iter()
+                .filter(|p| p.is_file())
+                .collect(),
+        };
+        for path in paths {
+            let entries = crate::apprise_config::read_file(&path).map_err(ConfigError)?;
+            self.add_apprise(&entries, &path.display().to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Adds Apprise's URLs as channels named `apprise-` and a hash of the URL and its tags (a
+    /// name that stays when the file's order changes, so that the outbox's rows keep their
+    /// channel), each with its tags.
+    fn add_apprise(
+        &mut self,
+        entries: &[crate::apprise_config::Entry],
+        origin: &str,
+    ) -> Result<(), ConfigError> {
+        for (i, e) in entries.iter().enumerate() {
+            let mut secrets = Secrets::default();
+            secrets.add_url(&e.url);
+            belfry_channels::parse(&e.url).map_err(|err| {
+                ConfigError::at(
+                    origin,
+                    format!("URL {}: {}", i + 1, secrets.scrub(&err.to_string())),
+                )
+            })?;
+            let mut key: Vec<&str> = vec![e.url.as_str()];
+            key.extend(e.tags.iter().map(String::as_str));
+            let name = format!("apprise-{:08x}", stable_hash(&key));
+            if self.channels.iter().any(|c| c.name == name) {
+                continue;
+            }
+            self.secrets.extend(&secrets);
+            let mut ch = ChannelConfig::new(name, e.url.clone());
+            ch.route.tags = e.tags.clone();
+            ch.secrets = secrets;
+            self.channels.push(ch);
+        }
+        Ok(())
     }
 
     /// Refuses a `command` channel (or `cmd://` URL) whose program cannot be started here.
@@ -615,10 +716,30 @@ impl Config {
             // echo them (in their own or another channel's error).
             secrets.add_url(&url);
             c.secrets.extend(&secrets);
+            let tags = match ch.tags {
+                Some(t) => {
+                    let span = t.span();
+                    let tags: Vec<String> = t
+                        .into_inner()
+                        .iter()
+                        .map(|t| t.to_ascii_lowercase())
+                        .collect();
+                    if let Some(bad) = tags.iter().find(|t| !crate::apprise_config::valid_tag(t)) {
+                        return Err(at(
+                            "tags",
+                            span,
+                            &format!("{bad:?} is not a tag (letters, digits, _, - and :)"),
+                        ));
+                    }
+                    tags
+                }
+                None => Vec::new(),
+            };
             c.channels.push(ChannelConfig {
                 route: Route {
                     channel: name.clone(),
                     jobs: ch.jobs.unwrap_or_default(),
+                    tags,
                     states: ch
                         .states
                         .unwrap_or_default()
@@ -638,15 +759,17 @@ impl Config {
             });
         }
         for (name, j) in raw.jobs {
-            if let Some(list) = &j.channels {
+            // With no channel in the file, the channels come from the environment or Apprise's
+            // configuration, and `Config::load` checks the names once they are known.
+            if let Some(list) = j.channels.as_ref().filter(|_| !c.channels.is_empty()) {
                 for ch in list.get_ref() {
-                    if !c.channels.iter().any(|c| c.name == *ch) {
+                    if c.unknown_channel(ch) {
                         let line = line_of(text, list.span().start);
                         return Err(ConfigError::at(
                             origin,
                             format!(
-                                "line {line}: [jobs.{name}] channels: no channel named {ch:?} \
-                                 (defined: {})",
+                                "line {line}: [jobs.{name}] channels: no channel or tag named \
+                                 {ch:?} (defined: {})",
                                 names(&c.channels)
                             ),
                         ));
@@ -1057,6 +1180,7 @@ struct RawChannel {
     command: Option<toml::Spanned<Vec<String>>>,
     timeout: Option<CommandTimeout>,
     jobs: Option<Vec<String>>,
+    tags: Option<toml::Spanned<Vec<String>>>,
     states: Option<Vec<Filter>>,
     title: Option<toml::Spanned<String>>,
     body: Option<toml::Spanned<String>>,
@@ -1826,6 +1950,113 @@ mod tests {
         .unwrap();
         assert_eq!(c.channels.len(), 1);
         assert!(c.channels[0].name.starts_with("urls-"));
+    }
+
+    #[test]
+    fn apprise_urls_and_files_are_read_when_belfry_names_no_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join(".config")).unwrap();
+        std::fs::write(
+            home.join(".config/apprise.yml"),
+            "urls:\n  - json://127.0.0.1:9/all\n  - json://127.0.0.1:9/ops:\n      tag: devops\n",
+        )
+        .unwrap();
+        let sources = Sources {
+            home: Some(home.clone()),
+            ..Sources::default()
+        };
+        // Apprise's own place: both URLs, the tagged one only for jobs that name its tag.
+        let c = Config::load(&sources).unwrap();
+        assert_eq!(c.channels.len(), 2, "{:?}", names(&c.channels));
+        assert!(c.channels.iter().all(|ch| ch.name.starts_with("apprise-")));
+        let tagged = c
+            .channels
+            .iter()
+            .find(|ch| !ch.route.tags.is_empty())
+            .unwrap();
+        assert_eq!(tagged.route.tags, ["devops"]);
+        assert_eq!(c.route("any-job", &State::Failed, false).len(), 1);
+        // $APPRISE_URLS comes before the files, as in Apprise.
+        let c = Config::load(&Sources {
+            env_apprise_urls: Some("json://127.0.0.1:9/a, json://127.0.0.1:9/b".into()),
+            ..sources.clone()
+        })
+        .unwrap();
+        assert_eq!(c.channels.len(), 2);
+        // A channel of belfry's own: Apprise's configuration is not read at all.
+        let toml = dir.path().join("belfry.toml");
+        std::fs::write(&toml, "[channels.hook]\nurl = \"json://127.0.0.1:9/own\"\n").unwrap();
+        let c = Config::load(&Sources {
+            explicit: Some(toml.clone()),
+            env_apprise_urls: Some("json://127.0.0.1:9/a".into()),
+            ..sources.clone()
+        })
+        .unwrap();
+        assert_eq!(names(&c.channels), "hook");
+        // A job may route by tag; a name that is neither a channel nor a tag is refused.
+        std::fs::write(&toml, "[jobs.backup]\nchannels = [\"devops\"]\n").unwrap();
+        let c = Config::load(&Sources {
+            explicit: Some(toml.clone()),
+            ..sources.clone()
+        })
+        .unwrap();
+        let to = c.route("backup", &State::Failed, false);
+        assert_eq!(to, std::slice::from_ref(&tagged.name));
+        std::fs::write(&toml, "[jobs.backup]\nchannels = [\"devopz\"]\n").unwrap();
+        let e = Config::load(&Sources {
+            explicit: Some(toml),
+            ..sources.clone()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no channel or tag named \"devopz\""), "{e}");
+    }
+
+    #[test]
+    fn an_apprise_file_may_be_named_by_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("apprise.conf");
+        std::fs::write(
+            &text,
+            "# mine\nadmin=json://127.0.0.1:9/x\njson://127.0.0.1:9/y\n",
+        )
+        .unwrap();
+        let c = Config::load(&Sources {
+            explicit: Some(text),
+            ..Sources::default()
+        })
+        .unwrap();
+        assert_eq!(c.channels.len(), 2);
+        let bad = dir.path().join("apprise.yml");
+        std::fs::write(
+            &bad,
+            "urls:\n  - json://127.0.0.1:9/x:\n      tag: [\"no good!\"]\n",
+        )
+        .unwrap();
+        let e = Config::load(&Sources {
+            explicit: Some(bad),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("apprise.yml") && e.contains("is not a tag"),
+            "{e}"
+        );
+        // A URL Apprise would take but belfry refuses names the file and the entry.
+        let refused = dir.path().join("apprise.yaml");
+        std::fs::write(&refused, "urls:\n  - json://127.0.0.1:9/x?colour=red\n").unwrap();
+        let e = Config::load(&Sources {
+            explicit: Some(refused),
+            ..Sources::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("apprise.yaml") && e.contains("URL 1") && e.contains("colour"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -75,6 +75,7 @@
 // `worker`; `worker` (the threads and what they share) is below `client`; `client` is below
 // the ways in (`watch`, `layer`, `panic`, `task`, `supervisor`).
 
+mod apprise_config;
 mod client;
 pub mod config;
 mod dispatch;

@@ -237,7 +237,7 @@ fn an_invalid_url_exits_2_naming_it_redacted_and_what_is_wrong() {
     let o = send(&w, &["-b", "hi", "--channel", "nope"]);
     assert_eq!(code(&o), 2);
     assert!(
-        stderr(&o).contains("no channel named \"nope\" (configured: console)"),
+        stderr(&o).contains("no channel named \"nope\" and none tagged so (configured: console)"),
         "{}",
         stderr(&o)
     );
@@ -601,4 +601,66 @@ fn channels_schemes_lists_every_scheme_with_its_service_and_origin() {
             stderr(&o)
         );
     }
+}
+
+#[test]
+fn an_apprise_configuration_is_read_and_its_tags_choose_the_channels() {
+    let rx = Receiver::start(vec![]);
+    let w = World::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("apprise.yml");
+    std::fs::write(
+        &file,
+        format!(
+            "version: 1\nurls:\n  - json://{a}/untagged\n  - json://{a}/ops:\n      - tag: devops\n",
+            a = rx.addr()
+        ),
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    let o = w.run(&["--config", config, "channels"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("tags devops"), "{}", stdout(&o));
+    // Without a tag: the untagged channel only, as `apprise` without --tag.
+    let o = w.run(&["--config", config, "send", "-b", "plain"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // With the tag: the tagged one; `all`: both.
+    assert_eq!(
+        code(&w.run(&[
+            "--config", config, "send", "-b", "tagged", "--tag", "devops"
+        ])),
+        0
+    );
+    assert_eq!(
+        code(&w.run(&[
+            "--config",
+            config,
+            "send",
+            "-b",
+            "every",
+            "--channel",
+            "all"
+        ])),
+        0
+    );
+    let mut got: Vec<(String, String)> = rx
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.target.clone(),
+                r.json()["message"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("/ops".to_owned(), "every".to_owned()),
+            ("/ops".to_owned(), "tagged".to_owned()),
+            ("/untagged".to_owned(), "every".to_owned()),
+            ("/untagged".to_owned(), "plain".to_owned()),
+        ]
+    );
 }

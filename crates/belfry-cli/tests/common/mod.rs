@@ -42,6 +42,9 @@ impl World {
             .env_remove("BELFRY_CONFIG")
             .env_remove("BELFRY_URLS")
             .env_remove("BELFRY_STORE")
+            .env_remove("APPRISE_URLS")
+            .env_remove("APPRISE_CONFIG_PATH")
+            .env_remove("APPRISE_CONFIG")
             // No detached drainers outliving a test, except where a test asks for one.
             .env("BELFRY_BACKGROUND", "0")
             .stdin(Stdio::null());
