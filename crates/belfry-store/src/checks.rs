@@ -185,6 +185,17 @@ pub(crate) fn late_at(
     }
 }
 
+/// The earliest start of a running run that can still make its job overdue: a run that had
+/// been going past its longest run time before the job's last report was alerted for then (or
+/// is superseded by the report), so only runs started after `last_report - max_runtime`
+/// count. Without a report, every run counts.
+pub(crate) fn overdue_since(
+    last_report: Option<Timestamp>,
+    max_runtime: std::time::Duration,
+) -> Option<Timestamp> {
+    last_report.map(|l| l - max_runtime)
+}
+
 /// A job's next `late_at` once it has been marked late at `now`: the due time that follows,
 /// plus grace (each missed due time is another problem). Counted from `now`, so that a
 /// sweeper that was away does not go through every slot it missed.

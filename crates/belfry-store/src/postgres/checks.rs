@@ -156,7 +156,8 @@ fn mark_late(
         };
         let expect = checks::parse_expect(&job, &json).map_err(Fail::Data)?;
         let overdue = match expect.max_runtime {
-            Some(max) => oldest_running(tx, &job)?.filter(|(_, started)| *started + max <= now),
+            Some(max) => oldest_running(tx, &job, checks::overdue_since(last.map(ts), max))?
+                .filter(|(_, started)| *started + max <= now),
             None => None,
         };
         let event = checks::late_event(&job, &expect, last.map(ts), overdue, now);

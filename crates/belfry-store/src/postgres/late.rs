@@ -26,7 +26,8 @@ pub(super) fn refresh_late(tx: &mut Wtx<'_, '_>, job: &str) -> Tx<()> {
         Some(json) if !paused => {
             let expect = checks::parse_expect(job, &json).map_err(Fail::Data)?;
             let running = match expect.max_runtime {
-                Some(_) => oldest_running(tx, job)?.map(|(_, t)| t),
+                Some(max) => oldest_running(tx, job, checks::overdue_since(last.map(ts), max))?
+                    .map(|(_, t)| t),
                 None => None,
             };
             checks::late_at(&expect, watched.map(ts), last.map(ts), running)
@@ -56,12 +57,16 @@ pub(super) fn report(tx: &mut Wtx<'_, '_>, job: &str, at: Timestamp) -> Tx<()> {
     Ok(())
 }
 
-/// The oldest run of `job` still going: its id and start.
-pub(super) fn oldest_running(tx: &mut Wtx<'_, '_>, job: &str) -> Tx<Option<(String, Timestamp)>> {
+/// The oldest run of `job` still going that started at or after `since`: its id and start.
+pub(super) fn oldest_running(
+    tx: &mut Wtx<'_, '_>,
+    job: &str,
+    since: Option<Timestamp>,
+) -> Tx<Option<(String, Timestamp)>> {
     tx.query_opt(
         "SELECT id, started_ms FROM runs WHERE job = $1 AND state = 'running'
-         ORDER BY started_ms, n LIMIT 1",
-        &[&job],
+         AND started_ms >= $2 ORDER BY started_ms, n LIMIT 1",
+        &[&job, &since.map_or(i64::MIN, Timestamp::as_millis)],
     )?
     .map(|r| Ok((r.try_get(0)?, ts(r.try_get(1)?))))
     .transpose()

@@ -369,7 +369,8 @@ fn late_one(
     };
     let expect = checks::parse_expect(job, json).map_err(|e| bad(job, e))?;
     let overdue = match expect.max_runtime {
-        Some(max) => oldest_running(tx, job)?.filter(|(_, started)| *started + max <= now),
+        Some(max) => oldest_running(tx, job, checks::overdue_since(last, max))?
+            .filter(|(_, started)| *started + max <= now),
         None => None,
     };
     let event = checks::late_event(job, &expect, last, overdue, now);

@@ -40,7 +40,9 @@ pub(super) fn refresh_late(tx: &Transaction<'_>, job: &str) -> rusqlite::Result<
     };
     let expect = checks::parse_expect(job, &json).map_err(|e| bad(job, e))?;
     let running = match expect.max_runtime {
-        Some(_) => oldest_running(tx, job)?.map(|(_, t)| t),
+        Some(max) => {
+            oldest_running(tx, job, checks::overdue_since(last.map(ts), max))?.map(|(_, t)| t)
+        }
         None => None,
     };
     let late = checks::late_at(&expect, watched.map(ts), last.map(ts), running);
@@ -65,15 +67,19 @@ pub(super) fn report(tx: &Transaction<'_>, job: &str, at: Timestamp) -> rusqlite
     Ok(())
 }
 
-/// The oldest run of `job` still going: its id and start.
+/// The oldest run of `job` still going that started at or after `since`: its id and start.
 pub(super) fn oldest_running(
     tx: &Transaction<'_>,
     job: &str,
+    since: Option<Timestamp>,
 ) -> rusqlite::Result<Option<(String, Timestamp)>> {
     tx.prepare_cached(
         "SELECT id, started_ms FROM runs WHERE job = ?1 AND state = 'running'
-         ORDER BY started_ms LIMIT 1",
+         AND started_ms >= ?2 ORDER BY started_ms LIMIT 1",
     )?
-    .query_row([job], |r| Ok((r.get(0)?, ts(r.get(1)?))))
+    .query_row(
+        params![job, since.map_or(i64::MIN, Timestamp::as_millis)],
+        |r| Ok((r.get(0)?, ts(r.get(1)?))),
+    )
     .optional()
 }

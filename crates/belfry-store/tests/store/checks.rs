@@ -383,6 +383,23 @@ fn runs_recorded_by_belfry_run_keep_the_deadline_current_and_an_overdue_run_is_l
         s.check(JobRef::Name("j")).unwrap().unwrap().last_report,
         Some(t3)
     );
+    // r2 is still "running", and was alerted for: the report after it went overdue supersedes
+    // it, so the next deadline is the job's silence, not r2 again (which would alert at once,
+    // after every report).
+    assert_eq!(s.next_late().unwrap(), Some(t3.add_millis(61_000)));
+    assert!(s.mark_late(t3.add_millis(1), 10, &Book).unwrap().is_empty());
+    // A run that starts after that report can be overdue in its turn.
+    let t4 = t3.add_millis(1000);
+    s.start_run(&RunStart {
+        id: "r4".into(),
+        job: "j".into(),
+        started: t4,
+        host: None,
+        pid: None,
+        boot_id: None,
+    })
+    .unwrap();
+    assert_eq!(s.next_late().unwrap(), Some(t4.add_millis(5000)));
     // Clearing the schedule clears the deadline.
     s.set_expect("j", None, t3).unwrap();
     assert_eq!(s.next_late().unwrap(), None);
