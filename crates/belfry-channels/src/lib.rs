@@ -85,7 +85,7 @@ mod registry;
 
 pub use belfry_core::Notification;
 pub use channel::{BoxFuture, Channel, Message, Pace};
-pub use email::{Security, SendGrid, Smtp};
+pub use email::{MailApi, Security, SendGrid, Smtp};
 pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};
 pub use incident::Opsgenie;
 #[cfg(feature = "desktop")]

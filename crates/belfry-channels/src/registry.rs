@@ -139,6 +139,11 @@ const OWN: &[SchemeInfo] = &[
     own("mailto", "e-mail over SMTP", true),
     own("mailtos", "e-mail over SMTP", true),
     own("sendgrid", "SendGrid (e-mail)", true),
+    own("mailgun", "Mailgun (e-mail)", true),
+    own("postmark", "Postmark (e-mail)", true),
+    own("sparkpost", "SparkPost (e-mail)", true),
+    own("resend", "Resend (e-mail)", true),
+    own("brevo", "Brevo (e-mail)", true),
     own("twilio", "Twilio (SMS, WhatsApp, calls)", true),
     own("opsgenie", "Opsgenie", true),
 ];
@@ -190,6 +195,12 @@ pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, Ur
             c.base = base;
             c
         })),
+        "mailgun" | "postmark" | "sparkpost" | "resend" | "brevo" => {
+            boxed(email::MailApi::from_apprise(raw).map(|mut c| {
+                c.base = base;
+                c
+            }))
+        }
         other => Err(UrlError::new(
             raw,
             format!("{other}:// has no API address to replace"),

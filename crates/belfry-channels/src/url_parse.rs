@@ -61,7 +61,7 @@ const HOST_IS_PUBLIC: &[&str] = &[
 
 /// Schemes whose user information is a credential through and through (an API key, an
 /// account id): none of it is shown when redacting.
-const USER_IS_SECRET: &[&str] = &["sendgrid", "twilio"];
+const USER_IS_SECRET: &[&str] = &["sendgrid", "twilio", "postmark", "resend", "brevo"];
 
 /// A URL with its secrets hidden, safe to print or store: any password becomes `***`, any
 /// user name alone `***`, the host is kept only where it is a host name (not a token), and

@@ -6,5 +6,6 @@ mod command;
 mod email;
 mod file;
 mod https;
+mod mail_api;
 mod services;
 mod support;
