@@ -49,12 +49,6 @@ const FOREIGN: &[Foreign] = &[
         "Matrix (through t2bot.io)",
         "matrix",
     ),
-    f(
-        "alert.victorops.com",
-        "/integrations/",
-        "Splunk On-Call (VictorOps)",
-        "splunk",
-    ),
     f("api.flock.com", "/hooks/", "Flock", "flock"),
     f(".ryver.com", "/application/webhook/", "Ryver", "ryver"),
     f("media.guilded.gg", "/webhooks/", "Guilded", "guilded"),

@@ -64,9 +64,12 @@ pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
         // belfry's JSON posted to that address.
         "http" | "https" => match apprise::parse_address(raw) {
             Some(service) => service,
-            None => match foreign::refuse(raw) {
-                Some(refusal) => Err(refusal),
-                None => webhook::parse_address(raw),
+            None => match incident::parse_address(raw) {
+                Some(service) => service,
+                None => match foreign::refuse(raw) {
+                    Some(refusal) => Err(refusal),
+                    None => webhook::parse_address(raw),
+                },
             },
         },
         // Apprise still reads these, but Microsoft has retired the Office 365 connectors they
@@ -141,6 +144,8 @@ const OWN: &[SchemeInfo] = &[
     own("sendgrid", "SendGrid (e-mail)", true),
     own("twilio", "Twilio (SMS, WhatsApp, calls)", true),
     own("opsgenie", "Opsgenie", true),
+    own("splunk", "Splunk On-Call (VictorOps)", true),
+    own("victorops", "Splunk On-Call (VictorOps)", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans
@@ -169,7 +174,7 @@ pub fn schemes() -> Vec<SchemeInfo> {
 /// Parses `raw` like [`crate::parse`], then points the channel's API at `base` (scheme, host
 /// and port, e.g. `http://127.0.0.1:8080`) instead of the service's own address.
 ///
-/// For tests that send to a loopback receiver standing in for SendGrid, Twilio or Opsgenie.
+/// For tests that send to a loopback receiver standing in for SendGrid, Twilio, Opsgenie or Splunk On-Call.
 /// No configuration reaches it: a channel URL cannot change where its service lives.
 pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, UrlError> {
     let base = base.trim_end_matches('/').to_owned();
@@ -187,6 +192,10 @@ pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, Ur
             c
         })),
         "opsgenie" => boxed(incident::Opsgenie::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+        "splunk" | "victorops" => boxed(incident::Splunk::from_apprise(raw).map(|mut c| {
             c.base = base;
             c
         })),

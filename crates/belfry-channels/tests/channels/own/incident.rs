@@ -1,0 +1,142 @@
+//! Incident services (Splunk On-Call, …): the requests they plan for the real services, and
+//! the same requests sent to a loopback receiver standing in for them
+//! (`parse_with_api_base`), with the service's answers classified.
+
+use belfry_channels::{Channel, Message, Outcome, parse, parse_with_api_base};
+use belfry_core::{Reason, State};
+use belfry_testkit::{Receiver, Reply};
+
+use crate::{notification, send};
+
+fn plan(ch: &dyn Channel, n: &belfry_core::Notification) -> Vec<belfry_channels::HttpRequest> {
+    ch.plan(&Message {
+        notification: n,
+        idempotency_key: "n-1:ops",
+    })
+    .expect("an HTTP channel plans its requests")
+}
+
+/// A problem, a recovery, and a still-OK heartbeat of `nightly-backup`.
+fn problem() -> belfry_core::Notification {
+    notification(State::Failed, Reason::FirstRun)
+}
+
+fn recovery() -> belfry_core::Notification {
+    notification(State::Ok, Reason::Recovered { after: 1 })
+}
+
+/// Sends a problem then a recovery through `url` to a receiver answering 200 twice, and
+/// returns the requests it recorded.
+fn problem_then_recovery(url: &str) -> Vec<belfry_testkit::Request> {
+    let rx = Receiver::start(vec![Reply::status(200), Reply::status(200)]);
+    let ch = parse_with_api_base(url, &rx.url("")).unwrap();
+    assert_eq!(send(ch.as_ref(), &problem()), Outcome::Delivered);
+    assert_eq!(send(ch.as_ref(), &recovery()), Outcome::Delivered);
+    rx.requests()
+}
+
+/// 2xx delivered, 4xx permanent (with the status and never `secret`), 429 and 5xx retried.
+fn answers_are_classified(url: &str, secret: &str) {
+    let rx = Receiver::start(vec![
+        Reply::status(202),
+        Reply::status(400).body(&format!(r#"{{"message":"bad key {secret}"}}"#)),
+        Reply::status(429),
+        Reply::status(503),
+    ]);
+    let ch = parse_with_api_base(url, &rx.url("")).unwrap();
+    let n = problem();
+    assert_eq!(send(ch.as_ref(), &n), Outcome::Delivered);
+    let o = send(ch.as_ref(), &n);
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("400") && !reason.contains(secret)),
+        "{o:?}"
+    );
+    assert!(matches!(send(ch.as_ref(), &n), Outcome::Retry { .. }));
+    assert!(matches!(send(ch.as_ref(), &n), Outcome::Retry { .. }));
+}
+
+/// `url` is refused with an error containing `what` and not `secret`.
+fn refused(url: &str, what: &str, secret: &str) {
+    let e = parse(url).unwrap_err().to_string();
+    assert!(e.contains(what), "{url}: {e}");
+    assert!(!e.contains(secret), "{url}: {e}");
+}
+
+const SPLUNK_KEY: &str = "S3CRET-splunk_key";
+
+#[test]
+fn splunk_triggers_the_jobs_entity_on_a_problem_and_recovers_it() {
+    let url = format!("splunk://ops_route@{SPLUNK_KEY}");
+    let real = plan(parse(&url).unwrap().as_ref(), &problem());
+    assert_eq!(
+        real[0].url,
+        format!(
+            "https://alert.victorops.com/integrations/generic/20131114/alert/{SPLUNK_KEY}/ops_route"
+        )
+    );
+
+    let reqs = problem_then_recovery(&url);
+    let (open, close) = (&reqs[0], &reqs[1]);
+    assert_eq!(open.method, "POST");
+    assert_eq!(
+        open.target,
+        format!("/integrations/generic/20131114/alert/{SPLUNK_KEY}/ops_route")
+    );
+    assert_eq!(open.header("content-type").unwrap(), "application/json");
+    let v = open.json();
+    assert_eq!(v["message_type"], "CRITICAL");
+    assert_eq!(v["entity_id"], "belfry/nightly-backup");
+    assert_eq!(v["entity_display_name"], "nightly-backup: Failed");
+    assert_eq!(v["monitoring_tool"], "belfry");
+    assert_eq!(v["job"], "nightly-backup");
+    assert_eq!(v["exit_code"], "2");
+    assert_eq!(v["host_name"], "db1");
+    assert_eq!(v["run_id"], "run-7");
+    assert!(v["state_message"].as_str().is_some_and(|m| !m.is_empty()));
+    let v = close.json();
+    assert_eq!(v["message_type"], "RECOVERY");
+    assert_eq!(v["entity_id"], "belfry/nightly-backup");
+
+    // A fixed entity id and a mapping change what is sent, not where.
+    let reqs = problem_then_recovery(&format!(
+        "victorops://ops_route@{SPLUNK_KEY}/disk%20space/db01?:failure=warn&:success=ack"
+    ));
+    assert_eq!(reqs[0].json()["entity_id"], "disk space/db01");
+    assert_eq!(reqs[0].json()["message_type"], "WARNING");
+    assert_eq!(reqs[1].json()["message_type"], "ACKNOWLEDGEMENT");
+}
+
+#[test]
+fn splunk_answers_are_classified_and_bad_urls_refused_without_the_key() {
+    answers_are_classified(&format!("splunk://ops_route@{SPLUNK_KEY}"), SPLUNK_KEY);
+    refused(&format!("splunk://{SPLUNK_KEY}"), "routing key", SPLUNK_KEY);
+    refused(
+        &format!("splunk://ops_route@{SPLUNK_KEY}?action=page"),
+        "action=\"page\"",
+        SPLUNK_KEY,
+    );
+    refused(
+        &format!("victorops://ops_route@{SPLUNK_KEY}?priority=high"),
+        "unknown option \"priority\" for victorops://",
+        SPLUNK_KEY,
+    );
+}
+
+#[test]
+fn splunk_rest_endpoint_address_is_sent_as_splunk_not_as_a_webhook() {
+    let raw = format!(
+        "https://alert.victorops.com/integrations/generic/20131114/alert/{SPLUNK_KEY}/ops_route"
+    );
+    let ch = parse(&raw).unwrap();
+    assert_eq!(ch.scheme(), "splunk");
+    assert!(!ch.describe().contains(SPLUNK_KEY), "{}", ch.describe());
+    let req = &plan(ch.as_ref(), &problem())[0];
+    assert_eq!(req.url, raw);
+    let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(v["message_type"], "CRITICAL");
+    refused(
+        &format!("https://alert.victorops.com/integrations/generic/20131114/alert/{SPLUNK_KEY}"),
+        "routing key",
+        SPLUNK_KEY,
+    );
+}
