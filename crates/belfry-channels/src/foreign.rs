@@ -60,18 +60,6 @@ const FOREIGN: &[Foreign] = &[
         "incident.io",
         "incidentio",
     ),
-    f(
-        "api.squadcast.com",
-        "/v2/incidents/",
-        "Squadcast",
-        "squadcast",
-    ),
-    f(
-        "api.eu.squadcast.com",
-        "/v2/incidents/",
-        "Squadcast",
-        "squadcast",
-    ),
     f(".xmatters.com", "/api/integration/", "xMatters", "xmatters"),
     f(
         "signals.firehydrant.com",

@@ -146,6 +146,7 @@ const OWN: &[SchemeInfo] = &[
     own("opsgenie", "Opsgenie", true),
     own("splunk", "Splunk On-Call (VictorOps)", true),
     own("victorops", "Splunk On-Call (VictorOps)", true),
+    own("squadcast", "Squadcast", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans
@@ -174,7 +175,8 @@ pub fn schemes() -> Vec<SchemeInfo> {
 /// Parses `raw` like [`crate::parse`], then points the channel's API at `base` (scheme, host
 /// and port, e.g. `http://127.0.0.1:8080`) instead of the service's own address.
 ///
-/// For tests that send to a loopback receiver standing in for SendGrid, Twilio, Opsgenie or Splunk On-Call.
+/// For tests that send to a loopback receiver standing in for SendGrid, Twilio or an incident service (Opsgenie, Splunk On-Call,
+/// Squadcast).
 /// No configuration reaches it: a channel URL cannot change where its service lives.
 pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, UrlError> {
     let base = base.trim_end_matches('/').to_owned();
@@ -196,6 +198,10 @@ pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, Ur
             c
         })),
         "splunk" | "victorops" => boxed(incident::Splunk::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+        "squadcast" => boxed(incident::Squadcast::from_apprise(raw).map(|mut c| {
             c.base = base;
             c
         })),

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use belfry_core::{Kind, Notification};
 use serde_json::{Value, json};
 
+use super::{choice, is_key, web_address};
 use crate::outcome::classify_http;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -67,30 +68,6 @@ const ACTIONS: [(&str, Option<&str>); 7] = [
 
 /// Apprise's notification types, in the order of [`Splunk::types`].
 const TYPES: [&str; 4] = ["failure", "warning", "success", "info"];
-
-/// The first of `choices` equal to `v`, else the first that starts with it (case ignored), as
-/// Apprise's `parse_choice` matches.
-fn choice(v: &str, choices: &[&str]) -> Option<usize> {
-    let l = v.trim().to_ascii_lowercase();
-    if l.is_empty() {
-        return None;
-    }
-    choices
-        .iter()
-        .position(|c| c.eq_ignore_ascii_case(&l))
-        .or_else(|| {
-            choices
-                .iter()
-                .position(|c| c.to_ascii_lowercase().starts_with(&l))
-        })
-}
-
-/// A key made of letters, digits, `_` and `-` (what Splunk's keys are).
-fn is_key(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
 
 impl Splunk {
     pub(crate) fn from_apprise(raw: &str) -> Result<Self, UrlError> {
@@ -261,25 +238,17 @@ impl Channel for Splunk {
 
 /// The REST endpoint's own address as a [`Splunk`] channel, or `None` when `raw` is not one.
 pub(crate) fn parse_address(raw: &str) -> Option<Result<Splunk, UrlError>> {
-    let (scheme, rest) = raw.split_once("://")?;
-    if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
-        return None;
-    }
-    let (hostpath, query) = match rest.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (rest, None),
-    };
-    let (host, path) = hostpath.split_once('/')?;
-    if !host.eq_ignore_ascii_case("alert.victorops.com") {
+    let (host, path, query) = web_address(raw)?;
+    if host != "alert.victorops.com" {
         return None;
     }
     let lower = path.to_ascii_lowercase();
-    let after = lower.strip_prefix("integrations/generic/")?;
+    let after = lower.strip_prefix("/integrations/generic/")?;
     let version_len = after.bytes().take_while(u8::is_ascii_digit).count();
     if version_len == 0 || !after[version_len..].starts_with("/alert/") {
         return None;
     }
-    let tail = &path["integrations/generic/".len() + version_len + "/alert/".len()..];
+    let tail = &path["/integrations/generic/".len() + version_len + "/alert/".len()..];
     let mut segs = tail.splitn(3, '/');
     let api_key = segs.next().unwrap_or_default();
     let routing_key = segs.next().unwrap_or_default();
@@ -291,7 +260,6 @@ pub(crate) fn parse_address(raw: &str) -> Option<Result<Splunk, UrlError>> {
              https://alert.victorops.com/integrations/generic/20131114/alert/API_KEY/ROUTING_KEY",
         )));
     }
-    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     let as_apprise = format!("splunk://{routing_key}@{api_key}/{entity}{query}");
     Some(Splunk::from_apprise(&as_apprise).map(|mut s| {
         // Scrub what the address itself carries too.

@@ -140,3 +140,81 @@ fn splunk_rest_endpoint_address_is_sent_as_splunk_not_as_a_webhook() {
         SPLUNK_KEY,
     );
 }
+
+const SQUADCAST_KEY: &str = "S3CRET_squadcast-key";
+
+#[test]
+fn squadcast_triggers_the_jobs_event_on_a_problem_and_resolves_it() {
+    let url = format!("squadcast://{SQUADCAST_KEY}?priority=2&+team=storage");
+    let real = plan(parse(&url).unwrap().as_ref(), &problem());
+    assert_eq!(
+        real[0].url,
+        format!("https://api.squadcast.com/v2/incidents/api/{SQUADCAST_KEY}")
+    );
+    let eu = plan(
+        parse(&format!("{url}&region=eu")).unwrap().as_ref(),
+        &problem(),
+    );
+    assert_eq!(
+        eu[0].url,
+        format!("https://api.eu.squadcast.com/v2/incidents/api/{SQUADCAST_KEY}")
+    );
+
+    let reqs = problem_then_recovery(&url);
+    let (open, close) = (&reqs[0], &reqs[1]);
+    assert_eq!(open.method, "POST");
+    assert_eq!(open.target, format!("/v2/incidents/api/{SQUADCAST_KEY}"));
+    assert_eq!(open.header("content-type").unwrap(), "application/json");
+    let v = open.json();
+    assert_eq!(v["status"], "trigger");
+    assert_eq!(v["event_id"], "belfry/nightly-backup");
+    assert_eq!(v["message"], "nightly-backup: Failed");
+    assert_eq!(v["priority"], "P2");
+    assert_eq!(v["tags"]["job"], "nightly-backup");
+    assert_eq!(v["tags"]["exit_code"], "2");
+    assert_eq!(v["tags"]["host"], "db1");
+    assert_eq!(v["tags"]["run_id"], "run-7");
+    assert_eq!(v["tags"]["team"], "storage");
+    assert!(v["description"].as_str().unwrap().contains("run-7"));
+    let v = close.json();
+    assert_eq!(v["status"], "resolve");
+    assert_eq!(v["event_id"], "belfry/nightly-backup");
+
+    let reqs = problem_then_recovery(&format!(
+        "squadcast://{SQUADCAST_KEY}?dedup=backups&action=trigger"
+    ));
+    assert_eq!(reqs[0].json()["event_id"], "backups");
+    assert_eq!(reqs[1].json()["status"], "trigger");
+}
+
+#[test]
+fn squadcast_answers_are_classified_and_bad_urls_refused_without_the_key() {
+    answers_are_classified(&format!("squadcast://{SQUADCAST_KEY}"), SQUADCAST_KEY);
+    refused(
+        &format!("squadcast://{SQUADCAST_KEY}?priority=urgent"),
+        "priority=\"urgent\"",
+        SQUADCAST_KEY,
+    );
+    refused(
+        &format!("squadcast://{SQUADCAST_KEY}?region=asia"),
+        "region",
+        SQUADCAST_KEY,
+    );
+    refused(
+        &format!("squadcast://{SQUADCAST_KEY}?routing_key=x"),
+        "unknown option \"routing_key\" for squadcast://",
+        SQUADCAST_KEY,
+    );
+}
+
+#[test]
+fn squadcast_webhook_address_is_sent_as_squadcast_not_as_a_webhook() {
+    let raw = format!("https://api.eu.squadcast.com/v2/incidents/api/{SQUADCAST_KEY}");
+    let ch = parse(&raw).unwrap();
+    assert_eq!(ch.scheme(), "squadcast");
+    assert!(!ch.describe().contains(SQUADCAST_KEY), "{}", ch.describe());
+    let req = &plan(ch.as_ref(), &problem())[0];
+    assert_eq!(req.url, raw);
+    let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(v["status"], "trigger");
+}
