@@ -54,12 +54,6 @@ const FOREIGN: &[Foreign] = &[
     f("media.guilded.gg", "/webhooks/", "Guilded", "guilded"),
     f("guilded.gg", "/webhooks/", "Guilded", "guilded"),
     f("inbots.zoom.us", "/incoming/", "Zoom", "zoom"),
-    f(
-        "api.incident.io",
-        "/v2/alert_events/",
-        "incident.io",
-        "incidentio",
-    ),
     f(".xmatters.com", "/api/integration/", "xMatters", "xmatters"),
     f(
         "signals.firehydrant.com",

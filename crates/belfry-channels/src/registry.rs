@@ -147,6 +147,7 @@ const OWN: &[SchemeInfo] = &[
     own("splunk", "Splunk On-Call (VictorOps)", true),
     own("victorops", "Splunk On-Call (VictorOps)", true),
     own("squadcast", "Squadcast", true),
+    own("incidentio", "incident.io", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans
@@ -176,7 +177,7 @@ pub fn schemes() -> Vec<SchemeInfo> {
 /// and port, e.g. `http://127.0.0.1:8080`) instead of the service's own address.
 ///
 /// For tests that send to a loopback receiver standing in for SendGrid, Twilio or an incident service (Opsgenie, Splunk On-Call,
-/// Squadcast).
+/// Squadcast, incident.io).
 /// No configuration reaches it: a channel URL cannot change where its service lives.
 pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, UrlError> {
     let base = base.trim_end_matches('/').to_owned();
@@ -202,6 +203,10 @@ pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, Ur
             c
         })),
         "squadcast" => boxed(incident::Squadcast::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+        "incidentio" => boxed(incident::IncidentIo::from_apprise(raw).map(|mut c| {
             c.base = base;
             c
         })),

@@ -1,11 +1,13 @@
 //! Incident services, where a problem opens an alert and its recovery closes it:
 //! [`Opsgenie`] (`opsgenie://`), [`Splunk`] On-Call (`splunk://`, `victorops://`),
-//! [`Squadcast`] (`squadcast://`).
+//! [`Squadcast`] (`squadcast://`), [`IncidentIo`] (`incidentio://`).
 
+mod incidentio;
 mod opsgenie;
 mod splunk;
 mod squadcast;
 
+pub use incidentio::IncidentIo;
 pub use opsgenie::Opsgenie;
 pub use splunk::Splunk;
 pub use squadcast::Squadcast;
@@ -14,22 +16,24 @@ use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 
 /// The schemes of this family.
-pub(crate) const SCHEMES: &[&str] = &["opsgenie", "splunk", "victorops", "squadcast"];
+pub(crate) const SCHEMES: &[&str] = &["opsgenie", "splunk", "victorops", "squadcast", "incidentio"];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].
 pub(crate) fn parse(scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlError> {
     match scheme {
         "splunk" | "victorops" => boxed(Splunk::from_apprise(raw)),
         "squadcast" => boxed(Squadcast::from_apprise(raw)),
+        "incidentio" => boxed(IncidentIo::from_apprise(raw)),
         _ => boxed(Opsgenie::from_apprise(raw)),
     }
 }
 
 /// The channel for a web address of a service of this family (Splunk On-Call's REST
-/// endpoint, Squadcast's webhook), or `None` when `raw` is not one.
+/// endpoint, Squadcast's webhook, an incident.io alert source), or `None` when `raw` is not one.
 pub(crate) fn parse_address(raw: &str) -> Option<Result<Box<dyn Channel>, UrlError>> {
     None.or_else(|| splunk::parse_address(raw).map(boxed))
         .or_else(|| squadcast::parse_address(raw).map(boxed))
+        .or_else(|| incidentio::parse_address(raw).map(boxed))
 }
 
 /// The first of `choices` equal to `v`, else the first that starts with it (case and

@@ -218,3 +218,94 @@ fn squadcast_webhook_address_is_sent_as_squadcast_not_as_a_webhook() {
     let v: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(v["status"], "trigger");
 }
+
+const INCIDENTIO_TOKEN: &str = "S3CRET-incidentio.token";
+
+#[test]
+fn incidentio_fires_the_jobs_alert_on_a_problem_and_resolves_it() {
+    let url = format!(
+        "incidentio://01ABCSOURCE/{INCIDENTIO_TOKEN}?click=https://ci.example/job&+team=storage"
+    );
+    let real = plan(parse(&url).unwrap().as_ref(), &problem());
+    assert_eq!(
+        real[0].url,
+        "https://api.incident.io/v2/alert_events/http/01ABCSOURCE"
+    );
+
+    let reqs = problem_then_recovery(&url);
+    let (open, close) = (&reqs[0], &reqs[1]);
+    assert_eq!(open.method, "POST");
+    assert_eq!(open.target, "/v2/alert_events/http/01ABCSOURCE");
+    assert_eq!(
+        open.header("authorization").unwrap(),
+        format!("Bearer {INCIDENTIO_TOKEN}")
+    );
+    assert_eq!(open.header("content-type").unwrap(), "application/json");
+    let v = open.json();
+    assert_eq!(v["status"], "firing");
+    assert_eq!(v["deduplication_key"], "belfry/nightly-backup");
+    assert_eq!(v["title"], "nightly-backup: Failed");
+    assert_eq!(v["source_url"], "https://ci.example/job");
+    assert_eq!(v["metadata"]["job"], "nightly-backup");
+    assert_eq!(v["metadata"]["exit_code"], "2");
+    assert_eq!(v["metadata"]["host"], "db1");
+    assert_eq!(v["metadata"]["run_id"], "run-7");
+    assert_eq!(v["metadata"]["team"], "storage");
+    assert!(v["description"].as_str().unwrap().contains("run-7"));
+    let v = close.json();
+    assert_eq!(v["status"], "resolved");
+    assert_eq!(v["deduplication_key"], "belfry/nightly-backup");
+
+    let reqs = problem_then_recovery(&format!(
+        "incidentio://01ABCSOURCE/{INCIDENTIO_TOKEN}?dedup=backups&action=resolve"
+    ));
+    assert_eq!(reqs[0].json()["deduplication_key"], "backups");
+    assert_eq!(reqs[0].json()["status"], "resolved");
+}
+
+#[test]
+fn incidentio_answers_are_classified_and_bad_urls_refused_without_the_token() {
+    answers_are_classified(
+        &format!("incidentio://01ABCSOURCE/{INCIDENTIO_TOKEN}"),
+        INCIDENTIO_TOKEN,
+    );
+    refused(
+        &format!("incidentio://01ABCSOURCE/{INCIDENTIO_TOKEN}?action=page"),
+        "action=\"page\"",
+        INCIDENTIO_TOKEN,
+    );
+    refused(
+        &format!("incidentio://01ABCSOURCE/{INCIDENTIO_TOKEN}?priority=high"),
+        "unknown option \"priority\" for incidentio://",
+        INCIDENTIO_TOKEN,
+    );
+    refused(
+        "incidentio://01ABCSOURCE",
+        "token is missing",
+        INCIDENTIO_TOKEN,
+    );
+}
+
+#[test]
+fn incidentio_alert_source_address_is_sent_as_incidentio_not_as_a_webhook() {
+    let raw = format!(
+        "https://api.incident.io/v2/alert_events/http/01ABCSOURCE?token={INCIDENTIO_TOKEN}"
+    );
+    let ch = parse(&raw).unwrap();
+    assert_eq!(ch.scheme(), "incidentio");
+    assert!(
+        !ch.describe().contains(INCIDENTIO_TOKEN),
+        "{}",
+        ch.describe()
+    );
+    let req = &plan(ch.as_ref(), &problem())[0];
+    assert_eq!(
+        req.url,
+        "https://api.incident.io/v2/alert_events/http/01ABCSOURCE"
+    );
+    refused(
+        "https://api.incident.io/v2/alert_events/http/01ABCSOURCE",
+        "token",
+        INCIDENTIO_TOKEN,
+    );
+}
