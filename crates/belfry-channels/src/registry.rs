@@ -148,6 +148,7 @@ const OWN: &[SchemeInfo] = &[
     own("victorops", "Splunk On-Call (VictorOps)", true),
     own("squadcast", "Squadcast", true),
     own("incidentio", "incident.io", true),
+    own("signl4", "SIGNL4", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans
@@ -177,7 +178,7 @@ pub fn schemes() -> Vec<SchemeInfo> {
 /// and port, e.g. `http://127.0.0.1:8080`) instead of the service's own address.
 ///
 /// For tests that send to a loopback receiver standing in for SendGrid, Twilio or an incident service (Opsgenie, Splunk On-Call,
-/// Squadcast, incident.io).
+/// Squadcast, incident.io, SIGNL4).
 /// No configuration reaches it: a channel URL cannot change where its service lives.
 pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, UrlError> {
     let base = base.trim_end_matches('/').to_owned();
@@ -207,6 +208,10 @@ pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, Ur
             c
         })),
         "incidentio" => boxed(incident::IncidentIo::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+        "signl4" => boxed(incident::Signl4::from_apprise(raw).map(|mut c| {
             c.base = base;
             c
         })),

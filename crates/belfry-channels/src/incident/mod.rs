@@ -1,14 +1,17 @@
 //! Incident services, where a problem opens an alert and its recovery closes it:
 //! [`Opsgenie`] (`opsgenie://`), [`Splunk`] On-Call (`splunk://`, `victorops://`),
-//! [`Squadcast`] (`squadcast://`), [`IncidentIo`] (`incidentio://`).
+//! [`Squadcast`] (`squadcast://`), [`IncidentIo`] (`incidentio://`), [`Signl4`]
+//! (`signl4://`).
 
 mod incidentio;
 mod opsgenie;
+mod signl4;
 mod splunk;
 mod squadcast;
 
 pub use incidentio::IncidentIo;
 pub use opsgenie::Opsgenie;
+pub use signl4::Signl4;
 pub use splunk::Splunk;
 pub use squadcast::Squadcast;
 
@@ -16,7 +19,14 @@ use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 
 /// The schemes of this family.
-pub(crate) const SCHEMES: &[&str] = &["opsgenie", "splunk", "victorops", "squadcast", "incidentio"];
+pub(crate) const SCHEMES: &[&str] = &[
+    "opsgenie",
+    "splunk",
+    "victorops",
+    "squadcast",
+    "incidentio",
+    "signl4",
+];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].
 pub(crate) fn parse(scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlError> {
@@ -24,6 +34,7 @@ pub(crate) fn parse(scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlErro
         "splunk" | "victorops" => boxed(Splunk::from_apprise(raw)),
         "squadcast" => boxed(Squadcast::from_apprise(raw)),
         "incidentio" => boxed(IncidentIo::from_apprise(raw)),
+        "signl4" => boxed(Signl4::from_apprise(raw)),
         _ => boxed(Opsgenie::from_apprise(raw)),
     }
 }

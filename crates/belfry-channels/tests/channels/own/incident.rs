@@ -309,3 +309,63 @@ fn incidentio_alert_source_address_is_sent_as_incidentio_not_as_a_webhook() {
         INCIDENTIO_TOKEN,
     );
 }
+
+const SIGNL4_SECRET: &str = "S3CRET-signl4-team";
+
+#[test]
+fn signl4_raises_the_jobs_alert_on_a_problem_and_resolves_it() {
+    let url = format!("signl4://{SIGNL4_SECRET}?service=Backups&alerting_scenario=single_ack");
+    let real = plan(parse(&url).unwrap().as_ref(), &problem());
+    assert_eq!(
+        real[0].url,
+        format!("https://connect.signl4.com/webhook/{SIGNL4_SECRET}/")
+    );
+
+    let reqs = problem_then_recovery(&url);
+    let (open, close) = (&reqs[0], &reqs[1]);
+    assert_eq!(open.method, "POST");
+    assert_eq!(open.target, format!("/webhook/{SIGNL4_SECRET}/"));
+    assert_eq!(open.header("content-type").unwrap(), "application/json");
+    let v = open.json();
+    assert_eq!(v["X-S4-Status"], "new");
+    assert_eq!(v["X-S4-ExternalID"], "belfry/nightly-backup");
+    assert_eq!(v["X-S4-Service"], "Backups");
+    assert_eq!(v["X-S4-AlertingScenario"], "single_ack");
+    assert_eq!(v["X-S4-SourceSystem"], "belfry");
+    assert_eq!(v["title"], "nightly-backup: Failed");
+    assert_eq!(v["job"], "nightly-backup");
+    assert_eq!(v["exit_code"], "2");
+    assert_eq!(v["host"], "db1");
+    assert_eq!(v["run_id"], "run-7");
+    assert!(v["body"].as_str().unwrap().contains("run-7"));
+    let v = close.json();
+    assert_eq!(v["X-S4-Status"], "resolved");
+    assert_eq!(v["X-S4-ExternalID"], "belfry/nightly-backup");
+
+    let reqs = problem_then_recovery(&format!(
+        "signl4://{SIGNL4_SECRET}?external_id=backups&action=trigger"
+    ));
+    assert_eq!(reqs[1].json()["X-S4-ExternalID"], "backups");
+    assert_eq!(reqs[1].json()["X-S4-Status"], "new");
+}
+
+#[test]
+fn signl4_answers_are_classified_and_bad_urls_refused_without_the_secret() {
+    answers_are_classified(&format!("signl4://{SIGNL4_SECRET}"), SIGNL4_SECRET);
+    refused(
+        &format!("signl4://{SIGNL4_SECRET}?status=open"),
+        "status=\"open\"",
+        SIGNL4_SECRET,
+    );
+    refused(
+        &format!("signl4://{SIGNL4_SECRET}?region=eu"),
+        "unknown option \"region\" for signl4://",
+        SIGNL4_SECRET,
+    );
+    assert_eq!(
+        parse(&format!("signl4://{SIGNL4_SECRET}"))
+            .unwrap()
+            .describe(),
+        "signl4://***"
+    );
+}
