@@ -149,6 +149,7 @@ const OWN: &[SchemeInfo] = &[
     own("squadcast", "Squadcast", true),
     own("incidentio", "incident.io", true),
     own("signl4", "SIGNL4", true),
+    own("pagertree", "PagerTree", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans
@@ -178,7 +179,7 @@ pub fn schemes() -> Vec<SchemeInfo> {
 /// and port, e.g. `http://127.0.0.1:8080`) instead of the service's own address.
 ///
 /// For tests that send to a loopback receiver standing in for SendGrid, Twilio or an incident service (Opsgenie, Splunk On-Call,
-/// Squadcast, incident.io, SIGNL4).
+/// Squadcast, incident.io, SIGNL4, PagerTree).
 /// No configuration reaches it: a channel URL cannot change where its service lives.
 pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, UrlError> {
     let base = base.trim_end_matches('/').to_owned();
@@ -212,6 +213,10 @@ pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, Ur
             c
         })),
         "signl4" => boxed(incident::Signl4::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+        "pagertree" => boxed(incident::PagerTree::from_apprise(raw).map(|mut c| {
             c.base = base;
             c
         })),

@@ -1,16 +1,18 @@
 //! Incident services, where a problem opens an alert and its recovery closes it:
 //! [`Opsgenie`] (`opsgenie://`), [`Splunk`] On-Call (`splunk://`, `victorops://`),
 //! [`Squadcast`] (`squadcast://`), [`IncidentIo`] (`incidentio://`), [`Signl4`]
-//! (`signl4://`).
+//! (`signl4://`), [`PagerTree`] (`pagertree://`).
 
 mod incidentio;
 mod opsgenie;
+mod pagertree;
 mod signl4;
 mod splunk;
 mod squadcast;
 
 pub use incidentio::IncidentIo;
 pub use opsgenie::Opsgenie;
+pub use pagertree::PagerTree;
 pub use signl4::Signl4;
 pub use splunk::Splunk;
 pub use squadcast::Squadcast;
@@ -26,6 +28,7 @@ pub(crate) const SCHEMES: &[&str] = &[
     "squadcast",
     "incidentio",
     "signl4",
+    "pagertree",
 ];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].
@@ -35,6 +38,7 @@ pub(crate) fn parse(scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlErro
         "squadcast" => boxed(Squadcast::from_apprise(raw)),
         "incidentio" => boxed(IncidentIo::from_apprise(raw)),
         "signl4" => boxed(Signl4::from_apprise(raw)),
+        "pagertree" => boxed(PagerTree::from_apprise(raw)),
         _ => boxed(Opsgenie::from_apprise(raw)),
     }
 }

@@ -369,3 +369,69 @@ fn signl4_answers_are_classified_and_bad_urls_refused_without_the_secret() {
         "signl4://***"
     );
 }
+
+const PAGERTREE_ID: &str = "int_S3CRET0pt";
+
+#[test]
+fn pagertree_creates_the_jobs_alert_on_a_problem_and_resolves_it() {
+    let url = format!(
+        "pagertree://{PAGERTREE_ID}?urgency=high&tags=backup,db&-runbook=r1&+X-Team=ops&:source=cron"
+    );
+    let real = plan(parse(&url).unwrap().as_ref(), &problem());
+    assert_eq!(
+        real[0].url,
+        format!("https://api.pagertree.com/integration/{PAGERTREE_ID}")
+    );
+
+    let reqs = problem_then_recovery(&url);
+    let (open, close) = (&reqs[0], &reqs[1]);
+    assert_eq!(open.method, "POST");
+    assert_eq!(open.target, format!("/integration/{PAGERTREE_ID}"));
+    assert_eq!(open.header("content-type").unwrap(), "application/json");
+    assert_eq!(open.header("x-team").unwrap(), "ops");
+    let v = open.json();
+    assert_eq!(v["event_type"], "create");
+    assert_eq!(v["id"], "belfry/nightly-backup");
+    assert_eq!(v["title"], "nightly-backup: Failed");
+    assert_eq!(v["urgency"], "high");
+    assert_eq!(v["tags"], serde_json::json!(["backup", "db"]));
+    assert_eq!(v["source"], "cron");
+    assert_eq!(v["meta"]["job"], "nightly-backup");
+    assert_eq!(v["meta"]["exit_code"], "2");
+    assert_eq!(v["meta"]["host"], "db1");
+    assert_eq!(v["meta"]["run_id"], "run-7");
+    assert_eq!(v["meta"]["runbook"], "r1");
+    assert!(v["description"].as_str().unwrap().contains("run-7"));
+    let v = close.json();
+    assert_eq!(v["event_type"], "resolve");
+    assert_eq!(v["id"], "belfry/nightly-backup");
+    assert!(v.get("title").is_none(), "{v}");
+
+    let reqs = problem_then_recovery(&format!(
+        "pagertree://{PAGERTREE_ID}?tid=backups&action=acknowledge"
+    ));
+    assert_eq!(reqs[0].json()["id"], "backups");
+    assert_eq!(reqs[0].json()["event_type"], "acknowledge");
+}
+
+#[test]
+fn pagertree_answers_are_classified_and_bad_urls_refused_without_the_id() {
+    answers_are_classified(&format!("pagertree://{PAGERTREE_ID}"), PAGERTREE_ID);
+    refused(
+        &format!("pagertree://{PAGERTREE_ID}?urgency=urgent"),
+        "urgency=\"urgent\"",
+        PAGERTREE_ID,
+    );
+    refused(
+        &format!("pagertree://{PAGERTREE_ID}?action=page"),
+        "action=\"page\"",
+        PAGERTREE_ID,
+    );
+    refused("pagertree://S3CRET", "integration id", "S3CRET");
+    assert_eq!(
+        parse(&format!("pagertree://{PAGERTREE_ID}"))
+            .unwrap()
+            .describe(),
+        "pagertree://***"
+    );
+}
