@@ -150,6 +150,8 @@ const OWN: &[SchemeInfo] = &[
     own("incidentio", "incident.io", true),
     own("signl4", "SIGNL4", true),
     own("pagertree", "PagerTree", true),
+    own("goalert", "GoAlert", true),
+    own("goalerts", "GoAlert", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans

@@ -1,8 +1,10 @@
 //! Incident services, where a problem opens an alert and its recovery closes it:
 //! [`Opsgenie`] (`opsgenie://`), [`Splunk`] On-Call (`splunk://`, `victorops://`),
 //! [`Squadcast`] (`squadcast://`), [`IncidentIo`] (`incidentio://`), [`Signl4`]
-//! (`signl4://`), [`PagerTree`] (`pagertree://`).
+//! (`signl4://`), [`PagerTree`] (`pagertree://`),
+//! [`GoAlert`] (`goalert://`, `goalerts://`).
 
+mod goalert;
 mod incidentio;
 mod opsgenie;
 mod pagertree;
@@ -10,6 +12,7 @@ mod signl4;
 mod splunk;
 mod squadcast;
 
+pub use goalert::GoAlert;
 pub use incidentio::IncidentIo;
 pub use opsgenie::Opsgenie;
 pub use pagertree::PagerTree;
@@ -29,6 +32,8 @@ pub(crate) const SCHEMES: &[&str] = &[
     "incidentio",
     "signl4",
     "pagertree",
+    "goalert",
+    "goalerts",
 ];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].
@@ -39,6 +44,7 @@ pub(crate) fn parse(scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlErro
         "incidentio" => boxed(IncidentIo::from_apprise(raw)),
         "signl4" => boxed(Signl4::from_apprise(raw)),
         "pagertree" => boxed(PagerTree::from_apprise(raw)),
+        "goalert" | "goalerts" => boxed(GoAlert::from_apprise(raw)),
         _ => boxed(Opsgenie::from_apprise(raw)),
     }
 }

@@ -435,3 +435,83 @@ fn pagertree_answers_are_classified_and_bad_urls_refused_without_the_id() {
         "pagertree://***"
     );
 }
+
+const GOALERT_KEY: &str = "5ec2e7a1-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+const GOALERT_KEY2: &str = "6ec2e7a1-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+/// A `goalert://` URL for the server `rx` stands in for, under `/oncall/`.
+fn goalert_url(rx: &Receiver, rest: &str) -> String {
+    let hostport = rx
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    format!("goalert://{hostport}/oncall/{rest}")
+}
+
+#[test]
+fn goalert_raises_the_jobs_alert_on_a_problem_and_closes_it_with_every_key() {
+    let rx = Receiver::start(vec![Reply::status(200); 4]);
+    let url = goalert_url(
+        &rx,
+        &format!("{GOALERT_KEY}?to={GOALERT_KEY2}&+team=storage"),
+    );
+    let ch = parse(&url).unwrap();
+    assert_eq!(send(ch.as_ref(), &problem()), Outcome::Delivered);
+    assert_eq!(send(ch.as_ref(), &recovery()), Outcome::Delivered);
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 4);
+    for (r, key) in reqs
+        .iter()
+        .zip([GOALERT_KEY, GOALERT_KEY2, GOALERT_KEY, GOALERT_KEY2])
+    {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.target, "/oncall/api/v2/generic/incoming");
+        assert_eq!(r.header("authorization").unwrap(), format!("Bearer {key}"));
+        assert_eq!(r.header("content-type").unwrap(), "application/json");
+    }
+    let v = reqs[0].json();
+    assert_eq!(v["summary"], "nightly-backup: Failed");
+    assert_eq!(v["dedup"], "belfry/nightly-backup");
+    assert!(v.get("action").is_none(), "{v}");
+    assert_eq!(v["meta"]["job"], "nightly-backup");
+    assert_eq!(v["meta"]["exit_code"], "2");
+    assert_eq!(v["meta"]["host"], "db1");
+    assert_eq!(v["meta"]["run_id"], "run-7");
+    assert_eq!(v["meta"]["team"], "storage");
+    assert!(v["details"].as_str().unwrap().contains("run-7"));
+    let v = reqs[2].json();
+    assert_eq!(v["action"], "close");
+    assert_eq!(v["dedup"], "belfry/nightly-backup");
+}
+
+#[test]
+fn goalert_answers_are_classified_and_bad_urls_refused_without_the_key() {
+    let rx = Receiver::start(vec![
+        Reply::status(204),
+        Reply::status(401).body(&format!("bad key {GOALERT_KEY}")),
+        Reply::status(429),
+        Reply::status(503),
+    ]);
+    let ch = parse(&goalert_url(&rx, GOALERT_KEY)).unwrap();
+    assert!(!ch.describe().contains(GOALERT_KEY), "{}", ch.describe());
+    let n = problem();
+    assert_eq!(send(ch.as_ref(), &n), Outcome::Delivered);
+    let o = send(ch.as_ref(), &n);
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("401") && !reason.contains(GOALERT_KEY)),
+        "{o:?}"
+    );
+    assert!(matches!(send(ch.as_ref(), &n), Outcome::Retry { .. }));
+    assert!(matches!(send(ch.as_ref(), &n), Outcome::Retry { .. }));
+    refused(
+        &format!("goalert://goalert.example.com/{GOALERT_KEY}?action=page"),
+        "action=\"page\"",
+        GOALERT_KEY,
+    );
+    refused(
+        &format!("goalerts://goalert.example.com/{GOALERT_KEY}?to=nokey"),
+        "not an integration key",
+        GOALERT_KEY,
+    );
+}
