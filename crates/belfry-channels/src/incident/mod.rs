@@ -2,9 +2,10 @@
 //! [`Opsgenie`] (`opsgenie://`), [`Splunk`] On-Call (`splunk://`, `victorops://`),
 //! [`Squadcast`] (`squadcast://`), [`IncidentIo`] (`incidentio://`), [`Signl4`]
 //! (`signl4://`), [`PagerTree`] (`pagertree://`),
-//! [`GoAlert`] (`goalert://`, `goalerts://`).
+//! [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`] (`ilert://`).
 
 mod goalert;
+mod ilert;
 mod incidentio;
 mod opsgenie;
 mod pagertree;
@@ -13,6 +14,7 @@ mod splunk;
 mod squadcast;
 
 pub use goalert::GoAlert;
+pub use ilert::Ilert;
 pub use incidentio::IncidentIo;
 pub use opsgenie::Opsgenie;
 pub use pagertree::PagerTree;
@@ -34,6 +36,7 @@ pub(crate) const SCHEMES: &[&str] = &[
     "pagertree",
     "goalert",
     "goalerts",
+    "ilert",
 ];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].
@@ -45,6 +48,7 @@ pub(crate) fn parse(scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlErro
         "signl4" => boxed(Signl4::from_apprise(raw)),
         "pagertree" => boxed(PagerTree::from_apprise(raw)),
         "goalert" | "goalerts" => boxed(GoAlert::from_apprise(raw)),
+        "ilert" => boxed(Ilert::from_apprise(raw)),
         _ => boxed(Opsgenie::from_apprise(raw)),
     }
 }

@@ -515,3 +515,59 @@ fn goalert_answers_are_classified_and_bad_urls_refused_without_the_key() {
         GOALERT_KEY,
     );
 }
+
+const ILERT_KEY: &str = "il1api-S3CRET_key";
+
+#[test]
+fn ilert_raises_the_jobs_alert_on_a_problem_and_resolves_it() {
+    let url = format!(
+        "ilert://{ILERT_KEY}?priority=high&route=ops&click=https://ci.example/job&+team=storage"
+    );
+    let real = plan(parse(&url).unwrap().as_ref(), &problem());
+    assert_eq!(real[0].url, "https://api.ilert.com/api/events");
+
+    let reqs = problem_then_recovery(&url);
+    let (open, close) = (&reqs[0], &reqs[1]);
+    assert_eq!(open.method, "POST");
+    assert_eq!(open.target, "/api/events");
+    assert_eq!(open.header("content-type").unwrap(), "application/json");
+    let v = open.json();
+    assert_eq!(v["integrationKey"], ILERT_KEY);
+    assert_eq!(v["eventType"], "ALERT");
+    assert_eq!(v["alertKey"], "belfry/nightly-backup");
+    assert_eq!(v["summary"], "nightly-backup: Failed");
+    assert_eq!(v["priority"], "HIGH");
+    assert_eq!(v["routingKey"], "ops");
+    assert_eq!(
+        v["links"],
+        serde_json::json!([{"href": "https://ci.example/job"}])
+    );
+    assert_eq!(v["labels"], serde_json::json!({"team": "storage"}));
+    assert_eq!(v["customDetails"]["job"], "nightly-backup");
+    assert_eq!(v["customDetails"]["exit_code"], "2");
+    assert_eq!(v["customDetails"]["host"], "db1");
+    assert_eq!(v["customDetails"]["run_id"], "run-7");
+    assert!(v["details"].as_str().unwrap().contains("run-7"));
+    let v = close.json();
+    assert_eq!(v["eventType"], "RESOLVE");
+    assert_eq!(v["alertKey"], "belfry/nightly-backup");
+}
+
+#[test]
+fn ilert_answers_are_classified_and_bad_urls_refused_without_the_key() {
+    answers_are_classified(&format!("ilert://{ILERT_KEY}"), ILERT_KEY);
+    refused(
+        &format!("ilert://{ILERT_KEY}?priority=urgent"),
+        "priority=\"urgent\"",
+        ILERT_KEY,
+    );
+    refused(
+        &format!("ilert://{ILERT_KEY}?action=page"),
+        "action=\"page\"",
+        ILERT_KEY,
+    );
+    assert_eq!(
+        parse(&format!("ilert://{ILERT_KEY}")).unwrap().describe(),
+        "ilert://***"
+    );
+}
