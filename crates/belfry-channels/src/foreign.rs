@@ -54,7 +54,6 @@ const FOREIGN: &[Foreign] = &[
     f("media.guilded.gg", "/webhooks/", "Guilded", "guilded"),
     f("guilded.gg", "/webhooks/", "Guilded", "guilded"),
     f("inbots.zoom.us", "/incoming/", "Zoom", "zoom"),
-    f(".xmatters.com", "/api/integration/", "xMatters", "xmatters"),
     f(
         "signals.firehydrant.com",
         "/v1/process/",
@@ -127,10 +126,6 @@ mod tests {
                 "Matrix",
             ),
             ("https://acme.ryver.com/application/webhook/TOKEN", "Ryver"),
-            (
-                "https://ACME.xmatters.com/api/integration/1/functions/x/triggers",
-                "xMatters",
-            ),
             ("https://media.guilded.gg/webhooks/1234-ab/tok", "Guilded"),
         ] {
             let e = refuse(raw)

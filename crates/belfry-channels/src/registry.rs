@@ -153,6 +153,7 @@ const OWN: &[SchemeInfo] = &[
     own("goalert", "GoAlert", true),
     own("goalerts", "GoAlert", true),
     own("ilert", "ilert", true),
+    own("xmatters", "xMatters", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans
@@ -182,7 +183,7 @@ pub fn schemes() -> Vec<SchemeInfo> {
 /// and port, e.g. `http://127.0.0.1:8080`) instead of the service's own address.
 ///
 /// For tests that send to a loopback receiver standing in for SendGrid, Twilio or an incident service (Opsgenie, Splunk On-Call,
-/// Squadcast, incident.io, SIGNL4, PagerTree, ilert).
+/// Squadcast, incident.io, SIGNL4, PagerTree, ilert, xMatters).
 /// No configuration reaches it: a channel URL cannot change where its service lives.
 pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, UrlError> {
     let base = base.trim_end_matches('/').to_owned();
@@ -224,6 +225,10 @@ pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, Ur
             c
         })),
         "ilert" => boxed(incident::Ilert::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+        "xmatters" => boxed(incident::XMatters::from_apprise(raw).map(|mut c| {
             c.base = base;
             c
         })),

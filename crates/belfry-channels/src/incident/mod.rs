@@ -2,7 +2,8 @@
 //! [`Opsgenie`] (`opsgenie://`), [`Splunk`] On-Call (`splunk://`, `victorops://`),
 //! [`Squadcast`] (`squadcast://`), [`IncidentIo`] (`incidentio://`), [`Signl4`]
 //! (`signl4://`), [`PagerTree`] (`pagertree://`),
-//! [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`] (`ilert://`).
+//! [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`] (`ilert://`), [`XMatters`]
+//! (`xmatters://`).
 
 mod goalert;
 mod ilert;
@@ -12,6 +13,7 @@ mod pagertree;
 mod signl4;
 mod splunk;
 mod squadcast;
+mod xmatters;
 
 pub use goalert::GoAlert;
 pub use ilert::Ilert;
@@ -21,6 +23,7 @@ pub use pagertree::PagerTree;
 pub use signl4::Signl4;
 pub use splunk::Splunk;
 pub use squadcast::Squadcast;
+pub use xmatters::XMatters;
 
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
@@ -37,6 +40,7 @@ pub(crate) const SCHEMES: &[&str] = &[
     "goalert",
     "goalerts",
     "ilert",
+    "xmatters",
 ];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].
@@ -49,16 +53,18 @@ pub(crate) fn parse(scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlErro
         "pagertree" => boxed(PagerTree::from_apprise(raw)),
         "goalert" | "goalerts" => boxed(GoAlert::from_apprise(raw)),
         "ilert" => boxed(Ilert::from_apprise(raw)),
+        "xmatters" => boxed(XMatters::from_apprise(raw)),
         _ => boxed(Opsgenie::from_apprise(raw)),
     }
 }
 
 /// The channel for a web address of a service of this family (Splunk On-Call's REST
-/// endpoint, Squadcast's webhook, an incident.io alert source), or `None` when `raw` is not one.
+/// endpoint, Squadcast's webhook, an incident.io alert source, an xMatters trigger), or `None` when `raw` is not one.
 pub(crate) fn parse_address(raw: &str) -> Option<Result<Box<dyn Channel>, UrlError>> {
     None.or_else(|| splunk::parse_address(raw).map(boxed))
         .or_else(|| squadcast::parse_address(raw).map(boxed))
         .or_else(|| incidentio::parse_address(raw).map(boxed))
+        .or_else(|| xmatters::parse_address(raw).map(boxed))
 }
 
 /// The first of `choices` equal to `v`, else the first that starts with it (case and

@@ -2,6 +2,7 @@
 //! the same requests sent to a loopback receiver standing in for them
 //! (`parse_with_api_base`), with the service's answers classified.
 
+use base64::Engine as _;
 use belfry_channels::{Channel, Message, Outcome, parse, parse_with_api_base};
 use belfry_core::{Reason, State};
 use belfry_testkit::{Receiver, Reply};
@@ -570,4 +571,80 @@ fn ilert_answers_are_classified_and_bad_urls_refused_without_the_key() {
         parse(&format!("ilert://{ILERT_KEY}")).unwrap().describe(),
         "ilert://***"
     );
+}
+
+const XMATTERS_KEY: &str = "S3CRET-xmatters-key";
+
+#[test]
+fn xmatters_starts_the_flow_with_the_jobs_incident_key_and_status() {
+    let url = format!("xmatters://{XMATTERS_KEY}@acme/f00d-1/ada?to=ops");
+    let real = plan(parse(&url).unwrap().as_ref(), &problem());
+    assert_eq!(
+        real[0].url,
+        format!(
+            "https://acme.xmatters.com/api/integration/1/functions/f00d-1/triggers?apiKey={XMATTERS_KEY}"
+        )
+    );
+
+    let reqs = problem_then_recovery(&url);
+    let (open, close) = (&reqs[0], &reqs[1]);
+    assert_eq!(open.method, "POST");
+    assert_eq!(
+        open.target,
+        format!("/api/integration/1/functions/f00d-1/triggers?apiKey={XMATTERS_KEY}")
+    );
+    assert_eq!(open.header("content-type").unwrap(), "application/json");
+    let v = open.json();
+    assert_eq!(v["summary"], "nightly-backup: Failed");
+    assert_eq!(v["recipients"], "ada,ops");
+    assert_eq!(v["incident_key"], "belfry/nightly-backup");
+    assert_eq!(v["status"], "open");
+    assert_eq!(v["job"], "nightly-backup");
+    assert_eq!(v["exit_code"], "2");
+    assert_eq!(v["host"], "db1");
+    assert_eq!(v["run_id"], "run-7");
+    assert!(v["message"].as_str().unwrap().contains("run-7"));
+    assert_eq!(close.json()["status"], "resolved");
+    assert_eq!(close.json()["incident_key"], "belfry/nightly-backup");
+
+    // A user name and password go as basic authentication, not in the address.
+    let reqs = problem_then_recovery("xmatters://ops:S3CRET-pw@acme/f00d-1");
+    assert_eq!(
+        reqs[0].target,
+        "/api/integration/1/functions/f00d-1/triggers"
+    );
+    let basic = base64::engine::general_purpose::STANDARD.encode("ops:S3CRET-pw");
+    assert_eq!(
+        reqs[0].header("authorization").unwrap(),
+        format!("Basic {basic}")
+    );
+}
+
+#[test]
+fn xmatters_answers_are_classified_and_bad_urls_refused_without_the_key() {
+    answers_are_classified(
+        &format!("xmatters://{XMATTERS_KEY}@acme/f00d-1"),
+        XMATTERS_KEY,
+    );
+    refused(
+        &format!("xmatters://{XMATTERS_KEY}@acme"),
+        "integration id",
+        XMATTERS_KEY,
+    );
+    refused(
+        &format!("xmatters://{XMATTERS_KEY}@acme/f00d-1?action=close"),
+        "unknown option \"action\" for xmatters://",
+        XMATTERS_KEY,
+    );
+}
+
+#[test]
+fn xmatters_trigger_address_is_sent_as_xmatters_not_as_a_webhook() {
+    let raw = format!(
+        "https://acme.xmatters.com/api/integration/1/functions/f00d-1/triggers?apiKey={XMATTERS_KEY}"
+    );
+    let ch = parse(&raw).unwrap();
+    assert_eq!(ch.scheme(), "xmatters");
+    assert!(!ch.describe().contains(XMATTERS_KEY), "{}", ch.describe());
+    assert_eq!(plan(ch.as_ref(), &problem())[0].url, raw);
 }
