@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use belfry_core::{Kind, Notification, email};
 use serde_json::{Value, json};
 
-use super::{choice, details, is_key};
+use super::common::{choice, details, is_key};
 use crate::outcome::{classify_http, shorten};
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use belfry_core::{Kind, Notification, email};
 use serde_json::{Value, json};
 
-use super::{choice, details, web_address};
+use super::common::{choice, details, web_address};
 use crate::outcome::{classify_http, shorten};
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use belfry_core::{Kind, Notification};
 use serde_json::{Value, json};
 
-use super::{choice, is_key, web_address};
+use super::common::{choice, is_key, web_address};
 use crate::outcome::classify_http;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use belfry_core::{Kind, email};
 use serde_json::{Value, json};
 
-use super::{details, web_address};
+use super::common::{details, web_address};
 use crate::outcome::{classify_http, shorten};
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
