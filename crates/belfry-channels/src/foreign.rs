@@ -49,36 +49,11 @@ const FOREIGN: &[Foreign] = &[
         "Matrix (through t2bot.io)",
         "matrix",
     ),
-    f(
-        "alert.victorops.com",
-        "/integrations/",
-        "Splunk On-Call (VictorOps)",
-        "splunk",
-    ),
     f("api.flock.com", "/hooks/", "Flock", "flock"),
     f(".ryver.com", "/application/webhook/", "Ryver", "ryver"),
     f("media.guilded.gg", "/webhooks/", "Guilded", "guilded"),
     f("guilded.gg", "/webhooks/", "Guilded", "guilded"),
     f("inbots.zoom.us", "/incoming/", "Zoom", "zoom"),
-    f(
-        "api.incident.io",
-        "/v2/alert_events/",
-        "incident.io",
-        "incidentio",
-    ),
-    f(
-        "api.squadcast.com",
-        "/v2/incidents/",
-        "Squadcast",
-        "squadcast",
-    ),
-    f(
-        "api.eu.squadcast.com",
-        "/v2/incidents/",
-        "Squadcast",
-        "squadcast",
-    ),
-    f(".xmatters.com", "/api/integration/", "xMatters", "xmatters"),
     f(
         "signals.firehydrant.com",
         "/v1/process/",
@@ -151,10 +126,6 @@ mod tests {
                 "Matrix",
             ),
             ("https://acme.ryver.com/application/webhook/TOKEN", "Ryver"),
-            (
-                "https://ACME.xmatters.com/api/integration/1/functions/x/triggers",
-                "xMatters",
-            ),
             ("https://media.guilded.gg/webhooks/1234-ab/tok", "Guilded"),
         ] {
             let e = refuse(raw)

@@ -30,7 +30,12 @@
 //! - belfry's own channels, each rendered with [`belfry_core::sms`] and
 //!   [`belfry_core::email`]: e-mail over SMTP
 //!   ([`Smtp`]: `mailto://`, `mailtos://`), [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS
-//!   (`twilio://`), [`Opsgenie`] (`opsgenie://`, opened on a problem and closed on recovery),
+//!   (`twilio://`), the incident services [`Opsgenie`] (`opsgenie://`) and [`Splunk`] On-Call
+//!   (`splunk://`, `victorops://`), [`Squadcast`] (`squadcast://`), [`IncidentIo`]
+//!   (`incidentio://`), [`Signl4`] (`signl4://`), [`PagerTree`] (`pagertree://`) and
+//!   [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`] (`ilert://`), [`XMatters`]
+//!   (`xmatters://`), where a problem opens the job's incident and a recovery
+//!   closes it,
 //!   a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines
 //!   (`file://`), and desktop notifications (`desktop://`, with the `desktop` cargo feature).
 //!
@@ -87,7 +92,9 @@ pub use belfry_core::Notification;
 pub use channel::{BoxFuture, Channel, Message, Pace};
 pub use email::{MailApi, Security, SendGrid, Smtp};
 pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};
-pub use incident::Opsgenie;
+pub use incident::{
+    GoAlert, Ilert, IncidentIo, Opsgenie, PagerTree, Signl4, Splunk, Squadcast, XMatters,
+};
 #[cfg(feature = "desktop")]
 pub use local::Desktop;
 pub use local::{Command, Console, File};

@@ -64,9 +64,12 @@ pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
         // belfry's JSON posted to that address.
         "http" | "https" => match apprise::parse_address(raw) {
             Some(service) => service,
-            None => match foreign::refuse(raw) {
-                Some(refusal) => Err(refusal),
-                None => webhook::parse_address(raw),
+            None => match incident::parse_address(raw) {
+                Some(service) => service,
+                None => match foreign::refuse(raw) {
+                    Some(refusal) => Err(refusal),
+                    None => webhook::parse_address(raw),
+                },
             },
         },
         // Apprise still reads these, but Microsoft has retired the Office 365 connectors they
@@ -146,6 +149,16 @@ const OWN: &[SchemeInfo] = &[
     own("brevo", "Brevo (e-mail)", true),
     own("twilio", "Twilio (SMS, WhatsApp, calls)", true),
     own("opsgenie", "Opsgenie", true),
+    own("splunk", "Splunk On-Call (VictorOps)", true),
+    own("victorops", "Splunk On-Call (VictorOps)", true),
+    own("squadcast", "Squadcast", true),
+    own("incidentio", "incident.io", true),
+    own("signl4", "SIGNL4", true),
+    own("pagertree", "PagerTree", true),
+    own("goalert", "GoAlert", true),
+    own("goalerts", "GoAlert", true),
+    own("ilert", "ilert", true),
+    own("xmatters", "xMatters", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans
@@ -174,7 +187,8 @@ pub fn schemes() -> Vec<SchemeInfo> {
 /// Parses `raw` like [`crate::parse`], then points the channel's API at `base` (scheme, host
 /// and port, e.g. `http://127.0.0.1:8080`) instead of the service's own address.
 ///
-/// For tests that send to a loopback receiver standing in for SendGrid, Twilio or Opsgenie.
+/// For tests that send to a loopback receiver standing in for SendGrid, Twilio or an incident service (Opsgenie, Splunk On-Call,
+/// Squadcast, incident.io, SIGNL4, PagerTree, ilert, xMatters).
 /// No configuration reaches it: a channel URL cannot change where its service lives.
 pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, UrlError> {
     let base = base.trim_end_matches('/').to_owned();
@@ -195,12 +209,43 @@ pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, Ur
             c.base = base;
             c
         })),
+<<<<<<< HEAD
         "mailgun" | "postmark" | "sparkpost" | "resend" | "brevo" => {
             boxed(email::MailApi::from_apprise(raw).map(|mut c| {
                 c.base = base;
                 c
             }))
         }
+=======
+        "splunk" | "victorops" => boxed(incident::Splunk::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+        "squadcast" => boxed(incident::Squadcast::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+        "incidentio" => boxed(incident::IncidentIo::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+        "signl4" => boxed(incident::Signl4::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+        "pagertree" => boxed(incident::PagerTree::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+        "ilert" => boxed(incident::Ilert::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+        "xmatters" => boxed(incident::XMatters::from_apprise(raw).map(|mut c| {
+            c.base = base;
+            c
+        })),
+>>>>>>> incident
         other => Err(UrlError::new(
             raw,
             format!("{other}:// has no API address to replace"),

@@ -1,11 +1,12 @@
 //! belfry's own channels against real things: an SMTP server (aiosmtpd) on loopback, the
-//! recording HTTP receiver standing in for SendGrid, Twilio and Opsgenie, real child
+//! recording HTTP receiver standing in for SendGrid, Twilio and the incident services, real child
 //! processes for the command channel, real files.
 
 mod command;
 mod email;
 mod file;
 mod https;
+mod incident;
 mod mail_api;
 mod services;
 mod support;

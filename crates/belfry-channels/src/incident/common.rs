@@ -1,0 +1,61 @@
+//! What the incident services share: Apprise's way of matching a choice, key and address
+//! checks, and the job's details every service carries as its custom fields.
+
+/// The first of `choices` equal to `v`, else the first that starts with it (case and
+/// surrounding spaces ignored), as Apprise's `parse_choice` matches a value.
+pub(super) fn choice(v: &str, choices: &[&str]) -> Option<usize> {
+    let l = v.trim().to_ascii_lowercase();
+    if l.is_empty() {
+        return None;
+    }
+    choices
+        .iter()
+        .position(|c| c.eq_ignore_ascii_case(&l))
+        .or_else(|| {
+            choices
+                .iter()
+                .position(|c| c.to_ascii_lowercase().starts_with(&l))
+        })
+}
+
+/// A key made of letters, digits, `_` and `-` (what these services' keys are).
+pub(super) fn is_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// An `http(s)://` address taken apart: its host (lowercase, without a port), its path (from
+/// its `/`, as written) and its query (with its `?`, or empty). `None` for any other scheme.
+pub(super) fn web_address(raw: &str) -> Option<(String, &str, &str)> {
+    let (scheme, rest) = raw.trim().split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
+        return None;
+    }
+    let q = rest.find('?').unwrap_or(rest.len());
+    let (hostpath, query) = rest.split_at(q);
+    let p = hostpath.find('/').unwrap_or(hostpath.len());
+    let (host, path) = hostpath.split_at(p);
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+    Some((host, path, query))
+}
+
+/// The details of a notification that every incident service carries as its custom fields:
+/// job, state, reason, exit code, signal, host and run id (those the notification has).
+pub(super) fn details(n: &belfry_core::Notification) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), serde_json::Value::String(v));
+        }
+    };
+    put("job", Some(n.job.clone()));
+    put("state", Some(n.state.name().to_owned()));
+    put("reason", Some(n.reason_text.clone()));
+    put("exit_code", n.exit_code.map(|c| c.to_string()));
+    put("signal", n.signal.map(|s| s.to_string()));
+    put("host", n.host.clone());
+    put("run_id", n.run_id.clone());
+    m
+}
