@@ -209,14 +209,12 @@ pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, Ur
             c.base = base;
             c
         })),
-<<<<<<< HEAD
         "mailgun" | "postmark" | "sparkpost" | "resend" | "brevo" => {
             boxed(email::MailApi::from_apprise(raw).map(|mut c| {
                 c.base = base;
                 c
             }))
         }
-=======
         "splunk" | "victorops" => boxed(incident::Splunk::from_apprise(raw).map(|mut c| {
             c.base = base;
             c
@@ -245,7 +243,6 @@ pub fn parse_with_api_base(raw: &str, base: &str) -> Result<Box<dyn Channel>, Ur
             c.base = base;
             c
         })),
->>>>>>> incident
         other => Err(UrlError::new(
             raw,
             format!("{other}:// has no API address to replace"),
