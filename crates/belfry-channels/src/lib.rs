@@ -29,7 +29,8 @@
 //!   [`belfry_core::email`]: e-mail over SMTP
 //!   ([`Smtp`]: `mailto://`, `mailtos://`), [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS
 //!   (`twilio://`), [`Opsgenie`] (`opsgenie://`, opened on a problem and closed on recovery),
-//!   a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines
+//!   a healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what `belfry run`
+//!   uses for `BELFRY_PING_URL`), a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines
 //!   (`file://`), and desktop notifications (`desktop://`, with the `desktop` cargo feature).
 //!
 //! ```
@@ -72,6 +73,7 @@ mod url_parts;
 // The families, each with its parsing, request building, sending and outcome side by side.
 mod apprise;
 mod email;
+mod hcping;
 mod incident;
 mod local;
 mod sms;
@@ -83,6 +85,7 @@ mod registry;
 pub use belfry_core::Notification;
 pub use channel::{BoxFuture, Channel, Message, Pace};
 pub use email::{Security, SendGrid, Smtp};
+pub use hcping::{DEFAULT_BODY_LIMIT as PING_BODY_LIMIT, HcPing};
 pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};
 pub use incident::Opsgenie;
 #[cfg(feature = "desktop")]

@@ -4,7 +4,7 @@
 
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
-use crate::{apprise, email, incident, local, sms, webhook};
+use crate::{apprise, email, hcping, incident, local, sms, webhook};
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
 type ParseFn = fn(&str, &str) -> Result<Box<dyn Channel>, UrlError>;
@@ -33,6 +33,10 @@ const FAMILIES: &[Family] = &[
     Family {
         schemes: sms::SCHEMES,
         parse: sms::parse,
+    },
+    Family {
+        schemes: hcping::SCHEMES,
+        parse: hcping::parse,
     },
     Family {
         schemes: incident::SCHEMES,

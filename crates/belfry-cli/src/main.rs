@@ -6,6 +6,7 @@ mod capture;
 mod config_check;
 mod migrate;
 mod open;
+mod ping;
 mod run;
 mod send;
 mod serve;
