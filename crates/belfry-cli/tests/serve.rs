@@ -318,6 +318,10 @@ fn belfry_run_pings_the_start_and_the_finish_with_its_exit_code_and_output() {
         .filter(|r| r["status"] == "delivered")
         .count();
     assert_eq!(delivered, 2, "{rows}");
+    // A ping is not an alert: the job's last notification is its alert's.
+    let status = c.json(&["status", "--json"]).to_string();
+    assert!(status.contains("first_run"), "{status}");
+    assert!(!status.contains("\"ping\""), "{status}");
     assert_eq!(term(&mut server), 0);
 }
 

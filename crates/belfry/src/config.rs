@@ -854,12 +854,13 @@ impl Config {
         };
         let name = format!("ping:{:08x}", stable_hash(&[written.trim()]));
         // Not among `channels`: no routing rule reaches it, only `belfry run` writes its rows.
+        // Its secrets: what references resolved to, and the key (the base's last segment),
+        // however short; the host stays readable in reasons.
         let mut ch = ChannelConfig::new(name, url);
-        ch.secrets.extend(&secrets);
-        // The key (the base's last segment), however short.
         if let Some(key) = base.trim().trim_end_matches('/').rsplit('/').next() {
-            ch.secrets.add(key);
+            secrets.add(key);
         }
+        ch.secrets = secrets;
         self.secrets.extend(&ch.secrets);
         self.ping = Some(ch);
         Ok(())
