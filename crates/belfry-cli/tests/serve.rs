@@ -466,3 +466,22 @@ fn a_bad_ping_url_is_exit_2_and_the_job_does_not_run() {
     assert!(err.contains("$BELFRY_PING_URL"), "{err}");
     assert!(!err.contains("sekrit-key-9"), "{err}");
 }
+
+#[test]
+fn a_command_that_cannot_start_pings_fail_with_the_reason() {
+    let s = World::with_config(
+        "[server]\nping_key = \"ping-key-66\"\n[jobs.x]\nperiod = \"1d\"\n\
+         [channels.out]\nurl = \"file:///dev/null\"\n",
+    );
+    let (mut server, addr) = serve(&s);
+    let (c, run) = pinger(&format!("http://{addr}/ping/ping-key-66"));
+    let out = run(&c, &["run", "--name", "x", "--", "/no/such/program"]);
+    assert_eq!(common::code(&out), 127, "{}", common::stderr(&out));
+    let runs = s.history("x");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["state"], "failed", "{runs:?}");
+    assert!(runs[0]["exit_code"].is_null(), "{runs:?}");
+    let output = runs[0]["output"].as_str().unwrap_or_default();
+    assert!(output.contains("command not found"), "{runs:?}");
+    assert_eq!(term(&mut server), 0);
+}
