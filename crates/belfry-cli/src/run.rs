@@ -171,7 +171,8 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     let exited_seen = exited.clone();
     let reaper_config = config.clone();
     let recorded_intent = intent.clone();
-    let start_event = Event {
+    // The start ping's event, when there is a ping URL.
+    let start_event = config.ping.is_some().then(|| Event {
         job: job.clone(),
         state: State::Running,
         at: started_at,
@@ -181,7 +182,7 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
             host: Some(host.clone()),
             ..Details::default()
         },
-    };
+    });
     let opener = thread::Builder::new().name("belfry-store".into()).spawn(
         move || -> Result<Opened, String> {
             let home = home.ok_or_else(|| belfry::NoHome.to_string())?;
@@ -196,7 +197,9 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
                 if let Some(i) = recorded_intent.as_ref() {
                     i.remove();
                 }
-                start_ping = crate::ping::record(&mut store, &reaper_config, &start_event);
+                if let Some(ev) = &start_event {
+                    start_ping = crate::ping::record(&mut store, &reaper_config, ev);
+                }
             }
             // Runs whose belfry was killed are noticed by the next belfry: this one.
             let reaped = belfry::internal::reap_crashed(&mut store, &reaper_config)
