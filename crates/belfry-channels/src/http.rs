@@ -82,6 +82,9 @@ pub struct Answer {
     pub retry_after: Option<String>,
     /// The start of the body (at most [`Answer::BODY_MAX`] bytes).
     pub body: Vec<u8>,
+    /// The `Ping-Body-Limit` header (healthchecks' answer to a ping: the most body bytes it
+    /// keeps), if any.
+    pub ping_body_limit: Option<usize>,
 }
 
 impl Answer {
@@ -314,6 +317,10 @@ impl Context {
             .map_err(|e| transport_reason(&e, describe))?;
         let status = resp.status().as_u16();
         let headers = resp.headers();
+        let ping_body_limit = headers
+            .get("ping-body-limit")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         let retry_after = headers
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
@@ -352,6 +359,7 @@ impl Context {
             status,
             retry_after,
             body,
+            ping_body_limit,
         })
     }
 

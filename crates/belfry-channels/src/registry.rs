@@ -4,7 +4,7 @@
 
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
-use crate::{apprise, email, foreign, incident, local, sms, webhook};
+use crate::{apprise, email, foreign, hcping, incident, local, sms, webhook};
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
 type ParseFn = fn(&str, &str) -> Result<Box<dyn Channel>, UrlError>;
@@ -33,6 +33,10 @@ const FAMILIES: &[Family] = &[
     Family {
         schemes: sms::SCHEMES,
         parse: sms::parse,
+    },
+    Family {
+        schemes: hcping::SCHEMES,
+        parse: hcping::parse,
     },
     Family {
         schemes: incident::SCHEMES,
@@ -149,6 +153,16 @@ const OWN: &[SchemeInfo] = &[
     own("brevo", "Brevo (e-mail)", true),
     own("twilio", "Twilio (SMS, WhatsApp, calls)", true),
     own("opsgenie", "Opsgenie", true),
+    own(
+        "hcping",
+        "healthchecks-style pings (what belfry run uses for BELFRY_PING_URL)",
+        false,
+    ),
+    own(
+        "hcpings",
+        "healthchecks-style pings (what belfry run uses for BELFRY_PING_URL)",
+        false,
+    ),
     own("splunk", "Splunk On-Call (VictorOps)", true),
     own("victorops", "Splunk On-Call (VictorOps)", true),
     own("squadcast", "Squadcast", true),

@@ -6,6 +6,7 @@ mod capture;
 mod config_check;
 mod migrate;
 mod open;
+mod ping;
 mod run;
 mod send;
 mod serve;
@@ -76,6 +77,13 @@ enum Cmd {
     /// terminal, it writes to a terminal of its own; under cron, to pipes).
     /// SIGINT, SIGTERM and SIGHUP are passed on to it. The child sees BELFRY_JOB and
     /// BELFRY_RUN_ID in its environment.
+    ///
+    /// With BELFRY_PING_URL (or `[ping] url`) set to a healthchecks-style ping base
+    /// (`https://hc-ping.com/<ping-key>`, a belfry server's `http://host:8000/ping/<ping-key>`,
+    /// or a check's `https://hc-ping.com/<uuid>`), it also pings `<base>/NAME/start?rid=<run
+    /// id>` as the job starts and `<base>/NAME/<exit code>?rid=<run id>` with the output's end
+    /// when it ends, as runitor does; a server that is down does not hold the job: the pings
+    /// wait in the outbox.
     #[command(override_usage = "belfry run [OPTIONS] -- CMD [ARGS]...")]
     Run(run::RunOptions),
     /// Send a message now: to the URLs given, the --channel(s) named, or every configured

@@ -171,18 +171,34 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
     let exited_seen = exited.clone();
     let reaper_config = config.clone();
     let recorded_intent = intent.clone();
+    // The start ping's event, when there is a ping URL.
+    let start_event = config.ping.is_some().then(|| Event {
+        job: job.clone(),
+        state: State::Running,
+        at: started_at,
+        details: Details {
+            run_id: Some(run_id.clone()),
+            started_at: Some(started_at),
+            host: Some(host.clone()),
+            ..Details::default()
+        },
+    });
     let opener = thread::Builder::new().name("belfry-store".into()).spawn(
         move || -> Result<Opened, String> {
             let home = home.ok_or_else(|| belfry::NoHome.to_string())?;
             let mut store =
                 Store::open(reaper_config.store_location(&home)).map_err(|e| e.to_string())?;
             // A job that is already over needs no `running` row: the finish records it whole
-            // (and removes the intent then).
+            // (and removes the intent then). Nor a start ping: its finish says it all.
+            let mut start_ping = None;
             if !exited_seen.load(Ordering::Acquire) {
                 store.start_run(&start).map_err(|e| e.to_string())?;
                 // The `running` row says all the intent said: it is the record from now on.
                 if let Some(i) = recorded_intent.as_ref() {
                     i.remove();
+                }
+                if let Some(ev) = &start_event {
+                    start_ping = crate::ping::record(&mut store, &reaper_config, ev);
                 }
             }
             // Runs whose belfry was killed are noticed by the next belfry: this one.
@@ -193,6 +209,17 @@ pub fn run(opts: RunOptions, config: &Config, home: Option<PathBuf>) -> anyhow::
             // Compile the finish's statements now, beside the job, not after it. A failure
             // here shows again at the finish, which reports it.
             let _ = store.prepare_finish();
+            // The start ping goes now, while the job runs. Not delivered within the wait (a
+            // server that is down), it stays in the outbox: the finish's claim folds it into
+            // the finish, so that a start never arrives after its finish.
+            if let Some(id) = start_ping {
+                let _ = belfry::internal::deliver(
+                    &reaper_config,
+                    &mut store,
+                    Some(&[id]),
+                    reaper_config.delivery.wait,
+                );
+            }
             Ok(Opened { store, reaped })
         },
     );
@@ -598,6 +625,7 @@ fn finish(
     };
     crate::unrouted::report(config, std::slice::from_ref(&rec));
     let mut ids = rec.outbox_ids;
+    ids.extend(crate::ping::record(&mut store, config, &event));
     let found = reaped.len();
     ids.append(&mut reaped);
     if ids.is_empty() {

@@ -229,3 +229,259 @@ fn the_ping_key_is_never_shown() {
         common::stderr(&out)
     );
 }
+
+/// A client world whose `belfry run` pings `base` (no channel of its own but a file, so that
+/// nothing prints).
+fn pinger(
+    base: &str,
+) -> (
+    World,
+    impl Fn(&World, &[&str]) -> std::process::Output + use<>,
+) {
+    let c = World::with_config("[channels.out]\nurl = \"file:///dev/null\"\n");
+    let base = base.to_owned();
+    let run =
+        move |w: &World, args: &[&str]| w.cmd(args).env("BELFRY_PING_URL", &base).output().unwrap();
+    (c, run)
+}
+
+#[test]
+fn belfry_run_pings_the_start_and_the_finish_with_its_exit_code_and_output() {
+    let s = World::with_config(
+        "[server]\nping_key = \"ping-key-77\"\nping_body_limit = 50\n[jobs.x]\nperiod = \"1d\"\n\
+         [channels.out]\nurl = \"file:///dev/null\"\n",
+    );
+    let (mut server, addr) = serve(&s);
+    let base = format!("http://{addr}/ping/ping-key-77");
+    let (c, _) = pinger(&base);
+    // The job waits for the file `go`, made once the server shows the job running: the start
+    // ping reached it while the job ran.
+    let job = c
+        .cmd(&["run", "--name", "x", "--", "sh", "-c"])
+        .arg("while [ ! -e go ]; do sleep 0.05; done; echo HEAD; printf '%0200d\\n' 0; echo hi; exit 3")
+        .env("BELFRY_PING_URL", &base)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut started = false;
+    for _ in 0..600 {
+        let jobs = s.json(&["status", "--json"]);
+        if jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["name"] == "x" && !j["running_since"].is_null())
+        {
+            started = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(c.dir.path().join("go"), "").unwrap();
+    let out = job.wait_with_output().unwrap();
+    assert!(
+        started,
+        "the start ping reached the server while the job ran"
+    );
+    assert_eq!(common::code(&out), 3, "{}", common::stderr(&out));
+    assert!(!common::stderr(&out).contains("ping-key-77"));
+    // The server paired the start with the finish: one run, with a duration, the exit code
+    // and the output as its body.
+    let runs = s.history("x");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["exit_code"], 3, "{runs:?}");
+    assert_eq!(runs[0]["state"], "failed", "{runs:?}");
+    assert!(
+        runs[0]["duration_seconds"].as_f64().unwrap_or_default() > 0.0,
+        "{runs:?}"
+    );
+    // The body was the output's end within the limit the start's answer named (50 bytes):
+    // the server, which keeps a body's start, kept it whole.
+    let output = runs[0]["output"].as_str().unwrap_or_default();
+    assert!(
+        output.ends_with("hi\n") && !output.contains("HEAD"),
+        "{runs:?}"
+    );
+    // On the client, both pings went out (the start while the job ran).
+    let rows = c.json(&["outbox", "--json", "--all"]);
+    let delivered = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["channel"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("ping:")
+        })
+        .filter(|r| r["status"] == "delivered")
+        .count();
+    assert_eq!(delivered, 2, "{rows}");
+    // A ping is not an alert: the job's last notification is its alert's.
+    let status = c.json(&["status", "--json"]).to_string();
+    assert!(status.contains("first_run"), "{status}");
+    assert!(!status.contains("\"ping\""), "{status}");
+    assert_eq!(term(&mut server), 0);
+}
+
+#[test]
+fn a_server_that_is_down_does_not_hold_the_job_and_gets_the_ping_later() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let base = format!("http://{addr}/ping/ping-key-88");
+    let (c, run) = pinger(&base);
+    let ping_rows = |c: &World| -> Vec<serde_json::Value> {
+        let rows = c.json(&["outbox", "--json", "--all"]);
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["channel"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("ping:")
+            })
+            .cloned()
+            .collect()
+    };
+    // The job goes on once its start ping is in the outbox, undelivered.
+    let job = c
+        .cmd(&["run", "--name", "x", "--", "sh", "-c"])
+        .arg("while [ ! -e go ]; do sleep 0.05; done; echo hi; exit 3")
+        .env("BELFRY_PING_URL", &base)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut queued = false;
+    for _ in 0..600 {
+        if ping_rows(&c)
+            .iter()
+            .any(|r| r["state"] == "running" && r["attempts"] == 1)
+        {
+            queued = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(c.dir.path().join("go"), "").unwrap();
+    let out = job.wait_with_output().unwrap();
+    assert!(queued, "the start ping was tried while the job ran");
+    assert_eq!(common::code(&out), 3, "{}", common::stderr(&out));
+    // The pings wait in the outbox; no listing shows the key.
+    for args in [&["outbox"][..], &["outbox", "--json", "--all"], &["status"]] {
+        let shown = run(&c, args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&shown.stdout),
+            common::stderr(&shown)
+        );
+        assert!(!text.contains("ping-key-88"), "{args:?}: {text}");
+    }
+    assert!(!common::stderr(&out).contains("ping-key-88"));
+    let rows = c.json(&["outbox", "--json"]);
+    let pending: Vec<_> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["channel"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("ping:")
+        })
+        .collect();
+    assert!(!pending.is_empty(), "{rows}");
+    assert!(pending.iter().all(|r| r["status"] == "pending"), "{rows}");
+
+    // The server comes up; a `belfry deliver` with the same ping URL sends the finish, into
+    // which the start that never went was folded: the server never sees a start after it.
+    let s = World::with_config(
+        "[server]\nping_key = \"ping-key-88\"\n[jobs.x]\nperiod = \"1d\"\n\
+         [channels.out]\nurl = \"file:///dev/null\"\n",
+    );
+    let mut server = s
+        .cmd(&["serve", "--listen", &addr])
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(up, "belfry serve listens on {addr}");
+    let out = run(&c, &["deliver", "--wait", "60s"]);
+    assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
+    assert!(!common::stderr(&out).contains("ping-key-88"));
+    let runs = s.history("x");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["exit_code"], 3, "{runs:?}");
+    assert!(
+        runs[0]["output"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("hi"),
+        "{runs:?}"
+    );
+    // Nothing is left running: no start came after the finish.
+    let jobs = s.json(&["status", "--json"]);
+    let x = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "x")
+        .unwrap();
+    assert!(x["running_since"].is_null(), "{x}");
+    // On the client, the start went with the finish that carried it.
+    let rows = ping_rows(&c);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r["status"] == "delivered"), "{rows:?}");
+    let start = rows.iter().find(|r| r["state"] == "running").unwrap();
+    let finish = rows.iter().find(|r| r["state"] == "failed").unwrap();
+    assert_eq!(start["folded_into"], finish["id"], "{rows:?}");
+    assert_eq!(term(&mut server), 0);
+}
+
+#[test]
+fn a_bad_ping_url_is_exit_2_and_the_job_does_not_run() {
+    let c = World::new();
+    let out = c
+        .cmd(&["run", "--name", "x", "--", "echo", "ran"])
+        .env("BELFRY_PING_URL", "https://hc-ping.com/?key=sekrit-key-9")
+        .output()
+        .unwrap();
+    assert_eq!(common::code(&out), 2, "{}", common::stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("ran"));
+    let err = common::stderr(&out);
+    assert!(err.contains("$BELFRY_PING_URL"), "{err}");
+    assert!(!err.contains("sekrit-key-9"), "{err}");
+}
+
+#[test]
+fn a_command_that_cannot_start_pings_fail_with_the_reason() {
+    let s = World::with_config(
+        "[server]\nping_key = \"ping-key-66\"\n[jobs.x]\nperiod = \"1d\"\n\
+         [channels.out]\nurl = \"file:///dev/null\"\n",
+    );
+    let (mut server, addr) = serve(&s);
+    let (c, run) = pinger(&format!("http://{addr}/ping/ping-key-66"));
+    let out = run(&c, &["run", "--name", "x", "--", "/no/such/program"]);
+    assert_eq!(common::code(&out), 127, "{}", common::stderr(&out));
+    let runs = s.history("x");
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["state"], "failed", "{runs:?}");
+    assert!(runs[0]["exit_code"].is_null(), "{runs:?}");
+    let output = runs[0]["output"].as_str().unwrap_or_default();
+    assert!(output.contains("command not found"), "{runs:?}");
+    assert_eq!(term(&mut server), 0);
+}

@@ -55,6 +55,9 @@
 //! digest_window = "3s"          # a job's alerts to one channel this soon after the last go out as one
 //! lease = "15s"                 # a dead sender's claimed rows go to another after this (≥ 1s)
 //!
+//! [ping]                        # `belfry run` pings a healthchecks-style server (or $BELFRY_PING_URL)
+//! url = "https://hc-ping.com/${env:HC_PING_KEY}"  # …/<job>/start, …/<job>/<exit code>
+//!
 //! [store]                       # what each job keeps (1 to 10000; older rows are pruned)
 //! keep_runs = 1000              # finished runs in its history
 //! keep_notifications = 100      # notifications, with their outbox rows (never undelivered ones)
@@ -353,6 +356,10 @@ pub struct Config {
     /// Every value a secret reference resolved to, in any channel: hidden by
     /// [`Config::scrub`].
     pub secrets: Secrets,
+    /// The healthchecks-style pinger `belfry run` feeds (`[ping] url`, `$BELFRY_PING_URL`):
+    /// a hidden channel, named `ping:` and a hash of the URL as written, that no routing
+    /// rule reaches; [`Config::channel`] finds it.
+    pub ping: Option<ChannelConfig>,
 }
 
 impl Default for Config {
@@ -376,6 +383,8 @@ pub struct Sources {
     pub env_urls: Option<String>,
     /// `$BELFRY_STORE`.
     pub env_store: Option<String>,
+    /// `$BELFRY_PING_URL`.
+    pub env_ping: Option<String>,
     /// The working directory (for `./belfry.toml`).
     pub cwd: Option<PathBuf>,
     /// `$XDG_CONFIG_HOME`.
@@ -398,6 +407,7 @@ impl Sources {
             env_config: var("BELFRY_CONFIG").map(PathBuf::from),
             env_urls: var("BELFRY_URLS").map(|v| v.to_string_lossy().into_owned()),
             env_store: var("BELFRY_STORE").map(|v| v.to_string_lossy().into_owned()),
+            env_ping: var("BELFRY_PING_URL").map(|v| v.to_string_lossy().into_owned()),
             cwd: std::env::current_dir().ok(),
             xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
             home: var("HOME").map(PathBuf::from),
@@ -488,6 +498,11 @@ impl Config {
             config
                 .set_store_url(url, &Lookup::process(None))
                 .map_err(|why| ConfigError::at("$BELFRY_STORE", why))?;
+        }
+        if let Some(url) = &sources.env_ping {
+            config
+                .set_ping_url(url, &Lookup::process(None))
+                .map_err(|why| ConfigError::at("$BELFRY_PING_URL", why))?;
         }
         config.check_programs(&text)?;
         config.ensure_a_channel();
@@ -600,6 +615,7 @@ impl Config {
             server: ServerSettings::default(),
             store_url: None,
             secrets: Secrets::default(),
+            ping: None,
         }
     }
 
@@ -824,6 +840,15 @@ impl Config {
             c.store.notifications_per_job = n.0;
         }
         c.server = server_settings(&raw.server, text, origin, lookup, &mut c.secrets)?;
+        if let Some(url) = &raw.ping.url {
+            c.set_ping_url(url.get_ref(), lookup).map_err(|why| {
+                let (line, column) = line_column(text, url.span().start);
+                ConfigError::at(
+                    origin,
+                    format!("line {line}, column {column}, key ping.url: {why}"),
+                )
+            })?;
+        }
         if let Some(url) = &raw.store.url {
             c.set_store_url(url.get_ref(), lookup).map_err(|why| {
                 let (line, column) = line_column(text, url.span().start);
@@ -929,6 +954,41 @@ impl Config {
         Ok(())
     }
 
+    /// Sets the healthchecks-style ping base `belfry run` pings (`[ping] url`,
+    /// `$BELFRY_PING_URL`), from the URL as written (secret references resolved through
+    /// `lookup`). The key in it is hidden everywhere; the error says what is wrong without it.
+    pub fn set_ping_url(&mut self, written: &str, lookup: &Lookup<'_>) -> Result<(), String> {
+        let mut secrets = Secrets::default();
+        let base = resolve(written, lookup, &mut secrets).map_err(|e| e.to_string())?;
+        belfry_channels::HcPing::from_base(&base).map_err(|why| {
+            format!(
+                "{why}; give the ping base healthchecks shows: https://hc-ping.com/<ping-key>, \
+                 http://host:8000/ping/<ping-key>, or a check's https://hc-ping.com/<uuid>"
+            )
+        })?;
+        // Stored as the channel URL it is (`hcping://`, `hcpings://`), named by the URL as
+        // written: a drain started with another ping URL does not send this one's rows there.
+        let url = match base.trim().split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("https") => {
+                format!("hcpings://{rest}")
+            }
+            Some((_, rest)) => format!("hcping://{rest}"),
+            None => return Err("not a URL".into()),
+        };
+        let name = format!("ping:{:08x}", stable_hash(&[written.trim()]));
+        // Not among `channels`: no routing rule reaches it, only `belfry run` writes its rows.
+        // Its secrets: what references resolved to, and the key (the base's last segment),
+        // however short; the host stays readable in reasons.
+        let mut ch = ChannelConfig::new(name, url);
+        if let Some(key) = base.trim().trim_end_matches('/').rsplit('/').next() {
+            secrets.add(key);
+        }
+        ch.secrets = secrets;
+        self.secrets.extend(&ch.secrets);
+        self.ping = Some(ch);
+        Ok(())
+    }
+
     /// Where the store is: [`Config::store_url`], or `belfry.db` in the state directory
     /// `home`.
     pub fn store_location(&self, home: &std::path::Path) -> belfry_store::Location {
@@ -979,9 +1039,12 @@ impl Config {
         .collect()
     }
 
-    /// A channel by name.
+    /// A channel by name (the hidden pinger's too, [`Config::ping`]).
     pub fn channel(&self, name: &str) -> Option<&ChannelConfig> {
-        self.channels.iter().find(|c| c.name == name)
+        self.channels
+            .iter()
+            .chain(self.ping.as_ref())
+            .find(|c| c.name == name)
     }
 }
 
@@ -1146,6 +1209,15 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     server: RawServer,
+    #[serde(default)]
+    ping: RawPing,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPing {
+    /// Checked after its references are resolved, so its position is kept.
+    url: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1519,6 +1591,7 @@ mod tests {
         let env = |k: &str| match k {
             "PAGER_TOKEN" => Some("pager-secret-1".into()),
             "BELFRY_PING_KEY" => Some("ping-key-1".into()),
+            "HC_PING_KEY" => Some("hc-key-1".into()),
             _ => None,
         };
         let c = Config::parse_with(&example, "example", &Lookup::with_env(&env, None)).unwrap();
@@ -1936,6 +2009,50 @@ mod tests {
             e.contains("missing.toml") && e.contains("BELFRY_CONFIG"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_ping_url_is_a_hidden_channel_and_a_bad_one_a_clear_error_without_its_key() {
+        let c = Config::load(&Sources {
+            env_ping: Some("https://hc-ping.com/pk-secret-1".into()),
+            ..Sources::default()
+        })
+        .unwrap();
+        let ping = c.ping.as_ref().unwrap();
+        assert!(ping.name.starts_with("ping:"), "{}", ping.name);
+        assert_eq!(ping.url(), "hcpings://hc-ping.com/pk-secret-1");
+        // Found by name for delivery, reached by no routing rule.
+        assert!(c.channel(&ping.name).is_some());
+        assert!(!c.route("x", &State::Failed, false).contains(&ping.name));
+        assert_eq!(c.scrub("key pk-secret-1"), "key ***");
+        let text = "[ping]\nurl = \"http://127.0.0.1:8000/ping/${env:PK}\"\n";
+        let env = |k: &str| (k == "PK").then(|| "k-from-env".into());
+        let c = Config::parse_with(text, "belfry.toml", &Lookup::with_env(&env, None)).unwrap();
+        assert_eq!(
+            c.ping.as_ref().unwrap().url(),
+            "hcping://127.0.0.1:8000/ping/k-from-env"
+        );
+        for (bad, why) in [
+            ("hc-ping.com/pk-secret-2", "not a URL"),
+            ("https://hc-ping.com/", "names no check"),
+            ("https://hc-ping.com/pk-secret-2?create=1", "no ?query"),
+        ] {
+            let e = Config::load(&Sources {
+                env_ping: Some(bad.into()),
+                ..Sources::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.starts_with("config $BELFRY_PING_URL: ") && e.contains(why),
+                "{e}"
+            );
+            assert!(!e.contains("pk-secret-2"), "{e}");
+        }
+        let e = Config::parse("[ping]\nurl = \"ftp://h/k\"\n", "belfry.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2, column 7, key ping.url"), "{e}");
     }
 
     #[test]

@@ -43,12 +43,13 @@ pub(super) fn after_notification(
     let n: i64 = tx
         .query_one("SELECT n FROM notifications WHERE id = $1", &[&id])?
         .try_get(0)?;
-    // A notification dated earlier than the job's last one (a late digest) does not replace it.
+    // A notification dated earlier than the job's last one (a late digest) does not replace it,
+    // nor does a healthchecks ping (`belfry run` with a ping URL): it is not an alert.
     tx.execute(
         "UPDATE jobs SET (last_notification_ms, last_notification_kind, last_notification_reason)
             = (SELECT created_ms, kind, reason FROM notifications WHERE n = $2)
          WHERE name = $1 AND COALESCE(last_notification_ms, 0) <= (
-            SELECT created_ms FROM notifications WHERE n = $2)",
+            SELECT created_ms FROM notifications WHERE n = $2 AND reason <> 'ping')",
         &[&job, &n],
     )?;
     if n % PRUNE_EVERY != 0 {

@@ -51,12 +51,13 @@ pub(crate) fn after_notification(
     let rowid: i64 = tx
         .prepare_cached("SELECT rowid FROM notifications WHERE id = ?1")?
         .query_row([id], |r| r.get(0))?;
-    // A notification dated earlier than the job's last one (a late digest) does not replace it.
+    // A notification dated earlier than the job's last one (a late digest) does not replace it,
+    // nor does a healthchecks ping (`belfry run` with a ping URL): it is not an alert.
     tx.prepare_cached(
         "UPDATE jobs SET (last_notification_ms, last_notification_kind, last_notification_reason)
             = (SELECT created_ms, kind, reason FROM notifications WHERE rowid = ?2)
          WHERE name = ?1 AND COALESCE(last_notification_ms, 0) <= (
-            SELECT created_ms FROM notifications WHERE rowid = ?2)",
+            SELECT created_ms FROM notifications WHERE rowid = ?2 AND reason <> 'ping')",
     )?
     .execute(params![job, rowid])?;
     if rowid % PRUNE_EVERY != 0 {

@@ -708,6 +708,31 @@ fn a_notification_made_outside_the_rules_is_queued_and_can_restart_the_repeat_wi
     assert!(s.job("nightly").unwrap().is_none());
 }
 
+fn a_ping_for_a_pinger_is_queued_but_is_not_the_jobs_last_notification(db: &Db) {
+    let mut s = db.open();
+    let t0 = Timestamp::now();
+    let ev = event("pinged", "r1", State::Failed, t0, 1);
+    let rec = finish(&mut s, &ev, &["hook"]);
+    let alert = rec.notification.unwrap();
+    // `belfry run`'s finish ping, written after the run's alert and dated after it.
+    let later = Event {
+        at: t0.add_millis(5),
+        ..ev.clone()
+    };
+    let decision = belfry_core::decide(None, &later.state, later.at, &Policy::default());
+    let mut ping = belfry_core::Notification::new(belfry_store::new_id(), &later, None, &decision);
+    ping.reason = "ping".into();
+    let ids = s
+        .record_notification(&ping, vec!["ping:1".into()], false)
+        .unwrap();
+    assert_eq!(ids.len(), 1);
+    let last = s.job("pinged").unwrap().unwrap().last_notification.unwrap();
+    assert_eq!(
+        (last.at, last.reason.as_str()),
+        (alert.time, alert.reason.as_str())
+    );
+}
+
 fn an_alert_that_reached_no_channel_is_recorded_as_sent_nowhere(db: &Db) {
     let mut s = db.open();
     let ev = event("other", "r1", State::Failed, Timestamp::now(), 1);
@@ -1042,6 +1067,7 @@ on_both_backends!(
     a_row_that_dies_again_after_a_retry_says_why_once,
     a_notification_made_outside_the_rules_is_queued_and_can_restart_the_repeat_window,
     an_alert_that_reached_no_channel_is_recorded_as_sent_nowhere,
+    a_ping_for_a_pinger_is_queued_but_is_not_the_jobs_last_notification,
     a_run_committed_after_a_message_that_ended_before_it_is_told_once_by_the_next,
     over_all_messages_the_problems_told_add_up_to_the_problem_runs_in_any_commit_order,
     a_job_that_alerts_every_run_keeps_a_bounded_store_and_every_undelivered_row,

@@ -126,10 +126,12 @@ impl<'a> Dispatcher<'a> {
                 owner: format!("pid-{}-{}", std::process::id(), belfry_store::new_id()),
                 lease: config.delivery.lease.max(Duration::from_secs(1)),
                 digest_window: config.delivery.digest_window,
+                // The console, and the pinger: a run's finish must not wait behind its start.
                 window_exempt: config
                     .channels
                     .iter()
                     .filter(|c| c.is_console())
+                    .chain(config.ping.as_ref())
                     .map(|c| c.name.clone())
                     .collect(),
                 lanes: Default::default(),
