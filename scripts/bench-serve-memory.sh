@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Peak memory of `belfry serve` watching many scheduled jobs (issue 12, item 8).
+#
+# JOBS (100,000) scheduled jobs written into belfry.toml as `[jobs.job-N]` entries
+# (period PERIOD, 10s, grace 1s), one release `belfry serve` on a fresh SQLite state directory
+# (or BELFRY_STORE=postgres://…?schema=… of its own), every job pinged once by curl (16 in
+# parallel), then WAIT seconds (30) so that the sweeper marks them late and records their alerts
+# (channel `none`, file:///dev/null). Prints the server's peak RSS (VmHWM of
+# /proc/<pid>/status) after start-up, after the pings and at the end, and the late alerts it
+# counted (/metrics).
+#
+#   scripts/bench-serve-memory.sh     # BELFRY=path/to/belfry skips the release build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-100000}
+PERIOD=${PERIOD:-10s}
+WAIT=${WAIT:-30}
+target=${CARGO_TARGET_DIR:-$PWD/target}
+if [ -z "${BELFRY:-}" ]; then
+  cargo build -q --release -p belfry-cli
+  BELFRY=$target/release/belfry
+fi
+work=$(mktemp -d)
+server=
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$((20000 + RANDOM % 20000))
+key=bench-key
+{
+  printf '[server]\nlisten = "127.0.0.1:%s"\nping_key = "%s"\n\n' "$port" "$key"
+  printf '[channels.none]\nurl = "file:///dev/null"\n\n'
+  for i in $(seq "$JOBS"); do
+    printf '[jobs.job-%s]\nperiod = "%s"\ngrace = "1s"\n' "$i" "$PERIOD"
+  done
+} >"$work/belfry.toml"
+export BELFRY_HOME=$work/home BELFRY_CONFIG=$work/belfry.toml
+hwm() { awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/$server/status"; }
+started=$(date +%s.%N)
+"$BELFRY" serve 2>"$work/serve.log" &
+server=$!
+for _ in $(seq 600); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
+  kill -0 "$server" || { cat "$work/serve.log" >&2; exit 1; }
+  sleep 0.1
+done
+ready=$(date +%s.%N)
+echo "belfry serve ($("$BELFRY" --version)), store ${BELFRY_STORE:+PostgreSQL}${BELFRY_STORE:-SQLite}, $JOBS scheduled jobs"
+printf 'ready after %.1f s; peak RSS %s\n' "$(echo "$ready - $started" | bc)" "$(hwm)"
+for i in $(seq "$JOBS"); do
+  printf 'url = "http://127.0.0.1:%s/ping/%s/job-%s"\noutput = "/dev/null"\n' "$port" "$key" "$i"
+done | curl -fsS --no-progress-meter --parallel --parallel-max 16 -K -
+pinged=$(date +%s.%N)
+printf 'pinged all in %.1f s; peak RSS %s\n' "$(echo "$pinged - $ready" | bc)" "$(hwm)"
+sleep "$WAIT"
+metrics=$(curl -fsS "http://127.0.0.1:$port/metrics")
+printf 'after %s s more; peak RSS %s, current %s\n' "$WAIT" "$(hwm)" \
+  "$(awk '/^VmRSS:/ {printf "%.1f MiB", $2 / 1024}' "/proc/$server/status")"
+grep -E '^belfry_(pings_total|alerts|late)' <<<"$metrics" || true
