@@ -59,3 +59,29 @@ pub(super) fn details(n: &belfry_core::Notification) -> serde_json::Map<String, 
     put("run_id", n.run_id.clone());
     m
 }
+
+/// Whether `n` opens (triggers, raises) its job's incident rather than resolving it, by its
+/// Apprise type as Apprise's `map` reads one (`failure`, `warning` open; `success` resolves),
+/// except that `info` resolves too (belfry's `info`, a first success or a still-OK heartbeat,
+/// says the job is fine); a type belfry does not know counts as its kind.
+pub(super) fn opens(n: &belfry_core::Notification) -> bool {
+    match n.apprise_type.as_str() {
+        "failure" | "warning" => true,
+        "success" | "info" => false,
+        _ => n.kind == belfry_core::Kind::Problem,
+    }
+}
+
+/// The key that names `n`'s incident: the URL's own (`dedup=` or the service's), else
+/// `belfry/JOB`, the same for a problem and its recovery.
+pub(super) fn incident_key(own: Option<&String>, n: &belfry_core::Notification) -> String {
+    own.cloned().unwrap_or_else(|| format!("belfry/{}", n.job))
+}
+
+/// The URL's `+key=value` pairs, the `+` taken off.
+pub(super) fn plus_pairs(p: &crate::url_parts::Parts) -> Vec<(String, String)> {
+    p.query
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix('+').map(|k| (k.to_owned(), v.clone())))
+        .collect()
+}

@@ -3,10 +3,10 @@
 
 use std::time::SystemTime;
 
-use belfry_core::{Kind, Notification, email};
+use belfry_core::{Notification, email};
 use serde_json::{Value, json};
 
-use super::common::{choice, details};
+use super::common::{choice, details, incident_key, opens, plus_pairs};
 use crate::outcome::{classify_http, shorten};
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -148,11 +148,7 @@ impl GoAlert {
                 .map(str::trim)
                 .filter(|d| !d.is_empty())
                 .map(str::to_owned),
-            meta: p
-                .query
-                .iter()
-                .filter_map(|(k, v)| k.strip_prefix('+').map(|k| (k.to_owned(), v.clone())))
-                .collect(),
+            meta: plus_pairs(&p),
             scheme,
             describe,
             secrets,
@@ -161,11 +157,7 @@ impl GoAlert {
 
     /// Whether `n` raises (else closes) its job's alert.
     fn raises(&self, n: &Notification) -> bool {
-        self.raise.unwrap_or(match n.apprise_type.as_str() {
-            "failure" | "warning" => true,
-            "success" | "info" => false,
-            _ => n.kind == Kind::Problem,
-        })
+        self.raise.unwrap_or_else(|| opens(n))
     }
 
     fn body(&self, msg: &Message<'_>) -> Value {
@@ -177,7 +169,7 @@ impl GoAlert {
         let mut v = json!({
             "summary": shorten(&n.title, SUMMARY_MAX - 1),
             "details": shorten(&email::render(n).text, DETAILS_MAX - 1),
-            "dedup": self.dedup.clone().unwrap_or_else(|| format!("belfry/{}", n.job)),
+            "dedup": incident_key(self.dedup.as_ref(), n),
             "meta": meta,
         });
         if !self.raises(n) {

@@ -3,10 +3,10 @@
 
 use std::time::SystemTime;
 
-use belfry_core::{Kind, Notification, email};
+use belfry_core::{Notification, email};
 use serde_json::{Value, json};
 
-use super::common::{choice, details, is_key};
+use super::common::{choice, details, incident_key, is_key, opens, plus_pairs};
 use crate::outcome::{classify_http, shorten};
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -111,23 +111,15 @@ impl Ilert {
             priority,
             route: nonempty("route"),
             click: nonempty("click"),
-            labels: p
-                .query
-                .iter()
-                .filter_map(|(k, v)| k.strip_prefix('+').map(|k| (k.to_owned(), v.clone())))
-                .collect(),
+            labels: plus_pairs(&p),
             secrets: Secrets::of_url(raw),
         })
     }
 
     /// The event type `n` sends for its job's alert.
     fn event(&self, n: &Notification) -> &'static str {
-        self.event.unwrap_or(match n.apprise_type.as_str() {
-            "failure" | "warning" => "ALERT",
-            "success" | "info" => "RESOLVE",
-            _ if n.kind == Kind::Problem => "ALERT",
-            _ => "RESOLVE",
-        })
+        self.event
+            .unwrap_or(if opens(n) { "ALERT" } else { "RESOLVE" })
     }
 
     fn body(&self, msg: &Message<'_>) -> Value {
@@ -137,7 +129,7 @@ impl Ilert {
             "eventType": self.event(n),
             "summary": n.title,
             "details": shorten(&email::render(n).text, DETAILS_MAX),
-            "alertKey": self.dedup.clone().unwrap_or_else(|| format!("belfry/{}", n.job)),
+            "alertKey": incident_key(self.dedup.as_ref(), n),
             "customDetails": details(n),
         });
         if let Some(p) = self.priority {

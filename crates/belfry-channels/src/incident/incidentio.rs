@@ -3,10 +3,10 @@
 
 use std::time::SystemTime;
 
-use belfry_core::{Kind, Notification, email};
+use belfry_core::{Notification, email};
 use serde_json::{Value, json};
 
-use super::common::{choice, details, web_address};
+use super::common::{choice, details, incident_key, opens, plus_pairs, web_address};
 use crate::outcome::{classify_http, shorten};
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -104,11 +104,7 @@ impl IncidentIo {
             fire,
             dedup: nonempty("dedup"),
             click: nonempty("click"),
-            metadata: p
-                .query
-                .iter()
-                .filter_map(|(k, v)| k.strip_prefix('+').map(|k| (k.to_owned(), v.clone())))
-                .collect(),
+            metadata: plus_pairs(&p),
             describe,
             secrets: Secrets::of_url(raw),
         })
@@ -116,11 +112,7 @@ impl IncidentIo {
 
     /// Whether `n` fires (else resolves) its job's alert.
     fn fires(&self, n: &Notification) -> bool {
-        self.fire.unwrap_or(match n.apprise_type.as_str() {
-            "failure" | "warning" => true,
-            "success" | "info" => false,
-            _ => n.kind == Kind::Problem,
-        })
+        self.fire.unwrap_or_else(|| opens(n))
     }
 
     fn body(&self, msg: &Message<'_>) -> Value {
@@ -133,7 +125,7 @@ impl IncidentIo {
             "title": n.title,
             "description": shorten(&email::render(n).text, DESCRIPTION_MAX),
             "status": if self.fires(n) { "firing" } else { "resolved" },
-            "deduplication_key": self.dedup.clone().unwrap_or_else(|| format!("belfry/{}", n.job)),
+            "deduplication_key": incident_key(self.dedup.as_ref(), n),
             "metadata": metadata,
         });
         if let Some(c) = &self.click {

@@ -3,10 +3,10 @@
 
 use std::time::SystemTime;
 
-use belfry_core::{Kind, Notification, email};
+use belfry_core::{Notification, email};
 use serde_json::{Value, json};
 
-use super::common::details;
+use super::common::{details, incident_key, opens};
 use crate::outcome::{classify_http, shorten};
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -162,19 +162,15 @@ impl PagerTree {
 
     /// The event type `n` sends for its job's alert.
     fn event(&self, n: &Notification) -> &'static str {
-        self.event.unwrap_or(match n.apprise_type.as_str() {
-            "failure" | "warning" => "create",
-            "success" | "info" => "resolve",
-            _ if n.kind == Kind::Problem => "create",
-            _ => "resolve",
-        })
+        self.event
+            .unwrap_or(if opens(n) { "create" } else { "resolve" })
     }
 
     fn body(&self, msg: &Message<'_>) -> Value {
         let n = msg.notification;
         let event = self.event(n);
         let mut v = json!({
-            "id": self.tid.clone().unwrap_or_else(|| format!("belfry/{}", n.job)),
+            "id": incident_key(self.tid.as_ref(), n),
             "event_type": event,
         });
         if event == "create" {

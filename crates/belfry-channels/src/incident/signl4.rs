@@ -3,10 +3,10 @@
 
 use std::time::SystemTime;
 
-use belfry_core::{Kind, Notification, email};
+use belfry_core::{Notification, email};
 use serde_json::{Value, json};
 
-use super::common::{choice, details};
+use super::common::{choice, details, incident_key, opens};
 use crate::outcome::{classify_http, shorten};
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -131,12 +131,8 @@ impl Signl4 {
 
     /// The status `n` sends for its job's alert.
     fn status(&self, n: &Notification) -> &'static str {
-        self.status.unwrap_or(match n.apprise_type.as_str() {
-            "failure" | "warning" => "new",
-            "success" | "info" => "resolved",
-            _ if n.kind == Kind::Problem => "new",
-            _ => "resolved",
-        })
+        self.status
+            .unwrap_or(if opens(n) { "new" } else { "resolved" })
     }
 
     fn body(&self, msg: &Message<'_>) -> Value {
@@ -145,11 +141,7 @@ impl Signl4 {
         v["title"] = json!(n.title);
         v["body"] = json!(shorten(&email::render(n).text, BODY_MAX));
         v["X-S4-SourceSystem"] = json!("belfry");
-        v["X-S4-ExternalID"] = json!(
-            self.external_id
-                .clone()
-                .unwrap_or_else(|| format!("belfry/{}", n.job))
-        );
+        v["X-S4-ExternalID"] = json!(incident_key(self.external_id.as_ref(), n));
         v["X-S4-Status"] = json!(self.status(n));
         if let Some(s) = &self.service {
             v["X-S4-Service"] = json!(s);

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use belfry_core::{Kind, Notification};
 use serde_json::{Value, json};
 
-use super::common::{choice, is_key, web_address};
+use super::common::{choice, incident_key, is_key, web_address};
 use crate::outcome::classify_http;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -177,10 +177,7 @@ impl Splunk {
 
     fn body(&self, msg: &Message<'_>) -> Value {
         let n = msg.notification;
-        let entity = self
-            .entity_id
-            .clone()
-            .unwrap_or_else(|| format!("belfry/{}", n.job));
+        let entity = incident_key(self.entity_id.as_ref(), n);
         let mut v = json!({
             "message_type": self.message_type(n),
             "entity_id": entity,

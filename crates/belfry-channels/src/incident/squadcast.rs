@@ -3,10 +3,10 @@
 
 use std::time::SystemTime;
 
-use belfry_core::{Kind, Notification, email};
+use belfry_core::{Notification, email};
 use serde_json::{Value, json};
 
-use super::common::{choice, details, is_key, web_address};
+use super::common::{choice, details, incident_key, is_key, opens, plus_pairs, web_address};
 use crate::outcome::{classify_http, shorten};
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -118,11 +118,7 @@ impl Squadcast {
                 .filter(|d| !d.is_empty())
                 .map(str::to_owned),
             priority,
-            tags: p
-                .query
-                .iter()
-                .filter_map(|(k, v)| k.strip_prefix('+').map(|k| (k.to_owned(), v.clone())))
-                .collect(),
+            tags: plus_pairs(&p),
             describe: "squadcast://***".to_owned(),
             secrets: Secrets::of_url(raw),
         })
@@ -130,11 +126,7 @@ impl Squadcast {
 
     /// Whether `n` triggers (else resolves) its job's incident.
     fn triggers(&self, n: &Notification) -> bool {
-        self.trigger.unwrap_or(match n.apprise_type.as_str() {
-            "failure" | "warning" => true,
-            "success" | "info" => false,
-            _ => n.kind == Kind::Problem,
-        })
+        self.trigger.unwrap_or_else(|| opens(n))
     }
 
     fn body(&self, msg: &Message<'_>) -> Value {
@@ -147,7 +139,7 @@ impl Squadcast {
             "message": n.title,
             "description": shorten(&email::render(n).text, DESCRIPTION_MAX),
             "status": if self.triggers(n) { "trigger" } else { "resolve" },
-            "event_id": self.dedup.clone().unwrap_or_else(|| format!("belfry/{}", n.job)),
+            "event_id": incident_key(self.dedup.as_ref(), n),
             "tags": tags,
         });
         if let Some(p) = &self.priority {

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use belfry_core::{Kind, email};
 use serde_json::{Value, json};
 
-use super::common::{details, web_address};
+use super::common::{details, incident_key, web_address};
 use crate::outcome::{classify_http, shorten};
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -138,7 +138,7 @@ impl XMatters {
         let mut v = Value::Object(details(n));
         v["summary"] = json!(n.title);
         v["message"] = json!(shorten(&email::render(n).text, MESSAGE_MAX - 1));
-        v["incident_key"] = json!(format!("belfry/{}", n.job));
+        v["incident_key"] = json!(incident_key(None, n));
         v["status"] = json!(if resolved { "resolved" } else { "open" });
         if !self.recipients.is_empty() {
             v["recipients"] = json!(self.recipients.join(","));
