@@ -96,22 +96,32 @@ fn is_yaml(path: &Path, text: &str) -> bool {
         })
 }
 
-/// Whether the file at `path` is Apprise's configuration rather than belfry's TOML: a name
-/// ending in `.yml` or `.yaml`, or, for a name not ending in `.toml`, a text that reads as
-/// Apprise's TEXT or YAML format (belfry's TOML does not: `[channels.x]` is neither).
-pub(crate) fn is_apprise_file(path: &Path) -> bool {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => false,
+/// The file at `path` read as Apprise's configuration, or `None` when it is belfry's TOML: a
+/// name ending in `.toml`, or, for a name not ending in `.yml` or `.yaml`, a text that does not
+/// read as Apprise's TEXT or YAML format (belfry's TOML does not: `[channels.x]` is neither).
+/// The file is read once.
+pub(crate) fn read_if_apprise(path: &Path) -> Option<Result<Vec<Entry>, String>> {
+    let named_yaml = match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => return None,
         Some("yml" | "yaml") => true,
-        _ => std::fs::read_to_string(path).is_ok_and(|text| {
-            let parsed = if is_yaml(path, &text) {
-                parse_yaml(&text)
-            } else {
-                parse_text(&text)
-            };
-            parsed.is_ok_and(|p| !p.entries.is_empty() || !p.includes.is_empty())
-        }),
+        _ => false,
+    };
+    let mut seen = Vec::new();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        // Not read here: belfry's own loading says why.
+        Err(_) if !named_yaml => return None,
+        Err(e) => return Some(Err(format!("{}: cannot read: {e}", path.display()))),
+    };
+    let parsed = parse_any(path, &text);
+    if !named_yaml
+        && !parsed
+            .as_ref()
+            .is_ok_and(|p| !p.entries.is_empty() || !p.includes.is_empty())
+    {
+        return None;
     }
+    Some(finish(path, parsed, &mut seen))
 }
 
 /// Reads the Apprise configuration file `path` (and what it includes).
@@ -120,7 +130,28 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<Entry>, String> {
     read_into(path, &mut seen)
 }
 
+/// `text` in the format its file `path` is written in.
+fn parse_any(path: &Path, text: &str) -> Result<Parsed, String> {
+    if is_yaml(path, text) {
+        parse_yaml(text)
+    } else {
+        parse_text(text)
+    }
+}
+
 fn read_into(path: &Path, seen: &mut Vec<PathBuf>) -> Result<Vec<Entry>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    finish(path, parse_any(path, &text), seen)
+}
+
+/// What the file `path` parsed to, with its includes read (relative to it; a loop or more
+/// than [`MAX_INCLUDES`] files is an error).
+fn finish(
+    path: &Path,
+    parsed: Result<Parsed, String>,
+    seen: &mut Vec<PathBuf>,
+) -> Result<Vec<Entry>, String> {
     let shown = path.display().to_string();
     if seen.len() > MAX_INCLUDES {
         return Err(format!("{shown}: more than {MAX_INCLUDES} included files"));
@@ -130,13 +161,7 @@ fn read_into(path: &Path, seen: &mut Vec<PathBuf>) -> Result<Vec<Entry>, String>
         return Err(format!("{shown}: included again (an include loop)"));
     }
     seen.push(canonical);
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
-    let parsed = if is_yaml(path, &text) {
-        parse_yaml(&text)
-    } else {
-        parse_text(&text)
-    }
-    .map_err(|e| format!("{shown}: {e}"))?;
+    let parsed = parsed.map_err(|e| format!("{shown}: {e}"))?;
     let mut entries = parsed.entries;
     for inc in parsed.includes {
         if inc.contains("://") && !inc.starts_with("file://") {

@@ -456,17 +456,21 @@ impl Config {
     /// run.
     pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         let mut text = String::new();
-        let mut config = match sources.find()? {
-            // A file named by --config or $BELFRY_CONFIG that is Apprise's configuration (TEXT
-            // or YAML) rather than belfry's TOML.
-            Some(path) if crate::apprise_config::is_apprise_file(&path) => {
-                let entries = crate::apprise_config::read_file(&path).map_err(ConfigError)?;
+        let found = sources.find()?;
+        // A file named by --config or $BELFRY_CONFIG may be Apprise's configuration (TEXT or
+        // YAML) rather than belfry's TOML.
+        let apprise = found
+            .as_deref()
+            .and_then(crate::apprise_config::read_if_apprise);
+        let mut config = match (found, apprise) {
+            (Some(path), Some(entries)) => {
+                let entries = entries.map_err(ConfigError)?;
                 let mut c = Config::empty();
                 c.add_apprise(&entries, &path.display().to_string())?;
                 c.source = Some(path);
                 c
             }
-            Some(path) => {
+            (Some(path), None) => {
                 text = std::fs::read_to_string(&path).map_err(|e| {
                     ConfigError::at(&path.display().to_string(), format!("cannot read: {e}"))
                 })?;
@@ -475,7 +479,7 @@ impl Config {
                 c.source = Some(path);
                 c
             }
-            None => Config::empty(),
+            (None, _) => Config::empty(),
         };
         if let Some(urls) = &sources.env_urls {
             config.add_urls(urls, "$BELFRY_URLS")?;
@@ -557,24 +561,39 @@ impl Config {
         for (i, e) in entries.iter().enumerate() {
             let mut secrets = Secrets::default();
             secrets.add_url(&e.url);
-            belfry_channels::parse(&e.url).map_err(|err| {
-                ConfigError::at(
-                    origin,
-                    format!("URL {}: {}", i + 1, secrets.scrub(&err.to_string())),
-                )
-            })?;
             let mut key: Vec<&str> = vec![e.url.as_str()];
             key.extend(e.tags.iter().map(String::as_str));
             let name = format!("apprise-{:08x}", stable_hash(&key));
-            if self.channels.iter().any(|c| c.name == name) {
-                continue;
-            }
-            self.secrets.extend(&secrets);
-            let mut ch = ChannelConfig::new(name, e.url.clone());
-            ch.route.tags = e.tags.clone();
-            ch.secrets = secrets;
-            self.channels.push(ch);
+            let what = format!("URL {}: ", i + 1);
+            self.add_url_channel(name, e.url.clone(), &e.tags, secrets, origin, &what)?;
         }
+        Ok(())
+    }
+
+    /// Adds a channel named `name` for `url`, checked now (the error, from `origin`, begins
+    /// with `what` and hides `secrets`), with `tags`; nothing when a channel has that name
+    /// already (the same URL given twice).
+    fn add_url_channel(
+        &mut self,
+        name: String,
+        url: String,
+        tags: &[String],
+        mut secrets: Secrets,
+        origin: &str,
+        what: &str,
+    ) -> Result<(), ConfigError> {
+        belfry_channels::parse(&url).map_err(|e| {
+            ConfigError::at(origin, format!("{what}{}", secrets.scrub(&e.to_string())))
+        })?;
+        if self.channels.iter().any(|c| c.name == name) {
+            return Ok(());
+        }
+        secrets.add_url(&url);
+        self.secrets.extend(&secrets);
+        let mut ch = ChannelConfig::new(name, url);
+        ch.route.tags = tags.to_vec();
+        ch.secrets = secrets;
+        self.channels.push(ch);
         Ok(())
     }
 
@@ -879,19 +898,10 @@ impl Config {
             let mut secrets = Secrets::default();
             let url = resolve(&written, lookup, &mut secrets)
                 .map_err(|e| ConfigError::at(origin, format!("URL {}: {e}", i + 1)))?;
-            belfry_channels::parse(&url)
-                .map_err(|e| ConfigError::at(origin, secrets.scrub(&e.to_string())))?;
             // Named after the URL as written, references unresolved: the name stays when a
             // secret is rotated, and no secret value goes into the hash.
             let name = format!("urls-{:08x}", stable_hash(&[written.as_str()]));
-            if self.channels.iter().any(|c| c.name == name) {
-                continue;
-            }
-            secrets.add_url(&url);
-            self.secrets.extend(&secrets);
-            let mut ch = ChannelConfig::new(name, url);
-            ch.secrets = secrets;
-            self.channels.push(ch);
+            self.add_url_channel(name, url, &[], secrets, origin, "")?;
         }
         Ok(())
     }

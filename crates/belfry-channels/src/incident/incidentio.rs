@@ -1,13 +1,11 @@
 //! incident.io through an HTTP alert source: a problem fires the job's alert, a recovery
 //! resolves it, one deduplication key per job.
 
-use std::time::SystemTime;
-
 use belfry_core::{Notification, email};
 use serde_json::{Value, json};
 
 use super::common::{choice, details, incident_key, opens, plus_pairs, web_address};
-use crate::outcome::{classify_http, shorten};
+use crate::outcome::shorten;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
 use crate::url_parts::Parts;
@@ -159,10 +157,8 @@ impl Channel for IncidentIo {
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            let o = crate::http::send_planned(reqs, &self.describe, cx, |status, ra, body| {
-                classify_http(status, ra, body, SystemTime::now())
-            })
-            .await;
+            let o =
+                crate::http::send_planned(reqs, &self.describe, cx, crate::default_classify).await;
             self.secrets.scrub_outcome(o)
         })
     }

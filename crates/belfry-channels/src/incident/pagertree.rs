@@ -1,13 +1,11 @@
 //! PagerTree through a webhook integration: a problem creates the job's alert, a recovery
 //! resolves it, one third-party id per job.
 
-use std::time::SystemTime;
-
 use belfry_core::{Notification, email};
 use serde_json::{Value, json};
 
 use super::common::{details, incident_key, opens};
-use crate::outcome::{classify_http, shorten};
+use crate::outcome::shorten;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
 use crate::url_parts::{Parts, split_list};
@@ -216,10 +214,8 @@ impl Channel for PagerTree {
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            let o = crate::http::send_planned(reqs, "pagertree://***", cx, |status, ra, body| {
-                classify_http(status, ra, body, SystemTime::now())
-            })
-            .await;
+            let o = crate::http::send_planned(reqs, "pagertree://***", cx, crate::default_classify)
+                .await;
             self.secrets.scrub_outcome(o)
         })
     }

@@ -1,13 +1,10 @@
 //! Splunk On-Call (VictorOps) through its REST endpoint: a problem triggers the job's
 //! incident, a recovery resolves it, one entity per job.
 
-use std::time::SystemTime;
-
 use belfry_core::{Kind, Notification};
 use serde_json::{Value, json};
 
 use super::common::{choice, incident_key, is_key, web_address};
-use crate::outcome::classify_http;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
 use crate::url_parts::Parts;
@@ -224,10 +221,8 @@ impl Channel for Splunk {
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            let o = crate::http::send_planned(reqs, &self.describe, cx, |status, ra, body| {
-                classify_http(status, ra, body, SystemTime::now())
-            })
-            .await;
+            let o =
+                crate::http::send_planned(reqs, &self.describe, cx, crate::default_classify).await;
             self.secrets.scrub_outcome(o)
         })
     }

@@ -1,13 +1,11 @@
 //! Squadcast through a service's incident webhook: a problem triggers the job's incident, a
 //! recovery resolves it, one event id per job.
 
-use std::time::SystemTime;
-
 use belfry_core::{Notification, email};
 use serde_json::{Value, json};
 
 use super::common::{choice, details, incident_key, is_key, opens, plus_pairs, web_address};
-use crate::outcome::{classify_http, shorten};
+use crate::outcome::shorten;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
 use crate::url_parts::Parts;
@@ -170,10 +168,8 @@ impl Channel for Squadcast {
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            let o = crate::http::send_planned(reqs, &self.describe, cx, |status, ra, body| {
-                classify_http(status, ra, body, SystemTime::now())
-            })
-            .await;
+            let o =
+                crate::http::send_planned(reqs, &self.describe, cx, crate::default_classify).await;
             self.secrets.scrub_outcome(o)
         })
     }

@@ -1,14 +1,12 @@
 //! xMatters through a workflow's HTTP trigger: every notification starts the flow, which
 //! decides; belfry says whether the job's incident is open or resolved, under one key per job.
 
-use std::time::SystemTime;
-
 use base64::Engine as _;
 use belfry_core::{Kind, email};
 use serde_json::{Value, json};
 
 use super::common::{details, incident_key, web_address};
-use crate::outcome::{classify_http, shorten};
+use crate::outcome::shorten;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
 use crate::url_parts::{Parts, split_list};
@@ -179,10 +177,8 @@ impl Channel for XMatters {
     fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move {
             let reqs = self.plan(msg).unwrap_or_default();
-            let o = crate::http::send_planned(reqs, &self.describe, cx, |status, ra, body| {
-                classify_http(status, ra, body, SystemTime::now())
-            })
-            .await;
+            let o =
+                crate::http::send_planned(reqs, &self.describe, cx, crate::default_classify).await;
             self.secrets.scrub_outcome(o)
         })
     }
