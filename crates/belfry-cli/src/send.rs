@@ -75,13 +75,11 @@ fn out() -> std::io::StdoutLock<'static> {
 /// The configured channels named, or all of them, plus the URLs.
 fn targets(config: &Config, names: &[String], urls: &[String]) -> anyhow::Result<Vec<Target>> {
     let mut targets = Vec::new();
-    let tagged =
-        |c: &belfry::config::ChannelConfig, tag: &str| c.route.tags.iter().any(|t| t == tag);
     let configured: Vec<&belfry::config::ChannelConfig> = if names.is_empty() && urls.is_empty() {
         config
             .channels
             .iter()
-            .filter(|c| c.route.tags.is_empty() || tagged(c, belfry::core::TAG_ALWAYS))
+            .filter(|c| c.route.takes_untagged())
             .collect()
     } else {
         let mut chosen: Vec<&belfry::config::ChannelConfig> = Vec::new();
@@ -89,7 +87,7 @@ fn targets(config: &Config, names: &[String], urls: &[String]) -> anyhow::Result
             let matching: Vec<&belfry::config::ChannelConfig> = config
                 .channels
                 .iter()
-                .filter(|c| c.name == *name || tagged(c, name) || name == belfry::core::TAG_ALL)
+                .filter(|c| c.route.is_named_by(name))
                 .collect();
             if matching.is_empty() {
                 let known: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();

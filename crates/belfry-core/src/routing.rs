@@ -86,6 +86,18 @@ impl Route {
         }
     }
 
+    /// Whether `name`, in a job's `channels` list or `belfry send --channel`, names this
+    /// route's channel: its name, one of its tags, or `all`.
+    pub fn is_named_by(&self, name: &str) -> bool {
+        name == self.channel || name == TAG_ALL || self.tags.iter().any(|t| t == name)
+    }
+
+    /// Whether the channel takes what names no channel or tag: it has no tags, or the tag
+    /// `always` (Apprise's rule for a notification sent without a tag).
+    pub fn takes_untagged(&self) -> bool {
+        self.tags.is_empty() || self.tags.iter().any(|t| t == TAG_ALWAYS)
+    }
+
     /// Whether this route's job patterns admit `job`.
     pub fn admits_job(&self, job: &str) -> bool {
         self.jobs.is_empty() || self.jobs.iter().any(|p| glob_match(p, job))
@@ -125,16 +137,11 @@ impl Route {
     ) -> Option<Refusal> {
         let always = self.tags.iter().any(|t| t == TAG_ALWAYS);
         match only {
-            Some(names)
-                if !always
-                    && !names
-                        .iter()
-                        .any(|n| *n == self.channel || n == TAG_ALL || self.tags.contains(n)) =>
-            {
+            Some(names) if !always && !names.iter().any(|n| self.is_named_by(n)) => {
                 return Some(Refusal::NotListed);
             }
             Some(_) => {}
-            None if !self.tags.is_empty() && !always => return Some(Refusal::Tagged),
+            None if !self.takes_untagged() => return Some(Refusal::Tagged),
             None if !self.admits_job(job) => return Some(Refusal::Jobs),
             None => {}
         }

@@ -516,11 +516,7 @@ impl Config {
     /// Whether `name`, in a job's `channels` list, names no channel and no channel's tag
     /// (`all` names every channel).
     fn unknown_channel(&self, name: &str) -> bool {
-        name != belfry_core::TAG_ALL
-            && !self
-                .channels
-                .iter()
-                .any(|c| c.name == name || c.route.tags.iter().any(|t| t == name))
+        name != belfry_core::TAG_ALL && !self.channels.iter().any(|c| c.route.is_named_by(name))
     }
 
     /// Apprise's configuration, when belfry's names no channel: `$APPRISE_URLS`, else the
