@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use belfry_core::{Event, JobSnapshot, Notification, Timestamp};
 
-use crate::checks::{CheckRow, JobRef, Ping, PingOutcome, PingRow, RuleBook};
+use crate::checks::{CheckChange, CheckRow, FlipRow, JobRef, Ping, PingOutcome, PingRow, RuleBook};
 use crate::copy::{Copied, Record};
 use crate::error::Result;
 use crate::types::{
@@ -64,12 +64,11 @@ pub(crate) trait Backend: Send {
         rules: &dyn RuleBook,
     ) -> Result<Vec<Recorded>>;
     fn next_late(&self) -> Result<Option<Timestamp>>;
-    fn set_expect(
-        &mut self,
-        job: &str,
-        expect: Option<&belfry_core::Expect>,
-        now: Timestamp,
-    ) -> Result<()>;
+    fn save_check(&mut self, job: &str, change: &CheckChange<'_>, now: Timestamp)
+    -> Result<bool>;
+    fn delete_job(&mut self, job: &str) -> Result<bool>;
+    fn checks(&self) -> Result<Vec<CheckRow>>;
+    fn flips(&self, job: &str, limit: u32) -> Result<Vec<FlipRow>>;
     fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool>;
     fn check(&self, job: JobRef<'_>) -> Result<Option<CheckRow>>;
     fn pings(&self, job: &str, limit: u32) -> Result<Vec<PingRow>>;

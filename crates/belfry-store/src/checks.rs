@@ -8,6 +8,9 @@ use crate::types::{Limits, Recorded, RunStart};
 /// How many pings each job keeps, the newest.
 pub const PINGS_PER_JOB: u32 = 100;
 
+/// How many state changes ([`FlipRow`]) each job keeps, the newest.
+pub const FLIPS_PER_JOB: u32 = 1000;
+
 /// The rules a store applies to a job's event, per job: what the configuration says.
 pub trait RuleBook {
     /// The alert policy of `job`.
@@ -141,6 +144,90 @@ pub struct CheckRow {
     pub state: Option<State>,
     /// The oldest run still going, if any.
     pub running_since: Option<Timestamp>,
+    /// What people call it besides its name: a title, tags, a description.
+    pub meta: CheckMeta,
+    /// Pings received in all (kept or not).
+    pub n_pings: u64,
+    /// The last finished run's duration, if it had one.
+    pub last_duration: Option<std::time::Duration>,
+}
+
+/// A job's title, tags and description: what healthchecks.io calls a check's name, tags and
+/// desc (belfry's job name is the check's slug). Kept as JSON in the job's row.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckMeta {
+    /// A name for people; empty: none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+    /// Tags, each without spaces, in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// A description; empty: none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub desc: String,
+}
+
+impl CheckMeta {
+    /// Whether it says nothing (a job's row then keeps no JSON).
+    pub fn is_empty(&self) -> bool {
+        self.title.is_empty() && self.tags.is_empty() && self.desc.is_empty()
+    }
+
+    /// The JSON a job's row keeps, `None` when it says nothing.
+    pub(crate) fn json(&self) -> Option<String> {
+        (!self.is_empty()).then(|| serde_json::to_string(self).expect("check meta serialises"))
+    }
+
+    /// Read back from a job's row; the error names the job.
+    pub(crate) fn parse(job: &str, json: Option<&str>) -> std::result::Result<Self, String> {
+        match json {
+            None => Ok(CheckMeta::default()),
+            Some(j) => serde_json::from_str(j).map_err(|e| {
+                format!("job {job:?}: its title, tags and description (`jobs.meta`) are not readable: {e}")
+            }),
+        }
+    }
+}
+
+/// What [`Store::save_check`](crate::Store::save_check) changes: each field that is `Some`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CheckChange<'a> {
+    /// The schedule: set (`Some(Some)`) or cleared (`Some(None)`).
+    pub expect: Option<Option<&'a Expect>>,
+    /// The title, tags and description, replaced whole.
+    pub meta: Option<&'a CheckMeta>,
+}
+
+/// A change of a job's state between OK and problem (healthchecks.io's "flip" between up and
+/// down), or its first state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlipRow {
+    /// The job.
+    pub job: String,
+    /// When.
+    pub at: Timestamp,
+    /// The state before, if there was one.
+    pub from: Option<State>,
+    /// The state after.
+    pub to: State,
+}
+
+impl FlipRow {
+    /// Whether the job is fine after it (healthchecks' `up`).
+    pub fn up(&self) -> bool {
+        self.to.class() == belfry_core::Class::Ok
+    }
+}
+
+/// The flip a rule step makes, if the job's state went from one class (OK, problem) to the
+/// other, or got its first state: the states before and after.
+pub(crate) fn flip_of(
+    previous: Option<&belfry_core::JobSnapshot>,
+    next: Option<&belfry_core::JobSnapshot>,
+) -> Option<(Option<State>, State)> {
+    let to = next?.state;
+    let from = previous.map(|p| p.state);
+    (from.map(|f| f.class()) != Some(to.class())).then_some((from, to))
 }
 
 /// One kept ping.
@@ -148,6 +235,8 @@ pub struct CheckRow {
 pub struct PingRow {
     /// Its number (increasing in the order pings were kept).
     pub id: i64,
+    /// Its number among the job's pings: 1 for its first.
+    pub n: u64,
     /// The job's name.
     pub job: String,
     /// When it came.

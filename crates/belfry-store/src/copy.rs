@@ -1,6 +1,6 @@
 //! Copying a whole store into another (`belfry store migrate`): every row of every table, as
 //! records that no backend's column types leak into, in an order a copy can write them in
-//! (jobs, then runs, notifications, outbox rows, attempts, pings). Writing a record whose key the
+//! (jobs, then runs, notifications, outbox rows, attempts, pings, state changes). Writing a record whose key the
 //! target already has changes nothing, so a copy can be run again, after an interruption or
 //! to pick up what was added since, and copies only what is missing.
 
@@ -20,6 +20,7 @@ pub(crate) enum Record {
     Outbox(OutboxRecord),
     Attempt(AttemptRecord),
     Ping(PingRecord),
+    Flip(FlipRecord),
 }
 
 /// A job's row: the rules' memory of it and what `status` shows.
@@ -43,6 +44,18 @@ pub(crate) struct JobChecks {
     pub late_at: Option<Timestamp>,
     pub last_report: Option<Timestamp>,
     pub paused: bool,
+    pub meta: Option<String>,
+    pub n_pings: i64,
+}
+
+/// A kept change of a job's state.
+#[derive(Clone, Debug)]
+pub(crate) struct FlipRecord {
+    pub id: i64,
+    pub job: String,
+    pub at: Timestamp,
+    pub from: Option<String>,
+    pub to: String,
 }
 
 /// A kept ping, its body as stored (packed).
@@ -58,6 +71,7 @@ pub(crate) struct PingRecord {
     pub remote: Option<String>,
     pub method: String,
     pub user_agent: Option<String>,
+    pub n: Option<i64>,
 }
 
 /// A run, finished or not, with its kept output, and the watcher's process (what `belfry
@@ -120,6 +134,8 @@ pub struct Copied {
     pub attempts: u64,
     /// Pings kept.
     pub pings: u64,
+    /// Changes of a job's state kept.
+    pub flips: u64,
     /// Records the target had already, left as they were there.
     pub already_there: u64,
 }
@@ -142,6 +158,7 @@ impl Copied {
             },
             Record::Attempt(_) => self.attempts += 1,
             Record::Ping(_) => self.pings += 1,
+            Record::Flip(_) => self.flips += 1,
         }
     }
 
@@ -155,6 +172,7 @@ impl Copied {
         self.dead += other.dead;
         self.attempts += other.attempts;
         self.pings += other.pings;
+        self.flips += other.flips;
         self.already_there += other.already_there;
     }
 
@@ -187,6 +205,9 @@ impl fmt::Display for Copied {
         )?;
         if self.pings > 0 {
             write!(f, ", {}", plural(self.pings, "ping", "pings"))?;
+        }
+        if self.flips > 0 {
+            write!(f, ", {}", plural(self.flips, "state change", "state changes"))?;
         }
         if self.already_there > 0 {
             write!(

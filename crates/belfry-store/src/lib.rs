@@ -76,7 +76,8 @@ use belfry_core::{Event, JobSnapshot, Notification, Policy, State, Timestamp};
 pub use self::postgres::PostgresUrl;
 use backend::Backend;
 pub use checks::{
-    CheckRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RuleBook, ping_run_id,
+    CheckChange, CheckMeta, CheckRow, FLIPS_PER_JOB, FlipRow, JobRef, PINGS_PER_JOB, Ping,
+    PingKind, PingOutcome, PingRow, RuleBook, ping_run_id,
 };
 pub use copy::Copied;
 pub use error::{Error, Result};
@@ -237,13 +238,48 @@ impl Store {
 
     /// Sets (`Some`) or clears (`None`) a job's schedule, creating the job if needed, and
     /// recomputes its `late_at` (from its last report, or from `now` if it never reported).
+    /// The same as [`Store::save_check`] with only the schedule.
     pub fn set_expect(
         &mut self,
         job: &str,
         expect: Option<&belfry_core::Expect>,
         now: Timestamp,
     ) -> Result<()> {
-        self.backend.set_expect(job, expect, now)
+        let change = CheckChange {
+            expect: Some(expect),
+            meta: None,
+        };
+        self.backend.save_check(job, &change, now).map(|_| ())
+    }
+
+    /// Changes what `change` gives of a job's check fields, creating the job if needed, in
+    /// one transaction. A schedule set or cleared restarts the job's watch (silence counts
+    /// from `now` or a later report); its `late_at` is recomputed. Returns whether the job was
+    /// created.
+    pub fn save_check(
+        &mut self,
+        job: &str,
+        change: &CheckChange<'_>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.backend.save_check(job, change, now)
+    }
+
+    /// Deletes a job: its row, runs, pings and state changes. Its notifications and their
+    /// outbox rows stay: an alert already made is still delivered. Returns whether the job
+    /// existed.
+    pub fn delete_job(&mut self, job: &str) -> Result<bool> {
+        self.backend.delete_job(job)
+    }
+
+    /// Every job's identity and check fields, by name.
+    pub fn checks(&self) -> Result<Vec<CheckRow>> {
+        self.backend.checks()
+    }
+
+    /// A job's changes of state between OK and problem, newest first, at most `limit`.
+    pub fn flips(&self, job: &str, limit: u32) -> Result<Vec<FlipRow>> {
+        self.backend.flips(job, limit)
     }
 
     /// Pauses or resumes a job. A paused job is never marked late; resuming it counts its

@@ -2,7 +2,7 @@
 //! same as SQLite's (`sqlite/checks.rs`), with the sweep's jobs locked `SKIP LOCKED` so that
 //! processes sweeping at once mark each job once.
 
-use belfry_core::{Expect, Timestamp};
+use belfry_core::Timestamp;
 use postgres::{Client, Transaction};
 
 use super::conn::Conn;
@@ -10,7 +10,7 @@ use super::late::{oldest_running, refresh_late, report};
 use super::sql::{Fail, Tx, parse_state, ts};
 use super::{Postgres, finish_in, rules, start_in};
 use crate::checks::{
-    self, CheckRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RIDLESS_PREFIX,
+    self, CheckChange, CheckMeta, CheckRow, FlipRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RIDLESS_PREFIX,
     RuleBook,
 };
 use crate::error::Result;
@@ -52,11 +52,19 @@ fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOu
     // The run the ping's rid names, kept apart from other jobs' runs of the same rid.
     let run_id = p.rid.map(|r| checks::ping_run_id(&job, r));
     let packed = (!body.is_empty()).then(|| pack(&body));
+    // A ping resumes a paused job, and takes the job's next number.
+    let n: i64 = tx
+        .query_one(
+            "UPDATE jobs SET n_pings = n_pings + 1, paused = FALSE WHERE name = $1
+             RETURNING n_pings",
+            &[&job],
+        )?
+        .try_get(0)?;
     let id: i64 = tx
         .query_one(
             "INSERT INTO pings (job, at_ms, kind, exit_status, rid, body, remote, method,
-                                user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                                user_agent, n)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             &[
                 &job,
                 &p.at.as_millis(),
@@ -67,6 +75,7 @@ fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOu
                 &p.remote,
                 &p.method,
                 &p.user_agent,
+                &n,
             ],
         )?
         .try_get(0)?;
@@ -74,10 +83,6 @@ fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOu
         "DELETE FROM pings WHERE job = $1 AND id < $2 AND id <= (
              SELECT id FROM pings WHERE job = $1 ORDER BY id DESC LIMIT 1 OFFSET $3)",
         &[&job, &id, &i64::from(PINGS_PER_JOB)],
-    )?;
-    tx.execute(
-        "UPDATE jobs SET paused = FALSE WHERE name = $1 AND paused",
-        &[&job],
     )?;
     let mut recorded = None;
     match (p.kind, checks::finish_of(p.kind)) {
@@ -189,17 +194,64 @@ fn next_late(c: &mut Conn<'_, Client>) -> Tx<Option<Timestamp>> {
     .map(ts))
 }
 
-fn set_expect(tx: &mut Wtx<'_, '_>, job: &str, expect: Option<&Expect>, now: Timestamp) -> Tx<()> {
-    ensure_job(tx, job, now)?;
-    tx.execute(
-        "UPDATE jobs SET expect = $2, expect_set_ms = $3 WHERE name = $1",
-        &[
-            &job,
-            &expect.map(checks::expect_json),
-            &expect.map(|_| now.as_millis()),
-        ],
-    )?;
-    refresh_late(tx, job)
+fn save_check(
+    tx: &mut Wtx<'_, '_>,
+    job: &str,
+    change: &CheckChange<'_>,
+    now: Timestamp,
+) -> Tx<bool> {
+    let created = ensure_job(tx, job, now)?;
+    if let Some(expect) = change.expect {
+        tx.execute(
+            "UPDATE jobs SET expect = $2, expect_set_ms = $3 WHERE name = $1",
+            &[
+                &job,
+                &expect.map(checks::expect_json),
+                &expect.map(|_| now.as_millis()),
+            ],
+        )?;
+        refresh_late(tx, job)?;
+    }
+    if let Some(meta) = change.meta {
+        tx.execute(
+            "UPDATE jobs SET meta = $2 WHERE name = $1",
+            &[&job, &meta.json()],
+        )?;
+    }
+    Ok(created)
+}
+
+fn delete_job(tx: &mut Wtx<'_, '_>, job: &str) -> Tx<bool> {
+    let n = tx.execute("DELETE FROM jobs WHERE name = $1", &[&job])?;
+    for sql in [
+        "DELETE FROM runs WHERE job = $1",
+        "DELETE FROM pings WHERE job = $1",
+        "DELETE FROM flips WHERE job = $1",
+    ] {
+        tx.execute(sql, &[&job])?;
+    }
+    Ok(n == 1)
+}
+
+fn flips(c: &mut Conn<'_, Client>, job: &str, limit: u32) -> Tx<Vec<FlipRow>> {
+    c.query(
+        "SELECT at_ms, from_state, to_state FROM flips WHERE job = $1
+         ORDER BY id DESC LIMIT $2",
+        &[&job, &i64::from(limit)],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(FlipRow {
+            job: job.to_owned(),
+            at: ts(r.try_get(0)?),
+            from: r
+                .try_get::<_, Option<&str>>(1)?
+                .map(parse_state)
+                .transpose()?,
+            to: parse_state(r.try_get(2)?)?,
+        })
+    })
+    .collect()
 }
 
 fn set_paused(tx: &mut Wtx<'_, '_>, job: &str, paused: bool, now: Timestamp) -> Tx<bool> {
@@ -218,14 +270,13 @@ fn set_paused(tx: &mut Wtx<'_, '_>, job: &str, paused: bool, now: Timestamp) -> 
     Ok(true)
 }
 
-fn check(c: &mut Conn<'_, Client>, job: JobRef<'_>) -> Tx<Option<CheckRow>> {
-    const COLS: &str = "SELECT name, uuid, expect, expect_set_ms, paused, late_at_ms,
-                               last_report_ms, created_ms, state FROM jobs";
-    let row = match job {
-        JobRef::Uuid(u) => c.query_opt(&format!("{COLS} WHERE uuid = $1"), &[&u.to_string()])?,
-        JobRef::Name(n) => c.query_opt(&format!("{COLS} WHERE name = $1"), &[&n])?,
-    };
-    let Some(r) = row else { return Ok(None) };
+/// A job's check fields, as [`check_row`] reads them.
+const CHECK_SQL: &str = "SELECT name, uuid, expect, expect_set_ms, paused, late_at_ms,
+        last_report_ms, created_ms, state, meta, n_pings, last_duration_ms,
+        (SELECT MIN(started_ms) FROM runs WHERE job = jobs.name AND state = 'running')
+    FROM jobs";
+
+fn check_row(r: &postgres::Row) -> Tx<CheckRow> {
     let name: String = r.try_get(0)?;
     let uuid: String = r.try_get(1)?;
     let uuid = uuid.parse().map_err(|e| {
@@ -241,7 +292,8 @@ fn check(c: &mut Conn<'_, Client>, job: JobRef<'_>) -> Tx<Option<CheckRow>> {
         .try_get::<_, Option<&str>>(8)?
         .map(parse_state)
         .transpose()?;
-    Ok(Some(CheckRow {
+    let meta = CheckMeta::parse(&name, r.try_get::<_, Option<&str>>(9)?).map_err(Fail::Data)?;
+    Ok(CheckRow {
         uuid,
         expect,
         expect_set: r.try_get::<_, Option<i64>>(3)?.map(ts),
@@ -250,14 +302,37 @@ fn check(c: &mut Conn<'_, Client>, job: JobRef<'_>) -> Tx<Option<CheckRow>> {
         last_report: r.try_get::<_, Option<i64>>(6)?.map(ts),
         created: ts(r.try_get(7)?),
         state,
-        running_since: None,
+        meta,
+        n_pings: r.try_get::<_, i64>(10)?.max(0) as u64,
+        last_duration: r
+            .try_get::<_, Option<i64>>(11)?
+            .map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)),
+        running_since: r.try_get::<_, Option<i64>>(12)?.map(ts),
         name,
-    }))
+    })
+}
+
+fn check(c: &mut Conn<'_, Client>, job: JobRef<'_>) -> Tx<Option<CheckRow>> {
+    let row = match job {
+        JobRef::Uuid(u) => c.query_opt(
+            &format!("{CHECK_SQL} WHERE uuid = $1"),
+            &[&u.to_string()],
+        )?,
+        JobRef::Name(n) => c.query_opt(&format!("{CHECK_SQL} WHERE name = $1"), &[&n])?,
+    };
+    row.as_ref().map(check_row).transpose()
+}
+
+fn all_checks(c: &mut Conn<'_, Client>) -> Tx<Vec<CheckRow>> {
+    c.query(&format!("{CHECK_SQL} ORDER BY name"), &[])?
+        .iter()
+        .map(check_row)
+        .collect()
 }
 
 fn pings(c: &mut Conn<'_, Client>, job: &str, limit: u32) -> Tx<Vec<PingRow>> {
     c.query(
-        "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent
+        "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent, n
          FROM pings WHERE job = $1 ORDER BY id DESC LIMIT $2",
         &[&job, &i64::from(limit)],
     )?
@@ -286,6 +361,7 @@ fn pings(c: &mut Conn<'_, Client>, job: &str, limit: u32) -> Tx<Vec<PingRow>> {
             remote: r.try_get(7)?,
             method: r.try_get(8)?,
             user_agent: r.try_get(9)?,
+            n: r.try_get::<_, Option<i64>>(10)?.unwrap_or(0).max(0) as u64,
         })
     })
     .collect()
@@ -315,15 +391,25 @@ impl Postgres {
         self.read("reading the next late time", next_late)
     }
 
-    pub(super) fn set_expect_in(
+    pub(super) fn save_check_in(
         &mut self,
         job: &str,
-        expect: Option<&Expect>,
+        change: &CheckChange<'_>,
         now: Timestamp,
-    ) -> Result<()> {
-        self.write("setting a job's schedule", |tx| {
-            set_expect(tx, job, expect, now)
-        })
+    ) -> Result<bool> {
+        self.write("saving a job's check", |tx| save_check(tx, job, change, now))
+    }
+
+    pub(super) fn delete_job_in(&mut self, job: &str) -> Result<bool> {
+        self.write("deleting a job", |tx| delete_job(tx, job))
+    }
+
+    pub(super) fn checks_of(&self) -> Result<Vec<CheckRow>> {
+        self.read("reading the checks", all_checks)
+    }
+
+    pub(super) fn flips_of(&self, job: &str, limit: u32) -> Result<Vec<FlipRow>> {
+        self.read("reading a job's state changes", |c| flips(c, job, limit))
     }
 
     pub(super) fn set_paused_in(
@@ -338,11 +424,7 @@ impl Postgres {
     }
 
     pub(super) fn check_of(&self, job: JobRef<'_>) -> Result<Option<CheckRow>> {
-        let mut row = self.read("reading a check", |c| check(c, job))?;
-        if let Some(c) = &mut row {
-            c.running_since = self.running_since(Some(&c.name))?.first().map(|&(_, t)| t);
-        }
-        Ok(row)
+        self.read("reading a check", |c| check(c, job))
     }
 
     pub(super) fn pings_of(&self, job: &str, limit: u32) -> Result<Vec<PingRow>> {

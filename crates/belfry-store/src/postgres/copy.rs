@@ -11,7 +11,8 @@ use super::sql::{
     Fail, JOB_ROW_SQL, Tx, count32, job_row, kind_name, millis, ms_duration, run_row, ts,
 };
 use crate::copy::{
-    AttemptRecord, Copied, JobChecks, JobRecord, OutboxRecord, PingRecord, Record, RunRecord,
+    AttemptRecord, Copied, FlipRecord, JobChecks, JobRecord, OutboxRecord, PingRecord, Record,
+    RunRecord,
 };
 use crate::error::Result;
 
@@ -25,7 +26,7 @@ impl Postgres {
                 " FROM jobs j",
                 ", j.problem_notified, j.last_notified_ms, j.held, j.created_ms, j.updated_ms,
                         j.expect, j.expect_set_ms, j.late_at_ms, j.last_report_ms,
-                        j.paused
+                        j.paused, j.meta, j.n_pings
                  FROM jobs j ORDER BY j.name COLLATE \"C\"",
             );
             c.each_row(&jobs, |r| {
@@ -55,6 +56,8 @@ impl Postgres {
                         late_at: r.try_get::<_, Option<i64>>(21)?.map(ts),
                         last_report: r.try_get::<_, Option<i64>>(22)?.map(ts),
                         paused: r.try_get(23)?,
+                        meta: r.try_get(24)?,
+                        n_pings: r.try_get(25)?,
                     },
                 }))?;
                 Ok(true)
@@ -126,7 +129,8 @@ impl Postgres {
                 },
             )?;
             c.each_row(
-                "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent
+                "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent,
+                        n
                  FROM pings ORDER BY id",
                 |r| {
                     hand(Record::Ping(PingRecord {
@@ -140,6 +144,20 @@ impl Postgres {
                         remote: r.try_get(7)?,
                         method: r.try_get(8)?,
                         user_agent: r.try_get(9)?,
+                        n: r.try_get(10)?,
+                    }))?;
+                    Ok(true)
+                },
+            )?;
+            c.each_row(
+                "SELECT id, job, at_ms, from_state, to_state FROM flips ORDER BY id",
+                |r| {
+                    hand(Record::Flip(FlipRecord {
+                        id: r.try_get(0)?,
+                        job: r.try_get(1)?,
+                        at: ts(r.try_get(2)?),
+                        from: r.try_get(3)?,
+                        to: r.try_get(4)?,
                     }))?;
                     Ok(true)
                 },
@@ -159,7 +177,12 @@ impl Postgres {
                 let inserted = import_one(tx, record)?;
                 batch.count(record, inserted);
             }
-            for (table, column) in [("outbox", "id"), ("attempts", "id"), ("pings", "id")] {
+            for (table, column) in [
+                ("outbox", "id"),
+                ("attempts", "id"),
+                ("pings", "id"),
+                ("flips", "id"),
+            ] {
                 tx.execute(
                     &format!(
                         "SELECT setval(pg_get_serial_sequence('{table}', '{column}'),
@@ -233,7 +256,8 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                 let c = &j.checks;
                 tx.execute(
                     "UPDATE jobs SET uuid = COALESCE($2, uuid), expect = $3, expect_set_ms = $4,
-                        late_at_ms = $5, last_report_ms = $6, paused = $7
+                        late_at_ms = $5, last_report_ms = $6, paused = $7, meta = $8,
+                        n_pings = $9
                      WHERE name = $1",
                     &[
                         &j.name,
@@ -243,6 +267,8 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                         &c.late_at.map(Timestamp::as_millis),
                         &c.last_report.map(Timestamp::as_millis),
                         &c.paused,
+                        &c.meta,
+                        &c.n_pings,
                     ],
                 )?;
             }
@@ -371,8 +397,8 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
         Record::Ping(p) => {
             let n = tx.execute(
                 "INSERT INTO pings (id, job, at_ms, kind, exit_status, rid, body, remote, method,
-                    user_agent)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                    user_agent, n)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT DO NOTHING",
                 &[
                     &p.id,
@@ -385,6 +411,7 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                     &p.remote,
                     &p.method,
                     &p.user_agent,
+                    &p.n,
                 ],
             )?;
             if n == 0 {
@@ -394,6 +421,23 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                     .transpose()?;
                 if there != Some((p.job.clone(), p.at.as_millis())) {
                     return Err(clash(format!("ping {} is another ping here", p.id)));
+                }
+            }
+            n
+        }
+        Record::Flip(f) => {
+            let n = tx.execute(
+                "INSERT INTO flips (id, job, at_ms, from_state, to_state)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[&f.id, &f.job, &f.at.as_millis(), &f.from, &f.to],
+            )?;
+            if n == 0 {
+                let there = tx
+                    .query_opt("SELECT job, at_ms FROM flips WHERE id = $1", &[&f.id])?
+                    .map(|r| Ok::<_, Fail>((r.try_get::<_, String>(0)?, r.try_get::<_, i64>(1)?)))
+                    .transpose()?;
+                if there != Some((f.job.clone(), f.at.as_millis())) {
+                    return Err(clash(format!("state change {} is another one here", f.id)));
                 }
             }
             n

@@ -490,13 +490,25 @@ impl Backend for Postgres {
         self.next_late_in()
     }
 
-    fn set_expect(
+    fn save_check(
         &mut self,
         job: &str,
-        expect: Option<&belfry_core::Expect>,
+        change: &crate::checks::CheckChange<'_>,
         now: Timestamp,
-    ) -> Result<()> {
-        self.set_expect_in(job, expect, now)
+    ) -> Result<bool> {
+        self.save_check_in(job, change, now)
+    }
+
+    fn delete_job(&mut self, job: &str) -> Result<bool> {
+        self.delete_job_in(job)
+    }
+
+    fn checks(&self) -> Result<Vec<crate::checks::CheckRow>> {
+        self.checks_of()
+    }
+
+    fn flips(&self, job: &str, limit: u32) -> Result<Vec<crate::checks::FlipRow>> {
+        self.flips_of(job, limit)
     }
 
     fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool> {

@@ -112,6 +112,9 @@ pub(super) fn apply_event(
             &held,
         ],
     )?;
+    if let Some((from, to)) = crate::checks::flip_of(previous.as_ref(), step.next.as_ref()) {
+        record_flip(tx, &ev.job, ev.at, from, to)?;
+    }
     let mut n = step.notification(crate::types::new_id(), ev, previous.as_ref());
     let mut outbox_ids = Vec::new();
     if let Some(n) = n.as_mut() {
@@ -128,6 +131,30 @@ pub(super) fn apply_event(
         notification: n,
         outbox_ids,
     })
+}
+
+/// Keeps a job's change of state (and no more than the newest
+/// [`FLIPS_PER_JOB`](crate::FLIPS_PER_JOB) of them).
+fn record_flip(
+    tx: &mut Conn<'_, Transaction<'_>>,
+    job: &str,
+    at: Timestamp,
+    from: Option<belfry_core::State>,
+    to: belfry_core::State,
+) -> Tx<()> {
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO flips (job, at_ms, from_state, to_state) VALUES ($1, $2, $3, $4)
+             RETURNING id",
+            &[&job, &at.as_millis(), &from.map(|s| s.name()), &to.name()],
+        )?
+        .try_get(0)?;
+    tx.execute(
+        "DELETE FROM flips WHERE job = $1 AND id < $2 AND id <= (
+             SELECT id FROM flips WHERE job = $1 ORDER BY id DESC LIMIT 1 OFFSET $3)",
+        &[&job, &id, &i64::from(crate::FLIPS_PER_JOB)],
+    )?;
+    Ok(())
 }
 
 /// Writes the rules' new memory into the job's (locked) row. `$8` (the run's id) is NULL for

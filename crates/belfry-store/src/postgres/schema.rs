@@ -143,6 +143,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX pings_by_job ON pings (job, id DESC);
     "#,
+    // 3: the management API, as SQLite's version 9.
+    r#"
+    ALTER TABLE jobs ADD COLUMN meta TEXT;
+    ALTER TABLE jobs ADD COLUMN n_pings BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE pings ADD COLUMN n BIGINT;
+    UPDATE pings SET n = o.n FROM (
+        SELECT id AS i, ROW_NUMBER() OVER (PARTITION BY job ORDER BY id) AS n FROM pings) o
+    WHERE pings.id = o.i;
+    UPDATE jobs SET n_pings = (SELECT COUNT(*) FROM pings WHERE job = jobs.name);
+
+    CREATE TABLE flips (
+        id          BIGSERIAL PRIMARY KEY,
+        job         TEXT NOT NULL,
+        at_ms       BIGINT NOT NULL,
+        from_state  TEXT,
+        to_state    TEXT NOT NULL
+    );
+    CREATE INDEX flips_by_job ON flips (job, id DESC);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -1,12 +1,12 @@
 //! Checks on SQLite: pings, schedules, and the sweep that marks silent jobs late.
 
-use belfry_core::{Expect, Timestamp};
+use belfry_core::Timestamp;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::late::{bad, oldest_running, refresh_late, report};
 use super::{Sqlite, apply_event, finish_in, start_in, ts};
 use crate::checks::{
-    self, CheckRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RIDLESS_PREFIX,
+    self, CheckChange, CheckMeta, CheckRow, FlipRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RIDLESS_PREFIX,
     RuleBook,
 };
 use crate::error::{Error, Result};
@@ -52,11 +52,18 @@ fn ping_in(
     let rid = p.rid.map(|r| r.to_string());
     // The run the ping's rid names, kept apart from other jobs' runs of the same rid.
     let run_id = p.rid.map(|r| checks::ping_run_id(&job, r));
+    // A ping resumes a paused job, and takes the job's next number.
+    let n: i64 = tx
+        .prepare_cached(
+            "UPDATE jobs SET n_pings = n_pings + 1, paused = 0 WHERE name = ?1
+             RETURNING n_pings",
+        )?
+        .query_row([&job], |r| r.get(0))?;
     let id: i64 = tx
         .prepare_cached(
             "INSERT INTO pings (job, at_ms, kind, exit_status, rid, body, remote, method,
-                                user_agent)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+                                user_agent, n)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
         )?
         .query_row(
             params![
@@ -68,7 +75,8 @@ fn ping_in(
                 (!body.is_empty()).then(|| pack(&body)),
                 p.remote,
                 p.method,
-                p.user_agent
+                p.user_agent,
+                n
             ],
             |r| r.get(0),
         )?;
@@ -77,8 +85,6 @@ fn ping_in(
              SELECT id FROM pings WHERE job = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3)",
     )?
     .execute(params![job, id, PINGS_PER_JOB])?;
-    tx.prepare_cached("UPDATE jobs SET paused = 0 WHERE name = ?1 AND paused = 1")?
-        .execute([&job])?;
     let mut recorded = None;
     match (p.kind, checks::finish_of(p.kind)) {
         (PingKind::Start, _) => {
@@ -206,30 +212,81 @@ impl Sqlite {
             .map_err(self.err("reading the next late time"))
     }
 
-    pub(super) fn set_expect_in(
+    pub(super) fn save_check_in(
         &mut self,
         job: &str,
-        expect: Option<&Expect>,
+        change: &CheckChange<'_>,
         now: Timestamp,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let path = self.path.clone();
-        let e = move |err| Error::sqlite(&path, "setting a job's schedule", err);
+        let e = move |err| Error::sqlite(&path, "saving a job's check", err);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
-        ensure_job(&tx, job, now).map_err(&e)?;
-        tx.prepare_cached("UPDATE jobs SET expect = ?2, expect_set_ms = ?3 WHERE name = ?1")
-            .and_then(|mut s| {
-                s.execute(params![
-                    job,
-                    expect.map(checks::expect_json),
-                    expect.map(|_| now.as_millis())
-                ])
-            })
+        let created = ensure_job(&tx, job, now).map_err(&e)?;
+        if let Some(expect) = change.expect {
+            tx.prepare_cached("UPDATE jobs SET expect = ?2, expect_set_ms = ?3 WHERE name = ?1")
+                .and_then(|mut s| {
+                    s.execute(params![
+                        job,
+                        expect.map(checks::expect_json),
+                        expect.map(|_| now.as_millis())
+                    ])
+                })
+                .map_err(&e)?;
+            refresh_late(&tx, job).map_err(&e)?;
+        }
+        if let Some(meta) = change.meta {
+            tx.prepare_cached("UPDATE jobs SET meta = ?2 WHERE name = ?1")
+                .and_then(|mut s| s.execute(params![job, meta.json()]))
+                .map_err(&e)?;
+        }
+        tx.commit().map_err(&e)?;
+        Ok(created)
+    }
+
+    pub(super) fn delete_job_in(&mut self, job: &str) -> Result<bool> {
+        let path = self.path.clone();
+        let e = move |err| Error::sqlite(&path, "deleting a job", err);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
-        refresh_late(&tx, job).map_err(&e)?;
-        tx.commit().map_err(&e)
+        let n = tx
+            .execute("DELETE FROM jobs WHERE name = ?1", [job])
+            .map_err(&e)?;
+        for sql in [
+            "DELETE FROM runs WHERE job = ?1",
+            "DELETE FROM pings WHERE job = ?1",
+            "DELETE FROM flips WHERE job = ?1",
+        ] {
+            tx.execute(sql, [job]).map_err(&e)?;
+        }
+        tx.commit().map_err(&e)?;
+        Ok(n == 1)
+    }
+
+    pub(super) fn flips_of(&self, job: &str, limit: u32) -> Result<Vec<FlipRow>> {
+        let read = || -> rusqlite::Result<Vec<FlipRow>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT at_ms, from_state, to_state FROM flips WHERE job = ?1
+                 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![job, limit], |r| {
+                Ok(FlipRow {
+                    job: job.to_owned(),
+                    at: ts(r.get(0)?),
+                    from: r
+                        .get::<_, Option<String>>(1)?
+                        .map(|s| super::parse_state(&s))
+                        .transpose()?,
+                    to: super::parse_state(&r.get::<_, String>(2)?)?,
+                })
+            })?;
+            rows.collect()
+        };
+        read().map_err(self.err("reading a job's state changes"))
     }
 
     pub(super) fn set_paused_in(
@@ -263,60 +320,36 @@ impl Sqlite {
     }
 
     pub(super) fn check_of(&self, job: JobRef<'_>) -> Result<Option<CheckRow>> {
-        const COLS: &str = "SELECT name, uuid, expect, expect_set_ms, paused, late_at_ms,
-                                   last_report_ms, created_ms, state FROM jobs";
-        let read = || -> rusqlite::Result<Option<CheckRow>> {
-            let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<CheckRow> {
-                let name: String = r.get(0)?;
-                let uuid: String = r.get(1)?;
-                let uuid = uuid
-                    .parse()
-                    .map_err(|e| bad(&name, format!("its uuid {uuid:?} is not readable: {e}")))?;
-                let expect = r
-                    .get::<_, Option<String>>(2)?
-                    .map(|j| checks::parse_expect(&name, &j).map_err(|e| bad(&name, e)))
-                    .transpose()?;
-                let state = r
-                    .get::<_, Option<String>>(8)?
-                    .map(|s| super::parse_state(&s))
-                    .transpose()?;
-                Ok(CheckRow {
-                    uuid,
-                    expect,
-                    expect_set: r.get::<_, Option<i64>>(3)?.map(ts),
-                    paused: r.get(4)?,
-                    late_at: r.get::<_, Option<i64>>(5)?.map(ts),
-                    last_report: r.get::<_, Option<i64>>(6)?.map(ts),
-                    created: ts(r.get(7)?),
-                    state,
-                    running_since: None,
-                    name,
-                })
-            };
-            match job {
-                JobRef::Uuid(u) => self
-                    .conn
-                    .prepare_cached(&format!("{COLS} WHERE uuid = ?1"))?
-                    .query_row([u.to_string()], map)
-                    .optional(),
-                JobRef::Name(n) => self
-                    .conn
-                    .prepare_cached(&format!("{COLS} WHERE name = ?1"))?
-                    .query_row([n], map)
-                    .optional(),
-            }
+        let read = || match job {
+            JobRef::Uuid(u) => self
+                .conn
+                .prepare_cached(&format!("{CHECK_SQL} WHERE uuid = ?1"))?
+                .query_row([u.to_string()], check_row)
+                .optional(),
+            JobRef::Name(n) => self
+                .conn
+                .prepare_cached(&format!("{CHECK_SQL} WHERE name = ?1"))?
+                .query_row([n], check_row)
+                .optional(),
         };
-        let mut row = read().map_err(self.err("reading a check"))?;
-        if let Some(c) = &mut row {
-            c.running_since = self.running_since(Some(&c.name))?.first().map(|&(_, t)| t);
-        }
-        Ok(row)
+        read().map_err(self.err("reading a check"))
+    }
+
+    pub(super) fn checks_of(&self) -> Result<Vec<CheckRow>> {
+        let read = || -> rusqlite::Result<Vec<CheckRow>> {
+            self.conn
+                .prepare(&format!("{CHECK_SQL} ORDER BY name"))?
+                .query_map([], check_row)?
+                .collect()
+        };
+        read().map_err(self.err("reading the checks"))
     }
 
     pub(super) fn pings_of(&self, job: &str, limit: u32) -> Result<Vec<PingRow>> {
         let read = || -> rusqlite::Result<Vec<PingRow>> {
             let mut stmt = self.conn.prepare_cached(
-                "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent
+                "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent,
+                        n
                  FROM pings WHERE job = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![job, limit], |r| {
@@ -344,12 +377,54 @@ impl Sqlite {
                     remote: r.get(7)?,
                     method: r.get(8)?,
                     user_agent: r.get(9)?,
+                    n: r.get::<_, Option<i64>>(10)?.unwrap_or(0).max(0) as u64,
                 })
             })?;
             rows.collect()
         };
         read().map_err(self.err("reading pings"))
     }
+}
+
+/// A job's check fields, as [`check_row`] reads them.
+const CHECK_SQL: &str = "SELECT name, uuid, expect, expect_set_ms, paused, late_at_ms,
+        last_report_ms, created_ms, state, meta, n_pings, last_duration_ms,
+        (SELECT MIN(started_ms) FROM runs WHERE job = jobs.name AND state = 'running')
+    FROM jobs";
+
+fn check_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckRow> {
+    let name: String = r.get(0)?;
+    let uuid: String = r.get(1)?;
+    let uuid = uuid
+        .parse()
+        .map_err(|e| bad(&name, format!("its uuid {uuid:?} is not readable: {e}")))?;
+    let expect = r
+        .get::<_, Option<String>>(2)?
+        .map(|j| checks::parse_expect(&name, &j).map_err(|e| bad(&name, e)))
+        .transpose()?;
+    let state = r
+        .get::<_, Option<String>>(8)?
+        .map(|s| super::parse_state(&s))
+        .transpose()?;
+    let meta = CheckMeta::parse(&name, r.get::<_, Option<String>>(9)?.as_deref())
+        .map_err(|e| bad(&name, e))?;
+    Ok(CheckRow {
+        uuid,
+        expect,
+        expect_set: r.get::<_, Option<i64>>(3)?.map(ts),
+        paused: r.get(4)?,
+        late_at: r.get::<_, Option<i64>>(5)?.map(ts),
+        last_report: r.get::<_, Option<i64>>(6)?.map(ts),
+        created: ts(r.get(7)?),
+        state,
+        meta,
+        n_pings: r.get::<_, i64>(10)?.max(0) as u64,
+        last_duration: r
+            .get::<_, Option<i64>>(11)?
+            .map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)),
+        running_since: r.get::<_, Option<i64>>(12)?.map(ts),
+        name,
+    })
 }
 
 /// Marks one due job late: the Late event through its rules, and its next `late_at`.

@@ -7,7 +7,8 @@ use super::{
     run_row, ts,
 };
 use crate::copy::{
-    AttemptRecord, Copied, JobChecks, JobRecord, OutboxRecord, PingRecord, Record, RunRecord,
+    AttemptRecord, Copied, FlipRecord, JobChecks, JobRecord, OutboxRecord, PingRecord, Record,
+    RunRecord,
 };
 use crate::error::{Error, Result};
 use belfry_core::{JobSnapshot, Timestamp};
@@ -18,7 +19,8 @@ fn job_records_sql() -> String {
     JOB_ROW_SQL.replace(
         " FROM jobs j",
         ", j.problem_notified, j.last_notified_ms, j.held, j.created_ms, j.updated_ms,
-                j.expect, j.expect_set_ms, j.late_at_ms, j.last_report_ms, j.paused
+                j.expect, j.expect_set_ms, j.late_at_ms, j.last_report_ms, j.paused,
+                j.meta, j.n_pings
          FROM jobs j ORDER BY j.name",
     )
 }
@@ -50,6 +52,8 @@ fn job_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
             late_at: r.get::<_, Option<i64>>(21)?.map(ts),
             last_report: r.get::<_, Option<i64>>(22)?.map(ts),
             paused: r.get(23)?,
+            meta: r.get(24)?,
+            n_pings: r.get(25)?,
         },
     })
 }
@@ -150,7 +154,7 @@ impl Sqlite {
             },
         )?;
         read(
-            "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent
+            "SELECT id, job, at_ms, kind, exit_status, rid, body, remote, method, user_agent, n
              FROM pings ORDER BY id",
             each,
             &|r| {
@@ -165,6 +169,20 @@ impl Sqlite {
                     remote: r.get(7)?,
                     method: r.get(8)?,
                     user_agent: r.get(9)?,
+                    n: r.get(10)?,
+                }))
+            },
+        )?;
+        read(
+            "SELECT id, job, at_ms, from_state, to_state FROM flips ORDER BY id",
+            each,
+            &|r| {
+                Ok(Record::Flip(FlipRecord {
+                    id: r.get(0)?,
+                    job: r.get(1)?,
+                    at: ts(r.get(2)?),
+                    from: r.get(3)?,
+                    to: r.get(4)?,
                 }))
             },
         )?;
@@ -253,7 +271,8 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
                     let c = &j.checks;
                     tx.prepare_cached(
                         "UPDATE jobs SET uuid = COALESCE(?2, uuid), expect = ?3,
-                            expect_set_ms = ?4, late_at_ms = ?5, last_report_ms = ?6, paused = ?7
+                            expect_set_ms = ?4, late_at_ms = ?5, last_report_ms = ?6, paused = ?7,
+                            meta = ?8, n_pings = ?9
                          WHERE name = ?1",
                     )?
                     .execute(params![
@@ -264,6 +283,8 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
                         c.late_at.map(Timestamp::as_millis),
                         c.last_report.map(Timestamp::as_millis),
                         c.paused,
+                        c.meta,
+                        c.n_pings,
                     ])?;
                 }
                 Ok(n)
@@ -404,8 +425,8 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
             let n = tx
                 .prepare_cached(
                     "INSERT INTO pings (id, job, at_ms, kind, exit_status, rid, body, remote,
-                        method, user_agent)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                        method, user_agent, n)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                      ON CONFLICT DO NOTHING",
                 )?
                 .execute(params![
@@ -419,6 +440,7 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
                     p.remote,
                     p.method,
                     p.user_agent,
+                    p.n,
                 ])?;
             if n > 0 {
                 return Ok(done(n));
@@ -432,6 +454,27 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
                 inserted: false,
                 clash: (there != Some((p.job.clone(), p.at.as_millis())))
                     .then(|| format!("ping {} is another ping here", p.id)),
+            })
+        }
+        Record::Flip(f) => {
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO flips (id, job, at_ms, from_state, to_state)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![f.id, f.job, f.at.as_millis(), f.from, f.to])?;
+            if n > 0 {
+                return Ok(done(n));
+            }
+            let there: Option<(String, i64)> = tx
+                .query_row("SELECT job, at_ms FROM flips WHERE id = ?1", [f.id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            Ok(Written {
+                inserted: false,
+                clash: (there != Some((f.job.clone(), f.at.as_millis())))
+                    .then(|| format!("state change {} is another one here", f.id)),
             })
         }
     }

@@ -409,13 +409,25 @@ impl Backend for Sqlite {
         self.next_late_in()
     }
 
-    fn set_expect(
+    fn save_check(
         &mut self,
         job: &str,
-        expect: Option<&belfry_core::Expect>,
+        change: &crate::checks::CheckChange<'_>,
         now: Timestamp,
-    ) -> Result<()> {
-        self.set_expect_in(job, expect, now)
+    ) -> Result<bool> {
+        self.save_check_in(job, change, now)
+    }
+
+    fn delete_job(&mut self, job: &str) -> Result<bool> {
+        self.delete_job_in(job)
+    }
+
+    fn checks(&self) -> Result<Vec<crate::checks::CheckRow>> {
+        self.checks_of()
+    }
+
+    fn flips(&self, job: &str, limit: u32) -> Result<Vec<crate::checks::FlipRow>> {
+        self.flips_of(job, limit)
     }
 
     fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool> {
@@ -1144,6 +1156,9 @@ fn apply_event(
             .filter(|h| !h.is_empty())
             .map(|h| serde_json::to_string(h).expect("held runs serialise")),
     ])?;
+    if let Some((from, to)) = crate::checks::flip_of(previous.as_ref(), step.next.as_ref()) {
+        record_flip(tx, &ev.job, ev.at, from, to)?;
+    }
     let mut n = step.notification(new_id(), ev, previous.as_ref());
     let mut outbox_ids = Vec::new();
     if let Some(n) = n.as_mut() {
@@ -1160,6 +1175,32 @@ fn apply_event(
         notification: n,
         outbox_ids,
     })
+}
+
+/// Keeps a job's change of state (and no more than the newest
+/// [`FLIPS_PER_JOB`](crate::FLIPS_PER_JOB) of them).
+fn record_flip(
+    tx: &rusqlite::Transaction<'_>,
+    job: &str,
+    at: Timestamp,
+    from: Option<State>,
+    to: State,
+) -> rusqlite::Result<()> {
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO flips (job, at_ms, from_state, to_state) VALUES (?1, ?2, ?3, ?4)
+             RETURNING id",
+        )?
+        .query_row(
+            params![job, at.as_millis(), from.map(|s| s.name()), to.name()],
+            |r| r.get(0),
+        )?;
+    tx.prepare_cached(
+        "DELETE FROM flips WHERE job = ?1 AND id < ?2 AND id <= (
+             SELECT id FROM flips WHERE job = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+    )?
+    .execute(params![job, id, crate::FLIPS_PER_JOB])?;
+    Ok(())
 }
 
 /// A run's finish, inside the caller's transaction: the rule step, the run's row (completed,

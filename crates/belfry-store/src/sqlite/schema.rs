@@ -214,6 +214,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX pings_by_job ON pings (job, id DESC);
     "#,
+    // 9: the management API. A job's title, tags and description (`meta`: JSON of
+    // CheckMeta), its count of pings (`n_pings`) and each ping's number among its job's (`n`,
+    // numbered here in the order kept), and its changes of state between OK and problem
+    // (`flips`, the newest of each job kept).
+    r#"
+    ALTER TABLE jobs ADD COLUMN meta TEXT;
+    ALTER TABLE jobs ADD COLUMN n_pings INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pings ADD COLUMN n INTEGER;
+    UPDATE pings SET n = o.n FROM (
+        SELECT id AS i, ROW_NUMBER() OVER (PARTITION BY job ORDER BY id) AS n FROM pings) o
+    WHERE pings.id = o.i;
+    UPDATE jobs SET n_pings = (SELECT COUNT(*) FROM pings WHERE job = jobs.name);
+
+    CREATE TABLE flips (
+        id          INTEGER PRIMARY KEY,
+        job         TEXT NOT NULL,
+        at_ms       INTEGER NOT NULL,
+        from_state  TEXT,
+        to_state    TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX flips_by_job ON flips (job, id DESC);
+    "#,
 ];
 
 /// What a migration needs besides its SQL, run right after it in the same transaction:

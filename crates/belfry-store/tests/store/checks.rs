@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use belfry_core::{Expect, Kind, Policy, Schedule, State, Timestamp};
 use belfry_store::{
-    JobRef, Limits, PINGS_PER_JOB, Ping, PingKind, PingOutcome, RuleBook, RunEnd, RunStart, Uuid,
+    CheckChange, CheckMeta, JobRef, Limits, PINGS_PER_JOB, Ping, PingKind, PingOutcome, RuleBook, RunEnd, RunStart, Uuid,
     ping_run_id,
 };
 
@@ -548,6 +548,113 @@ fn replicas_sweeping_at_once_alert_each_late_job_exactly_once() {
     assert_eq!(db.count("SELECT COUNT(*) FROM outbox"), JOBS as i64);
 }
 
+fn a_checks_title_tags_and_description_are_saved_with_its_schedule_in_one_call(db: &Db) {
+    let mut s = db.open();
+    let t0 = Timestamp::now() - Duration::from_secs(60);
+    let meta = CheckMeta {
+        title: "Nightly backup".into(),
+        tags: vec!["prod".into(), "db".into()],
+        desc: "dumps the main database".into(),
+    };
+    let expect = every(60_000, 5_000, None);
+    let change = CheckChange {
+        expect: Some(Some(&expect)),
+        meta: Some(&meta),
+    };
+    assert!(s.save_check("backup", &change, t0).unwrap(), "created");
+    let c = s.check(JobRef::Name("backup")).unwrap().unwrap();
+    assert_eq!(c.meta, meta);
+    assert_eq!(c.expect.as_ref(), Some(&expect));
+    assert_eq!(c.late_at, Some(t0.add_millis(65_000)));
+    // Only what the change gives is changed; the job is not created twice.
+    let change = CheckChange {
+        expect: None,
+        meta: Some(&CheckMeta::default()),
+    };
+    assert!(!s.save_check("backup", &change, t0).unwrap());
+    let c = s.check(JobRef::Name("backup")).unwrap().unwrap();
+    assert_eq!(c.meta, CheckMeta::default());
+    assert_eq!(c.expect.as_ref(), Some(&expect), "the schedule stays");
+    let change = CheckChange {
+        expect: Some(None),
+        meta: None,
+    };
+    s.save_check("backup", &change, t0).unwrap();
+    let c = s.check(JobRef::Name("backup")).unwrap().unwrap();
+    assert_eq!((c.expect, c.late_at), (None, None));
+    s.set_expect("another", None, t0).unwrap();
+    let names: Vec<String> = s.checks().unwrap().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["another", "backup"]);
+}
+
+fn pings_are_numbered_per_job_and_counted(db: &Db) {
+    let mut s = db.open();
+    let t0 = Timestamp::now() - Duration::from_secs(60);
+    s.set_expect("a", None, t0).unwrap();
+    s.set_expect("b", None, t0).unwrap();
+    for i in 0..3 {
+        one(&mut s, ping(JobRef::Name("a"), PingKind::Log, t0.add_millis(i)));
+    }
+    one(&mut s, ping(JobRef::Name("b"), PingKind::Log, t0.add_millis(9)));
+    let ns: Vec<u64> = s.pings("a", 10).unwrap().iter().map(|p| p.n).collect();
+    assert_eq!(ns, [3, 2, 1], "newest first");
+    assert_eq!(s.pings("b", 10).unwrap()[0].n, 1);
+    assert_eq!(s.check(JobRef::Name("a")).unwrap().unwrap().n_pings, 3);
+}
+
+fn changes_between_ok_and_problem_are_kept_as_flips(db: &Db) {
+    let mut s = db.open();
+    let t0 = Timestamp::now() - Duration::from_secs(60);
+    s.set_expect("j", None, t0).unwrap();
+    let kinds = [
+        PingKind::Success,
+        PingKind::Success,
+        PingKind::Fail,
+        PingKind::Exit(3),
+        PingKind::Success,
+    ];
+    for (i, k) in kinds.into_iter().enumerate() {
+        one(&mut s, ping(JobRef::Name("j"), k, t0.add_millis(i as i64 * 10)));
+    }
+    let flips = s.flips("j", 100).unwrap();
+    let seen: Vec<(Option<State>, State, bool, Timestamp)> = flips
+        .iter()
+        .map(|f| (f.from, f.to, f.up(), f.at))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some(State::Failed), State::Ok, true, t0.add_millis(40)),
+            (Some(State::Ok), State::Failed, false, t0.add_millis(20)),
+            (None, State::Ok, true, t0),
+        ]
+    );
+    assert_eq!(s.flips("j", 1).unwrap().len(), 1, "the limit holds");
+}
+
+fn deleting_a_job_removes_its_runs_pings_and_flips_but_not_its_alerts(db: &Db) {
+    let mut s = db.open();
+    let t0 = Timestamp::now() - Duration::from_secs(60);
+    s.set_expect("gone", None, t0).unwrap();
+    s.set_expect("kept", None, t0).unwrap();
+    let rec = recorded(one(&mut s, ping(JobRef::Name("gone"), PingKind::Fail, t0))).unwrap();
+    assert_eq!(rec.outbox_ids.len(), 1);
+    one(&mut s, ping(JobRef::Name("kept"), PingKind::Fail, t0));
+    assert!(s.delete_job("gone").unwrap());
+    assert!(!s.delete_job("gone").unwrap(), "already gone");
+    assert!(s.check(JobRef::Name("gone")).unwrap().is_none());
+    assert!(s.pings("gone", 10).unwrap().is_empty());
+    assert!(s.flips("gone", 10).unwrap().is_empty());
+    assert!(s.runs("gone", 10, false).unwrap().is_empty());
+    assert_eq!(
+        s.outbox_rows_by_id(&rec.outbox_ids).unwrap().len(),
+        1,
+        "its alert is still delivered"
+    );
+    assert_eq!(s.pings("kept", 10).unwrap().len(), 1);
+    assert_eq!(s.flips("kept", 10).unwrap().len(), 1);
+}
+
 /// Each test above, once against each backend.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -581,4 +688,8 @@ on_both_backends!(
     a_job_keeps_its_newest_pings_only,
     runs_recorded_by_belfry_run_keep_the_deadline_current_and_an_overdue_run_is_late,
     the_sweep_takes_the_earliest_due_jobs_up_to_its_limit,
+    a_checks_title_tags_and_description_are_saved_with_its_schedule_in_one_call,
+    pings_are_numbered_per_job_and_counted,
+    changes_between_ok_and_problem_are_kept_as_flips,
+    deleting_a_job_removes_its_runs_pings_and_flips_but_not_its_alerts,
 );

@@ -95,6 +95,16 @@ fn filled(s: &mut Store, t0: Timestamp) {
     };
     s.record_pings(&[log(90, b"one"), log(91, b"")], &NoRules)
         .unwrap();
+    let meta = belfry_store::CheckMeta {
+        title: "Daily report".into(),
+        tags: vec!["team-a".into()],
+        desc: String::new(),
+    };
+    let change = belfry_store::CheckChange {
+        expect: None,
+        meta: Some(&meta),
+    };
+    s.save_check("report", &change, t0.add_millis(95)).unwrap();
 }
 
 /// Rules for pings that never reach them (log pings).
@@ -143,7 +153,17 @@ fn copy_and_compare(from_db: &Db, to_db: &Db) {
         let check = |s: &Store| s.check(belfry_store::JobRef::Name(job)).unwrap();
         assert_eq!(check(&to), check(&from));
         assert_eq!(to.pings(job, 10).unwrap(), from.pings(job, 10).unwrap());
+        assert_eq!(to.flips(job, 10).unwrap(), from.flips(job, 10).unwrap());
     }
+    assert!(copied.flips > 0, "{copied:?}");
+    assert_eq!(
+        to.check(belfry_store::JobRef::Name("report"))
+            .unwrap()
+            .unwrap()
+            .meta
+            .title,
+        "Daily report"
+    );
     assert_eq!(
         to.outbox_rows(true, 100).unwrap(),
         from.outbox_rows(true, 100).unwrap()
