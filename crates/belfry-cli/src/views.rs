@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use belfry::Config;
 use belfry::core::{Class, Timestamp, format_duration};
-use belfry_store::{JobRow, OutboxRow, RunRow};
+pub(crate) use belfry::internal::views::secs;
+use belfry::internal::views::{outbox_json, run_json};
+use belfry_store::{JobRow, OutboxRow};
 use serde_json::{Value, json};
 
 use crate::open::{open_and_reap, open_store};
@@ -18,10 +20,6 @@ pub const UNKNOWN: u8 = 3;
 
 pub(crate) fn ago(t: Timestamp, now: Timestamp) -> String {
     format!("{} ago", format_duration(now.since(t)))
-}
-
-pub(crate) fn secs(d: Option<Duration>) -> Value {
-    d.map_or(Value::Null, |d| json!(d.as_secs_f64()))
 }
 
 fn out() -> std::io::StdoutLock<'static> {
@@ -126,26 +124,6 @@ pub(crate) fn print_table<const N: usize>(
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
-}
-
-fn run_json(r: &RunRow) -> Value {
-    json!({
-        "id": r.id,
-        "job": r.job,
-        "state": r.state.name(),
-        "started": r.started,
-        "ended": r.ended,
-        "duration_seconds": secs(r.duration),
-        "exit_code": r.exit_code,
-        "signal": r.signal,
-        "host": r.host,
-        "error": r.error,
-        "reason": r.reason,
-        "reason_text": r.reason_text,
-        "notified": r.notified,
-        "output_bytes": r.output_bytes,
-        "output": r.output,
-    })
 }
 
 /// `belfry history NAME`.
@@ -341,28 +319,6 @@ fn verdict(
         age: Some(age),
         job: Some(job),
     }
-}
-
-fn outbox_json(config: &Config, r: &OutboxRow) -> Value {
-    json!({
-        "id": r.id,
-        "job": r.job,
-        "state": r.state.name(),
-        "kind": r.kind,
-        "reason": r.reason,
-        "channel": r.channel,
-        "destination": config.channel(&r.channel).map(|c| c.describe()),
-        "status": r.status,
-        "attempts": r.attempts,
-        "created": r.created,
-        "next_attempt": (r.status == "pending").then_some(r.next_attempt),
-        "deadline": r.deadline,
-        "lease_until": r.lease_until,
-        "last_reason": r.last_reason.as_deref().map(|t| config.scrub(t)),
-        "delivered": r.delivered,
-        "folded_into": r.folded_into,
-        "possible_duplicates": r.reclaims,
-    })
 }
 
 /// `belfry outbox`.

@@ -33,18 +33,26 @@ pub(crate) struct App {
     pub config: Arc<Config>,
     pub tx: mpsc::Sender<Job>,
     pub metrics: Arc<Metrics>,
+    /// The management API's store thread.
+    pub api: crate::api::Worker,
+    /// The address listened on, for URLs when a request names no `Host`.
+    pub addr: SocketAddr,
 }
 
 /// The peer's address, put in each request's extensions by the accept loop.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Peer(pub SocketAddr);
 
-/// The router: `/ping/…`, `/healthz`, `/metrics`; anything else is 404.
+/// The router: `/ping/…`, `/api/…`, `/healthz`, `/metrics`; anything else is 404.
 pub(crate) fn app(state: Arc<App>) -> Router {
     Router::new()
         .route("/ping", any(ping))
         .route("/ping/", any(ping))
         .route("/ping/{*rest}", any(ping))
+        .route(
+            "/api/{*rest}",
+            any(|State(app): State<Arc<App>>, req: Request| crate::api::handle(app, req)),
+        )
         .route("/healthz", get(|| async { text(StatusCode::OK, "OK") }))
         .route("/metrics", get(metrics))
         .fallback(|| async { text(StatusCode::NOT_FOUND, "not found") })
@@ -231,10 +239,15 @@ mod tests {
         let (tx, rx) = mpsc::channel(16);
         fake_writer(rx);
         let metrics = Arc::new(Metrics::default());
+        let dir = tempfile::tempdir().unwrap();
+        let store = belfry_store::Store::open(dir.path().join("belfry.db")).unwrap();
+        let (api, _thread) = crate::api::Worker::spawn(store).unwrap();
         let mut app = app(Arc::new(App {
             config: Arc::new(config),
             tx,
             metrics: Arc::clone(&metrics),
+            api,
+            addr: "127.0.0.1:8000".parse().unwrap(),
         }));
         let (s, t, r) = call(&mut app, "POST", "/ping/pk/known", b"abcdef").await;
         assert_eq!((s, t.as_str()), (200, "OK"));

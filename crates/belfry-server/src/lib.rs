@@ -1,7 +1,7 @@
 //! `belfry serve`: a ping server compatible with healthchecks.io's ping API, which marks jobs
 //! late when they go silent past their schedule and alerts through belfry's rules and outbox.
 //!
-//! One process, four kinds of thread, and no store call on the HTTP runtime:
+//! One process, five kinds of thread, and no store call on the HTTP runtime:
 //!
 //! - **HTTP** (axum on a tokio runtime): reads a ping (`ping.rs`), hands it to the writer and
 //!   answers once the writer has committed it;
@@ -9,7 +9,9 @@
 //!   groups, one transaction per group;
 //! - **the sweeper** (`sweeper.rs`): marks late the jobs whose deadline passed, each with its
 //!   alert in one transaction, and wakes the dispatcher;
-//! - **the dispatcher** (`belfry::internal::Dispatcher`, endless mode): sends the outbox.
+//! - **the dispatcher** (`belfry::internal::Dispatcher`, endless mode): sends the outbox;
+//! - **the API's thread** (`api.rs`): owns the store handle the management API reads and
+//!   writes with; its handlers send it their store calls.
 //!
 //! Tests start it in-process on port 0:
 //!
@@ -25,6 +27,7 @@
 //! # }
 //! ```
 
+pub mod api;
 mod http;
 mod log;
 mod metrics;

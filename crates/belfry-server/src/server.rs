@@ -62,6 +62,7 @@ pub struct Running {
     writer: Option<JoinHandle<()>>,
     sweeper: Option<JoinHandle<()>>,
     dispatcher: Option<JoinHandle<()>>,
+    api: Option<JoinHandle<()>>,
     sweeper_stop: Arc<Stop>,
     waker: Waker,
     metrics: Arc<Metrics>,
@@ -105,6 +106,7 @@ impl Server {
         }
         let sweeper_store = open()?;
         let dispatcher_store = open()?;
+        let (api, api_thread) = crate::api::Worker::spawn(open()?).map_err(StartError::Start)?;
         let listener = TcpListener::bind(listen).map_err(|source| StartError::Listen {
             addr: listen,
             source,
@@ -177,6 +179,8 @@ impl Server {
             config: Arc::clone(&config),
             tx,
             metrics: Arc::clone(&metrics),
+            api,
+            addr,
         }));
         let http = {
             let shutdown = Arc::clone(&shutdown);
@@ -197,6 +201,7 @@ impl Server {
             writer: Some(writer),
             sweeper: Some(sweeper),
             dispatcher: Some(dispatcher),
+            api: Some(api_thread),
             sweeper_stop,
             waker,
             metrics,
@@ -221,9 +226,10 @@ impl Running {
     pub fn stop(mut self) {
         self.shutdown.notify_one();
         join(self.http.take());
-        // Every sender of the writer's channel went with the HTTP runtime: it records what
-        // is queued and returns.
+        // Every sender of the writer's and the API's channels went with the HTTP runtime:
+        // they finish what is queued and return.
         join(self.writer.take());
+        join(self.api.take());
         self.sweeper_stop.stop();
         join(self.sweeper.take());
         self.waker.stop();

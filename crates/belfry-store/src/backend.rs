@@ -64,8 +64,7 @@ pub(crate) trait Backend: Send {
         rules: &dyn RuleBook,
     ) -> Result<Vec<Recorded>>;
     fn next_late(&self) -> Result<Option<Timestamp>>;
-    fn save_check(&mut self, job: &str, change: &CheckChange<'_>, now: Timestamp)
-    -> Result<bool>;
+    fn save_check(&mut self, job: &str, change: &CheckChange<'_>, now: Timestamp) -> Result<bool>;
     fn delete_job(&mut self, job: &str) -> Result<bool>;
     fn checks(&self) -> Result<Vec<CheckRow>>;
     fn flips(&self, job: &str, limit: u32) -> Result<Vec<FlipRow>>;

@@ -207,7 +207,11 @@ impl fmt::Display for Copied {
             write!(f, ", {}", plural(self.pings, "ping", "pings"))?;
         }
         if self.flips > 0 {
-            write!(f, ", {}", plural(self.flips, "state change", "state changes"))?;
+            write!(
+                f,
+                ", {}",
+                plural(self.flips, "state change", "state changes")
+            )?;
         }
         if self.already_there > 0 {
             write!(

@@ -41,6 +41,8 @@
 //! listen = "127.0.0.1:8000"     # the address to listen on (default; --listen overrides)
 //! ping_key = "${env:BELFRY_PING_KEY}"  # /ping/<ping_key>/<job> (letters, digits, - and _)
 //! ping_body_limit = 10000       # bytes of a ping's body kept; longer bodies are cut
+//! api_key = "${env:BELFRY_API_KEY}"  # the management API's read-write key (X-Api-Key)
+//! api_key_readonly = "${env:BELFRY_API_KEY_RO}"  # and its read-only key
 //!
 //! [run]
 //! tail_bytes = 65536            # output kept per run: the last bytes…
@@ -177,6 +179,14 @@ impl ChannelConfig {
         }
     }
 
+    /// The kind of channel: its URL's scheme, lowercase (`slack`, `mailto`, `console`).
+    pub fn kind(&self) -> String {
+        let u = self.url.trim();
+        let scheme = u.split_once("://").map_or(u, |(s, _)| s);
+        let scheme = scheme.split_once(':').map_or(scheme, |(s, _)| s);
+        scheme.to_ascii_lowercase()
+    }
+
     /// Whether this is the console channel.
     pub fn is_console(&self) -> bool {
         let u = self.url.trim();
@@ -241,6 +251,10 @@ pub struct ServerSettings {
     pub ping_key: Option<PingKey>,
     /// The bytes of a ping's body kept; the rest is cut.
     pub ping_body_limit: usize,
+    /// The management API's read-write key (`X-Api-Key`); without it the API is off.
+    pub api_key: Option<PingKey>,
+    /// The management API's read-only key.
+    pub api_key_readonly: Option<PingKey>,
 }
 
 impl Default for ServerSettings {
@@ -249,12 +263,14 @@ impl Default for ServerSettings {
             listen: DEFAULT_LISTEN.parse().expect("the default address parses"),
             ping_key: None,
             ping_body_limit: DEFAULT_PING_BODY_LIMIT,
+            api_key: None,
+            api_key_readonly: None,
         }
     }
 }
 
-/// A ping key: a secret, so it is never shown (its `Debug` says `PingKey(***)`); compare it
-/// with [`PingKey::matches`].
+/// A key of the server's (the ping key, an API key): a secret, so it is never shown (its
+/// `Debug` says `PingKey(***)`); compare it with [`PingKey::matches`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct PingKey(String);
 
@@ -1232,6 +1248,8 @@ struct RawServer {
     listen: Option<toml::Spanned<String>>,
     ping_key: Option<toml::Spanned<String>>,
     ping_body_limit: Option<toml::Spanned<i64>>,
+    api_key: Option<toml::Spanned<String>>,
+    api_key_readonly: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1420,14 +1438,30 @@ fn server_settings(
             )
         })?;
     }
-    if let Some(k) = &raw.ping_key {
+    let mut key = |name: &str, k: &toml::Spanned<String>| -> Result<PingKey, ConfigError> {
         let mut found = Secrets::default();
-        let key =
-            resolve(k.get_ref(), lookup, &mut found).map_err(|e| at("ping_key", k.span(), &e))?;
+        let key = resolve(k.get_ref(), lookup, &mut found).map_err(|e| at(name, k.span(), &e))?;
         found.add(&key);
         secrets.extend(&found);
-        check_ping_key(&key).map_err(|why| at("ping_key", k.span(), &why))?;
-        s.ping_key = Some(PingKey(key));
+        check_ping_key(&key).map_err(|why| at(name, k.span(), &why))?;
+        Ok(PingKey(key))
+    };
+    if let Some(k) = &raw.ping_key {
+        s.ping_key = Some(key("ping_key", k)?);
+    }
+    if let Some(k) = &raw.api_key {
+        s.api_key = Some(key("api_key", k)?);
+    }
+    if let Some(k) = &raw.api_key_readonly {
+        let ro = key("api_key_readonly", k)?;
+        if s.api_key.as_ref().is_some_and(|rw| rw.matches(ro.expose())) {
+            return Err(at(
+                "api_key_readonly",
+                k.span(),
+                &"the read-only key must differ from api_key",
+            ));
+        }
+        s.api_key_readonly = Some(ro);
     }
     if let Some(n) = &raw.ping_body_limit {
         let v = *n.get_ref();
@@ -1443,20 +1477,18 @@ fn server_settings(
     Ok(s)
 }
 
-/// A ping key goes in a URL's path: 1 to 128 letters, digits, `-` and `_` (healthchecks.io's
-/// keys are 22 of them). The message never shows the key.
+/// A ping key goes in a URL's path, an API key in a header: 1 to 128 letters, digits, `-` and
+/// `_` (healthchecks.io's ping keys are 22 of them, its API keys 32). The message never shows
+/// the key.
 fn check_ping_key(key: &str) -> Result<(), String> {
     if key.is_empty() || key.len() > 128 {
-        return Err(format!(
-            "a ping key is 1 to 128 characters, not {}",
-            key.len()
-        ));
+        return Err(format!("a key is 1 to 128 characters, not {}", key.len()));
     }
     if !key
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
-        return Err("a ping key may hold only letters, digits, - and _".to_owned());
+        return Err("a key may hold only letters, digits, - and _".to_owned());
     }
     Ok(())
 }
@@ -1598,6 +1630,8 @@ mod tests {
             "PAGER_TOKEN" => Some("pager-secret-1".into()),
             "BELFRY_PING_KEY" => Some("ping-key-1".into()),
             "HC_PING_KEY" => Some("hc-key-1".into()),
+            "BELFRY_API_KEY" => Some("api-key-1".into()),
+            "BELFRY_API_KEY_RO" => Some("api-key-ro-1".into()),
             _ => None,
         };
         let c = Config::parse_with(&example, "example", &Lookup::with_env(&env, None)).unwrap();

@@ -96,6 +96,7 @@ mod supervisor;
 mod task;
 pub mod template;
 mod threads;
+mod views;
 mod watch;
 mod worker;
 
@@ -161,6 +162,11 @@ pub mod internal {
     /// Intent records: a run's start written to a file before the store has it.
     pub mod intent {
         pub use crate::intent::*;
+    }
+
+    /// The JSON forms of runs and outbox rows.
+    pub mod views {
+        pub use crate::views::*;
     }
 }
 

@@ -10,8 +10,8 @@ use super::late::{oldest_running, refresh_late, report};
 use super::sql::{Fail, Tx, parse_state, ts};
 use super::{Postgres, finish_in, rules, start_in};
 use crate::checks::{
-    self, CheckChange, CheckMeta, CheckRow, FlipRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RIDLESS_PREFIX,
-    RuleBook,
+    self, CheckChange, CheckMeta, CheckRow, FlipRow, JobRef, PINGS_PER_JOB, Ping, PingKind,
+    PingOutcome, PingRow, RIDLESS_PREFIX, RuleBook,
 };
 use crate::error::Result;
 use crate::packed::{pack, unpack};
@@ -314,10 +314,9 @@ fn check_row(r: &postgres::Row) -> Tx<CheckRow> {
 
 fn check(c: &mut Conn<'_, Client>, job: JobRef<'_>) -> Tx<Option<CheckRow>> {
     let row = match job {
-        JobRef::Uuid(u) => c.query_opt(
-            &format!("{CHECK_SQL} WHERE uuid = $1"),
-            &[&u.to_string()],
-        )?,
+        JobRef::Uuid(u) => {
+            c.query_opt(&format!("{CHECK_SQL} WHERE uuid = $1"), &[&u.to_string()])?
+        }
         JobRef::Name(n) => c.query_opt(&format!("{CHECK_SQL} WHERE name = $1"), &[&n])?,
     };
     row.as_ref().map(check_row).transpose()
@@ -397,7 +396,9 @@ impl Postgres {
         change: &CheckChange<'_>,
         now: Timestamp,
     ) -> Result<bool> {
-        self.write("saving a job's check", |tx| save_check(tx, job, change, now))
+        self.write("saving a job's check", |tx| {
+            save_check(tx, job, change, now)
+        })
     }
 
     pub(super) fn delete_job_in(&mut self, job: &str) -> Result<bool> {

@@ -6,8 +6,8 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use super::late::{bad, oldest_running, refresh_late, report};
 use super::{Sqlite, apply_event, finish_in, start_in, ts};
 use crate::checks::{
-    self, CheckChange, CheckMeta, CheckRow, FlipRow, JobRef, PINGS_PER_JOB, Ping, PingKind, PingOutcome, PingRow, RIDLESS_PREFIX,
-    RuleBook,
+    self, CheckChange, CheckMeta, CheckRow, FlipRow, JobRef, PINGS_PER_JOB, Ping, PingKind,
+    PingOutcome, PingRow, RIDLESS_PREFIX, RuleBook,
 };
 use crate::error::{Error, Result};
 use crate::packed::{pack, unpack};

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use belfry_core::{Expect, Kind, Policy, Schedule, State, Timestamp};
 use belfry_store::{
-    CheckChange, CheckMeta, JobRef, Limits, PINGS_PER_JOB, Ping, PingKind, PingOutcome, RuleBook, RunEnd, RunStart, Uuid,
-    ping_run_id,
+    CheckChange, CheckMeta, JobRef, Limits, PINGS_PER_JOB, Ping, PingKind, PingOutcome, RuleBook,
+    RunEnd, RunStart, Uuid, ping_run_id,
 };
 
 use crate::support::*;
@@ -593,9 +593,15 @@ fn pings_are_numbered_per_job_and_counted(db: &Db) {
     s.set_expect("a", None, t0).unwrap();
     s.set_expect("b", None, t0).unwrap();
     for i in 0..3 {
-        one(&mut s, ping(JobRef::Name("a"), PingKind::Log, t0.add_millis(i)));
+        one(
+            &mut s,
+            ping(JobRef::Name("a"), PingKind::Log, t0.add_millis(i)),
+        );
     }
-    one(&mut s, ping(JobRef::Name("b"), PingKind::Log, t0.add_millis(9)));
+    one(
+        &mut s,
+        ping(JobRef::Name("b"), PingKind::Log, t0.add_millis(9)),
+    );
     let ns: Vec<u64> = s.pings("a", 10).unwrap().iter().map(|p| p.n).collect();
     assert_eq!(ns, [3, 2, 1], "newest first");
     assert_eq!(s.pings("b", 10).unwrap()[0].n, 1);
@@ -614,13 +620,14 @@ fn changes_between_ok_and_problem_are_kept_as_flips(db: &Db) {
         PingKind::Success,
     ];
     for (i, k) in kinds.into_iter().enumerate() {
-        one(&mut s, ping(JobRef::Name("j"), k, t0.add_millis(i as i64 * 10)));
+        one(
+            &mut s,
+            ping(JobRef::Name("j"), k, t0.add_millis(i as i64 * 10)),
+        );
     }
     let flips = s.flips("j", 100).unwrap();
-    let seen: Vec<(Option<State>, State, bool, Timestamp)> = flips
-        .iter()
-        .map(|f| (f.from, f.to, f.up(), f.at))
-        .collect();
+    let seen: Vec<(Option<State>, State, bool, Timestamp)> =
+        flips.iter().map(|f| (f.from, f.to, f.up(), f.at)).collect();
     assert_eq!(
         seen,
         [

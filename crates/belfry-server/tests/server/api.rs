@@ -1,0 +1,373 @@
+//! The management API over real HTTP, on both stores: what healthchecks.io's clients call
+//! (checks listed, created, upserted, updated, paused, resumed, deleted; pings, a ping's body,
+//! flips, channels), its keys and refusals, and belfry's own calls (runs, the outbox).
+
+use std::time::Duration;
+
+use belfry_testkit::{PgSchema, Receiver, Reply, eventually};
+use serde_json::{Value, json};
+
+use crate::support::{Resp, TestServer, request};
+
+const RW: &str = "rw0123456789abcdef0123456789abcd";
+const RO: &str = "ro0123456789abcdef0123456789abcd";
+
+fn config(store: &str, hook: &Receiver) -> String {
+    format!(
+        "{store}[server]\nping_key = \"pk\"\napi_key = \"{RW}\"\napi_key_readonly = \"{RO}\"\n\
+         [delivery]\ndigest_window = \"0s\"\n\
+         [channels.hook]\nurl = \"json://{}/belfry\"\n\
+         [jobs.nightly]\nperiod = \"1d\"\n",
+        hook.addr()
+    )
+}
+
+struct Api<'a> {
+    server: &'a TestServer,
+}
+
+impl Api<'_> {
+    fn call(&self, method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> Resp {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut headers = vec![];
+        if let Some(k) = key {
+            headers.push(("X-Api-Key", k));
+        }
+        request(self.server.addr, method, path, &headers, body.as_bytes())
+    }
+
+    /// A call with the read-write key that must answer `status`; its JSON.
+    fn rw(&self, method: &str, path: &str, body: Option<Value>, status: u16) -> Value {
+        let r = self.call(method, path, Some(RW), body);
+        assert_eq!(r.status, status, "{method} {path}: {}", r.text());
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+    }
+}
+
+fn error(r: &Resp) -> String {
+    let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    v["error"].as_str().unwrap_or_default().to_owned()
+}
+
+fn the_api_answers_as_healthchecks_io_does(store: &str) {
+    let hook = Receiver::start(vec![Reply::status(400)]);
+    let server = TestServer::start(&config(store, &hook));
+    let api = Api { server: &server };
+
+    // Keys.
+    let r = api.call("GET", "/api/v3/checks/", None, None);
+    assert_eq!((r.status, error(&r).as_str()), (401, "missing api key"));
+    let r = api.call("GET", "/api/v3/checks/", Some("nope"), None);
+    assert_eq!((r.status, error(&r).as_str()), (401, "wrong api key"));
+    let r = api.call(
+        "POST",
+        "/api/v3/checks/",
+        Some(RO),
+        Some(json!({"name": "x"})),
+    );
+    assert_eq!(r.status, 401, "the read-only key does not write");
+    // The key may also come in a POST's body.
+    let r = api.call(
+        "POST",
+        "/api/v3/checks/",
+        None,
+        Some(json!({"api_key": RW, "slug": "from-body"})),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+
+    // Create, then the same again with `unique`: one check.
+    let spec = json!({"name": "Backup DB", "tags": "prod db", "timeout": 3600, "grace": 60,
+                      "unique": ["name"]});
+    let made = api.rw("POST", "/api/v3/checks/", Some(spec.clone()), 201);
+    assert_eq!(made["slug"], "backup-db");
+    assert_eq!(made["name"], "Backup DB");
+    assert_eq!(
+        (made["timeout"].as_u64(), made["grace"].as_u64()),
+        (Some(3600), Some(60))
+    );
+    assert_eq!(made["status"], "new");
+    let uuid = made["uuid"].as_str().unwrap().to_owned();
+    assert_eq!(
+        made["ping_url"],
+        format!("http://{}/ping/{uuid}", server.addr)
+    );
+    let again = api.rw("POST", "/api/v3/checks/", Some(spec), 200);
+    assert_eq!(again["uuid"], made["uuid"]);
+    let r = api.call(
+        "POST",
+        "/api/v3/checks/",
+        Some(RW),
+        Some(json!({"slug": "backup-db"})),
+    );
+    assert_eq!(r.status, 409, "a second check of one slug: {}", r.text());
+    let r = api.call(
+        "POST",
+        "/api/v3/checks/",
+        Some(RW),
+        Some(json!({"timeout": 0})),
+    );
+    assert_eq!(
+        (r.status, error(&r).as_str()),
+        (400, "json validation error: timeout is too small")
+    );
+    let r = request(
+        server.addr,
+        "POST",
+        "/api/v3/checks/",
+        &[("X-Api-Key", RW)],
+        b"{not json",
+    );
+    assert_eq!(
+        (r.status, error(&r).as_str()),
+        (400, "could not parse request body")
+    );
+
+    // Pings through the ping API show in the check, its pings, their bodies and its flips.
+    let check = format!("/api/v3/checks/{uuid}");
+    assert_eq!(
+        server
+            .request("POST", &format!("/ping/{uuid}"), b"all good")
+            .status,
+        200
+    );
+    assert_eq!(
+        server.request("GET", "/ping/pk/backup-db/fail", b"").status,
+        200
+    );
+    let c = api.rw("GET", &check, None, 200);
+    assert_eq!(
+        (c["status"].as_str(), c["n_pings"].as_u64()),
+        (Some("down"), Some(2))
+    );
+    let pings = api.rw("GET", &format!("{check}/pings/"), None, 200);
+    let pings = pings["pings"].as_array().unwrap();
+    let seen: Vec<(&str, u64)> = pings
+        .iter()
+        .map(|p| (p["type"].as_str().unwrap(), p["n"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(seen, [("fail", 2), ("success", 1)]);
+    assert_eq!(pings[1]["remote_addr"], "127.0.0.1");
+    assert_eq!(pings[0]["body_url"], Value::Null, "the fail had no body");
+    let body_url = pings[1]["body_url"].as_str().unwrap();
+    let path = body_url.split_once(&server.addr.to_string()).unwrap().1;
+    let r = api.call("GET", path, Some(RW), None);
+    assert_eq!((r.status, r.text().as_str()), (200, "all good"));
+    assert_eq!(
+        api.call("GET", &format!("{check}/pings/9/body"), Some(RW), None)
+            .status,
+        404
+    );
+    let flips = api.rw("GET", &format!("{check}/flips/"), None, 200);
+    let ups: Vec<u64> = flips
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["up"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ups, [0, 1], "newest first: down, after up");
+    assert_eq!(
+        api.rw("GET", &format!("{check}/flips/?seconds=3600"), None, 200)
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let r = api.call("GET", &format!("{check}/flips/?start=soon"), Some(RW), None);
+    assert_eq!(r.status, 400);
+    let runs = api.rw("GET", &format!("{check}/runs/"), None, 200);
+    let states: Vec<&str> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["failed", "ok"]);
+
+    // The read-only key reads by unique key, and sees no uuid or URLs.
+    let ro = api.call("GET", "/api/v3/checks/", Some(RO), None);
+    assert_eq!(ro.status, 200);
+    let ro: Value = serde_json::from_slice(&ro.body).unwrap();
+    let mine = ro["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["slug"] == "backup-db")
+        .unwrap();
+    assert!(mine.get("uuid").is_none() && mine.get("ping_url").is_none());
+    let key = mine["unique_key"].as_str().unwrap();
+    let r = api.call("GET", &format!("/api/v3/checks/{key}"), Some(RO), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = api.call("GET", &format!("{check}/pings/"), Some(RO), None);
+    assert_eq!(r.status, 401, "pings need the read-write key");
+
+    // Update: a schedule in a time zone, a description; the slug stays.
+    let c = api.rw(
+        "POST",
+        &check,
+        Some(json!({"schedule": "0 3 * * *", "tz": "Europe/Riga", "desc": "nightly dump"})),
+        200,
+    );
+    assert_eq!(
+        (c["schedule"].as_str(), c["tz"].as_str()),
+        (Some("0 3 * * *"), Some("Europe/Riga"))
+    );
+    assert!(c.get("timeout").is_none());
+    assert_eq!(
+        (c["desc"].as_str(), c["grace"].as_u64()),
+        (Some("nightly dump"), Some(60))
+    );
+    let r = api.call("POST", &check, Some(RW), Some(json!({"slug": "renamed"})));
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    // Filters.
+    let listed = |q: &str| -> Vec<String> {
+        api.rw("GET", &format!("/api/v3/checks/{q}"), None, 200)["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["slug"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(listed("?tag=prod"), ["backup-db"]);
+    assert_eq!(listed("?tag=prod&tag=db"), ["backup-db"]);
+    assert!(listed("?tag=staging").is_empty());
+    assert_eq!(listed("?slug=nightly"), ["nightly"]);
+
+    // Pause and resume.
+    let c = api.rw("POST", &format!("{check}/pause"), None, 200);
+    assert_eq!(c["status"], "paused");
+    assert_eq!(api.rw("GET", &check, None, 200)["status"], "paused");
+    let c = api.rw("POST", &format!("{check}/resume"), None, 200);
+    assert_ne!(c["status"], "paused");
+    let r = api.call("POST", &format!("{check}/resume"), Some(RW), None);
+    assert_eq!((r.status, error(&r).as_str()), (409, "check is not paused"));
+
+    // Channels, and the check's channels by their ids.
+    let chans = api.rw("GET", "/api/v3/channels/", None, 200);
+    let hook_ch = &chans["channels"][0];
+    assert_eq!(
+        (hook_ch["name"].as_str(), hook_ch["kind"].as_str()),
+        (Some("hook"), Some("json"))
+    );
+    assert_eq!(api.rw("GET", &check, None, 200)["channels"], hook_ch["id"]);
+
+    // A job belfry.toml declares keeps the schedule belfry.toml gives it.
+    let nightly = listed("?slug=nightly");
+    assert_eq!(nightly.len(), 1);
+    let all = api.rw("GET", "/api/v3/checks/?slug=nightly", None, 200);
+    let n_uuid = all["checks"][0]["uuid"].as_str().unwrap().to_owned();
+    let r = api.call(
+        "POST",
+        &format!("/api/v3/checks/{n_uuid}"),
+        Some(RW),
+        Some(json!({"timeout": 60})),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(error(&r).contains("belfry.toml"));
+    let r = api.call(
+        "DELETE",
+        &format!("/api/v3/checks/{n_uuid}"),
+        Some(RW),
+        None,
+    );
+    assert_eq!(r.status, 409);
+    api.rw(
+        "POST",
+        &format!("/api/v3/checks/{n_uuid}"),
+        Some(json!({"tags": "ok-to-tag"})),
+        200,
+    );
+
+    // The outbox: the fail's alert was refused (400, dead); retrying it delivers it.
+    assert!(eventually(Duration::from_secs(20), || {
+        api.rw("GET", "/api/v3/outbox/?status=dead", None, 200)["rows"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    }));
+    let dead = api.rw("GET", "/api/v3/outbox/?status=dead", None, 200);
+    let id = dead["rows"][0]["id"].as_i64().unwrap();
+    assert_eq!(dead["rows"][0]["job"], "backup-db");
+    assert_eq!(dead["rows"][0]["reason"], "first_run");
+    let row = api.rw("POST", &format!("/api/v3/outbox/{id}/retry"), None, 200);
+    assert_eq!(row["status"], "pending");
+    let got = hook.wait_for(3, Duration::from_secs(20));
+    assert_eq!(
+        got.len(),
+        3,
+        "the refused alert, the fail's, the retried one"
+    );
+    assert!(eventually(Duration::from_secs(20), || {
+        api.rw("GET", "/api/v3/outbox/?status=delivered", None, 200)["rows"]
+            .as_array()
+            .is_some_and(|rows| rows.iter().any(|r| r["id"] == id))
+    }));
+    let r = api.call(
+        "POST",
+        &format!("/api/v3/outbox/{id}/retry"),
+        Some(RW),
+        None,
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(
+        api.call("POST", "/api/v3/outbox/999999/retry", Some(RW), None)
+            .status,
+        404
+    );
+    let r = api.call("GET", "/api/v3/outbox/?status=lost", Some(RW), None);
+    assert_eq!(r.status, 400);
+
+    // Delete.
+    let gone = api.rw("DELETE", &check, None, 200);
+    assert_eq!(gone["slug"], "backup-db");
+    assert_eq!(api.call("GET", &check, Some(RW), None).status, 404);
+    assert_eq!(
+        server.request("GET", &format!("/ping/{uuid}"), b"").status,
+        404
+    );
+
+    // CORS preflight, and what is not the API's.
+    let r = api.call("OPTIONS", "/api/v3/checks/", None, None);
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-headers"), Some("X-Api-Key"));
+    assert_eq!(
+        api.call("GET", "/api/v9/checks/", Some(RW), None).status,
+        404
+    );
+    assert_eq!(
+        api.call("PUT", "/api/v3/checks/", Some(RW), None).status,
+        405
+    );
+    // v1 and v2 paths answer alike.
+    assert_eq!(
+        api.rw("GET", "/api/v1/checks/", None, 200)["checks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn the_api_answers_as_healthchecks_io_does_on_sqlite() {
+    the_api_answers_as_healthchecks_io_does("");
+}
+
+#[test]
+fn the_api_answers_as_healthchecks_io_does_on_postgres() {
+    let schema = PgSchema::new("serve_api");
+    the_api_answers_as_healthchecks_io_does(&format!("[store]\nurl = \"{}\"\n", schema.url()));
+}
+
+#[test]
+fn without_an_api_key_the_api_is_off() {
+    let server = TestServer::start("");
+    let r = request(
+        server.addr,
+        "GET",
+        "/api/v3/checks/",
+        &[("X-Api-Key", RW)],
+        b"",
+    );
+    assert_eq!(r.status, 403);
+    assert!(error(&r).contains("api_key"), "{}", r.text());
+}
