@@ -232,11 +232,13 @@ impl Call {
 }
 
 /// The methods a path answers, for CORS and 405.
-fn methods_of(segments: &[&str]) -> &'static str {
-    match segments {
-        ["checks", ""] => "GET, POST, OPTIONS",
+fn methods_of(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    match segments.as_slice() {
+        ["checks"] => "GET, POST, OPTIONS",
         ["checks", _] => "GET, POST, DELETE, OPTIONS",
         ["checks", _, "pause" | "resume"] | ["outbox", _, "retry"] => "POST, OPTIONS",
+        ["checks", _, "pings" | "flips"] => "GET, POST, OPTIONS",
         _ => "GET, OPTIONS",
     }
 }
@@ -254,7 +256,8 @@ pub fn route(method: &Method, path: &str) -> Result<(u8, Call), ApiError> {
         "v3" => 3,
         _ => return Err(ApiError::not_found()),
     };
-    let segments: Vec<&str> = rest.split('/').collect();
+    // A list's trailing slash may be left out, as the `healthchecks` crate does.
+    let segments: Vec<&str> = rest.strip_suffix('/').unwrap_or(rest).split('/').collect();
     let uuid = |s: &str| -> Result<Uuid, ApiError> {
         if s.len() != 36 {
             return Err(ApiError::not_found());
@@ -269,32 +272,33 @@ pub fn route(method: &Method, path: &str) -> Result<(u8, Call), ApiError> {
     };
     let m = method.clone();
     let wrong = || ApiError::new(405, format!("{m} is not allowed here"));
+    // Pings and flips are listed with GET, or with POST as the `healthchecks` crate does.
+    let list = matches!(*method, Method::GET | Method::POST);
     let call = match (segments.as_slice(), method) {
-        (["checks", ""], &Method::GET) => Call::ListChecks,
-        (["checks", ""], &Method::POST) => Call::CreateCheck,
+        (["checks"], &Method::GET) => Call::ListChecks,
+        (["checks"], &Method::POST) => Call::CreateCheck,
         (["checks", s], &Method::GET) => Call::GetCheck(id(s)?),
         (["checks", s], &Method::POST) => Call::UpdateCheck(uuid(s)?),
         (["checks", s], &Method::DELETE) => Call::DeleteCheck(uuid(s)?),
         (["checks", s, "pause"], &Method::POST) => Call::Pause(uuid(s)?),
         (["checks", s, "resume"], &Method::POST) => Call::Resume(uuid(s)?),
-        (["checks", s, "pings", ""], &Method::GET) => Call::Pings(uuid(s)?),
+        (["checks", s, "pings"], _) if list => Call::Pings(uuid(s)?),
         (["checks", s, "pings", n, "body"], &Method::GET) => {
             Call::PingBody(uuid(s)?, n.parse().map_err(|_| ApiError::not_found())?)
         }
-        (["checks", s, "flips", ""], &Method::GET) => Call::Flips(id(s)?),
-        (["checks", s, "runs", ""], &Method::GET) => Call::Runs(uuid(s)?),
-        (["channels", ""], &Method::GET) => Call::Channels,
-        (["outbox", ""], &Method::GET) => Call::Outbox,
+        (["checks", s, "flips"], _) if list => Call::Flips(id(s)?),
+        (["checks", s, "runs"], &Method::GET) => Call::Runs(uuid(s)?),
+        (["channels"], &Method::GET) => Call::Channels,
+        (["outbox"], &Method::GET) => Call::Outbox,
         (["outbox", n, "retry"], &Method::POST) => {
             Call::RetryOutbox(n.parse().map_err(|_| ApiError::not_found())?)
         }
         (
-            ["checks", ""]
+            ["checks"]
             | ["checks", _]
-            | ["checks", _, "pause" | "resume"]
-            | ["checks", _, "pings" | "flips" | "runs", ""]
+            | ["checks", _, "pause" | "resume" | "pings" | "flips" | "runs"]
             | ["checks", _, "pings", _, "body"]
-            | ["channels" | "outbox", ""]
+            | ["channels" | "outbox"]
             | ["outbox", _, "retry"],
             _,
         ) => return Err(wrong()),
@@ -845,7 +849,7 @@ fn root_of(headers: &HeaderMap, fallback: std::net::SocketAddr) -> String {
 pub(crate) async fn handle(app: Arc<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().strip_prefix("/api/").unwrap_or("");
-    let methods = methods_of(&path.split('/').skip(1).collect::<Vec<_>>());
+    let methods = methods_of(path);
     let mut r = if parts.method == Method::OPTIONS {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NO_CONTENT;
@@ -1272,7 +1276,17 @@ mod tests {
         );
         assert_eq!(get("v4/checks/").unwrap_err().status, 404);
         assert_eq!(get("v3/checks/nope").unwrap_err().status, 404);
-        assert_eq!(get("v3/checks").unwrap_err().status, 404);
+        assert_eq!(
+            get("v3/checks"),
+            Ok((3, Call::ListChecks)),
+            "the slash may be left out"
+        );
+        assert_eq!(
+            route(&Method::POST, &format!("v3/checks/{ID}/flips")),
+            Ok((3, Call::Flips(CheckId::Uuid(id)))),
+            "the healthchecks crate's form"
+        );
+        assert_eq!(get("v3/checks/x/y/z/w/v/u").unwrap_err().status, 404);
         assert_eq!(
             get(&format!("v3/checks/{ID}/pause")).unwrap_err().status,
             405

@@ -3,6 +3,7 @@
 
 mod api;
 mod bad_input;
+mod clients;
 mod late;
 mod ping_table;
 mod replicas;
