@@ -84,6 +84,46 @@ impl Worker {
 }
 
 // ---------------------------------------------------------------------------------------
+// The limit per key.
+
+/// A token bucket per API key: each key may make `per_minute` requests a minute, in bursts of
+/// as many. Per process: replicas each count their own.
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    per_minute: f64,
+    buckets: std::sync::Mutex<[(f64, Option<std::time::Instant>); 2]>,
+}
+
+impl Limiter {
+    pub(crate) fn new(per_minute: u32) -> Self {
+        let per_minute = f64::from(per_minute.max(1));
+        Limiter {
+            per_minute,
+            buckets: std::sync::Mutex::new([(per_minute, None); 2]),
+        }
+    }
+
+    /// Takes a request of `key` at `now`: `Err` is how long until one is allowed.
+    fn take(&self, key: Access, now: std::time::Instant) -> Result<(), Duration> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let (tokens, last) = &mut buckets[key as usize];
+        if let Some(l) = *last {
+            let refill = now.saturating_duration_since(l).as_secs_f64() * self.per_minute / 60.0;
+            *tokens = (*tokens + refill).min(self.per_minute);
+        }
+        *last = Some(now);
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - *tokens) * 60.0 / self.per_minute,
+            ))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Answers.
 
 /// A refused or failed request: its status and the `{"error": …}` text.
@@ -788,8 +828,8 @@ fn pings_json(pings: &[PingRow], view: &View, uuid: &Uuid) -> Value {
 /// Which key the request gave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Access {
-    ReadWrite,
-    ReadOnly,
+    ReadWrite = 0,
+    ReadOnly = 1,
 }
 
 fn access(
@@ -885,6 +925,17 @@ async fn answer(app: &App, parts: axum::http::request::Parts, body: Body) -> Ans
         Map::new()
     };
     let access = access(&app.config, &parts.headers, &json)?;
+    if let Err(wait) = app.limiter.take(access, std::time::Instant::now()) {
+        return Err(ApiError {
+            status: 429,
+            message: format!(
+                "rate limited: at most {} requests a minute with this key ([server] \
+                 api_rate_limit); try again in {} s",
+                app.config.server.api_rate_limit,
+                wait.as_secs() + 1
+            ),
+        });
+    }
     if access == Access::ReadOnly && !call.is_read() {
         return Err(ApiError::new(401, "wrong api key"));
     }
@@ -1478,6 +1529,29 @@ mod tests {
         assert_eq!(ro["unique_key"].as_str().unwrap().len(), 40);
         let t = ro["next_ping"].as_str().unwrap();
         assert!(t.ends_with("+00:00") && t.len() == 25, "{t}");
+    }
+
+    #[test]
+    fn each_key_has_its_own_bucket_which_refills_with_time() {
+        let l = Limiter::new(60);
+        let t0 = std::time::Instant::now();
+        for _ in 0..60 {
+            assert!(l.take(Access::ReadWrite, t0).is_ok());
+        }
+        let wait = l.take(Access::ReadWrite, t0).unwrap_err();
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        assert!(
+            l.take(Access::ReadOnly, t0).is_ok(),
+            "the other key's bucket is full"
+        );
+        assert!(
+            l.take(Access::ReadWrite, t0 + Duration::from_secs(1))
+                .is_ok()
+        );
+        assert!(
+            l.take(Access::ReadWrite, t0 + Duration::from_secs(1))
+                .is_err()
+        );
     }
 
     #[test]

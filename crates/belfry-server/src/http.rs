@@ -37,6 +37,8 @@ pub(crate) struct App {
     pub api: crate::api::Worker,
     /// The address listened on, for URLs when a request names no `Host`.
     pub addr: SocketAddr,
+    /// The management API's limit per key.
+    pub limiter: crate::api::Limiter,
 }
 
 /// The peer's address, put in each request's extensions by the accept loop.
@@ -248,6 +250,7 @@ mod tests {
             metrics: Arc::clone(&metrics),
             api,
             addr: "127.0.0.1:8000".parse().unwrap(),
+            limiter: crate::api::Limiter::new(100),
         }));
         let (s, t, r) = call(&mut app, "POST", "/ping/pk/known", b"abcdef").await;
         assert_eq!((s, t.as_str()), (200, "OK"));

@@ -181,6 +181,7 @@ impl Server {
             metrics: Arc::clone(&metrics),
             api,
             addr,
+            limiter: crate::api::Limiter::new(config.server.api_rate_limit),
         }));
         let http = {
             let shutdown = Arc::clone(&shutdown);

@@ -43,6 +43,7 @@
 //! ping_body_limit = 10000       # bytes of a ping's body kept; longer bodies are cut
 //! api_key = "${env:BELFRY_API_KEY}"  # the management API's read-write key (X-Api-Key)
 //! api_key_readonly = "${env:BELFRY_API_KEY_RO}"  # and its read-only key
+//! api_rate_limit = 100          # API requests a minute per key; more get 429
 //!
 //! [run]
 //! tail_bytes = 65536            # output kept per run: the last bytes…
@@ -242,6 +243,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
 /// The bytes of a ping's body kept by default (healthchecks.io keeps as many).
 pub const DEFAULT_PING_BODY_LIMIT: usize = 10_000;
 
+/// The management API requests a minute each key may make by default.
+pub const DEFAULT_API_RATE_LIMIT: u32 = 100;
+
 /// `belfry serve`'s settings, from `[server]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerSettings {
@@ -255,6 +259,8 @@ pub struct ServerSettings {
     pub api_key: Option<PingKey>,
     /// The management API's read-only key.
     pub api_key_readonly: Option<PingKey>,
+    /// Requests a minute each API key may make (healthchecks.io asks for at most 100).
+    pub api_rate_limit: u32,
 }
 
 impl Default for ServerSettings {
@@ -265,6 +271,7 @@ impl Default for ServerSettings {
             ping_body_limit: DEFAULT_PING_BODY_LIMIT,
             api_key: None,
             api_key_readonly: None,
+            api_rate_limit: DEFAULT_API_RATE_LIMIT,
         }
     }
 }
@@ -1250,6 +1257,7 @@ struct RawServer {
     ping_body_limit: Option<toml::Spanned<i64>>,
     api_key: Option<toml::Spanned<String>>,
     api_key_readonly: Option<toml::Spanned<String>>,
+    api_rate_limit: Option<toml::Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1462,6 +1470,17 @@ fn server_settings(
             ));
         }
         s.api_key_readonly = Some(ro);
+    }
+    if let Some(n) = &raw.api_rate_limit {
+        let v = *n.get_ref();
+        if !(1..=1_000_000).contains(&v) {
+            return Err(at(
+                "api_rate_limit",
+                n.span(),
+                &format!("must be between 1 and 1000000 requests a minute, not {v}"),
+            ));
+        }
+        s.api_rate_limit = v as u32;
     }
     if let Some(n) = &raw.ping_body_limit {
         let v = *n.get_ref();

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use belfry_testkit::{PgSchema, Receiver, Reply, eventually};
+use belfry_testkit::{Lcg, PgSchema, Receiver, Reply, eventually};
 use serde_json::{Value, json};
 
 use crate::support::{Resp, TestServer, request};
@@ -370,4 +370,136 @@ fn without_an_api_key_the_api_is_off() {
     );
     assert_eq!(r.status, 403);
     assert!(error(&r).contains("api_key"), "{}", r.text());
+}
+
+#[test]
+fn each_key_is_limited_to_its_requests_a_minute() {
+    let hook = Receiver::start(vec![]);
+    let toml = config("", &hook).replace("[delivery]", "api_rate_limit = 3\n[delivery]");
+    let server = TestServer::start(&toml);
+    let api = Api { server: &server };
+    for _ in 0..3 {
+        api.rw("GET", "/api/v3/checks/", None, 200);
+    }
+    let r = api.call("GET", "/api/v3/checks/", Some(RW), None);
+    assert_eq!(r.status, 429);
+    assert!(
+        error(&r).contains("at most 3 requests a minute"),
+        "{}",
+        r.text()
+    );
+    let r = api.call("GET", "/api/v3/checks/", Some(RO), None);
+    assert_eq!(r.status, 200, "the read-only key counts apart");
+}
+
+/// A random JSON value: the fields a check has, and others, of every type.
+fn random_value(rng: &mut Lcg, depth: u32) -> Value {
+    match rng.below(if depth > 3 { 6 } else { 8 }) {
+        0 => Value::Null,
+        1 => Value::Bool(rng.below(2) == 0),
+        2 => json!(rng.below(100_000_000) as i64 - 1000),
+        3 => json!((rng.below(1000) as f64) / 7.0),
+        4 => json!(
+            [
+                "",
+                "0 3 * * *",
+                "Europe/Riga",
+                "*",
+                "x y",
+                "é\u{0}",
+                "name",
+                "-"
+            ][rng.below(8) as usize]
+        ),
+        5 => json!("a".repeat(rng.below(300) as usize)),
+        6 => Value::Array(
+            (0..rng.below(4))
+                .map(|_| random_value(rng, depth + 1))
+                .collect(),
+        ),
+        _ => random_object(rng, depth + 1),
+    }
+}
+
+fn random_object(rng: &mut Lcg, depth: u32) -> Value {
+    const KEYS: &[&str] = &[
+        "name",
+        "slug",
+        "tags",
+        "desc",
+        "timeout",
+        "grace",
+        "schedule",
+        "tz",
+        "unique",
+        "channels",
+        "manual_resume",
+        "methods",
+        "max_runtime",
+        "subject",
+        "filter_body",
+        "api_key",
+        "other",
+    ];
+    let mut m = serde_json::Map::new();
+    for _ in 0..rng.below(5) {
+        let k = KEYS[rng.below(KEYS.len() as u64) as usize];
+        m.insert(k.to_owned(), random_value(rng, depth));
+    }
+    Value::Object(m)
+}
+
+#[test]
+fn management_bodies_of_every_kind_get_an_answer_and_a_refusal_changes_nothing() {
+    let hook = Receiver::start(vec![]);
+    let toml = config("", &hook).replace("[delivery]", "api_rate_limit = 1000000\n[delivery]");
+    let server = TestServer::start(&toml);
+    let api = Api { server: &server };
+    let made = api.rw(
+        "POST",
+        "/api/v3/checks/",
+        Some(json!({"slug": "target", "tags": "t", "timeout": 600})),
+        201,
+    );
+    let check = format!("/api/v3/checks/{}", made["uuid"].as_str().unwrap());
+    let mut rng = Lcg(0x5eed_0001);
+    let mut refused = 0;
+    for i in 0..400 {
+        let raw: Vec<u8> = match rng.below(6) {
+            // Not JSON, cut-off JSON, bytes that are not UTF-8, a value that is not an object.
+            0 => b"{\"name\": \"x\"".to_vec(),
+            1 => vec![0xff, 0xfe, b'{', b'}'],
+            2 => random_value(&mut rng, 4).to_string().into_bytes(),
+            3 => format!("{}{}", "[".repeat(200), "]".repeat(200)).into_bytes(),
+            _ => random_object(&mut rng, 0).to_string().into_bytes(),
+        };
+        let target = if i % 2 == 0 {
+            check.as_str()
+        } else {
+            "/api/v3/checks/"
+        };
+        let before = api.rw("GET", &check, None, 200);
+        let r = request(server.addr, "POST", target, &[("X-Api-Key", RW)], &raw);
+        assert!(
+            matches!(r.status, 200 | 201 | 400 | 409),
+            "{} for {:?}: {}",
+            r.status,
+            String::from_utf8_lossy(&raw),
+            r.text()
+        );
+        if r.status >= 400 {
+            refused += 1;
+            assert!(!error(&r).is_empty(), "a refusal says why: {}", r.text());
+            assert_eq!(
+                api.rw("GET", &check, None, 200),
+                before,
+                "a refusal changed the check"
+            );
+        }
+    }
+    assert!(
+        refused > 100,
+        "the bodies were mostly wrong: {refused} refused"
+    );
+    assert_eq!(server.request("GET", "/healthz", b"").status, 200);
 }
