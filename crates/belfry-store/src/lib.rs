@@ -293,9 +293,9 @@ impl Store {
         self.backend.check(job)
     }
 
-    /// A job's kept pings, newest first, at most `limit`.
+    /// A job's kept pings, newest first, at most `limit` and at most [`PINGS_PER_JOB`].
     pub fn pings(&self, job: &str, limit: u32) -> Result<Vec<PingRow>> {
-        self.backend.pings(job, limit)
+        self.backend.pings(job, limit.min(PINGS_PER_JOB))
     }
 
     /// The runs recorded as started and not finished, oldest first.

@@ -10,8 +10,8 @@ use super::late::{oldest_running, refresh_late, report};
 use super::sql::{Fail, Tx, parse_state, ts};
 use super::{Postgres, finish_in, rules, start_in};
 use crate::checks::{
-    self, CheckChange, CheckMeta, CheckRow, FlipRow, JobRef, PINGS_PER_JOB, Ping, PingKind,
-    PingOutcome, PingRow, RIDLESS_PREFIX, RuleBook,
+    self, CheckChange, CheckMeta, CheckRow, FlipRow, JobRef, Ping, PingKind, PingOutcome, PingRow,
+    RIDLESS_PREFIX, RuleBook,
 };
 use crate::error::Result;
 use crate::packed::{pack, unpack};
@@ -29,21 +29,30 @@ fn ensure_job(tx: &mut Wtx<'_, '_>, job: &str, now: Timestamp) -> Tx<bool> {
 
 /// One ping, inside the group's transaction.
 fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOutcome> {
-    let found: Option<String> = match p.job {
-        JobRef::Uuid(u) => tx
-            .query_opt("SELECT name FROM jobs WHERE uuid = $1", &[&u.to_string()])?
-            .map(|r| r.try_get(0))
-            .transpose()?,
-        JobRef::Name(n) => tx
-            .query_opt("SELECT name FROM jobs WHERE name = $1", &[&n])?
-            .map(|r| r.try_get(0))
-            .transpose()?,
+    // A ping resumes a paused job and takes the job's next number: found and counted in one
+    // statement.
+    let count = |tx: &mut Wtx<'_, '_>, by: &str, key: &str| -> Tx<Option<(String, i64)>> {
+        tx.query_opt(
+            &format!(
+                "UPDATE jobs SET n_pings = n_pings + 1, paused = FALSE WHERE {by} = $1
+                 RETURNING name, n_pings"
+            ),
+            &[&key],
+        )?
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .transpose()
     };
-    let (job, created) = match (found, p.job) {
-        (Some(name), _) => (name, false),
-        (None, JobRef::Name(n)) if p.create => {
-            let made = ensure_job(tx, n, p.at)?;
-            (n.to_owned(), made)
+    let found = match p.job {
+        JobRef::Uuid(u) => count(tx, "uuid", &u.to_string())?,
+        JobRef::Name(n) => count(tx, "name", n)?,
+    };
+    let (job, n, created) = match (found, p.job) {
+        (Some((name, n)), _) => (name, n, false),
+        (None, JobRef::Name(name)) if p.create => {
+            let made = ensure_job(tx, name, p.at)?;
+            let (job, n) = count(tx, "name", name)?
+                .ok_or_else(|| Fail::Data(format!("job {name:?} vanished as it was made")))?;
+            (job, n, made)
         }
         (None, _) => return Ok(PingOutcome::NotFound),
     };
@@ -52,38 +61,29 @@ fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOu
     // The run the ping's rid names, kept apart from other jobs' runs of the same rid.
     let run_id = p.rid.map(|r| checks::ping_run_id(&job, r));
     let packed = (!body.is_empty()).then(|| pack(&body));
-    // A ping resumes a paused job, and takes the job's next number.
-    let n: i64 = tx
-        .query_one(
-            "UPDATE jobs SET n_pings = n_pings + 1, paused = FALSE WHERE name = $1
-             RETURNING n_pings",
-            &[&job],
-        )?
-        .try_get(0)?;
-    let id: i64 = tx
-        .query_one(
-            "INSERT INTO pings (job, at_ms, kind, exit_status, rid, body, remote, method,
-                                user_agent, n)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-            &[
-                &job,
-                &p.at.as_millis(),
-                &p.kind.name(),
-                &p.kind.exit_status().map(i32::from),
-                &rid,
-                &packed,
-                &p.remote,
-                &p.method,
-                &p.user_agent,
-                &n,
-            ],
-        )?
-        .try_get(0)?;
     tx.execute(
-        "DELETE FROM pings WHERE job = $1 AND id < $2 AND id <= (
-             SELECT id FROM pings WHERE job = $1 ORDER BY id DESC LIMIT 1 OFFSET $3)",
-        &[&job, &id, &i64::from(PINGS_PER_JOB)],
+        "INSERT INTO pings (job, at_ms, kind, exit_status, rid, body, remote, method,
+                            user_agent, n)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            &job,
+            &p.at.as_millis(),
+            &p.kind.name(),
+            &p.kind.exit_status().map(i32::from),
+            &rid,
+            &packed,
+            &p.remote,
+            &p.method,
+            &p.user_agent,
+            &n,
+        ],
     )?;
+    if let Some(below) = checks::pings_to_prune(n) {
+        tx.execute(
+            "DELETE FROM pings WHERE job = $1 AND n <= $2",
+            &[&job, &below],
+        )?;
+    }
     let mut recorded = None;
     match (p.kind, checks::finish_of(p.kind)) {
         (PingKind::Start, _) => {

@@ -6,8 +6,8 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use super::late::{bad, oldest_running, refresh_late, report};
 use super::{Sqlite, apply_event, finish_in, start_in, ts};
 use crate::checks::{
-    self, CheckChange, CheckMeta, CheckRow, FlipRow, JobRef, PINGS_PER_JOB, Ping, PingKind,
-    PingOutcome, PingRow, RIDLESS_PREFIX, RuleBook,
+    self, CheckChange, CheckMeta, CheckRow, FlipRow, JobRef, Ping, PingKind, PingOutcome, PingRow,
+    RIDLESS_PREFIX, RuleBook,
 };
 use crate::error::{Error, Result};
 use crate::packed::{pack, unpack};
@@ -30,21 +30,26 @@ fn ping_in(
     p: &Ping<'_>,
     book: &dyn RuleBook,
 ) -> rusqlite::Result<PingOutcome> {
-    let found: Option<String> = match p.job {
-        JobRef::Uuid(u) => tx
-            .prepare_cached("SELECT name FROM jobs WHERE uuid = ?1")?
-            .query_row([u.to_string()], |r| r.get(0))
-            .optional()?,
-        JobRef::Name(n) => tx
-            .prepare_cached("SELECT name FROM jobs WHERE name = ?1")?
-            .query_row([n], |r| r.get(0))
-            .optional()?,
+    // A ping resumes a paused job and takes the job's next number: found and counted in one
+    // statement.
+    let count = |by: &str, key: &str| -> rusqlite::Result<Option<(String, i64)>> {
+        tx.prepare_cached(&format!(
+            "UPDATE jobs SET n_pings = n_pings + 1, paused = 0 WHERE {by} = ?1
+             RETURNING name, n_pings"
+        ))?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
     };
-    let (job, created) = match (found, p.job) {
-        (Some(name), _) => (name, false),
-        (None, JobRef::Name(n)) if p.create => {
-            ensure_job(tx, n, p.at)?;
-            (n.to_owned(), true)
+    let found = match p.job {
+        JobRef::Uuid(u) => count("uuid", &u.to_string())?,
+        JobRef::Name(n) => count("name", n)?,
+    };
+    let (job, n, created) = match (found, p.job) {
+        (Some((name, n)), _) => (name, n, false),
+        (None, JobRef::Name(name)) if p.create => {
+            ensure_job(tx, name, p.at)?;
+            let (job, n) = count("name", name)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            (job, n, true)
         }
         (None, _) => return Ok(PingOutcome::NotFound),
     };
@@ -52,39 +57,27 @@ fn ping_in(
     let rid = p.rid.map(|r| r.to_string());
     // The run the ping's rid names, kept apart from other jobs' runs of the same rid.
     let run_id = p.rid.map(|r| checks::ping_run_id(&job, r));
-    // A ping resumes a paused job, and takes the job's next number.
-    let n: i64 = tx
-        .prepare_cached(
-            "UPDATE jobs SET n_pings = n_pings + 1, paused = 0 WHERE name = ?1
-             RETURNING n_pings",
-        )?
-        .query_row([&job], |r| r.get(0))?;
-    let id: i64 = tx
-        .prepare_cached(
-            "INSERT INTO pings (job, at_ms, kind, exit_status, rid, body, remote, method,
-                                user_agent, n)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
-        )?
-        .query_row(
-            params![
-                job,
-                p.at.as_millis(),
-                p.kind.name(),
-                p.kind.exit_status(),
-                rid,
-                (!body.is_empty()).then(|| pack(&body)),
-                p.remote,
-                p.method,
-                p.user_agent,
-                n
-            ],
-            |r| r.get(0),
-        )?;
     tx.prepare_cached(
-        "DELETE FROM pings WHERE job = ?1 AND id < ?2 AND id <= (
-             SELECT id FROM pings WHERE job = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?3)",
+        "INSERT INTO pings (job, at_ms, kind, exit_status, rid, body, remote, method,
+                            user_agent, n)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
-    .execute(params![job, id, PINGS_PER_JOB])?;
+    .execute(params![
+        job,
+        p.at.as_millis(),
+        p.kind.name(),
+        p.kind.exit_status(),
+        rid,
+        (!body.is_empty()).then(|| pack(&body)),
+        p.remote,
+        p.method,
+        p.user_agent,
+        n
+    ])?;
+    if let Some(below) = checks::pings_to_prune(n) {
+        tx.prepare_cached("DELETE FROM pings WHERE job = ?1 AND n <= ?2")?
+            .execute(params![job, below])?;
+    }
     let mut recorded = None;
     match (p.kind, checks::finish_of(p.kind)) {
         (PingKind::Start, _) => {
