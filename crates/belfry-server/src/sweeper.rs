@@ -84,6 +84,11 @@ pub(crate) fn run(
                 POLL
             }
         };
+        // The writer leaves the store's upkeep (SQLite's checkpoints) to this thread, so
+        // that its commits stay quick.
+        if let Err(e) = store.upkeep() {
+            crate::log::warn(&format!("store upkeep: {}", config.scrub(&e.to_string())));
+        }
         if reaped_at.is_none_or(|t| t.elapsed() >= REAP_EVERY) {
             reaped_at = Some(Instant::now());
             match belfry::internal::reap_crashed(&mut store, &config) {

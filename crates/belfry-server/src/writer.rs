@@ -66,6 +66,10 @@ pub(crate) fn run(
     metrics: Arc<Metrics>,
     waker: Waker,
 ) {
+    // Checkpoints are the sweeper's: a commit here then only appends to the log.
+    if let Err(e) = store.leave_upkeep() {
+        crate::log::warn(&format!("store upkeep: {}", config.scrub(&e.to_string())));
+    }
     let mut group: Vec<Job> = Vec::with_capacity(GROUP);
     while let Some(first) = rx.blocking_recv() {
         group.push(first);

@@ -31,6 +31,14 @@ pub(crate) trait Backend: Send {
     /// happened meanwhile may have been missed).
     fn wait_for_work(&mut self, timeout: Duration) -> Result<bool>;
     fn start_run(&mut self, run: &RunStart) -> Result<()>;
+    /// Leaves the store's upkeep to other handles' [`Backend::upkeep`]; optional.
+    fn leave_upkeep(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Does the upkeep handles that left it did not; optional.
+    fn upkeep(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// Work a backend may do ahead of a run's finish (compiling statements); optional.
     fn prepare_finish(&self) -> Result<()> {
         Ok(())

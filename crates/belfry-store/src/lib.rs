@@ -288,6 +288,24 @@ impl Store {
         self.backend.set_paused(job, paused, now)
     }
 
+    /// Leaves most of the store's upkeep to another handle's [`Store::upkeep`]: for a handle
+    /// whose commits must be quick (the server's writer of pings). On SQLite, its commits copy
+    /// the write-ahead log into the database (a checkpoint, with its sync) only once the log
+    /// holds 10,000 pages (about 40 MB), not SQLite's 1,000: the pages a busy writer rewrites
+    /// over and over are then copied once for many commits, and between them another handle's
+    /// upkeep copies what it can. Nothing on PostgreSQL.
+    pub fn leave_upkeep(&mut self) -> Result<()> {
+        self.backend.leave_upkeep()
+    }
+
+    /// Does the upkeep that handles which [left it](Store::leave_upkeep) do not: on SQLite, a
+    /// passive checkpoint (it copies what it can without waiting for, or holding up, any
+    /// writer). Call it often (the server's sweeper does, each time it looks). Nothing on
+    /// PostgreSQL.
+    pub fn upkeep(&mut self) -> Result<()> {
+        self.backend.upkeep()
+    }
+
     /// A job's identity and check fields, if the job exists.
     pub fn check(&self, job: JobRef<'_>) -> Result<Option<CheckRow>> {
         self.backend.check(job)

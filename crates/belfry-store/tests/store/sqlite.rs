@@ -292,3 +292,73 @@ fn a_files_clock_is_this_hosts_and_nothing_wakes_a_wait_for_work() {
     );
     assert!(!s.wait_for_work(Duration::from_millis(5)).unwrap());
 }
+
+/// WAL bytes after `runs` commits of a run with about 6 KB of output each, written by a
+/// handle that left the upkeep to another (`leave`) or not.
+fn wal_after_writes(leave: bool, runs: i64) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let mut s = Store::open(&path).unwrap();
+    if leave {
+        s.leave_upkeep().unwrap();
+    }
+    let t0 = Timestamp::now() - std::time::Duration::from_secs(3600);
+    let mut rng = belfry_testkit::Lcg(7);
+    for i in 0..runs {
+        // Output that does not compress, so that each commit writes pages.
+        let output: String = (0..6000)
+            .map(|_| char::from(b'a' + rng.below(26) as u8))
+            .collect();
+        let ev = event("j", &format!("r{i}"), State::Ok, t0.add_millis(i * 10), 0);
+        let end = RunEnd {
+            event: &ev,
+            output: Some(&output),
+            output_bytes: output.len() as u64,
+        };
+        s.finish_run(&end, &Policy::default(), to(&["c"])).unwrap();
+    }
+    std::fs::metadata(dir.path().join("b.db-wal")).map_or(0, |m| m.len())
+}
+
+#[test]
+fn a_handle_that_leaves_the_upkeep_checkpoints_rarely_and_another_does_it() {
+    let page = 4096 + 24;
+    // SQLite's own bound: a checkpoint every 1,000 pages keeps the log near that.
+    assert!(wal_after_writes(false, 800) < 1300 * page);
+    // Left to another handle: the log holds what was written, up to 10,000 pages.
+    assert!(wal_after_writes(true, 800) > 1300 * page);
+    // Another handle's upkeep copies the log into the database: a writer starts it over.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let mut writer = Store::open(&path).unwrap();
+    writer.leave_upkeep().unwrap();
+    // Opened before the writes: opening checkpoints a long log itself.
+    let mut other = Store::open(&path).unwrap();
+    let t0 = Timestamp::now() - std::time::Duration::from_secs(3600);
+    let long: String = {
+        let mut rng = belfry_testkit::Lcg(9);
+        (0..5000)
+            .map(|_| char::from(b'a' + rng.below(26) as u8))
+            .collect()
+    };
+    let write = |s: &mut Store, i: i64| {
+        let ev = event("j", &format!("r{i}"), State::Ok, t0.add_millis(i), 0);
+        let end = RunEnd {
+            event: &ev,
+            output: Some(&long),
+            output_bytes: 5000,
+        };
+        s.finish_run(&end, &Policy::default(), to(&["c"])).unwrap();
+    };
+    for i in 0..50 {
+        write(&mut writer, i);
+    }
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    other.upkeep().unwrap();
+    assert!(
+        size() > before + 50 * 4096,
+        "the runs' pages were copied into the database: {before} -> {}",
+        size()
+    );
+}
