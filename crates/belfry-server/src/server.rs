@@ -1,5 +1,6 @@
 //! Starting and stopping the server: its threads, and the accept loop with its limits.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use belfry::config::Config;
 use belfry::internal::{Dispatcher, Waker};
 use belfry_core::Timestamp;
-use belfry_store::Store;
+use belfry_store::{CheckChange, Store};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::{Notify, mpsc};
@@ -81,29 +82,7 @@ impl Server {
                 .map_err(|e| StartError::Store(config.scrub(&e.to_string()).into_owned()))
         };
         let mut writer_store = open()?;
-        let now = Timestamp::now();
-        for (name, job) in &config.jobs {
-            let Some(expect) = &job.expect else {
-                continue;
-            };
-            let failed = |e: belfry_store::Error| {
-                StartError::Store(format!(
-                    "setting the schedule of {name}: {}",
-                    config.scrub(&e.to_string())
-                ))
-            };
-            // Only a schedule that changed is set: setting one restarts the job's watch
-            // (silence counts from then), so a restart, or another replica starting, would
-            // otherwise put off the alert of a job that is already late.
-            let stored = writer_store
-                .check(belfry_store::JobRef::Name(name))
-                .map_err(failed)?;
-            if stored.as_ref().and_then(|c| c.expect.as_ref()) != Some(expect) {
-                writer_store
-                    .set_expect(name, Some(expect), now)
-                    .map_err(failed)?;
-            }
-        }
+        set_schedules(&mut writer_store, &config)?;
         let sweeper_store = open()?;
         let dispatcher_store = open()?;
         let (api, api_thread) = crate::api::Worker::spawn(open()?).map_err(StartError::Start)?;
@@ -208,6 +187,44 @@ impl Server {
             metrics,
         })
     }
+}
+
+/// Sets the schedule of every job belfry.toml gives one, in one transaction. Only a schedule
+/// that changed is set: setting one restarts the job's watch (silence counts from then), so a
+/// restart, or another replica starting, would otherwise put off the alert of a job that is
+/// already late.
+fn set_schedules(store: &mut Store, config: &Config) -> Result<(), StartError> {
+    let failed = |e: belfry_store::Error| {
+        StartError::Store(format!(
+            "setting the jobs' schedules: {}",
+            config.scrub(&e.to_string())
+        ))
+    };
+    let stored: HashMap<String, Option<belfry_core::Expect>> = store
+        .checks()
+        .map_err(failed)?
+        .into_iter()
+        .map(|c| (c.name, c.expect))
+        .collect();
+    let changes: Vec<(&str, CheckChange<'_>)> = config
+        .jobs
+        .iter()
+        .filter_map(|(name, job)| {
+            let expect = job.expect.as_ref()?;
+            let same = stored.get(name).is_some_and(|s| s.as_ref() == Some(expect));
+            (!same).then_some((
+                name.as_str(),
+                CheckChange {
+                    expect: Some(Some(expect)),
+                    meta: None,
+                },
+            ))
+        })
+        .collect();
+    store
+        .save_checks(&changes, Timestamp::now())
+        .map_err(failed)?;
+    Ok(())
 }
 
 impl Running {

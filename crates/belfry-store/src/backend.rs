@@ -72,7 +72,12 @@ pub(crate) trait Backend: Send {
         rules: &dyn RuleBook,
     ) -> Result<Vec<Recorded>>;
     fn next_late(&self) -> Result<Option<Timestamp>>;
-    fn save_check(&mut self, job: &str, change: &CheckChange<'_>, now: Timestamp) -> Result<bool>;
+    /// Saves each job's change, all in one transaction; whether each job was created.
+    fn save_checks(
+        &mut self,
+        changes: &[(&str, CheckChange<'_>)],
+        now: Timestamp,
+    ) -> Result<Vec<bool>>;
     fn delete_job(&mut self, job: &str) -> Result<bool>;
     fn checks(&self) -> Result<Vec<CheckRow>>;
     fn flips(&self, job: &str, limit: u32) -> Result<Vec<FlipRow>>;

@@ -390,14 +390,16 @@ impl Postgres {
         self.read("reading the next late time", next_late)
     }
 
-    pub(super) fn save_check_in(
+    pub(super) fn save_checks_in(
         &mut self,
-        job: &str,
-        change: &CheckChange<'_>,
+        changes: &[(&str, CheckChange<'_>)],
         now: Timestamp,
-    ) -> Result<bool> {
-        self.write("saving a job's check", |tx| {
-            save_check(tx, job, change, now)
+    ) -> Result<Vec<bool>> {
+        self.write("saving jobs' checks", |tx| {
+            changes
+                .iter()
+                .map(|(job, change)| save_check(tx, job, change, now))
+                .collect()
         })
     }
 

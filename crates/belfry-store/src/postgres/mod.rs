@@ -490,13 +490,12 @@ impl Backend for Postgres {
         self.next_late_in()
     }
 
-    fn save_check(
+    fn save_checks(
         &mut self,
-        job: &str,
-        change: &crate::checks::CheckChange<'_>,
+        changes: &[(&str, crate::checks::CheckChange<'_>)],
         now: Timestamp,
-    ) -> Result<bool> {
-        self.save_check_in(job, change, now)
+    ) -> Result<Vec<bool>> {
+        self.save_checks_in(changes, now)
     }
 
     fn delete_job(&mut self, job: &str) -> Result<bool> {

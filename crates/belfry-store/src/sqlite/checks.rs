@@ -24,6 +24,31 @@ fn ensure_job(tx: &Transaction<'_>, job: &str, now: Timestamp) -> rusqlite::Resu
         == 1)
 }
 
+/// One job's change of its check fields, inside the caller's transaction; whether the job was
+/// created.
+fn save_check(
+    tx: &Transaction<'_>,
+    job: &str,
+    change: &CheckChange<'_>,
+    now: Timestamp,
+) -> rusqlite::Result<bool> {
+    let created = ensure_job(tx, job, now)?;
+    if let Some(expect) = change.expect {
+        tx.prepare_cached("UPDATE jobs SET expect = ?2, expect_set_ms = ?3 WHERE name = ?1")?
+            .execute(params![
+                job,
+                expect.map(checks::expect_json),
+                expect.map(|_| now.as_millis())
+            ])?;
+        refresh_late(tx, job)?;
+    }
+    if let Some(meta) = change.meta {
+        tx.prepare_cached("UPDATE jobs SET meta = ?2 WHERE name = ?1")?
+            .execute(params![job, meta.json()])?;
+    }
+    Ok(created)
+}
+
 /// One ping, inside the group's transaction.
 fn ping_in(
     tx: &Transaction<'_>,
@@ -205,36 +230,22 @@ impl Sqlite {
             .map_err(self.err("reading the next late time"))
     }
 
-    pub(super) fn save_check_in(
+    pub(super) fn save_checks_in(
         &mut self,
-        job: &str,
-        change: &CheckChange<'_>,
+        changes: &[(&str, CheckChange<'_>)],
         now: Timestamp,
-    ) -> Result<bool> {
+    ) -> Result<Vec<bool>> {
         let path = self.path.clone();
-        let e = move |err| Error::sqlite(&path, "saving a job's check", err);
+        let e = move |err| Error::sqlite(&path, "saving jobs' checks", err);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
-        let created = ensure_job(&tx, job, now).map_err(&e)?;
-        if let Some(expect) = change.expect {
-            tx.prepare_cached("UPDATE jobs SET expect = ?2, expect_set_ms = ?3 WHERE name = ?1")
-                .and_then(|mut s| {
-                    s.execute(params![
-                        job,
-                        expect.map(checks::expect_json),
-                        expect.map(|_| now.as_millis())
-                    ])
-                })
-                .map_err(&e)?;
-            refresh_late(&tx, job).map_err(&e)?;
-        }
-        if let Some(meta) = change.meta {
-            tx.prepare_cached("UPDATE jobs SET meta = ?2 WHERE name = ?1")
-                .and_then(|mut s| s.execute(params![job, meta.json()]))
-                .map_err(&e)?;
-        }
+        let created = changes
+            .iter()
+            .map(|(job, change)| save_check(&tx, job, change, now))
+            .collect::<rusqlite::Result<Vec<bool>>>()
+            .map_err(&e)?;
         tx.commit().map_err(&e)?;
         Ok(created)
     }
