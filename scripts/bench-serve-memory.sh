@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Peak memory of `belfry serve` watching many scheduled jobs (issue 12, item 8).
 #
-# JOBS (100,000) scheduled jobs written into belfry.toml as `[jobs.job-N]` entries
-# (period PERIOD, 10s, grace 1s), one release `belfry serve` on a fresh SQLite state directory
+# JOBS (100,000) scheduled jobs (period PERIOD, 10s, grace 1s) written into belfry.toml as
+# `[jobs.job-N]` entries, or with JOBS_FROM=api created through the management API once the
+# server is up (`POST /api/v3/checks/`, so that the figure is not belfry.toml's parsing),
+# one release `belfry serve` on a fresh SQLite state directory
 # (or BELFRY_STORE=postgres://…?schema=… of its own), every job pinged once by curl (16 in
 # parallel), then WAIT seconds (30) so that the sweeper marks them late and records their alerts
 # (channel `none`, file:///dev/null). Prints the server's peak RSS (VmHWM of
@@ -14,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-100000}
 PERIOD=${PERIOD:-10s}
+JOBS_FROM=${JOBS_FROM:-toml}
 WAIT=${WAIT:-30}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 if [ -z "${BELFRY:-}" ]; then
@@ -31,11 +34,14 @@ trap cleanup EXIT
 port=$((20000 + RANDOM % 20000))
 key=bench-key
 {
-  printf '[server]\nlisten = "127.0.0.1:%s"\nping_key = "%s"\n\n' "$port" "$key"
+  printf '[server]\nlisten = "127.0.0.1:%s"\nping_key = "%s"\n' "$port" "$key"
+  printf 'api_key = "bench-api-key"\napi_rate_limit = 1000000\n\n'
   printf '[channels.none]\nurl = "file:///dev/null"\n\n'
-  for i in $(seq "$JOBS"); do
-    printf '[jobs.job-%s]\nperiod = "%s"\ngrace = "1s"\n' "$i" "$PERIOD"
-  done
+  if [ "$JOBS_FROM" = toml ]; then
+    for i in $(seq "$JOBS"); do
+      printf '[jobs.job-%s]\nperiod = "%s"\ngrace = "1s"\n' "$i" "$PERIOD"
+    done
+  fi
 } >"$work/belfry.toml"
 export BELFRY_HOME=$work/home BELFRY_CONFIG=$work/belfry.toml
 hwm() { awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/$server/status"; }
@@ -50,6 +56,19 @@ done
 ready=$(date +%s.%N)
 echo "belfry serve ($("$BELFRY" --version)), store ${BELFRY_STORE:+PostgreSQL}${BELFRY_STORE:-SQLite}, $JOBS scheduled jobs"
 printf 'ready after %.1f s; peak RSS %s\n' "$(echo "$ready - $started" | bc)" "$(hwm)"
+if [ "$JOBS_FROM" = api ]; then
+  seconds=$(sed -E 's/s$//; s/m$/*60/; s/h$/*3600/; s/d$/*86400/' <<<"$PERIOD" | bc)
+  for i in $(seq "$JOBS"); do
+    # Each request its own header and body: `next` between them (options are shared else).
+    [ "$i" = 1 ] || echo next
+    printf 'url = "http://127.0.0.1:%s/api/v3/checks/"\noutput = "/dev/null"\nfail\n' "$port"
+    printf 'header = "X-Api-Key: bench-api-key"\n'
+    printf 'data = "{\\"slug\\": \\"job-%s\\", \\"timeout\\": %s, \\"grace\\": 1}"\n' "$i" "$seconds"
+  done | curl -fsS --no-progress-meter --parallel --parallel-max 16 -K -
+  made=$(date +%s.%N)
+  printf 'created by the API in %.1f s; peak RSS %s\n' "$(echo "$made - $ready" | bc)" "$(hwm)"
+  ready=$made
+fi
 for i in $(seq "$JOBS"); do
   printf 'url = "http://127.0.0.1:%s/ping/%s/job-%s"\noutput = "/dev/null"\n' "$port" "$key" "$i"
 done | curl -fsS --no-progress-meter --parallel --parallel-max 16 -K -

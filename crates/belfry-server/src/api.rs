@@ -1009,7 +1009,15 @@ fn run(
         },
         Call::CreateCheck => {
             let spec = spec.unwrap_or_default();
-            let existing = store.checks()?.into_iter().find(|c| spec.matches(c));
+            // No `unique`: nothing to look for; with the slug in it, one job to look at;
+            // else every check is compared.
+            let existing = if spec.unique.is_empty() {
+                None
+            } else if let (true, Some(slug)) = (spec.unique.contains(&Unique::Slug), &spec.slug) {
+                store.check(JobRef::Name(slug))?.filter(|c| spec.matches(c))
+            } else {
+                store.checks()?.into_iter().find(|c| spec.matches(c))
+            };
             match existing {
                 Some(c) => save(store, config, &spec, c, now)?
                     .map(|c| Reply::Json(StatusCode::OK, show(&c))),

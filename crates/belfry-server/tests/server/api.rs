@@ -93,6 +93,12 @@ fn the_api_answers_as_healthchecks_io_does(store: &str) {
     );
     let again = api.rw("POST", "/api/v3/checks/", Some(spec), 200);
     assert_eq!(again["uuid"], made["uuid"]);
+    let by_slug = json!({"slug": "backup-db", "unique": ["slug"], "desc": "by its slug"});
+    let again = api.rw("POST", "/api/v3/checks/", Some(by_slug), 200);
+    assert_eq!(
+        (&again["uuid"], &again["desc"]),
+        (&made["uuid"], &json!("by its slug"))
+    );
     let r = api.call(
         "POST",
         "/api/v3/checks/",
