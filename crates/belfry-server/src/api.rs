@@ -6,7 +6,7 @@
 //! A belfry check is a job: its slug is the job's name, its name, tags and description are
 //! kept beside it ([`CheckMeta`]), its `timeout`/`schedule` + `tz` + `grace` are its schedule.
 //! Requests are read and answered here; the store is called only on the API's own thread
-//! ([`Worker`]), as the ping handlers call it only through the writer.
+//! (`Worker`), as the ping handlers call it only through the writer.
 //!
 //! Pure parts — which call a path is ([`route`]), what a body asks ([`Spec::parse`]), the JSON
 //! of a check ([`check_json`]) — are tested without a server.
@@ -26,7 +26,19 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::http::{App, BODY_TIMEOUT};
+use crate::limits::BODY_TIMEOUT;
+
+/// What the API's handlers share.
+#[derive(Debug)]
+pub(crate) struct Api {
+    pub config: Arc<Config>,
+    /// The thread that owns the API's store handle.
+    pub worker: Worker,
+    /// The limit per key.
+    pub limiter: Limiter,
+    /// The address listened on, for URLs when a request names no `Host`.
+    pub addr: std::net::SocketAddr,
+}
 
 /// The largest API request body read.
 const MAX_API_BODY: usize = 64 * 1024;
@@ -886,7 +898,7 @@ fn root_of(headers: &HeaderMap, fallback: std::net::SocketAddr) -> String {
 }
 
 /// `/api/…`: the management API.
-pub(crate) async fn handle(app: Arc<App>, req: Request) -> Response {
+pub(crate) async fn handle(app: Arc<Api>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().strip_prefix("/api/").unwrap_or("");
     let methods = methods_of(path);
@@ -901,7 +913,7 @@ pub(crate) async fn handle(app: Arc<App>, req: Request) -> Response {
     r
 }
 
-async fn answer(app: &App, parts: axum::http::request::Parts, body: Body) -> Answer {
+async fn answer(app: &Api, parts: axum::http::request::Parts, body: Body) -> Answer {
     let path = parts.uri.path().strip_prefix("/api/").unwrap_or("");
     let (v, call) = route(&parts.method, path)?;
     let body =
@@ -952,7 +964,7 @@ async fn answer(app: &App, parts: axum::http::request::Parts, body: Body) -> Ans
     };
     let scrub = Arc::clone(&app.config);
     match app
-        .api
+        .worker
         .call(move |store| run(store, &config, call, spec, &view, &query))
         .await
     {

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -16,16 +15,10 @@ use belfry::config::Config;
 use belfry_core::Timestamp;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::limits::{BODY_TIMEOUT, MAX_BODY};
 use crate::metrics::Metrics;
 use crate::ping::{self, Refusal, Target};
 use crate::writer::{Answer, Job, Who};
-
-/// How long a client may take to send a request's body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The largest request body read (the kept part is `[server] ping_body_limit`): a longer one
-/// is refused with 413.
-pub const MAX_BODY: usize = 1024 * 1024;
 
 /// What the handlers share.
 #[derive(Debug)]
@@ -33,12 +26,8 @@ pub(crate) struct App {
     pub config: Arc<Config>,
     pub tx: mpsc::Sender<Job>,
     pub metrics: Arc<Metrics>,
-    /// The management API's store thread.
-    pub api: crate::api::Worker,
-    /// The address listened on, for URLs when a request names no `Host`.
-    pub addr: SocketAddr,
-    /// The management API's limit per key.
-    pub limiter: crate::api::Limiter,
+    /// What the management API's handlers share.
+    pub api: Arc<crate::api::Api>,
 }
 
 /// The peer's address, put in each request's extensions by the accept loop.
@@ -53,7 +42,9 @@ pub(crate) fn app(state: Arc<App>) -> Router {
         .route("/ping/{*rest}", any(ping))
         .route(
             "/api/{*rest}",
-            any(|State(app): State<Arc<App>>, req: Request| crate::api::handle(app, req)),
+            any(|State(app): State<Arc<App>>, req: Request| {
+                crate::api::handle(Arc::clone(&app.api), req)
+            }),
         )
         .route("/healthz", get(|| async { text(StatusCode::OK, "OK") }))
         .route("/metrics", get(metrics))
@@ -243,14 +234,19 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let dir = tempfile::tempdir().unwrap();
         let store = belfry_store::Store::open(dir.path().join("belfry.db")).unwrap();
-        let (api, _thread) = crate::api::Worker::spawn(store).unwrap();
+        let (worker, _thread) = crate::api::Worker::spawn(store).unwrap();
+        let config = Arc::new(config);
+        let api = Arc::new(crate::api::Api {
+            config: Arc::clone(&config),
+            worker,
+            limiter: crate::api::Limiter::new(100),
+            addr: "127.0.0.1:8000".parse().unwrap(),
+        });
         let mut app = app(Arc::new(App {
-            config: Arc::new(config),
+            config,
             tx,
             metrics: Arc::clone(&metrics),
             api,
-            addr: "127.0.0.1:8000".parse().unwrap(),
-            limiter: crate::api::Limiter::new(100),
         }));
         let (s, t, r) = call(&mut app, "POST", "/ping/pk/known", b"abcdef").await;
         assert_eq!((s, t.as_str()), (200, "OK"));

@@ -29,6 +29,7 @@
 
 pub mod api;
 mod http;
+mod limits;
 mod log;
 mod metrics;
 pub mod ping;
@@ -36,7 +37,7 @@ mod server;
 mod sweeper;
 mod writer;
 
-pub use http::{BODY_TIMEOUT, MAX_BODY};
+pub use limits::{BODY_TIMEOUT, MAX_BODY};
 pub use metrics::Metrics;
 pub use server::{DRAIN_TIMEOUT, HEADER_TIMEOUT, Running, Server, StartError};
 pub use sweeper::POLL;

@@ -26,6 +26,9 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long requests in flight may take to finish once the server is told to stop.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The threads that record pings on PostgreSQL (on SQLite, one).
+const PG_WRITERS: usize = 4;
+
 /// The HTTP runtime's worker threads.
 const WORKERS: usize = 2;
 
@@ -60,7 +63,7 @@ pub struct Running {
     addr: SocketAddr,
     shutdown: Arc<Notify>,
     http: Option<JoinHandle<()>>,
-    writer: Option<JoinHandle<()>>,
+    writers: Vec<JoinHandle<()>>,
     sweeper: Option<JoinHandle<()>>,
     dispatcher: Option<JoinHandle<()>>,
     api: Option<JoinHandle<()>>,
@@ -85,7 +88,7 @@ impl Server {
         set_schedules(&mut writer_store, &config)?;
         let sweeper_store = open()?;
         let dispatcher_store = open()?;
-        let (api, api_thread) = crate::api::Worker::spawn(open()?).map_err(StartError::Start)?;
+        let (worker, api_thread) = crate::api::Worker::spawn(open()?).map_err(StartError::Start)?;
         let listener = TcpListener::bind(listen).map_err(|source| StartError::Listen {
             addr: listen,
             source,
@@ -126,15 +129,27 @@ impl Server {
                 }),
             )?
         };
-        let writer = {
+        // SQLite takes one writer at a time: one thread. PostgreSQL takes many, each
+        // transaction waiting only for the jobs another holds: several threads, each with its
+        // own connection, take groups from the one queue.
+        let rx = Arc::new(std::sync::Mutex::new(rx));
+        let mut stores = vec![writer_store];
+        if matches!(location, belfry_store::Location::Postgres(_)) {
+            for _ in 1..PG_WRITERS {
+                stores.push(open()?);
+            }
+        }
+        let mut writers = Vec::with_capacity(stores.len());
+        for store in stores {
             let config = Arc::clone(&config);
             let metrics = Arc::clone(&metrics);
             let waker = waker.clone();
-            spawn(
+            let rx = Arc::clone(&rx);
+            writers.push(spawn(
                 "belfry-writer",
-                Box::new(move || crate::writer::run(writer_store, config, rx, metrics, waker)),
-            )?
-        };
+                Box::new(move || crate::writer::run(store, config, rx, metrics, waker)),
+            )?);
+        }
         let sweeper_stop = Arc::new(Stop::default());
         let sweeper = {
             let config = Arc::clone(&config);
@@ -158,9 +173,12 @@ impl Server {
             config: Arc::clone(&config),
             tx,
             metrics: Arc::clone(&metrics),
-            api,
-            addr,
-            limiter: crate::api::Limiter::new(config.server.api_rate_limit),
+            api: Arc::new(crate::api::Api {
+                config: Arc::clone(&config),
+                worker,
+                limiter: crate::api::Limiter::new(config.server.api_rate_limit),
+                addr,
+            }),
         }));
         let http = {
             let shutdown = Arc::clone(&shutdown);
@@ -178,7 +196,7 @@ impl Server {
             addr,
             shutdown,
             http: Some(http),
-            writer: Some(writer),
+            writers,
             sweeper: Some(sweeper),
             dispatcher: Some(dispatcher),
             api: Some(api_thread),
@@ -246,7 +264,9 @@ impl Running {
         join(self.http.take());
         // Every sender of the writer's and the API's channels went with the HTTP runtime:
         // they finish what is queued and return.
-        join(self.writer.take());
+        for w in self.writers.drain(..) {
+            join(Some(w));
+        }
         join(self.api.take());
         self.sweeper_stop.stop();
         join(self.sweeper.take());

@@ -1,8 +1,8 @@
-//! The writer: one std thread that owns a store handle and records pings in groups. A
-//! request hands its ping over a channel and waits for the answer; the writer takes
-//! everything queued (up to [`GROUP`]), records it in one transaction
-//! (`Store::record_pings`), and only then answers each request: a ping is committed before
-//! its `200 OK`.
+//! The writer: a std thread that owns a store handle and records pings in groups (one such
+//! thread on SQLite, several on PostgreSQL, sharing the queue). A request hands its ping over
+//! a channel and waits for the answer; a writer takes everything queued (up to [`GROUP`]),
+//! records it in one transaction (`Store::record_pings`), and only then answers each request:
+//! a ping is committed before its `200 OK`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -58,11 +58,13 @@ pub(crate) enum Answer {
     Failed,
 }
 
-/// Runs the writer until every sender is gone (the HTTP server stopped), then returns.
+/// Runs a writer until every sender is gone (the HTTP server stopped), then returns. Several
+/// writers may share `rx`: each takes a group (what is queued, up to [`GROUP`]) and records
+/// it while the next takes the following one.
 pub(crate) fn run(
     mut store: Store,
     config: Arc<Config>,
-    mut rx: mpsc::Receiver<Job>,
+    rx: Arc<std::sync::Mutex<mpsc::Receiver<Job>>>,
     metrics: Arc<Metrics>,
     waker: Waker,
 ) {
@@ -71,12 +73,18 @@ pub(crate) fn run(
         crate::log::warn(&format!("store upkeep: {}", config.scrub(&e.to_string())));
     }
     let mut group: Vec<Job> = Vec::with_capacity(GROUP);
-    while let Some(first) = rx.blocking_recv() {
-        group.push(first);
-        while group.len() < GROUP {
-            match rx.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+    loop {
+        {
+            let mut rx = rx.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(first) = rx.blocking_recv() else {
+                return;
+            };
+            group.push(first);
+            while group.len() < GROUP {
+                match rx.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
             }
         }
         let pings: Vec<Ping<'_>> = group
