@@ -43,12 +43,6 @@ const FOREIGN: &[Foreign] = &[
         "Webex",
         "wxteams",
     ),
-    f(
-        "webhooks.t2bot.io",
-        "/api/",
-        "Matrix (through t2bot.io)",
-        "matrix",
-    ),
     f("api.flock.com", "/hooks/", "Flock", "flock"),
     f(".ryver.com", "/application/webhook/", "Ryver", "ryver"),
     f("media.guilded.gg", "/webhooks/", "Guilded", "guilded"),
@@ -120,10 +114,6 @@ mod tests {
             (
                 "https://webexapis.com/v1/webhooks/incoming/Y2lzY29zcGFyazovL3Vz",
                 "Webex",
-            ),
-            (
-                "https://webhooks.t2bot.io/api/v1/matrix/hook/abcDEF123",
-                "Matrix",
             ),
             ("https://acme.ryver.com/application/webhook/TOKEN", "Ryver"),
             ("https://media.guilded.gg/webhooks/1234-ab/tok", "Guilded"),

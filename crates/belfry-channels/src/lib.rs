@@ -35,7 +35,8 @@
 //!   (`incidentio://`), [`Signl4`] (`signl4://`), [`PagerTree`] (`pagertree://`) and
 //!   [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`] (`ilert://`), [`XMatters`]
 //!   (`xmatters://`), where a problem opens the job's incident and a recovery
-//!   closes it, a healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
+//!   closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a webhook
+//!   bridge), a healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
 //!   `belfry run` uses for `BELFRY_PING_URL`),
 //!   a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines
 //!   (`file://`), and desktop notifications (`desktop://`, with the `desktop` cargo feature).
@@ -79,6 +80,7 @@ mod url_parts;
 
 // The families, each with its parsing, request building, sending and outcome side by side.
 mod apprise;
+mod chat;
 mod email;
 mod foreign;
 mod hcping;
@@ -92,6 +94,7 @@ mod registry;
 
 pub use belfry_core::Notification;
 pub use channel::{BoxFuture, Channel, Message, Pace};
+pub use chat::Matrix;
 pub use email::{MailApi, Security, SendGrid, Smtp};
 pub use hcping::{DEFAULT_BODY_LIMIT as PING_BODY_LIMIT, HcPing};
 pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};

@@ -97,6 +97,18 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             "json://alice:FAKESECRETpw@{addr}/FAKESECRETpath".into(),
             None,
         ),
+        (
+            "matrix://FAKESECRETtok@{addr}/%23ops:example.org".into(),
+            None,
+        ),
+        (
+            "matrix://alice:FAKESECRETpw@{addr}/!room:example.org".into(),
+            None,
+        ),
+        (
+            format!("matrix://{MARK}{}", "a".repeat(64 - MARK.len())),
+            Some("https://webhooks.t2bot.io"),
+        ),
     ]
 }
 

@@ -2,6 +2,7 @@
 //! recording HTTP receiver standing in for SendGrid, Twilio and the incident services, real child
 //! processes for the command channel, real files.
 
+mod chat;
 mod command;
 mod email;
 mod file;
