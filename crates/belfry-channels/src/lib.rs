@@ -36,7 +36,8 @@
 //!   [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`] (`ilert://`), [`XMatters`]
 //!   (`xmatters://`), where a problem opens the job's incident and a recovery
 //!   closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a webhook
-//!   bridge), a healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
+//!   bridge), an [`AppriseApi`] server as a relay (`apprise://`, `apprises://`), a
+//!   healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
 //!   `belfry run` uses for `BELFRY_PING_URL`),
 //!   a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines
 //!   (`file://`), and desktop notifications (`desktop://`, with the `desktop` cargo feature).
@@ -86,6 +87,7 @@ mod foreign;
 mod hcping;
 mod incident;
 mod local;
+mod relay;
 mod sms;
 mod webhook;
 
@@ -106,6 +108,7 @@ pub use local::Desktop;
 pub use local::{Command, Console, File};
 pub use outcome::{Outcome, classify_http, parse_retry_after, rate_limit_hint, shorten};
 pub use registry::{SchemeInfo, parse, parse_with_api_base, schemes};
+pub use relay::AppriseApi;
 pub use secrets::{MIN_SCRUBBED_LEN, Secrets};
 pub use sms::Twilio;
 pub use url_parse::{UrlError, redact_url};

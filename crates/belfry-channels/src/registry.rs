@@ -4,7 +4,7 @@
 
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
-use crate::{apprise, chat, email, foreign, hcping, incident, local, sms, webhook};
+use crate::{apprise, chat, email, foreign, hcping, incident, local, relay, sms, webhook};
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
 type ParseFn = fn(&str, &str) -> Result<Box<dyn Channel>, UrlError>;
@@ -46,6 +46,10 @@ const FAMILIES: &[Family] = &[
         schemes: chat::SCHEMES,
         parse: chat::parse,
     },
+    Family {
+        schemes: relay::SCHEMES,
+        parse: relay::parse,
+    },
 ];
 
 /// Parses a channel URL into a channel.
@@ -72,7 +76,10 @@ pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
         // belfry's JSON posted to that address.
         "http" | "https" => match apprise::parse_address(raw) {
             Some(service) => service,
-            None => match incident::parse_address(raw).or_else(|| chat::parse_address(raw)) {
+            None => match incident::parse_address(raw)
+                .or_else(|| chat::parse_address(raw))
+                .or_else(|| relay::parse_address(raw))
+            {
                 Some(service) => service,
                 None => match foreign::refuse(raw) {
                     Some(refusal) => Err(refusal),
@@ -179,6 +186,8 @@ const OWN: &[SchemeInfo] = &[
     own("xmatters", "xMatters", true),
     own("matrix", "Matrix", true),
     own("matrixs", "Matrix", true),
+    own("apprise", "Apprise API (a relay)", true),
+    own("apprises", "Apprise API (a relay)", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans

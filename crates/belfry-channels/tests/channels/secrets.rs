@@ -109,6 +109,10 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             format!("matrix://{MARK}{}", "a".repeat(64 - MARK.len())),
             Some("https://webhooks.t2bot.io"),
         ),
+        (
+            "apprise://ops:FAKESECRETpw@{addr}/FAKESECRETkey".into(),
+            None,
+        ),
     ]
 }
 

@@ -9,5 +9,6 @@ mod file;
 mod https;
 mod incident;
 mod mail_api;
+mod relay;
 mod services;
 mod support;
