@@ -186,6 +186,8 @@ const OWN: &[SchemeInfo] = &[
     own("xmatters", "xMatters", true),
     own("matrix", "Matrix", true),
     own("matrixs", "Matrix", true),
+    own("wxteams", "Webex (Cisco Webex Teams)", true),
+    own("webex", "Webex (Cisco Webex Teams)", true),
     own("apprise", "Apprise API (a relay)", true),
     own("apprises", "Apprise API (a relay)", true),
 ];

@@ -1,24 +1,32 @@
-//! Chat services belfry speaks itself: [`Matrix`] (`matrix://`, `matrixs://`).
+//! Chat services belfry speaks itself: [`Matrix`] (`matrix://`, `matrixs://`) and [`Webex`]
+//! (`wxteams://`, `webex://`).
 
 mod matrix;
 mod matrix_server;
 mod text;
+mod webex;
 
 pub use matrix::Matrix;
+pub use webex::Webex;
 
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 
 /// The schemes of this family.
-pub(crate) const SCHEMES: &[&str] = &["matrix", "matrixs"];
+pub(crate) const SCHEMES: &[&str] = &["matrix", "matrixs", "wxteams", "webex"];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].
-pub(crate) fn parse(_scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlError> {
-    boxed(Matrix::from_apprise(raw))
+pub(crate) fn parse(scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlError> {
+    match scheme {
+        "wxteams" | "webex" => boxed(Webex::from_apprise(raw)),
+        _ => boxed(Matrix::from_apprise(raw)),
+    }
 }
 
-/// The channel for a web address of a service of this family (a t2bot.io Matrix hook), or
-/// `None` when `raw` is not one.
+/// The channel for a web address of a service of this family (a t2bot.io Matrix hook, a Webex
+/// incoming webhook), or `None` when `raw` is not one.
 pub(crate) fn parse_address(raw: &str) -> Option<Result<Box<dyn Channel>, UrlError>> {
-    matrix::parse_address(raw).map(boxed)
+    matrix::parse_address(raw)
+        .map(boxed)
+        .or_else(|| webex::parse_address(raw).map(boxed))
 }

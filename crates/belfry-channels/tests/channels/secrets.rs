@@ -113,6 +113,14 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             "apprise://ops:FAKESECRETpw@{addr}/FAKESECRETkey".into(),
             None,
         ),
+        (
+            format!("wxteams://{MARK}{}", "a".repeat(90 - MARK.len())),
+            Some("https://webexapis.com"),
+        ),
+        (
+            "webex://FAKESECRETbot/room1".into(),
+            Some("https://webexapis.com"),
+        ),
     ]
 }
 

@@ -361,3 +361,104 @@ fn matrix_t2bot_hook_and_its_address_post_the_hook_payload() {
         "{o:?}"
     );
 }
+
+const WEBEX_HOOK: &str =
+    "Y2lzY29zcGFyazovL3VzL1dFQkhPT0svZjJlZjM0S3CRETMTQ5LWI3ZDQtNjY1ZDQwZGFhYjM1ZWJhZjhjNGQ";
+const WEBEX_BOT: &str = "NzFmS3CRETbot-access_token";
+
+fn webex_via(rx: &Receiver) -> Context {
+    Context::new(Duration::from_secs(5)).with_origin("https://webexapis.com", &rx.url(""))
+}
+
+#[test]
+fn webex_webhook_posts_markdown_to_the_incoming_webhook() {
+    assert!((80..=160).contains(&WEBEX_HOOK.len()));
+    let url = format!("wxteams://{WEBEX_HOOK}");
+    assert_eq!(
+        planned(&url, &problem())[0].url,
+        format!("https://webexapis.com/v1/webhooks/incoming/{WEBEX_HOOK}")
+    );
+    // The webhook's own address is the same channel.
+    let native = parse(&format!(
+        "https://api.ciscospark.com/v1/webhooks/incoming/{WEBEX_HOOK}"
+    ))
+    .unwrap();
+    assert_eq!(native.scheme(), "wxteams");
+    assert!(!native.describe().contains(WEBEX_HOOK));
+
+    let rx = Receiver::start(vec![Reply::status(204), Reply::status(204)]);
+    for ch in [parse(&url).unwrap(), native] {
+        assert_eq!(
+            send_with(ch.as_ref(), &problem(), webex_via(&rx)),
+            Outcome::Delivered
+        );
+    }
+    let reqs = rx.requests();
+    for r in &reqs {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.target, format!("/v1/webhooks/incoming/{WEBEX_HOOK}"));
+        assert_eq!(r.header("content-type").unwrap(), "application/json");
+        assert!(r.header("authorization").is_none());
+    }
+    let v = reqs[0].json();
+    let md = v["markdown"].as_str().unwrap();
+    assert!(md.starts_with("**"), "{md}");
+    assert!(
+        md.contains("nightly\\-backup") || md.contains("nightly-backup"),
+        "{md}"
+    );
+    assert!(md.chars().count() <= 1000);
+    assert_eq!(v.as_object().unwrap().len(), 1, "{v}");
+
+    let rx = Receiver::start(vec![Reply::status(204)]);
+    let ch = parse(&format!("webex://{WEBEX_HOOK}?format=text")).unwrap();
+    assert_eq!(
+        send_with(ch.as_ref(), &recovery(), webex_via(&rx)),
+        Outcome::Delivered
+    );
+    let v = rx.requests()[0].json();
+    assert!(
+        v["text"].as_str().unwrap().contains("nightly-backup"),
+        "{v}"
+    );
+}
+
+#[test]
+fn webex_bot_posts_one_message_per_room_with_its_token() {
+    let rx = Receiver::start(vec![
+        json_reply(r#"{"id":"m1"}"#),
+        json_reply(r#"{"id":"m2"}"#),
+        Reply::status(401).body(&format!(r#"{{"message":"bad token {WEBEX_BOT}"}}"#)),
+        Reply::status(429).header("Retry-After", "7"),
+    ]);
+    let ch = parse(&format!(
+        "wxteams://{WEBEX_BOT}/Y2lzY29zcGFyazovL3VzL1JPT00vYQ?to=roomB"
+    ))
+    .unwrap();
+    assert_eq!(
+        send_with(ch.as_ref(), &problem(), webex_via(&rx)),
+        Outcome::Delivered
+    );
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 2);
+    for (r, room) in reqs.iter().zip(["Y2lzY29zcGFyazovL3VzL1JPT00vYQ", "roomB"]) {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.target, "/v1/messages");
+        assert_eq!(
+            r.header("authorization").unwrap(),
+            format!("Bearer {WEBEX_BOT}")
+        );
+        assert_eq!(r.json()["roomId"], room);
+        assert!(r.json()["markdown"].as_str().is_some());
+    }
+    let o = send_with(ch.as_ref(), &problem(), webex_via(&rx));
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("401") && !reason.contains(WEBEX_BOT)),
+        "{o:?}"
+    );
+    let o = send_with(ch.as_ref(), &problem(), webex_via(&rx));
+    assert!(
+        matches!(&o, Outcome::Retry { after: Some(d), .. } if *d == Duration::from_secs(7)),
+        "{o:?}"
+    );
+}

@@ -77,7 +77,10 @@ fn apprise_api_sends_json_when_asked_and_its_own_address_works_too() {
     assert_eq!(v["type"], "failure");
     assert_eq!(v["format"], "markdown");
     let body = v["body"].as_str().unwrap();
-    assert!(body.contains("```\nstarting\n<b>disk</b>"), "the output in a code block: {body}");
+    assert!(
+        body.contains("```\nstarting\n<b>disk</b>"),
+        "the output in a code block: {body}"
+    );
     assert!(v.get("tag").is_none());
 }
 
