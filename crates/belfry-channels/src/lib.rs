@@ -30,7 +30,7 @@
 //! - belfry's own channels, each rendered with [`belfry_core::sms`] and
 //!   [`belfry_core::email`]: e-mail over SMTP
 //!   ([`Smtp`]: `mailto://`, `mailtos://`), [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS
-//!   (`twilio://`), the incident services [`Opsgenie`] (`opsgenie://`) and [`Splunk`] On-Call
+//!   (`twilio://`), SMS through Vonage, MessageBird, Plivo, ClickSend and Sinch ([`SmsApi`]), the incident services [`Opsgenie`] (`opsgenie://`) and [`Splunk`] On-Call
 //!   (`splunk://`, `victorops://`), [`Squadcast`] (`squadcast://`), [`IncidentIo`]
 //!   (`incidentio://`), [`Signl4`] (`signl4://`), [`PagerTree`] (`pagertree://`) and
 //!   [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`] (`ilert://`), [`XMatters`]
@@ -110,5 +110,5 @@ pub use outcome::{Outcome, classify_http, parse_retry_after, rate_limit_hint, sh
 pub use registry::{SchemeInfo, parse, parse_with_api_base, schemes};
 pub use relay::AppriseApi;
 pub use secrets::{MIN_SCRUBBED_LEN, Secrets};
-pub use sms::Twilio;
+pub use sms::{SmsApi, Twilio};
 pub use url_parse::{UrlError, redact_url};

@@ -163,6 +163,12 @@ const OWN: &[SchemeInfo] = &[
     own("resend", "Resend (e-mail)", true),
     own("brevo", "Brevo (e-mail)", true),
     own("twilio", "Twilio (SMS, WhatsApp, calls)", true),
+    own("vonage", "Vonage (SMS)", true),
+    own("nexmo", "Vonage (SMS)", true),
+    own("msgbird", "MessageBird (SMS)", true),
+    own("plivo", "Plivo (SMS)", true),
+    own("clicksend", "ClickSend (SMS)", true),
+    own("sinch", "Sinch (SMS)", true),
     own("opsgenie", "Opsgenie", true),
     own(
         "hcping",

@@ -121,6 +121,22 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             "webex://FAKESECRETbot/room1".into(),
             Some("https://webexapis.com"),
         ),
+        (
+            "vonage://key123:FAKESECRET9@15551234567".into(),
+            Some("https://rest.nexmo.com"),
+        ),
+        (
+            format!("msgbird://{MARK}{}/15551234567", "b".repeat(25 - MARK.len())),
+            Some("https://rest.messagebird.com"),
+        ),
+        (
+            "plivo://MAXXXXXXXXXXXXXXXXXX@FAKESECRETNGFhYjk3NzAzMmQwNDk5Nz/15551234567".into(),
+            Some("https://api.plivo.com"),
+        ),
+        (
+            "clicksend://ada:FAKESECRETkey@15551234567".into(),
+            Some("https://rest.clicksend.com"),
+        ),
     ]
 }
 

@@ -11,4 +11,5 @@ mod incident;
 mod mail_api;
 mod relay;
 mod services;
+mod sms;
 mod support;
