@@ -36,7 +36,8 @@
 //!   [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`] (`ilert://`), [`XMatters`]
 //!   (`xmatters://`), where a problem opens the job's incident and a recovery
 //!   closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a webhook
-//!   bridge), [`Webex`] (`wxteams://`, `webex://`), an [`AppriseApi`] server as a relay (`apprise://`, `apprises://`), a
+//!   bridge), [`Webex`] (`wxteams://`, `webex://`), a [`RemoteSyslog`] server (`rsyslog://`,
+//!   over UDP), an [`AppriseApi`] server as a relay (`apprise://`, `apprises://`), a
 //!   healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
 //!   `belfry run` uses for `BELFRY_PING_URL`),
 //!   a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines
@@ -89,6 +90,7 @@ mod incident;
 mod local;
 mod relay;
 mod sms;
+mod syslog;
 mod webhook;
 
 // From a URL's scheme to its family.
@@ -111,4 +113,5 @@ pub use registry::{SchemeInfo, parse, parse_with_api_base, schemes};
 pub use relay::AppriseApi;
 pub use secrets::{MIN_SCRUBBED_LEN, Secrets};
 pub use sms::{SmsApi, Twilio};
+pub use syslog::RemoteSyslog;
 pub use url_parse::{UrlError, redact_url};

@@ -4,7 +4,7 @@
 
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
-use crate::{apprise, chat, email, foreign, hcping, incident, local, relay, sms, webhook};
+use crate::{apprise, chat, email, foreign, hcping, incident, local, relay, sms, syslog, webhook};
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
 type ParseFn = fn(&str, &str) -> Result<Box<dyn Channel>, UrlError>;
@@ -49,6 +49,10 @@ const FAMILIES: &[Family] = &[
     Family {
         schemes: relay::SCHEMES,
         parse: relay::parse,
+    },
+    Family {
+        schemes: syslog::SCHEMES,
+        parse: syslog::parse,
     },
 ];
 
@@ -196,6 +200,7 @@ const OWN: &[SchemeInfo] = &[
     own("webex", "Webex (Cisco Webex Teams)", true),
     own("apprise", "Apprise API (a relay)", true),
     own("apprises", "Apprise API (a relay)", true),
+    own("rsyslog", "a remote syslog server (UDP)", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans

@@ -57,6 +57,9 @@ const HOST_IS_PUBLIC: &[&str] = &[
     "mailto",
     "mailtos",
     "cmd",
+    "rsyslog",
+    "apprise",
+    "apprises",
 ];
 
 /// Schemes whose user information is a credential through and through (an API key, an

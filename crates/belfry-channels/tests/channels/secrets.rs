@@ -126,7 +126,10 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             Some("https://rest.nexmo.com"),
         ),
         (
-            format!("msgbird://{MARK}{}/15551234567", "b".repeat(25 - MARK.len())),
+            format!(
+                "msgbird://{MARK}{}/15551234567",
+                "b".repeat(25 - MARK.len())
+            ),
             Some("https://rest.messagebird.com"),
         ),
         (

@@ -13,3 +13,4 @@ mod relay;
 mod services;
 mod sms;
 mod support;
+mod syslog;
