@@ -37,7 +37,7 @@
 //!   (`xmatters://`), where a problem opens the job's incident and a recovery
 //!   closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a webhook
 //!   bridge), [`Webex`] (`wxteams://`, `webex://`), a [`RemoteSyslog`] server (`rsyslog://`,
-//!   over UDP), an [`AppriseApi`] server as a relay (`apprise://`, `apprises://`), a
+//!   over UDP), an [`Mqtt`] broker (`mqtt://`), an [`AppriseApi`] server as a relay (`apprise://`, `apprises://`), a
 //!   healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
 //!   `belfry run` uses for `BELFRY_PING_URL`),
 //!   a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines
@@ -88,6 +88,7 @@ mod foreign;
 mod hcping;
 mod incident;
 mod local;
+mod mqtt;
 mod relay;
 mod sms;
 mod syslog;
@@ -108,6 +109,7 @@ pub use incident::{
 #[cfg(feature = "desktop")]
 pub use local::Desktop;
 pub use local::{Command, Console, File};
+pub use mqtt::Mqtt;
 pub use outcome::{Outcome, classify_http, parse_retry_after, rate_limit_hint, shorten};
 pub use registry::{SchemeInfo, parse, parse_with_api_base, schemes};
 pub use relay::AppriseApi;

@@ -4,7 +4,9 @@
 
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
-use crate::{apprise, chat, email, foreign, hcping, incident, local, relay, sms, syslog, webhook};
+use crate::{
+    apprise, chat, email, foreign, hcping, incident, local, mqtt, relay, sms, syslog, webhook,
+};
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
 type ParseFn = fn(&str, &str) -> Result<Box<dyn Channel>, UrlError>;
@@ -54,6 +56,10 @@ const FAMILIES: &[Family] = &[
         schemes: syslog::SCHEMES,
         parse: syslog::parse,
     },
+    Family {
+        schemes: mqtt::SCHEMES,
+        parse: mqtt::parse,
+    },
 ];
 
 /// Parses a channel URL into a channel.
@@ -91,6 +97,13 @@ pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
                 },
             },
         },
+        // Apprise reads it; belfry does not speak MQTT over TLS yet: say so rather than
+        // "unsupported", and name what works.
+        "mqtts" => Err(UrlError::new(
+            raw,
+            "mqtts:// (MQTT over TLS) is not supported yet; use mqtt:// to a broker on a trusted \
+             network, or a TLS tunnel to the broker",
+        )),
         // Apprise still reads these, but Microsoft has retired the Office 365 connectors they
         // post to: say what to use instead rather than only "unsupported".
         "msteams" => Err(UrlError::new(
@@ -201,6 +214,7 @@ const OWN: &[SchemeInfo] = &[
     own("apprise", "Apprise API (a relay)", true),
     own("apprises", "Apprise API (a relay)", true),
     own("rsyslog", "a remote syslog server (UDP)", true),
+    own("mqtt", "an MQTT broker", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans
@@ -338,6 +352,17 @@ mod tests {
             .to_string();
         assert!(e.contains("retired") && e.contains("workflows://"), "{e}");
         assert!(!e.contains("IncomingWebhook/ghi"), "redacted: {e}");
+    }
+
+    #[test]
+    fn mqtt_over_tls_is_refused_by_name() {
+        let e = parse("mqtts://u:S3CR3T@broker/t").unwrap_err().to_string();
+        assert!(
+            e.contains("not supported yet") && e.contains("mqtt://"),
+            "{e}"
+        );
+        assert!(!e.contains("S3CR3T"), "{e}");
+        assert!(!schemes().iter().any(|s| s.scheme == "mqtts"));
     }
 
     #[test]

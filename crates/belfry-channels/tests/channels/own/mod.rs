@@ -9,6 +9,7 @@ mod file;
 mod https;
 mod incident;
 mod mail_api;
+mod mqtt;
 mod relay;
 mod services;
 mod sms;
