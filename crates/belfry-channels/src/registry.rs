@@ -211,6 +211,8 @@ const OWN: &[SchemeInfo] = &[
     own("matrixs", "Matrix", true),
     own("wxteams", "Webex (Cisco Webex Teams)", true),
     own("webex", "Webex (Cisco Webex Teams)", true),
+    own("nctalk", "Nextcloud Talk", true),
+    own("nctalks", "Nextcloud Talk", true),
     own("apprise", "Apprise API (a relay)", true),
     own("apprises", "Apprise API (a relay)", true),
     own("rsyslog", "a remote syslog server (UDP)", true),

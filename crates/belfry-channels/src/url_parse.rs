@@ -60,6 +60,8 @@ const HOST_IS_PUBLIC: &[&str] = &[
     "rsyslog",
     "apprise",
     "apprises",
+    "nctalk",
+    "nctalks",
 ];
 
 /// Schemes whose user information is a credential through and through (an API key, an

@@ -1,24 +1,27 @@
-//! Chat services belfry speaks itself: [`Matrix`] (`matrix://`, `matrixs://`) and [`Webex`]
-//! (`wxteams://`, `webex://`).
+//! Chat services belfry speaks itself: [`Matrix`] (`matrix://`, `matrixs://`), [`Webex`]
+//! (`wxteams://`, `webex://`) and [`NextcloudTalk`] (`nctalk://`, `nctalks://`).
 
 mod matrix;
 mod matrix_server;
+mod nctalk;
 mod text;
 mod webex;
 
 pub use matrix::Matrix;
+pub use nctalk::NextcloudTalk;
 pub use webex::Webex;
 
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 
 /// The schemes of this family.
-pub(crate) const SCHEMES: &[&str] = &["matrix", "matrixs", "wxteams", "webex"];
+pub(crate) const SCHEMES: &[&str] = &["matrix", "matrixs", "wxteams", "webex", "nctalk", "nctalks"];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].
 pub(crate) fn parse(scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlError> {
     match scheme {
         "wxteams" | "webex" => boxed(Webex::from_apprise(raw)),
+        "nctalk" | "nctalks" => boxed(NextcloudTalk::from_apprise(raw)),
         _ => boxed(Matrix::from_apprise(raw)),
     }
 }

@@ -140,6 +140,7 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             "clicksend://ada:FAKESECRETkey@15551234567".into(),
             Some("https://rest.clicksend.com"),
         ),
+        ("nctalk://ada:FAKESECRETpw@{addr}/room1".into(), None),
     ]
 }
 

@@ -462,3 +462,41 @@ fn webex_bot_posts_one_message_per_room_with_its_token() {
         "{o:?}"
     );
 }
+
+#[test]
+fn nextcloud_talk_posts_the_message_to_each_room_as_the_user() {
+    let rx = Receiver::start(vec![
+        Reply::status(201),
+        Reply::status(201),
+        Reply::status(404).body("{\"ocs\":{\"meta\":{\"statuscode\":404}}} S3CRETapp-pass"),
+    ]);
+    let url = format!(
+        "nctalk://ada:S3CRETapp-pass@{}/r00m1/r00m2?url_prefix=nextcloud&+X-Team=ops",
+        server(&rx)
+    );
+    let ch = parse(&url).unwrap();
+    assert!(!ch.describe().contains("S3CRET"), "{}", ch.describe());
+    assert_eq!(send(ch.as_ref(), &problem()), Outcome::Delivered);
+    let reqs = rx.requests();
+    for (r, room) in reqs.iter().zip(["r00m1", "r00m2"]) {
+        assert_eq!(r.method, "POST");
+        assert_eq!(
+            r.target,
+            format!("/nextcloud/ocs/v2.php/apps/spreed/api/v1/chat/{room}")
+        );
+        assert_eq!(r.header("ocs-apirequest").unwrap(), "true");
+        assert_eq!(r.header("x-team").unwrap(), "ops");
+        let basic = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "ada:S3CRETapp-pass",
+        );
+        assert_eq!(r.header("authorization").unwrap(), format!("Basic {basic}"));
+        let m = r.json()["message"].as_str().unwrap().to_owned();
+        assert!(m.starts_with("🔴 nightly-backup: Failed\n"), "{m}");
+    }
+    let o = send(ch.as_ref(), &problem());
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("404") && !reason.contains("S3CRET")),
+        "{o:?}"
+    );
+}
