@@ -213,6 +213,7 @@ const OWN: &[SchemeInfo] = &[
     own("webex", "Webex (Cisco Webex Teams)", true),
     own("nctalk", "Nextcloud Talk", true),
     own("nctalks", "Nextcloud Talk", true),
+    own("line", "LINE (Messaging API push)", true),
     own("apprise", "Apprise API (a relay)", true),
     own("apprises", "Apprise API (a relay)", true),
     own("rsyslog", "a remote syslog server (UDP)", true),

@@ -1,12 +1,15 @@
 //! Chat services belfry speaks itself: [`Matrix`] (`matrix://`, `matrixs://`), [`Webex`]
-//! (`wxteams://`, `webex://`) and [`NextcloudTalk`] (`nctalk://`, `nctalks://`).
+//! (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`, `nctalks://`) and [`Line`]
+//! (`line://`).
 
+mod line;
 mod matrix;
 mod matrix_server;
 mod nctalk;
 mod text;
 mod webex;
 
+pub use line::Line;
 pub use matrix::Matrix;
 pub use nctalk::NextcloudTalk;
 pub use webex::Webex;
@@ -15,13 +18,16 @@ use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 
 /// The schemes of this family.
-pub(crate) const SCHEMES: &[&str] = &["matrix", "matrixs", "wxteams", "webex", "nctalk", "nctalks"];
+pub(crate) const SCHEMES: &[&str] = &[
+    "matrix", "matrixs", "wxteams", "webex", "nctalk", "nctalks", "line",
+];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].
 pub(crate) fn parse(scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlError> {
     match scheme {
         "wxteams" | "webex" => boxed(Webex::from_apprise(raw)),
         "nctalk" | "nctalks" => boxed(NextcloudTalk::from_apprise(raw)),
+        "line" => boxed(Line::from_apprise(raw)),
         _ => boxed(Matrix::from_apprise(raw)),
     }
 }

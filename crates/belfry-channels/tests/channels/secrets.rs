@@ -141,6 +141,10 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             Some("https://rest.clicksend.com"),
         ),
         ("nctalk://ada:FAKESECRETpw@{addr}/room1".into(), None),
+        (
+            "line://FAKESECRETtok/part=/Uuser1".into(),
+            Some("https://api.line.me"),
+        ),
     ]
 }
 

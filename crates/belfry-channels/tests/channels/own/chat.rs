@@ -500,3 +500,59 @@ fn nextcloud_talk_posts_the_message_to_each_room_as_the_user() {
         "{o:?}"
     );
 }
+
+const LINE_TOKEN: &str = "S3CRETline/token+part=";
+
+#[test]
+fn line_pushes_a_text_message_to_each_target_with_a_retry_key() {
+    let url = format!("line://{LINE_TOKEN}/Uuser1/Cgroup2");
+    let reqs = planned(&url, &problem());
+    assert_eq!(reqs[0].url, "https://api.line.me/v2/bot/message/push");
+    let rx = Receiver::start(vec![
+        Reply::status(200),
+        Reply::status(200),
+        Reply::status(409).body(r#"{"message":"The retry key is already accepted"}"#),
+        Reply::status(200),
+        Reply::status(401).body(&format!(
+            r#"{{"message":"Authentication failed {LINE_TOKEN}"}}"#
+        )),
+    ]);
+    let ch = parse(&url).unwrap();
+    let cx =
+        || Context::new(Duration::from_secs(5)).with_origin("https://api.line.me", &rx.url(""));
+    assert_eq!(send_with(ch.as_ref(), &problem(), cx()), Outcome::Delivered);
+    // A retry: LINE already has the first push (409), the second goes through.
+    assert_eq!(send_with(ch.as_ref(), &problem(), cx()), Outcome::Delivered);
+    let reqs = rx.requests();
+    for (r, to) in reqs.iter().zip(["Uuser1", "Cgroup2"]) {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.target, "/v2/bot/message/push");
+        assert_eq!(
+            r.header("authorization").unwrap(),
+            format!("Bearer {LINE_TOKEN}")
+        );
+        let v = r.json();
+        assert_eq!(v["to"], to);
+        assert_eq!(v["messages"][0]["type"], "text");
+        assert_eq!(v["messages"][0]["sender"]["name"], "belfry");
+        assert!(
+            v["messages"][0]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("🔴 nightly-backup: Failed")
+        );
+    }
+    assert_eq!(
+        reqs[0].header("x-line-retry-key"),
+        reqs[2].header("x-line-retry-key")
+    );
+    assert_ne!(
+        reqs[0].header("x-line-retry-key"),
+        reqs[1].header("x-line-retry-key")
+    );
+    let o = send_with(ch.as_ref(), &problem(), cx());
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("401") && !reason.contains("S3CRET")),
+        "{o:?}"
+    );
+}
