@@ -37,7 +37,7 @@
 //!   (`xmatters://`), where a problem opens the job's incident and a recovery
 //!   closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a webhook
 //!   bridge), [`Webex`] (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`,
-//!   `nctalks://`), [`Line`] (`line://`), a [`RemoteSyslog`] server (`rsyslog://`,
+//!   `nctalks://`), [`Line`] (`line://`), [`Pushsafer`] (`psafer://`, `psafers://`), a [`RemoteSyslog`] server (`rsyslog://`,
 //!   over UDP), an [`Mqtt`] broker (`mqtt://`), an [`AppriseApi`] server as a relay (`apprise://`, `apprises://`), a
 //!   healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
 //!   `belfry run` uses for `BELFRY_PING_URL`),
@@ -90,6 +90,7 @@ mod hcping;
 mod incident;
 mod local;
 mod mqtt;
+mod push;
 mod relay;
 mod sms;
 mod syslog;
@@ -112,6 +113,7 @@ pub use local::Desktop;
 pub use local::{Command, Console, File};
 pub use mqtt::Mqtt;
 pub use outcome::{Outcome, classify_http, parse_retry_after, rate_limit_hint, shorten};
+pub use push::Pushsafer;
 pub use registry::{SchemeInfo, parse, parse_with_api_base, schemes};
 pub use relay::AppriseApi;
 pub use secrets::{MIN_SCRUBBED_LEN, Secrets};

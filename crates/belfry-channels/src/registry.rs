@@ -5,7 +5,7 @@
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 use crate::{
-    apprise, chat, email, foreign, hcping, incident, local, mqtt, relay, sms, syslog, webhook,
+    apprise, chat, email, foreign, hcping, incident, local, mqtt, push, relay, sms, syslog, webhook,
 };
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
@@ -59,6 +59,10 @@ const FAMILIES: &[Family] = &[
     Family {
         schemes: mqtt::SCHEMES,
         parse: mqtt::parse,
+    },
+    Family {
+        schemes: push::SCHEMES,
+        parse: push::parse,
     },
 ];
 
@@ -218,6 +222,8 @@ const OWN: &[SchemeInfo] = &[
     own("apprises", "Apprise API (a relay)", true),
     own("rsyslog", "a remote syslog server (UDP)", true),
     own("mqtt", "an MQTT broker", true),
+    own("psafer", "Pushsafer", true),
+    own("psafers", "Pushsafer", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans

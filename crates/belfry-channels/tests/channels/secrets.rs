@@ -145,6 +145,10 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             "line://FAKESECRETtok/part=/Uuser1".into(),
             Some("https://api.line.me"),
         ),
+        (
+            "psafers://FAKESECRETkey/dev1".into(),
+            Some("https://www.pushsafer.com"),
+        ),
     ]
 }
 

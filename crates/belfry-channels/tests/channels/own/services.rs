@@ -436,3 +436,48 @@ fn service_secrets_stay_out_of_descriptions_debug_and_errors() {
         }
     }
 }
+
+#[test]
+fn pushsafer_posts_a_form_per_device_and_reads_its_verdict() {
+    let key = "S3CRETpushsaferkey";
+    let url = format!("psafers://{key}/dev1/gs23?priority=high&sound=bell&vibration=2");
+    assert_eq!(
+        plan(
+            parse(&url).unwrap().as_ref(),
+            &notification(State::Failed, Reason::FirstRun)
+        )[0]
+        .url,
+        "https://www.pushsafer.com/api"
+    );
+    let rx = Receiver::start(vec![
+        Reply::status(200).body(r#"{"status":1,"success":"message transmitted"}"#),
+        Reply::status(200).body(r#"{"status":1,"success":"message transmitted"}"#),
+        Reply::status(200).body(&format!(r#"{{"status":0,"error":"invalid key {key}"}}"#)),
+    ]);
+    let ch = parse(&url).unwrap();
+    let cx = belfry_channels::Context::new(Duration::from_secs(5))
+        .with_origin("https://www.pushsafer.com", &rx.url(""));
+    let n = notification(State::Failed, Reason::FirstRun);
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx), Outcome::Delivered);
+    let reqs = rx.requests();
+    for (r, d) in reqs.iter().zip(["dev1", "gs23"]) {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.target, "/api");
+        let f = form(&r.body);
+        assert_eq!(field(&f, "k"), key);
+        assert_eq!(field(&f, "d"), d);
+        assert!(field(&f, "t").contains("nightly-backup: Failed"));
+        assert!(field(&f, "m").contains("exit code 2"));
+        assert_eq!(field(&f, "pr"), "1");
+        assert_eq!(field(&f, "s"), "5");
+        assert_eq!(field(&f, "v"), "2");
+        assert_eq!(field(&f, "c"), "#D50200");
+    }
+    let cx = belfry_channels::Context::new(Duration::from_secs(5))
+        .with_origin("https://www.pushsafer.com", &rx.url(""));
+    let o = crate::send_with(ch.as_ref(), &n, cx);
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("invalid key") && !reason.contains(key)),
+        "{o:?}"
+    );
+}
