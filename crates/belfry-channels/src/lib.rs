@@ -37,7 +37,7 @@
 //!   (`xmatters://`), where a problem opens the job's incident and a recovery
 //!   closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a webhook
 //!   bridge), [`Webex`] (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`,
-//!   `nctalks://`), [`Line`] (`line://`), [`Pushsafer`] (`psafer://`, `psafers://`), a [`RemoteSyslog`] server (`rsyslog://`,
+//!   `nctalks://`), [`Line`] (`line://`), [`WhatsApp`] (`whatsapp://`, Meta's Cloud API), [`Pushsafer`] (`psafer://`, `psafers://`), a [`RemoteSyslog`] server (`rsyslog://`,
 //!   over UDP), an [`Mqtt`] broker (`mqtt://`), an [`AppriseApi`] server as a relay (`apprise://`, `apprises://`), a
 //!   healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
 //!   `belfry run` uses for `BELFRY_PING_URL`),
@@ -101,7 +101,7 @@ mod registry;
 
 pub use belfry_core::Notification;
 pub use channel::{BoxFuture, Channel, Message, Pace};
-pub use chat::{Line, Matrix, NextcloudTalk, Webex};
+pub use chat::{Line, Matrix, NextcloudTalk, Webex, WhatsApp};
 pub use email::{MailApi, Security, SendGrid, Smtp};
 pub use hcping::{DEFAULT_BODY_LIMIT as PING_BODY_LIMIT, HcPing};
 pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};

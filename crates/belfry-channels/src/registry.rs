@@ -218,6 +218,7 @@ const OWN: &[SchemeInfo] = &[
     own("nctalk", "Nextcloud Talk", true),
     own("nctalks", "Nextcloud Talk", true),
     own("line", "LINE (Messaging API push)", true),
+    own("whatsapp", "WhatsApp (Meta's Cloud API)", true),
     own("apprise", "Apprise API (a relay)", true),
     own("apprises", "Apprise API (a relay)", true),
     own("rsyslog", "a remote syslog server (UDP)", true),

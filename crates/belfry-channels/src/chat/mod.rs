@@ -1,6 +1,6 @@
 //! Chat services belfry speaks itself: [`Matrix`] (`matrix://`, `matrixs://`), [`Webex`]
-//! (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`, `nctalks://`) and [`Line`]
-//! (`line://`).
+//! (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`, `nctalks://`), [`Line`]
+//! (`line://`) and [`WhatsApp`] (`whatsapp://`).
 
 mod line;
 mod matrix;
@@ -8,18 +8,20 @@ mod matrix_server;
 mod nctalk;
 mod text;
 mod webex;
+mod whatsapp;
 
 pub use line::Line;
 pub use matrix::Matrix;
 pub use nctalk::NextcloudTalk;
 pub use webex::Webex;
+pub use whatsapp::WhatsApp;
 
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 
 /// The schemes of this family.
 pub(crate) const SCHEMES: &[&str] = &[
-    "matrix", "matrixs", "wxteams", "webex", "nctalk", "nctalks", "line",
+    "matrix", "matrixs", "wxteams", "webex", "nctalk", "nctalks", "line", "whatsapp",
 ];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].
@@ -28,6 +30,7 @@ pub(crate) fn parse(scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlErro
         "wxteams" | "webex" => boxed(Webex::from_apprise(raw)),
         "nctalk" | "nctalks" => boxed(NextcloudTalk::from_apprise(raw)),
         "line" => boxed(Line::from_apprise(raw)),
+        "whatsapp" => boxed(WhatsApp::from_apprise(raw)),
         _ => boxed(Matrix::from_apprise(raw)),
     }
 }

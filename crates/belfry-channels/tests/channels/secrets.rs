@@ -149,6 +149,10 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             "psafers://FAKESECRETkey/dev1".into(),
             Some("https://www.pushsafer.com"),
         ),
+        (
+            "whatsapp://FAKESECRETtok@1065403/15551234567".into(),
+            Some("https://graph.facebook.com"),
+        ),
     ]
 }
 

@@ -556,3 +556,73 @@ fn line_pushes_a_text_message_to_each_target_with_a_retry_key() {
         "{o:?}"
     );
 }
+
+const WA_TOKEN: &str = "EAAGS3CRETtoken123";
+
+#[test]
+fn whatsapp_sends_a_text_or_a_template_message_to_each_target() {
+    let url = format!("whatsapp://{WA_TOKEN}@106540352242922/+15551234567/120363040000000000@g.us");
+    assert_eq!(
+        planned(&url, &problem())[0].url,
+        "https://graph.facebook.com/v21.0/106540352242922/messages"
+    );
+    let rx = Receiver::start(vec![
+        json_reply(r#"{"messages":[{"id":"wamid.1"}]}"#),
+        json_reply(r#"{"messages":[{"id":"wamid.2"}]}"#),
+        json_reply(r#"{"messages":[{"id":"wamid.3"}]}"#),
+        Reply::status(401).body(&format!(
+            r#"{{"error":{{"message":"Invalid OAuth access token {WA_TOKEN}"}}}}"#
+        )),
+    ]);
+    let cx = || {
+        Context::new(Duration::from_secs(5)).with_origin("https://graph.facebook.com", &rx.url(""))
+    };
+    let ch = parse(&url).unwrap();
+    assert!(!ch.describe().contains(WA_TOKEN));
+    assert_eq!(send_with(ch.as_ref(), &problem(), cx()), Outcome::Delivered);
+    let reqs = rx.requests();
+    assert_eq!(reqs[0].target, "/v21.0/106540352242922/messages");
+    assert_eq!(
+        reqs[0].header("authorization").unwrap(),
+        format!("Bearer {WA_TOKEN}")
+    );
+    let v = reqs[0].json();
+    assert_eq!(v["messaging_product"], "whatsapp");
+    assert_eq!(v["to"], "+15551234567");
+    assert_eq!(v["recipient_type"], "individual");
+    assert_eq!(v["type"], "text");
+    assert!(
+        v["text"]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("🔴 nightly-backup: Failed")
+    );
+    let v = reqs[1].json();
+    assert_eq!(v["to"], "120363040000000000@g.us");
+    assert_eq!(v["recipient_type"], "group");
+
+    let ch = parse(&format!(
+        "whatsapp://job_alert:{WA_TOKEN}@106540352242922/15551234567?lang=en_GB&:1=belfry&:type=3&:body=2"
+    ))
+    .unwrap();
+    assert_eq!(send_with(ch.as_ref(), &problem(), cx()), Outcome::Delivered);
+    let v = rx.requests()[2].json();
+    assert_eq!(v["type"], "template");
+    assert_eq!(v["template"]["name"], "job_alert");
+    assert_eq!(v["template"]["language"]["code"], "en_GB");
+    let params = &v["template"]["components"][0];
+    assert_eq!(params["type"], "body");
+    assert_eq!(params["parameters"][0]["text"], "belfry");
+    assert!(
+        params["parameters"][1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("nightly-backup")
+    );
+    assert_eq!(params["parameters"][2]["text"], "failure");
+    let o = send_with(ch.as_ref(), &problem(), cx());
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("401") && !reason.contains("S3CRET")),
+        "{o:?}"
+    );
+}
