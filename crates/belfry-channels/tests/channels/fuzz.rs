@@ -28,6 +28,7 @@ const SCHEMES: &[&str] = &[
     "mqtt",
     "psafer",
     "psafers",
+    "whatsapp",
 ];
 
 /// Pieces Apprise URLs are made of, the awkward ones included.
