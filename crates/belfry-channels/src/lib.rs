@@ -37,7 +37,8 @@
 //!   (`xmatters://`), where a problem opens the job's incident and a recovery
 //!   closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a webhook
 //!   bridge), [`Webex`] (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`,
-//!   `nctalks://`), [`Line`] (`line://`), [`WhatsApp`] (`whatsapp://`, Meta's Cloud API), [`Pushsafer`] (`psafer://`, `psafers://`), a [`RemoteSyslog`] server (`rsyslog://`,
+//!   `nctalks://`), [`Line`] (`line://`), Amazon [`Sns`] (`sns://`, signed with AWS Signature
+//!   Version 4), [`WhatsApp`] (`whatsapp://`, Meta's Cloud API), [`Pushsafer`] (`psafer://`, `psafers://`), a [`RemoteSyslog`] server (`rsyslog://`,
 //!   over UDP), an [`Mqtt`] broker (`mqtt://`), an [`AppriseApi`] server as a relay (`apprise://`, `apprises://`), a
 //!   healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
 //!   `belfry run` uses for `BELFRY_PING_URL`),
@@ -83,6 +84,7 @@ mod url_parts;
 
 // The families, each with its parsing, request building, sending and outcome side by side.
 mod apprise;
+mod aws;
 mod chat;
 mod email;
 mod foreign;
@@ -99,6 +101,7 @@ mod webhook;
 // From a URL's scheme to its family.
 mod registry;
 
+pub use aws::Sns;
 pub use belfry_core::Notification;
 pub use channel::{BoxFuture, Channel, Message, Pace};
 pub use chat::{Line, Matrix, NextcloudTalk, Webex, WhatsApp};

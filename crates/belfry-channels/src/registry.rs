@@ -5,7 +5,8 @@
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 use crate::{
-    apprise, chat, email, foreign, hcping, incident, local, mqtt, push, relay, sms, syslog, webhook,
+    apprise, aws, chat, email, foreign, hcping, incident, local, mqtt, push, relay, sms, syslog,
+    webhook,
 };
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
@@ -63,6 +64,10 @@ const FAMILIES: &[Family] = &[
     Family {
         schemes: push::SCHEMES,
         parse: push::parse,
+    },
+    Family {
+        schemes: aws::SCHEMES,
+        parse: aws::parse,
     },
 ];
 
@@ -219,6 +224,7 @@ const OWN: &[SchemeInfo] = &[
     own("nctalks", "Nextcloud Talk", true),
     own("line", "LINE (Messaging API push)", true),
     own("whatsapp", "WhatsApp (Meta's Cloud API)", true),
+    own("sns", "Amazon SNS (SMS, topics)", true),
     own("apprise", "Apprise API (a relay)", true),
     own("apprises", "Apprise API (a relay)", true),
     own("rsyslog", "a remote syslog server (UDP)", true),

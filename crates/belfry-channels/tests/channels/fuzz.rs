@@ -29,6 +29,7 @@ const SCHEMES: &[&str] = &[
     "psafer",
     "psafers",
     "whatsapp",
+    "sns",
 ];
 
 /// Pieces Apprise URLs are made of, the awkward ones included.

@@ -153,6 +153,10 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             "whatsapp://FAKESECRETtok@1065403/15551234567".into(),
             Some("https://graph.facebook.com"),
         ),
+        (
+            "sns://AKIDEXAMPLE/FAKESECRET/K7MDENG/us-east-1/15551234567".into(),
+            Some("https://sns.us-east-1.amazonaws.com"),
+        ),
     ]
 }
 

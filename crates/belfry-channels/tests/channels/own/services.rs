@@ -481,3 +481,109 @@ fn pushsafer_posts_a_form_per_device_and_reads_its_verdict() {
         "{o:?}"
     );
 }
+
+const AWS_SECRET: &str = "S3CRETnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+#[test]
+fn sns_texts_phones_and_publishes_to_topics_with_signed_requests() {
+    let url = format!("sns://AKIDEXAMPLE/{AWS_SECRET}/us-east-1/+15551234567/%23alerts");
+    let n = notification(State::Failed, Reason::FirstRun);
+    let ok = |action: &str| {
+        Reply::status(200).body(&format!(
+            "<{action}Response><{action}Result><MessageId>m-1</MessageId></{action}Result></{action}Response>"
+        ))
+    };
+    let rx = Receiver::start(vec![
+        ok("Publish"),
+        Reply::status(200).body(
+            "<CreateTopicResponse><CreateTopicResult><TopicArn>arn:aws:sns:us-east-1:123456789012:alerts</TopicArn></CreateTopicResult></CreateTopicResponse>",
+        ),
+        ok("Publish"),
+        ok("Publish"),
+        ok("Publish"),
+        Reply::status(400).body("<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"),
+    ]);
+    let ch = parse(&url).unwrap();
+    assert!(!ch.describe().contains("S3CRET"));
+    let cx = || {
+        belfry_channels::Context::new(Duration::from_secs(5))
+            .with_origin("https://sns.us-east-1.amazonaws.com", &rx.url(""))
+    };
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx()), Outcome::Delivered);
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 3);
+    for r in &reqs {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.target, "/");
+        assert_eq!(
+            r.header("content-type").unwrap(),
+            "application/x-www-form-urlencoded; charset=utf-8"
+        );
+        let date = r.header("x-amz-date").unwrap();
+        assert_eq!(date.len(), 16, "{date}");
+        let auth = r.header("authorization").unwrap();
+        assert!(
+            auth.starts_with(&format!(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{}/us-east-1/sns/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=",
+                &date[..8]
+            )),
+            "{auth}"
+        );
+        assert!(!auth.contains("S3CRET"));
+    }
+    let f = form(&reqs[0].body);
+    assert_eq!(field(&f, "Action"), "Publish");
+    assert_eq!(field(&f, "PhoneNumber"), "+15551234567");
+    assert_eq!(field(&f, "Message"), sms::render(&n));
+    let f = form(&reqs[1].body);
+    assert_eq!(
+        (field(&f, "Action"), field(&f, "Name")),
+        ("CreateTopic", "alerts")
+    );
+    let f = form(&reqs[2].body);
+    assert_eq!(
+        field(&f, "TopicArn"),
+        "arn:aws:sns:us-east-1:123456789012:alerts"
+    );
+    // Phones and topics together: SMS mode, the SMS text to the topic too.
+    assert_eq!(field(&f, "Message"), sms::render(&n));
+    assert!(f.iter().all(|(k, _)| k != "Subject"));
+
+    // The topic's ARN is kept: the next notification publishes straight away.
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx()), Outcome::Delivered);
+    assert_eq!(rx.requests().len(), 5);
+    assert_eq!(field(&form(&rx.requests()[4].body), "Action"), "Publish");
+
+    // Throttling is retried.
+    let o = crate::send_with(ch.as_ref(), &n, cx());
+    assert!(
+        matches!(&o, Outcome::Retry { reason, .. } if reason.contains("Throttling")),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn sns_topic_mode_publishes_the_whole_text_with_an_ascii_subject() {
+    let rx = Receiver::start(vec![
+        Reply::status(200).body("<CreateTopicResponse><CreateTopicResult><TopicArn>arn:aws:sns:eu-west-1:1:ops</TopicArn></CreateTopicResult></CreateTopicResponse>"),
+        Reply::status(200).body("<PublishResponse/>"),
+    ]);
+    let ch = parse(&format!(
+        "sns://SESSIONtok@AKIDEXAMPLE/{AWS_SECRET}/eu-west-1/%23ops"
+    ))
+    .unwrap();
+    let cx = belfry_channels::Context::new(Duration::from_secs(5))
+        .with_origin("https://sns.eu-west-1.amazonaws.com", &rx.url(""));
+    let n = notification(State::Failed, Reason::FirstRun);
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx), Outcome::Delivered);
+    let r = &rx.requests()[1];
+    assert_eq!(r.header("x-amz-security-token").unwrap(), "SESSIONtok");
+    assert!(
+        r.header("authorization")
+            .unwrap()
+            .contains("SignedHeaders=content-type;host;x-amz-date;x-amz-security-token")
+    );
+    let f = form(&r.body);
+    assert_eq!(field(&f, "Subject"), "nightly-backup: Failed");
+    assert!(field(&f, "Message").contains("<b>disk</b> full & sad"));
+}
