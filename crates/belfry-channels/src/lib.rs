@@ -38,7 +38,8 @@
 //!   closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a webhook
 //!   bridge), [`Webex`] (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`,
 //!   `nctalks://`), [`Line`] (`line://`), Amazon [`Sns`] (`sns://`, signed with AWS Signature
-//!   Version 4), [`WhatsApp`] (`whatsapp://`, Meta's Cloud API), [`Pushsafer`] (`psafer://`, `psafers://`), a [`RemoteSyslog`] server (`rsyslog://`,
+//!   Version 4), [`WhatsApp`] (`whatsapp://`, Meta's Cloud API), [`Pushsafer`] (`psafer://`, `psafers://`),
+//!   [`Join`] (`join://`), a [`RemoteSyslog`] server (`rsyslog://`,
 //!   over UDP), an [`Mqtt`] broker (`mqtt://`), an [`AppriseApi`] server as a relay (`apprise://`, `apprises://`), a
 //!   healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
 //!   `belfry run` uses for `BELFRY_PING_URL`),
@@ -116,7 +117,7 @@ pub use local::Desktop;
 pub use local::{Command, Console, File};
 pub use mqtt::Mqtt;
 pub use outcome::{Outcome, classify_http, parse_retry_after, rate_limit_hint, shorten};
-pub use push::Pushsafer;
+pub use push::{Join, Pushsafer};
 pub use registry::{SchemeInfo, parse, parse_with_api_base, schemes};
 pub use relay::AppriseApi;
 pub use secrets::{MIN_SCRUBBED_LEN, Secrets};

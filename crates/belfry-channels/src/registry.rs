@@ -231,6 +231,7 @@ const OWN: &[SchemeInfo] = &[
     own("mqtt", "an MQTT broker", true),
     own("psafer", "Pushsafer", true),
     own("psafers", "Pushsafer", true),
+    own("join", "Join (joaoapps)", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans

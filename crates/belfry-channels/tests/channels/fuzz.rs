@@ -30,6 +30,7 @@ const SCHEMES: &[&str] = &[
     "psafers",
     "whatsapp",
     "sns",
+    "join",
 ];
 
 /// Pieces Apprise URLs are made of, the awkward ones included.

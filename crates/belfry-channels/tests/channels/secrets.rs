@@ -157,6 +157,10 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             "sns://AKIDEXAMPLE/FAKESECRET/K7MDENG/us-east-1/15551234567".into(),
             Some("https://sns.us-east-1.amazonaws.com"),
         ),
+        (
+            format!("join://{MARK}{}/chrome", "j".repeat(32 - MARK.len())),
+            Some("https://joinjoaomgcd.appspot.com"),
+        ),
     ]
 }
 

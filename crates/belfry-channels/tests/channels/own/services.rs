@@ -587,3 +587,49 @@ fn sns_topic_mode_publishes_the_whole_text_with_an_ascii_subject() {
     assert_eq!(field(&f, "Subject"), "nightly-backup: Failed");
     assert!(field(&f, "Message").contains("<b>disk</b> full & sad"));
 }
+
+#[test]
+fn join_pushes_to_each_target_with_its_query_and_reads_the_verdict() {
+    let key = "S3CRETfghijklmnopqrstuvwxyz01234";
+    let device = "0123456789abcdef0123456789abcdef";
+    let url = format!("join://{key}/{device}/chrome/Kitchen%20Tablet?priority=high");
+    let rx = Receiver::start(vec![
+        Reply::status(200).body(r#"{"success":true}"#),
+        Reply::status(200).body(r#"{"success":true}"#),
+        Reply::status(200).body(r#"{"success":true}"#),
+        Reply::status(200).body(&format!(
+            r#"{{"success":false,"errorMessage":"User Not Authenticated {key}"}}"#
+        )),
+    ]);
+    let ch = parse(&url).unwrap();
+    let cx = || {
+        belfry_channels::Context::new(Duration::from_secs(5))
+            .with_origin("https://joinjoaomgcd.appspot.com", &rx.url(""))
+    };
+    let n = notification(State::Failed, Reason::FirstRun);
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx()), Outcome::Delivered);
+    let reqs = rx.requests();
+    let queries: Vec<Vec<(String, String)>> = reqs
+        .iter()
+        .map(|r| {
+            assert_eq!(r.method, "POST");
+            let (path, query) = r.target.split_once('?').unwrap();
+            assert_eq!(path, "/_ah/api/messaging/v1/sendPush");
+            form(query.as_bytes())
+        })
+        .collect();
+    for q in &queries {
+        assert_eq!(field(q, "apikey"), key);
+        assert_eq!(field(q, "priority"), "1");
+        assert!(field(q, "title").contains("nightly-backup: Failed"));
+        assert!(field(q, "text").contains("exit code 2"));
+    }
+    assert_eq!(field(&queries[0], "deviceId"), device);
+    assert_eq!(field(&queries[1], "deviceId"), "group.chrome");
+    assert_eq!(field(&queries[2], "deviceNames"), "Kitchen Tablet");
+    let o = crate::send_with(ch.as_ref(), &n, cx());
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("User Not Authenticated") && !reason.contains(key)),
+        "{o:?}"
+    );
+}
