@@ -302,12 +302,12 @@ pub(super) fn parse_address(raw: &str) -> Option<Result<AppriseApi, UrlError>> {
     let prefix = if prefix.eq_ignore_ascii_case("notify") {
         ""
     } else {
-        let l = prefix.len();
-        let cut = l.checked_sub("/notify".len())?;
-        if !prefix[cut..].eq_ignore_ascii_case("/notify") {
+        let cut = prefix.len().checked_sub("/notify".len())?;
+        // `get`: a cut inside a character is simply not `/notify`.
+        if !prefix.get(cut..)?.eq_ignore_ascii_case("/notify") {
             return None;
         }
-        &prefix[..cut]
+        prefix.get(..cut)?
     };
     if key.len() > 32 || !is_key(key) {
         return None;
@@ -387,6 +387,8 @@ mod tests {
             "https://relay.example.org/xnotify/abc",
             "https://relay.example.org/notify/a.b",
             "https://relay.example.org/notify/abcdefghijklmnopqrstuvwxyz0123456",
+            "https://relay.example.org/caf\u{e9}s\u{e9}/abc",
+            "https://relay.example.org/\u{e9}\u{e9}\u{e9}\u{e9}/abc",
             "mailto://relay/notify/abc",
         ] {
             assert!(parse_address(raw).is_none(), "{raw}");

@@ -112,3 +112,48 @@ fn new_service_urls_never_panic_over_4000_inputs() {
         })
         .unwrap();
 }
+
+/// The pieces of the service addresses read as those services (an Apprise API server's, a
+/// t2bot.io hook's, a Webex webhook's), and awkward text around them.
+const ADDRESS_PIECES: &[&str] = &[
+    "relay.example.org",
+    "webhooks.t2bot.io",
+    "webexapis.com",
+    "api.ciscospark.com",
+    "/notify/",
+    "/api/v1/matrix/hook/",
+    "/v1/webhooks/incoming/",
+    "/",
+    "abc",
+    "é",
+    "éé",
+    "?",
+    "&",
+    "=",
+    ":8000",
+    "%",
+    "notify",
+    "a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d0a1b2c3d4e5f6a7b8c9d0abcd",
+];
+
+#[test]
+fn service_addresses_never_panic_over_4000_inputs() {
+    let url = (
+        proptest::sample::select(&["https", "http"][..]),
+        proptest::collection::vec(proptest::sample::select(ADDRESS_PIECES), 0..10),
+    )
+        .prop_map(|(s, p)| format!("{s}://{}", p.concat()));
+    let n = problem();
+    TestRunner::new(Cases::with_cases(4_000))
+        .run(&url, |raw| {
+            if let Ok(ch) = parse(&raw) {
+                let _ = ch.describe();
+                let _ = ch.plan(&Message {
+                    notification: &n,
+                    idempotency_key: "n-1:fuzz",
+                });
+            }
+            Ok(())
+        })
+        .unwrap();
+}
