@@ -28,19 +28,20 @@
 //!   [`Context`], and judges each answer by the service's rules (Telegram's and Slack's
 //!   refusals inside a `200`, `Retry-After`, Telegram's `retry_after`);
 //! - belfry's own channels, each rendered with [`belfry_core::sms`] and
-//!   [`belfry_core::email`]: e-mail over SMTP
-//!   ([`Smtp`]: `mailto://`, `mailtos://`), [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS
-//!   (`twilio://`), SMS through Vonage, MessageBird, Plivo, ClickSend and Sinch ([`SmsApi`]), the incident services [`Opsgenie`] (`opsgenie://`) and [`Splunk`] On-Call
-//!   (`splunk://`, `victorops://`), [`Squadcast`] (`squadcast://`), [`IncidentIo`]
-//!   (`incidentio://`), [`Signl4`] (`signl4://`), [`PagerTree`] (`pagertree://`) and
-//!   [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`] (`ilert://`), [`XMatters`]
-//!   (`xmatters://`), where a problem opens the job's incident and a recovery
-//!   closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a webhook
-//!   bridge), [`Webex`] (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`,
+//!   [`belfry_core::email`]: e-mail over SMTP ([`Smtp`]: `mailto://`, `mailtos://`),
+//!   [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS (`twilio://`), SMS through Vonage,
+//!   MessageBird, Plivo, ClickSend and Sinch ([`SmsApi`]), the incident services [`Opsgenie`]
+//!   (`opsgenie://`) and [`Splunk`] On-Call (`splunk://`, `victorops://`), [`Squadcast`]
+//!   (`squadcast://`), [`IncidentIo`] (`incidentio://`), [`Signl4`] (`signl4://`),
+//!   [`PagerTree`] (`pagertree://`) and [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`]
+//!   (`ilert://`), [`XMatters`] (`xmatters://`), where a problem opens the job's incident and a
+//!   recovery closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a
+//!   webhook bridge), [`Webex`] (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`,
 //!   `nctalks://`), [`Line`] (`line://`), Amazon [`Sns`] (`sns://`, signed with AWS Signature
-//!   Version 4), [`WhatsApp`] (`whatsapp://`, Meta's Cloud API), [`Pushsafer`] (`psafer://`, `psafers://`),
-//!   [`Join`] (`join://`), a [`RemoteSyslog`] server (`rsyslog://`,
-//!   over UDP), an [`Mqtt`] broker (`mqtt://`), an [`AppriseApi`] server as a relay (`apprise://`, `apprises://`), a
+//!   Version 4), [`WhatsApp`] (`whatsapp://`, Meta's Cloud API), [`Pushsafer`] (`psafer://`,
+//!   `psafers://`), [`Join`] (`join://`), a [`RemoteSyslog`] server (`rsyslog://`, over UDP),
+//!   an [`Mqtt`] broker (`mqtt://`, `mqtts://`), an [`AppriseApi`] server as a relay
+//!   (`apprise://`, `apprises://`), a
 //!   healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
 //!   `belfry run` uses for `BELFRY_PING_URL`),
 //!   a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines

@@ -106,13 +106,6 @@ pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
                 },
             },
         },
-        // Apprise reads it; belfry does not speak MQTT over TLS yet: say so rather than
-        // "unsupported", and name what works.
-        "mqtts" => Err(UrlError::new(
-            raw,
-            "mqtts:// (MQTT over TLS) is not supported yet; use mqtt:// to a broker on a trusted \
-             network, or a TLS tunnel to the broker",
-        )),
         // Apprise still reads these, but Microsoft has retired the Office 365 connectors they
         // post to: say what to use instead rather than only "unsupported".
         "msteams" => Err(UrlError::new(
@@ -229,6 +222,7 @@ const OWN: &[SchemeInfo] = &[
     own("apprises", "Apprise API (a relay)", true),
     own("rsyslog", "a remote syslog server (UDP)", true),
     own("mqtt", "an MQTT broker", true),
+    own("mqtts", "an MQTT broker over TLS", true),
     own("psafer", "Pushsafer", true),
     own("psafers", "Pushsafer", true),
     own("join", "Join (joaoapps)", true),
@@ -369,17 +363,6 @@ mod tests {
             .to_string();
         assert!(e.contains("retired") && e.contains("workflows://"), "{e}");
         assert!(!e.contains("IncomingWebhook/ghi"), "redacted: {e}");
-    }
-
-    #[test]
-    fn mqtt_over_tls_is_refused_by_name() {
-        let e = parse("mqtts://u:S3CR3T@broker/t").unwrap_err().to_string();
-        assert!(
-            e.contains("not supported yet") && e.contains("mqtt://"),
-            "{e}"
-        );
-        assert!(!e.contains("S3CR3T"), "{e}");
-        assert!(!schemes().iter().any(|s| s.scheme == "mqtts"));
     }
 
     #[test]

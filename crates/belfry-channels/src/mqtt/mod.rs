@@ -1,8 +1,9 @@
-//! MQTT: [`Mqtt`] (`mqtt://`) publishes each notification to topics on a broker. `packet.rs`
+//! MQTT: [`Mqtt`] (`mqtt://`, `mqtts://` over TLS) publishes each notification to topics on a broker. `packet.rs`
 //! writes and reads the few MQTT packets a publisher needs (3.1, 3.1.1 and 5.0).
 
 mod packet;
 mod publish;
+mod tls;
 
 pub use publish::Mqtt;
 
@@ -10,8 +11,7 @@ use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 
 /// The schemes of this family.
-/// (`mqtts://` is refused by the registry, with what to use instead.)
-pub(crate) const SCHEMES: &[&str] = &["mqtt"];
+pub(crate) const SCHEMES: &[&str] = &["mqtt", "mqtts"];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].
 pub(crate) fn parse(_scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlError> {

@@ -2,15 +2,18 @@
 //! per notification, a PUBLISH per topic, each acknowledged as its QoS asks, then DISCONNECT.
 
 use belfry_core::render::{Limit, Markup, TextStyle, render_text};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::packet::{self, Connect, Incoming, Version};
+use super::tls;
 use crate::secrets::Secrets;
 use crate::url_parse::{UrlError, decode};
 use crate::url_parts::{Parts, parse_bool, split_list};
 use crate::{BoxFuture, Channel, Context, Message, Outcome};
 
-/// MQTT: `mqtt://[USER[:PASSWORD]@]HOST[:PORT]/TOPIC[,TOPIC…]`, Apprise's syntax; port 1883.
+/// MQTT: `mqtt://[USER[:PASSWORD]@]HOST[:PORT]/TOPIC[,TOPIC…]`, Apprise's syntax; port 1883
+/// (`mqtts://` over TLS, port 8883, the certificate checked against the system's trust store
+/// unless `verify=no`).
 /// A topic keeps its slashes (`mqtt://broker/home/alerts` publishes to `home/alerts`); several
 /// are separated by commas or spaces, or given with `to=`.
 ///
@@ -25,6 +28,9 @@ use crate::{BoxFuture, Channel, Context, Message, Outcome};
 /// answer in time is retried.
 #[derive(Clone)]
 pub struct Mqtt {
+    /// `mqtts://`: TLS, checked unless `verify=no`.
+    tls: bool,
+    verify_tls: bool,
     host: String,
     port: u16,
     user: Option<String>,
@@ -56,7 +62,9 @@ const PAYLOAD_MAX: usize = 65_536;
 impl Mqtt {
     pub(crate) fn from_apprise(raw: &str) -> Result<Self, UrlError> {
         let p = Parts::parse(raw)?;
-        p.check_keys(raw, OPTIONS, &[], "mqtt")?;
+        let tls = p.scheme == "mqtts";
+        let scheme = if tls { "mqtts" } else { "mqtt" };
+        p.check_keys(raw, OPTIONS, &[], scheme)?;
         if p.host.is_empty() {
             return Err(UrlError::new(
                 raw,
@@ -124,9 +132,10 @@ impl Mqtt {
         // As Apprise: a kept session needs a client id to find it again.
         let session = flag("session", false)? && client_id.is_some();
         let retain = flag("retain", false)?;
-        let port = p.port.unwrap_or(1883);
+        let verify_tls = flag("verify", true)?;
+        let port = p.port.unwrap_or(if tls { 8883 } else { 1883 });
         let describe = format!(
-            "mqtt://{}{}:{port}/{}",
+            "{scheme}://{}{}:{port}/{}",
             if p.user.is_some() { "***@" } else { "" },
             p.host,
             topics.join(",")
@@ -136,6 +145,8 @@ impl Mqtt {
             secrets.add(pw);
         }
         Ok(Mqtt {
+            tls,
+            verify_tls,
             host: p
                 .host
                 .trim_start_matches('[')
@@ -175,9 +186,18 @@ impl Mqtt {
         let retry = |what: &str, e: std::io::Error| {
             Outcome::retry(format!("{what} {}: {e}", self.describe))
         };
-        let mut stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
+        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(|e| retry("could not connect to", e))?;
+        let mut stream: Box<dyn Stream> = if self.tls {
+            Box::new(
+                tls::connect(tcp, &self.host, self.verify_tls)
+                    .await
+                    .map_err(|e| Outcome::retry(format!("{}: {e}", self.describe)))?,
+            )
+        } else {
+            Box::new(tcp)
+        };
         let generated;
         let client_id = match &self.client_id {
             Some(c) => c.as_str(),
@@ -274,6 +294,11 @@ impl Mqtt {
     }
 }
 
+/// A connection to the broker, plain or TLS.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 /// `belfry-PID-N`: unique among this host's processes and this process's connections, and
 /// within MQTT 3.1's 23 characters.
 fn client_id() -> String {
@@ -317,7 +342,7 @@ async fn read<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<Incoming>
 
 impl Channel for Mqtt {
     fn scheme(&self) -> &'static str {
-        "mqtt"
+        if self.tls { "mqtts" } else { "mqtt" }
     }
 
     fn describe(&self) -> String {
@@ -363,6 +388,9 @@ mod tests {
             (Version::V5, false, 1883),
             "no session without a client id"
         );
+        let m = Mqtt::from_apprise("mqtts://broker/t?verify=no").unwrap();
+        assert_eq!((m.tls, m.verify_tls, m.port), (true, false, 8883));
+        assert_eq!(m.describe(), "mqtts://broker:8883/t");
         let m = Mqtt::from_apprise("mqtt://broker/t?version=3.1&client_id=me&session=yes").unwrap();
         assert_eq!((m.version, m.session), (Version::V31, true));
     }

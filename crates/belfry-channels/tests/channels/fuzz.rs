@@ -26,6 +26,7 @@ const SCHEMES: &[&str] = &[
     "sinch",
     "rsyslog",
     "mqtt",
+    "mqtts",
     "psafer",
     "psafers",
     "whatsapp",

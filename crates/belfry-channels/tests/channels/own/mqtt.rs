@@ -2,11 +2,13 @@
 //! of its own.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use belfry_channels::{Outcome, parse};
 
+use super::support::TestCa;
 use crate::{problem, recovery, send};
 
 /// `mosquitto_sub` subscribed (at QoS 2) to `topics`, printing `count` messages as JSON.
@@ -160,6 +162,114 @@ fn mqtt_without_a_broker_is_retried() {
     let o = send(ch.as_ref(), &problem());
     assert!(
         matches!(&o, Outcome::Retry { reason, .. } if reason.contains("could not connect") && !reason.contains("S3CRETpw")),
+        "{o:?}"
+    );
+}
+
+/// A TLS front for the broker: a Python server with the test CA's certificate for 127.0.0.1
+/// that passes each connection's bytes on to 127.0.0.1:1883 and back.
+struct TlsFront {
+    child: Child,
+    port: u16,
+    _ca: TestCa,
+}
+
+const FRONT: &str = r#"
+import socket, ssl, sys, threading
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen()
+print("PORT", srv.getsockname()[1], flush=True)
+def pump(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+def serve(conn):
+    try:
+        tls = ctx.wrap_socket(conn, server_side=True)
+    except (OSError, ssl.SSLError):
+        conn.close()
+        return
+    broker = socket.create_connection(("127.0.0.1", 1883))
+    threading.Thread(target=pump, args=(tls, broker), daemon=True).start()
+    pump(broker, tls)
+while True:
+    conn, _ = srv.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"#;
+
+impl TlsFront {
+    fn start() -> TlsFront {
+        let ca = TestCa::new();
+        let dir: &Path = ca.dir.path();
+        let mut child = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+            .arg("-c")
+            .arg(FRONT)
+            .arg(dir.join("server.pem"))
+            .arg(dir.join("server.key"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line.trim().strip_prefix("PORT ").unwrap().parse().unwrap();
+        TlsFront {
+            child,
+            port,
+            _ca: ca,
+        }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn mqtts_publishes_over_tls_and_checks_the_certificate_unless_told_not_to() {
+    let front = TlsFront::start();
+    let t = unique("tls");
+    let mut sub = Subscriber::start(&[&t], 1);
+    let ch = parse(&format!(
+        "mqtts://127.0.0.1:{}/{t}?qos=1&verify=no",
+        front.port
+    ))
+    .unwrap();
+    assert_eq!(ch.scheme(), "mqtts");
+    assert_eq!(send(ch.as_ref(), &problem()), Outcome::Delivered);
+    let m = sub.next();
+    assert_eq!(m["topic"], t.as_str());
+    assert_eq!(m["qos"], 1);
+    assert!(
+        m["payload"]
+            .as_str()
+            .unwrap()
+            .contains("nightly-backup: Failed")
+    );
+
+    // The test CA is in no trust store: with the certificate checked, the handshake fails.
+    let ch = parse(&format!("mqtts://127.0.0.1:{}/{t}", front.port)).unwrap();
+    let o = send(ch.as_ref(), &problem());
+    assert!(
+        matches!(&o, Outcome::Retry { reason, .. } if reason.contains("TLS handshake failed")),
         "{o:?}"
     );
 }
