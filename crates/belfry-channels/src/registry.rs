@@ -221,6 +221,7 @@ const OWN: &[SchemeInfo] = &[
     own("apprise", "Apprise API (a relay)", true),
     own("apprises", "Apprise API (a relay)", true),
     own("rsyslog", "a remote syslog server (UDP)", true),
+    own("syslog", "the local syslog (/dev/log)", true),
     own("mqtt", "an MQTT broker", true),
     own("mqtts", "an MQTT broker over TLS", true),
     own("psafer", "Pushsafer", true),

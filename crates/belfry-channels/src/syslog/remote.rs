@@ -4,6 +4,7 @@
 use belfry_core::Notification;
 use belfry_core::render::{Limit, Markup, TextStyle, render_text};
 
+use super::facility;
 use crate::url_parse::UrlError;
 use crate::url_parts::{Parts, parse_bool};
 use crate::{BoxFuture, Channel, Context, Message, Outcome};
@@ -28,28 +29,6 @@ pub struct RemoteSyslog {
     log_pid: bool,
 }
 
-/// The facilities, with their RFC 5424 codes.
-const FACILITIES: &[(&str, u8)] = &[
-    ("kern", 0),
-    ("user", 1),
-    ("mail", 2),
-    ("daemon", 3),
-    ("auth", 4),
-    ("syslog", 5),
-    ("lpr", 6),
-    ("news", 7),
-    ("uucp", 8),
-    ("cron", 9),
-    ("local0", 16),
-    ("local1", 17),
-    ("local2", 18),
-    ("local3", 19),
-    ("local4", 20),
-    ("local5", 21),
-    ("local6", 22),
-    ("local7", 23),
-];
-
 /// The longest datagram sent: what RFC 5424 asks every receiver to take.
 const DATAGRAM_MAX: usize = 2048;
 
@@ -68,31 +47,7 @@ impl RemoteSyslog {
             .filter(|f| !f.is_empty())
             .map(str::to_owned)
             .or_else(|| p.path.last().cloned());
-        let facility = match named {
-            None => 1,
-            Some(f) => {
-                let l = f.trim().to_ascii_lowercase();
-                FACILITIES
-                    .iter()
-                    .find(|(name, _)| *name == l)
-                    .or_else(|| FACILITIES.iter().find(|(name, _)| name.starts_with(&l)))
-                    .filter(|_| !l.is_empty())
-                    .map(|(_, code)| *code)
-                    .ok_or_else(|| {
-                        UrlError::new(
-                            raw,
-                            format!(
-                                "{f:?} is not a syslog facility ({})",
-                                FACILITIES
-                                    .iter()
-                                    .map(|(n, _)| *n)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        )
-                    })?
-            }
-        };
+        let facility = facility::read(raw, named.as_deref())?;
         let log_pid = match p.get("logpid").filter(|v| !v.trim().is_empty()) {
             Some(v) => parse_bool(raw, "logpid", v)?,
             None => true,
@@ -112,12 +67,7 @@ impl RemoteSyslog {
 
     /// The datagram for `n`.
     pub(crate) fn datagram(&self, n: &Notification) -> Vec<u8> {
-        let severity = match n.apprise_type.as_str() {
-            "failure" => 2,
-            "warning" => 4,
-            "success" => 5,
-            _ => 6,
-        };
+        let severity = u32::from(facility::severity(&n.apprise_type));
         let pri = u32::from(self.facility) * 8 + severity;
         let host = n
             .host
@@ -157,10 +107,7 @@ impl RemoteSyslog {
     }
 
     fn describe_str(&self) -> String {
-        let fac = FACILITIES
-            .iter()
-            .find(|(_, c)| *c == self.facility)
-            .map_or("user", |(n, _)| n);
+        let fac = facility::name(self.facility);
         if self.host.contains(':') {
             format!("rsyslog://[{}]:{}/{fac}", self.host, self.port)
         } else {

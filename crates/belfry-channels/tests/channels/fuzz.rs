@@ -25,6 +25,7 @@ const SCHEMES: &[&str] = &[
     "clicksend",
     "sinch",
     "rsyslog",
+    "syslog",
     "mqtt",
     "mqtts",
     "psafer",
