@@ -31,24 +31,6 @@ const fn f(
 
 /// From Apprise 2.3's `parse_native_url` of each service (its hosts and paths).
 const FOREIGN: &[Foreign] = &[
-    f(
-        "webexapis.com",
-        "/v1/webhooks/incoming/",
-        "Webex",
-        "wxteams",
-    ),
-    f(
-        "api.ciscospark.com",
-        "/v1/webhooks/incoming/",
-        "Webex",
-        "wxteams",
-    ),
-    f(
-        "webhooks.t2bot.io",
-        "/api/",
-        "Matrix (through t2bot.io)",
-        "matrix",
-    ),
     f("api.flock.com", "/hooks/", "Flock", "flock"),
     f(".ryver.com", "/application/webhook/", "Ryver", "ryver"),
     f("media.guilded.gg", "/webhooks/", "Guilded", "guilded"),
@@ -117,14 +99,6 @@ mod tests {
     #[test]
     fn service_addresses_are_recognised_by_host_and_path() {
         for (raw, label) in [
-            (
-                "https://webexapis.com/v1/webhooks/incoming/Y2lzY29zcGFyazovL3Vz",
-                "Webex",
-            ),
-            (
-                "https://webhooks.t2bot.io/api/v1/matrix/hook/abcDEF123",
-                "Matrix",
-            ),
             ("https://acme.ryver.com/application/webhook/TOKEN", "Ryver"),
             ("https://media.guilded.gg/webhooks/1234-ab/tok", "Guilded"),
         ] {
@@ -141,7 +115,6 @@ mod tests {
             "https://example.com/v1/webhooks/incoming/x",
             "https://ryver.com/application/webhook/x",
             "https://evilryver.com/application/webhook/x",
-            "https://webexapis.com/v1/people/me",
             "not a url",
         ] {
             assert!(refuse(raw).is_none(), "{raw}");

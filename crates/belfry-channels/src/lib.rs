@@ -28,14 +28,22 @@
 //!   [`Context`], and judges each answer by the service's rules (Telegram's and Slack's
 //!   refusals inside a `200`, `Retry-After`, Telegram's `retry_after`);
 //! - belfry's own channels, each rendered with [`belfry_core::sms`] and
-//!   [`belfry_core::email`]: e-mail over SMTP
-//!   ([`Smtp`]: `mailto://`, `mailtos://`), [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS
-//!   (`twilio://`), the incident services [`Opsgenie`] (`opsgenie://`) and [`Splunk`] On-Call
-//!   (`splunk://`, `victorops://`), [`Squadcast`] (`squadcast://`), [`IncidentIo`]
-//!   (`incidentio://`), [`Signl4`] (`signl4://`), [`PagerTree`] (`pagertree://`) and
-//!   [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`] (`ilert://`), [`XMatters`]
-//!   (`xmatters://`), where a problem opens the job's incident and a recovery
-//!   closes it, a healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
+//!   [`belfry_core::email`]: e-mail over SMTP ([`Smtp`]: `mailto://`, `mailtos://`),
+//!   [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS (`twilio://`), SMS through Vonage,
+//!   MessageBird, Plivo, ClickSend and Sinch ([`SmsApi`]), the incident services [`Opsgenie`]
+//!   (`opsgenie://`) and [`Splunk`] On-Call (`splunk://`, `victorops://`), [`Squadcast`]
+//!   (`squadcast://`), [`IncidentIo`] (`incidentio://`), [`Signl4`] (`signl4://`),
+//!   [`PagerTree`] (`pagertree://`) and [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`]
+//!   (`ilert://`), [`XMatters`] (`xmatters://`), where a problem opens the job's incident and a
+//!   recovery closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a
+//!   webhook bridge), [`Webex`] (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`,
+//!   `nctalks://`), [`Line`] (`line://`), Amazon [`Sns`] (`sns://`, signed with AWS Signature
+//!   Version 4), [`WhatsApp`] (`whatsapp://`, Meta's Cloud API), [`Pushsafer`] (`psafer://`,
+//!   `psafers://`), [`Join`] (`join://`), a [`RemoteSyslog`] server (`rsyslog://`, over UDP),
+//!   the [`LocalSyslog`] (`syslog://`),
+//!   an [`Mqtt`] broker (`mqtt://`, `mqtts://`), an [`AppriseApi`] server as a relay
+//!   (`apprise://`, `apprises://`), a
+//!   healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
 //!   `belfry run` uses for `BELFRY_PING_URL`),
 //!   a [`Command`] run per notification without a shell (`cmd://`), a [`File`] of JSON lines
 //!   (`file://`), and desktop notifications (`desktop://`, with the `desktop` cargo feature).
@@ -79,19 +87,27 @@ mod url_parts;
 
 // The families, each with its parsing, request building, sending and outcome side by side.
 mod apprise;
+mod aws;
+mod chat;
 mod email;
 mod foreign;
 mod hcping;
 mod incident;
 mod local;
+mod mqtt;
+mod push;
+mod relay;
 mod sms;
+mod syslog;
 mod webhook;
 
 // From a URL's scheme to its family.
 mod registry;
 
+pub use aws::Sns;
 pub use belfry_core::Notification;
 pub use channel::{BoxFuture, Channel, Message, Pace};
+pub use chat::{Line, Matrix, NextcloudTalk, Webex, WhatsApp};
 pub use email::{MailApi, Security, SendGrid, Smtp};
 pub use hcping::{DEFAULT_BODY_LIMIT as PING_BODY_LIMIT, HcPing};
 pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};
@@ -101,8 +117,12 @@ pub use incident::{
 #[cfg(feature = "desktop")]
 pub use local::Desktop;
 pub use local::{Command, Console, File};
+pub use mqtt::Mqtt;
 pub use outcome::{Outcome, classify_http, parse_retry_after, rate_limit_hint, shorten};
+pub use push::{Join, Pushsafer};
 pub use registry::{SchemeInfo, parse, parse_with_api_base, schemes};
+pub use relay::AppriseApi;
 pub use secrets::{MIN_SCRUBBED_LEN, Secrets};
-pub use sms::Twilio;
+pub use sms::{SmsApi, Twilio};
+pub use syslog::{LocalSyslog, RemoteSyslog};
 pub use url_parse::{UrlError, redact_url};

@@ -4,7 +4,10 @@
 
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
-use crate::{apprise, email, foreign, hcping, incident, local, sms, webhook};
+use crate::{
+    apprise, aws, chat, email, foreign, hcping, incident, local, mqtt, push, relay, sms, syslog,
+    webhook,
+};
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
 type ParseFn = fn(&str, &str) -> Result<Box<dyn Channel>, UrlError>;
@@ -42,6 +45,30 @@ const FAMILIES: &[Family] = &[
         schemes: incident::SCHEMES,
         parse: incident::parse,
     },
+    Family {
+        schemes: chat::SCHEMES,
+        parse: chat::parse,
+    },
+    Family {
+        schemes: relay::SCHEMES,
+        parse: relay::parse,
+    },
+    Family {
+        schemes: syslog::SCHEMES,
+        parse: syslog::parse,
+    },
+    Family {
+        schemes: mqtt::SCHEMES,
+        parse: mqtt::parse,
+    },
+    Family {
+        schemes: push::SCHEMES,
+        parse: push::parse,
+    },
+    Family {
+        schemes: aws::SCHEMES,
+        parse: aws::parse,
+    },
 ];
 
 /// Parses a channel URL into a channel.
@@ -68,7 +95,10 @@ pub fn parse(raw: &str) -> Result<Box<dyn Channel>, UrlError> {
         // belfry's JSON posted to that address.
         "http" | "https" => match apprise::parse_address(raw) {
             Some(service) => service,
-            None => match incident::parse_address(raw) {
+            None => match incident::parse_address(raw)
+                .or_else(|| chat::parse_address(raw))
+                .or_else(|| relay::parse_address(raw))
+            {
                 Some(service) => service,
                 None => match foreign::refuse(raw) {
                     Some(refusal) => Err(refusal),
@@ -152,6 +182,12 @@ const OWN: &[SchemeInfo] = &[
     own("resend", "Resend (e-mail)", true),
     own("brevo", "Brevo (e-mail)", true),
     own("twilio", "Twilio (SMS, WhatsApp, calls)", true),
+    own("vonage", "Vonage (SMS)", true),
+    own("nexmo", "Vonage (SMS)", true),
+    own("msgbird", "MessageBird (SMS)", true),
+    own("plivo", "Plivo (SMS)", true),
+    own("clicksend", "ClickSend (SMS)", true),
+    own("sinch", "Sinch (SMS)", true),
     own("opsgenie", "Opsgenie", true),
     own(
         "hcping",
@@ -173,6 +209,24 @@ const OWN: &[SchemeInfo] = &[
     own("goalerts", "GoAlert", true),
     own("ilert", "ilert", true),
     own("xmatters", "xMatters", true),
+    own("matrix", "Matrix", true),
+    own("matrixs", "Matrix", true),
+    own("wxteams", "Webex (Cisco Webex Teams)", true),
+    own("webex", "Webex (Cisco Webex Teams)", true),
+    own("nctalk", "Nextcloud Talk", true),
+    own("nctalks", "Nextcloud Talk", true),
+    own("line", "LINE (Messaging API push)", true),
+    own("whatsapp", "WhatsApp (Meta's Cloud API)", true),
+    own("sns", "Amazon SNS (SMS, topics)", true),
+    own("apprise", "Apprise API (a relay)", true),
+    own("apprises", "Apprise API (a relay)", true),
+    own("rsyslog", "a remote syslog server (UDP)", true),
+    own("syslog", "the local syslog (/dev/log)", true),
+    own("mqtt", "an MQTT broker", true),
+    own("mqtts", "an MQTT broker over TLS", true),
+    own("psafer", "Pushsafer", true),
+    own("psafers", "Pushsafer", true),
+    own("join", "Join (joaoapps)", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans

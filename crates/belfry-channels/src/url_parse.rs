@@ -57,6 +57,11 @@ const HOST_IS_PUBLIC: &[&str] = &[
     "mailto",
     "mailtos",
     "cmd",
+    "rsyslog",
+    "apprise",
+    "apprises",
+    "nctalk",
+    "nctalks",
 ];
 
 /// Schemes whose user information is a credential through and through (an API key, an
@@ -114,7 +119,11 @@ pub fn redact_url(raw: &str) -> String {
         && tail
             .strip_prefix('/')
             .is_some_and(|p| !p.is_empty() && !p.starts_with(['?', '#', '/']));
-    let public = HOST_IS_PUBLIC.contains(&scheme_lc.as_str()) || ntfy_server;
+    // `matrix://ID` is a t2bot.io hook's id (a secret); `matrix://TOKEN@hs.example.org` a
+    // homeserver, which has a dot (or is an IP address).
+    let matrix_server = matches!(scheme_lc.as_str(), "matrix" | "matrixs")
+        && (host.contains('.') || host.starts_with('['));
+    let public = HOST_IS_PUBLIC.contains(&scheme_lc.as_str()) || ntfy_server || matrix_server;
     if public {
         out.push_str(host);
     } else if !host.is_empty() {
@@ -200,6 +209,11 @@ mod tests {
             redact_url("mailtos://bob:pw@example.com?to=a@b.org"),
             "mailtos://bob:***@example.com/…"
         );
+        assert_eq!(
+            redact_url("matrixs://SECRETTOKEN@matrix.example.org/#ops"),
+            "matrixs://***@matrix.example.org/…"
+        );
+        assert_eq!(redact_url("matrix://SECRETT2BOTID"), "matrix://***");
         assert_eq!(redact_url("no-scheme-secret"), "(a URL without scheme://)");
         for raw in [
             "json://u:SECRETPASS@h/p",

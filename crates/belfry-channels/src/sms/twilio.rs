@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use belfry_core::sms;
 
+use super::phone::digits;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
 use crate::url_parts::{Parts, split_list};
@@ -44,18 +45,6 @@ impl std::fmt::Debug for Twilio {
             .field("destination", &self.describe)
             .finish_non_exhaustive()
     }
-}
-
-fn digits(s: &str) -> Option<String> {
-    let s = s.trim();
-    if s.is_empty()
-        || !s
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
-    {
-        return None;
-    }
-    Some(s.chars().filter(char::is_ascii_digit).collect())
 }
 
 /// Splits a `w:`/`whatsapp:` (or `s:`/`sms:`) prefix off a number.

@@ -7,6 +7,7 @@
 
 mod answers;
 mod corpus;
+mod fuzz;
 mod secrets;
 mod services;
 

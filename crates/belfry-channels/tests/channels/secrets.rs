@@ -97,6 +97,70 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             "json://alice:FAKESECRETpw@{addr}/FAKESECRETpath".into(),
             None,
         ),
+        (
+            "matrix://FAKESECRETtok@{addr}/%23ops:example.org".into(),
+            None,
+        ),
+        (
+            "matrix://alice:FAKESECRETpw@{addr}/!room:example.org".into(),
+            None,
+        ),
+        (
+            format!("matrix://{MARK}{}", "a".repeat(64 - MARK.len())),
+            Some("https://webhooks.t2bot.io"),
+        ),
+        (
+            "apprise://ops:FAKESECRETpw@{addr}/FAKESECRETkey".into(),
+            None,
+        ),
+        (
+            format!("wxteams://{MARK}{}", "a".repeat(90 - MARK.len())),
+            Some("https://webexapis.com"),
+        ),
+        (
+            "webex://FAKESECRETbot/room1".into(),
+            Some("https://webexapis.com"),
+        ),
+        (
+            "vonage://key123:FAKESECRET9@15551234567".into(),
+            Some("https://rest.nexmo.com"),
+        ),
+        (
+            format!(
+                "msgbird://{MARK}{}/15551234567",
+                "b".repeat(25 - MARK.len())
+            ),
+            Some("https://rest.messagebird.com"),
+        ),
+        (
+            "plivo://MAXXXXXXXXXXXXXXXXXX@FAKESECRETNGFhYjk3NzAzMmQwNDk5Nz/15551234567".into(),
+            Some("https://api.plivo.com"),
+        ),
+        (
+            "clicksend://ada:FAKESECRETkey@15551234567".into(),
+            Some("https://rest.clicksend.com"),
+        ),
+        ("nctalk://ada:FAKESECRETpw@{addr}/room1".into(), None),
+        (
+            "line://FAKESECRETtok/part=/Uuser1".into(),
+            Some("https://api.line.me"),
+        ),
+        (
+            "psafers://FAKESECRETkey/dev1".into(),
+            Some("https://www.pushsafer.com"),
+        ),
+        (
+            "whatsapp://FAKESECRETtok@1065403/15551234567".into(),
+            Some("https://graph.facebook.com"),
+        ),
+        (
+            "sns://AKIDEXAMPLE/FAKESECRET/K7MDENG/us-east-1/15551234567".into(),
+            Some("https://sns.us-east-1.amazonaws.com"),
+        ),
+        (
+            format!("join://{MARK}{}/chrome", "j".repeat(32 - MARK.len())),
+            Some("https://joinjoaomgcd.appspot.com"),
+        ),
     ]
 }
 

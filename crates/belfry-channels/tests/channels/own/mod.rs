@@ -2,11 +2,16 @@
 //! recording HTTP receiver standing in for SendGrid, Twilio and the incident services, real child
 //! processes for the command channel, real files.
 
+mod chat;
 mod command;
 mod email;
 mod file;
 mod https;
 mod incident;
 mod mail_api;
+mod mqtt;
+mod relay;
 mod services;
+mod sms;
 mod support;
+mod syslog;

@@ -436,3 +436,200 @@ fn service_secrets_stay_out_of_descriptions_debug_and_errors() {
         }
     }
 }
+
+#[test]
+fn pushsafer_posts_a_form_per_device_and_reads_its_verdict() {
+    let key = "S3CRETpushsaferkey";
+    let url = format!("psafers://{key}/dev1/gs23?priority=high&sound=bell&vibration=2");
+    assert_eq!(
+        plan(
+            parse(&url).unwrap().as_ref(),
+            &notification(State::Failed, Reason::FirstRun)
+        )[0]
+        .url,
+        "https://www.pushsafer.com/api"
+    );
+    let rx = Receiver::start(vec![
+        Reply::status(200).body(r#"{"status":1,"success":"message transmitted"}"#),
+        Reply::status(200).body(r#"{"status":1,"success":"message transmitted"}"#),
+        Reply::status(200).body(&format!(r#"{{"status":0,"error":"invalid key {key}"}}"#)),
+    ]);
+    let ch = parse(&url).unwrap();
+    let cx = belfry_channels::Context::new(Duration::from_secs(5))
+        .with_origin("https://www.pushsafer.com", &rx.url(""));
+    let n = notification(State::Failed, Reason::FirstRun);
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx), Outcome::Delivered);
+    let reqs = rx.requests();
+    for (r, d) in reqs.iter().zip(["dev1", "gs23"]) {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.target, "/api");
+        let f = form(&r.body);
+        assert_eq!(field(&f, "k"), key);
+        assert_eq!(field(&f, "d"), d);
+        assert!(field(&f, "t").contains("nightly-backup: Failed"));
+        assert!(field(&f, "m").contains("exit code 2"));
+        assert_eq!(field(&f, "pr"), "1");
+        assert_eq!(field(&f, "s"), "5");
+        assert_eq!(field(&f, "v"), "2");
+        assert_eq!(field(&f, "c"), "#D50200");
+    }
+    let cx = belfry_channels::Context::new(Duration::from_secs(5))
+        .with_origin("https://www.pushsafer.com", &rx.url(""));
+    let o = crate::send_with(ch.as_ref(), &n, cx);
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("invalid key") && !reason.contains(key)),
+        "{o:?}"
+    );
+}
+
+const AWS_SECRET: &str = "S3CRETnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+#[test]
+fn sns_texts_phones_and_publishes_to_topics_with_signed_requests() {
+    let url = format!("sns://AKIDEXAMPLE/{AWS_SECRET}/us-east-1/+15551234567/%23alerts");
+    let n = notification(State::Failed, Reason::FirstRun);
+    let ok = |action: &str| {
+        Reply::status(200).body(&format!(
+            "<{action}Response><{action}Result><MessageId>m-1</MessageId></{action}Result></{action}Response>"
+        ))
+    };
+    let rx = Receiver::start(vec![
+        ok("Publish"),
+        Reply::status(200).body(
+            "<CreateTopicResponse><CreateTopicResult><TopicArn>arn:aws:sns:us-east-1:123456789012:alerts</TopicArn></CreateTopicResult></CreateTopicResponse>",
+        ),
+        ok("Publish"),
+        ok("Publish"),
+        ok("Publish"),
+        Reply::status(400).body("<ErrorResponse><Error><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"),
+    ]);
+    let ch = parse(&url).unwrap();
+    assert!(!ch.describe().contains("S3CRET"));
+    let cx = || {
+        belfry_channels::Context::new(Duration::from_secs(5))
+            .with_origin("https://sns.us-east-1.amazonaws.com", &rx.url(""))
+    };
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx()), Outcome::Delivered);
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 3);
+    for r in &reqs {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.target, "/");
+        assert_eq!(
+            r.header("content-type").unwrap(),
+            "application/x-www-form-urlencoded; charset=utf-8"
+        );
+        let date = r.header("x-amz-date").unwrap();
+        assert_eq!(date.len(), 16, "{date}");
+        let auth = r.header("authorization").unwrap();
+        assert!(
+            auth.starts_with(&format!(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{}/us-east-1/sns/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=",
+                &date[..8]
+            )),
+            "{auth}"
+        );
+        assert!(!auth.contains("S3CRET"));
+    }
+    let f = form(&reqs[0].body);
+    assert_eq!(field(&f, "Action"), "Publish");
+    assert_eq!(field(&f, "PhoneNumber"), "+15551234567");
+    assert_eq!(field(&f, "Message"), sms::render(&n));
+    let f = form(&reqs[1].body);
+    assert_eq!(
+        (field(&f, "Action"), field(&f, "Name")),
+        ("CreateTopic", "alerts")
+    );
+    let f = form(&reqs[2].body);
+    assert_eq!(
+        field(&f, "TopicArn"),
+        "arn:aws:sns:us-east-1:123456789012:alerts"
+    );
+    // Phones and topics together: SMS mode, the SMS text to the topic too.
+    assert_eq!(field(&f, "Message"), sms::render(&n));
+    assert!(f.iter().all(|(k, _)| k != "Subject"));
+
+    // The topic's ARN is kept: the next notification publishes straight away.
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx()), Outcome::Delivered);
+    assert_eq!(rx.requests().len(), 5);
+    assert_eq!(field(&form(&rx.requests()[4].body), "Action"), "Publish");
+
+    // Throttling is retried.
+    let o = crate::send_with(ch.as_ref(), &n, cx());
+    assert!(
+        matches!(&o, Outcome::Retry { reason, .. } if reason.contains("Throttling")),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn sns_topic_mode_publishes_the_whole_text_with_an_ascii_subject() {
+    let rx = Receiver::start(vec![
+        Reply::status(200).body("<CreateTopicResponse><CreateTopicResult><TopicArn>arn:aws:sns:eu-west-1:1:ops</TopicArn></CreateTopicResult></CreateTopicResponse>"),
+        Reply::status(200).body("<PublishResponse/>"),
+    ]);
+    let ch = parse(&format!(
+        "sns://SESSIONtok@AKIDEXAMPLE/{AWS_SECRET}/eu-west-1/%23ops"
+    ))
+    .unwrap();
+    let cx = belfry_channels::Context::new(Duration::from_secs(5))
+        .with_origin("https://sns.eu-west-1.amazonaws.com", &rx.url(""));
+    let n = notification(State::Failed, Reason::FirstRun);
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx), Outcome::Delivered);
+    let r = &rx.requests()[1];
+    assert_eq!(r.header("x-amz-security-token").unwrap(), "SESSIONtok");
+    assert!(
+        r.header("authorization")
+            .unwrap()
+            .contains("SignedHeaders=content-type;host;x-amz-date;x-amz-security-token")
+    );
+    let f = form(&r.body);
+    assert_eq!(field(&f, "Subject"), "nightly-backup: Failed");
+    assert!(field(&f, "Message").contains("<b>disk</b> full & sad"));
+}
+
+#[test]
+fn join_pushes_to_each_target_with_its_query_and_reads_the_verdict() {
+    let key = "S3CRETfghijklmnopqrstuvwxyz01234";
+    let device = "0123456789abcdef0123456789abcdef";
+    let url = format!("join://{key}/{device}/chrome/Kitchen%20Tablet?priority=high");
+    let rx = Receiver::start(vec![
+        Reply::status(200).body(r#"{"success":true}"#),
+        Reply::status(200).body(r#"{"success":true}"#),
+        Reply::status(200).body(r#"{"success":true}"#),
+        Reply::status(200).body(&format!(
+            r#"{{"success":false,"errorMessage":"User Not Authenticated {key}"}}"#
+        )),
+    ]);
+    let ch = parse(&url).unwrap();
+    let cx = || {
+        belfry_channels::Context::new(Duration::from_secs(5))
+            .with_origin("https://joinjoaomgcd.appspot.com", &rx.url(""))
+    };
+    let n = notification(State::Failed, Reason::FirstRun);
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx()), Outcome::Delivered);
+    let reqs = rx.requests();
+    let queries: Vec<Vec<(String, String)>> = reqs
+        .iter()
+        .map(|r| {
+            assert_eq!(r.method, "POST");
+            let (path, query) = r.target.split_once('?').unwrap();
+            assert_eq!(path, "/_ah/api/messaging/v1/sendPush");
+            form(query.as_bytes())
+        })
+        .collect();
+    for q in &queries {
+        assert_eq!(field(q, "apikey"), key);
+        assert_eq!(field(q, "priority"), "1");
+        assert!(field(q, "title").contains("nightly-backup: Failed"));
+        assert!(field(q, "text").contains("exit code 2"));
+    }
+    assert_eq!(field(&queries[0], "deviceId"), device);
+    assert_eq!(field(&queries[1], "deviceId"), "group.chrome");
+    assert_eq!(field(&queries[2], "deviceNames"), "Kitchen Tablet");
+    let o = crate::send_with(ch.as_ref(), &n, cx());
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("User Not Authenticated") && !reason.contains(key)),
+        "{o:?}"
+    );
+}

@@ -1,0 +1,555 @@
+//! Text messages through the HTTP APIs of SMS services, in Apprise's syntax: Vonage
+//! (`vonage://`, `nexmo://`), MessageBird (`msgbird://`), Plivo (`plivo://`), ClickSend
+//! (`clicksend://`) and Sinch (`sinch://`). Each message is [`belfry_core::sms::render`]'s one
+//! segment; each recipient gets one request (a batch of them with `batch=yes` where the
+//! service takes several).
+
+use base64::Engine as _;
+use belfry_core::sms;
+use serde_json::{Value, json};
+
+use super::phone::{digits, number, recipients};
+use crate::outcome::shorten;
+use crate::secrets::Secrets;
+use crate::url_parse::UrlError;
+use crate::url_parts::{Parts, parse_bool};
+use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
+
+/// Which service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Service {
+    Vonage,
+    MessageBird,
+    Plivo,
+    ClickSend,
+    Sinch,
+}
+
+/// The schemes of these services.
+pub(crate) const SCHEMES: &[&str] = &["vonage", "nexmo", "msgbird", "plivo", "clicksend", "sinch"];
+
+impl Service {
+    fn of(scheme: &str) -> Option<Service> {
+        Some(match scheme {
+            "vonage" | "nexmo" => Service::Vonage,
+            "msgbird" => Service::MessageBird,
+            "plivo" => Service::Plivo,
+            "clicksend" => Service::ClickSend,
+            "sinch" => Service::Sinch,
+            _ => return None,
+        })
+    }
+
+    /// The query options Apprise 2.3 reads for it.
+    fn options(self) -> &'static [&'static str] {
+        match self {
+            Service::Vonage => &["to", "from", "source", "key", "secret", "ttl"],
+            Service::MessageBird => &["to", "from"],
+            Service::Plivo => &["to", "from", "id", "token", "batch"],
+            Service::ClickSend => &["to", "key", "batch"],
+            Service::Sinch => &["to", "from", "source", "spi", "token", "region"],
+        }
+    }
+
+    fn shape(self) -> &'static str {
+        match self {
+            Service::Vonage => "vonage://APIKEY:SECRET@FROM_PHONE[/TO_PHONE…]",
+            Service::MessageBird => "msgbird://APIKEY/FROM_PHONE[/TO_PHONE…]",
+            Service::Plivo => "plivo://AUTH_ID@TOKEN/FROM_PHONE[/TO_PHONE…]",
+            Service::ClickSend => "clicksend://USER:APIKEY@TO_PHONE[/TO_PHONE…]",
+            Service::Sinch => "sinch://SERVICE_PLAN_ID:API_TOKEN@FROM_PHONE[/TO_PHONE…]",
+        }
+    }
+}
+
+/// An SMS service's API (see the module's documentation).
+///
+/// - Vonage: `POST https://rest.nexmo.com/sms/json`, a form with `api_key`, `api_secret`,
+///   `from`, `to`, `text` and `ttl` (`ttl=` milliseconds, 20,000 to 604,800,000; 900,000 by
+///   default); the verdict is in the body's `messages[].status` (`0` sent, `1` throttled).
+/// - MessageBird: `POST https://rest.messagebird.com/messages` (`Authorization: AccessKey …`),
+///   a form with `originator`, `recipients` and `body`.
+/// - Plivo: `POST https://api.plivo.com/v1/Account/AUTH_ID/Message/` (basic authentication),
+///   JSON `src`, `dst` and `text`; `batch=yes` puts up to 20 recipients in one `dst`, joined by
+///   `<` as Plivo reads them.
+/// - ClickSend: `POST https://rest.clicksend.com/v3/sms/send` (basic authentication), JSON
+///   `messages` of `source`, `to` and `body`; `batch=yes` sends up to 1,000 in one request; each
+///   message's own `status` in the answer is checked.
+/// - Sinch: `POST https://REGION.sms.api.sinch.com/xms/v1/SERVICE_PLAN_ID/batches`
+///   (`region=us|eu`, `Authorization: Bearer …`), JSON `from`, `to` and `body`; the sender may
+///   be a short code (5 or 6 digits).
+///
+/// With no recipient, Vonage, MessageBird, Plivo and Sinch text the sender's own number, as in
+/// Apprise (not a short code); ClickSend has no sender in its URL and needs a recipient.
+#[derive(Clone)]
+pub struct SmsApi {
+    service: Service,
+    scheme: &'static str,
+    pub(crate) base: String,
+    /// The account's credentials: Vonage's key and secret, MessageBird's and Sinch's token,
+    /// Plivo's and ClickSend's basic authentication.
+    user: String,
+    secret: String,
+    /// The sender as the service takes it (`+` and digits, or a short code).
+    from: String,
+    /// The recipients, `+` and digits.
+    to: Vec<String>,
+    /// How many recipients one request carries.
+    batch: usize,
+    ttl: u64,
+    describe: String,
+    secrets: Secrets,
+}
+
+impl std::fmt::Debug for SmsApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsApi")
+            .field("destination", &self.describe)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Letters and digits.
+fn alnum(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl SmsApi {
+    pub(crate) fn from_apprise(raw: &str) -> Result<Self, UrlError> {
+        let p = Parts::parse(raw)?;
+        let scheme: &'static str = SCHEMES
+            .iter()
+            .find(|s| **s == p.scheme)
+            .copied()
+            .unwrap_or("vonage");
+        let service = Service::of(scheme).unwrap_or(Service::Vonage);
+        p.check_keys(raw, service.options(), &[], scheme)?;
+        let q = |k: &str| p.get(k).filter(|v| !v.is_empty()).map(str::to_owned);
+        let shape = service.shape();
+        let bad = |what: &str| UrlError::new(raw, format!("{what}: {shape}"));
+        let batch_flag = match p.get("batch").filter(|v| !v.trim().is_empty()) {
+            Some(v) => parse_bool(raw, "batch", v)?,
+            None => false,
+        };
+        let mut ttl = 900_000;
+        let (user, secret, from, to, batch) = match service {
+            Service::Vonage => {
+                let key = q("key").or(p.user.clone()).unwrap_or_default();
+                let secret = q("secret").or(p.password.clone()).unwrap_or_default();
+                if !alnum(&key) {
+                    return Err(bad("the API key is missing or not letters and digits"));
+                }
+                if !alnum(&secret) {
+                    return Err(bad("the API secret is missing or not letters and digits"));
+                }
+                if let Some(t) = q("ttl") {
+                    ttl = t
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|t| (20_000..=604_800_000).contains(t))
+                        .ok_or_else(|| {
+                            UrlError::new(
+                                raw,
+                                format!(
+                                    "ttl={t:?} is not a number of milliseconds from 20000 to \
+                                     604800000"
+                                ),
+                            )
+                        })?;
+                }
+                let source = q("source").or(q("from")).unwrap_or(p.host.clone());
+                let from = number(raw, "the sender", &source)?;
+                (key, secret, from, recipients(raw, &p, &p.path)?, 1)
+            }
+            Service::MessageBird => {
+                let key = p.host.clone();
+                if key.len() != 25 || !alnum(&key) {
+                    return Err(bad(
+                        "the access key is missing or not 25 letters and digits",
+                    ));
+                }
+                let mut path = p.path.clone();
+                let source = match q("from") {
+                    Some(f) => f,
+                    None if !path.is_empty() => path.remove(0),
+                    None => return Err(bad("the sender's number is missing")),
+                };
+                let from = format!("+{}", number(raw, "the sender", &source)?);
+                (key, String::new(), from, recipients(raw, &p, &path)?, 1)
+            }
+            Service::Plivo => {
+                let id = q("id").or(p.user.clone()).unwrap_or_default();
+                let mut path = p.path.clone();
+                let token = match q("token") {
+                    Some(t) => {
+                        if !p.host.is_empty() {
+                            path.insert(0, p.host.clone());
+                        }
+                        t
+                    }
+                    None => p.host.clone(),
+                };
+                if !(20..=30).contains(&id.len()) || !alnum(&id) {
+                    return Err(bad(
+                        "the Auth ID is missing or not 20 to 30 letters and digits",
+                    ));
+                }
+                if !(30..=50).contains(&token.len()) || !alnum(&token) {
+                    return Err(bad(
+                        "the Auth Token is missing or not 30 to 50 letters and digits",
+                    ));
+                }
+                let source = match q("from") {
+                    Some(f) => f,
+                    None if !path.is_empty() => path.remove(0),
+                    None => return Err(bad("the sender's number is missing")),
+                };
+                let from = number(raw, "the sender", &source)?;
+                let batch = if batch_flag { 20 } else { 1 };
+                (id, token, from, recipients(raw, &p, &path)?, batch)
+            }
+            Service::ClickSend => {
+                let user = p.user.clone().unwrap_or_default();
+                let key = q("key").or(p.password.clone()).unwrap_or_default();
+                if user.is_empty() || key.is_empty() {
+                    return Err(bad("the user name and API key are missing"));
+                }
+                let mut path = p.path.clone();
+                if !p.host.is_empty() {
+                    path.insert(0, p.host.clone());
+                }
+                let to = recipients(raw, &p, &path)?;
+                if to.is_empty() {
+                    return Err(bad("no recipient"));
+                }
+                let batch = if batch_flag { 1000 } else { 1 };
+                (user, key, String::new(), to, batch)
+            }
+            Service::Sinch => {
+                let spi = q("spi").or(p.user.clone()).unwrap_or_default();
+                let token = q("token").or(p.password.clone()).unwrap_or_default();
+                let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+                if !hex(&spi) {
+                    return Err(bad("the service plan id is missing or not hexadecimal"));
+                }
+                if !hex(&token) {
+                    return Err(bad("the API token is missing or not hexadecimal"));
+                }
+                let source = q("source").or(q("from")).unwrap_or(p.host.clone());
+                let from = match digits(&source) {
+                    Some(d) if (11..=14).contains(&d.len()) => format!("+{d}"),
+                    Some(d) if matches!(d.len(), 5 | 6) => d,
+                    _ => {
+                        return Err(UrlError::new(
+                            raw,
+                            format!(
+                                "the sender {source:?} is neither a phone number with its \
+                                 country code (11 to 14 digits) nor a short code (5 or 6)"
+                            ),
+                        ));
+                    }
+                };
+                let to = recipients(raw, &p, &p.path)?;
+                if to.is_empty() && !from.starts_with('+') {
+                    return Err(bad("a short code needs a recipient"));
+                }
+                (spi, token, from, to, 1)
+            }
+        };
+        let to: Vec<String> = if to.is_empty() {
+            vec![from.trim_start_matches('+').to_owned()]
+        } else {
+            to
+        };
+        let to: Vec<String> = to.into_iter().map(|d| format!("+{d}")).collect();
+        let from = match service {
+            Service::Vonage => from,
+            Service::Plivo => format!("+{from}"),
+            _ => from,
+        };
+        let base = match service {
+            Service::Vonage => "https://rest.nexmo.com".to_owned(),
+            Service::MessageBird => "https://rest.messagebird.com".to_owned(),
+            Service::Plivo => "https://api.plivo.com".to_owned(),
+            Service::ClickSend => "https://rest.clicksend.com".to_owned(),
+            Service::Sinch => {
+                let region = q("region")
+                    .map(|r| r.trim().to_ascii_lowercase())
+                    .unwrap_or_else(|| "us".to_owned());
+                if region != "us" && region != "eu" {
+                    return Err(UrlError::new(
+                        raw,
+                        format!("region={region:?} is not us or eu"),
+                    ));
+                }
+                format!("https://{region}.sms.api.sinch.com")
+            }
+        };
+        let mut secrets = Secrets::of_url(raw);
+        secrets.add(&secret);
+        if matches!(service, Service::MessageBird) {
+            secrets.add(&user);
+        }
+        let describe = format!(
+            "{scheme}://***@{}/{}",
+            if from.is_empty() { "…" } else { &from },
+            to.join("/")
+        );
+        Ok(SmsApi {
+            service,
+            scheme,
+            base,
+            user,
+            secret,
+            from,
+            to,
+            batch,
+            ttl,
+            describe,
+            secrets,
+        })
+    }
+
+    fn basic(&self) -> (String, String) {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.user, self.secret));
+        ("Authorization".to_owned(), format!("Basic {token}"))
+    }
+
+    fn requests(&self, text: &str) -> Vec<HttpRequest> {
+        let form = |pairs: &[(&str, &str)]| {
+            let mut ser = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in pairs {
+                ser.append_pair(k, v);
+            }
+            ser.finish().into_bytes()
+        };
+        let json_body = |v: Value| serde_json::to_vec(&v).expect("a JSON value serialises");
+        let content = |t: &str| ("Content-Type".to_owned(), t.to_owned());
+        self.to
+            .chunks(self.batch.max(1))
+            .map(|group| match self.service {
+                Service::Vonage => HttpRequest {
+                    method: Method::Post,
+                    url: format!("{}/sms/json", self.base),
+                    headers: vec![content("application/x-www-form-urlencoded")],
+                    body: form(&[
+                        ("api_key", &self.user),
+                        ("api_secret", &self.secret),
+                        ("ttl", &self.ttl.to_string()),
+                        ("from", &self.from),
+                        // Vonage takes numbers without their `+`.
+                        ("to", group[0].trim_start_matches('+')),
+                        ("text", text),
+                    ]),
+                },
+                Service::MessageBird => HttpRequest {
+                    method: Method::Post,
+                    url: format!("{}/messages", self.base),
+                    headers: vec![
+                        content("application/x-www-form-urlencoded"),
+                        (
+                            "Authorization".to_owned(),
+                            format!("AccessKey {}", self.user),
+                        ),
+                    ],
+                    body: form(&[
+                        ("originator", &self.from),
+                        ("recipients", &group[0]),
+                        ("body", text),
+                    ]),
+                },
+                Service::Plivo => HttpRequest {
+                    method: Method::Post,
+                    url: format!("{}/v1/Account/{}/Message/", self.base, self.user),
+                    headers: vec![content("application/json"), self.basic()],
+                    body: json_body(json!({
+                        "src": self.from,
+                        "dst": group.join("<"),
+                        "text": text,
+                    })),
+                },
+                Service::ClickSend => HttpRequest {
+                    method: Method::Post,
+                    url: format!("{}/v3/sms/send", self.base),
+                    headers: vec![content("application/json; charset=utf-8"), self.basic()],
+                    body: json_body(json!({
+                        "messages": group
+                            .iter()
+                            .map(|to| json!({"source": "belfry", "to": to, "body": text}))
+                            .collect::<Vec<_>>(),
+                    })),
+                },
+                Service::Sinch => HttpRequest {
+                    method: Method::Post,
+                    url: format!("{}/xms/v1/{}/batches", self.base, self.user),
+                    headers: vec![
+                        content("application/json"),
+                        (
+                            "Authorization".to_owned(),
+                            format!("Bearer {}", self.secret),
+                        ),
+                    ],
+                    body: json_body(json!({"from": self.from, "to": group, "body": text})),
+                },
+            })
+            .collect()
+    }
+}
+
+/// The verdict of an answer: HTTP's, then what Vonage and ClickSend say per message inside a
+/// `200`.
+fn classify(service: Service, status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
+    let http = crate::default_classify(status, retry_after, body);
+    if !http.is_delivered() {
+        return http;
+    }
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    match service {
+        Service::Vonage => {
+            for m in v["messages"].as_array().into_iter().flatten() {
+                let code = m["status"].as_str().unwrap_or("0");
+                let text = m["error-text"].as_str().unwrap_or("");
+                match code {
+                    "0" => {}
+                    // Throttled: sending faster than the account may.
+                    "1" => return Outcome::retry(format!("Vonage status 1 (throttled): {text}")),
+                    _ => {
+                        return Outcome::permanent(format!(
+                            "Vonage status {code}: {}",
+                            shorten(text, 200)
+                        ));
+                    }
+                }
+            }
+            Outcome::Delivered
+        }
+        Service::ClickSend => {
+            for m in v["data"]["messages"].as_array().into_iter().flatten() {
+                let s = m["status"].as_str().unwrap_or("SUCCESS");
+                if s != "SUCCESS" {
+                    return Outcome::permanent(format!("ClickSend message status {s}"));
+                }
+            }
+            Outcome::Delivered
+        }
+        _ => Outcome::Delivered,
+    }
+}
+
+impl Channel for SmsApi {
+    fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn plan(&self, msg: &Message<'_>) -> Option<Vec<HttpRequest>> {
+        Some(self.requests(&sms::render(msg.notification)))
+    }
+
+    fn send<'a>(&'a self, msg: &'a Message<'a>, cx: &'a Context) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let reqs = self.plan(msg).unwrap_or_default();
+            let service = self.service;
+            let o = crate::http::send_planned(reqs, &self.describe, cx, |s, r, b| {
+                classify(service, s, r, b)
+            })
+            .await;
+            self.secrets.scrub_outcome(o)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_senders_and_recipients_are_read_per_service() {
+        let v = SmsApi::from_apprise("nexmo://abc123:def456@+1 555 123 4567/15557654321?ttl=30000")
+            .unwrap();
+        assert_eq!(
+            (v.user.as_str(), v.secret.as_str(), v.from.as_str()),
+            ("abc123", "def456", "15551234567")
+        );
+        assert_eq!(v.to, ["+15557654321"]);
+        assert_eq!((v.ttl, v.scheme), (30_000, "nexmo"));
+        let m = SmsApi::from_apprise("msgbird://abcdefghijklmnopqrstuvwxy/15551234567").unwrap();
+        assert_eq!(
+            (m.from.as_str(), m.to.clone()),
+            ("+15551234567", vec!["+15551234567".to_owned()])
+        );
+        let id = "MAXXXXXXXXXXXXXXXXXX";
+        let tok = "NGFhYjk3NzAzMmQwNDk5NzZhYjRhZWVlMWE";
+        let pl = SmsApi::from_apprise(&format!(
+            "plivo://{id}@{tok}/15551234567/15557654321/15550000000?batch=yes"
+        ))
+        .unwrap();
+        assert_eq!(pl.from, "+15551234567");
+        assert_eq!((pl.to.len(), pl.batch), (2, 20));
+        // With token=, the host is the sender (Apprise puts it first among the path's numbers).
+        let url = format!("plivo://15551234567/15557654321?id={id}&token={tok}");
+        let pl = SmsApi::from_apprise(&url).unwrap();
+        assert_eq!(pl.from, "+15551234567");
+        assert_eq!(pl.to, ["+15557654321"]);
+        let c =
+            SmsApi::from_apprise("clicksend://ada:K3Y@15551234567/15557654321?batch=no").unwrap();
+        assert_eq!(c.to, ["+15551234567", "+15557654321"]);
+        let s = SmsApi::from_apprise("sinch://ab12:cd34@12345/15557654321?region=EU").unwrap();
+        assert_eq!(
+            (s.from.as_str(), s.base.as_str()),
+            ("12345", "https://eu.sms.api.sinch.com")
+        );
+    }
+
+    #[test]
+    fn bad_urls_say_what_is_wrong_without_the_secret() {
+        for (url, what) in [
+            ("vonage://abc:S3CR3T@12345", "the sender \"12345\""),
+            ("vonage://abc:S3CR3T@15551234567?ttl=5", "ttl=\"5\""),
+            ("vonage://abc:S3CR3T@15551234567/42", "the recipient \"42\""),
+            ("vonage://abc@15551234567", "API secret"),
+            ("msgbird://S3CR3T/15551234567", "25 letters"),
+            ("plivo://short@S3CR3T/15551234567", "Auth ID"),
+            ("clicksend://ada:S3CR3T@", "no recipient"),
+            ("sinch://ab12:cd34@12345", "short code needs a recipient"),
+            ("sinch://ab12:cd34@15551234567?region=ap", "region=\"ap\""),
+            ("sinch://xyz:S3CR3T@15551234567", "service plan id"),
+            (
+                "vonage://abc:S3CR3T@15551234567?priority=1",
+                "unknown option",
+            ),
+        ] {
+            let e = SmsApi::from_apprise(url).unwrap_err().to_string();
+            assert!(e.contains(what), "{url}: {e}");
+            assert!(!e.contains("S3CR3T"), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn verdicts_inside_a_200_are_read() {
+        let ok = r#"{"message-count":"1","messages":[{"status":"0"}]}"#;
+        assert_eq!(classify(Service::Vonage, 200, None, ok), Outcome::Delivered);
+        let throttled = r#"{"messages":[{"status":"1","error-text":"Throttled"}]}"#;
+        assert!(matches!(
+            classify(Service::Vonage, 200, None, throttled),
+            Outcome::Retry { .. }
+        ));
+        let bad = r#"{"messages":[{"status":"4","error-text":"Bad Credentials"}]}"#;
+        assert!(
+            matches!(classify(Service::Vonage, 200, None, bad), Outcome::Permanent { reason } if reason.contains("Bad Credentials"))
+        );
+        let cs = r#"{"data":{"messages":[{"status":"SUCCESS"},{"status":"INVALID_RECIPIENT"}]}}"#;
+        assert!(
+            matches!(classify(Service::ClickSend, 200, None, cs), Outcome::Permanent { reason } if reason.contains("INVALID_RECIPIENT"))
+        );
+        assert!(matches!(
+            classify(Service::Sinch, 503, None, ""),
+            Outcome::Retry { .. }
+        ));
+    }
+}
