@@ -136,6 +136,7 @@ fn alerting_run(store: &mut Store, policy: &Policy, i: usize, at: Timestamp) {
                 limit: 1,
                 digest_window: Duration::ZERO,
                 window_exempt: &[],
+                in_order: &[],
             },
         )
         .expect("a claim");

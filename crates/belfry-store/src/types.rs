@@ -44,6 +44,11 @@ pub struct Claim<'a> {
     /// Channels the digest window never holds: the console, which only the process that made
     /// a row can show (a process that sends it later prints it to no one).
     pub window_exempt: &'a [String],
+    /// Channels whose rows go one at a time in the order they were made (the pinger): a
+    /// start (a row about a `running` state) with a later row of its lane waiting is folded
+    /// into the first of those, so that a server never hears a run start after it ended;
+    /// no other row is folded, so that every run's end is heard.
+    pub in_order: &'a [String],
 }
 
 /// How much of each job's past the store keeps (`[store]` in belfry.toml).
@@ -320,6 +325,21 @@ pub(crate) struct Rules<'a> {
     pub policy: &'a Policy,
     pub route: &'a dyn Fn(&State, bool) -> Vec<String>,
     pub limits: Limits,
+}
+
+/// Which open row of a (job, channel) lane is sent now, and which rows before it are folded
+/// into it. `open`: the lane's rows in the order made, each with whether it is a start (a row
+/// about a `running` state). Most lanes send the newest and fold the rest into it (a digest);
+/// an `in_order` lane ([`Claim::in_order`]) sends its oldest row that is not a start, folding
+/// only the starts before it, and leaves the later rows for their turn.
+pub(crate) fn lane_pick(open: &[(i64, bool)], in_order: bool) -> Option<(i64, usize)> {
+    let last = open.len().checked_sub(1)?;
+    let at = if in_order {
+        open.iter().position(|&(_, start)| !start).unwrap_or(last)
+    } else {
+        last
+    };
+    Some((open[at].0, at))
 }
 
 /// A new unique, time-ordered id (UUID v7).

@@ -1158,6 +1158,7 @@ fn the_panic_hook_writes_the_crash_to_the_outbox_before_the_previous_hook_runs()
                 limit: 1,
                 digest_window: Duration::ZERO,
                 window_exempt: &[],
+                in_order: &[],
             },
         )
         .unwrap();
@@ -1211,6 +1212,7 @@ fn a_panic_in_a_watched_function_is_one_crash_of_its_job_with_the_hooks_details(
                 limit: 10,
                 digest_window: Duration::ZERO,
                 window_exempt: &[],
+                in_order: &[],
             },
         )
         .unwrap();

@@ -16,7 +16,7 @@ use postgres::{Row, Transaction};
 
 use super::conn::Conn;
 use super::sql::{Fail, Tx, count32, millis, parse_kind, parse_state, ts};
-use crate::types::{Attempt, Claim, Claimed, OutboxRow};
+use crate::types::{Attempt, Claim, Claimed, OutboxRow, lane_pick};
 
 /// See [`Store::claim_due`](crate::Store::claim_due).
 pub(super) fn claim_due(
@@ -31,6 +31,7 @@ pub(super) fn claim_due(
         limit,
         digest_window,
         window_exempt,
+        in_order,
     } = claim;
     let now_ms = now.as_millis();
     let window_ms = millis(digest_window);
@@ -97,10 +98,12 @@ pub(super) fn claim_due(
             continue;
         }
         let (job, channel) = lane;
-        // (id, being sent, whether another process holds it now)
-        let open: Vec<(i64, bool, bool)> = tx
+        // (id, being sent, whether another process holds it now, whether it is a start)
+        let open: Vec<(i64, bool, bool, bool)> = tx
             .query(
-                "SELECT id, status = 'sending', status = 'sending' AND lease_until_ms >= $3
+                "SELECT id, status = 'sending', status = 'sending' AND lease_until_ms >= $3,
+                    COALESCE((SELECT n.state = 'running' FROM notifications n
+                              WHERE n.id = outbox.notification_id), FALSE)
                  FROM outbox
                  WHERE job = $1 AND channel = $2 AND folded_into IS NULL
                    AND status IN ('pending', 'sending')
@@ -108,12 +111,13 @@ pub(super) fn claim_due(
                 &[job, channel, &now_ms],
             )?
             .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
             .collect::<Tx<_>>()?;
-        if open.iter().any(|&(_, _, held)| held) {
+        if open.iter().any(|&(_, _, held, _)| held) {
             continue;
         }
-        let Some(&(rep, _, _)) = open.last() else {
+        let picks: Vec<(i64, bool)> = open.iter().map(|o| (o.0, o.3)).collect();
+        let Some((rep, at)) = lane_pick(&picks, in_order.contains(channel)) else {
             continue;
         };
         // A row whose holder's lease ran out may have gone out with every row folded into
@@ -125,7 +129,7 @@ pub(super) fn claim_due(
                 &[&reclaimed],
             )?;
         }
-        for &(id, _, _) in &open[..open.len() - 1] {
+        for &(id, ..) in &open[..at] {
             tx.execute(
                 "UPDATE outbox SET folded_into = $1, status = 'pending', lease_owner = NULL,
                     lease_until_ms = NULL,

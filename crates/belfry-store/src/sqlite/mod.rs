@@ -562,6 +562,7 @@ impl Backend for Sqlite {
             limit,
             digest_window,
             window_exempt,
+            in_order,
         } = claim;
         let path = self.path.clone();
         let e = move |err| Error::sqlite(&path, "claiming outbox rows", err);
@@ -642,11 +643,13 @@ impl Backend for Sqlite {
             if reps.len() >= limit as usize {
                 break;
             }
-            // (id, being sent, whether another process holds it now)
-            let open: Vec<(i64, bool, bool)> = {
+            // (id, being sent, whether another process holds it now, whether it is a start)
+            let open: Vec<(i64, bool, bool, bool)> = {
                 let mut stmt = tx
                     .prepare_cached(
-                        "SELECT id, status = 'sending', status = 'sending' AND lease_until_ms >= ?3
+                        "SELECT id, status = 'sending', status = 'sending' AND lease_until_ms >= ?3,
+                            COALESCE((SELECT n.state = 'running' FROM notifications n
+                                      WHERE n.id = outbox.notification_id), 0)
                          FROM outbox
                          WHERE job = ?1 AND channel = ?2 AND folded_into IS NULL
                            AND status IN ('pending', 'sending')
@@ -654,28 +657,30 @@ impl Backend for Sqlite {
                     )
                     .map_err(&e)?;
                 stmt.query_map(params![job, channel, now_ms], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
                 })
                 .map_err(&e)?
                 .collect::<rusqlite::Result<_>>()
                 .map_err(&e)?
             };
-            if open.iter().any(|&(_, _, held)| held) {
+            if open.iter().any(|&(_, _, held, _)| held) {
                 continue;
             }
-            let Some(&(rep, _, _)) = open.last() else {
+            let picks: Vec<(i64, bool)> = open.iter().map(|o| (o.0, o.3)).collect();
+            let Some((rep, at)) = crate::types::lane_pick(&picks, in_order.contains(&channel))
+            else {
                 continue;
             };
             // A row whose holder's lease ran out may have gone out with every row folded into
             // it: each of those is a possible duplicate too, as the row itself is (below).
-            for &(id, _, _) in open.iter().filter(|o| o.1) {
+            for &(id, ..) in open.iter().filter(|o| o.1) {
                 tx.execute(
                     "UPDATE outbox SET reclaims = reclaims + 1 WHERE folded_into = ?1",
                     params![id],
                 )
                 .map_err(&e)?;
             }
-            for &(id, _, _) in &open[..open.len() - 1] {
+            for &(id, ..) in &open[..at] {
                 tx.execute(
                     "UPDATE outbox SET folded_into = ?1, status = 'pending', lease_owner = NULL,
                         lease_until_ms = NULL, reclaims = reclaims + (status = 'sending')

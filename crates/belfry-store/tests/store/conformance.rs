@@ -733,6 +733,63 @@ fn a_ping_for_a_pinger_is_queued_but_is_not_the_jobs_last_notification(db: &Db) 
     );
 }
 
+fn an_in_order_lane_sends_every_end_and_folds_only_starts(db: &Db) {
+    let mut s = db.open();
+    let t0 = Timestamp::now();
+    // A pinger's rows, as `belfry run` makes them after an outage: two runs, each a start
+    // and an end, none sent yet.
+    let ping = |s: &mut Store, state: State, at: i64| -> i64 {
+        let ev = event("pj", &format!("r{at}"), state, t0.add_millis(at), 0);
+        let d = belfry_core::decide(None, &state, ev.at, &Policy::default());
+        let mut n = belfry_core::Notification::new(belfry_store::new_id(), &ev, None, &d);
+        n.reason = "ping".into();
+        s.record_notification(&n, vec!["ping:1".into()], false)
+            .unwrap()[0]
+    };
+    let start1 = ping(&mut s, State::Running, 0);
+    let end1 = ping(&mut s, State::Failed, 10);
+    let start2 = ping(&mut s, State::Running, 20);
+    let end2 = ping(&mut s, State::Ok, 30);
+    let order = ["ping:1".to_owned()];
+    let now = t0.add_millis(100);
+    let claim = |s: &mut Store| -> Vec<i64> {
+        let c = belfry_store::Claim {
+            owner: "o",
+            lease: Duration::from_secs(30),
+            ids: None,
+            limit: 10,
+            digest_window: Duration::ZERO,
+            window_exempt: &[],
+            in_order: &order,
+        };
+        let ids: Vec<i64> = (**s)
+            .claim_due(now, &c)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        let done: Vec<_> = ids
+            .iter()
+            .map(|&id| (id, Attempt::Delivered, Duration::from_millis(1)))
+            .collect();
+        s.record_attempts(&done, now).unwrap();
+        ids
+    };
+    assert_eq!(
+        claim(&mut s),
+        [end1],
+        "the first run's end, its start folded into it"
+    );
+    assert_eq!(
+        claim(&mut s),
+        [end2],
+        "then the second's: the failure was not skipped"
+    );
+    assert!(claim(&mut s).is_empty());
+    let folded = |id: i64| s.outbox_rows_by_id(&[id]).unwrap()[0].folded_into;
+    assert_eq!((folded(start1), folded(start2)), (Some(end1), Some(end2)));
+}
+
 fn an_alert_that_reached_no_channel_is_recorded_as_sent_nowhere(db: &Db) {
     let mut s = db.open();
     let ev = event("other", "r1", State::Failed, Timestamp::now(), 1);
@@ -1068,6 +1125,7 @@ on_both_backends!(
     a_notification_made_outside_the_rules_is_queued_and_can_restart_the_repeat_window,
     an_alert_that_reached_no_channel_is_recorded_as_sent_nowhere,
     a_ping_for_a_pinger_is_queued_but_is_not_the_jobs_last_notification,
+    an_in_order_lane_sends_every_end_and_folds_only_starts,
     a_run_committed_after_a_message_that_ended_before_it_is_told_once_by_the_next,
     over_all_messages_the_problems_told_add_up_to_the_problem_runs_in_any_commit_order,
     a_job_that_alerts_every_run_keeps_a_bounded_store_and_every_undelivered_row,

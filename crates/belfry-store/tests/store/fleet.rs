@@ -47,6 +47,7 @@ fn claimer(
             limit: 25,
             digest_window: Duration::ZERO,
             window_exempt: &[],
+            in_order: &[],
         };
         let claimed = match belfry_store::Store::claim_due(&mut s, now, &claim) {
             Ok(c) => c,

@@ -121,6 +121,7 @@ impl Store {
             limit,
             digest_window: self.digest_window,
             window_exempt: &[],
+            in_order: &[],
         };
         self.store.claim_due(now, &claim)
     }

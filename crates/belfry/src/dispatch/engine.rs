@@ -45,6 +45,8 @@ pub(crate) struct Core<'a> {
     pub lease: Duration,
     pub digest_window: Duration,
     pub window_exempt: Vec<String>,
+    /// Channels whose rows go in order (`Claim::in_order`): the pinger.
+    pub in_order: Vec<String>,
     pub lanes: HashMap<String, Lane>,
 }
 
@@ -82,6 +84,7 @@ impl<'a> Core<'a> {
             lease: self.lease,
             digest_window: self.digest_window,
             window_exempt: self.window_exempt.clone(),
+            in_order: self.in_order.clone(),
             ids,
             limit: CLAIM_BATCH,
         };

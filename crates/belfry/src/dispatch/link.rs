@@ -46,6 +46,7 @@ pub(crate) struct ClaimArgs<'p> {
     pub lease: Duration,
     pub digest_window: Duration,
     pub window_exempt: Vec<String>,
+    pub in_order: Vec<String>,
     pub ids: Option<&'p [i64]>,
     pub limit: u32,
 }
@@ -61,6 +62,7 @@ impl ClaimArgs<'_> {
                     lease: self.lease,
                     digest_window: self.digest_window,
                     window_exempt: &self.window_exempt,
+                    in_order: &self.in_order,
                     ids: self.ids,
                     limit: self.limit,
                 },

@@ -134,6 +134,7 @@ impl<'a> Dispatcher<'a> {
                     .chain(config.ping.as_ref())
                     .map(|c| c.name.clone())
                     .collect(),
+                in_order: config.ping.iter().map(|c| c.name.clone()).collect(),
                 lanes: Default::default(),
             },
             cx: Context::new(config.delivery.request_timeout),
