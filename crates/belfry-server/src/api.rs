@@ -181,23 +181,13 @@ fn ok(v: Value) -> Answer {
 }
 
 fn cors(r: &mut Response, methods: &'static str) {
-    let h = r.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("X-Api-Key"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static(methods),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
-    );
+    // As healthchecks.io's API: its key's header, and a preflight held ten minutes.
+    crate::cors::Allow {
+        methods,
+        headers: "X-Api-Key",
+        max_age: "600",
+    }
+    .apply(r);
 }
 
 fn json_response(status: StatusCode, v: &Value) -> Response {

@@ -28,6 +28,7 @@
 //! ```
 
 pub mod api;
+mod cors;
 mod http;
 mod limits;
 mod log;
