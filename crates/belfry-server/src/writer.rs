@@ -30,6 +30,17 @@ pub(crate) enum Who {
     Name(String),
 }
 
+impl Who {
+    /// What groups are ordered by: the job's name, or its uuid (a job named both ways in one
+    /// group sorts twice; rare, and PostgreSQL then breaks the deadlock it may cause).
+    fn key(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Who::Name(n) => std::borrow::Cow::Borrowed(n),
+            Who::Uuid(u) => std::borrow::Cow::Owned(u.to_string()),
+        }
+    }
+}
+
 /// A ping on its way to the writer, with where to send the answer.
 #[derive(Debug)]
 pub(crate) struct Job {
@@ -87,6 +98,10 @@ pub(crate) fn run(
                 }
             }
         }
+        // Jobs in one order in every group: writers working at once on PostgreSQL then lock
+        // the jobs' rows in that order, and never wait for each other in a circle (a deadlock
+        // costs a second before PostgreSQL breaks it). Stable: a job's pings keep their order.
+        group.sort_by(|a, b| a.who.key().cmp(&b.who.key()));
         let pings: Vec<Ping<'_>> = group
             .iter()
             .map(|j| Ping {
