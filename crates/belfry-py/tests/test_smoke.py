@@ -1,0 +1,4 @@
+import belfry
+
+def test_import():
+    assert callable(belfry.watch)
