@@ -10,6 +10,8 @@
 //! thread holds it. In the child, `_after_fork` forgets the parent's client (its threads do not
 //! exist there) and starts a new one from the same settings.
 
+mod fork;
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -93,6 +95,11 @@ fn init(
         quiet,
     };
     let guard = start(&settings)?;
+    // Waits until the worker has opened the store (nothing of this client is pending yet, so
+    // the flush ends there): a fork in the first moments would otherwise catch the parent's
+    // worker inside the store's first transaction, which a child cannot get past.
+    let client = guard.client().clone();
+    py.detach(move || client.flush(Duration::from_secs(5)));
     let home = guard.client().home().display().to_string();
     let old = lock().replace(Current { guard, settings });
     if let Some(old) = old {
@@ -248,7 +255,13 @@ fn flush(py: Python<'_>, timeout: Option<f64>) -> PyResult<(bool, String)> {
     let Some(c) = client() else {
         return Ok((true, "belfry was not started".to_owned()));
     };
-    let timeout = timeout.unwrap_or(c.config().delivery.wait);
+    let timeout = match timeout {
+        Some(t) => t,
+        None => lock()
+            .as_ref()
+            .and_then(|c| c.settings.flush_timeout)
+            .unwrap_or(c.config().delivery.wait),
+    };
     let report = py.detach(move || c.flush(timeout));
     Ok((report.is_complete(), report.to_string()))
 }
@@ -262,9 +275,25 @@ fn stats() -> Option<(u64, u64, u64, u64, u64)> {
     })
 }
 
-/// In a forked child: the parent's client has no threads here; start a new one.
+/// Before `os.fork`: takes SQLite's process-wide mutexes, so that no belfry thread holds one
+/// at the moment of the fork (a child would inherit it locked, and its new worker wait on it
+/// forever).
+#[pyfunction]
+fn _before_fork() {
+    fork::hold_sqlite();
+}
+
+/// After `os.fork`, in the parent: lets go of SQLite's mutexes.
+#[pyfunction]
+fn _after_fork_in_parent() {
+    fork::release_sqlite();
+}
+
+/// In a forked child: lets go of SQLite's mutexes; the parent's client has no threads here,
+/// so a new one starts.
 #[pyfunction]
 fn _after_fork() -> PyResult<()> {
+    fork::release_sqlite();
     let mut current = lock();
     if let Some(old) = current.take() {
         let settings = old.settings.clone();
@@ -287,6 +316,8 @@ fn _belfry(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(send_now, m)?)?;
     m.add_function(wrap_pyfunction!(flush, m)?)?;
     m.add_function(wrap_pyfunction!(stats, m)?)?;
+    m.add_function(wrap_pyfunction!(_before_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(_after_fork_in_parent, m)?)?;
     m.add_function(wrap_pyfunction!(_after_fork, m)?)?;
     Ok(())
 }

@@ -132,4 +132,8 @@ def _exit_flush() -> None:
 
 atexit.register(_exit_flush)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_belfry._after_fork)
+    os.register_at_fork(
+        before=_belfry._before_fork,
+        after_in_parent=_belfry._after_fork_in_parent,
+        after_in_child=_belfry._after_fork,
+    )

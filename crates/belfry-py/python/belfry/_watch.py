@@ -28,8 +28,10 @@ def job_name(fn: Callable[..., Any]) -> str:
 
 
 def describe(e: BaseException) -> str:
-    """The exception with its traceback, as Python prints it."""
-    return "".join(traceback.format_exception(type(e), e, e.__traceback__)).rstrip()
+    """The exception's line first (an alert's summary is its first line), then its traceback
+    as Python prints it."""
+    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__)).rstrip()
+    return f"{''.join(traceback.format_exception_only(type(e), e)).rstrip()}\n\n{tb}"
 
 
 @overload

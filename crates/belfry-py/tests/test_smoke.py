@@ -1,4 +1,0 @@
-import belfry
-
-def test_import():
-    assert callable(belfry.watch)
