@@ -118,7 +118,7 @@ def send(
     return _belfry.send_now(title, body, list(urls), [_attachment(a) for a in attach], timeout)
 
 
-def _attachment(a: Attachment) -> object:
+def _attachment(a: Attachment) -> Union[str, Tuple[str, bytes]]:
     if isinstance(a, tuple):
         return a
     return os.fspath(a)

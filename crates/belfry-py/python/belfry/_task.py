@@ -8,7 +8,7 @@ import inspect
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Generic, List, Optional, Sequence, Tuple, Type, TypeVar, Union, overload
+from typing import Any, Awaitable, Callable, cast, Generic, List, Optional, Sequence, Tuple, Type, TypeVar, Union, overload
 
 from . import _belfry
 from ._watch import describe, job_name
@@ -125,7 +125,7 @@ class Task(Generic[T]):
         self.errors = errors
         self.state: State = Pending()
         self.handler_errors: List[str] = []
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
 
     # -- states -----------------------------------------------------------------------------
 
@@ -216,7 +216,8 @@ class Task(Generic[T]):
         while True:
             self._set(Running(f"attempt {attempt}"))
             try:
-                result = await asyncio.wait_for(self.fn(*args, **kwargs), self.timeout)  # type: ignore[arg-type]
+                coro = cast("Awaitable[T]", self.fn(*args, **kwargs))
+                result: T = await asyncio.wait_for(coro, self.timeout)
             except asyncio.TimeoutError as e:
                 if self.timeout is None:
                     raise
@@ -228,7 +229,7 @@ class Task(Generic[T]):
                 state = Failed(describe(e), exception=e)
             else:
                 self._finish(Success(result=result), started)
-                return result  # type: ignore[no-any-return]
+                return result
             delay = self._retry_or_fail(attempt, state)
             if delay is None:
                 self._finish(state, started)
