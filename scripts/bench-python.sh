@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 
 if [ -z "${PYTHON:-}" ]; then
     PYTHON=python3
-    if command -v python3.10 >/dev/null && python3.10 -c 'import venv' 2>/dev/null; then
-        PYTHON=python3.10
-    fi
+    for p in python3.10 "$(pyenv root 2>/dev/null)"/versions/3.10*/bin/python3.10; do
+        if "$p" -c 'import venv' 2>/dev/null; then
+            PYTHON="$p"
+            break
+        fi
+    done
 fi
 TARGET="${CARGO_TARGET_DIR:-target}"
 case "$TARGET" in /*) ;; *) TARGET="$PWD/$TARGET" ;; esac

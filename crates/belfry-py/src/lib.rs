@@ -14,12 +14,13 @@ mod fork;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use belfry::core::State;
 use belfry::send::{SendSettings, Target};
 use belfry::{Attachment, Belfry, Builder, Config, Guard, Message, Sources};
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyRuntimeWarning, PyValueError};
 use pyo3::prelude::*;
 
 /// What `init` was given, kept to start the same client again in a forked child.
@@ -131,7 +132,13 @@ fn state_named(name: &str) -> PyResult<State> {
 /// Queues one event and returns at once. False when belfry has not been started.
 #[pyfunction]
 #[pyo3(signature = (job, state, error=None, duration=None))]
-fn record(job: &str, state: &str, error: Option<String>, duration: Option<f64>) -> PyResult<bool> {
+fn record(
+    py: Python<'_>,
+    job: &str,
+    state: &str,
+    error: Option<String>,
+    duration: Option<f64>,
+) -> PyResult<bool> {
     let state = state_named(state)?;
     let duration = duration.and_then(|d| Duration::try_from_secs_f64(d).ok());
     let guard = lock();
@@ -140,9 +147,22 @@ fn record(job: &str, state: &str, error: Option<String>, duration: Option<f64>) 
             c.guard.client().record(job, state, error, duration);
             Ok(true)
         }
-        None => Ok(false),
+        None => {
+            drop(guard);
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                let msg = format!(
+                    "belfry: an event of {job:?} was not recorded: belfry.init() has not been called"
+                );
+                let msg = std::ffi::CString::new(msg).unwrap_or_default();
+                PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), &msg, 1)?;
+            }
+            Ok(false)
+        }
     }
 }
+
+/// Whether the warning for an event recorded before `init` has been given.
+static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Turns `(path)` or `(filename, bytes)` items into attachments, gzipped if asked.
 fn attachments(items: Vec<Bound<'_, PyAny>>, gzip: bool) -> PyResult<Vec<Attachment>> {

@@ -135,3 +135,21 @@ def test_errors_must_be_exception_classes():
 
     with pytest.raises(TypeError, match="tuple of exception classes"):
         belfry.watch(errors=ValueError)  # type: ignore[arg-type]
+
+
+def test_a_call_before_init_is_not_recorded_and_says_so_once(run_script):
+    p = run_script(
+        """
+        import belfry
+
+        @belfry.watch(name="early")
+        def early():
+            return 1
+
+        early(); early()
+        print(belfry.stats())
+        """
+    )
+    assert p.stdout.strip() == "None"
+    assert p.stderr.count("RuntimeWarning") == 1, p.stderr
+    assert "belfry.init() has not been called" in p.stderr

@@ -23,7 +23,8 @@ def init(
     flush_timeout: Optional[float] = None,
     quiet: bool = False,
 ) -> str: ...
-def record(job: str, state: str, error: Optional[str] = None, duration: Optional[float] = None) -> bool: ...
+def record(job: str, state: str, error: Optional[str] = None, duration: Optional[float] = None) -> bool:
+    """Queues one event; False (and a RuntimeWarning, once) before init."""
 def notify(
     job: str, subject: str, body: str, attachments: Sequence[_Attachment] = ..., gzip: bool = True
 ) -> bool: ...
