@@ -217,6 +217,45 @@ impl Belfry {
         f()
     }
 
+    /// Queues one event of `job` for this client and returns: the way in for bindings that
+    /// name their jobs at run time (the Python package's decorator and logging handler).
+    /// `error` is the failure's text (with its traceback), `duration` how long the work took.
+    pub fn record(
+        &self,
+        job: impl Into<String>,
+        state: belfry_core::State,
+        error: Option<String>,
+        duration: Option<Duration>,
+    ) {
+        let mut r = Record::new(
+            std::borrow::Cow::Owned(job.into()),
+            state,
+            belfry_core::Timestamp::now(),
+        );
+        r.duration = duration;
+        if let Some(error) = error {
+            r.details = Some(Box::new(belfry_core::Details {
+                error: Some(error),
+                ..belfry_core::Details::default()
+            }));
+        }
+        self.push(Item::Event(r));
+    }
+
+    /// Queues an end-of-run summary of `job` for this client's channels, as
+    /// [`Supervisor::notify`](crate::Supervisor::notify) does for the current client.
+    pub fn notify(&self, job: &str, message: crate::Message) {
+        let n = belfry_core::Notification::summary_message(
+            belfry_store::new_id(),
+            job,
+            message.subject,
+            message.body,
+            belfry_core::Timestamp::now(),
+            message.attachments.into_iter().map(|a| a.0).collect(),
+        );
+        self.push(Item::Message(Box::new(n)));
+    }
+
     /// The state directory this client records into.
     pub fn home(&self) -> &Path {
         &self.shared().home

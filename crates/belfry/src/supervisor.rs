@@ -9,7 +9,7 @@ use crate::item::Item;
 
 /// A file to send with a summary, read when it is made.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Attachment(belfry_core::Attachment);
+pub struct Attachment(pub(crate) belfry_core::Attachment);
 
 impl std::fmt::Debug for Attachment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,6 +67,11 @@ impl Attachment {
     /// The bytes sent.
     pub fn data(&self) -> &[u8] {
         &self.0.data
+    }
+
+    /// Its MIME type (`text/plain`, `application/gzip`, …).
+    pub fn mime_type(&self) -> &str {
+        &self.0.mime_type
     }
 }
 
