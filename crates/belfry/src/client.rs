@@ -244,7 +244,7 @@ impl Belfry {
 
     /// Queues an end-of-run summary of `job` for this client's channels, as
     /// [`Supervisor::notify`](crate::Supervisor::notify) does for the current client.
-    pub fn notify(&self, job: &str, message: crate::Message) {
+    pub fn notify(&self, job: &str, message: crate::summary::Message) {
         let n = belfry_core::Notification::summary_message(
             belfry_store::new_id(),
             job,

@@ -92,6 +92,7 @@ mod runs;
 mod sampler;
 pub mod secret;
 pub mod send;
+mod summary;
 mod supervisor;
 mod task;
 pub mod template;
@@ -112,7 +113,8 @@ pub use config::{Config, ConfigError, Sources};
 pub use home::{NoHome, home_dir, store_path};
 pub use layer::{Layer, layer};
 pub use panic::{PANIC_RECORD_TIMEOUT, install_panic_hook};
-pub use supervisor::{Attachment, Message, Supervisor};
+pub use summary::{Attachment, Message};
+pub use supervisor::Supervisor;
 pub use task::{
     Check, Handler, HandlerResult, IntoHandlerResult, StateHandler, StateSet, Task, TaskError,
     handler, ignore_states, only_states,
