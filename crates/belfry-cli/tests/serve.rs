@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use belfry_testkit::eventually;
 use common::World;
 
 /// Starts `belfry serve --listen 127.0.0.1:0` in `w` and reads the address it says it serves
@@ -245,6 +246,39 @@ fn pinger(
     (c, run)
 }
 
+/// The outbox rows of `w`'s pinger (every status with `all`, else the undelivered).
+fn ping_rows(w: &World, all: bool) -> Vec<serde_json::Value> {
+    let args: &[&str] = if all {
+        &["outbox", "--json", "--all"]
+    } else {
+        &["outbox", "--json"]
+    };
+    let rows = w.json(args);
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["channel"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("ping:")
+        })
+        .cloned()
+        .collect()
+}
+
+/// `belfry run --name x` in `w`, pinging `base`, of a script that waits for the file `go` in
+/// `w`'s directory and then runs `then`.
+fn gated_job(w: &World, base: &str, then: &str) -> Child {
+    w.cmd(&["run", "--name", "x", "--", "sh", "-c"])
+        .arg(format!("while [ ! -e go ]; do sleep 0.05; done; {then}"))
+        .env("BELFRY_PING_URL", base)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn belfry_run_pings_the_start_and_the_finish_with_its_exit_code_and_output() {
     let s = World::with_config(
@@ -256,28 +290,18 @@ fn belfry_run_pings_the_start_and_the_finish_with_its_exit_code_and_output() {
     let (c, _) = pinger(&base);
     // The job waits for the file `go`, made once the server shows the job running: the start
     // ping reached it while the job ran.
-    let job = c
-        .cmd(&["run", "--name", "x", "--", "sh", "-c"])
-        .arg("while [ ! -e go ]; do sleep 0.05; done; echo HEAD; printf '%0200d\\n' 0; echo hi; exit 3")
-        .env("BELFRY_PING_URL", &base)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut started = false;
-    for _ in 0..600 {
-        let jobs = s.json(&["status", "--json"]);
-        if jobs
+    let job = gated_job(
+        &c,
+        &base,
+        "echo HEAD; printf '%0200d\\n' 0; echo hi; exit 3",
+    );
+    let started = eventually(Duration::from_secs(30), || {
+        s.json(&["status", "--json"])
             .as_array()
             .unwrap()
             .iter()
             .any(|j| j["name"] == "x" && !j["running_since"].is_null())
-        {
-            started = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
     std::fs::write(c.dir.path().join("go"), "").unwrap();
     let out = job.wait_with_output().unwrap();
     assert!(
@@ -304,20 +328,9 @@ fn belfry_run_pings_the_start_and_the_finish_with_its_exit_code_and_output() {
         "{runs:?}"
     );
     // On the client, both pings went out (the start while the job ran).
-    let rows = c.json(&["outbox", "--json", "--all"]);
-    let delivered = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| {
-            r["channel"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("ping:")
-        })
-        .filter(|r| r["status"] == "delivered")
-        .count();
-    assert_eq!(delivered, 2, "{rows}");
+    let rows = ping_rows(&c, true);
+    let delivered = rows.iter().filter(|r| r["status"] == "delivered").count();
+    assert_eq!(delivered, 2, "{rows:?}");
     // A ping is not an alert: the job's last notification is its alert's.
     let status = c.json(&["status", "--json"]).to_string();
     assert!(status.contains("first_run"), "{status}");
@@ -335,40 +348,13 @@ fn a_server_that_is_down_does_not_hold_the_job_and_gets_the_ping_later() {
     let addr = format!("127.0.0.1:{port}");
     let base = format!("http://{addr}/ping/ping-key-88");
     let (c, run) = pinger(&base);
-    let ping_rows = |c: &World| -> Vec<serde_json::Value> {
-        let rows = c.json(&["outbox", "--json", "--all"]);
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| {
-                r["channel"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .starts_with("ping:")
-            })
-            .cloned()
-            .collect()
-    };
     // The job goes on once its start ping is in the outbox, undelivered.
-    let job = c
-        .cmd(&["run", "--name", "x", "--", "sh", "-c"])
-        .arg("while [ ! -e go ]; do sleep 0.05; done; echo hi; exit 3")
-        .env("BELFRY_PING_URL", &base)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut queued = false;
-    for _ in 0..600 {
-        if ping_rows(&c)
+    let job = gated_job(&c, &base, "echo hi; exit 3");
+    let queued = eventually(Duration::from_secs(30), || {
+        ping_rows(&c, true)
             .iter()
             .any(|r| r["state"] == "running" && r["attempts"] == 1)
-        {
-            queued = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    });
     std::fs::write(c.dir.path().join("go"), "").unwrap();
     let out = job.wait_with_output().unwrap();
     assert!(queued, "the start ping was tried while the job ran");
@@ -384,20 +370,12 @@ fn a_server_that_is_down_does_not_hold_the_job_and_gets_the_ping_later() {
         assert!(!text.contains("ping-key-88"), "{args:?}: {text}");
     }
     assert!(!common::stderr(&out).contains("ping-key-88"));
-    let rows = c.json(&["outbox", "--json"]);
-    let pending: Vec<_> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| {
-            r["channel"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("ping:")
-        })
-        .collect();
-    assert!(!pending.is_empty(), "{rows}");
-    assert!(pending.iter().all(|r| r["status"] == "pending"), "{rows}");
+    let pending = ping_rows(&c, false);
+    assert!(!pending.is_empty());
+    assert!(
+        pending.iter().all(|r| r["status"] == "pending"),
+        "{pending:?}"
+    );
 
     // The server comes up; a `belfry deliver` with the same ping URL sends the finish, into
     // which the start that never went was folded: the server never sees a start after it.
@@ -411,14 +389,9 @@ fn a_server_that_is_down_does_not_hold_the_job_and_gets_the_ping_later() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut up = false;
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(&addr).is_ok() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    let up = eventually(Duration::from_secs(5), || {
+        std::net::TcpStream::connect(&addr).is_ok()
+    });
     assert!(up, "belfry serve listens on {addr}");
     let out = run(&c, &["deliver", "--wait", "60s"]);
     assert_eq!(common::code(&out), 0, "{}", common::stderr(&out));
@@ -443,7 +416,7 @@ fn a_server_that_is_down_does_not_hold_the_job_and_gets_the_ping_later() {
         .unwrap();
     assert!(x["running_since"].is_null(), "{x}");
     // On the client, the start went with the finish that carried it.
-    let rows = ping_rows(&c);
+    let rows = ping_rows(&c, true);
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows.iter().all(|r| r["status"] == "delivered"), "{rows:?}");
     let start = rows.iter().find(|r| r["state"] == "running").unwrap();
