@@ -34,6 +34,7 @@ mod duration;
 pub mod email;
 #[cfg(test)]
 mod fixtures;
+mod hush;
 mod message;
 mod name;
 pub mod placeholders;
@@ -51,6 +52,7 @@ pub use duration::{
     DurationError, MAX_DURATION, duration_from_secs_f64, format_duration, instant_after,
     parse_duration, push_duration,
 };
+pub use hush::{Hush, Scope, Silence, hush};
 pub use message::{
     Adhoc, Attachment, Details, Digest, Event, Kind, MessageType, Notification, SCHEMA_VERSION,
 };

@@ -1474,6 +1474,7 @@ mod tests {
             meta: CheckMeta::default(),
             n_pings: 4,
             last_duration: Some(Duration::from_secs(3)),
+            acked: None,
         }
     }
 

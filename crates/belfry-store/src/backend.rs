@@ -11,11 +11,12 @@
 
 use std::time::Duration;
 
-use belfry_core::{Event, JobSnapshot, Notification, Timestamp};
+use belfry_core::{Event, JobSnapshot, Notification, Silence, Timestamp};
 
 use crate::checks::{CheckChange, CheckRow, FlipRow, JobRef, Ping, PingOutcome, PingRow, RuleBook};
 use crate::copy::{Copied, Record};
 use crate::error::Result;
+use crate::hush::{Acked, NewSilence, NotificationRow};
 use crate::types::{
     Attempt, Claim, Claimed, JobRow, Limits, OutboxCounts, OutboxRow, Recorded, Rules, RunEnd,
     RunRow, RunStart,
@@ -82,6 +83,12 @@ pub(crate) trait Backend: Send {
     fn checks(&self) -> Result<Vec<CheckRow>>;
     fn flips(&self, job: &str, limit: u32) -> Result<Vec<FlipRow>>;
     fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool>;
+    fn add_silence(&mut self, s: &NewSilence<'_>, now: Timestamp) -> Result<Silence>;
+    fn silences(&self, now: Timestamp) -> Result<Vec<Silence>>;
+    fn end_silence(&mut self, id: i64, now: Timestamp) -> Result<bool>;
+    fn acknowledge(&mut self, job: &str, by: &str, now: Timestamp) -> Result<Acked>;
+    fn setting(&mut self, key: &str, otherwise: &str) -> Result<String>;
+    fn notifications(&self, job: &str, limit: u32) -> Result<Vec<NotificationRow>>;
     fn check(&self, job: JobRef<'_>) -> Result<Option<CheckRow>>;
     fn pings(&self, job: &str, limit: u32) -> Result<Vec<PingRow>>;
     fn snapshot(&self, job: &str) -> Result<Option<JobSnapshot>>;

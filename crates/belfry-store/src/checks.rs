@@ -162,6 +162,8 @@ pub struct CheckRow {
     pub n_pings: u64,
     /// The last finished run's duration, if it had one.
     pub last_duration: Option<std::time::Duration>,
+    /// When its current problem was acknowledged, and by whom (cleared when it recovers).
+    pub acked: Option<(Timestamp, String)>,
 }
 
 /// A job's title, tags and description: what healthchecks.io calls a check's name, tags and

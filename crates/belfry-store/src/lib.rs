@@ -61,6 +61,7 @@ mod backend;
 mod checks;
 mod copy;
 mod error;
+mod hush;
 mod location;
 mod packed;
 mod postgres;
@@ -71,7 +72,7 @@ use std::fmt;
 
 use std::time::Duration;
 
-use belfry_core::{Event, JobSnapshot, Notification, Policy, State, Timestamp};
+use belfry_core::{Event, JobSnapshot, Notification, Policy, Silence, State, Timestamp};
 
 pub use self::postgres::PostgresUrl;
 use backend::Backend;
@@ -81,6 +82,7 @@ pub use checks::{
 };
 pub use copy::Copied;
 pub use error::{Error, Result};
+pub use hush::{Acked, AttemptRow, Delivery, NOTIFICATIONS_PER_PAGE, NewSilence, NotificationRow};
 pub use location::Location;
 pub use sqlite::WAL_TRIM_BYTES;
 pub use types::*;
@@ -300,6 +302,41 @@ impl Store {
     /// silence from `now`. Returns whether the job exists (nothing is created).
     pub fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool> {
         self.backend.set_paused(job, paused, now)
+    }
+
+    /// Makes a silence: from now until `s.until`, the alerts of the jobs it covers are
+    /// recorded with why, and sent to no channel.
+    pub fn add_silence(&mut self, s: &NewSilence<'_>, now: Timestamp) -> Result<Silence> {
+        self.backend.add_silence(s, now)
+    }
+
+    /// The silences in force at `now` (not ended, not over), the soonest to end first.
+    pub fn silences(&self, now: Timestamp) -> Result<Vec<Silence>> {
+        self.backend.silences(now)
+    }
+
+    /// Ends a silence early; `false` when no silence of that number is in force.
+    pub fn end_silence(&mut self, id: i64, now: Timestamp) -> Result<bool> {
+        self.backend.end_silence(id, now)
+    }
+
+    /// Acknowledges a job's problem for `by`: its reminders are recorded, not sent, until it
+    /// recovers (then the acknowledgement is forgotten). A change to another problem is sent.
+    pub fn acknowledge(&mut self, job: &str, by: &str, now: Timestamp) -> Result<Acked> {
+        self.backend.acknowledge(job, by, now)
+    }
+
+    /// A setting the server's replicas share: the stored value of `key`, or `otherwise` when
+    /// there is none (then stored; the first replica to store one wins).
+    pub fn setting(&mut self, key: &str, otherwise: &str) -> Result<String> {
+        self.backend.setting(key, otherwise)
+    }
+
+    /// A job's notifications, newest first, at most `limit` (at most
+    /// [`NOTIFICATIONS_PER_PAGE`]), each with its deliveries and their attempts.
+    pub fn notifications(&self, job: &str, limit: u32) -> Result<Vec<NotificationRow>> {
+        self.backend
+            .notifications(job, limit.min(NOTIFICATIONS_PER_PAGE))
     }
 
     /// Leaves most of the store's upkeep to another handle's [`Store::upkeep`]: for a handle

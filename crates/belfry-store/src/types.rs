@@ -118,6 +118,8 @@ pub struct Recorded {
     pub notification: Option<Notification>,
     /// The outbox rows written for it, one per channel.
     pub outbox_ids: Vec<i64>,
+    /// Why the notification was recorded and not sent (then it has no outbox rows).
+    pub hushed: Option<belfry_core::Hush>,
 }
 
 /// An outbox row claimed for delivery.

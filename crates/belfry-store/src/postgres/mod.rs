@@ -17,6 +17,7 @@
 mod checks;
 mod conn;
 mod copy;
+mod hush;
 mod late;
 mod outbox;
 mod retention;
@@ -28,7 +29,7 @@ mod url;
 use std::cell::{Cell, RefCell, RefMut};
 use std::time::{Duration, Instant};
 
-use belfry_core::{Event, JobSnapshot, Notification, Timestamp};
+use belfry_core::{Event, JobSnapshot, Notification, Silence, Timestamp};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Transaction};
 
@@ -38,6 +39,7 @@ use sql::{Fail, JOB_ROW_SQL, PROBLEMS, Tx, count32, job_row, millis, run_row, ts
 use crate::backend::Backend;
 use crate::copy::{Copied, Record};
 use crate::error::{Error, Result};
+use crate::hush::{Acked, NewSilence, NotificationRow};
 use crate::types::{
     Attempt, Claim, Claimed, JobRow, Limits, OutboxCounts, OutboxRow, Recorded, Rules, RunEnd,
     RunRow, RunStart,
@@ -512,6 +514,30 @@ impl Backend for Postgres {
 
     fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool> {
         self.set_paused_in(job, paused, now)
+    }
+
+    fn add_silence(&mut self, s: &NewSilence<'_>, now: Timestamp) -> Result<Silence> {
+        self.add_silence_in(s, now)
+    }
+
+    fn silences(&self, now: Timestamp) -> Result<Vec<Silence>> {
+        self.silences_at(now)
+    }
+
+    fn end_silence(&mut self, id: i64, now: Timestamp) -> Result<bool> {
+        self.end_silence_in(id, now)
+    }
+
+    fn acknowledge(&mut self, job: &str, by: &str, now: Timestamp) -> Result<Acked> {
+        self.acknowledge_in(job, by, now)
+    }
+
+    fn setting(&mut self, key: &str, otherwise: &str) -> Result<String> {
+        self.setting_in(key, otherwise)
+    }
+
+    fn notifications(&self, job: &str, limit: u32) -> Result<Vec<NotificationRow>> {
+        self.notifications_of(job, limit)
     }
 
     fn check(&self, job: crate::checks::JobRef<'_>) -> Result<Option<crate::checks::CheckRow>> {

@@ -114,15 +114,31 @@ pub(super) fn apply_event(
     )?;
     if let Some((from, to)) = crate::checks::flip_of(previous.as_ref(), step.next.as_ref()) {
         record_flip(tx, &ev.job, ev.at, from, to)?;
+        if !to.is_problem() {
+            super::hush::clear_ack(tx, &ev.job)?;
+        }
     }
     let mut n = step.notification(crate::types::new_id(), ev, previous.as_ref());
     let mut outbox_ids = Vec::new();
+    let mut hushed = None;
     if let Some(n) = n.as_mut() {
         if n.run_id.is_none() {
             n.run_id = run.map(|r| r.id.to_owned());
         }
+        hushed = super::hush::hush_in(tx, &ev.job, &step.decision.reason, ev.at)?;
         let recovered = n.kind == Kind::Recovered;
-        outbox_ids = insert_notification(tx, n, route(&ev.state, recovered), deadline)?;
+        // A held-back notification is recorded, with why, and sent to no channel.
+        let channels = match &hushed {
+            None => route(&ev.state, recovered),
+            Some(_) => Vec::new(),
+        };
+        outbox_ids = insert_notification(tx, n, channels, deadline)?;
+        if let Some(h) = &hushed {
+            tx.execute(
+                "UPDATE notifications SET hushed = $2 WHERE id = $1",
+                &[&n.id, &crate::hush::hush_json(h)],
+            )?;
+        }
     }
     Ok(Recorded {
         decision: step.decision,
@@ -130,6 +146,7 @@ pub(super) fn apply_event(
         next: step.next,
         notification: n,
         outbox_ids,
+        hushed,
     })
 }
 

@@ -162,6 +162,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX flips_by_job ON flips (job, id DESC);
     "#,
+    // 4: the dashboard, as SQLite's version 10.
+    r#"
+    CREATE TABLE silences (
+        id          BIGSERIAL PRIMARY KEY,
+        job         TEXT,
+        tag         TEXT,
+        until_ms    BIGINT NOT NULL,
+        reason      TEXT NOT NULL,
+        created_by  TEXT NOT NULL,
+        created_ms  BIGINT NOT NULL,
+        ended_ms    BIGINT,
+        CHECK ((job IS NULL) <> (tag IS NULL))
+    );
+    CREATE INDEX silences_open ON silences (until_ms) WHERE ended_ms IS NULL;
+    ALTER TABLE jobs ADD COLUMN acked_ms BIGINT;
+    ALTER TABLE jobs ADD COLUMN acked_by TEXT;
+    ALTER TABLE notifications ADD COLUMN hushed TEXT;
+    CREATE TABLE settings (
+        key    TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -393,7 +393,8 @@ impl Sqlite {
 /// A job's check fields, as [`check_row`] reads them.
 const CHECK_SQL: &str = "SELECT name, uuid, expect, expect_set_ms, paused, late_at_ms,
         last_report_ms, created_ms, state, meta, n_pings, last_duration_ms,
-        (SELECT MIN(started_ms) FROM runs WHERE job = jobs.name AND state = 'running')
+        (SELECT MIN(started_ms) FROM runs WHERE job = jobs.name AND state = 'running'),
+        acked_ms, acked_by
     FROM jobs";
 
 fn check_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckRow> {
@@ -427,6 +428,10 @@ fn check_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CheckRow> {
             .get::<_, Option<i64>>(11)?
             .map(|ms| std::time::Duration::from_millis(ms.max(0) as u64)),
         running_since: r.get::<_, Option<i64>>(12)?.map(ts),
+        acked: match r.get::<_, Option<i64>>(13)? {
+            Some(ms) => Some((ts(ms), r.get::<_, Option<String>>(14)?.unwrap_or_default())),
+            None => None,
+        },
         name,
     })
 }

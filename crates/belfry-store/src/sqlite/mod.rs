@@ -5,6 +5,7 @@
 
 mod checks;
 mod copy;
+mod hush;
 mod late;
 mod retention;
 mod schema;
@@ -12,13 +13,14 @@ mod schema;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use belfry_core::{Event, Held, JobSnapshot, Kind, Notification, State, Timestamp, step};
+use belfry_core::{Event, Held, JobSnapshot, Kind, Notification, Silence, State, Timestamp, step};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::backend::Backend;
 use crate::copy::{Copied, Record};
 use crate::error::{Error, Result};
+use crate::hush::{Acked, NewSilence, NotificationRow};
 use crate::packed::{self, pack};
 use crate::types::{
     Attempt, Claim, Claimed, JobRow, LastNotification, LastRun, Limits, OutboxCounts, OutboxRow,
@@ -446,6 +448,30 @@ impl Backend for Sqlite {
 
     fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool> {
         self.set_paused_in(job, paused, now)
+    }
+
+    fn add_silence(&mut self, s: &NewSilence<'_>, now: Timestamp) -> Result<Silence> {
+        self.add_silence_in(s, now)
+    }
+
+    fn silences(&self, now: Timestamp) -> Result<Vec<Silence>> {
+        self.silences_at(now)
+    }
+
+    fn end_silence(&mut self, id: i64, now: Timestamp) -> Result<bool> {
+        self.end_silence_in(id, now)
+    }
+
+    fn acknowledge(&mut self, job: &str, by: &str, now: Timestamp) -> Result<Acked> {
+        self.acknowledge_in(job, by, now)
+    }
+
+    fn setting(&mut self, key: &str, otherwise: &str) -> Result<String> {
+        self.setting_in(key, otherwise)
+    }
+
+    fn notifications(&self, job: &str, limit: u32) -> Result<Vec<NotificationRow>> {
+        self.notifications_of(job, limit)
     }
 
     fn check(&self, job: crate::checks::JobRef<'_>) -> Result<Option<crate::checks::CheckRow>> {
@@ -1177,15 +1203,29 @@ fn apply_event(
     ])?;
     if let Some((from, to)) = crate::checks::flip_of(previous.as_ref(), step.next.as_ref()) {
         record_flip(tx, &ev.job, ev.at, from, to)?;
+        if !to.is_problem() {
+            hush::clear_ack(tx, &ev.job)?;
+        }
     }
     let mut n = step.notification(new_id(), ev, previous.as_ref());
     let mut outbox_ids = Vec::new();
+    let mut hushed = None;
     if let Some(n) = n.as_mut() {
         if n.run_id.is_none() {
             n.run_id = run.map(|r| r.id.to_owned());
         }
+        hushed = hush::hush_in(tx, &ev.job, &step.decision.reason, ev.at)?;
         let recovered = n.kind == Kind::Recovered;
-        outbox_ids = insert_notification(tx, n, route(&ev.state, recovered), deadline)?;
+        // A held-back notification is recorded, with why, and sent to no channel.
+        let channels = match &hushed {
+            None => route(&ev.state, recovered),
+            Some(_) => Vec::new(),
+        };
+        outbox_ids = insert_notification(tx, n, channels, deadline)?;
+        if let Some(h) = &hushed {
+            tx.prepare_cached("UPDATE notifications SET hushed = ?2 WHERE id = ?1")?
+                .execute(params![n.id, crate::hush::hush_json(h)])?;
+        }
     }
     Ok(Recorded {
         decision: step.decision,
@@ -1193,6 +1233,7 @@ fn apply_event(
         next: step.next,
         notification: n,
         outbox_ids,
+        hushed,
     })
 }
 

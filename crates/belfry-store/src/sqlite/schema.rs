@@ -236,6 +236,32 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX flips_by_job ON flips (job, id DESC);
     "#,
+    // 10: the dashboard. Silences (a job or a tag whose alerts are recorded, not sent, until
+    // `until_ms`; `ended_ms` when ended early), a job's acknowledgement of its problem
+    // (`acked_ms`, `acked_by`: no reminders until it recovers), why a notification was not
+    // sent (`hushed`: JSON of belfry_core::Hush), and the server's settings that replicas
+    // share (the key that signs sessions).
+    r#"
+    CREATE TABLE silences (
+        id          INTEGER PRIMARY KEY,
+        job         TEXT,
+        tag         TEXT,
+        until_ms    INTEGER NOT NULL,
+        reason      TEXT NOT NULL,
+        created_by  TEXT NOT NULL,
+        created_ms  INTEGER NOT NULL,
+        ended_ms    INTEGER,
+        CHECK ((job IS NULL) <> (tag IS NULL))
+    ) STRICT;
+    CREATE INDEX silences_open ON silences (until_ms) WHERE ended_ms IS NULL;
+    ALTER TABLE jobs ADD COLUMN acked_ms INTEGER;
+    ALTER TABLE jobs ADD COLUMN acked_by TEXT;
+    ALTER TABLE notifications ADD COLUMN hushed TEXT;
+    CREATE TABLE settings (
+        key    TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// What a migration needs besides its SQL, run right after it in the same transaction:

@@ -662,28 +662,6 @@ fn deleting_a_job_removes_its_runs_pings_and_flips_but_not_its_alerts(db: &Db) {
     assert_eq!(s.flips("kept", 10).unwrap().len(), 1);
 }
 
-/// Each test above, once against each backend.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&crate::support::Db::sqlite());
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&crate::support::Db::postgres());
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     a_job_is_late_at_its_last_report_plus_period_and_grace_and_a_ping_recovers_it,
     a_late_jobs_error_says_since_when_and_what_was_expected,

@@ -1082,28 +1082,6 @@ fn a_jobs_unreadable_held_runs_are_an_error_that_says_so(db: &Db) {
     assert!(s.finish_run(&end, &Policy::default(), to(&["a"])).is_err());
 }
 
-/// Each test above, once against each backend: `sqlite::name` and `postgres::name`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&crate::support::Db::sqlite());
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&crate::support::Db::postgres());
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     a_run_and_its_alert_are_recorded_together,
     a_duration_longer_than_milliseconds_can_count_is_kept_as_the_longest_not_wrapped,

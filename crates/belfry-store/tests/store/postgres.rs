@@ -35,7 +35,7 @@ fn a_password_in_the_url_never_shows_in_the_location_or_an_error() {
 fn a_new_schema_is_created_at_the_latest_version_and_a_newer_one_is_refused() {
     let db = Db::postgres();
     let s = db.open();
-    assert_eq!(s.schema_version().unwrap(), 3);
+    assert_eq!(s.schema_version().unwrap(), 4);
     assert_eq!(
         db.count("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'outbox'"),
         1
@@ -58,7 +58,7 @@ fn processes_opening_a_new_schema_at_once_all_find_it_migrated() {
             scope.spawn(|| {
                 barrier.wait();
                 let s = Store::at(&location).expect("open");
-                assert_eq!(s.schema_version().unwrap(), 3);
+                assert_eq!(s.schema_version().unwrap(), 4);
             });
         }
     });
