@@ -5,7 +5,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::policy::Reason;
 use crate::time::Timestamp;
 
 /// What a silence covers: one job, or every job with a tag.
@@ -101,12 +100,13 @@ impl std::fmt::Display for Hush {
     }
 }
 
-/// Whether a notification decided for `reason` about `job` (tagged `tags`) at `at` is held
-/// back, and why: a silence covering the job holds back every alert (the one ending latest
-/// is named); an acknowledgement (`acked`: when and by whom, cleared when the job recovers)
-/// holds back reminders only, so a change to another problem or a recovery is still sent.
+/// Whether an alert about `job` (tagged `tags`) made at `at` is held back, and why: a silence
+/// covering the job holds back every alert (the one ending latest is named); an
+/// acknowledgement (`acked`: when and by whom, cleared when the job recovers) holds back
+/// reminders only (`reminder`: the rules' [`Reason::Repeated`]), so a change to another
+/// problem or a recovery is still sent.
 pub fn hush(
-    reason: &Reason,
+    reminder: bool,
     job: &str,
     tags: &[String],
     at: Timestamp,
@@ -124,8 +124,8 @@ pub fn hush(
             reason: s.reason.clone(),
         });
     }
-    match (reason, acked) {
-        (Reason::Repeated { .. }, Some((at, by))) => Some(Hush::Acknowledged {
+    match acked {
+        Some((at, by)) if reminder => Some(Hush::Acknowledged {
             at,
             by: by.to_owned(),
         }),
@@ -135,8 +135,6 @@ pub fn hush(
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn t(ms: i64) -> Timestamp {
@@ -154,11 +152,6 @@ mod tests {
         }
     }
 
-    const REPEATED: Reason = Reason::Repeated {
-        count: 3,
-        since_last: Duration::from_secs(60),
-    };
-
     #[test]
     fn a_silence_holds_the_jobs_it_covers_until_it_ends() {
         let s = [
@@ -167,7 +160,7 @@ mod tests {
         ];
         let tags = vec!["web".to_owned(), "db".to_owned()];
         // The tag's silence ends later: it is the one named.
-        let h = hush(&Reason::Problem, "backup", &tags, t(500), &s, None);
+        let h = hush(false, "backup", &tags, t(500), &s, None);
         assert_eq!(
             h,
             Some(Hush::Silenced {
@@ -177,22 +170,19 @@ mod tests {
             })
         );
         // Untagged: only the job's own silence, and only before it ends.
-        let h = hush(&Reason::Problem, "backup", &[], t(999), &s, None);
+        let h = hush(false, "backup", &[], t(999), &s, None);
         assert!(matches!(h, Some(Hush::Silenced { id: 1, .. })));
-        assert_eq!(
-            hush(&Reason::Problem, "backup", &[], t(1000), &s, None),
-            None
-        );
-        assert_eq!(hush(&Reason::Problem, "other", &[], t(0), &s, None), None);
+        assert_eq!(hush(false, "backup", &[], t(1000), &s, None), None);
+        assert_eq!(hush(false, "other", &[], t(0), &s, None), None);
         // A recovery is held back too: nothing is sent while silenced.
-        let h = hush(&Reason::Recovered { after: 1 }, "x", &tags, t(0), &s, None);
+        let h = hush(false, "x", &tags, t(0), &s, None);
         assert!(matches!(h, Some(Hush::Silenced { id: 2, .. })));
     }
 
     #[test]
     fn an_acknowledgement_holds_back_reminders_only() {
         let acked = Some((t(10), "bob"));
-        let h = hush(&REPEATED, "j", &[], t(20), &[], acked);
+        let h = hush(true, "j", &[], t(20), &[], acked);
         assert_eq!(
             h,
             Some(Hush::Acknowledged {
@@ -200,14 +190,8 @@ mod tests {
                 by: "bob".into()
             })
         );
-        assert_eq!(hush(&REPEATED, "j", &[], t(20), &[], None), None);
-        for r in [
-            Reason::Problem,
-            Reason::Recovered { after: 2 },
-            Reason::ThresholdReached { count: 3 },
-        ] {
-            assert_eq!(hush(&r, "j", &[], t(20), &[], acked), None, "{r:?}");
-        }
+        assert_eq!(hush(true, "j", &[], t(20), &[], None), None);
+        assert_eq!(hush(false, "j", &[], t(20), &[], acked), None);
     }
 
     #[test]

@@ -56,6 +56,13 @@ pub struct Decision {
     pub reason: Reason,
 }
 
+impl Decision {
+    /// Whether it sends a reminder: the problem went on past the repeat window.
+    pub fn is_reminder(&self) -> bool {
+        self.notify && matches!(self.reason, Reason::Repeated { .. })
+    }
+}
+
 /// Why the rules decided as they did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reason {

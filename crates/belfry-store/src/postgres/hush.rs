@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use belfry_core::{Hush, Reason, Silence, Timestamp, hush};
+use belfry_core::{Hush, Silence, Timestamp, hush};
 use postgres::{Client, Row, Transaction};
 
 use super::Postgres;
@@ -31,12 +31,12 @@ fn silence_row(r: &Row) -> Tx<Silence> {
     ))
 }
 
-/// Why a notification decided for `reason` about `job` at `at` is held back, if it is, read
+/// Why an alert about `job` made at `at` (a reminder or not) is held back, if it is, read
 /// inside the transaction recording it (which holds the job's row lock).
 pub(super) fn hush_in(
     tx: &mut Wtx<'_, '_>,
     job: &str,
-    reason: &Reason,
+    reminder: bool,
     at: Timestamp,
 ) -> Tx<Option<Hush>> {
     let silences = tx
@@ -63,7 +63,7 @@ pub(super) fn hush_in(
         .map(|m| m.tags)
         .unwrap_or_default();
     let acked = acked_ms.map(|ms| (ts(ms), acked_by.as_deref().unwrap_or("")));
-    Ok(hush(reason, job, &tags, at, &silences, acked))
+    Ok(hush(reminder, job, &tags, at, &silences, acked))
 }
 
 /// Forgets a job's acknowledgement: it recovered.

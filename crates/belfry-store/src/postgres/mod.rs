@@ -457,8 +457,21 @@ impl Backend for Postgres {
         limits: &Limits,
     ) -> Result<Vec<i64>> {
         self.write("recording a notification", |tx| {
-            let ids =
-                rules::insert_notification(tx, n, channels.clone(), limits.delivery_deadline)?;
+            // A message the rules' memory counts (a reminder made for them) is held back as
+            // theirs are; a message a program sends of its own is not.
+            let hushed = match restarts_repeat_window {
+                true => hush::hush_in(tx, &n.job, n.reason == "repeated", n.time)?,
+                false => None,
+            };
+            let to = if hushed.is_some() {
+                Vec::new()
+            } else {
+                channels.clone()
+            };
+            let ids = rules::insert_notification(tx, n, to, limits.delivery_deadline)?;
+            if let Some(h) = &hushed {
+                rules::set_hushed(tx, &n.id, h)?;
+            }
             retention::after_notification(tx, &n.job, &n.id, &limits.retention)?;
             if restarts_repeat_window {
                 tx.execute(

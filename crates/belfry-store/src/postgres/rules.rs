@@ -125,7 +125,7 @@ pub(super) fn apply_event(
         if n.run_id.is_none() {
             n.run_id = run.map(|r| r.id.to_owned());
         }
-        hushed = super::hush::hush_in(tx, &ev.job, &step.decision.reason, ev.at)?;
+        hushed = super::hush::hush_in(tx, &ev.job, step.decision.is_reminder(), ev.at)?;
         let recovered = n.kind == Kind::Recovered;
         // A held-back notification is recorded, with why, and sent to no channel.
         let channels = match &hushed {
@@ -134,10 +134,7 @@ pub(super) fn apply_event(
         };
         outbox_ids = insert_notification(tx, n, channels, deadline)?;
         if let Some(h) = &hushed {
-            tx.execute(
-                "UPDATE notifications SET hushed = $2 WHERE id = $1",
-                &[&n.id, &crate::hush::hush_json(h)],
-            )?;
+            set_hushed(tx, &n.id, h)?;
         }
     }
     Ok(Recorded {
@@ -148,6 +145,19 @@ pub(super) fn apply_event(
         outbox_ids,
         hushed,
     })
+}
+
+/// Writes why notification `id` was held back.
+pub(super) fn set_hushed(
+    tx: &mut Conn<'_, Transaction<'_>>,
+    id: &str,
+    h: &belfry_core::Hush,
+) -> Tx<()> {
+    tx.execute(
+        "UPDATE notifications SET hushed = $2 WHERE id = $1",
+        &[&id, &crate::hush::hush_json(h)],
+    )?;
+    Ok(())
 }
 
 /// Keeps a job's change of state (and no more than the newest

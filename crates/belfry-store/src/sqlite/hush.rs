@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use belfry_core::{Hush, Reason, Silence, Timestamp, hush};
+use belfry_core::{Hush, Silence, Timestamp, hush};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{Sqlite, parse_kind, parse_state, ts};
@@ -26,12 +26,12 @@ fn silence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Silence> {
     ))
 }
 
-/// Why a notification decided for `reason` about `job` at `at` is held back, if it is, read
+/// Why an alert about `job` made at `at` (a reminder or not) is held back, if it is, read
 /// inside the transaction recording it. Runs only when the rules decided to notify.
 pub(super) fn hush_in(
     tx: &Transaction<'_>,
     job: &str,
-    reason: &Reason,
+    reminder: bool,
     at: Timestamp,
 ) -> rusqlite::Result<Option<Hush>> {
     let silences = tx
@@ -51,7 +51,7 @@ pub(super) fn hush_in(
         .map(|m| m.tags)
         .unwrap_or_default();
     let acked = acked_ms.map(|ms| (ts(ms), acked_by.as_deref().unwrap_or("")));
-    Ok(hush(reason, job, &tags, at, &silences, acked))
+    Ok(hush(reminder, job, &tags, at, &silences, acked))
 }
 
 /// Forgets a job's acknowledgement: it recovered.

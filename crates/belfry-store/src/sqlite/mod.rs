@@ -373,7 +373,21 @@ impl Backend for Sqlite {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
+        // A message the rules' memory counts (a reminder made for them) is held back as
+        // theirs are; a message a program sends of its own is not.
+        let hushed = match restarts_repeat_window {
+            true => hush::hush_in(&tx, &n.job, n.reason == "repeated", n.time).map_err(&e)?,
+            false => None,
+        };
+        let channels = if hushed.is_some() {
+            Vec::new()
+        } else {
+            channels
+        };
         let ids = insert_notification(&tx, n, channels, limits.delivery_deadline).map_err(&e)?;
+        if let Some(h) = &hushed {
+            set_hushed(&tx, &n.id, h).map_err(&e)?;
+        }
         retention::after_notification(&tx, &n.job, &n.id, &limits.retention).map_err(&e)?;
         if restarts_repeat_window {
             tx.execute(
@@ -1214,7 +1228,7 @@ fn apply_event(
         if n.run_id.is_none() {
             n.run_id = run.map(|r| r.id.to_owned());
         }
-        hushed = hush::hush_in(tx, &ev.job, &step.decision.reason, ev.at)?;
+        hushed = hush::hush_in(tx, &ev.job, step.decision.is_reminder(), ev.at)?;
         let recovered = n.kind == Kind::Recovered;
         // A held-back notification is recorded, with why, and sent to no channel.
         let channels = match &hushed {
@@ -1223,8 +1237,7 @@ fn apply_event(
         };
         outbox_ids = insert_notification(tx, n, channels, deadline)?;
         if let Some(h) = &hushed {
-            tx.prepare_cached("UPDATE notifications SET hushed = ?2 WHERE id = ?1")?
-                .execute(params![n.id, crate::hush::hush_json(h)])?;
+            set_hushed(tx, &n.id, h)?;
         }
     }
     Ok(Recorded {
@@ -1235,6 +1248,17 @@ fn apply_event(
         outbox_ids,
         hushed,
     })
+}
+
+/// Writes why notification `id` was held back.
+fn set_hushed(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+    h: &belfry_core::Hush,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE notifications SET hushed = ?2 WHERE id = ?1")?
+        .execute(params![id, crate::hush::hush_json(h)])?;
+    Ok(())
 }
 
 /// Keeps a job's change of state (and no more than the newest

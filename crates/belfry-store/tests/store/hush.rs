@@ -149,6 +149,46 @@ fn an_acknowledged_problem_sends_no_reminder_until_it_recovers(db: &Db) {
     assert_eq!((again.outbox_ids.len(), again.hushed), (1, None));
 }
 
+fn a_reminder_the_library_makes_is_held_back_and_a_programs_own_message_is_not(db: &Db) {
+    let mut s = db.open();
+    let first = event("lib::load", "r1", State::Failed, t0(), 1);
+    assert_eq!(finish(&mut s, &first, &["a"]).outbox_ids.len(), 1);
+    assert_eq!(
+        s.acknowledge("lib::load", "ann", t0()).unwrap(),
+        Acked::Done
+    );
+    let later = belfry_core::Event {
+        at: t0().add_millis(1500),
+        ..first.clone()
+    };
+    let decision = belfry_core::Decision {
+        notify: true,
+        reason: belfry_core::Reason::Repeated {
+            count: 2,
+            since_last: Duration::from_millis(1500),
+        },
+    };
+    let snap = s.snapshot("lib::load").unwrap();
+    let reminder =
+        belfry_core::Notification::new(belfry_store::new_id(), &later, snap.as_ref(), &decision);
+    assert!(
+        s.record_notification(&reminder, vec!["a".into()], true)
+            .unwrap()
+            .is_empty()
+    );
+    let own =
+        belfry_core::Notification::new(belfry_store::new_id(), &later, snap.as_ref(), &decision);
+    assert_eq!(
+        s.record_notification(&own, vec!["a".into()], false)
+            .unwrap()
+            .len(),
+        1
+    );
+    let history = s.notifications("lib::load", 10).unwrap();
+    assert!(matches!(history[1].hushed, Some(Hush::Acknowledged { .. })));
+    assert_eq!(history[0].hushed, None);
+}
+
 fn a_jobs_history_shows_each_delivery_and_its_attempts(db: &Db) {
     let mut s = db.open();
     let rec = finish(
@@ -218,4 +258,5 @@ on_both_backends!(
     an_acknowledged_problem_sends_no_reminder_until_it_recovers,
     a_jobs_history_shows_each_delivery_and_its_attempts,
     a_setting_is_stored_once_and_read_back_by_every_handle,
+    a_reminder_the_library_makes_is_held_back_and_a_programs_own_message_is_not,
 );
