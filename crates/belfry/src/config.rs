@@ -44,6 +44,11 @@
 //! api_key = "${env:BELFRY_API_KEY}"  # the management API's read-write key (X-Api-Key)
 //! api_key_readonly = "${env:BELFRY_API_KEY_RO}"  # and its read-only key
 //! api_rate_limit = 100          # API requests a minute per key; more get 429
+//! cookie_secure = true          # dashboard sessions only over HTTPS (and http://localhost)
+//!
+//! [server.users.ann]            # a dashboard login
+//! password_hash = "$argon2id$v=19$m=19456,t=2,p=1$…"  # from `belfry hash-password`
+//! role = "read-write"           # or "read-only" (look, do not act)
 //!
 //! [run]
 //! tail_bytes = 65536            # output kept per run: the last bytes…
@@ -261,6 +266,30 @@ pub struct ServerSettings {
     pub api_key_readonly: Option<PingKey>,
     /// Requests a minute each API key may make (healthchecks.io asks for at most 100).
     pub api_rate_limit: u32,
+    /// The dashboard's logins, by user name.
+    pub users: BTreeMap<String, DashboardUser>,
+    /// Whether the dashboard's session cookie is `Secure`: browsers then send it only over
+    /// HTTPS, and to `http://localhost` and `http://127.0.0.1`.
+    pub cookie_secure: bool,
+}
+
+/// A dashboard login, from `[server.users.NAME]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DashboardUser {
+    /// The password's Argon2 hash in the PHC string format (`$argon2id$v=19$…`), as
+    /// `belfry hash-password` writes it. Never shown.
+    pub password_hash: String,
+    /// May look but not act (`role = "read-only"`).
+    pub read_only: bool,
+}
+
+impl fmt::Debug for DashboardUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DashboardUser")
+            .field("password_hash", &"***")
+            .field("read_only", &self.read_only)
+            .finish()
+    }
 }
 
 impl Default for ServerSettings {
@@ -272,6 +301,8 @@ impl Default for ServerSettings {
             api_key: None,
             api_key_readonly: None,
             api_rate_limit: DEFAULT_API_RATE_LIMIT,
+            users: BTreeMap::new(),
+            cookie_secure: true,
         }
     }
 }
@@ -1258,6 +1289,16 @@ struct RawServer {
     api_key: Option<toml::Spanned<String>>,
     api_key_readonly: Option<toml::Spanned<String>>,
     api_rate_limit: Option<toml::Spanned<i64>>,
+    cookie_secure: Option<bool>,
+    #[serde(default)]
+    users: BTreeMap<toml::Spanned<String>, RawUser>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    password_hash: toml::Spanned<String>,
+    role: Option<toml::Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -1492,6 +1533,59 @@ fn server_settings(
             ));
         }
         s.ping_body_limit = v as usize;
+    }
+    if let Some(b) = raw.cookie_secure {
+        s.cookie_secure = b;
+    }
+    for (name, u) in &raw.users {
+        let user = name.get_ref();
+        let key = format!("users.{user}");
+        let ok_name = !user.is_empty()
+            && user.len() <= 64
+            && user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+        if !ok_name {
+            return Err(at(
+                &key,
+                name.span(),
+                &"a user name is 1 to 64 letters, digits, '-', '_', '.' and '@'",
+            ));
+        }
+        let hash = u.password_hash.get_ref().trim();
+        // The hash is checked whole when the server starts; this catches a password pasted
+        // where its hash belongs, without saying it.
+        if !hash.starts_with("$argon2") {
+            return Err(at(
+                &format!("{key}.password_hash"),
+                u.password_hash.span(),
+                &"is not an Argon2 hash (`$argon2id$…`); make one with `belfry hash-password`",
+            ));
+        }
+        secrets.extend(&{
+            let mut found = Secrets::default();
+            found.add(hash);
+            found
+        });
+        let read_only = match u.role.as_ref().map(|r| r.get_ref().as_str()) {
+            None | Some("read-write") => false,
+            Some("read-only") => true,
+            Some(other) => {
+                let span = u.role.as_ref().map_or(name.span(), |r| r.span());
+                return Err(at(
+                    &format!("{key}.role"),
+                    span,
+                    &format!("{other:?} is not \"read-write\" or \"read-only\""),
+                ));
+            }
+        };
+        s.users.insert(
+            user.clone(),
+            DashboardUser {
+                password_hash: hash.to_owned(),
+                read_only,
+            },
+        );
     }
     Ok(s)
 }
@@ -2324,6 +2418,38 @@ mod tests {
         ] {
             let e = Config::parse(text, "t.toml").unwrap_err().to_string();
             assert!(e.contains("t.toml") && e.contains(key), "{text:?}: {e}");
+        }
+        let c = Config::parse(
+            "[server]\ncookie_secure = false\n[server.users.ann]\n\
+             password_hash = \"$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA\"\n\
+             [server.users.\"bob@x\"]\npassword_hash = \"$argon2id$x\"\nrole = \"read-only\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert!(!c.server.cookie_secure);
+        assert!(!c.server.users["ann"].read_only && c.server.users["bob@x"].read_only);
+        assert!(!format!("{c:?}").contains("aGFzaA"));
+        for (text, key) in [
+            (
+                "[server.users.ann]\npassword_hash = \"hunter2\"\n",
+                "users.ann.password_hash",
+            ),
+            (
+                "[server.users.ann]\npassword_hash = \"$argon2id$\"\nrole = \"root\"\n",
+                "users.ann.role",
+            ),
+            (
+                "[server.users.\"a b\"]\npassword_hash = \"$argon2id$\"\n",
+                "users.a b",
+            ),
+            (
+                "[server.users.ann]\nrole = \"read-only\"\n",
+                "password_hash",
+            ),
+        ] {
+            let e = Config::parse(text, "t.toml").unwrap_err().to_string();
+            assert!(e.contains("t.toml") && e.contains(key), "{text:?}: {e}");
+            assert!(!e.contains("hunter2"), "{e}");
         }
         let e = Config::parse("[server]\nping_key = \"s3cr3t/x\"\n", "t.toml")
             .unwrap_err()

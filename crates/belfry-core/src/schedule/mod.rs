@@ -80,6 +80,7 @@ pub enum Schedule {
 /// let next = cron.next_after(before).unwrap();
 /// assert_eq!(next.to_rfc3339(), "2026-03-29T01:00:00.000Z");
 /// assert_eq!(cron.describe(), "at 02:30 every day");
+/// assert_eq!(cron.wall_clock(next), "2026-03-29 03:00 CEST");
 /// ```
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "CronText", into = "CronText")]
@@ -228,6 +229,18 @@ impl Cron {
     /// `at minute 0 past every 2nd hour on Monday-Friday` (local times; the zone is not named).
     pub fn describe(&self) -> String {
         describe::describe(&self.fields)
+    }
+
+    /// `t` on the wall clock of the expression's time zone, to the minute, with the zone's
+    /// abbreviation: `2026-12-05 03:00 CET`.
+    pub fn wall_clock(&self, t: Timestamp) -> String {
+        match jiff::Timestamp::from_millisecond(t.as_millis()) {
+            Ok(ts) => ts
+                .to_zoned(self.zone.clone())
+                .strftime("%Y-%m-%d %H:%M %Z")
+                .to_string(),
+            Err(_) => t.to_rfc3339(),
+        }
     }
 }
 
