@@ -5,8 +5,8 @@
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 use crate::{
-    apprise, aws, chat, email, foreign, hcping, incident, local, mqtt, push, relay, sms, syslog,
-    webhook,
+    apprise, aws, chat, email, foreign, hcping, incident, local, mqtt, push, relay, sms, social,
+    syslog, webhook,
 };
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
@@ -68,6 +68,10 @@ const FAMILIES: &[Family] = &[
     Family {
         schemes: aws::SCHEMES,
         parse: aws::parse,
+    },
+    Family {
+        schemes: social::SCHEMES,
+        parse: social::parse,
     },
 ];
 
@@ -227,6 +231,10 @@ const OWN: &[SchemeInfo] = &[
     own("psafer", "Pushsafer", true),
     own("psafers", "Pushsafer", true),
     own("join", "Join (joaoapps)", true),
+    own("mastodon", "Mastodon", true),
+    own("mastodons", "Mastodon", true),
+    own("toot", "Mastodon (public by default)", true),
+    own("toots", "Mastodon (public by default)", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans

@@ -62,6 +62,10 @@ const HOST_IS_PUBLIC: &[&str] = &[
     "apprises",
     "nctalk",
     "nctalks",
+    "mastodon",
+    "mastodons",
+    "toot",
+    "toots",
 ];
 
 /// Schemes whose user information is a credential through and through (an API key, an

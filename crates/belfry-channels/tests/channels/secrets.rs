@@ -161,6 +161,7 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             format!("join://{MARK}{}/chrome", "j".repeat(32 - MARK.len())),
             Some("https://joinjoaomgcd.appspot.com"),
         ),
+        ("mastodon://FAKESECRETtok@{addr}/@ada".into(), None),
     ]
 }
 
