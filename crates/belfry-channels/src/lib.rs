@@ -40,7 +40,7 @@
 //!   `nctalks://`), [`Line`] (`line://`), Amazon [`Sns`] (`sns://`, signed with AWS Signature
 //!   Version 4), [`WhatsApp`] (`whatsapp://`, Meta's Cloud API), [`Pushsafer`] (`psafer://`,
 //!   `psafers://`), [`Join`] (`join://`), [`Mastodon`] (`mastodon://`, `mastodons://`,
-//!   `toot://`, `toots://`), a [`RemoteSyslog`] server (`rsyslog://`, over UDP),
+//!   `toot://`, `toots://`), [`Bluesky`] (`bsky://`, `bluesky://`), a [`RemoteSyslog`] server (`rsyslog://`, over UDP),
 //!   the [`LocalSyslog`] (`syslog://`),
 //!   an [`Mqtt`] broker (`mqtt://`, `mqtts://`), an [`AppriseApi`] server as a relay
 //!   (`apprise://`, `apprises://`), a
@@ -126,6 +126,6 @@ pub use registry::{SchemeInfo, parse, parse_with_api_base, schemes};
 pub use relay::AppriseApi;
 pub use secrets::{MIN_SCRUBBED_LEN, Secrets};
 pub use sms::{SmsApi, Twilio};
-pub use social::Mastodon;
+pub use social::{Bluesky, Mastodon};
 pub use syslog::{LocalSyslog, RemoteSyslog};
 pub use url_parse::{UrlError, redact_url};

@@ -235,6 +235,8 @@ const OWN: &[SchemeInfo] = &[
     own("mastodons", "Mastodon", true),
     own("toot", "Mastodon (public by default)", true),
     own("toots", "Mastodon (public by default)", true),
+    own("bsky", "Bluesky", true),
+    own("bluesky", "Bluesky", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans

@@ -162,6 +162,10 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             Some("https://joinjoaomgcd.appspot.com"),
         ),
         ("mastodon://FAKESECRETtok@{addr}/@ada".into(), None),
+        (
+            "bsky://alice@FAKESECRET-pass".into(),
+            Some("https://public.api.bsky.app"),
+        ),
     ]
 }
 

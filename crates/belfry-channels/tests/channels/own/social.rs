@@ -1,10 +1,13 @@
 //! Mastodon against the recording receiver standing in for an instance (a self-hosted
-//! service: its address is the URL's).
+//! service: its address is the URL's); Bluesky against the receiver standing in for the
+//! handle resolver, the DID directory and the account's server.
 
-use belfry_channels::{Outcome, parse};
+use std::time::Duration;
+
+use belfry_channels::{Context, Outcome, parse};
 use belfry_testkit::{Receiver, Reply};
 
-use crate::{planned, problem, send};
+use crate::{planned, problem, send, send_with};
 
 const TOKEN: &str = "S3CRETmastodonAccessToken";
 
@@ -113,4 +116,153 @@ fn mastodon_direct_messages_mention_the_accounts_first_or_the_tokens_own() {
     let v: serde_json::Value = serde_json::from_slice(&reqs[0].body).unwrap();
     assert!(v["status"].as_str().unwrap().starts_with("@ada 🔴"), "{v}");
     assert!(reqs[0].url.starts_with("https://"));
+}
+
+const APP_PASSWORD: &str = "S3CR-ETap-pPas-swrd";
+
+/// A context that sends Bluesky's resolver, the PLC directory, a `did:web` host and the
+/// account's server (`https://pds.example.org`) to `rx`.
+fn bsky_context(rx: &Receiver) -> Context {
+    Context::new(Duration::from_secs(5))
+        .with_origin("https://public.api.bsky.app", &rx.url(""))
+        .with_origin("https://plc.directory", &rx.url(""))
+        .with_origin("https://ada.example.org", &rx.url(""))
+        .with_origin("https://pds.example.org", &rx.url(""))
+}
+
+fn did_document() -> Reply {
+    json_reply(
+        r##"{"id":"did:x","service":[{"id":"#atproto_pds","type":"AtprotoPersonalDataServer","serviceEndpoint":"https://pds.example.org/"}]}"##,
+    )
+}
+
+#[test]
+fn bluesky_resolves_the_handle_logs_in_once_and_creates_a_post_record() {
+    let rx = Receiver::start(vec![
+        json_reply(r#"{"did":"did:plc:ewvi7nxzyoun6zhxrhs64oiz"}"#),
+        did_document(),
+        json_reply(
+            r#"{"accessJwt":"eyJ.access.one","refreshJwt":"eyJ.refresh","did":"did:plc:ewvi7nxzyoun6zhxrhs64oiz","handle":"alice.bsky.social"}"#,
+        ),
+        json_reply(
+            r#"{"uri":"at://did:plc:ewvi7nxzyoun6zhxrhs64oiz/app.bsky.feed.post/1","cid":"c1"}"#,
+        ),
+        Reply::status(400)
+            .header("Content-Type", "application/json")
+            .body(r#"{"error":"ExpiredToken","message":"Token has expired"}"#),
+        json_reply(r#"{"accessJwt":"eyJ.access.two","refreshJwt":"eyJ.refresh"}"#),
+        json_reply(r#"{"uri":"at://x/app.bsky.feed.post/2","cid":"c2"}"#),
+    ]);
+    let ch = parse(&format!("bsky://alice@{APP_PASSWORD}")).unwrap();
+    assert_eq!(ch.describe(), "bsky://alice.bsky.social@***");
+    assert!(!format!("{ch:?}").contains(APP_PASSWORD));
+    assert_eq!(
+        send_with(ch.as_ref(), &problem(), bsky_context(&rx)),
+        Outcome::Delivered
+    );
+    let o = send_with(ch.as_ref(), &problem(), bsky_context(&rx));
+    assert!(
+        matches!(&o, Outcome::Retry { reason, .. } if reason.contains("logs in again")),
+        "{o:?}"
+    );
+    assert_eq!(
+        send_with(ch.as_ref(), &problem(), bsky_context(&rx)),
+        Outcome::Delivered
+    );
+    let reqs = rx.requests();
+    let steps: Vec<(&str, &str)> = reqs
+        .iter()
+        .map(|r| (r.method.as_str(), r.target.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (
+                "GET",
+                "/xrpc/com.atproto.identity.resolveHandle?handle=alice.bsky.social"
+            ),
+            ("GET", "/did:plc:ewvi7nxzyoun6zhxrhs64oiz"),
+            ("POST", "/xrpc/com.atproto.server.createSession"),
+            ("POST", "/xrpc/com.atproto.repo.createRecord"),
+            ("POST", "/xrpc/com.atproto.repo.createRecord"),
+            ("POST", "/xrpc/com.atproto.server.createSession"),
+            ("POST", "/xrpc/com.atproto.repo.createRecord"),
+        ]
+    );
+    let login = reqs[2].json();
+    assert_eq!(login["identifier"], "did:plc:ewvi7nxzyoun6zhxrhs64oiz");
+    assert_eq!(login["password"], APP_PASSWORD);
+    assert!(reqs[2].header("authorization").is_none());
+    let post = &reqs[3];
+    assert_eq!(
+        post.header("authorization").unwrap(),
+        "Bearer eyJ.access.one"
+    );
+    assert_eq!(post.header("content-type").unwrap(), "application/json");
+    let v = post.json();
+    assert_eq!(v["repo"], "did:plc:ewvi7nxzyoun6zhxrhs64oiz");
+    assert_eq!(v["collection"], "app.bsky.feed.post");
+    assert_eq!(v["record"]["$type"], "app.bsky.feed.post");
+    let text = v["record"]["text"].as_str().unwrap();
+    assert!(text.starts_with("🔴 nightly-backup: Failed"), "{text}");
+    assert!(text.chars().count() <= 300, "{text}");
+    let created = v["record"]["createdAt"].as_str().unwrap();
+    assert!(
+        belfry_core::Timestamp::parse_rfc3339(created).is_some(),
+        "{created}"
+    );
+    assert_eq!(
+        reqs[6].header("authorization").unwrap(),
+        "Bearer eyJ.access.two",
+        "logged in again after the token expired"
+    );
+}
+
+#[test]
+fn bluesky_reads_a_did_web_document_and_a_wrong_password_is_permanent() {
+    let rx = Receiver::start(vec![
+        json_reply(r#"{"did":"did:web:ada.example.org"}"#),
+        did_document(),
+        Reply::status(401)
+            .header("Content-Type", "application/json")
+            .body(&format!(
+                r#"{{"error":"AuthenticationRequired","message":"Invalid identifier or password {APP_PASSWORD}"}}"#
+            )),
+    ]);
+    let ch = parse(&format!("bluesky://ada.example.org:{APP_PASSWORD}@")).unwrap();
+    let o = send_with(ch.as_ref(), &problem(), bsky_context(&rx));
+    assert!(
+        matches!(&o, Outcome::Permanent { reason }
+            if reason.contains("logging in") && reason.contains("HTTP 401") && !reason.contains(APP_PASSWORD)),
+        "{o:?}"
+    );
+    let reqs = rx.requests();
+    assert_eq!(reqs[1].target, "/.well-known/did.json");
+    assert_eq!(reqs[2].json()["identifier"], "did:web:ada.example.org");
+}
+
+#[test]
+fn a_bluesky_post_is_cut_to_300_characters() {
+    let rx = Receiver::start(vec![
+        json_reply(r#"{"did":"did:plc:abc"}"#),
+        did_document(),
+        json_reply(r#"{"accessJwt":"eyJ.a"}"#),
+        json_reply(r#"{"uri":"at://x"}"#),
+    ]);
+    let mut n = problem();
+    n.message = "é".repeat(1_000);
+    let ch = parse(&format!("bsky://alice.example.com@{APP_PASSWORD}")).unwrap();
+    assert_eq!(
+        send_with(ch.as_ref(), &n, bsky_context(&rx)),
+        Outcome::Delivered
+    );
+    let reqs = rx.requests();
+    assert_eq!(
+        reqs[0].target,
+        "/xrpc/com.atproto.identity.resolveHandle?handle=alice.example.com"
+    );
+    let v = reqs[3].json();
+    let text = v["record"]["text"].as_str().unwrap();
+    assert_eq!(text.chars().count(), 300, "{text}");
+    assert!(text.contains('…'));
 }
