@@ -37,10 +37,11 @@
 //!   (`ilert://`), [`XMatters`] (`xmatters://`), where a problem opens the job's incident and a
 //!   recovery closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a
 //!   webhook bridge), [`Webex`] (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`,
-//!   `nctalks://`), [`Line`] (`line://`), Amazon [`Sns`] (`sns://`, signed with AWS Signature
-//!   Version 4), [`WhatsApp`] (`whatsapp://`, Meta's Cloud API), [`Pushsafer`] (`psafer://`,
-//!   `psafers://`), [`Join`] (`join://`), [`Mastodon`] (`mastodon://`, `mastodons://`,
-//!   `toot://`, `toots://`), [`Bluesky`] (`bsky://`, `bluesky://`), a [`RemoteSyslog`] server (`rsyslog://`, over UDP),
+//!   `nctalks://`), [`Line`] (`line://`), Amazon [`Sns`] (`sns://`) and [`Ses`] (`ses://`,
+//!   e-mail), signed with AWS Signature Version 4, [`WhatsApp`] (`whatsapp://`, Meta's Cloud
+//!   API), [`Pushsafer`] (`psafer://`, `psafers://`), [`Join`] (`join://`), [`Mastodon`]
+//!   (`mastodon://`, `mastodons://`, `toot://`, `toots://`), [`Bluesky`] (`bsky://`,
+//!   `bluesky://`), a [`RemoteSyslog`] server (`rsyslog://`, over UDP),
 //!   the [`LocalSyslog`] (`syslog://`),
 //!   an [`Mqtt`] broker (`mqtt://`, `mqtts://`), an [`AppriseApi`] server as a relay
 //!   (`apprise://`, `apprises://`), a
@@ -106,7 +107,7 @@ mod webhook;
 // From a URL's scheme to its family.
 mod registry;
 
-pub use aws::Sns;
+pub use aws::{Ses, Sns};
 pub use belfry_core::Notification;
 pub use channel::{BoxFuture, Channel, Message, Pace};
 pub use chat::{Line, Matrix, NextcloudTalk, Webex, WhatsApp};

@@ -222,6 +222,7 @@ const OWN: &[SchemeInfo] = &[
     own("line", "LINE (Messaging API push)", true),
     own("whatsapp", "WhatsApp (Meta's Cloud API)", true),
     own("sns", "Amazon SNS (SMS, topics)", true),
+    own("ses", "Amazon SES (e-mail)", true),
     own("apprise", "Apprise API (a relay)", true),
     own("apprises", "Apprise API (a relay)", true),
     own("rsyslog", "a remote syslog server (UDP)", true),

@@ -66,6 +66,7 @@ const HOST_IS_PUBLIC: &[&str] = &[
     "mastodons",
     "toot",
     "toots",
+    "ses",
 ];
 
 /// Schemes whose user information is a credential through and through (an API key, an

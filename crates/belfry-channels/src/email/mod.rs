@@ -9,6 +9,7 @@ mod sendgrid;
 mod smtp;
 
 pub use api::MailApi;
+pub(crate) use mail::{mailbox, split_addresses};
 pub use sendgrid::SendGrid;
 pub use smtp::{Security, Smtp};
 

@@ -158,6 +158,10 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             Some("https://sns.us-east-1.amazonaws.com"),
         ),
         (
+            "ses://alerts:FAKESECRETtok@example.org/AKIDEXAMPLE/FAKESECRET/K7MDENG/us-east-1/ops@example.org".into(),
+            Some("https://email.us-east-1.amazonaws.com"),
+        ),
+        (
             format!("join://{MARK}{}/chrome", "j".repeat(32 - MARK.len())),
             Some("https://joinjoaomgcd.appspot.com"),
         ),

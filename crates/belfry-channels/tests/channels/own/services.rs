@@ -589,6 +589,80 @@ fn sns_topic_mode_publishes_the_whole_text_with_an_ascii_subject() {
 }
 
 #[test]
+fn ses_sends_one_signed_send_email_to_every_recipient() {
+    let url = format!(
+        "ses://alerts:SESSIONtok@example.org/AKIDEXAMPLE/{AWS_SECRET}/us-east-1/ops@example.org\
+         ?to=Dev%20%3Cdev@example.org%3E&cc=lead@example.org&bcc=audit@example.org\
+         &reply=help@example.org&name=belfry"
+    );
+    let rx = Receiver::start(vec![
+        Reply::status(200).body("<SendEmailResponse><SendEmailResult><MessageId>m-1</MessageId></SendEmailResult></SendEmailResponse>"),
+        Reply::status(400).body("<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Maximum sending rate exceeded.</Message></Error></ErrorResponse>"),
+        Reply::status(400).body(&format!("<ErrorResponse><Error><Code>MessageRejected</Code><Message>Email address is not verified. {AWS_SECRET}</Message></Error></ErrorResponse>")),
+    ]);
+    let ch = parse(&url).unwrap();
+    assert_eq!(
+        ch.describe(),
+        "ses://alerts@example.org/***/***/us-east-1 to 4 recipients"
+    );
+    let cx = || {
+        belfry_channels::Context::new(Duration::from_secs(5))
+            .with_origin("https://email.us-east-1.amazonaws.com", &rx.url(""))
+    };
+    let n = notification(State::Failed, Reason::FirstRun);
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx()), Outcome::Delivered);
+    let r = &rx.requests()[0];
+    assert_eq!((r.method.as_str(), r.target.as_str()), ("POST", "/"));
+    assert_eq!(
+        r.header("content-type").unwrap(),
+        "application/x-www-form-urlencoded; charset=utf-8"
+    );
+    assert_eq!(r.header("x-amz-security-token").unwrap(), "SESSIONtok");
+    let date = r.header("x-amz-date").unwrap();
+    let auth = r.header("authorization").unwrap();
+    assert!(
+        auth.starts_with(&format!(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{}/us-east-1/ses/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature=",
+            &date[..8]
+        )),
+        "{auth}"
+    );
+    let f = form(&r.body);
+    let email = belfry_core::email::render(&n);
+    for (k, v) in [
+        ("Action", "SendEmail"),
+        ("Version", "2010-12-01"),
+        ("Source", "\"belfry\" <alerts@example.org>"),
+        ("Destination.ToAddresses.member.1", "ops@example.org"),
+        (
+            "Destination.ToAddresses.member.2",
+            "\"Dev\" <dev@example.org>",
+        ),
+        ("Destination.CcAddresses.member.1", "lead@example.org"),
+        ("Destination.BccAddresses.member.1", "audit@example.org"),
+        ("ReplyToAddresses.member.1", "help@example.org"),
+        ("Message.Subject.Data", email.subject.as_str()),
+        ("Message.Body.Text.Data", email.text.as_str()),
+        ("Message.Body.Html.Data", email.html.as_str()),
+        ("Message.Body.Html.Charset", "UTF-8"),
+    ] {
+        assert_eq!(field(&f, k), v, "{k}");
+    }
+    assert!(field(&f, "Message.Body.Text.Data").contains("exit code 2"));
+
+    let o = crate::send_with(ch.as_ref(), &n, cx());
+    assert!(
+        matches!(&o, Outcome::Retry { reason, .. } if reason.contains("Throttling")),
+        "{o:?}"
+    );
+    let o = crate::send_with(ch.as_ref(), &n, cx());
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("MessageRejected") && !reason.contains("S3CRET")),
+        "{o:?}"
+    );
+}
+
+#[test]
 fn join_pushes_to_each_target_with_its_query_and_reads_the_verdict() {
     let key = "S3CRETfghijklmnopqrstuvwxyz01234";
     let device = "0123456789abcdef0123456789abcdef";
