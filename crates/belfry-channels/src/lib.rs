@@ -29,7 +29,8 @@
 //!   refusals inside a `200`, `Retry-After`, Telegram's `retry_after`);
 //! - belfry's own channels, each rendered with [`belfry_core::sms`] and
 //!   [`belfry_core::email`]: e-mail over SMTP ([`Smtp`]: `mailto://`, `mailtos://`),
-//!   [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS (`twilio://`), SMS through Vonage,
+//!   [`SendGrid`] (`sendgrid://`), [`Microsoft365`] mail through Graph (`azure://`,
+//!   `o365://`), [`Twilio`] SMS (`twilio://`), SMS through Vonage,
 //!   MessageBird, Plivo, ClickSend and Sinch ([`SmsApi`]), the incident services [`Opsgenie`]
 //!   (`opsgenie://`) and [`Splunk`] On-Call (`splunk://`, `victorops://`), [`Squadcast`]
 //!   (`squadcast://`), [`IncidentIo`] (`incidentio://`), [`Signl4`] (`signl4://`),
@@ -111,7 +112,7 @@ pub use aws::{Ses, Sns};
 pub use belfry_core::Notification;
 pub use channel::{BoxFuture, Channel, Message, Pace};
 pub use chat::{Line, Matrix, NextcloudTalk, Webex, WhatsApp};
-pub use email::{MailApi, Security, SendGrid, Smtp};
+pub use email::{MailApi, Microsoft365, Security, SendGrid, Smtp};
 pub use hcping::{DEFAULT_BODY_LIMIT as PING_BODY_LIMIT, HcPing};
 pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};
 pub use incident::{

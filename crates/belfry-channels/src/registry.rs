@@ -185,6 +185,8 @@ const OWN: &[SchemeInfo] = &[
     own("sparkpost", "SparkPost (e-mail)", true),
     own("resend", "Resend (e-mail)", true),
     own("brevo", "Brevo (e-mail)", true),
+    own("azure", "Microsoft 365 mail (Graph)", true),
+    own("o365", "Microsoft 365 mail (Graph)", true),
     own("twilio", "Twilio (SMS, WhatsApp, calls)", true),
     own("vonage", "Vonage (SMS)", true),
     own("nexmo", "Vonage (SMS)", true),

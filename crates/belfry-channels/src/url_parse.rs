@@ -67,6 +67,8 @@ const HOST_IS_PUBLIC: &[&str] = &[
     "toot",
     "toots",
     "ses",
+    "azure",
+    "o365",
 ];
 
 /// Schemes whose user information is a credential through and through (an API key, an

@@ -167,6 +167,10 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
         ),
         ("mastodon://FAKESECRETtok@{addr}/@ada".into(), None),
         (
+            "azure://alerts@contoso.com/tenant1/app-id/FAKESECRET/ops@contoso.com".into(),
+            Some("https://login.microsoftonline.com"),
+        ),
+        (
             "bsky://alice@FAKESECRET-pass".into(),
             Some("https://public.api.bsky.app"),
         ),
