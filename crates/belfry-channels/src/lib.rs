@@ -29,7 +29,8 @@
 //!   refusals inside a `200`, `Retry-After`, Telegram's `retry_after`);
 //! - belfry's own channels, each rendered with [`belfry_core::sms`] and
 //!   [`belfry_core::email`]: e-mail over SMTP ([`Smtp`]: `mailto://`, `mailtos://`),
-//!   [`SendGrid`] (`sendgrid://`), [`Twilio`] SMS (`twilio://`), SMS through Vonage,
+//!   [`SendGrid`] (`sendgrid://`), [`Microsoft365`] mail through Graph (`azure://`,
+//!   `o365://`), [`Twilio`] SMS (`twilio://`), SMS through Vonage,
 //!   MessageBird, Plivo, ClickSend and Sinch ([`SmsApi`]), the incident services [`Opsgenie`]
 //!   (`opsgenie://`) and [`Splunk`] On-Call (`splunk://`, `victorops://`), [`Squadcast`]
 //!   (`squadcast://`), [`IncidentIo`] (`incidentio://`), [`Signl4`] (`signl4://`),
@@ -37,9 +38,11 @@
 //!   (`ilert://`), [`XMatters`] (`xmatters://`), where a problem opens the job's incident and a
 //!   recovery closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a
 //!   webhook bridge), [`Webex`] (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`,
-//!   `nctalks://`), [`Line`] (`line://`), Amazon [`Sns`] (`sns://`, signed with AWS Signature
-//!   Version 4), [`WhatsApp`] (`whatsapp://`, Meta's Cloud API), [`Pushsafer`] (`psafer://`,
-//!   `psafers://`), [`Join`] (`join://`), a [`RemoteSyslog`] server (`rsyslog://`, over UDP),
+//!   `nctalks://`), [`Line`] (`line://`), Amazon [`Sns`] (`sns://`) and [`Ses`] (`ses://`,
+//!   e-mail), signed with AWS Signature Version 4, [`WhatsApp`] (`whatsapp://`, Meta's Cloud
+//!   API), [`Pushsafer`] (`psafer://`, `psafers://`), [`Join`] (`join://`), [`Mastodon`]
+//!   (`mastodon://`, `mastodons://`, `toot://`, `toots://`), [`Bluesky`] (`bsky://`,
+//!   `bluesky://`), a [`RemoteSyslog`] server (`rsyslog://`, over UDP),
 //!   the [`LocalSyslog`] (`syslog://`),
 //!   an [`Mqtt`] broker (`mqtt://`, `mqtts://`), an [`AppriseApi`] server as a relay
 //!   (`apprise://`, `apprises://`), a
@@ -98,17 +101,18 @@ mod mqtt;
 mod push;
 mod relay;
 mod sms;
+mod social;
 mod syslog;
 mod webhook;
 
 // From a URL's scheme to its family.
 mod registry;
 
-pub use aws::Sns;
+pub use aws::{Ses, Sns};
 pub use belfry_core::Notification;
 pub use channel::{BoxFuture, Channel, Message, Pace};
 pub use chat::{Line, Matrix, NextcloudTalk, Webex, WhatsApp};
-pub use email::{MailApi, Security, SendGrid, Smtp};
+pub use email::{MailApi, Microsoft365, Security, SendGrid, Smtp};
 pub use hcping::{DEFAULT_BODY_LIMIT as PING_BODY_LIMIT, HcPing};
 pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};
 pub use incident::{
@@ -124,5 +128,6 @@ pub use registry::{SchemeInfo, parse, parse_with_api_base, schemes};
 pub use relay::AppriseApi;
 pub use secrets::{MIN_SCRUBBED_LEN, Secrets};
 pub use sms::{SmsApi, Twilio};
+pub use social::{Bluesky, Mastodon};
 pub use syslog::{LocalSyslog, RemoteSyslog};
 pub use url_parse::{UrlError, redact_url};

@@ -5,8 +5,8 @@
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 use crate::{
-    apprise, aws, chat, email, foreign, hcping, incident, local, mqtt, push, relay, sms, syslog,
-    webhook,
+    apprise, aws, chat, email, foreign, hcping, incident, local, mqtt, push, relay, sms, social,
+    syslog, webhook,
 };
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
@@ -68,6 +68,10 @@ const FAMILIES: &[Family] = &[
     Family {
         schemes: aws::SCHEMES,
         parse: aws::parse,
+    },
+    Family {
+        schemes: social::SCHEMES,
+        parse: social::parse,
     },
 ];
 
@@ -181,6 +185,8 @@ const OWN: &[SchemeInfo] = &[
     own("sparkpost", "SparkPost (e-mail)", true),
     own("resend", "Resend (e-mail)", true),
     own("brevo", "Brevo (e-mail)", true),
+    own("azure", "Microsoft 365 mail (Graph)", true),
+    own("o365", "Microsoft 365 mail (Graph)", true),
     own("twilio", "Twilio (SMS, WhatsApp, calls)", true),
     own("vonage", "Vonage (SMS)", true),
     own("nexmo", "Vonage (SMS)", true),
@@ -218,6 +224,7 @@ const OWN: &[SchemeInfo] = &[
     own("line", "LINE (Messaging API push)", true),
     own("whatsapp", "WhatsApp (Meta's Cloud API)", true),
     own("sns", "Amazon SNS (SMS, topics)", true),
+    own("ses", "Amazon SES (e-mail)", true),
     own("apprise", "Apprise API (a relay)", true),
     own("apprises", "Apprise API (a relay)", true),
     own("rsyslog", "a remote syslog server (UDP)", true),
@@ -227,6 +234,12 @@ const OWN: &[SchemeInfo] = &[
     own("psafer", "Pushsafer", true),
     own("psafers", "Pushsafer", true),
     own("join", "Join (joaoapps)", true),
+    own("mastodon", "Mastodon", true),
+    own("mastodons", "Mastodon", true),
+    own("toot", "Mastodon (public by default)", true),
+    own("toots", "Mastodon (public by default)", true),
+    own("bsky", "Bluesky", true),
+    own("bluesky", "Bluesky", true),
 ];
 
 /// Every scheme belfry reads, in order of scheme: belfry's own and the services tocsin plans

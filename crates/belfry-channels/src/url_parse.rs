@@ -62,6 +62,13 @@ const HOST_IS_PUBLIC: &[&str] = &[
     "apprises",
     "nctalk",
     "nctalks",
+    "mastodon",
+    "mastodons",
+    "toot",
+    "toots",
+    "ses",
+    "azure",
+    "o365",
 ];
 
 /// Schemes whose user information is a credential through and through (an API key, an

@@ -7,12 +7,11 @@ use std::sync::Mutex;
 use belfry_core::render::{Limit, Markup, TextStyle, render_text, truncate};
 use belfry_core::{Notification, Timestamp, sms};
 
-use super::sigv4::{Signer, amz_date};
-use crate::outcome::shorten;
+use super::query::{Credentials, classify, region, xml_value};
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
 use crate::url_parts::{Parts, split_list};
-use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome};
+use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Outcome};
 
 /// Amazon SNS: `sns://ACCESS_KEY_ID/SECRET_ACCESS_KEY/REGION/TARGET[/TARGET…]`, Apprise's
 /// syntax: the secret may hold slashes (the path parts up to the region are the secret), a
@@ -51,20 +50,6 @@ impl std::fmt::Debug for Sns {
             .field("topics", &self.topics.len())
             .finish_non_exhaustive()
     }
-}
-
-/// An AWS region as Apprise reads one: `us-east-1`.
-fn region(s: &str) -> Option<String> {
-    let s = s.trim().to_ascii_lowercase();
-    let (country, rest) = s.split_once('-')?;
-    let (area, no) = rest.rsplit_once('-')?;
-    (country.len() == 2
-        && country.bytes().all(|b| b.is_ascii_lowercase())
-        && !area.is_empty()
-        && area.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
-        && !no.is_empty()
-        && no.bytes().all(|b| b.is_ascii_digit()))
-    .then_some(s)
 }
 
 /// The largest text published to a topic, in bytes (SNS takes 256 KB).
@@ -192,47 +177,17 @@ impl Sns {
 
     /// A signed `POST /` of `form` (pairs in the order given), at `now`.
     fn request(&self, form: &[(&str, &str)], now: Timestamp) -> HttpRequest {
-        let mut ser = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in form {
-            ser.append_pair(k, v);
-        }
-        // AWS decodes `+` as a space too, but `%20` is what its own encoders write.
-        let body = ser.finish().replace('+', "%20").into_bytes();
-        let date = amz_date(&now.to_rfc3339());
         let host = format!("sns.{}.amazonaws.com", self.region);
-        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
-        let mut signed_headers = vec![
-            ("content-type".to_owned(), content_type.to_owned()),
-            ("host".to_owned(), host),
-            ("x-amz-date".to_owned(), date.clone()),
-        ];
-        if let Some(t) = &self.session_token {
-            signed_headers.push(("x-amz-security-token".to_owned(), t.clone()));
-        }
-        let (creq, signed) = Signer::canonical_request("POST", "/", "", &signed_headers, &body);
-        let signer = Signer {
+        Credentials {
             access_key: &self.access_key,
             secret: &self.secret,
+            session_token: self.session_token.as_deref(),
             region: &self.region,
             service: "sns",
-        };
-        let mut headers = vec![
-            ("Content-Type".to_owned(), content_type.to_owned()),
-            ("X-Amz-Date".to_owned(), date.clone()),
-        ];
-        if let Some(t) = &self.session_token {
-            headers.push(("X-Amz-Security-Token".to_owned(), t.clone()));
+            host: &host,
+            base: &self.base,
         }
-        headers.push((
-            "Authorization".to_owned(),
-            signer.authorization(&creq, &signed, &date),
-        ));
-        HttpRequest {
-            method: Method::Post,
-            url: format!("{}/", self.base),
-            headers,
-            body,
-        }
+        .post(form, now)
     }
 
     fn phone_publish(&self, n: &Notification, phone: &str, now: Timestamp) -> HttpRequest {
@@ -345,43 +300,6 @@ impl Sns {
     }
 }
 
-/// The text of the first `<tag>…</tag>` in an XML answer, entities decoded.
-fn xml_value(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = start + xml[start..].find(&format!("</{tag}>"))?;
-    let v = xml[start..end]
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&");
-    let v = v.trim().to_owned();
-    (!v.is_empty()).then_some(v)
-}
-
-/// AWS's answers: 2xx delivered; throttling (a 400 with code `Throttling`, `Throttled` or
-/// `ThrottlingException`) retried; other refusals by status, named with SNS's code and message.
-fn classify(status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
-    if (200..300).contains(&status) {
-        return Outcome::Delivered;
-    }
-    let code = xml_value(body, "Code").unwrap_or_default();
-    let message = xml_value(body, "Message").unwrap_or_default();
-    if matches!(
-        code.as_str(),
-        "Throttling" | "Throttled" | "ThrottlingException" | "RequestLimitExceeded"
-    ) {
-        return Outcome::retry(format!("HTTP {status}: {code}: {}", shorten(&message, 200)));
-    }
-    match crate::default_classify(status, retry_after, body) {
-        Outcome::Permanent { .. } if !code.is_empty() => {
-            Outcome::permanent(format!("HTTP {status}: {code}: {}", shorten(&message, 200)))
-        }
-        o => o,
-    }
-}
-
 impl Channel for Sns {
     fn scheme(&self) -> &'static str {
         "sns"
@@ -441,6 +359,7 @@ impl Channel for Sns {
 
 #[cfg(test)]
 mod tests {
+    use super::super::sigv4::Signer;
     use super::*;
 
     const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";

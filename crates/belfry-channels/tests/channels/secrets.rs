@@ -158,8 +158,21 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             Some("https://sns.us-east-1.amazonaws.com"),
         ),
         (
+            "ses://alerts:FAKESECRETtok@example.org/AKIDEXAMPLE/FAKESECRET/K7MDENG/us-east-1/ops@example.org".into(),
+            Some("https://email.us-east-1.amazonaws.com"),
+        ),
+        (
             format!("join://{MARK}{}/chrome", "j".repeat(32 - MARK.len())),
             Some("https://joinjoaomgcd.appspot.com"),
+        ),
+        ("mastodon://FAKESECRETtok@{addr}/@ada".into(), None),
+        (
+            "azure://alerts@contoso.com/tenant1/app-id/FAKESECRET/ops@contoso.com".into(),
+            Some("https://login.microsoftonline.com"),
+        ),
+        (
+            "bsky://alice@FAKESECRET-pass".into(),
+            Some("https://public.api.bsky.app"),
         ),
     ]
 }

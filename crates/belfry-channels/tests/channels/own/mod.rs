@@ -13,5 +13,6 @@ mod mqtt;
 mod relay;
 mod services;
 mod sms;
+mod social;
 mod support;
 mod syslog;

@@ -589,6 +589,80 @@ fn sns_topic_mode_publishes_the_whole_text_with_an_ascii_subject() {
 }
 
 #[test]
+fn ses_sends_one_signed_send_email_to_every_recipient() {
+    let url = format!(
+        "ses://alerts:SESSIONtok@example.org/AKIDEXAMPLE/{AWS_SECRET}/us-east-1/ops@example.org\
+         ?to=Dev%20%3Cdev@example.org%3E&cc=lead@example.org&bcc=audit@example.org\
+         &reply=help@example.org&name=belfry"
+    );
+    let rx = Receiver::start(vec![
+        Reply::status(200).body("<SendEmailResponse><SendEmailResult><MessageId>m-1</MessageId></SendEmailResult></SendEmailResponse>"),
+        Reply::status(400).body("<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Maximum sending rate exceeded.</Message></Error></ErrorResponse>"),
+        Reply::status(400).body(&format!("<ErrorResponse><Error><Code>MessageRejected</Code><Message>Email address is not verified. {AWS_SECRET}</Message></Error></ErrorResponse>")),
+    ]);
+    let ch = parse(&url).unwrap();
+    assert_eq!(
+        ch.describe(),
+        "ses://alerts@example.org/***/***/us-east-1 to 4 recipients"
+    );
+    let cx = || {
+        belfry_channels::Context::new(Duration::from_secs(5))
+            .with_origin("https://email.us-east-1.amazonaws.com", &rx.url(""))
+    };
+    let n = notification(State::Failed, Reason::FirstRun);
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx()), Outcome::Delivered);
+    let r = &rx.requests()[0];
+    assert_eq!((r.method.as_str(), r.target.as_str()), ("POST", "/"));
+    assert_eq!(
+        r.header("content-type").unwrap(),
+        "application/x-www-form-urlencoded; charset=utf-8"
+    );
+    assert_eq!(r.header("x-amz-security-token").unwrap(), "SESSIONtok");
+    let date = r.header("x-amz-date").unwrap();
+    let auth = r.header("authorization").unwrap();
+    assert!(
+        auth.starts_with(&format!(
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{}/us-east-1/ses/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature=",
+            &date[..8]
+        )),
+        "{auth}"
+    );
+    let f = form(&r.body);
+    let email = belfry_core::email::render(&n);
+    for (k, v) in [
+        ("Action", "SendEmail"),
+        ("Version", "2010-12-01"),
+        ("Source", "\"belfry\" <alerts@example.org>"),
+        ("Destination.ToAddresses.member.1", "ops@example.org"),
+        (
+            "Destination.ToAddresses.member.2",
+            "\"Dev\" <dev@example.org>",
+        ),
+        ("Destination.CcAddresses.member.1", "lead@example.org"),
+        ("Destination.BccAddresses.member.1", "audit@example.org"),
+        ("ReplyToAddresses.member.1", "help@example.org"),
+        ("Message.Subject.Data", email.subject.as_str()),
+        ("Message.Body.Text.Data", email.text.as_str()),
+        ("Message.Body.Html.Data", email.html.as_str()),
+        ("Message.Body.Html.Charset", "UTF-8"),
+    ] {
+        assert_eq!(field(&f, k), v, "{k}");
+    }
+    assert!(field(&f, "Message.Body.Text.Data").contains("exit code 2"));
+
+    let o = crate::send_with(ch.as_ref(), &n, cx());
+    assert!(
+        matches!(&o, Outcome::Retry { reason, .. } if reason.contains("Throttling")),
+        "{o:?}"
+    );
+    let o = crate::send_with(ch.as_ref(), &n, cx());
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("MessageRejected") && !reason.contains("S3CRET")),
+        "{o:?}"
+    );
+}
+
+#[test]
 fn join_pushes_to_each_target_with_its_query_and_reads_the_verdict() {
     let key = "S3CRETfghijklmnopqrstuvwxyz01234";
     let device = "0123456789abcdef0123456789abcdef";
@@ -632,4 +706,116 @@ fn join_pushes_to_each_target_with_its_query_and_reads_the_verdict() {
         matches!(&o, Outcome::Permanent { reason } if reason.contains("User Not Authenticated") && !reason.contains(key)),
         "{o:?}"
     );
+}
+
+const M365_TENANT: &str = "ab12cd34-0000-4000-8000-123456789abc";
+const M365_SECRET: &str = "S3CRET~client.secret/value";
+
+#[test]
+fn microsoft_365_gets_an_app_token_once_and_sends_mail_through_graph() {
+    let token = |t: &str| {
+        Reply::status(200)
+            .header("Content-Type", "application/json")
+            .body(&format!(
+                r#"{{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"{t}"}}"#
+            ))
+    };
+    let rx = Receiver::start(vec![
+        token("eyJ0.app.one"),
+        Reply::status(202),
+        Reply::status(202),
+        Reply::status(401).body(r#"{"error":{"code":"InvalidAuthenticationToken"}}"#),
+        token("eyJ0.app.two"),
+        Reply::status(202),
+    ]);
+    let url = format!(
+        "azure://alerts@contoso.com/{M365_TENANT}/app-client-id/{M365_SECRET}/ops@contoso.com\
+         ?cc=Lead%20%3Clead@contoso.com%3E&savesent=no"
+    );
+    let ch = parse(&url).unwrap();
+    let shown = format!("{} {ch:?}", ch.describe());
+    assert!(!shown.contains("S3CRET"), "{shown}");
+    let cx = || {
+        belfry_channels::Context::new(Duration::from_secs(5))
+            .with_origin("https://login.microsoftonline.com", &rx.url(""))
+            .with_origin("https://graph.microsoft.com", &rx.url(""))
+    };
+    let n = notification(State::Failed, Reason::FirstRun);
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx()), Outcome::Delivered);
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx()), Outcome::Delivered);
+    let o = crate::send_with(ch.as_ref(), &n, cx());
+    assert!(
+        matches!(&o, Outcome::Retry { reason, .. } if reason.contains("HTTP 401")),
+        "{o:?}"
+    );
+    assert_eq!(crate::send_with(ch.as_ref(), &n, cx()), Outcome::Delivered);
+    let reqs = rx.requests();
+    let steps: Vec<(&str, &str)> = reqs
+        .iter()
+        .map(|r| (r.method.as_str(), r.target.as_str()))
+        .collect();
+    let login = format!("/{M365_TENANT}/oauth2/v2.0/token");
+    let send = "/v1.0/users/alerts@contoso.com/sendMail";
+    assert_eq!(
+        steps,
+        [
+            ("POST", login.as_str()),
+            ("POST", send),
+            ("POST", send),
+            ("POST", send),
+            ("POST", login.as_str()),
+            ("POST", send),
+        ]
+    );
+    let f = form(&reqs[0].body);
+    assert_eq!(field(&f, "grant_type"), "client_credentials");
+    assert_eq!(field(&f, "client_id"), "app-client-id");
+    assert_eq!(field(&f, "client_secret"), M365_SECRET);
+    assert_eq!(field(&f, "scope"), "https://graph.microsoft.com/.default");
+    let r = &reqs[1];
+    assert_eq!(r.header("authorization").unwrap(), "Bearer eyJ0.app.one");
+    assert_eq!(r.header("content-type").unwrap(), "application/json");
+    let v = r.json();
+    let email = belfry_core::email::render(&n);
+    assert_eq!(v["message"]["subject"], email.subject.as_str());
+    assert_eq!(v["message"]["body"]["contentType"], "HTML");
+    assert_eq!(v["message"]["body"]["content"], email.html.as_str());
+    assert_eq!(
+        v["message"]["toRecipients"],
+        serde_json::json!([{ "emailAddress": { "address": "ops@contoso.com" } }])
+    );
+    assert_eq!(
+        v["message"]["ccRecipients"],
+        serde_json::json!([{ "emailAddress": { "address": "lead@contoso.com", "name": "Lead" } }])
+    );
+    assert_eq!(v["saveToSentItems"], false);
+    assert_eq!(
+        reqs[5].header("authorization").unwrap(),
+        "Bearer eyJ0.app.two",
+        "a refused token is replaced"
+    );
+}
+
+#[test]
+fn microsoft_365_a_refused_client_secret_is_permanent_and_never_quoted() {
+    let rx = Receiver::start(vec![Reply::status(401).body(&format!(
+        r#"{{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided: {M365_SECRET}"}}"#
+    ))]);
+    let ch = parse(&format!(
+        "o365://alerts@contoso.com/{M365_TENANT}/app-client-id/{M365_SECRET}"
+    ))
+    .unwrap();
+    let cx = belfry_channels::Context::new(Duration::from_secs(5))
+        .with_origin("https://login.microsoftonline.com", &rx.url(""));
+    let o = crate::send_with(
+        ch.as_ref(),
+        &notification(State::Failed, Reason::FirstRun),
+        cx,
+    );
+    assert!(
+        matches!(&o, Outcome::Permanent { reason }
+            if reason.contains("getting a token") && reason.contains("invalid_client") && !reason.contains("S3CRET")),
+        "{o:?}"
+    );
+    assert_eq!(rx.requests().len(), 1, "no mail without a token");
 }
