@@ -82,7 +82,7 @@ impl Worker {
     }
 
     /// Runs `f` on the API's thread; `None` if the thread is gone (the server is stopping).
-    async fn call<R: Send + 'static>(
+    pub(crate) async fn call<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> R + Send + 'static,
     ) -> Option<R> {

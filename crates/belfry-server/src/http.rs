@@ -7,10 +7,10 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use belfry::config::Config;
 use belfry_core::Timestamp;
 use tokio::sync::{mpsc, oneshot};
@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::limits::{BODY_TIMEOUT, MAX_BODY};
 use crate::metrics::Metrics;
 use crate::ping::{self, Refusal, Target};
+use crate::web;
 use crate::writer::{Answer, Job, Who};
 
 /// What the handlers share.
@@ -28,13 +29,17 @@ pub(crate) struct App {
     pub metrics: Arc<Metrics>,
     /// What the management API's handlers share.
     pub api: Arc<crate::api::Api>,
+    /// What the dashboard's handlers share.
+    pub web: Arc<crate::web::Web>,
 }
 
 /// The peer's address, put in each request's extensions by the accept loop.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Peer(pub SocketAddr);
 
-/// The router: `/ping/…`, `/api/…`, `/healthz`, `/metrics`; anything else is 404.
+/// The router: `/ping/…`, `/api/…`, `/healthz`, `/metrics`, and the dashboard's pages
+/// (`/`, `/job`, `/silences`, `/outbox`, `/channels`, `/login`, `/actions/…`, `/static/…`);
+/// anything else is 404.
 pub(crate) fn app(state: Arc<App>) -> Router {
     Router::new()
         .route("/ping", any(ping))
@@ -45,6 +50,47 @@ pub(crate) fn app(state: Arc<App>) -> Router {
             any(|State(app): State<Arc<App>>, req: Request| {
                 crate::api::handle(Arc::clone(&app.api), req)
             }),
+        )
+        .route(
+            "/",
+            get(|State(app): State<Arc<App>>, req: Request| web::jobs(app.web.clone(), req)),
+        )
+        .route(
+            "/job",
+            get(|State(app): State<Arc<App>>, req: Request| web::job(app.web.clone(), req)),
+        )
+        .route(
+            "/silences",
+            get(|State(app): State<Arc<App>>, req: Request| web::silences(app.web.clone(), req)),
+        )
+        .route(
+            "/outbox",
+            get(|State(app): State<Arc<App>>, req: Request| web::outbox(app.web.clone(), req)),
+        )
+        .route(
+            "/channels",
+            get(|State(app): State<Arc<App>>, req: Request| web::channels(app.web.clone(), req)),
+        )
+        .route(
+            "/login",
+            get(|State(app): State<Arc<App>>, req: Request| web::login_page(app.web.clone(), req))
+                .post(|State(app): State<Arc<App>>, req: Request| web::login(app.web.clone(), req)),
+        )
+        .route(
+            "/logout",
+            post(|State(app): State<Arc<App>>, req: Request| web::logout(app.web.clone(), req)),
+        )
+        .route(
+            "/actions/{action}",
+            post(
+                |State(app): State<Arc<App>>, Path(action): Path<String>, req: Request| {
+                    web::act(app.web.clone(), action, req)
+                },
+            ),
+        )
+        .route(
+            "/static/{file}",
+            get(|Path(file): Path<String>| web::asset(file)),
         )
         .route("/healthz", get(|| async { text(StatusCode::OK, "OK") }))
         .route("/metrics", get(metrics))
@@ -225,6 +271,7 @@ mod tests {
         let store = belfry_store::Store::open(dir.path().join("belfry.db")).unwrap();
         let (worker, _thread) = crate::api::Worker::spawn(store).unwrap();
         let config = Arc::new(config);
+        let web = crate::web::Web::new(Arc::clone(&config), worker.clone(), "k").unwrap();
         let api = Arc::new(crate::api::Api {
             config: Arc::clone(&config),
             worker,
@@ -236,6 +283,7 @@ mod tests {
             tx,
             metrics: Arc::clone(&metrics),
             api,
+            web: Arc::new(web),
         }));
         let (s, t, r) = call(&mut app, "POST", "/ping/pk/known", b"abcdef").await;
         assert_eq!((s, t.as_str()), (200, "OK"));

@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+pub mod actions;
 pub mod api;
 mod cors;
 mod http;
@@ -36,10 +37,12 @@ mod metrics;
 pub mod ping;
 mod server;
 mod sweeper;
+mod web;
 mod writer;
 
 pub use limits::{BODY_TIMEOUT, MAX_BODY};
 pub use metrics::Metrics;
 pub use server::{DRAIN_TIMEOUT, HEADER_TIMEOUT, Running, Server, StartError};
 pub use sweeper::POLL;
+pub use web::hash_password;
 pub use writer::GROUP;

@@ -49,6 +49,9 @@ pub enum StartError {
     /// A thread or the runtime could not be started.
     #[error("cannot start: {0}")]
     Start(std::io::Error),
+    /// The configuration cannot be served as it is (a dashboard user's password hash).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// `belfry serve`: the ping API on an HTTP listener, a writer thread that records pings in
@@ -86,6 +89,10 @@ impl Server {
         };
         let mut writer_store = open()?;
         set_schedules(&mut writer_store, &config)?;
+        // The key that signs dashboard sessions: in the store, so that replicas share it.
+        let session_key = writer_store
+            .setting("session_key", &crate::web::random_token())
+            .map_err(|e| StartError::Store(config.scrub(&e.to_string()).into_owned()))?;
         let sweeper_store = open()?;
         let dispatcher_store = open()?;
         let (worker, api_thread) = crate::api::Worker::spawn(open()?).map_err(StartError::Start)?;
@@ -169,7 +176,10 @@ impl Server {
             .build()
             .map_err(StartError::Start)?;
         let shutdown = Arc::new(Notify::new());
+        let web = crate::web::Web::new(Arc::clone(&config), worker.clone(), &session_key)
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let app = crate::http::app(Arc::new(App {
+            web: Arc::new(web),
             config: Arc::clone(&config),
             tx,
             metrics: Arc::clone(&metrics),

@@ -4,6 +4,7 @@
 mod api;
 mod bad_input;
 mod clients;
+mod dashboard;
 mod late;
 mod ping_table;
 mod replicas;
