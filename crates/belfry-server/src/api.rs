@@ -1,7 +1,8 @@
 //! The management API: the part of healthchecks.io's API (v1, v2 and v3 paths, answered alike)
 //! that clients use — list, get, create or update (upsert by `unique`), delete, pause and
 //! resume checks; a check's pings, a ping's body, its flips; the channels — and belfry's own:
-//! a check's runs, the outbox, and retrying an outbox row.
+//! a check's runs, the outbox, retrying an outbox row, silences (of a check or a tag: listed,
+//! made, ended), acknowledging a check's problem, and a test message to a channel.
 //!
 //! A belfry check is a job: its slug is the job's name, its name, tags and description are
 //! kept beside it ([`CheckMeta`]), its `timeout`/`schedule` + `tz` + `grace` are its schedule.
@@ -26,6 +27,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::actions;
 use crate::limits::BODY_TIMEOUT;
 
 /// What the API's handlers share.
@@ -260,6 +262,18 @@ pub enum Call {
     Outbox,
     /// `POST outbox/<id>/retry` (belfry's own).
     RetryOutbox(i64),
+    /// `POST checks/<uuid>/silence` (belfry's own): `{"for": "2h" | "until": "…", "reason"}`.
+    Silence(Uuid),
+    /// `POST checks/<uuid>/ack` (belfry's own): no reminders until it recovers.
+    Ack(Uuid),
+    /// `GET silences/` (belfry's own): the silences in force.
+    Silences,
+    /// `POST silences/` (belfry's own): `{"job" | "tag", "for" | "until", "reason"}`.
+    CreateSilence,
+    /// `DELETE silences/<id>` (belfry's own): ends it now.
+    EndSilence(i64),
+    /// `POST channels/<id>/test` (belfry's own): queues a test message.
+    TestChannel(Uuid),
 }
 
 impl Call {
@@ -268,7 +282,20 @@ impl Call {
     pub fn is_read(&self) -> bool {
         matches!(
             self,
-            Call::ListChecks | Call::GetCheck(_) | Call::Flips(_) | Call::Runs(_) | Call::Outbox
+            Call::ListChecks
+                | Call::GetCheck(_)
+                | Call::Flips(_)
+                | Call::Runs(_)
+                | Call::Outbox
+                | Call::Silences
+        )
+    }
+
+    /// Whether its body is JSON to read.
+    fn takes_json(&self) -> bool {
+        matches!(
+            self,
+            Call::CreateCheck | Call::UpdateCheck(_) | Call::Silence(_) | Call::CreateSilence
         )
     }
 }
@@ -279,7 +306,11 @@ fn methods_of(path: &str) -> &'static str {
     match segments.as_slice() {
         ["checks"] => "GET, POST, OPTIONS",
         ["checks", _] => "GET, POST, DELETE, OPTIONS",
-        ["checks", _, "pause" | "resume"] | ["outbox", _, "retry"] => "POST, OPTIONS",
+        ["checks", _, "pause" | "resume" | "silence" | "ack"]
+        | ["outbox", _, "retry"]
+        | ["channels", _, "test"] => "POST, OPTIONS",
+        ["silences"] => "GET, POST, OPTIONS",
+        ["silences", _] => "DELETE, OPTIONS",
         ["checks", _, "pings" | "flips"] => "GET, POST, OPTIONS",
         _ => "GET, OPTIONS",
     }
@@ -335,13 +366,27 @@ pub fn route(method: &Method, path: &str) -> Result<(u8, Call), ApiError> {
         (["outbox", n, "retry"], &Method::POST) => {
             Call::RetryOutbox(n.parse().map_err(|_| ApiError::not_found())?)
         }
+        (["checks", s, "silence"], &Method::POST) => Call::Silence(uuid(s)?),
+        (["checks", s, "ack"], &Method::POST) => Call::Ack(uuid(s)?),
+        (["silences"], &Method::GET) => Call::Silences,
+        (["silences"], &Method::POST) => Call::CreateSilence,
+        (["silences", n], &Method::DELETE) => {
+            Call::EndSilence(n.parse().map_err(|_| ApiError::not_found())?)
+        }
+        (["channels", s, "test"], &Method::POST) => Call::TestChannel(uuid(s)?),
         (
             ["checks"]
             | ["checks", _]
-            | ["checks", _, "pause" | "resume" | "pings" | "flips" | "runs"]
+            | [
+                "checks",
+                _,
+                "pause" | "resume" | "pings" | "flips" | "runs" | "silence" | "ack",
+            ]
             | ["checks", _, "pings", _, "body"]
-            | ["channels" | "outbox"]
-            | ["outbox", _, "retry"],
+            | ["channels" | "outbox" | "silences"]
+            | ["outbox", _, "retry"]
+            | ["silences", _]
+            | ["channels", _, "test"],
             _,
         ) => return Err(wrong()),
         _ => return Err(ApiError::not_found()),
@@ -914,10 +959,7 @@ async fn answer(app: &Api, parts: axum::http::request::Parts, body: Body) -> Ans
         };
     // A body is JSON where it is read (create, update); a pause or resume may send an empty
     // form.
-    let json = if parts.method == Method::POST
-        && !body.is_empty()
-        && matches!(call, Call::CreateCheck | Call::UpdateCheck(_))
-    {
+    let json = if parts.method == Method::POST && !body.is_empty() && call.takes_json() {
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(m)) => m,
             Ok(_) => return Err(ApiError::validation("value is not an object")),
@@ -952,10 +994,14 @@ async fn answer(app: &Api, parts: axum::http::request::Parts, body: Body) -> Ans
         Call::CreateCheck | Call::UpdateCheck(_) => Some(Spec::parse(&json)?),
         _ => None,
     };
+    let hush = match call {
+        Call::Silence(_) | Call::CreateSilence => Some(SilenceSpec::parse(&json)?),
+        _ => None,
+    };
     let scrub = Arc::clone(&app.config);
     match app
         .worker
-        .call(move |store| run(store, &config, call, spec, &view, &query))
+        .call(move |store| run(store, &config, call, spec, hush, &view, &query))
         .await
     {
         Some(Ok(a)) => a,
@@ -973,6 +1019,7 @@ fn run(
     config: &Config,
     call: Call,
     spec: Option<Spec>,
+    hush: Option<SilenceSpec>,
     view: &View,
     query: &str,
 ) -> belfry_store::Result<Answer> {
@@ -1143,6 +1190,46 @@ fn run(
                 .collect();
             ok(json!({ "rows": rows }))
         }
+        Call::Silence(u) => match store.check(JobRef::Uuid(u))? {
+            None => Err(ApiError::not_found()),
+            Some(c) => {
+                let h = hush.unwrap_or_default();
+                let scope = belfry_core::Scope::Job(c.name);
+                acted(make_silence(store, &scope, &h, now))?
+            }
+        },
+        Call::CreateSilence => {
+            let h = hush.unwrap_or_default();
+            match actions::scope(store, h.job.as_deref(), h.tag.as_deref()) {
+                Ok(scope) => acted(make_silence(store, &scope, &h, now))?,
+                Err(e) => acted(Err(e))?,
+            }
+        }
+        Call::Silences => {
+            let list: Vec<Value> = store.silences(now)?.iter().map(silence_json).collect();
+            ok(json!({ "silences": list }))
+        }
+        Call::EndSilence(id) => acted(
+            actions::end_silence(store, id, now)
+                .map(|()| Reply::Json(StatusCode::OK, json!({ "ended": id }))),
+        )?,
+        Call::Ack(u) => match store.check(JobRef::Uuid(u))? {
+            None => Err(ApiError::not_found()),
+            Some(c) => match actions::acknowledge(store, &c.name, "api", now) {
+                Ok(()) => match store.check(JobRef::Uuid(u))? {
+                    Some(c) => ok(show(&c)),
+                    None => Err(ApiError::not_found()),
+                },
+                Err(e) => acted(Err(e))?,
+            },
+        },
+        Call::TestChannel(id) => match config.channels.iter().find(|c| channel_id(&c.name) == id) {
+            None => Err(ApiError::not_found()),
+            Some(ch) => acted(
+                actions::test_message(store, config, &ch.name, "api", now)
+                    .map(|row| Reply::Json(StatusCode::ACCEPTED, json!({ "outbox_id": row }))),
+            )?,
+        },
         Call::RetryOutbox(id) => {
             let revived = store.retry_outbox(Some(&[id]), now, config.delivery.give_up_after)?;
             if revived.contains(&id) {
@@ -1163,6 +1250,89 @@ fn run(
             }
         }
     })
+}
+
+/// A silence as the API shows it.
+fn silence_json(s: &belfry_core::Silence) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(s.id));
+    match &s.scope {
+        belfry_core::Scope::Job(j) => m.insert("job".into(), json!(j)),
+        belfry_core::Scope::Tag(t) => m.insert("tag".into(), json!(t)),
+    };
+    m.insert("until".into(), json!(s.until.to_rfc3339()));
+    m.insert("reason".into(), json!(s.reason));
+    m.insert("by".into(), json!(s.by));
+    m.insert("created".into(), json!(s.created.to_rfc3339()));
+    Value::Object(m)
+}
+
+/// Makes the silence a body asks for, answered with 201 and the silence.
+fn make_silence(
+    store: &mut Store,
+    scope: &belfry_core::Scope,
+    h: &SilenceSpec,
+    now: Timestamp,
+) -> Result<Reply, actions::ActionError> {
+    let until = actions::silence_end(h.for_.as_deref(), h.until.as_deref(), now)?;
+    let s = actions::silence(store, scope, until, &h.reason, "api", now)?;
+    Ok(Reply::Json(StatusCode::CREATED, silence_json(&s)))
+}
+
+/// An action's outcome as an answer: what it refused is a 400, what it did not find a 404,
+/// and a store failure the store's error.
+fn acted(r: Result<Reply, actions::ActionError>) -> belfry_store::Result<Answer> {
+    match r {
+        Ok(reply) => Ok(Ok(reply)),
+        Err(actions::ActionError::Refused(m)) => Ok(Err(ApiError::bad(m))),
+        Err(actions::ActionError::NotFound(m)) => Ok(Err(ApiError::new(404, m))),
+        Err(actions::ActionError::Store(e)) => Err(e),
+    }
+}
+
+/// What a silence's body asks: `for` (a duration: `"2h"`, or seconds) or `until` (RFC 3339),
+/// a `reason`, and for `POST silences/` a `job` or a `tag`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SilenceSpec {
+    /// How long.
+    pub for_: Option<String>,
+    /// Until when.
+    pub until: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// The job to silence.
+    pub job: Option<String>,
+    /// The tag to silence.
+    pub tag: Option<String>,
+}
+
+impl SilenceSpec {
+    /// Reads a silence's body; a field of the wrong type is a 400 that names it.
+    pub fn parse(json: &Map<String, Value>) -> Result<SilenceSpec, ApiError> {
+        let text = |k: &str| -> Result<Option<String>, ApiError> {
+            match json.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(ApiError::validation(&format!("{k} is not a string"))),
+            }
+        };
+        let for_ = match json.get("for") {
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(secs) => Some(format!("{secs}s")),
+                None => {
+                    return Err(ApiError::validation("for is not a whole number of seconds"));
+                }
+            },
+            _ => text("for")?,
+        };
+        Ok(SilenceSpec {
+            for_,
+            until: text("until")?,
+            reason: text("reason")?.unwrap_or_default(),
+            job: text("job")?,
+            tag: text("tag")?,
+        })
+    }
 }
 
 /// Whether belfry.toml declares `job`'s schedule (the configuration then owns it).

@@ -1,6 +1,7 @@
 //! The management API over real HTTP, on both stores: what healthchecks.io's clients call
 //! (checks listed, created, upserted, updated, paused, resumed, deleted; pings, a ping's body,
-//! flips, channels), its keys and refusals, and belfry's own calls (runs, the outbox).
+//! flips, channels), its keys and refusals, and belfry's own calls (runs, the outbox,
+//! silences, acknowledgements, test messages).
 
 use std::time::Duration;
 
@@ -370,6 +371,113 @@ fn the_api_answers_as_healthchecks_io_does_on_sqlite() {
 fn the_api_answers_as_healthchecks_io_does_on_postgres() {
     let schema = PgSchema::new("serve_api");
     the_api_answers_as_healthchecks_io_does(&format!("[store]\nurl = \"{}\"\n", schema.url()));
+}
+
+fn silences_acknowledgements_and_test_messages_through_the_api(store: &str) {
+    let hook = Receiver::start(vec![]);
+    let server = TestServer::start(&config(store, &hook));
+    let api = Api { server: &server };
+    let nightly = api.rw("GET", "/api/v3/checks/?slug=nightly", None, 200)["checks"][0]["ping_url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    // A job's silence, then the list.
+    let s = api.rw(
+        "POST",
+        &format!("/api/v3/checks/{nightly}/silence"),
+        Some(json!({ "for": 3600, "reason": "moving racks" })),
+        201,
+    );
+    assert_eq!(
+        (s["job"].as_str(), s["by"].as_str()),
+        (Some("nightly"), Some("api"))
+    );
+    let tag = api.rw(
+        "POST",
+        "/api/v3/silences/",
+        Some(json!({ "tag": "db", "for": "2h" })),
+        201,
+    );
+    let list = api.rw("GET", "/api/v3/silences/", None, 200);
+    assert_eq!(list["silences"].as_array().map(Vec::len), Some(2));
+    let r = api.call("GET", "/api/v3/silences/", Some(RO), None);
+    assert_eq!(r.status, 200, "the read-only key may list them");
+    let r = api.call(
+        "POST",
+        "/api/v3/silences/",
+        Some(RO),
+        Some(json!({ "tag": "x", "for": "1h" })),
+    );
+    assert_eq!(r.status, 401, "but not make one");
+    // Refusals say what is wrong.
+    for (body, says) in [
+        (json!({ "tag": "db" }), "say how long"),
+        (json!({ "tag": "db", "for": "soon" }), "for:"),
+        (json!({ "tag": "db", "for": true }), "for is not a string"),
+        (json!({ "job": "nope", "for": "1h" }), "no job is named"),
+        (json!({ "for": "1h" }), "a job or a tag"),
+    ] {
+        let r = api.call("POST", "/api/v3/silences/", Some(RW), Some(body.clone()));
+        assert!(r.status == 400 || r.status == 404, "{body}: {}", r.text());
+        assert!(error(&r).contains(says), "{body}: {}", r.text());
+    }
+    // The silence holds the failure's alert back: recorded, not sent.
+    assert_eq!(
+        server.request("GET", "/ping/pk/nightly/fail", b"").status,
+        200
+    );
+    assert!(eventually(Duration::from_secs(10), || {
+        !server
+            .store()
+            .notifications("nightly", 5)
+            .unwrap()
+            .is_empty()
+    }));
+    let n = &server.store().notifications("nightly", 5).unwrap()[0];
+    assert!(n.hushed.is_some() && n.deliveries.is_empty(), "{n:?}");
+    let id = tag["id"].as_i64().unwrap();
+    api.rw("DELETE", &format!("/api/v3/silences/{id}"), None, 200);
+    let r = api.call("DELETE", &format!("/api/v3/silences/{id}"), Some(RW), None);
+    assert_eq!(r.status, 404);
+    // Acknowledging the problem.
+    let c = api.rw("POST", &format!("/api/v3/checks/{nightly}/ack"), None, 200);
+    assert_eq!(c["slug"], "nightly");
+    assert!(
+        server
+            .store()
+            .check(belfry_store::JobRef::Name("nightly"))
+            .unwrap()
+            .unwrap()
+            .acked
+            .is_some()
+    );
+    // A test message to a channel, by the channel's id.
+    let channels = api.rw("GET", "/api/v3/channels/", None, 200);
+    let ch = channels["channels"][0]["id"].as_str().unwrap().to_owned();
+    let t = api.rw("POST", &format!("/api/v3/channels/{ch}/test"), None, 202);
+    assert!(t["outbox_id"].as_i64().is_some());
+    assert!(eventually(Duration::from_secs(10), || {
+        hook.requests()
+            .iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains("test message"))
+    }));
+}
+
+#[test]
+fn silences_acknowledgements_and_test_messages_through_the_api_on_sqlite() {
+    silences_acknowledgements_and_test_messages_through_the_api("");
+}
+
+#[test]
+fn silences_acknowledgements_and_test_messages_through_the_api_on_postgres() {
+    let schema = PgSchema::new("serve_silence");
+    silences_acknowledgements_and_test_messages_through_the_api(&format!(
+        "[store]\nurl = \"{}\"\n",
+        schema.url()
+    ));
 }
 
 #[test]
