@@ -7,6 +7,7 @@ mod config_check;
 mod migrate;
 mod open;
 mod ping;
+mod quiet;
 mod run;
 mod send;
 mod serve;
@@ -194,6 +195,41 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Silence a job or a tag: its alerts are recorded, not sent, until the silence ends.
+    ///
+    /// With neither a job nor --tag, list the silences in force; with --end ID, end one now.
+    /// `belfry serve`'s dashboard and API show and make the same silences.
+    Silence {
+        /// The job to silence.
+        job: Option<String>,
+        /// Silence every job with this tag instead (jobs tagged later too).
+        #[arg(long, value_name = "TAG", conflicts_with = "job")]
+        tag: Option<String>,
+        /// For how long: 30m, 2h, 1d (at most a year).
+        #[arg(long = "for", value_name = "DUR")]
+        for_: Option<String>,
+        /// Until when: RFC 3339 (2026-12-24T18:00Z), or YYYY-MM-DDTHH:MM in UTC.
+        #[arg(long, value_name = "TIME", conflicts_with = "for_")]
+        until: Option<String>,
+        /// Why: shown wherever the silence shows.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// End silence ID now.
+        #[arg(long, value_name = "ID", conflicts_with_all = ["job", "tag", "for_", "until"])]
+        end: Option<i64>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge a job's problem: no reminders until it recovers (a recovery, or a change to
+    /// another problem, is still sent).
+    Ack {
+        /// The job.
+        job: String,
+    },
+    /// Print an Argon2id hash of the password on standard input, for a dashboard login:
+    /// `[server.users.NAME] password_hash = "…"` in belfry.toml.
+    HashPassword,
     /// A Nagios/Icinga plugin: is the job healthy?
     ///
     /// CRITICAL if the job is failing (a problem state) or has not finished a run within
@@ -403,6 +439,28 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             output,
             json,
         } => views::history(&config, &name, limit, output, json),
+        Cmd::Silence {
+            job,
+            tag,
+            for_,
+            until,
+            reason,
+            end,
+            json,
+        } => quiet::silence(
+            &config,
+            quiet::SilenceArgs {
+                job,
+                tag,
+                for_,
+                until,
+                reason,
+                end,
+                json,
+            },
+        ),
+        Cmd::Ack { job } => quiet::ack(&config, &job),
+        Cmd::HashPassword => quiet::hash_password(),
         Cmd::Check {
             name,
             max_age,

@@ -1602,3 +1602,6 @@ mod secrets;
 
 #[path = "cli/store.rs"]
 mod store;
+
+#[path = "cli/quiet.rs"]
+mod quiet;
