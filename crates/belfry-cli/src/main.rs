@@ -227,6 +227,16 @@ enum Cmd {
         /// The job.
         job: String,
     },
+    /// Pause a job: it is never late (`belfry serve`) until it reports again or is resumed.
+    Pause {
+        /// The job.
+        job: String,
+    },
+    /// Resume a paused job: its silence counts from now.
+    Resume {
+        /// The job.
+        job: String,
+    },
     /// Print an Argon2id hash of the password on standard input, for a dashboard login:
     /// `[server.users.NAME] password_hash = "…"` in belfry.toml.
     HashPassword,
@@ -460,6 +470,8 @@ fn real_main(cli: Cli) -> anyhow::Result<u8> {
             },
         ),
         Cmd::Ack { job } => quiet::ack(&config, &job),
+        Cmd::Pause { job } => quiet::pause(&config, &job, true),
+        Cmd::Resume { job } => quiet::pause(&config, &job, false),
         Cmd::HashPassword => quiet::hash_password(),
         Cmd::Check {
             name,

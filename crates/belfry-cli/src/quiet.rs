@@ -1,5 +1,6 @@
-//! `belfry silence`, `belfry ack` and `belfry hash-password`: what the dashboard's forms do,
-//! from a shell, on the configured store (the same actions, `belfry_server::actions`).
+//! `belfry silence`, `belfry ack`, `belfry pause`/`resume` and `belfry hash-password`: what
+//! the dashboard's forms do, from a shell, on the configured store (the same actions,
+//! `belfry_server::actions`).
 
 use std::io::{BufRead, Write};
 
@@ -110,6 +111,24 @@ pub fn ack(config: &Config, job: &str) -> anyhow::Result<u8> {
         std::io::stdout().lock(),
         "{job}: acknowledged; no reminders until it recovers"
     )?;
+    Ok(0)
+}
+
+/// `belfry pause JOB` / `belfry resume JOB`: a paused job is never late; resuming counts its
+/// silence from now.
+pub fn pause(config: &Config, job: &str, pause: bool) -> anyhow::Result<u8> {
+    let mut store = open_store(config)?;
+    if !store.set_paused(job, pause, Timestamp::now())? {
+        return Err(anyhow::Error::new(Usage(format!(
+            "no job is named {job:?}"
+        ))));
+    }
+    let done = if pause {
+        "paused: never late until it reports again or is resumed"
+    } else {
+        "resumed: its silence counts from now"
+    };
+    writeln!(std::io::stdout().lock(), "{job}: {done}")?;
     Ok(0)
 }
 

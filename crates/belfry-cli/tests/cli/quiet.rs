@@ -110,3 +110,24 @@ fn a_password_hash_is_printed_for_the_configuration() {
     let o = World::new().run(&["hash-password"]);
     assert_eq!(code(&o), 2, "no password: {}", stderr(&o));
 }
+
+#[test]
+fn a_job_is_paused_and_resumed_from_the_shell() {
+    let w = World::new();
+    assert_eq!(code(&w.run(&["pause", "nope"])), 2);
+    assert_eq!(code(&w.run(&["run", "--name", "j", "--", "true"])), 0);
+    let o = w.run(&["pause", "j"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("j: paused"));
+    let paused = || {
+        let store = belfry_store::Store::open(w.home().join("belfry.db")).unwrap();
+        let c = store
+            .check(belfry_store::JobRef::Name("j"))
+            .unwrap()
+            .unwrap();
+        c.paused
+    };
+    assert!(paused());
+    assert_eq!(code(&w.run(&["resume", "j"])), 0);
+    assert!(!paused());
+}
