@@ -351,15 +351,20 @@ def test_logging_in_through_the_form(browser, server, shots):
 def test_a_failure_shows_on_the_open_jobs_page_without_a_reload(page, server):
     page.goto("/")
     row = job_row(page, "backup")
-    expect(row).to_contain_text("ok")
+    expect(row.locator(".badge")).to_have_text("✓ ok")
     # A mark on this document: a reload or a navigation would lose it.
     page.evaluate("window.belfryTestMark = 'still here'")
     server.fail_once("backup")
-    expect(row).to_contain_text("failed", timeout=LIVE_MS)
+    expect(row.locator(".badge")).to_have_text("✗ failed", timeout=LIVE_MS)
     assert page.evaluate("window.belfryTestMark") == "still here", "the page was reloaded"
     assert page.locator("#live").get_attribute("data-updated"), "the live part was not fetched"
     # Problems come first, and the summary counts it.
-    expect(page.locator("#live tbody tr").first).to_have_attribute("data-job", "backup")
+    order = page.locator("#live tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.dataset.job, r.querySelector('.badge').className])"
+    )
+    at = [job for job, _ in order].index("backup")
+    assert all("bad" in badge for _, badge in order[: at + 1]), order
+    assert any("good" in badge for _, badge in order[at + 1 :]), order
     expect(page.locator("#live .summary")).to_contain_text(re.compile(r"[1-9]\d* with a problem"))
     expect(row.locator(".strip li").last).to_have_class(re.compile(r"\bbad\b"))
 
