@@ -111,11 +111,16 @@ pub(crate) fn age(t: Timestamp, now: Timestamp) -> String {
         (now.since(t), false)
     };
     let s = d.as_secs();
+    // Under ten hours or days, the next unit too: "1 h 59 min" is not "1 h".
+    let two = |big: u64, big_unit: &str, small: u64, small_unit: &str| match (big, small) {
+        (1..10, 1..) => format!("{big} {big_unit} {small} {small_unit}"),
+        _ => format!("{big} {big_unit}"),
+    };
     let words = match s {
         0..60 => format!("{s} s"),
         60..3600 => format!("{} min", s / 60),
-        3600..86_400 => format!("{} h", s / 3600),
-        _ => format!("{} d", s / 86_400),
+        3600..86_400 => two(s / 3600, "h", s % 3600 / 60, "min"),
+        _ => two(s / 86_400, "d", s % 86_400 / 3600, "h"),
     };
     if future {
         format!("in {words}")
@@ -710,6 +715,12 @@ mod tests {
     fn times_read_as_ages() {
         assert_eq!(age(now().add_millis(-5_000), now()), "5 s ago");
         assert_eq!(age(now().add_millis(7_200_000), now()), "in 2 h");
+        assert_eq!(age(now().add_millis(7_199_000), now()), "in 1 h 59 min");
+        assert_eq!(
+            age(now().add_millis(-36_000_000 - 60_000), now()),
+            "10 h ago"
+        );
+        assert_eq!(age(now().add_millis(-90_000_000), now()), "1 d 1 h ago");
         assert_eq!(time(now()), "2027-01-15 08:00:00 UTC");
         assert_eq!(duration(Duration::from_millis(1500)), "1.5 s");
         assert_eq!(duration(Duration::from_millis(15)), "15 ms");
