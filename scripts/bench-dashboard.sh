@@ -18,24 +18,8 @@ JOBS=${JOBS:-10000}
 RUNS=${RUNS:-30}
 FAIL=${FAIL:-100}
 N=${N:-30}
-if ! command -v wrk >/dev/null; then
-  echo "installing Debian's wrk" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null
-fi
-target=${CARGO_TARGET_DIR:-$PWD/target}
-if [ -z "${BELFRY:-}" ]; then
-  cargo build -q --release -p belfry-cli
-  BELFRY=$target/release/belfry
-fi
-work=$(mktemp -d)
-server=
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$((20000 + RANDOM % 20000))
+. scripts/serve-bench.sh
+need_wrk
 key=bench-key
 api=bench-api-key-0123456789
 cat >"$work/belfry.toml" <<EOF
@@ -47,13 +31,7 @@ api_key = "$api"
 [channels.none]
 url = "file:///dev/null"
 EOF
-export BELFRY_HOME=$work/home BELFRY_CONFIG=$work/belfry.toml
-"$BELFRY" serve 2>"$work/serve.log" &
-server=$!
-for _ in $(seq 100); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
-  sleep 0.1
-done
+serve
 
 for i in $(seq "$JOBS"); do
   printf 'url = "http://127.0.0.1:%s/ping/%s/job-%05d?create=1"\noutput = "/dev/null"\n' \

@@ -19,24 +19,8 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-1000}
 SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-3}
-if ! command -v wrk >/dev/null; then
-  echo "installing Debian's wrk" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null
-fi
-target=${CARGO_TARGET_DIR:-$PWD/target}
-if [ -z "${BELFRY:-}" ]; then
-  cargo build -q --release -p belfry-cli
-  BELFRY=$target/release/belfry
-fi
-work=$(mktemp -d)
-server=
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$((20000 + RANDOM % 20000))
+. scripts/serve-bench.sh
+need_wrk
 key=bench-key
 cat >"$work/belfry.toml" <<EOF
 [server]
@@ -46,13 +30,7 @@ ping_key = "$key"
 [channels.none]
 url = "file:///dev/null"
 EOF
-export BELFRY_HOME=$work/home BELFRY_CONFIG=$work/belfry.toml
-"$BELFRY" serve 2>"$work/serve.log" &
-server=$!
-for _ in $(seq 100); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
-  sleep 0.1
-done
+serve
 
 # The jobs, each made by its first ping.
 for i in $(seq "$JOBS"); do

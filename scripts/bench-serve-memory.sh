@@ -18,20 +18,7 @@ JOBS=${JOBS:-100000}
 PERIOD=${PERIOD:-10s}
 JOBS_FROM=${JOBS_FROM:-toml}
 WAIT=${WAIT:-30}
-target=${CARGO_TARGET_DIR:-$PWD/target}
-if [ -z "${BELFRY:-}" ]; then
-  cargo build -q --release -p belfry-cli
-  BELFRY=$target/release/belfry
-fi
-work=$(mktemp -d)
-server=
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$((20000 + RANDOM % 20000))
+. scripts/serve-bench.sh
 key=bench-key
 {
   printf '[server]\nlisten = "127.0.0.1:%s"\nping_key = "%s"\n' "$port" "$key"
@@ -43,16 +30,9 @@ key=bench-key
     done
   fi
 } >"$work/belfry.toml"
-export BELFRY_HOME=$work/home BELFRY_CONFIG=$work/belfry.toml
 hwm() { awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/$server/status"; }
 started=$(date +%s.%N)
-"$BELFRY" serve 2>"$work/serve.log" &
-server=$!
-for _ in $(seq 600); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break
-  kill -0 "$server" || { cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
+serve
 ready=$(date +%s.%N)
 echo "belfry serve ($("$BELFRY" --version)), store ${BELFRY_STORE:+PostgreSQL}${BELFRY_STORE:-SQLite}, $JOBS scheduled jobs"
 printf 'ready after %.1f s; peak RSS %s\n' "$(echo "$ready - $started" | bc)" "$(hwm)"
