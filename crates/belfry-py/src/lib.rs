@@ -295,18 +295,23 @@ fn stats() -> Option<(u64, u64, u64, u64, u64)> {
     })
 }
 
-/// Before `os.fork`: takes SQLite's process-wide mutexes, so that no belfry thread holds one
-/// at the moment of the fork (a child would inherit it locked, and its new worker wait on it
-/// forever).
+/// Before `os.fork`: waits until no belfry thread is inside a store call and keeps them out
+/// (a child forked mid-transaction inherits SQLite's bookkeeping of locks it does not hold,
+/// and could not write), then takes SQLite's process-wide mutexes, so that no belfry thread
+/// holds one at the moment of the fork (a child would inherit it locked, and its new worker
+/// wait on it forever). The GIL is held: belfry's threads never take it, so they finish their
+/// call and wait at the gate.
 #[pyfunction]
 fn _before_fork() {
+    belfry_store::close_for_fork();
     fork::hold_sqlite();
 }
 
-/// After `os.fork`, in the parent: lets go of SQLite's mutexes.
+/// After `os.fork`, in the parent: lets go of SQLite's mutexes and the store's gate.
 #[pyfunction]
 fn _after_fork_in_parent() {
     fork::release_sqlite();
+    belfry_store::open_after_fork();
 }
 
 /// In a forked child: lets go of SQLite's mutexes; the parent's client has no threads here,
@@ -314,6 +319,7 @@ fn _after_fork_in_parent() {
 #[pyfunction]
 fn _after_fork() -> PyResult<()> {
     fork::release_sqlite();
+    belfry_store::open_after_fork();
     let mut current = lock();
     if let Some(old) = current.take() {
         let settings = old.settings.clone();

@@ -181,6 +181,50 @@ def test_the_worker_is_recreated_in_a_forked_child(receiver, run_script):
     assert {b["error"].splitlines()[-1] for b in bodies} == {"ValueError: child failed", "ValueError: parent failed"}
 
 
+def test_children_forked_while_the_parent_writes_still_record(receiver, run_script):
+    # The parent keeps its worker writing (calls as fast as it can make them, recorded in the
+    # store in groups) while it forks sixty children, each of which records a failure of its
+    # own and exits: a child forked in the middle of one of the parent's transactions must
+    # still write. (Without the store's fork gate this failed: some children's alerts never
+    # came.)
+    p = run_script(
+        f"""
+        import os, sys, threading, time, belfry
+        belfry.init(urls=[{receiver.url!r}])
+
+        @belfry.watch(name="busy")
+        def busy():
+            pass
+
+        stop = False
+        def churn():
+            while not stop:
+                busy()
+        t = threading.Thread(target=churn)
+        t.start()
+        for i in range(60):
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    belfry.watch(name=f"child-{{i}}")(lambda: 1 / 0)()
+                except ZeroDivisionError:
+                    pass
+                sys.exit(0)
+            _, status = os.waitpid(pid, 0)
+            assert status == 0, status
+            time.sleep(0.003)
+        stop = True
+        t.join()
+        """,
+        timeout=120,
+    )
+    try:
+        bodies = receiver.wait_for(lambda b: len({x["job"] for x in b if x["job"].startswith("child-")}) >= 60)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nstderr:\n{p.stderr}") from None
+    assert "not recorded" not in p.stderr, p.stderr
+
+
 def test_send_to_urls_waits_for_the_answers_and_attaches_bytes(receiver):
     import belfry
 

@@ -94,6 +94,65 @@ pub struct Store {
     location: Location,
 }
 
+/// Every store call but a wait passes this gate; [`close_for_fork`] closes it, so that no
+/// thread of the process is inside the store (a transaction, SQLite's lock bookkeeping) at the
+/// moment it forks. A read lock: calls on different handles do not wait for each other.
+static FORK_GATE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+thread_local! {
+    /// The gate's closure, from [`close_for_fork`] until [`open_after_fork`], kept by the
+    /// thread that closed it (the one that forks: the only thread of the child).
+    static CLOSED: std::cell::RefCell<Option<std::sync::RwLockWriteGuard<'static, ()>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn gate() -> std::sync::RwLockReadGuard<'static, ()> {
+    // The gate guards no data: a thread that panicked while passing it left nothing to mend.
+    FORK_GATE
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Waits until no thread of this process is inside a store call (a write transaction ends
+/// within milliseconds; a call waiting for another process's lock may take longer), then keeps
+/// every new call waiting, until [`open_after_fork`]. For a program that forks with store
+/// handles open on other threads (belfry's Python package calls it from `os.register_at_fork`):
+/// a child forked in the middle of a transaction inherits SQLite's bookkeeping of locks its
+/// process no longer holds, and could not write to the store. Must not be called from a thread
+/// inside a store call (it would wait for itself); calling it twice without opening waits for
+/// ever.
+pub fn close_for_fork() {
+    let closed = FORK_GATE
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    CLOSED.with(|c| *c.borrow_mut() = Some(closed));
+}
+
+/// Opens what [`close_for_fork`] closed: after the fork, in the parent and in the child, on
+/// the thread that closed it (elsewhere it does nothing).
+pub fn open_after_fork() {
+    CLOSED.with(|c| c.borrow_mut().take());
+}
+
+/// A backend, borrowed through the fork gate.
+struct Gated<R> {
+    _open: std::sync::RwLockReadGuard<'static, ()>,
+    backend: R,
+}
+
+impl<R: std::ops::Deref> std::ops::Deref for Gated<R> {
+    type Target = R::Target;
+    fn deref(&self) -> &R::Target {
+        &self.backend
+    }
+}
+
+impl<R: std::ops::DerefMut> std::ops::DerefMut for Gated<R> {
+    fn deref_mut(&mut self) -> &mut R::Target {
+        &mut self.backend
+    }
+}
+
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
@@ -109,11 +168,26 @@ impl Store {
     /// output.
     pub fn open(location: impl Into<Location>) -> Result<Store> {
         let location = location.into();
+        let _open = gate();
         let backend: Box<dyn Backend> = match &location {
             Location::Sqlite(path) => Box::new(sqlite::Sqlite::open(path)?),
             Location::Postgres(url) => Box::new(self::postgres::Postgres::open(url)?),
         };
         Ok(Store { backend, location })
+    }
+
+    fn gated(&self) -> Gated<&dyn Backend> {
+        Gated {
+            _open: gate(),
+            backend: &*self.backend,
+        }
+    }
+
+    fn gated_mut(&mut self) -> Gated<&mut dyn Backend> {
+        Gated {
+            _open: gate(),
+            backend: &mut *self.backend,
+        }
     }
 
     /// Where the store is.
@@ -123,7 +197,7 @@ impl Store {
 
     /// The schema version of the open store.
     pub fn schema_version(&self) -> Result<i64> {
-        self.backend.schema_version()
+        self.gated().schema_version()
     }
 
     /// The store's clock: the time leases and deadlines are measured by. SQLite's is this
@@ -131,7 +205,7 @@ impl Store {
     /// clocks disagree still agree on when a lease runs out. Methods that take `now` use what
     /// they are given (tests pass their own); a dispatcher passes this.
     pub fn now(&self) -> Result<Timestamp> {
-        self.backend.now()
+        self.gated().now()
     }
 
     /// Waits up to `timeout` for outbox rows to become due, and says whether it was woken.
@@ -146,14 +220,14 @@ impl Store {
 
     /// Records that a run has started. The job appears in `status` from now on.
     pub fn start_run(&mut self, run: &RunStart) -> Result<()> {
-        self.backend.start_run(run)
+        self.gated_mut().start_run(run)
     }
 
     /// Does ahead of time the work that [`Store::finish_run`] always needs (compiling its
     /// statements). `belfry run` calls it beside the job, so that recording the end (after the
     /// job, on its exit path) does less. Optional: the finish does what is missing itself.
     pub fn prepare_finish(&self) -> Result<()> {
-        self.backend.prepare_finish()
+        self.gated().prepare_finish()
     }
 
     /// Records a finished run, applies the alert rules with `policy`, and writes the
@@ -174,7 +248,7 @@ impl Store {
             route: &route,
             limits: *limits,
         };
-        self.backend
+        self.gated_mut()
             .finish_run(end, &rules, false)?
             .ok_or_else(|| Error::internal(&self.location.to_string(), "recording a finished run"))
     }
@@ -194,7 +268,7 @@ impl Store {
             route: &route,
             limits: *limits,
         };
-        self.backend.finish_run(end, &rules, true)
+        self.gated_mut().finish_run(end, &rules, true)
     }
 
     /// Records pings in one transaction (the server's group commit), in order; one outcome
@@ -216,7 +290,7 @@ impl Store {
         if pings.is_empty() {
             return Ok(Vec::new());
         }
-        self.backend.record_pings(pings, rules)
+        self.gated_mut().record_pings(pings, rules)
     }
 
     /// Marks late every job whose `late_at` is at or before `now` (at most `limit`, the
@@ -230,12 +304,12 @@ impl Store {
         limit: u32,
         rules: &dyn RuleBook,
     ) -> Result<Vec<Recorded>> {
-        self.backend.mark_late(now, limit, rules)
+        self.gated_mut().mark_late(now, limit, rules)
     }
 
     /// The earliest `late_at` of any job that is not paused, for a sweeper's sleep.
     pub fn next_late(&self) -> Result<Option<Timestamp>> {
-        self.backend.next_late()
+        self.gated().next_late()
     }
 
     /// Sets (`Some`) or clears (`None`) a job's schedule, creating the job if needed, and
@@ -264,7 +338,7 @@ impl Store {
         change: &CheckChange<'_>,
         now: Timestamp,
     ) -> Result<bool> {
-        let created = self.backend.save_checks(&[(job, *change)], now)?;
+        let created = self.gated_mut().save_checks(&[(job, *change)], now)?;
         Ok(created.first().copied().unwrap_or(false))
     }
 
@@ -278,64 +352,64 @@ impl Store {
         if changes.is_empty() {
             return Ok(Vec::new());
         }
-        self.backend.save_checks(changes, now)
+        self.gated_mut().save_checks(changes, now)
     }
 
     /// Deletes a job: its row, runs, pings and state changes. Its notifications and their
     /// outbox rows stay: an alert already made is still delivered. Returns whether the job
     /// existed.
     pub fn delete_job(&mut self, job: &str) -> Result<bool> {
-        self.backend.delete_job(job)
+        self.gated_mut().delete_job(job)
     }
 
     /// Every job's identity and check fields, by name.
     pub fn checks(&self) -> Result<Vec<CheckRow>> {
-        self.backend.checks()
+        self.gated().checks()
     }
 
     /// A job's changes of state between OK and problem, newest first, at most `limit`.
     pub fn flips(&self, job: &str, limit: u32) -> Result<Vec<FlipRow>> {
-        self.backend.flips(job, limit)
+        self.gated().flips(job, limit)
     }
 
     /// Pauses or resumes a job. A paused job is never marked late; resuming it counts its
     /// silence from `now`. Returns whether the job exists (nothing is created).
     pub fn set_paused(&mut self, job: &str, paused: bool, now: Timestamp) -> Result<bool> {
-        self.backend.set_paused(job, paused, now)
+        self.gated_mut().set_paused(job, paused, now)
     }
 
     /// Makes a silence: from now until `s.until`, the alerts of the jobs it covers are
     /// recorded with why, and sent to no channel.
     pub fn add_silence(&mut self, s: &NewSilence<'_>, now: Timestamp) -> Result<Silence> {
-        self.backend.add_silence(s, now)
+        self.gated_mut().add_silence(s, now)
     }
 
     /// The silences in force at `now` (not ended, not over), the soonest to end first.
     pub fn silences(&self, now: Timestamp) -> Result<Vec<Silence>> {
-        self.backend.silences(now)
+        self.gated().silences(now)
     }
 
     /// Ends a silence early; `false` when no silence of that number is in force.
     pub fn end_silence(&mut self, id: i64, now: Timestamp) -> Result<bool> {
-        self.backend.end_silence(id, now)
+        self.gated_mut().end_silence(id, now)
     }
 
     /// Acknowledges a job's problem for `by`: its reminders are recorded, not sent, until it
     /// recovers (then the acknowledgement is forgotten). A change to another problem is sent.
     pub fn acknowledge(&mut self, job: &str, by: &str, now: Timestamp) -> Result<Acked> {
-        self.backend.acknowledge(job, by, now)
+        self.gated_mut().acknowledge(job, by, now)
     }
 
     /// A setting the server's replicas share: the stored value of `key`, or `otherwise` when
     /// there is none (then stored; the first replica to store one wins).
     pub fn setting(&mut self, key: &str, otherwise: &str) -> Result<String> {
-        self.backend.setting(key, otherwise)
+        self.gated_mut().setting(key, otherwise)
     }
 
     /// A job's notifications, newest first, at most `limit` (at most
     /// [`NOTIFICATIONS_PER_PAGE`]), each with its deliveries and their attempts.
     pub fn notifications(&self, job: &str, limit: u32) -> Result<Vec<NotificationRow>> {
-        self.backend
+        self.gated()
             .notifications(job, limit.min(NOTIFICATIONS_PER_PAGE))
     }
 
@@ -346,7 +420,7 @@ impl Store {
     /// over and over are then copied once for many commits, and between them another handle's
     /// upkeep copies what it can. Nothing on PostgreSQL.
     pub fn leave_upkeep(&mut self) -> Result<()> {
-        self.backend.leave_upkeep()
+        self.gated_mut().leave_upkeep()
     }
 
     /// Does the upkeep that handles which [left it](Store::leave_upkeep) do not: on SQLite, a
@@ -354,22 +428,22 @@ impl Store {
     /// writer). Call it often (the server's sweeper does, each time it looks). Nothing on
     /// PostgreSQL.
     pub fn upkeep(&mut self) -> Result<()> {
-        self.backend.upkeep()
+        self.gated_mut().upkeep()
     }
 
     /// A job's identity and check fields, if the job exists.
     pub fn check(&self, job: JobRef<'_>) -> Result<Option<CheckRow>> {
-        self.backend.check(job)
+        self.gated().check(job)
     }
 
     /// A job's kept pings, newest first, at most `limit` and at most [`PINGS_PER_JOB`].
     pub fn pings(&self, job: &str, limit: u32) -> Result<Vec<PingRow>> {
-        self.backend.pings(job, limit.min(PINGS_PER_JOB))
+        self.gated().pings(job, limit.min(PINGS_PER_JOB))
     }
 
     /// The runs recorded as started and not finished, oldest first.
     pub fn running_runs(&self) -> Result<Vec<RunStart>> {
-        self.backend.running_runs()
+        self.gated().running_runs()
     }
 
     /// Applies the alert rules to an event that is not a run (from the library, a ping) and
@@ -401,7 +475,7 @@ impl Store {
             route: &route,
             limits: *limits,
         };
-        self.backend.record_events(event, covers, &rules)
+        self.gated_mut().record_events(event, covers, &rules)
     }
 
     /// Writes a notification made outside the alert rules, and its outbox rows, in one
@@ -418,13 +492,13 @@ impl Store {
         restarts_repeat_window: bool,
         limits: &Limits,
     ) -> Result<Vec<i64>> {
-        self.backend
+        self.gated_mut()
             .record_notification(n, channels, restarts_repeat_window, limits)
     }
 
     /// The rules' memory of one job.
     pub fn snapshot(&self, job: &str) -> Result<Option<JobSnapshot>> {
-        self.backend.snapshot(job)
+        self.gated().snapshot(job)
     }
 
     /// Every job, as [`Store::each_job`] orders them.
@@ -439,7 +513,7 @@ impl Store {
 
     /// One job, if belfry has seen it.
     pub fn job(&self, name: &str) -> Result<Option<JobRow>> {
-        self.backend.job(name)
+        self.gated().job(name)
     }
 
     /// Hands every job to `f` as it is read, without holding them all: the jobs in a problem
@@ -452,7 +526,7 @@ impl Store {
         mut f: impl FnMut(&JobRow<&str>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let mut stopped = None;
-        self.backend
+        self.gated()
             .each_job(only_problems, &mut |row| match f(row) {
                 Ok(()) => true,
                 Err(e) => {
@@ -466,12 +540,12 @@ impl Store {
     /// The length in characters of the longest job name [`Store::each_job`] would read (0 when
     /// there is none), for a table that is printed as it is read.
     pub fn longest_job_name(&self, only_problems: bool) -> Result<usize> {
-        self.backend.longest_job_name(only_problems)
+        self.gated().longest_job_name(only_problems)
     }
 
     /// The most recent runs of `job`, newest first; with their output if `with_output`.
     pub fn runs(&self, job: &str, limit: u32, with_output: bool) -> Result<Vec<RunRow>> {
-        self.backend.runs(job, limit, with_output)
+        self.gated().runs(job, limit, with_output)
     }
 
     /// Claims outbox rows that are due at `now` (or whose previous holder's lease ran out),
@@ -492,7 +566,7 @@ impl Store {
         if claim.ids.is_some_and(<[i64]>::is_empty) {
             return Ok(Vec::new());
         }
-        self.backend.claim_due(now, claim)
+        self.gated_mut().claim_due(now, claim)
     }
 
     /// Extends the leases `owner` holds on `ids` to `until`, so that a long send is not taken
@@ -502,7 +576,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        self.backend.renew_leases(owner, ids, until)
+        self.gated_mut().renew_leases(owner, ids, until)
     }
 
     /// Gives back rows that `owner` claimed but did not try (its time ran out, or their
@@ -517,7 +591,7 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        self.backend.release_claims(owner, ids, due)
+        self.gated_mut().release_claims(owner, ids, due)
     }
 
     /// Records one delivery attempt of a claimed row and releases the lease.
@@ -542,7 +616,7 @@ impl Store {
         if attempts.is_empty() {
             return Ok(());
         }
-        self.backend.record_attempts(attempts, now)
+        self.gated_mut().record_attempts(attempts, now)
     }
 
     /// Makes the pending rows among `ids` that have never been tried due at `now`: those
@@ -553,24 +627,24 @@ impl Store {
         if ids.is_empty() {
             return Ok(0);
         }
-        self.backend.expedite_untried(ids, now)
+        self.gated_mut().expedite_untried(ids, now)
     }
 
     /// When the next outbox row may need work: the earliest next attempt of a pending row, or
     /// the earliest lease expiry of a row being sent. `None` when only delivered or dead rows
     /// remain.
     pub fn next_due(&self) -> Result<Option<Timestamp>> {
-        self.backend.next_due()
+        self.gated().next_due()
     }
 
     /// How many outbox rows are in each status.
     pub fn outbox_counts(&self) -> Result<OutboxCounts> {
-        self.backend.outbox_counts()
+        self.gated().outbox_counts()
     }
 
     /// Outbox rows, newest first: all of them, or only those not yet delivered.
     pub fn outbox_rows(&self, include_delivered: bool, limit: u32) -> Result<Vec<OutboxRow>> {
-        self.backend.outbox_rows(include_delivered, limit)
+        self.gated().outbox_rows(include_delivered, limit)
     }
 
     /// The outbox rows with these ids (those that exist), in the order of their ids.
@@ -578,13 +652,13 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.backend.outbox_rows_by_id(ids)
+        self.gated().outbox_rows_by_id(ids)
     }
 
     /// The ids of the dead outbox rows, in order: what a delivery pass compares before and
     /// after to tell which rows it gave up on.
     pub fn dead_ids(&self) -> Result<Vec<i64>> {
-        self.backend.dead_ids()
+        self.gated().dead_ids()
     }
 
     /// Makes rows due again now: those named (if pending or dead), or every dead row. Their
@@ -601,24 +675,24 @@ impl Store {
         if ids.is_some_and(<[i64]>::is_empty) {
             return Ok(Vec::new());
         }
-        self.backend.retry_outbox(ids, now, give_up_after)
+        self.gated_mut().retry_outbox(ids, now, give_up_after)
     }
 
     /// Deletes delivered rows (`dead = false`) or dead rows (`dead = true`) created before
     /// `before`, with their attempts. The notification log keeps the notifications. Returns
     /// how many rows went.
     pub fn purge_outbox(&mut self, dead: bool, before: Timestamp) -> Result<usize> {
-        self.backend.purge_outbox(dead, before)
+        self.gated_mut().purge_outbox(dead, before)
     }
 
     /// The status, last reason and attempts of one outbox row.
     pub fn outbox_row_status(&self, id: i64) -> Result<Option<(String, Option<String>, u32)>> {
-        self.backend.outbox_row_status(id)
+        self.gated().outbox_row_status(id)
     }
 
     /// The channel of one outbox row.
     pub fn outbox_channel(&self, id: i64) -> Result<Option<String>> {
-        self.backend.outbox_channel(id)
+        self.gated().outbox_channel(id)
     }
 
     /// Records that the notification `notification_id` about run `run_id` reached no channel
@@ -627,7 +701,7 @@ impl Store {
     /// outbox row. The rules' memory of the job is left as it is: the alert was made, and
     /// said on standard error instead.
     pub fn mark_unrouted(&mut self, run_id: &str, notification_id: &str) -> Result<()> {
-        self.backend.mark_unrouted(run_id, notification_id)
+        self.gated_mut().mark_unrouted(run_id, notification_id)
     }
 
     /// Copies every row of this store into `to` (`belfry store migrate`): jobs with the rules'
@@ -637,6 +711,9 @@ impl Store {
     /// already are left as they are there, so a copy can be repeated and copies only what is
     /// missing. Ids are kept: `to` must not hold another store's outbox rows.
     pub fn copy_into(&self, to: &mut Store) -> Result<Copied> {
+        // One pass through the gate for both stores: taking it twice could wait behind a
+        // fork that waits for the first.
+        let _open = gate();
         let mut copied = Copied::default();
         let mut batch = Vec::with_capacity(copy::BATCH);
         self.backend.export(&mut |record| {

@@ -1,80 +1,20 @@
 //! Silences, acknowledgements, settings and a job's notification history on PostgreSQL, as
-//! the SQLite backend keeps them.
+//! the SQLite backend keeps them: the store's calls (what the rules' transaction reads is in
+//! `silences.rs`).
 
 use std::time::Duration;
 
-use belfry_core::{Hush, Silence, Timestamp, hush};
-use postgres::{Client, Row, Transaction};
+use belfry_core::{Silence, Timestamp};
+use postgres::Client;
 
 use super::Postgres;
 use super::conn::Conn;
+use super::silences::{SILENCE_COLUMNS, silence_row};
 use super::sql::{Tx, parse_kind, parse_state, ts};
-use crate::checks::CheckMeta;
 use crate::error::Result;
 use crate::hush::{
-    Acked, AttemptRow, Delivery, NewSilence, NotificationRow, hush_of, scope_columns, silence_of,
+    Acked, AttemptRow, Delivery, NewSilence, NotificationRow, hush_of, scope_columns,
 };
-
-type Wtx<'a, 'b> = Conn<'a, Transaction<'b>>;
-
-const SILENCE_COLUMNS: &str = "id, job, tag, until_ms, reason, created_by, created_ms";
-
-fn silence_row(r: &Row) -> Tx<Silence> {
-    Ok(silence_of(
-        r.try_get(0)?,
-        r.try_get(1)?,
-        r.try_get(2)?,
-        r.try_get(3)?,
-        r.try_get(4)?,
-        r.try_get(5)?,
-        r.try_get(6)?,
-    ))
-}
-
-/// Why an alert about `job` made at `at` (a reminder or not) is held back, if it is, read
-/// inside the transaction recording it (which holds the job's row lock).
-pub(super) fn hush_in(
-    tx: &mut Wtx<'_, '_>,
-    job: &str,
-    reminder: bool,
-    at: Timestamp,
-) -> Tx<Option<Hush>> {
-    let silences = tx
-        .query(
-            &format!(
-                "SELECT {SILENCE_COLUMNS} FROM silences
-                 WHERE ended_ms IS NULL AND until_ms > $2 AND (job = $1 OR tag IS NOT NULL)"
-            ),
-            &[&job, &at.as_millis()],
-        )?
-        .iter()
-        .map(silence_row)
-        .collect::<Tx<Vec<_>>>()?;
-    let row = tx.query_opt(
-        "SELECT meta, acked_ms, acked_by FROM jobs WHERE name = $1",
-        &[&job],
-    )?;
-    let (meta, acked_ms, acked_by): (Option<String>, Option<i64>, Option<String>) = match row {
-        Some(r) => (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?),
-        None => (None, None, None),
-    };
-    // Unreadable tags cover nothing: the alert goes out rather than being lost.
-    let tags = CheckMeta::parse(job, meta.as_deref())
-        .map(|m| m.tags)
-        .unwrap_or_default();
-    let acked = acked_ms.map(|ms| (ts(ms), acked_by.as_deref().unwrap_or("")));
-    Ok(hush(reminder, job, &tags, at, &silences, acked))
-}
-
-/// Forgets a job's acknowledgement: it recovered.
-pub(super) fn clear_ack(tx: &mut Wtx<'_, '_>, job: &str) -> Tx<()> {
-    tx.execute(
-        "UPDATE jobs SET acked_ms = NULL, acked_by = NULL
-         WHERE name = $1 AND acked_ms IS NOT NULL",
-        &[&job],
-    )?;
-    Ok(())
-}
 
 fn notifications(c: &mut Conn<'_, Client>, job: &str, limit: u32) -> Tx<Vec<NotificationRow>> {
     let mut out = c

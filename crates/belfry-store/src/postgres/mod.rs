@@ -23,6 +23,7 @@ mod outbox;
 mod retention;
 mod rules;
 mod schema;
+mod silences;
 mod sql;
 mod url;
 
@@ -460,7 +461,7 @@ impl Backend for Postgres {
             // A message the rules' memory counts (a reminder made for them) is held back as
             // theirs are; a message a program sends of its own is not.
             let hushed = match restarts_repeat_window {
-                true => hush::hush_in(tx, &n.job, n.reason == "repeated", n.time)?,
+                true => silences::hush_in(tx, &n.job, n.reason == "repeated", n.time)?,
                 false => None,
             };
             let to = if hushed.is_some() {

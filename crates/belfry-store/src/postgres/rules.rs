@@ -115,7 +115,7 @@ pub(super) fn apply_event(
     if let Some((from, to)) = crate::checks::flip_of(previous.as_ref(), step.next.as_ref()) {
         record_flip(tx, &ev.job, ev.at, from, to)?;
         if !to.is_problem() {
-            super::hush::clear_ack(tx, &ev.job)?;
+            super::silences::clear_ack(tx, &ev.job)?;
         }
     }
     let mut n = step.notification(crate::types::new_id(), ev, previous.as_ref());
@@ -125,7 +125,7 @@ pub(super) fn apply_event(
         if n.run_id.is_none() {
             n.run_id = run.map(|r| r.id.to_owned());
         }
-        hushed = super::hush::hush_in(tx, &ev.job, step.decision.is_reminder(), ev.at)?;
+        hushed = super::silences::hush_in(tx, &ev.job, step.decision.is_reminder(), ev.at)?;
         let recovered = n.kind == Kind::Recovered;
         // A held-back notification is recorded, with why, and sent to no channel.
         let channels = match &hushed {

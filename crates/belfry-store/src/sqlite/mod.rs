@@ -9,6 +9,7 @@ mod hush;
 mod late;
 mod retention;
 mod schema;
+mod silences;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -376,7 +377,7 @@ impl Backend for Sqlite {
         // A message the rules' memory counts (a reminder made for them) is held back as
         // theirs are; a message a program sends of its own is not.
         let hushed = match restarts_repeat_window {
-            true => hush::hush_in(&tx, &n.job, n.reason == "repeated", n.time).map_err(&e)?,
+            true => silences::hush_in(&tx, &n.job, n.reason == "repeated", n.time).map_err(&e)?,
             false => None,
         };
         let channels = if hushed.is_some() {
@@ -1218,7 +1219,7 @@ fn apply_event(
     if let Some((from, to)) = crate::checks::flip_of(previous.as_ref(), step.next.as_ref()) {
         record_flip(tx, &ev.job, ev.at, from, to)?;
         if !to.is_problem() {
-            hush::clear_ack(tx, &ev.job)?;
+            silences::clear_ack(tx, &ev.job)?;
         }
     }
     let mut n = step.notification(new_id(), ev, previous.as_ref());
@@ -1228,7 +1229,7 @@ fn apply_event(
         if n.run_id.is_none() {
             n.run_id = run.map(|r| r.id.to_owned());
         }
-        hushed = hush::hush_in(tx, &ev.job, step.decision.is_reminder(), ev.at)?;
+        hushed = silences::hush_in(tx, &ev.job, step.decision.is_reminder(), ev.at)?;
         let recovered = n.kind == Kind::Recovered;
         // A held-back notification is recorded, with why, and sent to no channel.
         let channels = match &hushed {

@@ -362,3 +362,26 @@ fn a_handle_that_leaves_the_upkeep_checkpoints_rarely_and_another_does_it() {
         size()
     );
 }
+
+#[test]
+fn a_call_waits_at_the_fork_gate_until_it_opens() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let store = Store::open(&path).unwrap();
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    belfry_store::close_for_fork();
+    let call = {
+        let done = std::sync::Arc::clone(&done);
+        std::thread::spawn(move || {
+            store.jobs().unwrap();
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let waited = !done.load(Ordering::SeqCst);
+    belfry_store::open_after_fork();
+    call.join().unwrap();
+    assert!(waited, "a store call went through a closed gate");
+    assert!(done.load(Ordering::SeqCst));
+}
