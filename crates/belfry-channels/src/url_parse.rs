@@ -58,6 +58,8 @@ const HOST_IS_PUBLIC: &[&str] = &[
     "mailtos",
     "cmd",
     "rsyslog",
+    "irc",
+    "ircs",
     "apprise",
     "apprises",
     "nctalk",

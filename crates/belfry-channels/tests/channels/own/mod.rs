@@ -8,6 +8,7 @@ mod email;
 mod file;
 mod https;
 mod incident;
+mod irc;
 mod mail_api;
 mod mqtt;
 mod relay;
