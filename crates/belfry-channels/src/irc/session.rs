@@ -245,8 +245,9 @@ impl Session<'_> {
     /// channel), if it sends one before closing or within [`QUIT_GRACE`].
     async fn after_quit(&mut self) -> Result<(), Outcome> {
         let irc = self.irc;
+        // Everything is sent: the connection ending in any way is the end of the session.
         let watch = async {
-            while let Some(text) = self.next().await? {
+            while let Ok(Some(text)) = self.next().await {
                 if let Some(m) = line::parse(&text)
                     && let Some(code @ 400..=599) = m.numeric()
                 {
