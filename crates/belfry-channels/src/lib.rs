@@ -45,7 +45,7 @@
 //!   `bluesky://`), a [`RemoteSyslog`] server (`rsyslog://`, over UDP),
 //!   the [`LocalSyslog`] (`syslog://`),
 //!   an [`Mqtt`] broker (`mqtt://`, `mqtts://`), [`Irc`] channels and users (`irc://`,
-//!   `ircs://`), an [`AppriseApi`] server as a relay
+//!   `ircs://`), [`Xmpp`] accounts and group chats (`xmpp://`, `xmpps://`), an [`AppriseApi`] server as a relay
 //!   (`apprise://`, `apprises://`), a
 //!   healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
 //!   `belfry run` uses for `BELFRY_PING_URL`),
@@ -107,6 +107,7 @@ mod sms;
 mod social;
 mod syslog;
 mod webhook;
+mod xmpp;
 
 // From a URL's scheme to its family.
 mod registry;
@@ -135,3 +136,4 @@ pub use sms::{SmsApi, Twilio};
 pub use social::{Bluesky, Mastodon};
 pub use syslog::{LocalSyslog, RemoteSyslog};
 pub use url_parse::{UrlError, redact_url};
+pub use xmpp::Xmpp;

@@ -6,7 +6,7 @@ use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 use crate::{
     apprise, aws, chat, email, foreign, hcping, incident, irc, local, mqtt, push, relay, sms,
-    social, syslog, webhook,
+    social, syslog, webhook, xmpp,
 };
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
@@ -64,6 +64,10 @@ const FAMILIES: &[Family] = &[
     Family {
         schemes: irc::SCHEMES,
         parse: irc::parse,
+    },
+    Family {
+        schemes: xmpp::SCHEMES,
+        parse: xmpp::parse,
     },
     Family {
         schemes: push::SCHEMES,
@@ -237,6 +241,8 @@ const OWN: &[SchemeInfo] = &[
     own("mqtts", "an MQTT broker over TLS", true),
     own("irc", "IRC (channels and users)", true),
     own("ircs", "IRC over TLS (channels and users)", true),
+    own("xmpp", "XMPP (Jabber IDs and group chats)", true),
+    own("xmpps", "XMPP over TLS (Jabber IDs and group chats)", true),
     own("psafer", "Pushsafer", true),
     own("psafers", "Pushsafer", true),
     own("join", "Join (joaoapps)", true),

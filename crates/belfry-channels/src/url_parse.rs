@@ -60,6 +60,8 @@ const HOST_IS_PUBLIC: &[&str] = &[
     "rsyslog",
     "irc",
     "ircs",
+    "xmpp",
+    "xmpps",
     "apprise",
     "apprises",
     "nctalk",

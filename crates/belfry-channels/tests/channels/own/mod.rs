@@ -17,3 +17,4 @@ mod sms;
 mod social;
 mod support;
 mod syslog;
+mod xmpp;
