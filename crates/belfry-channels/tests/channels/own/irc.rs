@@ -1,13 +1,14 @@
 //! IRC against a small IRC server written here, on loopback: it answers each line as a test
 //! says, and records every line belfry sent.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use belfry_channels::{Outcome, parse};
 
+use super::support::{Conn, tls_server};
 use crate::{problem, send};
 
 /// What the server says back to one line from belfry; `None` closes the connection.
@@ -22,28 +23,50 @@ struct Peer {
 
 impl Peer {
     fn start(script: Script) -> Peer {
+        Peer::serve(script, false)
+    }
+
+    /// The same server, speaking TLS from the first byte.
+    fn start_tls(script: Script) -> Peer {
+        Peer::serve(script, true)
+    }
+
+    fn serve(script: Script, tls: bool) -> Peer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let heard = Arc::new(Mutex::new(Vec::new()));
         let log = heard.clone();
         let thread = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let mut out = stream.try_clone().unwrap();
-            let mut reader = BufReader::new(stream);
-            let mut line = String::new();
-            while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                assert!(line.ends_with("\r\n"), "a line ends in CR LF: {line:?}");
+            let mut conn = Conn::Plain(listener.accept().unwrap().0);
+            if tls {
+                conn = conn.into_tls(&tls_server());
+            }
+            let mut pending: Vec<u8> = Vec::new();
+            loop {
+                let Some(end) = pending.windows(2).position(|w| w == b"\r\n") else {
+                    let mut buf = [0u8; 4096];
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                    }
+                    continue;
+                };
+                let line: Vec<u8> = pending.drain(..end + 2).collect();
                 assert!(line.len() <= 512, "a line within 512 bytes: {}", line.len());
-                let text = line.trim_end().to_owned();
+                let text = String::from_utf8(line).unwrap().trim_end().to_owned();
+                assert!(!text.contains(['\r', '\n']), "one line: {text:?}");
                 log.lock().unwrap().push(text.clone());
-                line.clear();
                 match script(&text) {
                     Some(replies) => {
                         for r in replies {
-                            out.write_all(format!("{r}\r\n").as_bytes()).unwrap();
+                            conn.write_all(format!("{r}\r\n").as_bytes()).unwrap();
                         }
+                        conn.flush().unwrap();
                     }
-                    None => return,
+                    None => {
+                        conn.close();
+                        return;
+                    }
                 }
             }
         });
@@ -221,6 +244,29 @@ fn a_channel_that_cannot_be_joined_or_spoken_in_is_permanent_and_a_closed_link_i
     let ch = parse(&format!("irc://bot@127.0.0.1:{}/#ops", peer.port)).unwrap();
     match send(ch.as_ref(), &problem()) {
         Outcome::Retry { reason, .. } => assert!(reason.contains("before welcoming"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ircs_speaks_tls_from_the_first_byte() {
+    let peer = Peer::start_tls(friendly);
+    let url = format!("ircs://bot@127.0.0.1:{}/#ops?verify=no&nick=bot", peer.port);
+    let ch = parse(&url).unwrap();
+    assert_eq!(ch.scheme(), "ircs");
+    assert_eq!(send(ch.as_ref(), &problem()), Outcome::Delivered);
+    let heard = peer.heard();
+    assert_eq!(heard[..2], ["NICK bot", "USER bot 0 * :belfry"]);
+    assert!(
+        heard.iter().any(|l| l.starts_with("PRIVMSG #ops :")),
+        "{heard:?}"
+    );
+
+    // Checked against the system's trust store, the test's certificate is refused: retried.
+    let peer = Peer::start_tls(friendly);
+    let ch = parse(&format!("ircs://bot@127.0.0.1:{}/#ops", peer.port)).unwrap();
+    match send(ch.as_ref(), &problem()) {
+        Outcome::Retry { reason, .. } => assert!(reason.contains("TLS"), "{reason}"),
         other => panic!("{other:?}"),
     }
 }
