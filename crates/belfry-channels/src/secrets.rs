@@ -32,6 +32,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
@@ -58,11 +59,12 @@ const MIN_SHIFTED_BASE64: usize = 6;
 /// Where text was cut, a tail at least this long that begins a secret form is hidden.
 const MIN_CUT_PREFIX: usize = 4;
 
-/// A text is searched form by form (`memmem`), without an automaton, when its length times the
-/// number of forms is at most this: building the automaton costs more than such a search, and
-/// the texts a process scrubs at start (a channel's description, `belfry config check`'s table)
-/// are of that size. (With ten channels, building automata was half of `config check`'s time.)
-/// Above it, the automaton is built once and every later text searched in one pass.
+/// Texts are searched form by form (`memmem`), without an automaton, until the lengths of the
+/// texts so searched times the number of forms add up to this: about what building the
+/// automaton costs. The few texts a process scrubs at start (a channel's description,
+/// `belfry config check`'s table) stay below it (with ten channels, building automata had been
+/// half of `config check`'s time); a process that scrubs many failure reasons builds the
+/// automaton once and searches every later text in one pass.
 const NAIVE_SEARCH_BUDGET: usize = 256 * 1024;
 
 /// How many layers of encoding are taken off a text (JSON inside JSON, a percent-encoded
@@ -83,8 +85,11 @@ pub struct Secrets {
 }
 
 struct Matcher {
-    /// Built on the first text too long for [`Secrets::naive`] (`None`: it could not be).
+    /// Built once the texts searched form by form have used up [`NAIVE_SEARCH_BUDGET`]
+    /// (`None`: it could not be).
     automaton: OnceLock<Option<AhoCorasick>>,
+    /// What the searches form by form have cost so far, in text bytes times forms.
+    naive_spent: AtomicUsize,
     /// Whether a form holds a `*`, so that a mask next to text could form it anew.
     has_star: bool,
     /// The forms longer than [`MIN_CUT_PREFIX`] by their first bytes, to find a form cut
@@ -297,6 +302,7 @@ impl Secrets {
             .get_or_init(|| {
                 Arc::new(Matcher {
                     automaton: OnceLock::new(),
+                    naive_spent: AtomicUsize::new(0),
                     has_star: self.forms.iter().any(|f| f.contains(&b'*')),
                     starts: cut_starts(&self.forms),
                     longest: self.forms.iter().map(Vec::len).max().unwrap_or(0),
@@ -308,7 +314,7 @@ impl Secrets {
     /// Where each form occurs in `hay`, overlapping occurrences included; `None` if the
     /// automaton could not be built or search.
     fn occurrences(&self, m: &Matcher, hay: &[u8]) -> Option<Vec<(usize, usize)>> {
-        if self.naive(hay) {
+        if self.naive(m, hay) {
             return Some(
                 self.forms
                     .iter()
@@ -334,9 +340,15 @@ impl Secrets {
             .map(|hits| hits.map(|h| (h.start(), h.end())).collect())
     }
 
-    /// Whether `hay` is short enough to search form by form ([`NAIVE_SEARCH_BUDGET`]).
-    fn naive(&self, hay: &[u8]) -> bool {
-        hay.len().saturating_mul(self.forms.len()) <= NAIVE_SEARCH_BUDGET
+    /// Whether `hay` is searched form by form: while no automaton is built and such searches
+    /// stay within [`NAIVE_SEARCH_BUDGET`] (`hay`'s included).
+    fn naive(&self, m: &Matcher, hay: &[u8]) -> bool {
+        if m.automaton.get().is_some() {
+            return false;
+        }
+        let cost = hay.len().saturating_mul(self.forms.len());
+        let before = m.naive_spent.fetch_add(cost, Ordering::Relaxed);
+        before.saturating_add(cost) <= NAIVE_SEARCH_BUDGET
     }
 
     /// Byte ranges of `text` that hold a secret form, in any view of it; `None` if the
@@ -727,22 +739,25 @@ mod tests {
 
     #[test]
     fn a_text_searched_form_by_form_and_one_searched_by_the_automaton_are_scrubbed_alike() {
+        let built = |s: &Secrets| s.matcher().automaton.get().is_some();
         let s = Secrets::of_url("json://alice:hunter22@hooks.example.com/x/tok-0123456789");
         let text = r#"{"auth":"Basic YWxpY2U6aHVudGVyMjI=","p":"%2Fx%2Ftok%2D0123456789"} tok-01…"#;
-        assert!(s.naive(text.as_bytes()));
         let short = s.scrub(text);
+        assert!(!built(&s), "a short text is searched form by form");
         assert_eq!(short.matches("***").count(), 3, "{short}");
         let pad = "x".repeat(NAIVE_SEARCH_BUDGET);
         let long = format!("{pad}{text}");
-        assert!(!s.naive(long.as_bytes()));
         assert_eq!(&s.scrub(&long)[pad.len()..], short);
+        assert!(built(&s), "past the budget, the automaton");
+        assert_eq!(s.scrub(text), short, "and it serves every later text");
         // Overlapping occurrences are found both ways.
         let mut o = Secrets::default();
         o.add("abab");
         assert_eq!(o.scrub("x ababab y"), "x *** y");
+        assert!(!built(&o));
         let long = format!("{}x ababab y", "-".repeat(NAIVE_SEARCH_BUDGET));
-        assert!(!o.naive(long.as_bytes()));
         assert!(o.scrub(&long).ends_with("x *** y"));
+        assert!(built(&o));
     }
 
     #[test]
