@@ -115,10 +115,24 @@ impl Irc {
                     Some((n, k)) => (n, Some(k.to_owned()).filter(|k| !k.is_empty())),
                     None => (chan, None),
                 };
-                if name.is_empty() || name.contains([' ', ',', '@', '#', '\x07']) || !is_clean(t) {
+                // The key is secret: never in the message.
+                if key
+                    .as_deref()
+                    .is_some_and(|k| k.contains([' ', ',']) || !is_clean(k))
+                {
                     return Err(UrlError::new(
                         raw,
-                        format!("{t:?} is not an IRC channel (#NAME or #NAME:KEY)"),
+                        format!("the key of #{name} cannot hold a space, a comma or a line break"),
+                    ));
+                }
+                if name.is_empty() || name.contains([' ', ',', '@', '#', '\x07']) || !is_clean(name)
+                {
+                    return Err(UrlError::new(
+                        raw,
+                        format!(
+                            "{:?} is not an IRC channel (#NAME or #NAME:KEY)",
+                            format!("#{name}")
+                        ),
                     ));
                 }
                 channels.push((format!("#{name}"), key));
@@ -324,6 +338,7 @@ mod tests {
             ("irc://u:S3CR3T@host", "no channel or user"),
             ("irc://u:S3CR3T@host/#", "not an IRC channel"),
             ("irc://u:S3CR3T@host/#a%20b", "not an IRC channel"),
+            ("irc://u:pw@host/#a:S3CR3T%20y", "the key of #a"),
             ("irc://u:S3CR3T@host/@a!b", "not an IRC target"),
             ("irc://u:S3CR3T@host/#x?mode=sasl", "mode=\"sasl\""),
             ("irc://u:S3CR3T@host/#x?join=maybe", "join=\"maybe\""),

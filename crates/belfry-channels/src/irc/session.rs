@@ -245,11 +245,21 @@ impl Session<'_> {
     /// channel), if it sends one before closing or within [`QUIT_GRACE`].
     async fn after_quit(&mut self) -> Result<(), Outcome> {
         let irc = self.irc;
+        let ours = |target: &str| {
+            irc.channels
+                .iter()
+                .map(|(c, _)| c.as_str())
+                .chain(irc.users.iter().map(String::as_str))
+                .any(|t| t.eq_ignore_ascii_case(target))
+        };
         // Everything is sent: the connection ending in any way is the end of the session.
         let watch = async {
             while let Ok(Some(text)) = self.next().await {
+                // An error about one of the targets (not, say, about a NickServ the network
+                // does not have).
                 if let Some(m) = line::parse(&text)
                     && let Some(code @ 400..=599) = m.numeric()
+                    && m.params.get(1).is_some_and(|t| ours(t))
                 {
                     return Err(irc.permanent(format!(
                         "the server refused a message ({code}: {})",

@@ -161,7 +161,7 @@ impl Xmpp {
         self.sign_in(&mut conn, &features).await?;
         conn.reader = Reader::default();
         let features = conn.open(self).await?;
-        let full = self.bind(&mut conn, &features).await?;
+        self.bind(&mut conn, &features).await?;
         let mut out = String::new();
         for (target, room) in &self.targets {
             if *room {
@@ -176,10 +176,9 @@ impl Xmpp {
         };
         for (i, (target, room)) in targets.iter().enumerate() {
             out.push_str(&format!(
-                "<message to='{}' type='{}' id='belfry-{i}' from='{}'>",
+                "<message to='{}' type='{}' id='belfry-{i}'>",
                 escape(target),
                 if *room { "groupchat" } else { "chat" },
-                escape(&full)
             ));
             if let Some(s) = subject {
                 out.push_str(&format!("<subject>{}</subject>", escape(s)));
@@ -242,26 +241,20 @@ impl Xmpp {
         }
     }
 
-    /// Binds a resource (and opens the old session, where a server still asks for it); the
-    /// full JID the server gives.
+    /// Binds a resource (and opens the old session, where a server still asks for it). The
+    /// server stamps the full JID it gives on what belfry sends.
     async fn bind<S: AsyncRead + AsyncWrite + Unpin>(
         &self,
         conn: &mut Conn<S>,
         features: &Element,
-    ) -> Result<String, Outcome> {
+    ) -> Result<(), Outcome> {
         conn.write(
             self,
             "<iq type='set' id='bind-1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
              <resource>belfry</resource></bind></iq>",
         )
         .await?;
-        let answer = self.result(conn, "bind-1").await?;
-        let full = answer
-            .child("bind")
-            .and_then(|b| b.child("jid"))
-            .map(|j| j.text.trim().to_owned())
-            .filter(|j| !j.is_empty())
-            .unwrap_or_else(|| format!("{}@{}/belfry", self.local, self.domain));
+        self.result(conn, "bind-1").await?;
         if features
             .child("session")
             .is_some_and(|s| s.child("optional").is_none())
@@ -274,7 +267,7 @@ impl Xmpp {
             .await?;
             self.result(conn, "session-1").await?;
         }
-        Ok(full)
+        Ok(())
     }
 
     /// The answer to the `iq` with `id`; an error answer is retried with its condition.
@@ -314,9 +307,11 @@ impl Xmpp {
         .await?;
         loop {
             let e = conn.element(self, "the group chat's welcome").await?;
-            let from_room = e
-                .attr("from")
-                .is_some_and(|f| f.eq_ignore_ascii_case(&me) || f.eq_ignore_ascii_case(room));
+            // From the room itself or one of its occupants (`room/nick`).
+            let from_room = e.attr("from").is_some_and(|f| {
+                let bare = f.split('/').next().unwrap_or(f);
+                bare.eq_ignore_ascii_case(room)
+            });
             if e.name != "presence" || !from_room {
                 continue;
             }
@@ -326,7 +321,14 @@ impl Xmpp {
                     e.condition()
                 )));
             }
-            if e.attr("from").is_some_and(|f| f.eq_ignore_ascii_case(&me)) {
+            // The room's presence for belfry itself: its nick, or status 110 where the room
+            // gave belfry another nick.
+            let own_status = e.child("x").is_some_and(|x| {
+                x.children
+                    .iter()
+                    .any(|c| c.name == "status" && c.attr("code") == Some("110"))
+            });
+            if own_status || e.attr("from").is_some_and(|f| f.eq_ignore_ascii_case(&me)) {
                 return Ok(());
             }
         }

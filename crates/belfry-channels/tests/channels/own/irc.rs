@@ -224,6 +224,8 @@ fn a_channel_that_cannot_be_joined_or_spoken_in_is_permanent_and_a_closed_link_i
     let peer = Peer::start(|line| match line.split(' ').next() {
         Some("USER") => Some(vec![":irc.test 001 bot :Hi".into()]),
         Some("PRIVMSG") => Some(vec![
+            // About something else: not the message's fate.
+            ":irc.test 401 bot NickServ :No such nick/channel".into(),
             ":irc.test 404 bot #ops :Cannot send to channel".into(),
         ]),
         Some("QUIT") => None,
@@ -231,7 +233,12 @@ fn a_channel_that_cannot_be_joined_or_spoken_in_is_permanent_and_a_closed_link_i
     });
     let ch = parse(&format!("irc://bot@127.0.0.1:{}/#ops?join=no", peer.port)).unwrap();
     match send(ch.as_ref(), &problem()) {
-        Outcome::Permanent { reason } => assert!(reason.contains("404"), "{reason}"),
+        Outcome::Permanent { reason } => {
+            assert!(
+                reason.contains("404") && reason.contains("#ops"),
+                "{reason}"
+            );
+        }
         other => panic!("{other:?}"),
     }
     let heard = peer.heard();

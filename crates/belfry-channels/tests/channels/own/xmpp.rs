@@ -140,8 +140,9 @@ fn xmpp_upgrades_with_starttls_signs_in_binds_joins_the_room_and_sends_each_mess
         (
             "</presence>",
             Then::Say(
+                // The room renamed belfry: its own presence is known by status 110.
                 "<presence from='ops@rooms.chat.test/someone'/>\
-                 <presence from='ops@rooms.chat.test/Bot'><x \
+                 <presence from='ops@rooms.chat.test/Bot_renamed'><x \
                  xmlns='http://jabber.org/protocol/muc#user'><status code='110'/></x></presence>",
             ),
         ),
