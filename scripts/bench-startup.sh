@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What ten configured channels add to a process's start, for two builds side by side
 # (BENCHMARKS.md, "Ten channels at start-up"): instructions under callgrind (one run each),
-# then CPU from `perf stat -r 100 -e task-clock` in alternating rounds.
+# page faults, then CPU from `perf stat -r 100 -e task-clock` in alternating rounds.
 #
 #   scripts/bench-startup.sh OLD_BELFRY NEW_BELFRY     # ROUNDS=3 by default; needs perf, valgrind
 set -euo pipefail
@@ -32,6 +32,16 @@ for b in "$old" "$new"; do
       n=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$b" --config "$work/$f.toml" $cmd 2>&1 >/dev/null |
         awk '/refs/{print $4}')
       echo "instructions $b $f ${cmd%% *} $n"
+    done
+  done
+done
+for b in "$old" "$new"; do
+  for f in empty ten; do
+    for cmd in "config check" "run -q --name bench -- true"; do
+      # shellcheck disable=SC2086
+      n=$(perf stat -r 30 -e page-faults "$b" --config "$work/$f.toml" $cmd 2>&1 >/dev/null |
+        awk '/page-faults/{print $1}')
+      echo "page-faults $b $f ${cmd%% *} $n"
     done
   done
 done
