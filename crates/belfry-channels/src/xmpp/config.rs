@@ -209,7 +209,7 @@ impl Xmpp {
             .map(|(j, room)| if *room { format!("#{j}") } else { j.clone() })
             .collect();
         let describe = format!(
-            "{scheme}://{local}@{domain}:***@{host}:{port}/{}",
+            "{scheme}://{local}%40{domain}:***@{host}:{port}/{}",
             if shown.is_empty() {
                 "(itself)".to_owned()
             } else {
@@ -266,7 +266,7 @@ mod tests {
         assert!(
             !x.describe.contains("pw")
                 && x.describe
-                    .starts_with("xmpps://belfry@chat.example.org:***@"),
+                    .starts_with("xmpps://belfry%40chat.example.org:***@chat.example.org:5222/"),
             "{}",
             x.describe
         );
