@@ -44,7 +44,8 @@
 //!   (`mastodon://`, `mastodons://`, `toot://`, `toots://`), [`Bluesky`] (`bsky://`,
 //!   `bluesky://`), a [`RemoteSyslog`] server (`rsyslog://`, over UDP),
 //!   the [`LocalSyslog`] (`syslog://`),
-//!   an [`Mqtt`] broker (`mqtt://`, `mqtts://`), an [`AppriseApi`] server as a relay
+//!   an [`Mqtt`] broker (`mqtt://`, `mqtts://`), [`Irc`] channels and users (`irc://`,
+//!   `ircs://`), [`Xmpp`] accounts and group chats (`xmpp://`, `xmpps://`), an [`AppriseApi`] server as a relay
 //!   (`apprise://`, `apprises://`), a
 //!   healthchecks-style pinger ([`HcPing`]: `hcping://`, `hcpings://`, what
 //!   `belfry run` uses for `BELFRY_PING_URL`),
@@ -85,6 +86,7 @@ mod channel;
 mod http;
 mod outcome;
 mod secrets;
+mod tls;
 mod url_parse;
 mod url_parts;
 
@@ -96,6 +98,7 @@ mod email;
 mod foreign;
 mod hcping;
 mod incident;
+mod irc;
 mod local;
 mod mqtt;
 mod push;
@@ -104,6 +107,7 @@ mod sms;
 mod social;
 mod syslog;
 mod webhook;
+mod xmpp;
 
 // From a URL's scheme to its family.
 mod registry;
@@ -118,6 +122,7 @@ pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classif
 pub use incident::{
     GoAlert, Ilert, IncidentIo, Opsgenie, PagerTree, Signl4, Splunk, Squadcast, XMatters,
 };
+pub use irc::Irc;
 #[cfg(feature = "desktop")]
 pub use local::Desktop;
 pub use local::{Command, Console, File};
@@ -131,3 +136,4 @@ pub use sms::{SmsApi, Twilio};
 pub use social::{Bluesky, Mastodon};
 pub use syslog::{LocalSyslog, RemoteSyslog};
 pub use url_parse::{UrlError, redact_url};
+pub use xmpp::Xmpp;

@@ -5,8 +5,8 @@
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 use crate::{
-    apprise, aws, chat, email, foreign, hcping, incident, local, mqtt, push, relay, sms, social,
-    syslog, webhook,
+    apprise, aws, chat, email, foreign, hcping, incident, irc, local, mqtt, push, relay, sms,
+    social, syslog, webhook, xmpp,
 };
 
 /// What a family's parser is handed (the lowercase scheme, then the whole URL) and returns.
@@ -60,6 +60,14 @@ const FAMILIES: &[Family] = &[
     Family {
         schemes: mqtt::SCHEMES,
         parse: mqtt::parse,
+    },
+    Family {
+        schemes: irc::SCHEMES,
+        parse: irc::parse,
+    },
+    Family {
+        schemes: xmpp::SCHEMES,
+        parse: xmpp::parse,
     },
     Family {
         schemes: push::SCHEMES,
@@ -231,6 +239,10 @@ const OWN: &[SchemeInfo] = &[
     own("syslog", "the local syslog (/dev/log)", true),
     own("mqtt", "an MQTT broker", true),
     own("mqtts", "an MQTT broker over TLS", true),
+    own("irc", "IRC (channels and users)", true),
+    own("ircs", "IRC over TLS (channels and users)", true),
+    own("xmpp", "XMPP (Jabber IDs and group chats)", true),
+    own("xmpps", "XMPP over TLS (Jabber IDs and group chats)", true),
     own("psafer", "Pushsafer", true),
     own("psafers", "Pushsafer", true),
     own("join", "Join (joaoapps)", true),

@@ -32,9 +32,10 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 
@@ -58,6 +59,14 @@ const MIN_SHIFTED_BASE64: usize = 6;
 /// Where text was cut, a tail at least this long that begins a secret form is hidden.
 const MIN_CUT_PREFIX: usize = 4;
 
+/// Texts are searched form by form (`memmem`), without an automaton, until the lengths of the
+/// texts so searched times the number of forms add up to this: about what building the
+/// automaton costs. The few texts a process scrubs at start (a channel's description,
+/// `belfry config check`'s table) stay below it (with ten channels, building automata had been
+/// half of `config check`'s time); a process that scrubs many failure reasons builds the
+/// automaton once and searches every later text in one pass.
+const NAIVE_SEARCH_BUDGET: usize = 256 * 1024;
+
 /// How many layers of encoding are taken off a text (JSON inside JSON, a percent-encoded
 /// URL inside a JSON string).
 const MAX_DECODE_DEPTH: usize = 2;
@@ -71,12 +80,16 @@ const CUT: &[u8] = "…".as_bytes();
 pub struct Secrets {
     /// Every byte string to hide, sorted and without duplicates.
     forms: Vec<Vec<u8>>,
-    /// Built on first use, dropped when a value is added.
-    matcher: OnceLock<Option<Arc<Matcher>>>,
+    /// Made on first use, dropped when a value is added.
+    matcher: OnceLock<Arc<Matcher>>,
 }
 
 struct Matcher {
-    automaton: AhoCorasick,
+    /// Built once the texts searched form by form have used up [`NAIVE_SEARCH_BUDGET`]
+    /// (`None`: it could not be).
+    automaton: OnceLock<Option<AhoCorasick>>,
+    /// What the searches form by form have cost so far, in text bytes times forms.
+    naive_spent: AtomicUsize,
     /// Whether a form holds a `*`, so that a mask next to text could form it anew.
     has_star: bool,
     /// The forms longer than [`MIN_CUT_PREFIX`] by their first bytes, to find a form cut
@@ -210,9 +223,7 @@ impl Secrets {
         }
         // Should the automaton fail to build or search, everything is hidden rather than
         // risk a secret.
-        let Some(m) = self.matcher() else {
-            return Cow::Owned("***".into());
-        };
+        let m = self.matcher();
         let mut out = Cow::Borrowed(text);
         loop {
             let Some(ranges) = self.find(&m, &out) else {
@@ -285,24 +296,59 @@ impl Secrets {
         }
     }
 
-    /// The automaton over every form, built on first use; `None` if it could not be built.
-    fn matcher(&self) -> Option<Arc<Matcher>> {
+    /// What searches text for the forms, made on first use.
+    fn matcher(&self) -> Arc<Matcher> {
         self.matcher
+            .get_or_init(|| {
+                Arc::new(Matcher {
+                    automaton: OnceLock::new(),
+                    naive_spent: AtomicUsize::new(0),
+                    has_star: self.forms.iter().any(|f| f.contains(&b'*')),
+                    starts: cut_starts(&self.forms),
+                    longest: self.forms.iter().map(Vec::len).max().unwrap_or(0),
+                })
+            })
+            .clone()
+    }
+
+    /// Where each form occurs in `hay`, overlapping occurrences included; `None` if the
+    /// automaton could not be built or search.
+    fn occurrences(&self, m: &Matcher, hay: &[u8]) -> Option<Vec<(usize, usize)>> {
+        if self.naive(m, hay) {
+            return Some(
+                self.forms
+                    .iter()
+                    .flat_map(|f| overlapping(hay, f))
+                    .collect(),
+            );
+        }
+        // A contiguous NFA rather than a DFA: it is built several times faster, and the texts
+        // scrubbed (failure reasons, a few hundred bytes) are searched in microseconds either way.
+        let automaton = m
+            .automaton
             .get_or_init(|| {
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::ContiguousNFA))
                     .build(&self.forms)
                     .ok()
-                    .map(|automaton| {
-                        Arc::new(Matcher {
-                            automaton,
-                            has_star: self.forms.iter().any(|f| f.contains(&b'*')),
-                            starts: cut_starts(&self.forms),
-                            longest: self.forms.iter().map(Vec::len).max().unwrap_or(0),
-                        })
-                    })
             })
-            .clone()
+            .as_ref()?;
+        automaton
+            .try_find_overlapping_iter(hay)
+            .ok()
+            .map(|hits| hits.map(|h| (h.start(), h.end())).collect())
+    }
+
+    /// Whether `hay` is searched form by form: while no automaton is built and such searches
+    /// stay within [`NAIVE_SEARCH_BUDGET`] (`hay`'s included).
+    fn naive(&self, m: &Matcher, hay: &[u8]) -> bool {
+        if m.automaton.get().is_some() {
+            return false;
+        }
+        let cost = hay.len().saturating_mul(self.forms.len());
+        let before = m.naive_spent.fetch_add(cost, Ordering::Relaxed);
+        before.saturating_add(cost) <= NAIVE_SEARCH_BUDGET
     }
 
     /// Byte ranges of `text` that hold a secret form, in any view of it; `None` if the
@@ -317,8 +363,8 @@ impl Secrets {
         let mut i = 0;
         while i < views.len() {
             let v = &views[i];
-            for hit in m.automaton.try_find_overlapping_iter(&v.bytes[..]).ok()? {
-                ranges.push(v.span(hit.start(), hit.end()));
+            for (start, end) in self.occurrences(m, &v.bytes)? {
+                ranges.push(v.span(start, end));
             }
             // Where the text was cut: the tail before the mark (or the end) may begin a form.
             // If the cut fell inside an escape (`%4`, `\u00`, `&#3`, or `\%` of one inside
@@ -373,6 +419,18 @@ fn cut_starts(forms: &[Vec<u8>]) -> HashMap<[u8; MIN_CUT_PREFIX], Vec<usize>> {
         }
     }
     starts
+}
+
+/// Every occurrence of `form` in `hay` as a byte range, overlapping ones included (as the
+/// automaton reports them: `aaa` twice in `aaaa`).
+fn overlapping<'h>(hay: &'h [u8], form: &'h [u8]) -> impl Iterator<Item = (usize, usize)> + 'h {
+    let finder = memchr::memmem::Finder::new(form);
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let at = from + finder.find(hay.get(from..)?)?;
+        from = at + 1;
+        Some((at, at + form.len()))
+    })
 }
 
 /// Where each occurrence of `needle` in `hay` starts.
@@ -677,6 +735,29 @@ mod tests {
         }
         // Text without a secret is returned as it is, not copied.
         assert!(matches!(s.scrub("nothing %41 here \\n"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_text_searched_form_by_form_and_one_searched_by_the_automaton_are_scrubbed_alike() {
+        let built = |s: &Secrets| s.matcher().automaton.get().is_some();
+        let s = Secrets::of_url("json://alice:hunter22@hooks.example.com/x/tok-0123456789");
+        let text = r#"{"auth":"Basic YWxpY2U6aHVudGVyMjI=","p":"%2Fx%2Ftok%2D0123456789"} tok-01…"#;
+        let short = s.scrub(text);
+        assert!(!built(&s), "a short text is searched form by form");
+        assert_eq!(short.matches("***").count(), 3, "{short}");
+        let pad = "x".repeat(NAIVE_SEARCH_BUDGET);
+        let long = format!("{pad}{text}");
+        assert_eq!(&s.scrub(&long)[pad.len()..], short);
+        assert!(built(&s), "past the budget, the automaton");
+        assert_eq!(s.scrub(text), short, "and it serves every later text");
+        // Overlapping occurrences are found both ways.
+        let mut o = Secrets::default();
+        o.add("abab");
+        assert_eq!(o.scrub("x ababab y"), "x *** y");
+        assert!(!built(&o));
+        let long = format!("{}x ababab y", "-".repeat(NAIVE_SEARCH_BUDGET));
+        assert!(o.scrub(&long).ends_with("x *** y"));
+        assert!(built(&o));
     }
 
     #[test]

@@ -103,8 +103,8 @@ impl std::fmt::Display for Hush {
 /// Whether an alert about `job` (tagged `tags`) made at `at` is held back, and why: a silence
 /// covering the job holds back every alert (the one ending latest is named); an
 /// acknowledgement (`acked`: when and by whom, cleared when the job recovers) holds back
-/// reminders only (`reminder`: the rules' [`Reason::Repeated`]), so a change to another
-/// problem or a recovery is still sent.
+/// reminders only (`reminder`: the rules' [`Reason::Repeated`](crate::Reason::Repeated)),
+/// so a change to another problem or a recovery is still sent.
 pub fn hush(
     reminder: bool,
     job: &str,

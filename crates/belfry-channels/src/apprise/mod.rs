@@ -36,8 +36,10 @@ pub(crate) struct AppriseChannel {
     url_finish: finish::UrlFinish,
     describe: String,
     /// Parts of the URL that may be secret, scrubbed from every failure reason in case a
-    /// service quotes them back.
-    secrets: Secrets,
+    /// service quotes them back; collected on the first failure (most channels a process
+    /// reads, at start, never fail).
+    secrets: OnceLock<Secrets>,
+    raw: String,
 }
 
 impl std::fmt::Debug for AppriseChannel {
@@ -323,7 +325,8 @@ impl AppriseChannel {
             verify_tls: service.options().verify_tls(),
             url_finish,
             service,
-            secrets: Secrets::of_url(raw),
+            secrets: OnceLock::new(),
+            raw: raw.to_owned(),
             describe,
         };
         // A URL that parses but leads nowhere (no topic, no event, no usable target) is an
@@ -444,7 +447,10 @@ impl AppriseChannel {
     }
 
     fn scrub(&self, reason: &str) -> String {
-        self.secrets.scrub(reason).into_owned()
+        self.secrets
+            .get_or_init(|| Secrets::of_url(&self.raw))
+            .scrub(reason)
+            .into_owned()
     }
 
     /// Sends the plan's requests one by one, each answer judged by the service's rules and

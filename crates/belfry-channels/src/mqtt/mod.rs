@@ -3,7 +3,6 @@
 
 mod packet;
 mod publish;
-mod tls;
 
 pub use publish::Mqtt;
 

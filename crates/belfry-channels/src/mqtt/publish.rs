@@ -5,7 +5,6 @@ use belfry_core::render::{Limit, Markup, TextStyle, render_text};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::packet::{self, Connect, Incoming, Version};
-use super::tls;
 use crate::secrets::Secrets;
 use crate::url_parse::{UrlError, decode};
 use crate::url_parts::{Parts, parse_bool, split_list};
@@ -191,7 +190,7 @@ impl Mqtt {
             .map_err(|e| retry("could not connect to", e))?;
         let mut stream: Box<dyn Stream> = if self.tls {
             Box::new(
-                tls::connect(tcp, &self.host, self.verify_tls)
+                crate::tls::connect(tcp, &self.host, self.verify_tls)
                     .await
                     .map_err(|e| Outcome::retry(format!("{}: {e}", self.describe)))?,
             )

@@ -188,3 +188,76 @@ pub fn parts<'a>(msg: &'a serde_json::Value, content_type: &str) -> Vec<&'a serd
         .filter(|p| p["content_type"] == content_type)
         .collect()
 }
+
+/// A TLS server's settings with a certificate made now for localhost and 127.0.0.1, for the
+/// loopback servers of protocols belfry speaks itself (the client is told `verify=no`).
+pub fn tls_server() -> std::sync::Arc<rustls::ServerConfig> {
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    std::sync::Arc::new(config)
+}
+
+/// A loopback connection as a test's server holds it: plain, or TLS once it is switched.
+pub enum Conn {
+    Plain(std::net::TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, std::net::TcpStream>>),
+}
+
+impl Conn {
+    /// The same connection, TLS from now on (the handshake happens on the first read).
+    pub fn into_tls(self, config: &std::sync::Arc<rustls::ServerConfig>) -> Conn {
+        match self {
+            Conn::Plain(tcp) => {
+                let server = rustls::ServerConnection::new(config.clone()).unwrap();
+                Conn::Tls(Box::new(rustls::StreamOwned::new(server, tcp)))
+            }
+            tls => tls,
+        }
+    }
+
+    /// Says goodbye as TLS asks (close_notify), then closes.
+    pub fn close(mut self) {
+        if let Conn::Tls(s) = &mut self {
+            s.conn.send_close_notify();
+            let _ = s.conn.complete_io(&mut s.sock);
+        }
+    }
+}
+
+impl std::io::Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl std::io::Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}

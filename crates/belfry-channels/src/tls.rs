@@ -1,6 +1,6 @@
-//! TLS for `mqtts://`: rustls with the system's trust store (as the HTTP clients), or, for a
-//! URL with `verify=no`, a verifier that accepts any certificate but still checks the
-//! handshake's signatures.
+//! TLS for the channels that speak a protocol of their own over TCP (`mqtts://`, `ircs://`):
+//! rustls with the system's trust store (as the HTTP clients), or, for a URL with `verify=no`,
+//! a verifier that accepts any certificate but still checks the handshake's signatures.
 
 use std::sync::Arc;
 
@@ -62,7 +62,7 @@ impl ServerCertVerifier for AnyCertificate {
 }
 
 /// `tcp` wrapped in TLS for `host`; the error names what failed, without secrets.
-pub(super) async fn connect(
+pub(crate) async fn connect(
     tcp: TcpStream,
     host: &str,
     verify: bool,
