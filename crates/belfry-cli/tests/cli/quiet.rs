@@ -2,8 +2,6 @@
 //! store `belfry run` records into: a silenced job's failure alerts nobody, an acknowledged
 //! one's reminders stop, and the hash is one the dashboard takes.
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
 use belfry_testkit::{Receiver, eventually};
@@ -85,20 +83,7 @@ fn an_acknowledged_problem_sends_no_reminders() {
 #[test]
 fn a_password_hash_is_printed_for_the_configuration() {
     let w = World::new();
-    let mut child = w
-        .cmd(&["hash-password"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"correct horse\n")
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = w.run_with_input(&["hash-password"], b"correct horse\n");
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let hash = String::from_utf8(o.stdout).unwrap();
     let hash = hash.trim();

@@ -1,7 +1,6 @@
 //! `belfry send`, `belfry channels`, `belfry test`, secret references and templates, as a
 //! user runs them: real processes, a real receiver on loopback, a real store on disk.
 
-use std::io::Write;
 use std::process::Output;
 
 use super::*;
@@ -75,20 +74,10 @@ fn send_delivers_title_body_type_and_attachments_to_a_json_receiver() {
 fn the_body_can_come_from_standard_input() {
     let rx = Receiver::start(vec![]);
     let w = World::new();
-    let mut child = w
-        .cmd(&["send", "-t", "df", &format!("json://{}/", rx.addr())])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all("Filesystem  Use%\n/dev/vda1   91%\n".as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = w.run_with_input(
+        &["send", "-t", "df", &format!("json://{}/", rx.addr())],
+        "Filesystem  Use%\n/dev/vda1   91%\n".as_bytes(),
+    );
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v = rx.wait_for(1, Duration::from_secs(5))[0].json();
     assert_eq!(v["message"], "Filesystem  Use%\n/dev/vda1   91%");

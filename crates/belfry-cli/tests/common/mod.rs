@@ -55,6 +55,20 @@ impl World {
         self.cmd(args).output().unwrap()
     }
 
+    /// Runs belfry with `input` on its standard input.
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
     pub fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
         assert!(
