@@ -217,8 +217,9 @@ impl Server {
     }
 }
 
-/// Sets the schedule of every job belfry.toml gives one, in one transaction. Only a schedule
-/// that changed is set: setting one restarts the job's watch (silence counts from then), so a
+/// Sets the schedule and the tags of every job belfry.toml gives them, in one transaction
+/// (tags replace the API's; a title or description stays). Only a schedule that changed is
+/// set: setting one restarts the job's watch (silence counts from then), so a
 /// restart, or another replica starting, would otherwise put off the alert of a job that is
 /// already late.
 fn set_schedules(store: &mut Store, config: &Config) -> Result<(), StartError> {
@@ -228,23 +229,40 @@ fn set_schedules(store: &mut Store, config: &Config) -> Result<(), StartError> {
             config.scrub(&e.to_string())
         ))
     };
-    let stored: HashMap<String, Option<belfry_core::Expect>> = store
+    let stored: HashMap<String, belfry_store::CheckRow> = store
         .checks()
         .map_err(failed)?
         .into_iter()
-        .map(|c| (c.name, c.expect))
+        .map(|c| (c.name.clone(), c))
+        .collect();
+    // A job's tags from belfry.toml replace the API's; its title and description stay.
+    let metas: HashMap<&str, belfry_store::CheckMeta> = config
+        .jobs
+        .iter()
+        .filter_map(|(name, job)| {
+            let tags = job.tags.as_ref()?;
+            let mut meta = stored.get(name).map(|c| c.meta.clone()).unwrap_or_default();
+            (meta.tags != *tags).then(|| {
+                meta.tags = tags.clone();
+                (name.as_str(), meta)
+            })
+        })
         .collect();
     let changes: Vec<(&str, CheckChange<'_>)> = config
         .jobs
         .iter()
         .filter_map(|(name, job)| {
-            let expect = job.expect.as_ref()?;
-            let same = stored.get(name).is_some_and(|s| s.as_ref() == Some(expect));
-            (!same).then_some((
+            let expect = job.expect.as_ref().filter(|e| {
+                stored
+                    .get(name)
+                    .is_none_or(|c| c.expect.as_ref() != Some(*e))
+            });
+            let meta = metas.get(name.as_str());
+            (expect.is_some() || meta.is_some()).then_some((
                 name.as_str(),
                 CheckChange {
-                    expect: Some(Some(expect)),
-                    meta: None,
+                    expect: expect.map(Some),
+                    meta,
                 },
             ))
         })

@@ -36,6 +36,7 @@
 //! period = "1d"                 # `belfry serve`: expected every day (or cron = "0 3 * * *",
 //! grace = "1h"                  #   tz = "Europe/Berlin"); late after the slot + grace (default 1h)
 //! max_runtime = "3h"            # optional: a start with no finish within this is late
+//! tags = ["db", "prod"]         # `belfry serve`: the dashboard's filter, silences by tag
 //!
 //! [server]                      # `belfry serve`
 //! listen = "127.0.0.1:8000"     # the address to listen on (default; --listen overrides)
@@ -237,6 +238,9 @@ pub struct JobConfig {
     /// When the job is expected to report (`period` or `cron` + `tz`, `grace`,
     /// `max_runtime`): `belfry serve` marks it late when it is silent past that.
     pub expect: Option<Expect>,
+    /// Its tags (`tags = ["db", "prod"]`): `belfry serve` gives them to the job when it
+    /// starts (replacing the API's), for the dashboard's filter and silences by tag.
+    pub tags: Option<Vec<String>>,
 }
 
 /// The grace time of a schedule that does not give one: an hour, as healthchecks.io's default.
@@ -862,6 +866,23 @@ impl Config {
                 }
             }
             let expect = job_expect(&j, text, origin, &name)?;
+            if let Some(tags) = &j.tags {
+                for t in tags.get_ref() {
+                    let ok = !t.is_empty()
+                        && t.chars().count() <= 100
+                        && !t.chars().any(|c| c.is_whitespace() || c.is_control());
+                    if !ok {
+                        let (line, column) = line_column(text, tags.span().start);
+                        return Err(ConfigError::at(
+                            origin,
+                            format!(
+                                "line {line}, column {column}, key jobs.{name}.tags: {t:?} is \
+                                 not a tag (1 to 100 characters, no spaces)"
+                            ),
+                        ));
+                    }
+                }
+            }
             c.jobs.insert(
                 name,
                 JobConfig {
@@ -872,6 +893,7 @@ impl Config {
                     channels: j.channels.map(toml::Spanned::into_inner),
                     timeout: j.timeout.map(|d| d.0),
                     ok_codes: j.ok_codes.map(|v| v.into_iter().map(|c| c.0).collect()),
+                    tags: j.tags.map(toml::Spanned::into_inner),
                 },
             );
         }
@@ -1378,6 +1400,7 @@ struct RawJob {
     tz: Option<toml::Spanned<String>>,
     grace: Option<toml::Spanned<Dur>>,
     max_runtime: Option<toml::Spanned<Dur>>,
+    tags: Option<toml::Spanned<Vec<String>>>,
 }
 
 /// A job's schedule from its `period` or `cron` (+ `tz`), `grace` and `max_runtime`; `None`
@@ -2401,6 +2424,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.server.listen.port(), 9999);
+        let t = Config::parse("[jobs.a]\ntags = [\"db\", \"prod\"]\n", "t.toml").unwrap();
+        assert_eq!(
+            t.jobs["a"].tags.as_deref(),
+            Some(&["db".to_owned(), "prod".to_owned()][..])
+        );
         assert_eq!(c.server.ping_body_limit, 20);
         let key = c.server.ping_key.clone().unwrap();
         assert!(key.matches("k3y-from_env") && !key.matches("k3y-from_en"));
@@ -2414,6 +2442,8 @@ mod tests {
             ("[server]\nping_key = \"a/b\"\n", "server.ping_key"),
             ("[server]\nping_key = \"\"\n", "server.ping_key"),
             ("[server]\nping_body_limit = -1\n", "server.ping_body_limit"),
+            ("[jobs.a]\ntags = [\"two words\"]\n", "jobs.a.tags"),
+            ("[jobs.a]\ntags = [\"\"]\n", "jobs.a.tags"),
             ("[server]\nport = 1\n", "port"),
         ] {
             let e = Config::parse(text, "t.toml").unwrap_err().to_string();

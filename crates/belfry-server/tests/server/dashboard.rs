@@ -20,7 +20,7 @@ fn config() -> String {
          [server.users.ann]\npassword_hash = \"{ann}\"\n\
          [server.users.bob]\npassword_hash = \"{bob}\"\nrole = \"read-only\"\n\
          [channels.hook]\nurl = \"json://127.0.0.1:9/\"\n\
-         [jobs.backup]\nperiod = \"1h\"\ngrace = \"5m\"\n"
+         [jobs.backup]\nperiod = \"1h\"\ngrace = \"5m\"\ntags = [\"db\", \"nightly\"]\n"
     )
 }
 
@@ -391,4 +391,23 @@ fn the_live_part_of_the_jobs_page_is_sent_alone() {
     );
     // Problems come first.
     assert!(part.find("nightly").unwrap() < part.find("backup").unwrap());
+}
+
+#[test]
+fn a_jobs_tags_from_belfry_toml_filter_and_silence_it() {
+    let s = TestServer::start(&config());
+    let c = s
+        .store()
+        .check(belfry_store::JobRef::Name("backup"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.meta.tags, ["db", "nightly"]);
+    failed_run(&s, "other", Timestamp::now());
+    let page = get(&s, "/?tag=nightly", &[RW]).text();
+    assert!(page.contains("backup") && !page.contains("other"), "{page}");
+    let r = form_post(&s, "/actions/silence", &[RW], "tag=nightly&for=1h");
+    assert_eq!(r.status, 303, "{}", r.text());
+    failed_run(&s, "backup", Timestamp::now());
+    let n = &s.store().notifications("backup", 5).unwrap()[0];
+    assert!(n.hushed.is_some(), "{n:?}");
 }
