@@ -5,7 +5,7 @@
 use std::io::{BufRead, Write};
 
 use belfry::Config;
-use belfry_core::{Scope, Timestamp};
+use belfry_core::Timestamp;
 use belfry_server::actions::{self, ActionError};
 use serde_json::json;
 
@@ -52,19 +52,7 @@ pub fn silence(config: &Config, a: SilenceArgs) -> anyhow::Result<u8> {
     if a.job.is_none() && a.tag.is_none() {
         let list = store.silences(now)?;
         if a.json {
-            let rows: Vec<_> = list
-                .iter()
-                .map(|s| {
-                    let (kind, target) = match &s.scope {
-                        Scope::Job(j) => ("job", j),
-                        Scope::Tag(t) => ("tag", t),
-                    };
-                    json!({
-                        "id": s.id, kind: target, "until": s.until.to_rfc3339(),
-                        "reason": s.reason, "by": s.by, "created": s.created.to_rfc3339(),
-                    })
-                })
-                .collect();
+            let rows: Vec<_> = list.iter().map(belfry_server::api::silence_json).collect();
             serde_json::to_writer_pretty(&mut out, &rows)?;
             writeln!(out)?;
         } else if list.is_empty() {

@@ -99,11 +99,9 @@ pub fn scope(store: &Store, job: Option<&str>, tag: Option<&str>) -> Result<Scop
             Some(_) => Ok(Scope::Job(j.to_owned())),
             None => Err(ActionError::NotFound(format!("no job is named {j:?}"))),
         },
-        (None, Some(t)) if t.chars().any(char::is_whitespace) || t.len() > 100 => {
-            Err(ActionError::Refused(format!(
-                "tag: {t:?} is not a tag (no spaces, 100 characters at most)"
-            )))
-        }
+        (None, Some(t)) if !belfry::config::is_tag(t) => Err(ActionError::Refused(format!(
+            "tag: {t:?} is not a tag (no spaces, 100 characters at most)"
+        ))),
         (None, Some(t)) => Ok(Scope::Tag(t.to_owned())),
     }
 }

@@ -699,7 +699,7 @@ pub fn unique_key(uuid: &Uuid) -> String {
 }
 
 /// When the next report is due (healthchecks' `next_ping`): the deadline less the grace.
-fn due(c: &CheckRow) -> Option<Timestamp> {
+pub(crate) fn due(c: &CheckRow) -> Option<Timestamp> {
     match (&c.expect, c.late_at, c.paused) {
         (Some(e), Some(late), false) => Some(late - e.grace),
         _ => None,
@@ -1253,7 +1253,7 @@ fn run(
 }
 
 /// A silence as the API shows it.
-fn silence_json(s: &belfry_core::Silence) -> Value {
+pub fn silence_json(s: &belfry_core::Silence) -> Value {
     let mut m = Map::new();
     m.insert("id".into(), json!(s.id));
     match &s.scope {

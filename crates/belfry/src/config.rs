@@ -243,6 +243,14 @@ pub struct JobConfig {
     pub tags: Option<Vec<String>>,
 }
 
+/// Whether `t` can be a job's tag: 1 to 100 characters, no spaces or control characters
+/// (healthchecks.io's tags are a space-separated list).
+pub fn is_tag(t: &str) -> bool {
+    !t.is_empty()
+        && t.chars().count() <= 100
+        && !t.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// The grace time of a schedule that does not give one: an hour, as healthchecks.io's default.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
 
@@ -868,10 +876,7 @@ impl Config {
             let expect = job_expect(&j, text, origin, &name)?;
             if let Some(tags) = &j.tags {
                 for t in tags.get_ref() {
-                    let ok = !t.is_empty()
-                        && t.chars().count() <= 100
-                        && !t.chars().any(|c| c.is_whitespace() || c.is_control());
-                    if !ok {
+                    if !is_tag(t) {
                         let (line, column) = line_column(text, tags.span().start);
                         return Err(ConfigError::at(
                             origin,

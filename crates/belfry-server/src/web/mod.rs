@@ -259,9 +259,7 @@ fn here(req: &Request) -> String {
 fn require(web: &Web, req: &Request) -> Result<Who, Response> {
     match who(web, req.headers()) {
         Some(w) => Ok(w),
-        None if req.headers().contains_key("x-belfry-live") => {
-            Err((StatusCode::UNAUTHORIZED, "log in again").into_response())
-        }
+        None if live(req) => Err((StatusCode::UNAUTHORIZED, "log in again").into_response()),
         None if req.headers().contains_key(header::AUTHORIZATION) => {
             Err((StatusCode::UNAUTHORIZED, "wrong bearer token").into_response())
         }
@@ -591,6 +589,25 @@ fn cookie_flags(web: &Web) -> &'static str {
     }
 }
 
+/// The login page, with a new login cookie whose value the form carries back.
+fn login_form(web: &Web, status: StatusCode, next: &str, error: Option<&str>) -> Response {
+    let form = auth::random_token();
+    let mut r = web.render(
+        "login.html",
+        login_context(next, error, &form, !web.auth.has_users()),
+    );
+    *r.status_mut() = status;
+    set_cookie(
+        &mut r,
+        &format!(
+            "{}={form}; Max-Age=3600; {}",
+            auth::LOGIN_COOKIE,
+            cookie_flags(web)
+        ),
+    );
+    r
+}
+
 /// `GET /login`.
 pub(crate) async fn login_page(web: Arc<Web>, req: Request) -> Response {
     let next = req
@@ -598,20 +615,7 @@ pub(crate) async fn login_page(web: Arc<Web>, req: Request) -> Response {
         .query()
         .and_then(|q| query_param(q, "next"))
         .unwrap_or_else(|| "/".into());
-    let form = auth::random_token();
-    let mut r = web.render(
-        "login.html",
-        login_context(&next, None, &form, !web.auth.has_users()),
-    );
-    set_cookie(
-        &mut r,
-        &format!(
-            "{}={form}; Max-Age=3600; {}",
-            auth::LOGIN_COOKIE,
-            cookie_flags(&web)
-        ),
-    );
-    r
+    login_form(&web, StatusCode::OK, &next, None)
 }
 
 /// Reads a form body (url-encoded) into its fields.
@@ -641,35 +645,20 @@ pub(crate) async fn login(web: Arc<Web>, req: Request) -> Response {
     };
     let next = field(&fields, "next").unwrap_or("/").to_owned();
     let token = field(&fields, "form").unwrap_or("");
-    let again = |web: &Web, status: StatusCode, why: &str| {
-        let form = auth::random_token();
-        let mut r = web.render(
-            "login.html",
-            login_context(&next, Some(why), &form, !web.auth.has_users()),
-        );
-        *r.status_mut() = status;
-        set_cookie(
-            &mut r,
-            &format!(
-                "{}={form}; Max-Age=3600; {}",
-                auth::LOGIN_COOKIE,
-                cookie_flags(web)
-            ),
-        );
-        r
-    };
     if token.is_empty() || cookie(&parts.headers, auth::LOGIN_COOKIE) != Some(token) {
-        return again(
+        return login_form(
             &web,
             StatusCode::FORBIDDEN,
-            "This form has expired or did not come from this page; please try again.",
+            &next,
+            Some("This form has expired or did not come from this page; please try again."),
         );
     }
     if !web.auth.may_try() {
-        return again(
+        return login_form(
             &web,
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed logins lately; wait a minute.",
+            &next,
+            Some("Too many failed logins lately; wait a minute."),
         );
     }
     let user = field(&fields, "user").unwrap_or("").trim().to_owned();
@@ -700,10 +689,11 @@ pub(crate) async fn login(web: Arc<Web>, req: Request) -> Response {
         }
         None => {
             web.auth.failed();
-            again(
+            login_form(
                 &web,
                 StatusCode::UNAUTHORIZED,
-                "That user name and password do not match.",
+                &next,
+                Some("That user name and password do not match."),
             )
         }
     }

@@ -9,6 +9,8 @@ use belfry_store::{
 };
 use serde::Serialize;
 
+use crate::api::due;
+
 /// Jobs shown on one page of the jobs list.
 pub(crate) const PAGE: usize = 50;
 
@@ -59,14 +61,6 @@ fn state_badge(s: State) -> Badge {
         Class::Problem => Badge::new(s.name(), "bad"),
         Class::Ok => Badge::new(s.name(), "good"),
         _ => Badge::new(s.name(), "info"),
-    }
-}
-
-/// When the next report is due: the deadline less the grace.
-fn due(c: &CheckRow) -> Option<Timestamp> {
-    match (&c.expect, c.late_at, c.paused) {
-        (Some(e), Some(late), false) => Some(late - e.grace),
-        _ => None,
     }
 }
 
