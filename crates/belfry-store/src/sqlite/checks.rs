@@ -4,7 +4,10 @@ use belfry_core::Timestamp;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::late::{bad, oldest_running, refresh_late, report};
-use super::{Sqlite, apply_event, finish_in, start_in, ts};
+use super::{
+    Apply, Sqlite, apply_event, finish_in, load_snapshot, snapshot_at, snapshot_columns, start_in,
+    ts,
+};
 use crate::checks::{
     self, CheckChange, CheckMeta, CheckRow, FlipRow, JobRef, Ping, PingKind, PingOutcome, PingRow,
     RIDLESS_PREFIX, RuleBook,
@@ -49,32 +52,52 @@ fn save_check(
     Ok(created)
 }
 
+/// A job found by a ping: its name, its count of pings with this one, its snapshot.
+type Counted = (String, i64, Option<belfry_core::JobSnapshot>);
+
+/// Finds a job by name or by uuid (`?1`), counts a ping and resumes it, and returns what
+/// [`Counted`] holds.
+macro_rules! count_ping_sql {
+    ($by:literal) => {
+        concat!(
+            "UPDATE jobs SET n_pings = n_pings + 1, paused = 0 WHERE ",
+            $by,
+            " = ?1 RETURNING name, n_pings, ",
+            snapshot_columns!()
+        )
+    };
+}
+const COUNT_BY_NAME: &str = count_ping_sql!("name");
+const COUNT_BY_UUID: &str = count_ping_sql!("uuid");
+
 /// One ping, inside the group's transaction.
 fn ping_in(
     tx: &Transaction<'_>,
     p: &Ping<'_>,
     book: &dyn RuleBook,
 ) -> rusqlite::Result<PingOutcome> {
-    // A ping resumes a paused job and takes the job's next number: found and counted in one
-    // statement.
-    let count = |by: &str, key: &str| -> rusqlite::Result<Option<(String, i64)>> {
-        tx.prepare_cached(&format!(
-            "UPDATE jobs SET n_pings = n_pings + 1, paused = 0 WHERE {by} = ?1
-             RETURNING name, n_pings"
-        ))?
-        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
+    // A ping resumes a paused job and takes the job's next number: found, counted and its
+    // snapshot read for the rules in one statement.
+    let count = |sql: &str, key: &str| -> rusqlite::Result<Option<Counted>> {
+        tx.prepare_cached(sql)?
+            .query_row([key], |r| {
+                let job: String = r.get(0)?;
+                let snapshot = snapshot_at(r, 2, &job)?;
+                Ok((job, r.get(1)?, snapshot))
+            })
+            .optional()
     };
     let found = match p.job {
-        JobRef::Uuid(u) => count("uuid", &u.to_string())?,
-        JobRef::Name(n) => count("name", n)?,
+        JobRef::Uuid(u) => count(COUNT_BY_UUID, &u.to_string())?,
+        JobRef::Name(n) => count(COUNT_BY_NAME, n)?,
     };
-    let (job, n, created) = match (found, p.job) {
-        (Some((name, n)), _) => (name, n, false),
+    let (job, n, previous, created) = match (found, p.job) {
+        (Some((name, n, previous)), _) => (name, n, previous, false),
         (None, JobRef::Name(name)) if p.create => {
             ensure_job(tx, name, p.at)?;
-            let (job, n) = count("name", name)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-            (job, n, true)
+            let (job, n, previous) =
+                count(COUNT_BY_NAME, name)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            (job, n, previous, true)
         }
         (None, _) => return Ok(PingOutcome::NotFound),
     };
@@ -99,10 +122,7 @@ fn ping_in(
         p.user_agent,
         n
     ])?;
-    if let Some(below) = checks::pings_to_prune(n) {
-        tx.prepare_cached("DELETE FROM pings WHERE job = ?1 AND n <= ?2")?
-            .execute(params![job, below])?;
-    }
+    super::retention::after_ping(tx, tx.last_insert_rowid())?;
     let mut recorded = None;
     match (p.kind, checks::finish_of(p.kind)) {
         (PingKind::Start, _) => {
@@ -143,7 +163,7 @@ fn ping_in(
                 output: Some(&body),
                 output_bytes: p.body.len() as u64,
             };
-            let rec = checks::with_rules(book, &job, |rules| finish_in(tx, &end, rules))?;
+            let rec = checks::with_rules(book, &job, |rules| finish_in(tx, &end, previous, rules))?;
             recorded = Some(Box::new(rec));
         }
         // A start or a finish counted as the job's report where it was recorded; a log ping
@@ -459,7 +479,13 @@ fn late_one(
     };
     let event = checks::late_event(job, &expect, last, overdue, now);
     let rec = checks::with_rules(book, job, |rules| {
-        let rec = apply_event(tx, &event, 1, None, rules)?;
+        let apply = Apply {
+            previous: load_snapshot(tx, job)?,
+            covers: 1,
+            run: None,
+            report: false,
+        };
+        let (rec, _) = apply_event(tx, &event, apply, rules)?;
         if let Some(n) = &rec.notification {
             super::retention::after_notification(tx, &n.job, &n.id, &rules.limits.retention)?;
         }

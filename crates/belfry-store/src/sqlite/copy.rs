@@ -295,35 +295,44 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
             run: r,
             pid,
             boot_id,
-        }) => tx
-            .prepare_cached(
-                "INSERT INTO runs (id, job, state, started_ms, ended_ms, duration_ms, exit_code,
-                    signal, host, pid, boot_id, error, reason, reason_text, notified, output,
-                    output_bytes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17)
-                 ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![
-                r.id,
-                r.job,
-                r.state.name(),
-                r.started.as_millis(),
-                r.ended.map(Timestamp::as_millis),
-                r.duration.map(millis),
-                r.exit_code,
-                r.signal,
-                r.host,
-                pid,
-                boot_id,
-                r.error,
-                r.reason,
-                r.reason_text,
-                r.notified,
-                r.output.as_deref().map(pack),
-                r.output_bytes.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
-            ])
-            .map(done),
+        }) => {
+            // A finished run takes its job's next number (see `retention`), in the order
+            // the runs come: the order they were written in.
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO runs (id, job, state, started_ms, ended_ms, duration_ms,
+                        exit_code, signal, host, pid, boot_id, error, reason, reason_text,
+                        notified, output, output_bytes, seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                        ?16, ?17, CASE WHEN ?3 = 'running' THEN NULL
+                            ELSE (SELECT n_runs + 1 FROM jobs WHERE name = ?2) END)
+                     ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![
+                    r.id,
+                    r.job,
+                    r.state.name(),
+                    r.started.as_millis(),
+                    r.ended.map(Timestamp::as_millis),
+                    r.duration.map(millis),
+                    r.exit_code,
+                    r.signal,
+                    r.host,
+                    pid,
+                    boot_id,
+                    r.error,
+                    r.reason,
+                    r.reason_text,
+                    r.notified,
+                    r.output.as_deref().map(pack),
+                    r.output_bytes.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+                ])?;
+            if n == 1 && r.state != belfry_core::State::Running {
+                tx.prepare_cached("UPDATE jobs SET n_runs = n_runs + 1 WHERE name = ?1")?
+                    .execute([&r.job])?;
+            }
+            Ok(done(n))
+        }
         Record::Notification(n) => {
             let payload = pack(&serde_json::to_string(n).expect("a notification serialises"));
             let kind = serde_json::to_value(n.kind).expect("a kind serialises");

@@ -281,7 +281,8 @@ impl Backend for Sqlite {
                 return Ok(None);
             }
         }
-        let rec = finish_in(&tx, end, rules).map_err(&e)?;
+        let previous = load_snapshot(&tx, &end.event.job).map_err(&e)?;
+        let rec = finish_in(&tx, end, previous, rules).map_err(&e)?;
         tx.commit().map_err(&e)?;
         if !rec.outbox_ids.is_empty() {
             self.sync_alert()?;
@@ -348,8 +349,16 @@ impl Backend for Sqlite {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&e)?;
-        let rec = apply_event(&tx, event, covers, None, rules).map_err(&e)?;
-        late::report(&tx, &event.job, event.at).map_err(&e)?;
+        let apply = Apply {
+            previous: load_snapshot(&tx, &event.job).map_err(&e)?,
+            covers,
+            run: None,
+            report: true,
+        };
+        let (rec, after) = apply_event(&tx, event, apply, rules).map_err(&e)?;
+        if after.scheduled {
+            late::refresh_late(&tx, &event.job).map_err(&e)?;
+        }
         if let Some(n) = &rec.notification {
             retention::after_notification(&tx, &n.job, &n.id, &rules.limits.retention)
                 .map_err(&e)?;
@@ -1131,20 +1140,30 @@ fn job_row<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<JobRow<&'r str>> {
     })
 }
 
+/// The columns of a job's snapshot, in the order [`snapshot_at`] reads them.
+macro_rules! snapshot_columns {
+    () => {
+        "state, since_ms, consecutive_problems, problem_notified, last_notified_ms, held"
+    };
+}
+pub(crate) use snapshot_columns;
+
 // The statements a run's finish uses (`finish_inner`, `apply_event`, `insert_notification`),
 // through the connection's statement cache. `Store::prepare_finish` prepares the first three,
 // which every finish runs, ahead, so that the finish on the job's critical path finds them
 // compiled.
-const SNAPSHOT_SQL: &str =
-    "SELECT state, since_ms, consecutive_problems, problem_notified, last_notified_ms, held
-    FROM jobs WHERE name = ?1 AND state IS NOT NULL";
+const SNAPSHOT_SQL: &str = concat!(
+    "SELECT ",
+    snapshot_columns!(),
+    " FROM jobs WHERE name = ?1 AND state IS NOT NULL"
+);
 const UPSERT_JOB_SQL: &str =
     "INSERT INTO jobs (name, state, since_ms, consecutive_problems, problem_notified,
                      last_notified_ms, created_ms, updated_ms, last_run_id, last_run_state,
                      last_run_started_ms, last_run_ended_ms, last_duration_ms,
-                     last_exit_code, held)
+                     last_exit_code, held, last_report_ms, n_runs)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?10, ?7), ?7, ?8, ?9, ?10,
-            CASE WHEN ?8 IS NULL THEN NULL ELSE ?7 END, ?11, ?12, ?13)
+            CASE WHEN ?8 IS NULL THEN NULL ELSE ?7 END, ?11, ?12, ?13, ?14, ?8 IS NOT NULL)
     ON CONFLICT (name) DO UPDATE SET
        state = excluded.state, since_ms = excluded.since_ms,
        consecutive_problems = excluded.consecutive_problems,
@@ -1159,19 +1178,25 @@ const UPSERT_JOB_SQL: &str =
            THEN jobs.last_duration_ms ELSE excluded.last_duration_ms END,
        last_exit_code = CASE WHEN excluded.last_run_id IS NULL
            THEN jobs.last_exit_code ELSE excluded.last_exit_code END,
-       held = excluded.held";
+       held = excluded.held,
+       last_report_ms = CASE WHEN excluded.last_report_ms IS NULL THEN jobs.last_report_ms
+           ELSE MAX(COALESCE(jobs.last_report_ms, excluded.last_report_ms),
+                    excluded.last_report_ms) END,
+       n_runs = jobs.n_runs + excluded.n_runs
+    RETURNING expect IS NOT NULL, n_runs";
 const FINISH_RUN_SQL: &str =
     "INSERT INTO runs (id, job, state, started_ms, ended_ms, duration_ms, exit_code,
                       signal, host, error, output, output_bytes, reason,
-                      reason_text, notified)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                      reason_text, notified, seq)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
     ON CONFLICT (id) DO UPDATE SET
        state = excluded.state, ended_ms = excluded.ended_ms,
        duration_ms = excluded.duration_ms, exit_code = excluded.exit_code,
        signal = excluded.signal, host = COALESCE(excluded.host, runs.host),
        error = excluded.error, output = excluded.output,
        output_bytes = excluded.output_bytes, reason = excluded.reason,
-       reason_text = excluded.reason_text, notified = excluded.notified
+       reason_text = excluded.reason_text, notified = excluded.notified,
+       seq = excluded.seq
     RETURNING rowid";
 const INSERT_NOTIFICATION_SQL: &str =
     "INSERT INTO notifications (id, job, run_id, kind, state, reason, created_ms, payload)
@@ -1181,41 +1206,66 @@ const INSERT_OUTBOX_SQL: &str =
                      created_ms, next_attempt_ms, deadline_ms)
     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)";
 
-/// The rules, applied inside the caller's transaction: reads the job's snapshot, takes core's
-/// rule [`step`], writes the job row (creating it if needed) in one statement with what the
-/// step returned, and the notification with its outbox rows if the rules say so. Returns what
-/// was recorded.
+/// How an event is applied (see [`apply_event`]).
+struct Apply<'a> {
+    /// The job's snapshot, read in the same transaction ([`load_snapshot`]).
+    previous: Option<JobSnapshot>,
+    /// How many runs the event stands for.
+    covers: u32,
+    /// The finished run it is, if it is one.
+    run: Option<LastRunFields<'a>>,
+    /// Whether it counts as the job's report (its `last_report_ms` moves to the event's time).
+    report: bool,
+}
+
+/// The rules, applied inside the caller's transaction: takes core's rule [`step`] from the
+/// job's snapshot the caller read, writes the job row (creating it if needed, and its last
+/// report) in one statement with what the step returned, and the notification with its outbox
+/// rows if the rules say so. Returns what was recorded, and what the job row now says.
 fn apply_event(
     tx: &rusqlite::Transaction<'_>,
     ev: &Event,
-    covers: u32,
-    run: Option<LastRunFields<'_>>,
+    apply: Apply<'_>,
     rules: &Rules<'_>,
-) -> rusqlite::Result<Recorded> {
+) -> rusqlite::Result<(Recorded, JobAfter)> {
     let (policy, route, deadline) = (rules.policy, rules.route, rules.limits.delivery_deadline);
-    let previous = load_snapshot(tx, &ev.job)?;
+    let Apply {
+        previous,
+        covers,
+        run,
+        report,
+    } = apply;
     let run = run.as_ref();
     let step = step(previous.as_ref(), ev, covers, run.is_some(), policy);
     // `None` only when there was no snapshot either: the columns keep their empty values.
     let next = step.next.as_ref();
-    tx.prepare_cached(UPSERT_JOB_SQL)?.execute(params![
-        ev.job,
-        next.map(|s| s.state.name()),
-        next.map(|s| s.since.as_millis()),
-        next.map_or(0, |s| s.consecutive_problems),
-        next.is_some_and(|s| s.problem_notified),
-        next.and_then(|s| s.last_notified_at)
-            .map(Timestamp::as_millis),
-        ev.at.as_millis(),
-        run.map(|r| r.id),
-        run.map(|r| r.state),
-        run.map(|r| r.started_ms),
-        run.and_then(|r| r.duration_ms),
-        run.and_then(|r| r.exit_code),
-        next.map(|s| &s.held)
-            .filter(|h| !h.is_empty())
-            .map(|h| serde_json::to_string(h).expect("held runs serialise")),
-    ])?;
+    let after = tx.prepare_cached(UPSERT_JOB_SQL)?.query_row(
+        params![
+            ev.job,
+            next.map(|s| s.state.name()),
+            next.map(|s| s.since.as_millis()),
+            next.map_or(0, |s| s.consecutive_problems),
+            next.is_some_and(|s| s.problem_notified),
+            next.and_then(|s| s.last_notified_at)
+                .map(Timestamp::as_millis),
+            ev.at.as_millis(),
+            run.map(|r| r.id),
+            run.map(|r| r.state),
+            run.map(|r| r.started_ms),
+            run.and_then(|r| r.duration_ms),
+            run.and_then(|r| r.exit_code),
+            next.map(|s| &s.held)
+                .filter(|h| !h.is_empty())
+                .map(|h| serde_json::to_string(h).expect("held runs serialise")),
+            report.then(|| ev.at.as_millis()),
+        ],
+        |r| {
+            Ok(JobAfter {
+                scheduled: r.get(0)?,
+                n_runs: r.get(1)?,
+            })
+        },
+    )?;
     if let Some((from, to)) = crate::checks::flip_of(previous.as_ref(), step.next.as_ref()) {
         record_flip(tx, &ev.job, ev.at, from, to)?;
         if !to.is_problem() {
@@ -1241,14 +1291,24 @@ fn apply_event(
             set_hushed(tx, &n.id, h)?;
         }
     }
-    Ok(Recorded {
+    let rec = Recorded {
         decision: step.decision,
         previous,
         next: step.next,
         notification: n,
         outbox_ids,
         hushed,
-    })
+    };
+    Ok((rec, after))
+}
+
+/// What a job's row says once [`apply_event`] wrote it.
+struct JobAfter {
+    /// It has a schedule: the caller recomputes its `late_at` ([`late::refresh_late`]) once
+    /// its writes are done.
+    scheduled: bool,
+    /// Its count of finished runs, the event's run included: that run's number.
+    n_runs: i64,
 }
 
 /// Writes why notification `id` was held back.
@@ -1288,11 +1348,13 @@ fn record_flip(
     Ok(())
 }
 
-/// A run's finish, inside the caller's transaction: the rule step, the run's row (completed,
-/// or written whole if its start was never recorded), pruning, and the job's last report.
+/// A run's finish, inside the caller's transaction: the rule step from the job's snapshot
+/// (`previous`, read in the same transaction), the run's row (completed, or written whole if
+/// its start was never recorded), pruning, and the job's last report.
 fn finish_in(
     tx: &rusqlite::Transaction<'_>,
     end: &RunEnd<'_>,
+    previous: Option<JobSnapshot>,
     rules: &Rules<'_>,
 ) -> rusqlite::Result<Recorded> {
     let ev = end.event;
@@ -1308,7 +1370,13 @@ fn finish_in(
         duration_ms,
         exit_code: d.exit_code,
     };
-    let rec = apply_event(tx, ev, 1, Some(run), rules)?;
+    let apply = Apply {
+        previous,
+        covers: 1,
+        run: Some(run),
+        report: true,
+    };
+    let (rec, after) = apply_event(tx, ev, apply, rules)?;
     // The start may have been recorded (then this completes the row) or not (the store was
     // unavailable, or the job was over before the store was open): record it whole.
     let rowid: i64 = tx.prepare_cached(FINISH_RUN_SQL).and_then(|mut stmt| {
@@ -1329,16 +1397,20 @@ fn finish_in(
                 rec.decision.reason.code(),
                 rec.decision.reason.to_string(),
                 rec.decision.notify,
+                after.n_runs,
             ],
             |r| r.get(0),
         )
     })?;
     // Keep the history bounded (see `retention`).
-    retention::after_run(tx, &ev.job, rowid, &rules.limits.retention)?;
+    retention::after_run(tx, rowid, &rules.limits.retention)?;
     if let Some(n) = &rec.notification {
         retention::after_notification(tx, &n.job, &n.id, &rules.limits.retention)?;
     }
-    late::report(tx, &ev.job, ev.at)?;
+    // After the run's row: a schedule's maximum run time looks at the runs still going.
+    if after.scheduled {
+        late::refresh_late(tx, &ev.job)?;
+    }
     Ok(rec)
 }
 
@@ -1407,17 +1479,29 @@ fn insert_notification(
 
 fn load_snapshot(conn: &Connection, job: &str) -> rusqlite::Result<Option<JobSnapshot>> {
     conn.prepare_cached(SNAPSHOT_SQL)?
-        .query_row([job], |r| {
-            Ok(JobSnapshot {
-                state: parse_state(&r.get::<_, String>(0)?)?,
-                since: ts(r.get(1)?),
-                consecutive_problems: r.get(2)?,
-                problem_notified: r.get(3)?,
-                last_notified_at: r.get::<_, Option<i64>>(4)?.map(ts),
-                held: parse_held(job, r.get_ref(5)?.as_str_or_null()?, 5)?,
-            })
-        })
+        .query_row([job], |r| snapshot_at(r, 0, job))
         .optional()
+        .map(Option::flatten)
+}
+
+/// The job's snapshot from [`snapshot_columns`] read from column `at` on; `None` if the rules
+/// have not counted a run yet (no state).
+fn snapshot_at(
+    r: &rusqlite::Row<'_>,
+    at: usize,
+    job: &str,
+) -> rusqlite::Result<Option<JobSnapshot>> {
+    let Some(state) = r.get_ref(at)?.as_str_or_null()? else {
+        return Ok(None);
+    };
+    Ok(Some(JobSnapshot {
+        state: parse_state(state)?,
+        since: ts(r.get(at + 1)?),
+        consecutive_problems: r.get(at + 2)?,
+        problem_notified: r.get(at + 3)?,
+        last_notified_at: r.get::<_, Option<i64>>(at + 4)?.map(ts),
+        held: parse_held(job, r.get_ref(at + 5)?.as_str_or_null()?, at + 5)?,
+    }))
 }
 
 /// `job`'s `held` column: JSON of [`Held`], NULL for none.

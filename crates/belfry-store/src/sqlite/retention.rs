@@ -1,16 +1,26 @@
 //! What the store keeps, and the pruning that bounds it.
 //!
-//! Every table is bounded per job: a job's newest runs, its newest notifications with their
-//! outbox rows and attempts, and its one `jobs` row. Pruning happens inside the transaction that
-//! wrote a job's new row, for that job only, on one new row in 64 of each table (by row id), so
-//! its cost is spread thin and does not grow with the store: it walks a job's newest entries of
-//! one index, never a whole table. An undelivered outbox row (pending, or leased for sending) is
-//! never pruned, nor its notification, nor a row whose message carries it (`folded_into`).
+//! Every table is bounded per job: a job's newest runs and pings, its newest notifications with
+//! their outbox rows and attempts, and its one `jobs` row. Pruning happens inside the
+//! transactions that write new rows, on one new row in 64 of each table (by row id), so its
+//! cost is spread thin and does not grow with the store.
+//!
+//! Runs and pings are pruned by a [`sweep`] in row order, across jobs: each row carries its
+//! number among its job's (`runs.seq`, `pings.n`) and the job its count (`jobs.n_runs`,
+//! `jobs.n_pings`), so a row is past its job's history when its number is that far below the
+//! count. Rows age together in row order, so the rows one step deletes sit side by side: a
+//! job-by-job prune deleted rows scattered over as many pages as rows, each page read and
+//! written again (a third of the ping writer's time on a store at its bounds, `benches/
+//! pings.rs`). Notifications are pruned job by job: they are few, and carry outbox rows.
+//!
+//! An undelivered outbox row (pending, or leased for sending) is never pruned, nor its
+//! notification, nor a row whose message carries it (`folded_into`). A run still going has no
+//! number, and is never pruned.
 //!
 //! The same hook keeps the job's row up to date with its last notification, so that `status`
 //! reads one row per job.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::types::Retention;
 
@@ -18,23 +28,93 @@ use crate::types::Retention;
 /// this many rows per job more than they keep.
 const PRUNE_EVERY: i64 = 64;
 
-/// After a run row was written with row id `rowid`: on one in [`PRUNE_EVERY`], deletes the
-/// job's finished runs older than its `runs_per_job` newest.
+/// After a run row was written with row id `rowid`: on one in [`PRUNE_EVERY`], a step of the
+/// runs' [`sweep`], keeping each job's `runs_per_job` newest finished runs.
 pub(crate) fn after_run(
     tx: &Transaction<'_>,
-    job: &str,
     rowid: i64,
     keep: &Retention,
 ) -> rusqlite::Result<()> {
     if rowid % PRUNE_EVERY != 0 {
         return Ok(());
     }
+    sweep(tx, &RUNS, keep.runs_per_job.max(1))
+}
+
+/// After a ping row was written with row id `rowid`: on one in [`PRUNE_EVERY`], a step of the
+/// pings' [`sweep`], keeping each job's [`PINGS_PER_JOB`](crate::PINGS_PER_JOB) newest.
+pub(crate) fn after_ping(tx: &Transaction<'_>, rowid: i64) -> rusqlite::Result<()> {
+    if rowid % PRUNE_EVERY != 0 {
+        return Ok(());
+    }
+    sweep(tx, &PINGS, crate::PINGS_PER_JOB)
+}
+
+/// A table pruned by [`sweep`]: its column of each row's number among its job's, the jobs'
+/// column that counts them, and the setting that holds where the sweep is.
+struct Swept {
+    table: &'static str,
+    number: &'static str,
+    count: &'static str,
+    cursor: &'static str,
+}
+
+const RUNS: Swept = Swept {
+    table: "runs",
+    number: "seq",
+    count: "n_runs",
+    cursor: "prune.runs.after",
+};
+
+const PINGS: Swept = Swept {
+    table: "pings",
+    number: "n",
+    count: "n_pings",
+    cursor: "prune.pings.after",
+};
+
+/// How many rows one step of a sweep looks at: eight for each new row, so a pass over a table
+/// takes an eighth as many new rows as it holds, and the rows past their job's history stay
+/// fewer than an eighth of it.
+const STEP: i64 = 8 * PRUNE_EVERY;
+
+/// One step of the sweep over `t`: the next [`STEP`] rows after the last step's (kept in the
+/// store's settings, so every process continues one sweep), deleting those whose number is
+/// `keep` or more below their job's count. After a step that reached the last row, the next
+/// starts again from the first.
+fn sweep(tx: &Transaction<'_>, t: &Swept, keep: u32) -> rusqlite::Result<()> {
+    let after: i64 = tx
+        .prepare_cached("SELECT CAST(value AS INTEGER) FROM settings WHERE key = ?1")?
+        .query_row([t.cursor], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let Swept {
+        table,
+        number,
+        count,
+        ..
+    } = t;
+    let (last, seen): (Option<i64>, i64) = tx
+        .prepare_cached(&format!(
+            "SELECT MAX(r), COUNT(*) FROM (SELECT rowid AS r FROM {table} WHERE rowid > ?1
+             ORDER BY rowid LIMIT ?2)"
+        ))?
+        .query_row(params![after, STEP], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if let Some(last) = last {
+        tx.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE rowid IN (
+                SELECT t.rowid FROM {table} t JOIN jobs j ON j.name = t.job
+                WHERE t.rowid > ?1 AND t.rowid <= ?2 AND t.{number} <= j.{count} - ?3)"
+        ))?
+        .execute(params![after, last, keep])?;
+    }
+    // A step that reached the last row ends the pass: new rows keep coming after it.
+    let next = if seen < STEP { 0 } else { last.unwrap_or(0) };
     tx.prepare_cached(
-        "DELETE FROM runs WHERE job = ?1 AND state <> 'running' AND started_ms < (
-            SELECT started_ms FROM runs WHERE job = ?1
-            ORDER BY started_ms DESC LIMIT 1 OFFSET ?2)",
+        "INSERT INTO settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )?
-    .execute(params![job, keep.runs_per_job.max(1) - 1])?;
+    .execute(params![t.cursor, next.to_string()])?;
     Ok(())
 }
 

@@ -262,6 +262,19 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         value  TEXT NOT NULL
     ) STRICT;
     "#,
+    // 11: pruning in row order (`retention::sweep`). Each finished run takes its job's next
+    // number (`runs.seq`, unwritten since 7; `jobs.n_runs` counts them), as each ping has had
+    // since 9, so a run is past its job's history exactly when its number is at least
+    // `runs_per_job` below the job's count. The runs kept are numbered here by their start.
+    r#"
+    ALTER TABLE jobs ADD COLUMN n_runs INTEGER NOT NULL DEFAULT 0;
+    UPDATE runs SET seq = NULL;
+    UPDATE runs SET seq = o.n FROM (
+        SELECT rowid AS r, ROW_NUMBER() OVER (PARTITION BY job ORDER BY started_ms, rowid) AS n
+        FROM runs WHERE state <> 'running') o
+    WHERE runs.rowid = o.r;
+    UPDATE jobs SET n_runs = COALESCE((SELECT MAX(seq) FROM runs WHERE job = jobs.name), 0);
+    "#,
 ];
 
 /// What a migration needs besides its SQL, run right after it in the same transaction:

@@ -38,7 +38,7 @@ fn a_store_from_a_newer_belfry_is_refused() {
 fn the_schema_is_versioned_from_the_first_release() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(&dir.path().join("b.db")).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 10);
+    assert_eq!(s.schema_version().unwrap(), 11);
 }
 
 #[test]
@@ -51,7 +51,7 @@ fn a_first_release_store_is_migrated_with_its_outbox_intact() {
         conn.execute_batch(include_str!("../v1.sql")).unwrap();
     }
     let mut s = Store::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 10);
+    assert_eq!(s.schema_version().unwrap(), 11);
     // Every job from before checks got a uuid of its own (version 4), and no schedule.
     let jobs = s.jobs().unwrap();
     assert!(!jobs.is_empty());
