@@ -122,7 +122,7 @@ fn ping_in(
         p.user_agent,
         n
     ])?;
-    super::retention::after_ping(tx, tx.last_insert_rowid())?;
+    super::retention::after_ping(tx, tx.last_insert_rowid(), n)?;
     let mut recorded = None;
     match (p.kind, checks::finish_of(p.kind)) {
         (PingKind::Start, _) => {

@@ -1403,7 +1403,7 @@ fn finish_in(
         )
     })?;
     // Keep the history bounded (see `retention`).
-    retention::after_run(tx, rowid, &rules.limits.retention)?;
+    retention::after_run(tx, rowid, after.n_runs, &rules.limits.retention)?;
     if let Some(n) = &rec.notification {
         retention::after_notification(tx, &n.job, &n.id, &rules.limits.retention)?;
     }

@@ -385,3 +385,70 @@ fn a_call_waits_at_the_fork_gate_until_it_opens() {
     assert!(waited, "a store call went through a closed gate");
     assert!(done.load(Ordering::SeqCst));
 }
+
+#[test]
+fn the_sweep_prunes_busy_jobs_across_the_store_and_keeps_every_jobs_newest_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.db");
+    let mut s = Store::open(&path).unwrap();
+    s.set_retention(belfry_store::Retention {
+        runs_per_job: 5,
+        notifications_per_job: 5,
+    });
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    // The oldest rows: a run still going, and a job that ran three times and never again.
+    s.start_run(&belfry_store::RunStart {
+        id: "going".into(),
+        job: "busy-0".into(),
+        started: t0,
+        host: None,
+        pid: None,
+        boot_id: None,
+    })
+    .unwrap();
+    for i in 0..3 {
+        finish(
+            &mut s,
+            &event("rare", &format!("rare-{i}"), State::Ok, t0, 0),
+            &[],
+        );
+    }
+    // Then thirty jobs, forty runs each, taking turns.
+    for round in 0..40 {
+        for job in 0..30 {
+            let at = t0.add_millis(1 + round * 30 + job);
+            let ev = event(
+                &format!("busy-{job}"),
+                &format!("b{job}-{round}"),
+                State::Ok,
+                at,
+                0,
+            );
+            finish(&mut s, &ev, &[]);
+        }
+    }
+    drop(s);
+    let conn = rusqlite_raw(&path);
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    for job in 0..30 {
+        let newest: Vec<String> = (35..40).map(|r| format!("'b{job}-{r}'")).collect();
+        let kept = count(&format!(
+            "SELECT COUNT(*) FROM runs WHERE id IN ({})",
+            newest.join(",")
+        ));
+        assert_eq!(kept, 5, "the newest runs of busy-{job}");
+    }
+    assert_eq!(count("SELECT COUNT(*) FROM runs WHERE job = 'rare'"), 3);
+    assert_eq!(count("SELECT COUNT(*) FROM runs WHERE id = 'going'"), 1);
+    // What the busy jobs keep, and at most the rows written since the sweep's last step (one
+    // step in 64 new rows; this store is smaller than a step, so each step sees all of it).
+    let busy = count("SELECT COUNT(*) FROM runs WHERE job LIKE 'busy-%' AND state <> 'running'");
+    assert!(
+        (150..150 + 64).contains(&busy),
+        "{busy} runs of busy jobs kept"
+    );
+    // Each finished run has its number among its job's, and the job its count.
+    assert_eq!(count("SELECT n_runs FROM jobs WHERE name = 'busy-7'"), 40);
+    assert_eq!(count("SELECT MAX(seq) FROM runs WHERE job = 'busy-7'"), 40);
+    assert_eq!(count("SELECT COUNT(*) FROM runs WHERE seq IS NULL"), 1);
+}
