@@ -79,8 +79,9 @@ const PINGS: Swept = Swept {
 
 /// How many rows one step of a sweep looks at: four for each new row, so a pass over a table
 /// takes a quarter as many new rows as it holds, and the rows past their job's history stay
-/// about a quarter of it (a third measured, pings at 100 a job: 131). Looking costs about a microsecond a row (the row's job
-/// is read); at eight a row, looking took a fifth of the ping writer's time.
+/// about a quarter of it (a third measured: 131 pings a job, 100 kept). Looking costs about a
+/// microsecond a row (the row's job is read); at eight a row, looking took a fifth of the ping
+/// writer's time.
 const STEP: i64 = 4 * PRUNE_EVERY;
 
 /// One step of the sweep over `t`: the next [`STEP`] rows after the last step's (kept in the
