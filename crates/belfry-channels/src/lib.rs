@@ -31,7 +31,7 @@
 //!   [`belfry_core::email`]: e-mail over SMTP ([`Smtp`]: `mailto://`, `mailtos://`),
 //!   [`SendGrid`] (`sendgrid://`), [`Microsoft365`] mail through Graph (`azure://`,
 //!   `o365://`), [`Twilio`] SMS (`twilio://`), SMS through Vonage,
-//!   MessageBird, Plivo, ClickSend and Sinch ([`SmsApi`]), the incident services [`Opsgenie`]
+//!   MessageBird, Plivo, ClickSend, Sinch and Telnyx ([`SmsApi`]), the incident services [`Opsgenie`]
 //!   (`opsgenie://`) and [`Splunk`] On-Call (`splunk://`, `victorops://`), [`Squadcast`]
 //!   (`squadcast://`), [`IncidentIo`] (`incidentio://`), [`Signl4`] (`signl4://`),
 //!   [`PagerTree`] (`pagertree://`) and [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`]

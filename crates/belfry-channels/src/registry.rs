@@ -202,6 +202,7 @@ const OWN: &[SchemeInfo] = &[
     own("plivo", "Plivo (SMS)", true),
     own("clicksend", "ClickSend (SMS)", true),
     own("sinch", "Sinch (SMS)", true),
+    own("telnyx", "Telnyx (SMS)", false),
     own("opsgenie", "Opsgenie", true),
     own(
         "hcping",

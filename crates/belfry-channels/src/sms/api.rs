@@ -1,8 +1,9 @@
 //! Text messages through the HTTP APIs of SMS services, in Apprise's syntax: Vonage
 //! (`vonage://`, `nexmo://`), MessageBird (`msgbird://`), Plivo (`plivo://`), ClickSend
-//! (`clicksend://`) and Sinch (`sinch://`). Each message is [`belfry_core::sms::render`]'s one
-//! segment; each recipient gets one request (a batch of them with `batch=yes` where the
-//! service takes several).
+//! (`clicksend://`) and Sinch (`sinch://`); and Telnyx (`telnyx://`), which Apprise does not
+//! speak, in a syntax of belfry's own shaped like its neighbours'. Each message is
+//! [`belfry_core::sms::render`]'s one segment; each recipient gets one request (a batch of them
+//! with `batch=yes` where the service takes several).
 
 use base64::Engine as _;
 use belfry_core::sms;
@@ -23,10 +24,19 @@ enum Service {
     Plivo,
     ClickSend,
     Sinch,
+    Telnyx,
 }
 
 /// The schemes of these services.
-pub(crate) const SCHEMES: &[&str] = &["vonage", "nexmo", "msgbird", "plivo", "clicksend", "sinch"];
+pub(crate) const SCHEMES: &[&str] = &[
+    "vonage",
+    "nexmo",
+    "msgbird",
+    "plivo",
+    "clicksend",
+    "sinch",
+    "telnyx",
+];
 
 impl Service {
     fn of(scheme: &str) -> Option<Service> {
@@ -36,11 +46,13 @@ impl Service {
             "plivo" => Service::Plivo,
             "clicksend" => Service::ClickSend,
             "sinch" => Service::Sinch,
+            "telnyx" => Service::Telnyx,
             _ => return None,
         })
     }
 
-    /// The query options Apprise 2.3 reads for it.
+    /// The query options Apprise 2.3 reads for it (for Telnyx, belfry's own: its neighbours'
+    /// `to`, `from` and `key`, and `profile` for a messaging profile).
     fn options(self) -> &'static [&'static str] {
         match self {
             Service::Vonage => &["to", "from", "source", "key", "secret", "ttl"],
@@ -48,6 +60,7 @@ impl Service {
             Service::Plivo => &["to", "from", "id", "token", "batch"],
             Service::ClickSend => &["to", "key", "batch"],
             Service::Sinch => &["to", "from", "source", "spi", "token", "region"],
+            Service::Telnyx => &["to", "from", "key", "profile"],
         }
     }
 
@@ -58,6 +71,7 @@ impl Service {
             Service::Plivo => "plivo://AUTH_ID@TOKEN/FROM_PHONE[/TO_PHONE…]",
             Service::ClickSend => "clicksend://USER:APIKEY@TO_PHONE[/TO_PHONE…]",
             Service::Sinch => "sinch://SERVICE_PLAN_ID:API_TOKEN@FROM_PHONE[/TO_PHONE…]",
+            Service::Telnyx => "telnyx://APIKEY@FROM_PHONE[/TO_PHONE…]",
         }
     }
 }
@@ -78,18 +92,26 @@ impl Service {
 /// - Sinch: `POST https://REGION.sms.api.sinch.com/xms/v1/SERVICE_PLAN_ID/batches`
 ///   (`region=us|eu`, `Authorization: Bearer …`), JSON `from`, `to` and `body`; the sender may
 ///   be a short code (5 or 6 digits).
+/// - Telnyx: `POST https://api.telnyx.com/v2/messages` (`Authorization: Bearer …`), JSON
+///   `from`, `to` and `text`, with `messaging_profile_id` when the URL has `profile=`; the
+///   sender may be a short code, or an alphanumeric sender ID (up to 11 letters, digits and
+///   spaces, written in `from=` to keep its case) when a profile is given, as Telnyx asks. A
+///   refusal's reason is Telnyx's own (`errors[].detail`).
 ///
-/// With no recipient, Vonage, MessageBird, Plivo and Sinch text the sender's own number, as in
-/// Apprise (not a short code); ClickSend has no sender in its URL and needs a recipient.
+/// With no recipient, Vonage, MessageBird, Plivo, Sinch and Telnyx text the sender's own
+/// number, as Apprise does for the first four (not a short code); ClickSend has no sender in
+/// its URL and needs a recipient.
 #[derive(Clone)]
 pub struct SmsApi {
     service: Service,
     scheme: &'static str,
     pub(crate) base: String,
     /// The account's credentials: Vonage's key and secret, MessageBird's and Sinch's token,
-    /// Plivo's and ClickSend's basic authentication.
+    /// Telnyx's API key (the secret), Plivo's and ClickSend's basic authentication.
     user: String,
     secret: String,
+    /// Telnyx's messaging profile (`profile=`).
+    profile: Option<String>,
     /// The sender as the service takes it (`+` and digits, or a short code).
     from: String,
     /// The recipients, `+` and digits.
@@ -132,6 +154,7 @@ impl SmsApi {
             None => false,
         };
         let mut ttl = 900_000;
+        let mut profile = None;
         let (user, secret, from, to, batch) = match service {
             Service::Vonage => {
                 let key = q("key").or(p.user.clone()).unwrap_or_default();
@@ -256,6 +279,50 @@ impl SmsApi {
                 }
                 (spi, token, from, to, 1)
             }
+            Service::Telnyx => {
+                let key = q("key").or(p.user.clone()).unwrap_or_default();
+                let token = |s: &str| {
+                    !s.is_empty()
+                        && s.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                };
+                if !token(&key) {
+                    return Err(bad(
+                        "the API key is missing or not letters, digits, _ and -",
+                    ));
+                }
+                if let Some(id) = q("profile").map(|v| v.trim().to_owned()) {
+                    if !token(&id) {
+                        return Err(UrlError::new(
+                            raw,
+                            format!(
+                                "profile={id:?} is not a messaging profile id (letters, digits \
+                                 and -)"
+                            ),
+                        ));
+                    }
+                    profile = Some(id);
+                }
+                // With `from=`, the host is one more recipient rather than a number ignored.
+                let mut path = p.path.clone();
+                let source = match q("from") {
+                    Some(f) => {
+                        if !p.host.is_empty() {
+                            path.insert(0, p.host.clone());
+                        }
+                        f
+                    }
+                    None => p.host.clone(),
+                };
+                let from = telnyx_sender(raw, &source, profile.is_some())?;
+                let to = recipients(raw, &p, &path)?;
+                if to.is_empty() && !from.starts_with('+') {
+                    return Err(bad(
+                        "a short code or an alphanumeric sender needs a recipient",
+                    ));
+                }
+                (String::new(), key, from, to, 1)
+            }
         };
         let to: Vec<String> = if to.is_empty() {
             vec![from.trim_start_matches('+').to_owned()]
@@ -273,6 +340,7 @@ impl SmsApi {
             Service::MessageBird => "https://rest.messagebird.com".to_owned(),
             Service::Plivo => "https://api.plivo.com".to_owned(),
             Service::ClickSend => "https://rest.clicksend.com".to_owned(),
+            Service::Telnyx => "https://api.telnyx.com".to_owned(),
             Service::Sinch => {
                 let region = q("region")
                     .map(|r| r.trim().to_ascii_lowercase())
@@ -302,6 +370,7 @@ impl SmsApi {
             base,
             user,
             secret,
+            profile,
             from,
             to,
             batch,
@@ -393,17 +462,104 @@ impl SmsApi {
                     ],
                     body: json_body(json!({"from": self.from, "to": group, "body": text})),
                 },
+                Service::Telnyx => {
+                    let mut body = json!({"from": self.from, "to": group[0], "text": text});
+                    if let Some(id) = &self.profile {
+                        body["messaging_profile_id"] = json!(id);
+                    }
+                    HttpRequest {
+                        method: Method::Post,
+                        url: format!("{}/v2/messages", self.base),
+                        headers: vec![
+                            content("application/json"),
+                            (
+                                "Authorization".to_owned(),
+                                format!("Bearer {}", self.secret),
+                            ),
+                        ],
+                        body: json_body(body),
+                    }
+                }
             })
             .collect()
     }
 }
 
-/// The verdict of an answer: HTTP's, then what Vonage and ClickSend say per message inside a
-/// `200`.
+/// Telnyx's sender, as it is sent: a phone number (`+` and 10 to 14 digits), a short code (5
+/// or 6 digits), or, with a messaging profile, an alphanumeric sender ID (1 to 11 letters,
+/// digits and spaces, one of them a letter).
+fn telnyx_sender(raw: &str, s: &str, profile: bool) -> Result<String, UrlError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(UrlError::new(
+            raw,
+            "the sender is missing: telnyx://APIKEY@FROM_PHONE[/TO_PHONE…]",
+        ));
+    }
+    match digits(s) {
+        Some(d) if (10..=14).contains(&d.len()) => return Ok(format!("+{d}")),
+        Some(d) if matches!(d.len(), 5 | 6) => return Ok(d),
+        _ => {}
+    }
+    let sender_id = s.len() <= 11
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ')
+        && s.bytes().any(|b| b.is_ascii_alphabetic());
+    if sender_id && profile {
+        return Ok(s.to_owned());
+    }
+    let why = if sender_id {
+        format!(
+            "the alphanumeric sender {s:?} needs a messaging profile (profile=), as Telnyx sends \
+             one only through a profile"
+        )
+    } else {
+        format!(
+            "the sender {s:?} is neither a phone number with its country code (10 to 14 digits), \
+             a short code (5 or 6) nor an alphanumeric sender ID (up to 11 letters, digits and \
+             spaces)"
+        )
+    };
+    Err(UrlError::new(raw, why))
+}
+
+/// A refusal with Telnyx's own words for it: each of the answer's `errors[]` (code, title,
+/// detail) in place of the body's start; the verdict stays HTTP's.
+fn telnyx_refusal(http: Outcome, status: u16, body: &str) -> Outcome {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let said: Vec<String> = v["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let text = |k: &str| e[k].as_str().map(str::trim).filter(|t| !t.is_empty());
+            let what = text("detail").or_else(|| text("title"))?;
+            Some(match text("code") {
+                Some(code) => format!("{what} (Telnyx error {code})"),
+                None => what.to_owned(),
+            })
+        })
+        .collect();
+    if said.is_empty() {
+        return http;
+    }
+    let reason = format!("HTTP {status}: {}", shorten(&said.join("; "), 300));
+    match http {
+        Outcome::Retry { after, .. } => Outcome::Retry { after, reason },
+        Outcome::Permanent { .. } => Outcome::permanent(reason),
+        delivered => delivered,
+    }
+}
+
+/// The verdict of an answer: HTTP's (with Telnyx's reasons for a refusal), then what Vonage and
+/// ClickSend say per message inside a `200`. A Telnyx `2xx` means the message was accepted;
+/// whether it reached the phone is told later, by webhook, which a notifier does not wait for.
 fn classify(service: Service, status: u16, retry_after: Option<&str>, body: &str) -> Outcome {
     let http = crate::default_classify(status, retry_after, body);
     if !http.is_delivered() {
-        return http;
+        return match service {
+            Service::Telnyx => telnyx_refusal(http, status, body),
+            _ => http,
+        };
     }
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     match service {
@@ -504,6 +660,27 @@ mod tests {
             (s.from.as_str(), s.base.as_str()),
             ("12345", "https://eu.sms.api.sinch.com")
         );
+        let t = SmsApi::from_apprise("telnyx://KEY01_ab-c@+1 555 123 4567").unwrap();
+        assert_eq!(
+            (t.secret.as_str(), t.from.as_str(), t.profile.as_deref()),
+            ("KEY01_ab-c", "+15551234567", None)
+        );
+        assert_eq!(t.to, ["+15551234567"], "the sender's own number");
+        let t = SmsApi::from_apprise(
+            "telnyx://15557654321?key=K3Y&from=Belfry%20Ops&profile=4001-abcd&to=15550001111",
+        )
+        .unwrap();
+        assert_eq!(
+            (t.from.as_str(), t.profile.as_deref()),
+            ("Belfry Ops", Some("4001-abcd"))
+        );
+        assert_eq!(
+            t.to,
+            ["+15557654321", "+15550001111"],
+            "host first, then to="
+        );
+        let t = SmsApi::from_apprise("telnyx://K3Y@12345/15557654321").unwrap();
+        assert_eq!(t.from, "12345", "a short code is sent as it is");
     }
 
     #[test]
@@ -519,6 +696,21 @@ mod tests {
             ("sinch://ab12:cd34@12345", "short code needs a recipient"),
             ("sinch://ab12:cd34@15551234567?region=ap", "region=\"ap\""),
             ("sinch://xyz:S3CR3T@15551234567", "service plan id"),
+            ("telnyx://15551234567/15557654321", "API key is missing"),
+            ("telnyx://S3CR3T.KEY@15551234567", "API key"),
+            ("telnyx://S3CR3T@", "the sender is missing"),
+            ("telnyx://S3CR3T@555", "the sender \"555\""),
+            ("telnyx://S3CR3T@12345", "needs a recipient"),
+            (
+                "telnyx://S3CR3T@15557654321?from=Belfry",
+                "needs a messaging profile",
+            ),
+            ("telnyx://S3CR3T@15551234567/42", "the recipient \"42\""),
+            ("telnyx://S3CR3T@15551234567?profile=a/b", "profile=\"a/b\""),
+            (
+                "telnyx://S3CR3T@15551234567?ttl=60000",
+                "unknown option \"ttl\" for telnyx://",
+            ),
             (
                 "vonage://abc:S3CR3T@15551234567?priority=1",
                 "unknown option",
@@ -549,6 +741,37 @@ mod tests {
         );
         assert!(matches!(
             classify(Service::Sinch, 503, None, ""),
+            Outcome::Retry { .. }
+        ));
+    }
+
+    #[test]
+    fn telnyx_refusals_are_told_in_telnyxs_words() {
+        let accepted = r#"{"data":{"id":"4031","to":[{"status":"queued"}],"errors":[]}}"#;
+        assert_eq!(
+            classify(Service::Telnyx, 200, None, accepted),
+            Outcome::Delivered
+        );
+        let bad = r#"{"errors":[{"code":"10016","title":"Phone number must be in +E.164 format","detail":"The 'to' parameter must be in +E.164 format"}]}"#;
+        assert_eq!(
+            classify(Service::Telnyx, 422, None, bad),
+            Outcome::permanent(
+                "HTTP 422: The 'to' parameter must be in +E.164 format (Telnyx error 10016)"
+            )
+        );
+        let limited = r#"{"errors":[{"code":"10011","title":"Too many requests"}]}"#;
+        let o = classify(Service::Telnyx, 429, Some("7"), limited);
+        assert!(
+            matches!(&o, Outcome::Retry { after: Some(d), reason } if d.as_secs() == 7 && reason == "HTTP 429: Too many requests (Telnyx error 10011)"),
+            "{o:?}"
+        );
+        // An answer that is not Telnyx's error object keeps HTTP's reason.
+        assert_eq!(
+            classify(Service::Telnyx, 401, None, "denied"),
+            Outcome::permanent("HTTP 401: denied")
+        );
+        assert!(matches!(
+            classify(Service::Telnyx, 503, None, ""),
             Outcome::Retry { .. }
         ));
     }

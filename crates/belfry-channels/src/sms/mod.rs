@@ -1,6 +1,6 @@
 //! Text messages: [`Twilio`] (`twilio://`) and the SMS services' APIs ([`SmsApi`]: Vonage,
-//! MessageBird, Plivo, ClickSend, Sinch), rendered with [`belfry_core::sms`]. `phone.rs` reads
-//! phone numbers as Apprise does.
+//! MessageBird, Plivo, ClickSend, Sinch, Telnyx), rendered with [`belfry_core::sms`].
+//! `phone.rs` reads phone numbers as Apprise does.
 
 mod api;
 mod phone;
@@ -21,6 +21,7 @@ pub(crate) const SCHEMES: &[&str] = &[
     "plivo",
     "clicksend",
     "sinch",
+    "telnyx",
 ];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].

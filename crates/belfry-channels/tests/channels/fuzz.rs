@@ -24,6 +24,7 @@ const SCHEMES: &[&str] = &[
     "plivo",
     "clicksend",
     "sinch",
+    "telnyx",
     "rsyslog",
     "syslog",
     "mqtt",

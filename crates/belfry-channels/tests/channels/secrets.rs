@@ -140,6 +140,10 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             "clicksend://ada:FAKESECRETkey@15551234567".into(),
             Some("https://rest.clicksend.com"),
         ),
+        (
+            "telnyx://KEYFAKESECRET_01@15551234567".into(),
+            Some("https://api.telnyx.com"),
+        ),
         ("nctalk://ada:FAKESECRETpw@{addr}/room1".into(), None),
         (
             "line://FAKESECRETtok/part=/Uuser1".into(),

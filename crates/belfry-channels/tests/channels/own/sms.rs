@@ -1,5 +1,5 @@
-//! The SMS services' APIs (Vonage, MessageBird, Plivo, ClickSend, Sinch) against the recording
-//! receiver standing in for each service's host.
+//! The SMS services' APIs (Vonage, MessageBird, Plivo, ClickSend, Sinch, Telnyx) against the
+//! recording receiver standing in for each service's host.
 
 use std::time::Duration;
 
@@ -207,4 +207,63 @@ fn sinch_posts_a_batch_per_recipient_in_its_region() {
         matches!(&o, Outcome::Retry { after: Some(d), .. } if *d == Duration::from_secs(3)),
         "{o:?}"
     );
+}
+
+#[test]
+fn telnyx_posts_a_message_per_recipient_with_its_bearer_key_and_quotes_its_refusals() {
+    let key = "KEYS3CRET_0190abc";
+    let url = format!("telnyx://{key}@+1 555 123 4567/15557654321/+44 20 7946 0018");
+    assert_eq!(
+        planned(&url, &problem())[0].url,
+        "https://api.telnyx.com/v2/messages"
+    );
+    let accepted = r#"{"data":{"id":"40317159","to":[{"status":"queued"}],"errors":[]}}"#;
+    let rx = Receiver::start(vec![
+        Reply::status(200).body(accepted),
+        Reply::status(200).body(accepted),
+        Reply::status(422).body(&format!(
+            r#"{{"errors":[{{"code":"10016","title":"Phone number must be in +E.164 format","detail":"The 'to' parameter is invalid for key {key}"}}]}}"#
+        )),
+        Reply::status(429).header("Retry-After", "5"),
+    ]);
+    let ch = parse(&url).unwrap();
+    assert!(!ch.describe().contains(key), "{}", ch.describe());
+    let cx = || via("https://api.telnyx.com", &rx);
+    assert_eq!(send_with(ch.as_ref(), &problem(), cx()), Outcome::Delivered);
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 2);
+    for (r, to) in reqs.iter().zip(["+15557654321", "+442079460018"]) {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.target, "/v2/messages");
+        assert_eq!(r.header("authorization").unwrap(), format!("Bearer {key}"));
+        assert_eq!(r.header("content-type").unwrap(), "application/json");
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"from": "+15551234567", "to": to, "text": sms::render(&problem())})
+        );
+    }
+    let o = send_with(ch.as_ref(), &problem(), cx());
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("is invalid for key") && reason.contains("10016") && !reason.contains(key)),
+        "{o:?}"
+    );
+    let o = send_with(ch.as_ref(), &problem(), cx());
+    assert!(
+        matches!(&o, Outcome::Retry { after: Some(d), .. } if *d == Duration::from_secs(5)),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn telnyx_sends_its_messaging_profile_with_an_alphanumeric_sender() {
+    let rx = Receiver::start(vec![Reply::status(200)]);
+    let ch = parse("telnyx://K3Y@15557654321?from=Belfry&profile=40017a2e-0f0e-4b9a").unwrap();
+    assert_eq!(
+        send_with(ch.as_ref(), &problem(), via("https://api.telnyx.com", &rx)),
+        Outcome::Delivered
+    );
+    let v = rx.requests()[0].json();
+    assert_eq!(v["from"], "Belfry");
+    assert_eq!(v["to"], "+15557654321");
+    assert_eq!(v["messaging_profile_id"], "40017a2e-0f0e-4b9a");
 }
