@@ -35,7 +35,8 @@
 //!   (`opsgenie://`) and [`Splunk`] On-Call (`splunk://`, `victorops://`), [`Squadcast`]
 //!   (`squadcast://`), [`IncidentIo`] (`incidentio://`), [`Signl4`] (`signl4://`),
 //!   [`PagerTree`] (`pagertree://`) and [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`]
-//!   (`ilert://`), [`XMatters`] (`xmatters://`), where a problem opens the job's incident and a
+//!   (`ilert://`), [`XMatters`] (`xmatters://`), [`BetterStack`] (`betterstack://`), where a
+//!   problem opens the job's incident and a
 //!   recovery closes it, [`Matrix`] (`matrix://`, `matrixs://`: the client-server API, or a
 //!   webhook bridge), [`Webex`] (`wxteams://`, `webex://`), [`NextcloudTalk`] (`nctalk://`,
 //!   `nctalks://`), [`Line`] (`line://`), Amazon [`Sns`] (`sns://`) and [`Ses`] (`ses://`,
@@ -120,7 +121,8 @@ pub use email::{MailApi, Microsoft365, Security, SendGrid, Smtp};
 pub use hcping::{DEFAULT_BODY_LIMIT as PING_BODY_LIMIT, HcPing};
 pub use http::{Answer, Context, HttpRequest, Method, USER_AGENT, default_classify};
 pub use incident::{
-    GoAlert, Ilert, IncidentIo, Opsgenie, PagerTree, Signl4, Splunk, Squadcast, XMatters,
+    BetterStack, GoAlert, Ilert, IncidentIo, Opsgenie, PagerTree, Signl4, Splunk, Squadcast,
+    XMatters,
 };
 pub use irc::Irc;
 #[cfg(feature = "desktop")]

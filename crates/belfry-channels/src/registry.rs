@@ -224,6 +224,7 @@ const OWN: &[SchemeInfo] = &[
     own("goalerts", "GoAlert", true),
     own("ilert", "ilert", true),
     own("xmatters", "xMatters", true),
+    own("betterstack", "Better Stack (Uptime incidents)", false),
     own("matrix", "Matrix", true),
     own("matrixs", "Matrix", true),
     own("wxteams", "Webex (Cisco Webex Teams)", true),

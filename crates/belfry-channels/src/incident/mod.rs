@@ -3,8 +3,9 @@
 //! [`Squadcast`] (`squadcast://`), [`IncidentIo`] (`incidentio://`), [`Signl4`]
 //! (`signl4://`), [`PagerTree`] (`pagertree://`),
 //! [`GoAlert`] (`goalert://`, `goalerts://`), [`Ilert`] (`ilert://`), [`XMatters`]
-//! (`xmatters://`).
+//! (`xmatters://`), [`BetterStack`] (`betterstack://`, a scheme of belfry's own).
 
+mod betterstack;
 mod common;
 mod goalert;
 mod ilert;
@@ -16,6 +17,7 @@ mod splunk;
 mod squadcast;
 mod xmatters;
 
+pub use betterstack::BetterStack;
 pub use goalert::GoAlert;
 pub use ilert::Ilert;
 pub use incidentio::IncidentIo;
@@ -42,6 +44,7 @@ pub(crate) const SCHEMES: &[&str] = &[
     "goalerts",
     "ilert",
     "xmatters",
+    "betterstack",
 ];
 
 /// The channel for `raw`, whose lowercase scheme is one of [`SCHEMES`].
@@ -55,6 +58,7 @@ pub(crate) fn parse(scheme: &str, raw: &str) -> Result<Box<dyn Channel>, UrlErro
         "goalert" | "goalerts" => boxed(GoAlert::from_apprise(raw)),
         "ilert" => boxed(Ilert::from_apprise(raw)),
         "xmatters" => boxed(XMatters::from_apprise(raw)),
+        "betterstack" => boxed(BetterStack::from_url(raw)),
         _ => boxed(Opsgenie::from_apprise(raw)),
     }
 }

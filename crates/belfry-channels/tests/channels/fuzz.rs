@@ -25,6 +25,7 @@ const SCHEMES: &[&str] = &[
     "clicksend",
     "sinch",
     "telnyx",
+    "betterstack",
     "rsyslog",
     "syslog",
     "mqtt",

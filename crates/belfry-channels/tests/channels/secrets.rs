@@ -144,6 +144,10 @@ fn urls() -> Vec<(String, Option<&'static str>)> {
             "telnyx://KEYFAKESECRET_01@15551234567".into(),
             Some("https://api.telnyx.com"),
         ),
+        (
+            "betterstack://FAKESECRETtok_01?requester=ops@example.org".into(),
+            Some("https://uptime.betterstack.com"),
+        ),
         ("nctalk://ada:FAKESECRETpw@{addr}/room1".into(), None),
         (
             "line://FAKESECRETtok/part=/Uuser1".into(),

@@ -1,13 +1,14 @@
 //! Incident services (Splunk On-Call, …): the requests they plan for the real services, and
 //! the same requests sent to a loopback receiver standing in for them
-//! (`parse_with_api_base`), with the service's answers classified.
+//! (`parse_with_api_base`, or `Context::with_origin` for Better Stack), with the service's
+//! answers classified.
 
 use base64::Engine as _;
 use belfry_channels::{Channel, Message, Outcome, parse, parse_with_api_base};
 use belfry_core::{Reason, State};
 use belfry_testkit::{Receiver, Reply};
 
-use crate::{notification, send};
+use crate::{notification, send, send_with, via};
 
 fn plan(ch: &dyn Channel, n: &belfry_core::Notification) -> Vec<belfry_channels::HttpRequest> {
     ch.plan(&Message {
@@ -647,4 +648,202 @@ fn xmatters_trigger_address_is_sent_as_xmatters_not_as_a_webhook() {
     assert_eq!(ch.scheme(), "xmatters");
     assert!(!ch.describe().contains(XMATTERS_KEY), "{}", ch.describe());
     assert_eq!(plan(ch.as_ref(), &problem())[0].url, raw);
+}
+
+const BETTERSTACK_TOKEN: &str = "S3CRETbetterstackTok";
+
+/// A page of Better Stack's listing of open incidents: `(id, name)`, and whether more follow.
+fn open_incidents(incidents: &[(&str, &str)], more: bool) -> Reply {
+    let data: Vec<serde_json::Value> = incidents
+        .iter()
+        .map(|(id, name)| {
+            serde_json::json!({
+                "id": id,
+                "type": "incident",
+                "attributes": {"name": name, "cause": "x", "resolved_at": null}
+            })
+        })
+        .collect();
+    let next = more.then_some("https://uptime.betterstack.com/api/v3/incidents?page=2");
+    Reply::status(200).body(
+        &serde_json::json!({"data": data, "pagination": {"first": null, "next": next}}).to_string(),
+    )
+}
+
+fn betterstack_send(url: &str, n: &belfry_core::Notification, rx: &Receiver) -> Outcome {
+    let ch = parse(url).unwrap();
+    send_with(ch.as_ref(), n, via("https://uptime.betterstack.com", rx))
+}
+
+#[test]
+fn betterstack_opens_an_incident_named_after_the_job_unless_one_is_open() {
+    let url = format!(
+        "betterstack://{BETTERSTACK_TOKEN}?requester=ops@example.org&team=Platform&policy=981\
+         &team_wait=120&call=no&critical_alert=yes"
+    );
+    let real = plan(parse(&url).unwrap().as_ref(), &problem());
+    assert_eq!(
+        real[0].url,
+        "https://uptime.betterstack.com/api/v3/incidents?resolved=false&per_page=50&team_name=Platform"
+    );
+    assert_eq!(
+        real[1].url,
+        "https://uptime.betterstack.com/api/v3/incidents"
+    );
+
+    let rx = Receiver::start(vec![
+        open_incidents(&[("12", "belfry/other-job")], false),
+        Reply::status(201).body(r#"{"data":{"id":"13","type":"incident"}}"#),
+    ]);
+    assert_eq!(betterstack_send(&url, &problem(), &rx), Outcome::Delivered);
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 2);
+    let (list, create) = (&reqs[0], &reqs[1]);
+    assert_eq!(list.method, "GET");
+    assert_eq!(
+        list.target,
+        "/api/v3/incidents?resolved=false&per_page=50&team_name=Platform"
+    );
+    for r in [list, create] {
+        assert_eq!(
+            r.header("authorization").unwrap(),
+            format!("Bearer {BETTERSTACK_TOKEN}")
+        );
+    }
+    assert_eq!(create.method, "POST");
+    assert_eq!(create.target, "/api/v3/incidents");
+    assert_eq!(create.header("content-type").unwrap(), "application/json");
+    let v = create.json();
+    assert_eq!(v["name"], "belfry/nightly-backup");
+    assert_eq!(v["summary"], "nightly-backup: Failed");
+    assert!(v["description"].as_str().unwrap().contains("run-7"));
+    assert_eq!(v["requester_email"], "ops@example.org");
+    assert_eq!(v["team_name"], "Platform");
+    assert_eq!(v["policy_id"], "981");
+    assert_eq!(v["team_wait"], 120);
+    assert_eq!(v["call"], false);
+    assert_eq!(v["critical_alert"], true);
+    assert!(
+        v.get("sms").is_none(),
+        "unset flags are Better Stack's: {v}"
+    );
+
+    // The job's incident is open: the problem is folded into it, nothing is created.
+    let rx = Receiver::start(vec![open_incidents(
+        &[("12", "belfry/nightly-backup")],
+        false,
+    )]);
+    assert_eq!(betterstack_send(&url, &problem(), &rx), Outcome::Delivered);
+    assert_eq!(rx.requests().len(), 1);
+}
+
+#[test]
+fn betterstack_resolves_every_open_incident_of_the_jobs_name_on_recovery() {
+    let url = format!("betterstack://{BETTERSTACK_TOKEN}");
+    assert_eq!(plan(parse(&url).unwrap().as_ref(), &recovery()).len(), 1);
+    let rx = Receiver::start(vec![
+        open_incidents(
+            &[("77", "belfry/nightly-backup"), ("12", "belfry/other-job")],
+            true,
+        ),
+        open_incidents(&[("78", "belfry/nightly-backup")], false),
+        Reply::status(200).body(r#"{"data":{"id":"77"}}"#),
+        // Resolved by someone in between: what was wanted.
+        Reply::status(409).body(r#"{"errors":"Incident already resolved"}"#),
+    ]);
+    assert_eq!(betterstack_send(&url, &recovery(), &rx), Outcome::Delivered);
+    let reqs = rx.requests();
+    let seen: Vec<(&str, &str)> = reqs
+        .iter()
+        .map(|r| (r.method.as_str(), r.target.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("GET", "/api/v3/incidents?resolved=false&per_page=50"),
+            ("GET", "/api/v3/incidents?resolved=false&per_page=50&page=2"),
+            ("POST", "/api/v3/incidents/77/resolve"),
+            ("POST", "/api/v3/incidents/78/resolve"),
+        ]
+    );
+    assert_eq!(reqs[2].json(), serde_json::json!({"resolved_by": "belfry"}));
+
+    // Nothing open: nothing to close, and nothing else is sent.
+    let rx = Receiver::start(vec![open_incidents(&[], false)]);
+    assert_eq!(betterstack_send(&url, &recovery(), &rx), Outcome::Delivered);
+    assert_eq!(rx.requests().len(), 1);
+
+    // dedup= names the incident; action=trigger opens it whatever the notification says.
+    let rx = Receiver::start(vec![open_incidents(&[], false), Reply::status(201)]);
+    let fixed = format!("{url}?dedup=backups&action=trigger");
+    assert_eq!(
+        betterstack_send(&fixed, &recovery(), &rx),
+        Outcome::Delivered
+    );
+    assert_eq!(rx.requests()[1].json()["name"], "backups");
+}
+
+#[test]
+fn betterstack_answers_are_classified_at_each_step_without_the_token() {
+    let url = format!("betterstack://{BETTERSTACK_TOKEN}");
+    let rx = Receiver::start(vec![
+        Reply::status(429).header("Retry-After", "30"),
+        Reply::status(503),
+        Reply::status(401).body(&format!(r#"{{"errors":"Invalid token {BETTERSTACK_TOKEN}"}}"#)),
+        open_incidents(&[], false),
+        Reply::status(422).body(&format!(
+            r#"{{"errors":{{"requester_email":["is not a member of the team"]}},"token":"{BETTERSTACK_TOKEN}"}}"#
+        )),
+        open_incidents(&[("5", "belfry/nightly-backup")], false),
+        Reply::status(500),
+    ]);
+    let o = betterstack_send(&url, &problem(), &rx);
+    assert!(
+        matches!(&o, Outcome::Retry { after: Some(d), reason } if d.as_secs() == 30 && reason.contains("listing the open incidents")),
+        "{o:?}"
+    );
+    assert!(matches!(
+        betterstack_send(&url, &problem(), &rx),
+        Outcome::Retry { .. }
+    ));
+    let o = betterstack_send(&url, &problem(), &rx);
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("401") && !reason.contains(BETTERSTACK_TOKEN)),
+        "{o:?}"
+    );
+    let o = betterstack_send(&url, &problem(), &rx);
+    assert!(
+        matches!(&o, Outcome::Permanent { reason } if reason.contains("creating the incident") && reason.contains("not a member") && !reason.contains(BETTERSTACK_TOKEN)),
+        "{o:?}"
+    );
+    let o = betterstack_send(&url, &recovery(), &rx);
+    assert!(
+        matches!(&o, Outcome::Retry { reason, .. } if reason.contains("resolving incident 5")),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn betterstack_urls_are_refused_without_the_token() {
+    refused("betterstack://", "API token is missing", BETTERSTACK_TOKEN);
+    refused(
+        &format!("betterstack://{BETTERSTACK_TOKEN}?requester=ops"),
+        "requester=\"ops\"",
+        BETTERSTACK_TOKEN,
+    );
+    refused(
+        &format!("betterstack://{BETTERSTACK_TOKEN}?sms=often"),
+        "sms=\"often\"",
+        BETTERSTACK_TOKEN,
+    );
+    refused(
+        &format!("betterstack://{BETTERSTACK_TOKEN}?email=ops@example.org"),
+        "email=\"ops@example.org\" is neither yes nor no",
+        BETTERSTACK_TOKEN,
+    );
+    refused(
+        &format!("betterstack://{BETTERSTACK_TOKEN}?severity=high"),
+        "unknown option \"severity\" for betterstack://",
+        BETTERSTACK_TOKEN,
+    );
 }
