@@ -570,6 +570,12 @@ fn channels_schemes_lists_every_scheme_with_its_service_and_origin() {
         "cmd:// a program run with the notification as arguments belfry"
     );
     assert_eq!(line("opsgenie://"), "opsgenie:// Opsgenie Apprise");
+    // Services Apprise does not speak are read in a syntax of belfry's own.
+    assert_eq!(line("telnyx://"), "telnyx:// Telnyx (SMS) belfry");
+    assert_eq!(
+        line("betterstack://"),
+        "betterstack:// Better Stack (Uptime incidents) belfry"
+    );
 
     let o = w.run(&["channels", "--schemes", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
