@@ -112,7 +112,8 @@ pub struct SmsApi {
     secret: String,
     /// Telnyx's messaging profile (`profile=`).
     profile: Option<String>,
-    /// The sender as the service takes it (`+` and digits, or a short code).
+    /// The sender as the service takes it (`+` and digits, a short code, or Telnyx's
+    /// alphanumeric sender ID).
     from: String,
     /// The recipients, `+` and digits.
     to: Vec<String>,
@@ -296,8 +297,8 @@ impl SmsApi {
                         return Err(UrlError::new(
                             raw,
                             format!(
-                                "profile={id:?} is not a messaging profile id (letters, digits \
-                                 and -)"
+                                "profile={id:?} is not a messaging profile id (letters, digits, \
+                                 _ and -)"
                             ),
                         ));
                     }
