@@ -6,7 +6,7 @@ use belfry_core::{Notification, email};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
-use super::common::{choice, incident_key, is_key, opens};
+use super::common::{action, incident_key, is_key, opens};
 use crate::outcome::shorten;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -97,20 +97,7 @@ impl BetterStack {
                 "the API token is missing or not letters, digits, _ and -: betterstack://TOKEN",
             ));
         }
-        let trigger = match nonempty("action") {
-            None => None,
-            Some(a) => match choice(&a, &["map", "trigger", "resolve"]) {
-                Some(0) => None,
-                Some(1) => Some(true),
-                Some(_) => Some(false),
-                None => {
-                    return Err(UrlError::new(
-                        raw,
-                        format!("action={a:?} is not one of map, trigger, resolve"),
-                    ));
-                }
-            },
-        };
+        let trigger = action(raw, &p, ["map", "trigger", "resolve"])?;
         let requester = nonempty("requester");
         if let Some(r) = &requester
             && (!r.contains('@') || r.chars().any(char::is_whitespace))

@@ -18,6 +18,27 @@ pub(super) fn choice(v: &str, choices: &[&str]) -> Option<usize> {
         })
 }
 
+/// The URL's `action=` among `[map, open, close]` as each service names them: `None` to map
+/// each notification (the default), `Some(true)` to always open, `Some(false)` to always close.
+pub(super) fn action(
+    raw: &str,
+    p: &crate::url_parts::Parts,
+    names: [&str; 3],
+) -> Result<Option<bool>, crate::url_parse::UrlError> {
+    let Some(a) = p.get("action").filter(|a| !a.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match choice(a, &names) {
+        Some(0) => Ok(None),
+        Some(1) => Ok(Some(true)),
+        Some(_) => Ok(Some(false)),
+        None => Err(crate::url_parse::UrlError::new(
+            raw,
+            format!("action={a:?} is not one of {}", names.join(", ")),
+        )),
+    }
+}
+
 /// A key made of letters, digits, `_` and `-` (what these services' keys are).
 pub(super) fn is_key(s: &str) -> bool {
     !s.is_empty()

@@ -4,7 +4,7 @@
 use belfry_core::{Notification, email};
 use serde_json::{Value, json};
 
-use super::common::{choice, details, incident_key, opens, plus_pairs};
+use super::common::{action, details, incident_key, opens, plus_pairs};
 use crate::outcome::shorten;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -99,20 +99,7 @@ impl GoAlert {
                 ),
             ));
         }
-        let raise = match p.get("action").filter(|a| !a.trim().is_empty()) {
-            None => None,
-            Some(a) => match choice(a, &["map", "trigger", "close"]) {
-                Some(0) => None,
-                Some(1) => Some(true),
-                Some(_) => Some(false),
-                None => {
-                    return Err(UrlError::new(
-                        raw,
-                        format!("action={a:?} is not one of map, trigger, close"),
-                    ));
-                }
-            },
-        };
+        let raise = action(raw, &p, ["map", "trigger", "close"])?;
         let http = if scheme == "goalerts" {
             "https"
         } else {

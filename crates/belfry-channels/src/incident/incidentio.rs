@@ -4,7 +4,7 @@
 use belfry_core::{Notification, email};
 use serde_json::{Value, json};
 
-use super::common::{choice, details, incident_key, opens, plus_pairs, web_address};
+use super::common::{action, details, incident_key, opens, plus_pairs, web_address};
 use crate::outcome::shorten;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -80,20 +80,7 @@ impl IncidentIo {
                 "the token is missing: incidentio://SOURCE_ID/TOKEN",
             ));
         }
-        let fire = match p.get("action").filter(|a| !a.trim().is_empty()) {
-            None => None,
-            Some(a) => match choice(a, &["map", "trigger", "resolve"]) {
-                Some(0) => None,
-                Some(1) => Some(true),
-                Some(_) => Some(false),
-                None => {
-                    return Err(UrlError::new(
-                        raw,
-                        format!("action={a:?} is not one of map, trigger, resolve"),
-                    ));
-                }
-            },
-        };
+        let fire = action(raw, &p, ["map", "trigger", "resolve"])?;
         let describe = format!("incidentio://{source}/***");
         Ok(IncidentIo {
             base: "https://api.incident.io".to_owned(),

@@ -4,7 +4,7 @@
 use belfry_core::{Notification, email};
 use serde_json::{Value, json};
 
-use super::common::{choice, details, incident_key, is_key, opens, plus_pairs, web_address};
+use super::common::{action, details, incident_key, is_key, opens, plus_pairs, web_address};
 use crate::outcome::shorten;
 use crate::secrets::Secrets;
 use crate::url_parse::UrlError;
@@ -74,20 +74,7 @@ impl Squadcast {
                 return Err(UrlError::new(raw, format!("region={r:?} is not us or eu")));
             }
         };
-        let trigger = match p.get("action").filter(|a| !a.trim().is_empty()) {
-            None => None,
-            Some(a) => match choice(a, &["map", "trigger", "resolve"]) {
-                Some(0) => None,
-                Some(1) => Some(true),
-                Some(_) => Some(false),
-                None => {
-                    return Err(UrlError::new(
-                        raw,
-                        format!("action={a:?} is not one of map, trigger, resolve"),
-                    ));
-                }
-            },
-        };
+        let trigger = action(raw, &p, ["map", "trigger", "resolve"])?;
         let priority = match p.get("priority").map(str::trim).filter(|v| !v.is_empty()) {
             None => None,
             Some(v) => {
