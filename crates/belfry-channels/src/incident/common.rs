@@ -106,3 +106,25 @@ pub(super) fn plus_pairs(p: &crate::url_parts::Parts) -> Vec<(String, String)> {
         .filter_map(|(k, v)| k.strip_prefix('+').map(|k| (k.to_owned(), v.clone())))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_reads_map_open_and_close_by_prefix_and_refuses_the_rest() {
+        let read = |raw: &str| {
+            let p = crate::url_parts::Parts::parse(raw).unwrap();
+            action(raw, &p, ["map", "trigger", "close"]).map_err(|e| e.to_string())
+        };
+        assert_eq!(read("goalert://k"), Ok(None));
+        assert_eq!(read("goalert://k?action=MAP"), Ok(None));
+        assert_eq!(read("goalert://k?action=trig"), Ok(Some(true)));
+        assert_eq!(read("goalert://k?action=close"), Ok(Some(false)));
+        let e = read("goalert://k?action=page").unwrap_err();
+        assert!(
+            e.contains("\"page\" is not one of map, trigger, close"),
+            "{e}"
+        );
+    }
+}
