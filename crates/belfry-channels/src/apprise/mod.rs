@@ -11,6 +11,7 @@
 
 mod classify;
 mod finish;
+mod plain;
 mod profile;
 
 use std::sync::OnceLock;
@@ -29,7 +30,10 @@ use crate::{BoxFuture, Channel, Context, HttpRequest, Message, Method, Outcome, 
 pub(crate) struct AppriseChannel {
     profile: &'static Profile,
     scheme: &'static str,
-    service: tocsin::Service,
+    /// tocsin's reading of the URL: made when the URL is read, or, for a URL in a plain form
+    /// ([`plain`]), on its first use (`None` then if tocsin refuses it, which the plain forms'
+    /// tests rule out).
+    service: OnceLock<Option<tocsin::Service>>,
     markup: Markup,
     verify_tls: bool,
     /// What the URL says about finishing the payload (PagerDuty's `action=`, `dedup=`).
@@ -107,12 +111,31 @@ pub(crate) fn parse(raw: &str, scheme: &str) -> Option<Result<Box<dyn Channel>, 
     if let Err(e) = check_options(raw, profile, scheme) {
         return Some(Err(e));
     }
-    Some(
-        tocsin::Service::parse(raw)
-            .map_err(|e| explain(raw, e, Some(profile)))
-            .and_then(|service| AppriseChannel::new(raw, profile, scheme, service))
-            .map(|c| Box::new(c) as Box<dyn Channel>),
-    )
+    let channel = if plain::is_plain(raw, profile.name) {
+        AppriseChannel::new(raw, profile, scheme, None)
+    } else {
+        read(raw, profile, scheme)
+    };
+    Some(channel.map(|c| Box::new(c) as Box<dyn Channel>))
+}
+
+/// The channel for `raw`, read by tocsin now.
+fn read(
+    raw: &str,
+    profile: &'static Profile,
+    scheme: &'static str,
+) -> Result<AppriseChannel, UrlError> {
+    tocsin::Service::parse(raw)
+        .map_err(|e| explain(raw, e, Some(profile)))
+        .and_then(|service| AppriseChannel::new(raw, profile, scheme, Some(service)))
+}
+
+/// [`read`] for a URL of a tocsin service, whatever its form (for the plain forms' tests).
+#[cfg(test)]
+fn read_now(raw: &str) -> Result<AppriseChannel, UrlError> {
+    let scheme = raw.split("://").next().unwrap_or_default();
+    let profile = profile::by_scheme(scheme).expect("a tocsin service's scheme");
+    read(raw, profile, profile.schemes[0])
 }
 
 /// Options Apprise 2.3 reads for a service that tocsin does not act on yet: refused by name,
@@ -179,7 +202,7 @@ pub(crate) fn parse_address(raw: &str) -> Option<Result<Box<dyn Channel>, UrlErr
     let hint = known_address(raw)?;
     let result = match tocsin::Service::parse(raw) {
         Ok(service) => match profile::by_name(service.name()) {
-            Some(profile) => AppriseChannel::new(raw, profile, profile.schemes[0], service),
+            Some(profile) => AppriseChannel::new(raw, profile, profile.schemes[0], Some(service)),
             None => return None,
         },
         Err(ParseError::UnsupportedService) => Err(UrlError::new(
@@ -301,11 +324,13 @@ fn sample() -> &'static Notification {
 }
 
 impl AppriseChannel {
+    /// The channel for `raw`, with tocsin's reading of it, or without for a URL in a plain
+    /// form (read on first use).
     fn new(
         raw: &str,
         profile: &'static Profile,
         scheme: &'static str,
-        service: tocsin::Service,
+        service: Option<tocsin::Service>,
     ) -> Result<Self, UrlError> {
         let query = query_pairs(raw);
         let markdown = query
@@ -322,9 +347,10 @@ impl AppriseChannel {
             } else {
                 profile.markup
             },
-            verify_tls: service.options().verify_tls(),
+            // A plain form has no query: certificates are checked, tocsin's default.
+            verify_tls: service.as_ref().is_none_or(|s| s.options().verify_tls()),
             url_finish,
-            service,
+            service: OnceLock::new(),
             secrets: OnceLock::new(),
             raw: raw.to_owned(),
             describe,
@@ -332,11 +358,16 @@ impl AppriseChannel {
         // A URL that parses but leads nowhere (no topic, no event, no usable target) is an
         // error now, when the configuration is read, rather than a dead alert later. The list
         // form first: a plan may compile patterns (Slack's e-mail addresses) that cost
-        // milliseconds, and this runs at every start.
+        // milliseconds, and this runs at every start. A plain form leads somewhere by
+        // construction (`plain`'s tests).
+        let Some(service) = service else {
+            return Ok(channel);
+        };
         let sample = channel.feed(sample());
-        if channel.service.prepare(&sample).is_empty()
-            && channel.service.plan(&sample).next_request().is_none()
-        {
+        let nowhere =
+            service.prepare(&sample).is_empty() && service.plan(&sample).next_request().is_none();
+        channel.service.get_or_init(|| Some(service));
+        if nowhere {
             // Bark's and Pushover's end-to-end encryption: tocsin plans nothing rather than
             // send in the clear what the URL asked to encrypt.
             let encrypted = query
@@ -362,6 +393,22 @@ impl AppriseChannel {
             ));
         }
         Ok(channel)
+    }
+
+    /// tocsin's reading of the URL, made now if the URL was read in a plain form.
+    fn service(&self) -> Option<&tocsin::Service> {
+        self.service
+            .get_or_init(|| tocsin::Service::parse(&self.raw).ok())
+            .as_ref()
+    }
+
+    /// What a send says if tocsin refuses, on first use, a URL read in a plain form.
+    fn unread(&self) -> String {
+        format!(
+            "{}: tocsin refused this URL when it was first used, though belfry had accepted \
+             its form; this is a bug in belfry (please report it with the URL's shape)",
+            self.profile.label
+        )
     }
 
     /// The notification as tocsin takes it: belfry's rendered title and body.
@@ -462,7 +509,10 @@ impl AppriseChannel {
     /// outcome is then that failure.
     async fn deliver(&self, msg: &Message<'_>, cx: &Context) -> Outcome {
         let n = msg.notification;
-        let mut plan = self.service.plan(&self.feed(n));
+        let Some(service) = self.service() else {
+            return Outcome::permanent(self.unread());
+        };
+        let mut plan = service.plan(&self.feed(n));
         let mut permanent: Option<Outcome> = None;
         let mut last_answer = String::new();
         while let Some(prepared) = plan.next_request() {
@@ -557,15 +607,15 @@ impl Channel for AppriseChannel {
     /// shows that first request when nothing else can be built.
     fn plan(&self, msg: &Message<'_>) -> Option<Vec<HttpRequest>> {
         let n = msg.notification;
+        let service = self.service()?;
         let tn = self.feed(n);
-        let mut reqs: Vec<HttpRequest> = self
-            .service
+        let mut reqs: Vec<HttpRequest> = service
             .prepare(&tn)
             .iter()
             .filter_map(|r| self.convert(r, n).ok())
             .collect();
         if reqs.is_empty()
-            && let Some(first) = self.service.plan(&tn).next_request()
+            && let Some(first) = service.plan(&tn).next_request()
         {
             reqs.extend(self.convert(&first, n).ok());
         }
@@ -603,7 +653,7 @@ mod tests {
         let scheme = raw.split("://").next().unwrap();
         let profile = profile::by_scheme(scheme).unwrap();
         let service = tocsin::Service::parse(raw).unwrap();
-        AppriseChannel::new(raw, profile, profile.schemes[0], service).unwrap()
+        AppriseChannel::new(raw, profile, profile.schemes[0], Some(service)).unwrap()
     }
 
     #[test]
