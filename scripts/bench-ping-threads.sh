@@ -5,6 +5,8 @@
 # seconds (30) of load at 64 connections untimed (the store grows as in bench-pings.sh), then
 # SECS seconds (8) measured. A thread busy the whole time at R pings/s uses 1e6/R µs a ping.
 #
+# Then the sizes of the write-ahead log and the database.
+#
 #   scripts/bench-ping-threads.sh target/release/belfry
 set -euo pipefail
 bin=$1
@@ -44,3 +46,5 @@ grep Requests/sec "$d/out"
 join "$d/a" "$d/b" | awk -v n="$reqs" -v t="$ticks" \
   '$3 > $2 {printf "%-16s %6.1f µs a ping\n", $1, ($3 - $2) * 1e6 / t / n}'
 awk -v n="$reqs" '{printf "%-16s %6.1f µs a ping\n", "wrk", ($1 + $2) * 1e6 / n}' "$d/wrk-cpu"
+# The write-ahead log's file: it grows to what the writer's backstop checkpoint allows.
+echo "write-ahead log $(($(stat -c %s "$d/home/belfry.db-wal") / 1048576)) MiB, database $(($(stat -c %s "$d/home/belfry.db") / 1048576)) MiB"

@@ -29,6 +29,7 @@
 
 pub mod actions;
 pub mod api;
+mod checkpointer;
 mod cors;
 mod http;
 mod limits;

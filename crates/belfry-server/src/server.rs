@@ -68,8 +68,10 @@ pub struct Running {
     http: Option<JoinHandle<()>>,
     writers: Vec<JoinHandle<()>>,
     sweeper: Option<JoinHandle<()>>,
+    checkpointer: Option<JoinHandle<()>>,
     dispatcher: Option<JoinHandle<()>>,
     api: Option<JoinHandle<()>>,
+    /// Stops the sweeper and the checkpointer.
     sweeper_stop: Arc<Stop>,
     waker: Waker,
     metrics: Arc<Metrics>,
@@ -158,6 +160,19 @@ impl Server {
             )?);
         }
         let sweeper_stop = Arc::new(Stop::default());
+        // SQLite: the writer leaves its checkpoints to a thread of their own.
+        let checkpointer = match location {
+            belfry_store::Location::Postgres(_) => None,
+            belfry_store::Location::Sqlite(_) => {
+                let store = open()?;
+                let config = Arc::clone(&config);
+                let stop = Arc::clone(&sweeper_stop);
+                Some(spawn(
+                    "belfry-checkpoint",
+                    Box::new(move || crate::checkpointer::run(store, config, stop)),
+                )?)
+            }
+        };
         let sweeper = {
             let config = Arc::clone(&config);
             let metrics = Arc::clone(&metrics);
@@ -208,6 +223,7 @@ impl Server {
             http: Some(http),
             writers,
             sweeper: Some(sweeper),
+            checkpointer,
             dispatcher: Some(dispatcher),
             api: Some(api_thread),
             sweeper_stop,
@@ -298,6 +314,7 @@ impl Running {
         join(self.api.take());
         self.sweeper_stop.stop();
         join(self.sweeper.take());
+        join(self.checkpointer.take());
         self.waker.stop();
         join(self.dispatcher.take());
     }

@@ -30,7 +30,7 @@ const FIGURES_EVERY: Duration = Duration::from_secs(1);
 /// crashed), as the detached drain does between its passes.
 const REAP_EVERY: Duration = Duration::from_secs(5);
 
-/// Tells the sweeper to stop, and wakes it.
+/// Tells the sweeper (and the checkpointer) to stop, and wakes it.
 #[derive(Debug, Default)]
 pub(crate) struct Stop {
     stopped: Mutex<bool>,
@@ -48,7 +48,7 @@ impl Stop {
     }
 
     /// Sleeps `d` or until stopped; returns whether stopped.
-    fn sleep(&self, d: Duration) -> bool {
+    pub(crate) fn sleep(&self, d: Duration) -> bool {
         let guard = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
         let (guard, _) = self
             .cond
@@ -88,11 +88,6 @@ pub(crate) fn run(
                 POLL
             }
         };
-        // The writer leaves the store's upkeep (SQLite's checkpoints) to this thread, so
-        // that its commits stay quick.
-        if let Err(e) = store.upkeep() {
-            crate::log::warn(&format!("store upkeep: {}", config.scrub(&e.to_string())));
-        }
         if reaped_at.is_none_or(|t| t.elapsed() >= REAP_EVERY) {
             reaped_at = Some(Instant::now());
             match belfry::internal::reap_crashed(&mut store, &config) {

@@ -416,18 +416,17 @@ impl Store {
     /// Leaves most of the store's upkeep to another handle's [`Store::upkeep`]: for a handle
     /// whose commits must be quick (the server's writer of pings). On SQLite, its commits copy
     /// the write-ahead log into the database (a checkpoint, with its sync) only once the log
-    /// holds 10,000 pages (about 40 MB), not SQLite's 1,000: the pages a busy writer rewrites
-    /// over and over are then copied once for many commits, and between them another handle's
-    /// upkeep copies what it can. Nothing on PostgreSQL.
+    /// holds 100,000 pages (about 400 MB), not SQLite's 1,000, as a backstop: another handle's
+    /// upkeep, called often, copies the log as it grows. Nothing on PostgreSQL.
     pub fn leave_upkeep(&mut self) -> Result<()> {
         self.gated_mut().leave_upkeep()
     }
 
     /// Does the upkeep that handles which [left it](Store::leave_upkeep) do not: on SQLite, a
     /// passive checkpoint (it copies what it can without waiting for, or holding up, any
-    /// writer). Call it often (the server's sweeper does, each time it looks). Nothing on
-    /// PostgreSQL.
-    pub fn upkeep(&mut self) -> Result<()> {
+    /// writer). `true` if the log still holds pages to copy (a writer is busy): call it again
+    /// soon, as the server's checkpointer thread does. Nothing (`false`) on PostgreSQL.
+    pub fn upkeep(&mut self) -> Result<bool> {
         self.gated_mut().upkeep()
     }
 

@@ -9,3 +9,4 @@ mod late;
 mod ping_table;
 mod replicas;
 mod support;
+mod upkeep;
