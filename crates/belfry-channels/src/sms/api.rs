@@ -27,16 +27,8 @@ enum Service {
     Telnyx,
 }
 
-/// The schemes of these services.
-pub(crate) const SCHEMES: &[&str] = &[
-    "vonage",
-    "nexmo",
-    "msgbird",
-    "plivo",
-    "clicksend",
-    "sinch",
-    "telnyx",
-];
+/// The schemes of these services: the family's, after Twilio's.
+pub(crate) const SCHEMES: &[&str] = super::SCHEMES.split_at(1).1;
 
 impl Service {
     fn of(scheme: &str) -> Option<Service> {
