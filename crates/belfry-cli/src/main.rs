@@ -281,8 +281,9 @@ enum ConfigAction {
 #[derive(Subcommand, Debug)]
 enum StoreAction {
     /// Copy the store (the state directory's belfry.db, or `[store] url`) into another: every
-    /// job with what the rules remember of it, every run with its output, every notification,
-    /// outbox row (pending ones stay pending) and delivery attempt.
+    /// job with what the rules remember of it and its acknowledgement, every run with its
+    /// output, every notification, outbox row (pending ones stay pending), delivery attempt,
+    /// kept ping, state change and silence.
     ///
     /// Safe to run again: rows the target has already are left as they are there, so a second
     /// run copies only what was added since. Stop belfry's writers (cron, services) for the

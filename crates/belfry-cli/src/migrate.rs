@@ -41,6 +41,9 @@ pub fn migrate(config: &Config, to: &str, as_json: bool) -> anyhow::Result<u8> {
                 "dead": copied.dead,
             },
             "attempts": copied.attempts,
+            "pings": copied.pings,
+            "flips": copied.flips,
+            "silences": copied.silences,
             "already_there": copied.already_there,
         });
         serde_json::to_writer_pretty(&mut out, &counts)?;

@@ -1,7 +1,7 @@
 //! Copying a whole store into another (`belfry store migrate`): every row of every table, as
 //! records that no backend's column types leak into, in an order a copy can write them in
-//! (jobs, then runs, notifications, outbox rows, attempts, pings, state changes). Writing a record whose key the
-//! target already has changes nothing, so a copy can be run again, after an interruption or
+//! (jobs, then runs, notifications, outbox rows, attempts, pings, state changes, silences).
+//! Writing a record whose key the target already has changes nothing, so a copy can be run again, after an interruption or
 //! to pick up what was added since, and copies only what is missing.
 
 use std::fmt;
@@ -14,13 +14,35 @@ use crate::types::{LastNotification, LastRun, RunRow};
 /// One row of a store.
 #[derive(Clone, Debug)]
 pub(crate) enum Record {
-    Job(JobRecord),
+    Job(Box<JobRecord>),
     Run(RunRecord),
-    Notification(Box<Notification>),
+    Notification(Box<NotificationRecord>),
     Outbox(OutboxRecord),
     Attempt(AttemptRecord),
     Ping(PingRecord),
     Flip(FlipRecord),
+    Silence(SilenceRecord),
+}
+
+/// A notification, and why it was not sent if it was held back (the `Hush`'s JSON, as
+/// stored).
+#[derive(Clone, Debug)]
+pub(crate) struct NotificationRecord {
+    pub notification: Notification,
+    pub hushed: Option<String>,
+}
+
+/// A silence, in force, over or ended early.
+#[derive(Clone, Debug)]
+pub(crate) struct SilenceRecord {
+    pub id: i64,
+    pub job: Option<String>,
+    pub tag: Option<String>,
+    pub until: Timestamp,
+    pub reason: String,
+    pub created_by: String,
+    pub created: Timestamp,
+    pub ended: Option<Timestamp>,
 }
 
 /// A job's row: the rules' memory of it and what `status` shows.
@@ -46,6 +68,9 @@ pub(crate) struct JobChecks {
     pub paused: bool,
     pub meta: Option<String>,
     pub n_pings: i64,
+    /// When its problem was acknowledged, and by whom.
+    pub acked: Option<Timestamp>,
+    pub acked_by: Option<String>,
 }
 
 /// A kept change of a job's state.
@@ -136,6 +161,8 @@ pub struct Copied {
     pub pings: u64,
     /// Changes of a job's state kept.
     pub flips: u64,
+    /// Silences, in force or not.
+    pub silences: u64,
     /// Records the target had already, left as they were there.
     pub already_there: u64,
 }
@@ -159,6 +186,7 @@ impl Copied {
             Record::Attempt(_) => self.attempts += 1,
             Record::Ping(_) => self.pings += 1,
             Record::Flip(_) => self.flips += 1,
+            Record::Silence(_) => self.silences += 1,
         }
     }
 
@@ -173,6 +201,7 @@ impl Copied {
         self.attempts += other.attempts;
         self.pings += other.pings;
         self.flips += other.flips;
+        self.silences += other.silences;
         self.already_there += other.already_there;
     }
 
@@ -212,6 +241,9 @@ impl fmt::Display for Copied {
                 ", {}",
                 plural(self.flips, "state change", "state changes")
             )?;
+        }
+        if self.silences > 0 {
+            write!(f, ", {}", plural(self.silences, "silence", "silences"))?;
         }
         if self.already_there > 0 {
             write!(

@@ -704,9 +704,10 @@ impl Store {
     }
 
     /// Copies every row of this store into `to` (`belfry store migrate`): jobs with the rules'
-    /// memory of them, runs with their output, notifications, outbox rows whatever their
-    /// status (a pending row stays pending, with its attempts, lease and deadline), and
-    /// delivery attempts, in batches of a thousand, one transaction each. Rows `to` has
+    /// memory of them and their acknowledgements, runs with their output, notifications
+    /// (with why each held back was), outbox rows whatever their status (a pending row stays
+    /// pending, with its attempts, lease and deadline), delivery attempts, kept pings, state
+    /// changes and silences, in batches of a thousand, one transaction each. Rows `to` has
     /// already are left as they are there, so a copy can be repeated and copies only what is
     /// missing. Ids are kept: `to` must not hold another store's outbox rows.
     pub fn copy_into(&self, to: &mut Store) -> Result<Copied> {

@@ -119,6 +119,9 @@ fn a_host_moves_up_to_postgres_with_its_history_and_its_waiting_alerts() {
     );
     assert_eq!(code(&w.run(&["run", "--name", "report", "--", "true"])), 0);
     let before = w.history("backup");
+    // A silence moves with the store: the new store must not send what was silenced.
+    let out = w.run(&["silence", "report", "--for", "2h", "--reason", "moving the disk"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     let schema = PgSchema::new("cli");
 
     let out = w.run(&["store", "migrate", "--to", &schema.url(), "--json"]);
@@ -129,6 +132,7 @@ fn a_host_moves_up_to_postgres_with_its_history_and_its_waiting_alerts() {
     // Both first runs alerted (a new job's first OK says so too); neither reached the channel.
     assert_eq!(copied["outbox"]["pending"], 2, "{copied:#}");
     assert_eq!(copied["already_there"], 0, "{copied:#}");
+    assert_eq!(copied["silences"], 1, "{copied:#}");
 
     // Again: nothing new, and it says so.
     let out = w.run(&["store", "migrate", "--to", &schema.url()]);
@@ -153,6 +157,8 @@ fn a_host_moves_up_to_postgres_with_its_history_and_its_waiting_alerts() {
     let rows = outbox.as_array().unwrap();
     assert_eq!(rows.len(), 2, "{outbox:#}");
     assert!(rows.iter().all(|r| r["status"] == "pending"), "{outbox:#}");
+    let silences = String::from_utf8_lossy(&on_pg(&["silence"]).stdout).into_owned();
+    assert!(silences.contains("moving the disk"), "{silences}");
 
     // A --to that is the store itself is refused.
     let out = w

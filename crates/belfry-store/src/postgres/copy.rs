@@ -11,8 +11,8 @@ use super::sql::{
     Fail, JOB_ROW_SQL, Tx, count32, job_row, kind_name, millis, ms_duration, run_row, ts,
 };
 use crate::copy::{
-    AttemptRecord, Copied, FlipRecord, JobChecks, JobRecord, OutboxRecord, PingRecord, Record,
-    RunRecord,
+    AttemptRecord, Copied, FlipRecord, JobChecks, JobRecord, NotificationRecord, OutboxRecord,
+    PingRecord, Record, RunRecord, SilenceRecord,
 };
 use crate::error::Result;
 
@@ -26,7 +26,7 @@ impl Postgres {
                 " FROM jobs j",
                 ", j.problem_notified, j.last_notified_ms, j.held, j.created_ms, j.updated_ms,
                         j.expect, j.expect_set_ms, j.late_at_ms, j.last_report_ms,
-                        j.paused, j.meta, j.n_pings
+                        j.paused, j.meta, j.n_pings, j.acked_ms, j.acked_by
                  FROM jobs j ORDER BY j.name COLLATE \"C\"",
             );
             c.each_row(&jobs, |r| {
@@ -42,7 +42,7 @@ impl Postgres {
                     }),
                     _ => None,
                 };
-                hand(Record::Job(JobRecord {
+                hand(Record::Job(Box::new(JobRecord {
                     name: row.name,
                     snapshot,
                     last_run: row.last_run,
@@ -58,8 +58,10 @@ impl Postgres {
                         paused: r.try_get(23)?,
                         meta: r.try_get(24)?,
                         n_pings: r.try_get(25)?,
+                        acked: r.try_get::<_, Option<i64>>(26)?.map(ts),
+                        acked_by: r.try_get(27)?,
                     },
-                }))?;
+                })))?;
                 Ok(true)
             })?;
             c.each_row(
@@ -78,15 +80,23 @@ impl Postgres {
                     Ok(true)
                 },
             )?;
-            c.each_row("SELECT id, payload FROM notifications ORDER BY n", |r| {
-                let id: &str = r.try_get(0)?;
-                let n = crate::packed::unpack(r.try_get(1)?)
-                    .ok()
-                    .and_then(|json| serde_json::from_str::<Notification>(&json).ok())
-                    .ok_or_else(|| Fail::Data(format!("notification {id} cannot be read back")))?;
-                hand(Record::Notification(Box::new(n)))?;
-                Ok(true)
-            })?;
+            c.each_row(
+                "SELECT id, payload, hushed FROM notifications ORDER BY n",
+                |r| {
+                    let id: &str = r.try_get(0)?;
+                    let notification = crate::packed::unpack(r.try_get(1)?)
+                        .ok()
+                        .and_then(|json| serde_json::from_str::<Notification>(&json).ok())
+                        .ok_or_else(|| {
+                            Fail::Data(format!("notification {id} cannot be read back"))
+                        })?;
+                    hand(Record::Notification(Box::new(NotificationRecord {
+                        notification,
+                        hushed: r.try_get(2)?,
+                    })))?;
+                    Ok(true)
+                },
+            )?;
             c.each_row(
                 "SELECT id, notification_id, job, channel, idempotency_key, status, attempts,
                         created_ms, next_attempt_ms, deadline_ms, lease_until_ms, lease_owner,
@@ -162,6 +172,23 @@ impl Postgres {
                     Ok(true)
                 },
             )?;
+            c.each_row(
+                "SELECT id, job, tag, until_ms, reason, created_by, created_ms, ended_ms
+                 FROM silences ORDER BY id",
+                |r| {
+                    hand(Record::Silence(SilenceRecord {
+                        id: r.try_get(0)?,
+                        job: r.try_get(1)?,
+                        tag: r.try_get(2)?,
+                        until: ts(r.try_get(3)?),
+                        reason: r.try_get(4)?,
+                        created_by: r.try_get(5)?,
+                        created: ts(r.try_get(6)?),
+                        ended: r.try_get::<_, Option<i64>>(7)?.map(ts),
+                    }))?;
+                    Ok(true)
+                },
+            )?;
             Ok(())
         })
     }
@@ -182,6 +209,7 @@ impl Postgres {
                 ("attempts", "id"),
                 ("pings", "id"),
                 ("flips", "id"),
+                ("silences", "id"),
             ] {
                 tx.execute(
                     &format!(
@@ -257,7 +285,7 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                 tx.execute(
                     "UPDATE jobs SET uuid = COALESCE($2, uuid), expect = $3, expect_set_ms = $4,
                         late_at_ms = $5, last_report_ms = $6, paused = $7, meta = $8,
-                        n_pings = $9
+                        n_pings = $9, acked_ms = $10, acked_by = $11
                      WHERE name = $1",
                     &[
                         &j.name,
@@ -269,6 +297,8 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                         &c.paused,
                         &c.meta,
                         &c.n_pings,
+                        &c.acked.map(Timestamp::as_millis),
+                        &c.acked_by,
                     ],
                 )?;
             }
@@ -304,13 +334,14 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                 &r.output_bytes.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
             ],
         )?,
-        Record::Notification(n) => {
+        Record::Notification(record) => {
+            let n = &record.notification;
             let json = serde_json::to_string(n)
                 .map_err(|e| Fail::Data(format!("a notification does not serialise: {e}")))?;
             tx.execute(
                 "INSERT INTO notifications (id, job, run_id, kind, state, reason, created_ms,
-                    payload)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    payload, hushed)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                  ON CONFLICT DO NOTHING",
                 &[
                     &n.id,
@@ -321,6 +352,7 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                     &n.reason,
                     &n.time.as_millis(),
                     &crate::packed::pack(&json),
+                    &record.hushed,
                 ],
             )?
         }
@@ -438,6 +470,33 @@ fn import_one(tx: &mut Conn<'_, Transaction<'_>>, record: &Record) -> Tx<bool> {
                     .transpose()?;
                 if there != Some((f.job.clone(), f.at.as_millis())) {
                     return Err(clash(format!("state change {} is another one here", f.id)));
+                }
+            }
+            n
+        }
+        Record::Silence(q) => {
+            let n = tx.execute(
+                "INSERT INTO silences (id, job, tag, until_ms, reason, created_by, created_ms,
+                    ended_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                &[
+                    &q.id,
+                    &q.job,
+                    &q.tag,
+                    &q.until.as_millis(),
+                    &q.reason,
+                    &q.created_by,
+                    &q.created.as_millis(),
+                    &q.ended.map(Timestamp::as_millis),
+                ],
+            )?;
+            if n == 0 {
+                let there = tx
+                    .query_opt("SELECT created_ms FROM silences WHERE id = $1", &[&q.id])?
+                    .map(|r| r.try_get::<_, i64>(0))
+                    .transpose()?;
+                if there != Some(q.created.as_millis()) {
+                    return Err(clash(format!("silence {} is another silence here", q.id)));
                 }
             }
             n

@@ -7,8 +7,8 @@ use super::{
     run_row, ts,
 };
 use crate::copy::{
-    AttemptRecord, Copied, FlipRecord, JobChecks, JobRecord, OutboxRecord, PingRecord, Record,
-    RunRecord,
+    AttemptRecord, Copied, FlipRecord, JobChecks, JobRecord, NotificationRecord, OutboxRecord,
+    PingRecord, Record, RunRecord, SilenceRecord,
 };
 use crate::error::{Error, Result};
 use belfry_core::{JobSnapshot, Timestamp};
@@ -20,7 +20,7 @@ fn job_records_sql() -> String {
         " FROM jobs j",
         ", j.problem_notified, j.last_notified_ms, j.held, j.created_ms, j.updated_ms,
                 j.expect, j.expect_set_ms, j.late_at_ms, j.last_report_ms, j.paused,
-                j.meta, j.n_pings
+                j.meta, j.n_pings, j.acked_ms, j.acked_by
          FROM jobs j ORDER BY j.name",
     )
 }
@@ -54,6 +54,8 @@ fn job_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
             paused: r.get(23)?,
             meta: r.get(24)?,
             n_pings: r.get(25)?,
+            acked: r.get::<_, Option<i64>>(26)?.map(ts),
+            acked_by: r.get(27)?,
         },
     })
 }
@@ -81,7 +83,7 @@ impl Sqlite {
             Ok(())
         };
         read(&job_records_sql(), each, &|r| {
-            job_record(r).map(Record::Job)
+            job_record(r).map(|j| Record::Job(Box::new(j)))
         })?;
         read(
             "SELECT id, job, state, started_ms, ended_ms, duration_ms, exit_code, signal, host,
@@ -97,12 +99,18 @@ impl Sqlite {
             },
         )?;
         read(
-            "SELECT id, payload FROM notifications ORDER BY rowid",
+            "SELECT id, payload, hushed FROM notifications ORDER BY rowid",
             each,
             &|r| {
                 let id: String = r.get(0)?;
+                let hushed: Option<String> = r.get(2)?;
                 read_notification(r.get_ref(1)?)
-                    .map(|n| Record::Notification(Box::new(n)))
+                    .map(|notification| {
+                        Record::Notification(Box::new(NotificationRecord {
+                            notification,
+                            hushed,
+                        }))
+                    })
                     .ok_or_else(|| {
                         rusqlite::Error::FromSqlConversionFailure(
                             1,
@@ -183,6 +191,23 @@ impl Sqlite {
                     at: ts(r.get(2)?),
                     from: r.get(3)?,
                     to: r.get(4)?,
+                }))
+            },
+        )?;
+        read(
+            "SELECT id, job, tag, until_ms, reason, created_by, created_ms, ended_ms
+             FROM silences ORDER BY id",
+            each,
+            &|r| {
+                Ok(Record::Silence(SilenceRecord {
+                    id: r.get(0)?,
+                    job: r.get(1)?,
+                    tag: r.get(2)?,
+                    until: ts(r.get(3)?),
+                    reason: r.get(4)?,
+                    created_by: r.get(5)?,
+                    created: ts(r.get(6)?),
+                    ended: r.get::<_, Option<i64>>(7)?.map(ts),
                 }))
             },
         )?;
@@ -272,7 +297,7 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
                     tx.prepare_cached(
                         "UPDATE jobs SET uuid = COALESCE(?2, uuid), expect = ?3,
                             expect_set_ms = ?4, late_at_ms = ?5, last_report_ms = ?6, paused = ?7,
-                            meta = ?8, n_pings = ?9
+                            meta = ?8, n_pings = ?9, acked_ms = ?10, acked_by = ?11
                          WHERE name = ?1",
                     )?
                     .execute(params![
@@ -285,6 +310,8 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
                         c.paused,
                         c.meta,
                         c.n_pings,
+                        c.acked.map(Timestamp::as_millis),
+                        c.acked_by,
                     ])?;
                 }
                 Ok(n)
@@ -333,13 +360,14 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
             }
             Ok(done(n))
         }
-        Record::Notification(n) => {
+        Record::Notification(record) => {
+            let n = &record.notification;
             let payload = pack(&serde_json::to_string(n).expect("a notification serialises"));
             let kind = serde_json::to_value(n.kind).expect("a kind serialises");
             tx.prepare_cached(
                 "INSERT INTO notifications (id, job, run_id, kind, state, reason, created_ms,
-                    payload)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                    payload, hushed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT DO NOTHING",
             )?
             .execute(params![
@@ -350,7 +378,8 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
                 n.state.name(),
                 n.reason,
                 n.time.as_millis(),
-                payload
+                payload,
+                record.hushed,
             ])
             .map(done)
         }
@@ -484,6 +513,39 @@ fn import_one(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite::Resu
                 inserted: false,
                 clash: (there != Some((f.job.clone(), f.at.as_millis())))
                     .then(|| format!("state change {} is another one here", f.id)),
+            })
+        }
+        Record::Silence(q) => {
+            let n = tx
+                .prepare_cached(
+                    "INSERT INTO silences (id, job, tag, until_ms, reason, created_by,
+                        created_ms, ended_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![
+                    q.id,
+                    q.job,
+                    q.tag,
+                    q.until.as_millis(),
+                    q.reason,
+                    q.created_by,
+                    q.created.as_millis(),
+                    q.ended.map(Timestamp::as_millis),
+                ])?;
+            if n > 0 {
+                return Ok(done(n));
+            }
+            let there: Option<i64> = tx
+                .query_row(
+                    "SELECT created_ms FROM silences WHERE id = ?1",
+                    [q.id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(Written {
+                inserted: false,
+                clash: (there != Some(q.created.as_millis()))
+                    .then(|| format!("silence {} is another silence here", q.id)),
             })
         }
     }

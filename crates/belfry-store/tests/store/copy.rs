@@ -105,6 +105,33 @@ fn filled(s: &mut Store, t0: Timestamp) {
         meta: Some(&meta),
     };
     s.save_check("report", &change, t0.add_millis(95)).unwrap();
+    // Silences and an acknowledgement: one silence in force on "report", one ended early,
+    // a failure of "report" held back by the first, "backup"'s problem acknowledged.
+    let report = belfry_core::Scope::Job("report".into());
+    let team = belfry_core::Scope::Tag("team-b".into());
+    let until = Timestamp::now().add_millis(3_600_000);
+    let silence = |scope, reason| belfry_store::NewSilence {
+        scope,
+        until,
+        reason,
+        by: "ops",
+    };
+    s.add_silence(&silence(&report, "moving the disk"), t0.add_millis(100))
+        .unwrap();
+    let ended = s
+        .add_silence(&silence(&team, "done early"), t0.add_millis(101))
+        .unwrap();
+    assert!(s.end_silence(ended.id, t0.add_millis(102)).unwrap());
+    finish(
+        s,
+        &event("report", "r5", State::Failed, t0.add_millis(110), 1),
+        &["a"],
+    );
+    assert_eq!(
+        s.acknowledge("backup", "alice", t0.add_millis(120))
+            .unwrap(),
+        belfry_store::Acked::Done
+    );
 }
 
 /// Rules for pings that never reach them (log pings).
@@ -137,10 +164,17 @@ fn copy_and_compare(from_db: &Db, to_db: &Db) {
             copied.notifications,
             copied.attempts
         ),
-        (3, 4, 4, 4),
+        (3, 5, 5, 4),
         "{copied:?}"
     );
-    assert_eq!(copied.pings, 2, "{copied:?}");
+    assert_eq!((copied.pings, copied.silences), (2, 2), "{copied:?}");
+    let now = Timestamp::now();
+    assert_eq!(to.silences(now).unwrap(), from.silences(now).unwrap());
+    assert_eq!(
+        to.silences(now).unwrap().len(),
+        1,
+        "the ended one is not in force"
+    );
     let counts = from.outbox_counts().unwrap();
     assert_eq!(to.outbox_counts().unwrap(), counts);
     assert_eq!(to.jobs().unwrap(), from.jobs().unwrap());
@@ -154,7 +188,23 @@ fn copy_and_compare(from_db: &Db, to_db: &Db) {
         assert_eq!(check(&to), check(&from));
         assert_eq!(to.pings(job, 10).unwrap(), from.pings(job, 10).unwrap());
         assert_eq!(to.flips(job, 10).unwrap(), from.flips(job, 10).unwrap());
+        assert_eq!(
+            to.notifications(job, 10).unwrap(),
+            from.notifications(job, 10).unwrap()
+        );
     }
+    let check = |job| to.check(belfry_store::JobRef::Name(job)).unwrap().unwrap();
+    assert_eq!(
+        check("backup").acked,
+        Some((t0.add_millis(120), "alice".into()))
+    );
+    assert!(
+        to.notifications("report", 10)
+            .unwrap()
+            .iter()
+            .any(|n| n.hushed.is_some()),
+        "the silenced failure is still held back, with why"
+    );
     assert!(copied.flips > 0, "{copied:?}");
     assert_eq!(
         to.check(belfry_store::JobRef::Name("report"))
@@ -198,6 +248,21 @@ fn copy_and_compare(from_db: &Db, to_db: &Db) {
         &["a"],
     );
     assert!(rec.outbox_ids[0] > *copied_ids.iter().max().unwrap());
+    let fresh = to
+        .add_silence(
+            &belfry_store::NewSilence {
+                scope: &belfry_core::Scope::Job("fresh".into()),
+                until: later,
+                reason: "",
+                by: "ops",
+            },
+            later,
+        )
+        .unwrap();
+    assert!(
+        fresh.id > 2,
+        "a new silence takes an id after the copied ones"
+    );
 }
 
 #[test]
