@@ -79,7 +79,7 @@ pub(crate) fn run(
     metrics: Arc<Metrics>,
     waker: Waker,
 ) {
-    // Checkpoints are the sweeper's: a commit here then only appends to the log.
+    // Checkpoints are the checkpointer thread's: a commit here then only appends to the log.
     if let Err(e) = store.leave_upkeep() {
         crate::log::warn(&format!("store upkeep: {}", config.scrub(&e.to_string())));
     }
