@@ -120,7 +120,14 @@ fn a_host_moves_up_to_postgres_with_its_history_and_its_waiting_alerts() {
     assert_eq!(code(&w.run(&["run", "--name", "report", "--", "true"])), 0);
     let before = w.history("backup");
     // A silence moves with the store: the new store must not send what was silenced.
-    let out = w.run(&["silence", "report", "--for", "2h", "--reason", "moving the disk"]);
+    let out = w.run(&[
+        "silence",
+        "report",
+        "--for",
+        "2h",
+        "--reason",
+        "moving the disk",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let schema = PgSchema::new("cli");
 
