@@ -36,10 +36,9 @@ pub(crate) trait Backend: Send {
     fn leave_upkeep(&mut self) -> Result<()> {
         Ok(())
     }
-    /// Does the upkeep handles that left it did not; `true` if there is more to do at once
-    /// (a writer is busy); optional.
-    fn upkeep(&mut self) -> Result<bool> {
-        Ok(false)
+    /// Does the upkeep handles that left it did not; optional.
+    fn upkeep(&mut self) -> Result<()> {
+        Ok(())
     }
     /// Work a backend may do ahead of a run's finish (compiling statements); optional.
     fn prepare_finish(&self) -> Result<()> {

@@ -417,16 +417,17 @@ impl Store {
     /// whose commits must be quick (the server's writer of pings). On SQLite, its commits copy
     /// the write-ahead log into the database (a checkpoint, with its sync) only once the log
     /// holds 100,000 pages (about 400 MB), not SQLite's 1,000, as a backstop: another handle's
-    /// upkeep, called often, copies the log as it grows. Nothing on PostgreSQL.
+    /// upkeep, called every quarter of a second or so, copies the log as it grows. Nothing on
+    /// PostgreSQL.
     pub fn leave_upkeep(&mut self) -> Result<()> {
         self.gated_mut().leave_upkeep()
     }
 
     /// Does the upkeep that handles which [left it](Store::leave_upkeep) do not: on SQLite, a
     /// passive checkpoint (it copies what it can without waiting for, or holding up, any
-    /// writer). `true` if the log still holds pages to copy (a writer is busy): call it again
-    /// soon, as the server's checkpointer thread does. Nothing (`false`) on PostgreSQL.
-    pub fn upkeep(&mut self) -> Result<bool> {
+    /// writer). The server's checkpointer thread calls it every quarter of a second. Nothing
+    /// on PostgreSQL.
+    pub fn upkeep(&mut self) -> Result<()> {
         self.gated_mut().upkeep()
     }
 
