@@ -8,19 +8,6 @@ use crate::types::{Limits, Recorded, RunStart};
 /// How many pings each job keeps, the newest.
 pub const PINGS_PER_JOB: u32 = 100;
 
-/// On PostgreSQL, a job's older pings are deleted on one of its pings in this many: its store
-/// then holds at most this many more than it keeps, and a ping rarely pays for a delete (each
-/// one's pages are written again at commit). SQLite sweeps them in row order instead
-/// (`sqlite::retention`).
-const PRUNE_PINGS_EVERY: i64 = 32;
-
-/// After a job's ping number `n` was written: the number at and below which its pings are to
-/// be deleted now, if this ping prunes.
-pub(crate) fn pings_to_prune(n: i64) -> Option<i64> {
-    (n % PRUNE_PINGS_EVERY == 0 && n > i64::from(PINGS_PER_JOB))
-        .then(|| n - i64::from(PINGS_PER_JOB))
-}
-
 /// How many state changes ([`FlipRow`]) each job keeps, the newest.
 pub const FLIPS_PER_JOB: u32 = 1000;
 

@@ -78,12 +78,7 @@ fn ping_in(tx: &mut Wtx<'_, '_>, p: &Ping<'_>, book: &dyn RuleBook) -> Tx<PingOu
             &n,
         ],
     )?;
-    if let Some(below) = checks::pings_to_prune(n) {
-        tx.execute(
-            "DELETE FROM pings WHERE job = $1 AND n <= $2",
-            &[&job, &below],
-        )?;
-    }
+    super::retention::after_ping(tx, &job, n)?;
     let mut recorded = None;
     match (p.kind, checks::finish_of(p.kind)) {
         (PingKind::Start, _) => {

@@ -1,5 +1,5 @@
 //! What a PostgreSQL store keeps: the same bounds as SQLite's (see `sqlite::retention`),
-//! pruned the same way, a job at a time, on one new row in 64 (by its `n`).
+//! pruned a job at a time, on one new row in 64 (by its `n`; for pings, one in 32).
 
 use postgres::Transaction;
 
@@ -9,6 +9,26 @@ use crate::types::Retention;
 
 /// One new row in this many triggers a prune of its job.
 const PRUNE_EVERY: i64 = 64;
+
+/// A job's older pings are deleted on one of its pings in this many: its store then holds at
+/// most this many more than it keeps, and a ping rarely pays for a delete (each one's pages
+/// are written again at commit). SQLite sweeps them in row order instead
+/// (`sqlite::retention`).
+const PRUNE_PINGS_EVERY: i64 = 32;
+
+/// After the ping `n` of `job` was written: on one in [`PRUNE_PINGS_EVERY`], deletes the
+/// job's pings older than its [`PINGS_PER_JOB`](crate::PINGS_PER_JOB) newest.
+pub(super) fn after_ping(tx: &mut Conn<'_, Transaction<'_>>, job: &str, n: i64) -> Tx<()> {
+    let keep = i64::from(crate::PINGS_PER_JOB);
+    if n % PRUNE_PINGS_EVERY != 0 || n <= keep {
+        return Ok(());
+    }
+    tx.execute(
+        "DELETE FROM pings WHERE job = $1 AND n <= $2",
+        &[&job, &(n - keep)],
+    )?;
+    Ok(())
+}
 
 /// After the run row `n` of `job` was written: on one in [`PRUNE_EVERY`], deletes the job's
 /// finished runs older than its `runs_per_job` newest.
