@@ -27,18 +27,17 @@ enum Service {
     Telnyx,
 }
 
-/// The schemes of these services: the family's, after Twilio's.
-pub(crate) const SCHEMES: &[&str] = super::SCHEMES.split_at(1).1;
-
 impl Service {
-    fn of(scheme: &str) -> Option<Service> {
+    /// The service of a scheme, with the scheme as a static string.
+    fn of(scheme: &str) -> Option<(Service, &'static str)> {
         Some(match scheme {
-            "vonage" | "nexmo" => Service::Vonage,
-            "msgbird" => Service::MessageBird,
-            "plivo" => Service::Plivo,
-            "clicksend" => Service::ClickSend,
-            "sinch" => Service::Sinch,
-            "telnyx" => Service::Telnyx,
+            "vonage" => (Service::Vonage, "vonage"),
+            "nexmo" => (Service::Vonage, "nexmo"),
+            "msgbird" => (Service::MessageBird, "msgbird"),
+            "plivo" => (Service::Plivo, "plivo"),
+            "clicksend" => (Service::ClickSend, "clicksend"),
+            "sinch" => (Service::Sinch, "sinch"),
+            "telnyx" => (Service::Telnyx, "telnyx"),
             _ => return None,
         })
     }
@@ -132,12 +131,7 @@ fn alnum(s: &str) -> bool {
 impl SmsApi {
     pub(crate) fn from_apprise(raw: &str) -> Result<Self, UrlError> {
         let p = Parts::parse(raw)?;
-        let scheme: &'static str = SCHEMES
-            .iter()
-            .find(|s| **s == p.scheme)
-            .copied()
-            .unwrap_or("vonage");
-        let service = Service::of(scheme).unwrap_or(Service::Vonage);
+        let (service, scheme) = Service::of(&p.scheme).unwrap_or((Service::Vonage, "vonage"));
         p.check_keys(raw, service.options(), &[], scheme)?;
         let q = |k: &str| p.get(k).filter(|v| !v.is_empty()).map(str::to_owned);
         let shape = service.shape();

@@ -12,7 +12,7 @@ pub use twilio::Twilio;
 use crate::channel::{Channel, boxed};
 use crate::url_parse::UrlError;
 
-/// The schemes of this family: Twilio's first, then `api`'s.
+/// The schemes of this family.
 pub(crate) const SCHEMES: &[&str] = &[
     "twilio",
     "vonage",
