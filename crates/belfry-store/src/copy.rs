@@ -1,8 +1,9 @@
 //! Copying a whole store into another (`belfry store migrate`): every row of every table, as
 //! records that no backend's column types leak into, in an order a copy can write them in
 //! (jobs, then runs, notifications, outbox rows, attempts, pings, state changes, silences).
-//! Writing a record whose key the target already has changes nothing, so a copy can be run again, after an interruption or
-//! to pick up what was added since, and copies only what is missing.
+//! Writing a record whose key the target already has changes nothing, so a copy can be run
+//! again, after an interruption or to pick up what was added since, and copies only what is
+//! missing.
 
 use std::fmt;
 use std::time::Duration;

@@ -441,10 +441,10 @@ impl Backend for Sqlite {
         // checkpoint with no commit beside it finishes the copy, after which the writer starts
         // the log over; without one the log would grow without bound (2.8 GB in 10 s of
         // pings, measured). When this one runs, the other handle has copied nearly all of the
-        // log already, so it is short. At 10,000 pages it ran every half second of pings and
-        // the writer spent about half its time in it (perf, issue 12); 100,000 pages (about
-        // 400 MB of log at the busiest, truncated when a process next opens the store) leave
-        // it a few seconds apart.
+        // log already, so it is short. At 10,000 pages it ran several times a second of
+        // pings and the writer spent about half its time in it (perf, issue 12); 100,000
+        // pages (about 400 MB of log at the busiest, truncated when a process next opens the
+        // store) leave it more than a second apart.
         self.conn
             .pragma_update(None, "wal_autocheckpoint", 100_000)
             .map_err(self.err("leaving checkpoints to another handle"))
